@@ -1,0 +1,107 @@
+"""The exceptions pyvxlan raises on purpose.
+
+Every one of them derives from :class:`VxlanError`, so ``except pyvxlan.VxlanError`` catches
+everything the library raises deliberately and nothing else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "FdbBatchError",
+    "FdbEntryExists",
+    "FdbEntryNotFound",
+    "FdbError",
+    "FdbFull",
+    "FdbOperationNotSupported",
+    "MissingIFlagError",
+    "NotVxlanError",
+    "ReservedBitsError",
+    "TruncatedError",
+    "VxlanError",
+]
+
+
+class VxlanError(Exception):
+    """Base of every error pyvxlan raises on purpose."""
+
+
+class DecodeError(VxlanError, ValueError):
+    """Bytes that cannot be decoded.
+
+    ``layer`` names the protocol layer (``"ethernet"``, ``"ipv4"``, ``"ipv6"``, ``"udp"``,
+    ``"vxlan"``, ``"vxlan-gpe"``, ``"pcap"``) and ``offset`` the byte offset, counted from the start
+    of the buffer handed to the decoder, where the problem was found.
+
+    >>> str(DecodeError("vxlan", 42, "need 8 bytes, got 5"))
+    'vxlan at offset 42: need 8 bytes, got 5'
+    """
+
+    def __init__(self, layer: str, offset: int, reason: str) -> None:
+        super().__init__(f"{layer} at offset {offset}: {reason}")
+        self.layer = layer
+        self.offset = offset
+        self.reason = reason
+
+
+class TruncatedError(DecodeError):
+    """The buffer ends before the layer does."""
+
+
+class NotVxlanError(DecodeError):
+    """A well-formed packet that simply is not VXLAN (not IP, not UDP, or another UDP port)."""
+
+
+class MissingIFlagError(DecodeError):
+    """Strict decoding: the I flag (VNI valid) is clear; Linux drops such packets."""
+
+
+class ReservedBitsError(DecodeError):
+    """Strict decoding: a reserved bit is set; Linux drops such packets (rx_frame_errors)."""
+
+
+class ConfigError(VxlanError, ValueError):
+    """A setting that is invalid; ``field`` names it.
+
+    >>> str(ConfigError("vni", "must be in 0..16777215, got 16777216"))
+    'vni: must be in 0..16777215, got 16777216'
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class FdbError(VxlanError):
+    """Base of the forwarding-database errors (the netlink errnos of Linux's vxlan FDB)."""
+
+
+class FdbEntryExists(FdbError):
+    """``add`` of an entry that exists (Linux: EEXIST with NLM_F_EXCL)."""
+
+
+class FdbFull(FdbError):
+    """The table holds ``max_entries`` entries (Linux: ENOSPC, ``maxaddress``)."""
+
+
+class FdbEntryNotFound(FdbError):
+    """``delete`` or ``replace`` of an entry that does not exist (Linux: ENOENT)."""
+
+
+class FdbOperationNotSupported(FdbError):
+    """An operation Linux refuses for this kind of entry (EOPNOTSUPP), e.g. replacing all-zeros."""
+
+
+class FdbBatchError(FdbError):
+    """A bulk FDB call failed part-way: ``applied`` entries (the first ones) took effect.
+
+    ``index`` is the position of the entry that failed and ``__cause__`` the error it raised.
+    """
+
+    def __init__(self, applied: int, index: int, reason: str) -> None:
+        super().__init__(f"entry {index} failed after {applied} applied: {reason}")
+        self.applied = applied
+        self.index = index
+        self.reason = reason

@@ -1,0 +1,476 @@
+"""Whole VXLAN frames: outer Ethernet (optional 802.1Q), IPv4 or IPv6, UDP, VXLAN, inner frame.
+
+``encapsulate`` builds what a Linux VTEP puts on the wire; ``decapsulate`` takes any bytes and
+returns either a :class:`Decapsulated` or raises :class:`~pyvxlan.DecodeError` naming the layer and
+offset. Nothing else escapes it: that is the invariant ``fuzz/`` checks.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Collection
+from typing import Final
+
+from pyvxlan.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
+from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
+from pyvxlan.header import GpeHeader, VxlanHeader
+
+__all__ = [
+    "IANA_SOURCE_PORTS",
+    "LINUX_SOURCE_PORTS",
+    "LINUX_VXLAN_PORT",
+    "VXLAN_GPE_PORT",
+    "VXLAN_PORT",
+    "Decapsulated",
+    "decapsulate",
+    "decapsulate_payload",
+    "encapsulate",
+    "flow_source_port",
+    "internet_checksum",
+    "overhead",
+]
+
+VXLAN_PORT: Final = 4789  # IANA
+LINUX_VXLAN_PORT: Final = 8472  # Linux's default, "for compatibility with early adopters"
+VXLAN_GPE_PORT: Final = 4790
+IANA_SOURCE_PORTS: Final = (49152, 65535)  # RFC 7348 section 5
+LINUX_SOURCE_PORTS: Final = (32768, 60999)  # Linux: ip_local_port_range's default
+
+ETH_P_IPV4: Final = 0x0800
+ETH_P_IPV6: Final = 0x86DD
+ETH_P_8021Q: Final = 0x8100
+ETH_P_8021AD: Final = 0x88A8
+IPPROTO_UDP: Final = 17
+_FLOW_PROTOS: Final = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: have ports
+_IPV6_EXT: Final = frozenset((0, 43, 60))  # hop-by-hop, routing, destination options
+
+_H: Final = struct.Struct("!H")
+_HHHH: Final = struct.Struct("!HHHH")
+_IPV4: Final = struct.Struct("!BBHHHBBH4s4s")
+_IPV6: Final = struct.Struct("!IHBB16s16s")
+_unpack_H = _H.unpack_from
+_unpack_udp = _HHHH.unpack_from
+_vx_decode = VxlanHeader.decode
+_gpe_decode = GpeHeader.decode
+_new_tuple = tuple.__new__
+
+
+def overhead(ip_version: int, vlan: bool = False) -> int:
+    """Bytes VXLAN adds in front of the inner frame: 50 over IPv4, 70 over IPv6 (+4 with a tag).
+
+    Counted as Linux counts it (outer IP + UDP + VXLAN + the inner Ethernet header), which is what an
+    underlay MTU must leave room for.
+    """
+    return (20 if ip_version == 4 else 40) + 8 + 8 + 14 + (4 if vlan else 0)
+
+
+def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
+    """The RFC 1071 ones'-complement checksum of ``data``, continuing from ``initial``'s sum.
+
+    The ones'-complement sum of 16-bit words equals the whole buffer read as one big-endian integer
+    modulo 0xFFFF, so one ``int.from_bytes`` replaces a Python loop over words.
+
+    >>> hex(internet_checksum(bytes.fromhex("4500003c1c4640004006 0000ac100a63ac100a0c".replace(" ", ""))))
+    '0xb1e6'
+    """
+    raw = bytes(data)
+    if len(raw) & 1:
+        raw += b"\x00"
+    n = int.from_bytes(raw, "big") + initial
+    s = n % 0xFFFF
+    if s == 0 and n:
+        s = 0xFFFF
+    return ~s & 0xFFFF
+
+
+def _eth_type_offset(inner: bytes | bytearray | memoryview) -> tuple[int, int]:
+    off, etype = 14, (inner[12] << 8) | inner[13]
+    while etype in (ETH_P_8021Q, ETH_P_8021AD) and len(inner) >= off + 4:
+        etype = (inner[off + 2] << 8) | inner[off + 3]
+        off += 4
+    return etype, off
+
+
+def flow_source_port(inner: bytes | bytearray | memoryview, port_range: tuple[int, int] = IANA_SOURCE_PORTS) -> int:
+    """The UDP source port for ``inner``: a stable hash of its flow mapped into ``port_range``.
+
+    The flow is the inner MACs, plus the IP addresses, protocol and ports when present, so every
+    packet of one flow takes one underlay path under ECMP (RFC 7348 section 5). The hash is CRC-32,
+    identical from run to run (unlike ``hash()``); the range is inclusive at both ends.
+
+    >>> frame = bytes.fromhex("02000000000102000000000208060001")
+    >>> flow_source_port(frame) == flow_source_port(frame)
+    True
+    """
+    lo, hi = port_range
+    if len(inner) < 14:
+        key = bytes(inner)
+    else:
+        etype, off = _eth_type_offset(inner)
+        key = bytes(inner[0:12])
+        if etype == ETH_P_IPV4 and len(inner) >= off + 20:
+            ihl = (inner[off] & 0x0F) * 4
+            proto = inner[off + 9]
+            key += bytes(inner[off + 12 : off + 20]) + bytes((proto,))
+            frag = ((inner[off + 6] << 8) | inner[off + 7]) & 0x3FFF
+            if proto in _FLOW_PROTOS and not frag and len(inner) >= off + ihl + 4:
+                key += bytes(inner[off + ihl : off + ihl + 4])
+        elif etype == ETH_P_IPV6 and len(inner) >= off + 40:
+            proto = inner[off + 6]
+            key += bytes(inner[off + 8 : off + 40]) + bytes((proto,))
+            if proto in _FLOW_PROTOS and len(inner) >= off + 44:
+                key += bytes(inner[off + 40 : off + 44])
+    return lo + ((zlib.crc32(key) * (hi - lo + 1)) >> 32)
+
+
+def _default_mac(info: IpInfo) -> bytes:
+    # A locally administered MAC derived from the IP, so frames built without MACs are stable.
+    if info.is_multicast:
+        return multicast_mac_for(info)
+    return b"\x02\x00" + info.packed[-4:]
+
+
+def encapsulate(
+    inner: bytes | bytearray | memoryview,
+    *,
+    src: str,
+    dst: str,
+    vni: int | None = None,
+    header: VxlanHeader | GpeHeader | None = None,
+    src_port: int | None = None,
+    dst_port: int = VXLAN_PORT,
+    port_range: tuple[int, int] = IANA_SOURCE_PORTS,
+    ttl: int | None = None,
+    tos: int = 0,
+    df: bool = False,
+    ip_id: int = 0,
+    vlan: int | None = None,
+    eth_src: str | bytes | None = None,
+    eth_dst: str | bytes | None = None,
+    udp_checksum: bool = True,
+) -> bytes:
+    """Build the outer Ethernet frame that carries ``inner`` to VTEP ``dst``.
+
+    Give ``vni`` (an RFC 7348 header is built) or a whole ``header``. As Linux does, the TTL is 64,
+    or 1 toward a multicast group; the UDP checksum is computed (over IPv6 it is mandatory and
+    ``udp_checksum=False`` is refused); the source port is :func:`flow_source_port` of ``inner``
+    in ``port_range`` unless ``src_port`` is given. Without ``eth_dst`` a multicast group's MAC is
+    used, and for unicast a locally administered MAC derived from the address (likewise ``eth_src``).
+
+    >>> frame = encapsulate(bytes(60), vni=10, src="198.51.100.1", dst="198.51.100.2")
+    >>> d = decapsulate(frame)
+    >>> (d.header.vni, d.outer_src, d.outer_dst, d.dst_port, d.ttl, len(d.inner))
+    (10, '198.51.100.1', '198.51.100.2', 4789, 64, 60)
+    """
+    s = ip_info(src, "src")
+    d = ip_info(dst, "dst")
+    if s.version != d.version:
+        raise ConfigError("dst", f"{d.text} is IPv{d.version} but src {s.text} is IPv{s.version}")
+    if header is None:
+        if vni is None:
+            raise ConfigError("vni", "give vni or header")
+        header = VxlanHeader(vni)
+    elif vni is not None and vni != header.vni:
+        raise ConfigError("vni", f"{vni} disagrees with header.vni {header.vni}")
+    lo, hi = port_range
+    if not 0 < lo <= hi <= 65535:
+        raise ConfigError("port_range", f"must be 1 <= low <= high <= 65535, got {port_range}")
+    if src_port is None:
+        src_port = flow_source_port(inner, port_range)
+    elif not 0 <= src_port <= 65535:
+        raise ConfigError("src_port", f"must be in 0..65535, got {src_port}")
+    if not 0 <= dst_port <= 65535:
+        raise ConfigError("dst_port", f"must be in 0..65535, got {dst_port}")
+    if ttl is None:
+        ttl = 1 if d.is_multicast else 64
+    elif not 0 <= ttl <= 255:
+        raise ConfigError("ttl", f"must be in 0..255, got {ttl}")
+    if not 0 <= tos <= 255:
+        raise ConfigError("tos", f"must be in 0..255, got {tos}")
+    if d.version == 6 and not udp_checksum:
+        raise ConfigError("udp_checksum", "the UDP checksum is mandatory over IPv6 (RFC 8200)")
+
+    payload = header.encode() + bytes(inner)
+    udp_len = 8 + len(payload)
+    if udp_len > 0xFFFF:
+        raise ConfigError("inner", f"{len(inner)} bytes do not fit in one UDP datagram")
+    udp_hdr = _HHHH.pack(src_port, dst_port, udp_len, 0)
+    if udp_checksum:
+        pseudo = (
+            s.packed
+            + d.packed
+            + (struct.pack("!HH", IPPROTO_UDP, udp_len) if d.version == 4 else struct.pack("!II", udp_len, IPPROTO_UDP))
+        )
+        csum = internet_checksum(pseudo + udp_hdr + payload) or 0xFFFF
+        udp_hdr = udp_hdr[:6] + _H.pack(csum)
+
+    if d.version == 4:
+        total = 20 + udp_len
+        if total > 0xFFFF:
+            raise ConfigError("inner", f"{len(inner)} bytes do not fit in one IPv4 packet")
+        ip_hdr = _IPV4.pack(
+            0x45, tos, total, ip_id & 0xFFFF, 0x4000 if df else 0, ttl, IPPROTO_UDP, 0, s.packed, d.packed
+        )
+        ip_hdr = ip_hdr[:10] + _H.pack(internet_checksum(ip_hdr)) + ip_hdr[12:]
+        etype = ETH_P_IPV4
+    else:
+        ip_hdr = _IPV6.pack(0x60000000 | (tos << 20), udp_len, IPPROTO_UDP, ttl, s.packed, d.packed)
+        etype = ETH_P_IPV6
+
+    mac_dst = parse_mac(eth_dst, "eth_dst") if eth_dst is not None else _default_mac(d)
+    mac_src = parse_mac(eth_src, "eth_src") if eth_src is not None else _default_mac(s)
+    if vlan is None:
+        eth = mac_dst + mac_src + _H.pack(etype)
+    else:
+        if not 0 <= vlan <= 4095:
+            raise ConfigError("vlan", f"must be in 0..4095, got {vlan}")
+        eth = mac_dst + mac_src + struct.pack("!HHH", ETH_P_8021Q, vlan, etype)
+    return eth + ip_hdr + udp_hdr + payload
+
+
+class Decapsulated(tuple):  # type: ignore[type-arg]
+    """A decoded VXLAN frame: outer addresses and ports, the header, and the inner frame.
+
+    ``inner`` is a :class:`memoryview` into the buffer given to :func:`decapsulate` (no copy);
+    ``bytes(d.inner)`` copies it. Addresses are formatted only when read.
+    """
+
+    __slots__ = ()
+
+    @property
+    def header(self) -> VxlanHeader | GpeHeader:
+        """The VXLAN header, or a :class:`~pyvxlan.GpeHeader` for a VXLAN-GPE port."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def inner(self) -> memoryview:
+        """The encapsulated frame (Ethernet for VXLAN; GPE: what ``next_protocol`` says)."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def outer_src(self) -> str:
+        return ip_text(self[2])
+
+    @property
+    def outer_dst(self) -> str:
+        return ip_text(self[3])
+
+    @property
+    def src_port(self) -> int:
+        return self[4]  # type: ignore[no-any-return]
+
+    @property
+    def dst_port(self) -> int:
+        return self[5]  # type: ignore[no-any-return]
+
+    @property
+    def ttl(self) -> int:
+        """The outer IPv4 TTL or IPv6 hop limit."""
+        return self[6]  # type: ignore[no-any-return]
+
+    @property
+    def ip_version(self) -> int:
+        return 4 if len(self[2]) == 4 else 6
+
+    @property
+    def vlans(self) -> tuple[int, ...]:
+        """The outer 802.1Q/802.1ad VLAN ids, outermost first (empty when untagged)."""
+        return self[7]  # type: ignore[no-any-return]
+
+    @property
+    def outer_eth_dst(self) -> str:
+        return format_mac(self[8])
+
+    @property
+    def outer_eth_src(self) -> str:
+        return format_mac(self[9])
+
+    @property
+    def inner_offset(self) -> int:
+        """Where ``inner`` starts in the decoded buffer."""
+        return self[10]  # type: ignore[no-any-return]
+
+    @property
+    def udp_checksum(self) -> int:
+        """The UDP checksum field as sent (0: none)."""
+        return self[11]  # type: ignore[no-any-return]
+
+    @property
+    def outer_src_packed(self) -> bytes:
+        return self[2]  # type: ignore[no-any-return]
+
+    @property
+    def outer_dst_packed(self) -> bytes:
+        return self[3]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return (
+            f"Decapsulated(header={self.header!r}, outer_src={self.outer_src!r}, "
+            f"outer_dst={self.outer_dst!r}, src_port={self.src_port}, dst_port={self.dst_port}, "
+            f"ttl={self.ttl}, vlans={self.vlans!r}, inner=<{len(self.inner)} bytes>)"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Decapsulated:
+            return False
+        return self[0] == other[0] and bytes(self[1]) == bytes(other[1]) and self[2:] == other[2:]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # holds a memoryview
+
+
+_ntop_cache: dict[bytes, str] = {}
+
+
+def ip_text(packed: bytes) -> str:
+    """Canonical text of a 4- or 16-byte address (cached: traces repeat a few addresses)."""
+    text = _ntop_cache.get(packed)
+    if text is None:
+        import ipaddress
+
+        text = str(ipaddress.ip_address(packed))
+        if len(_ntop_cache) < 65536:
+            _ntop_cache[packed] = text
+    return text
+
+
+def decapsulate(
+    frame: bytes | bytearray | memoryview,
+    *,
+    ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
+    gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
+    strict: bool = False,
+    gbp: bool = False,
+) -> Decapsulated:
+    """Decode an Ethernet frame carrying VXLAN (or VXLAN-GPE) over IPv4 or IPv6.
+
+    Outer 802.1Q/802.1ad tags and IPv6 extension headers are skipped. A zero IPv4 total length or
+    UDP length (GSO and BIG TCP captures) means "to the end of the frame". Anything that is not
+    VXLAN on one of ``ports`` raises :class:`~pyvxlan.NotVxlanError`; malformed input raises another
+    :class:`~pyvxlan.DecodeError`. ``strict`` and ``gbp`` apply to the header as in
+    :meth:`VxlanHeader.decode`.
+
+    >>> decapsulate(b"\\x00" * 13)
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.TruncatedError: ethernet at offset 0: need 14 bytes, got 13
+    """
+    mv = frame if type(frame) is memoryview else memoryview(frame)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    n = len(mv)
+    if n < 14:
+        raise TruncatedError("ethernet", 0, f"need 14 bytes, got {n}")
+    etype = (mv[12] << 8) | mv[13]
+    off = 14
+    vlans: tuple[int, ...] = ()
+    while etype in (ETH_P_8021Q, ETH_P_8021AD):
+        if n < off + 4:
+            raise TruncatedError("ethernet", off, f"802.1Q tag needs 4 bytes, got {n - off}")
+        vlans += (((mv[off] << 8) | mv[off + 1]) & 0x0FFF,)
+        etype = (mv[off + 2] << 8) | mv[off + 3]
+        off += 4
+
+    if etype == ETH_P_IPV4:
+        if n < off + 20:
+            raise TruncatedError("ipv4", off, f"need 20 bytes, got {n - off}")
+        vihl = mv[off]
+        if vihl >> 4 != 4:
+            raise DecodeError("ipv4", off, f"version {vihl >> 4} is not 4")
+        ihl = (vihl & 0x0F) * 4
+        if ihl < 20:
+            raise DecodeError("ipv4", off, f"header length {ihl} is under 20")
+        if n < off + ihl:
+            raise TruncatedError("ipv4", off, f"header needs {ihl} bytes, got {n - off}")
+        total = (mv[off + 2] << 8) | mv[off + 3]
+        if total == 0:
+            end = n  # GSO / BIG TCP: the length lives elsewhere
+        elif total < ihl:
+            raise DecodeError("ipv4", off, f"total length {total} is under the header length {ihl}")
+        else:
+            end = off + total
+            if end > n:
+                raise TruncatedError("ipv4", off, f"total length {total} exceeds the {n - off} bytes captured")
+        frag = ((mv[off + 6] << 8) | mv[off + 7]) & 0x3FFF
+        if mv[off + 9] != IPPROTO_UDP:
+            raise NotVxlanError("ipv4", off + 9, f"protocol {mv[off + 9]} is not UDP")
+        if frag:
+            raise DecodeError("ipv4", off + 6, "a fragment cannot be decoded without reassembly")
+        ttl = mv[off + 8]
+        src = bytes(mv[off + 12 : off + 16])
+        dst = bytes(mv[off + 16 : off + 20])
+        uoff = off + ihl
+    elif etype == ETH_P_IPV6:
+        if n < off + 40:
+            raise TruncatedError("ipv6", off, f"need 40 bytes, got {n - off}")
+        if mv[off] >> 4 != 6:
+            raise DecodeError("ipv6", off, f"version {mv[off] >> 4} is not 6")
+        plen = (mv[off + 4] << 8) | mv[off + 5]
+        if plen == 0:
+            end = n  # jumbogram or GSO
+        else:
+            end = off + 40 + plen
+            if end > n:
+                raise TruncatedError("ipv6", off, f"payload length {plen} exceeds the {n - off - 40} bytes captured")
+        nh = mv[off + 6]
+        ttl = mv[off + 7]
+        src = bytes(mv[off + 8 : off + 24])
+        dst = bytes(mv[off + 24 : off + 40])
+        uoff = off + 40
+        while nh in _IPV6_EXT:
+            if end < uoff + 8:
+                raise TruncatedError("ipv6", uoff, "extension header needs 8 bytes")
+            nh, uoff = mv[uoff], uoff + (mv[uoff + 1] + 1) * 8
+        if nh == 44:
+            raise DecodeError("ipv6", uoff, "a fragment cannot be decoded without reassembly")
+        if nh != IPPROTO_UDP:
+            raise NotVxlanError("ipv6", uoff, f"next header {nh} is not UDP")
+    else:
+        raise NotVxlanError("ethernet", off - 2, f"ethertype {etype:#06x} is not IPv4 or IPv6")
+
+    if end < uoff + 8:
+        raise TruncatedError("udp", uoff, f"need 8 bytes, got {max(end - uoff, 0)}")
+    sport, dport, ulen, csum = _unpack_udp(mv, uoff)
+    if ulen:
+        if ulen < 8:
+            raise DecodeError("udp", uoff, f"length {ulen} is under 8")
+        if uoff + ulen > end:
+            raise TruncatedError("udp", uoff, f"length {ulen} exceeds the {end - uoff} bytes of the IP payload")
+        end = uoff + ulen  # what follows is Ethernet padding
+    voff = uoff + 8
+    header: VxlanHeader | GpeHeader
+    if dport in ports:
+        header = _vx_decode(mv, strict=strict, gbp=gbp, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan")
+        if end - voff - 8 < 14:
+            raise TruncatedError("ethernet", voff + 8, f"inner frame needs 14 bytes, got {end - voff - 8}")
+    elif dport in gpe_ports:
+        header = _gpe_decode(mv, strict=strict, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan-gpe")
+    else:
+        raise NotVxlanError("udp", uoff + 2, f"destination port {dport} is not a VXLAN port")
+    return _new_tuple(
+        Decapsulated,
+        (header, mv[voff + 8 : end], src, dst, sport, dport, ttl, vlans, mv[0:6], mv[6:12], voff + 8, csum),
+    )
+
+
+def _short(end: int, voff: int, layer: str) -> VxlanHeader:
+    raise TruncatedError(layer, voff, f"need 8 bytes, got {max(end - voff, 0)}")
+
+
+def decapsulate_payload(
+    payload: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False
+) -> tuple[VxlanHeader, memoryview]:
+    """Split a UDP payload (as a socket returns it) into the header and the inner frame.
+
+    >>> header, inner = decapsulate_payload(bytes.fromhex("0800000000000a00") + bytes(14))
+    >>> (header.vni, len(inner))
+    (10, 14)
+    """
+    mv = payload if type(payload) is memoryview else memoryview(payload)
+    header = _vx_decode(mv, strict=strict, gbp=gbp)
+    if len(mv) < 22:
+        raise TruncatedError("ethernet", 8, f"inner frame needs 14 bytes, got {len(mv) - 8}")
+    return header, mv[8:]

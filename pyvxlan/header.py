@@ -1,0 +1,414 @@
+"""VXLAN headers: RFC 7348, Group Based Policy, and VXLAN-GPE, as 8-byte values.
+
+Both header types are immutable values stored as their two 32-bit big-endian words, exactly as
+Linux's ``struct vxlanhdr`` holds them. That makes ``decode`` lossless for any 8 bytes and keeps it
+cheap: a decode is one ``struct`` unpack and one tuple, and every field is read from the words on
+access. (A frozen dataclass costs about nine times a bare unpack; see ``docs/performance.md``.)
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pyvxlan.errors import ConfigError, MissingIFlagError, ReservedBitsError, TruncatedError
+
+__all__ = [
+    "HEADER_LEN",
+    "GpeHeader",
+    "GpeNextProtocol",
+    "GroupPolicy",
+    "VxlanHeader",
+]
+
+HEADER_LEN: Final = 8
+VNI_MAX: Final = (1 << 24) - 1
+
+# Word-0 bits, named as in Linux's include/net/vxlan.h (bit 0 of the RFC diagram is the MSB).
+FLAG_I: Final = 0x08000000  # VXLAN_HF_VNI
+FLAG_G: Final = 0x80000000  # VXLAN_HF_GBP
+GBP_D: Final = 0x00400000  # don't learn
+GBP_A: Final = 0x00080000  # policy applied
+GBP_ID_MASK: Final = 0x0000FFFF
+GBP_USED: Final = FLAG_G | 0x00FFFFFF  # VXLAN_GBP_USED_BITS: G and all of bytes 1-3
+GPE_VER_MASK: Final = 0x30000000
+GPE_P: Final = 0x04000000
+GPE_B: Final = 0x02000000
+GPE_O: Final = 0x01000000
+GPE_NP_MASK: Final = 0x000000FF
+GPE_RESERVED0: Final = 0xC0FFFF00  # R R . . . . . . | 16 reserved bits
+# Linux's GPE device uses VER|NP|OAM|next-protocol; B (draft-12) is reserved to Linux.
+GPE_LINUX_USED0: Final = FLAG_I | GPE_VER_MASK | GPE_P | GPE_O | GPE_NP_MASK
+
+_HDR: Final = struct.Struct("!II")
+_unpack = _HDR.unpack_from
+_pack = _HDR.pack
+_new_tuple = tuple.__new__
+
+
+def _words_or_truncated(data: Any, offset: int, layer: str) -> tuple[int, int]:
+    try:
+        return _unpack(data, offset)
+    except struct.error:
+        raise TruncatedError(layer, offset, f"need 8 bytes, got {max(len(data) - offset, 0)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPolicy:
+    """The Group Based Policy fields (draft-smith-vxlan-group-policy) at Linux's bit positions.
+
+    ``dont_learn`` is the D bit (byte 1, 0x40) and ``policy_applied`` the A bit (byte 1, 0x08), where
+    Linux, Wireshark and VPP put them (gopacket puts A at 0x80; pyvxlan does not).
+
+    >>> VxlanHeader(vni=10, group_policy=GroupPolicy(policy_id=50000, dont_learn=True)).encode().hex()
+    '8840c35000000a00'
+    """
+
+    policy_id: int = 0
+    dont_learn: bool = False
+    policy_applied: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.policy_id <= 0xFFFF:
+            raise ConfigError("policy_id", f"must be in 0..65535, got {self.policy_id}")
+
+    @property
+    def word0_bits(self) -> int:
+        """The bits this policy sets in word 0, G included."""
+        return FLAG_G | self.policy_id | (GBP_D if self.dont_learn else 0) | (GBP_A if self.policy_applied else 0)
+
+
+def _check_vni(vni: int) -> None:
+    if not 0 <= vni <= VNI_MAX:
+        raise ConfigError("vni", f"must be in 0..16777215, got {vni}")
+
+
+class VxlanHeader(tuple[int, int]):
+    """An RFC 7348 VXLAN header, with the Group Based Policy extension when G is set.
+
+    >>> h = VxlanHeader(vni=10)
+    >>> h.encode().hex()
+    '0800000000000a00'
+    >>> VxlanHeader.decode(bytes.fromhex("0800000000000a00")) == h
+    True
+
+    Reserved bits are kept (``reserved`` reports them), so ``decode`` then ``encode`` gives back any
+    8 bytes unchanged. ``strict=True`` applies Linux's receive rules instead of RFC 7348's "ignore".
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        vni: int = 0,
+        *,
+        group_policy: GroupPolicy | None = None,
+        i_flag: bool = True,
+        reserved: int = 0,
+    ) -> VxlanHeader:
+        _check_vni(vni)
+        if not 0 <= reserved <= 0xFFFFFFFFFFFFFFFF:
+            raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
+        word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
+        res0, res1 = reserved >> 32, reserved & 0xFFFFFFFF
+        used0 = FLAG_I | (GBP_USED if group_policy else 0)
+        if res0 & used0 or res1 & 0xFFFFFF00:
+            raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
+        return _new_tuple(cls, (word0 | res0, (vni << 8) | res1))
+
+    @classmethod
+    def from_words(cls, word0: int, word1: int) -> VxlanHeader:
+        """The header whose two big-endian words are ``word0`` and ``word1``."""
+        if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
+            raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
+        return _new_tuple(cls, (word0, word1))
+
+    @classmethod
+    def decode(
+        cls, data: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False, offset: int = 0
+    ) -> VxlanHeader:
+        """Decode the 8 bytes at ``offset``.
+
+        Lenient (the default) reads as RFC 7348 says: reserved bits are ignored but reported in
+        ``reserved``. ``strict=True`` applies Linux's ``vxlan_rcv`` rules: the I flag is required
+        (:class:`~pyvxlan.MissingIFlagError`) and any reserved bit is rejected
+        (:class:`~pyvxlan.ReservedBitsError`); with ``gbp=True`` the G bit and bytes 1-3 are in use,
+        as on a Linux device created with ``gbp``.
+
+        >>> VxlanHeader.decode(bytes.fromhex("0000000000000a00"), strict=True)
+        Traceback (most recent call last):
+        ...
+        pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
+        """
+        try:
+            words = _unpack(data, offset)
+        except struct.error:
+            words = _words_or_truncated(data, offset, "vxlan")
+        if strict:
+            _check_strict(words[0], words[1], gbp, offset)
+        return _new_tuple(cls, words)
+
+    # Field access: computed from the words, so decoding stays one unpack.
+    @property
+    def word0(self) -> int:
+        return self[0]
+
+    @property
+    def word1(self) -> int:
+        return self[1]
+
+    @property
+    def vni(self) -> int:
+        """The 24-bit VXLAN Network Identifier."""
+        return self[1] >> 8
+
+    @property
+    def i_flag(self) -> bool:
+        """The I flag: the VNI is valid (RFC 7348 requires it on transmit)."""
+        return bool(self[0] & FLAG_I)
+
+    @property
+    def flags(self) -> int:
+        """Byte 0, the flags byte (0x08 for a plain header)."""
+        return self[0] >> 24
+
+    @property
+    def group_policy(self) -> GroupPolicy | None:
+        """The GBP fields when the G bit is set, else ``None``."""
+        w0 = self[0]
+        if not w0 & FLAG_G:
+            return None
+        return GroupPolicy(policy_id=w0 & GBP_ID_MASK, dont_learn=bool(w0 & GBP_D), policy_applied=bool(w0 & GBP_A))
+
+    @property
+    def reserved(self) -> int:
+        """The set bits that RFC 7348 (and GBP, when G is set) call reserved, as a 64-bit mask."""
+        w0 = self[0]
+        used0 = FLAG_I | (FLAG_G | GBP_D | GBP_A | GBP_ID_MASK if w0 & FLAG_G else 0)
+        return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (self[1] & 0xFF)
+
+    def encode(self) -> bytes:
+        """The 8 bytes of this header."""
+        return _pack(self[0], self[1])
+
+    def replace(
+        self,
+        *,
+        vni: int | None = None,
+        group_policy: GroupPolicy | None | bool = False,
+        i_flag: bool | None = None,
+    ) -> VxlanHeader:
+        """A copy with some fields changed; ``group_policy=None`` removes GBP. Reserved bits are kept."""
+        w0, w1 = self
+        if vni is not None:
+            _check_vni(vni)
+            w1 = (vni << 8) | (w1 & 0xFF)
+        if i_flag is not None:
+            w0 = (w0 | FLAG_I) if i_flag else (w0 & ~FLAG_I)
+        if group_policy is not False:
+            w0 &= ~(FLAG_G | GBP_D | GBP_A | GBP_ID_MASK)
+            if isinstance(group_policy, GroupPolicy):
+                w0 |= group_policy.word0_bits
+        return _new_tuple(VxlanHeader, (w0 & 0xFFFFFFFF, w1))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is VxlanHeader and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((VxlanHeader, self[0], self[1]))
+
+    def __repr__(self) -> str:
+        parts = [f"vni={self.vni}"]
+        gp = self.group_policy
+        if gp is not None:
+            parts.append(f"group_policy={gp!r}")
+        if not self.i_flag:
+            parts.append("i_flag=False")
+        if self.reserved:
+            parts.append(f"reserved={self.reserved:#018x}")
+        return f"VxlanHeader({', '.join(parts)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VxlanHeader.from_words, (self[0], self[1]))
+
+
+def _check_strict(word0: int, word1: int, gbp: bool, offset: int) -> None:
+    # Linux vxlan_rcv order: I flag first, then the reserved-bits mask of the device.
+    if not word0 & FLAG_I:
+        raise MissingIFlagError("vxlan", offset, "I flag (VNI valid) is clear")
+    used0 = FLAG_I | (GBP_USED if gbp else 0)
+    bad = ((word0 & ~used0 & 0xFFFFFFFF) << 32) | (word1 & 0xFF)
+    if bad:
+        raise ReservedBitsError(
+            "vxlan",
+            offset,
+            f"reserved bits {bad:#018x} are set"
+            + ("" if gbp or not word0 & FLAG_G else " (G bit set but GBP is not enabled)"),
+        )
+
+
+class GpeNextProtocol(enum.IntEnum):
+    """VXLAN-GPE next protocol, as Linux (tun_proto.h) and Wireshark read it; 5 is MPLS there."""
+
+    IPV4 = 1
+    IPV6 = 2
+    ETHERNET = 3
+    NSH = 4
+    MPLS = 5
+
+
+class GpeHeader(tuple[int, int]):
+    """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790).
+
+    >>> g = GpeHeader(vni=4660, next_protocol=GpeNextProtocol.NSH)
+    >>> g.encode().hex()
+    '0c00000400123400'
+    >>> GpeHeader.decode(g.encode()).next_protocol
+    <GpeNextProtocol.NSH: 4>
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        vni: int = 0,
+        *,
+        next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
+        version: int = 0,
+        i_flag: bool = True,
+        p_flag: bool = True,
+        bum: bool = False,
+        oam: bool = False,
+    ) -> GpeHeader:
+        _check_vni(vni)
+        if not 0 <= version <= 3:
+            raise ConfigError("version", f"must be in 0..3, got {version}")
+        if not 0 <= int(next_protocol) <= 0xFF:
+            raise ConfigError("next_protocol", f"must be in 0..255, got {int(next_protocol)}")
+        word0 = (
+            (version << 28)
+            | (FLAG_I if i_flag else 0)
+            | (GPE_P if p_flag else 0)
+            | (GPE_B if bum else 0)
+            | (GPE_O if oam else 0)
+            | int(next_protocol)
+        )
+        return _new_tuple(cls, (word0, vni << 8))
+
+    @classmethod
+    def from_words(cls, word0: int, word1: int) -> GpeHeader:
+        """The header whose two big-endian words are ``word0`` and ``word1``."""
+        if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
+            raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
+        return _new_tuple(cls, (word0, word1))
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview, *, strict: bool = False, offset: int = 0) -> GpeHeader:
+        """Decode 8 bytes; ``strict=True`` applies a Linux GPE device's receive rules.
+
+        Strict: I flag required, version 0, P flag required, O (OAM) rejected, and every bit Linux
+        does not use rejected (the B bit included: Linux treats it as reserved).
+        """
+        try:
+            words = _unpack(data, offset)
+        except struct.error:
+            words = _words_or_truncated(data, offset, "vxlan-gpe")
+        if strict:
+            w0, w1 = words
+            if not w0 & FLAG_I:
+                raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
+            if w0 & GPE_VER_MASK:
+                raise ReservedBitsError("vxlan-gpe", offset, f"version {(w0 >> 28) & 3} is not 0")
+            if not w0 & GPE_P:
+                raise ReservedBitsError("vxlan-gpe", offset, "P flag (next protocol present) is clear")
+            if w0 & GPE_O:
+                raise ReservedBitsError("vxlan-gpe", offset, "O flag (OAM) is set; Linux drops OAM")
+            bad = ((w0 & ~GPE_LINUX_USED0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
+            if bad:
+                raise ReservedBitsError("vxlan-gpe", offset, f"reserved bits {bad:#018x} are set")
+        return _new_tuple(cls, words)
+
+    @property
+    def word0(self) -> int:
+        return self[0]
+
+    @property
+    def word1(self) -> int:
+        return self[1]
+
+    @property
+    def vni(self) -> int:
+        return self[1] >> 8
+
+    @property
+    def version(self) -> int:
+        return (self[0] >> 28) & 3
+
+    @property
+    def i_flag(self) -> bool:
+        return bool(self[0] & FLAG_I)
+
+    @property
+    def p_flag(self) -> bool:
+        """Next protocol present; when clear the draft says the payload is Ethernet."""
+        return bool(self[0] & GPE_P)
+
+    @property
+    def bum(self) -> bool:
+        """The B bit of draft-12 (broadcast, unknown unicast, multicast); reserved to Linux."""
+        return bool(self[0] & GPE_B)
+
+    @property
+    def oam(self) -> bool:
+        return bool(self[0] & GPE_O)
+
+    @property
+    def next_protocol(self) -> GpeNextProtocol | int:
+        """The next protocol as an enum member, or the raw value when it is not one."""
+        np = self[0] & GPE_NP_MASK
+        try:
+            return GpeNextProtocol(np)
+        except ValueError:
+            return np
+
+    @property
+    def reserved(self) -> int:
+        """The set reserved bits, as a 64-bit mask."""
+        return ((self[0] & GPE_RESERVED0) << 32) | (self[1] & 0xFF)
+
+    def encode(self) -> bytes:
+        return _pack(self[0], self[1])
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is GpeHeader and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((GpeHeader, self[0], self[1]))
+
+    def __repr__(self) -> str:
+        np = self.next_protocol
+        np_text = f"GpeNextProtocol.{np.name}" if isinstance(np, GpeNextProtocol) else str(np)
+        parts = [f"vni={self.vni}", f"next_protocol={np_text}"]
+        for name, value, default in (
+            ("version", self.version, 0),
+            ("i_flag", self.i_flag, True),
+            ("p_flag", self.p_flag, True),
+            ("bum", self.bum, False),
+            ("oam", self.oam, False),
+        ):
+            if value != default:
+                parts.append(f"{name}={value!r}")
+        if self.reserved:
+            parts.append(f"reserved={self.reserved:#018x}")
+        return f"GpeHeader({', '.join(parts)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GpeHeader.from_words, (self[0], self[1]))
