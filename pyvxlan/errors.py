@@ -17,6 +17,7 @@ __all__ = [
     "FdbOperationNotSupported",
     "MissingIFlagError",
     "NotVxlanError",
+    "PrivilegeError",
     "ReservedBitsError",
     "TruncatedError",
     "VxlanError",
@@ -105,3 +106,7 @@ class FdbBatchError(FdbError):
         self.applied = applied
         self.index = index
         self.reason = reason
+
+
+class PrivilegeError(VxlanError, PermissionError):
+    """The operation needs root or CAP_NET_ADMIN (network namespaces, vxlan devices)."""
