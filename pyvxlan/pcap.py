@@ -1,7 +1,13 @@
 """Capture files: write Ethernet pcaps, read pcap and pcapng as VXLAN packets.
 
 The writer produces classic microsecond pcap files that tcpdump, tshark and Wireshark open; the same
-records always give the same bytes. The reader (:func:`read`) is added below.
+records always give the same bytes. The reader takes classic pcap (either byte order, microsecond or
+nanosecond) and pcapng (section, interface, enhanced, simple and obsolete packet blocks; each
+interface with its own link type and timestamp resolution), with Ethernet, Linux cooked (SLL, SLL2:
+what ``tcpdump -i any`` writes) and raw IP link types, and yields every VXLAN packet decoded.
+Packets that are not VXLAN, or are malformed, are counted in a :class:`PcapStats` and skipped;
+only a file that is not a capture (or is cut inside a record) raises
+:class:`~pyvxlan.DecodeError` with layer ``"pcap"``.
 """
 
 from __future__ import annotations
@@ -9,18 +15,29 @@ from __future__ import annotations
 import enum
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, Final
 
-from pyvxlan.errors import ConfigError
+from pyvxlan.errors import (
+    ConfigError,
+    DecodeError,
+    MissingIFlagError,
+    NotVxlanError,
+    ReservedBitsError,
+    TruncatedError,
+)
+from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_GPE_PORT, VXLAN_PORT, Decapsulated, decapsulate
 
 __all__ = [
     "ETHERNET",
     "LINUX_SLL",
     "LINUX_SLL2",
     "LinkType",
+    "PcapStats",
     "PcapWriter",
+    "read",
     "write",
 ]
 
@@ -31,6 +48,9 @@ class LinkType(enum.IntEnum):
     ETHERNET = 1
     LINUX_SLL = 113  # "Linux cooked" v1: what `tcpdump -i any` wrote before libpcap 1.10
     LINUX_SLL2 = 276  # "Linux cooked" v2: `tcpdump -i any` with libpcap >= 1.10
+    RAW = 101  # bare IPv4 or IPv6 packets, version in the first nibble
+    IPV4 = 228
+    IPV6 = 229
 
 
 ETHERNET: Final = LinkType.ETHERNET
@@ -138,3 +158,311 @@ def write(
         for ts, frame in records:
             w.write(frame, ts)
         return w.count
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+PCAPNG_SHB: Final = 0x0A0D0D0A
+PCAPNG_BOM: Final = 0x1A2B3C4D
+_CHUNK: Final = 1 << 20
+# Larger than any real frame (BIG TCP goes to 512 KiB); a bigger length means the file is garbage.
+_MAX_RECORD: Final = 1 << 26
+_ETH_P_IPV4: Final = b"\x08\x00"
+_ETH_P_IPV6: Final = b"\x86\xdd"
+_ZERO_MAC: Final = bytes(6)
+
+
+@dataclass(slots=True)
+class PcapStats:
+    """Counts kept while reading a capture (mutable: :func:`read` updates it as it goes).
+
+    ``reasons`` counts the packets that were skipped by a short reason such as ``"udp: not VXLAN"``
+    or ``"ipv4: truncated"``; ``examples`` keeps the first full error message of each reason.
+    """
+
+    packets: int = 0
+    vxlan: int = 0
+    not_vxlan: int = 0
+    malformed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def count_error(self, exc: DecodeError) -> None:
+        """Count a packet that :func:`~pyvxlan.decapsulate` refused."""
+        if isinstance(exc, NotVxlanError):
+            self.not_vxlan += 1
+            kind = "not VXLAN"
+        else:
+            self.malformed += 1
+            if isinstance(exc, TruncatedError):
+                kind = "truncated"
+            elif isinstance(exc, MissingIFlagError):
+                kind = "I flag clear"
+            elif isinstance(exc, ReservedBitsError):
+                kind = "reserved bits set"
+            else:
+                kind = "invalid"
+        key = f"{exc.layer}: {kind}"
+        n = self.reasons.get(key)
+        if n is None:
+            self.reasons[key] = 1
+            self.examples[key] = str(exc)
+        else:
+            self.reasons[key] = n + 1
+
+
+class _Source:
+    """A binary file read in large chunks; records are memoryview slices of the chunks (no copy)."""
+
+    __slots__ = ("buf", "eof", "file", "mv", "offset")
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.buf = b""
+        self.mv = memoryview(self.buf)
+        self.offset = 0  # file offset of buf[0]
+        self.eof = False
+
+    def fill(self, pos: int, need: int) -> int:
+        """Make ``need`` bytes available from ``pos``; returns the new position of that byte (0)."""
+        rest = self.buf[pos:]
+        self.offset += pos
+        parts = [rest]
+        have = len(rest)
+        while have < need and not self.eof:
+            data = self.file.read(max(_CHUNK, need - have))
+            if not data:
+                self.eof = True
+                break
+            parts.append(data)
+            have += len(data)
+        self.buf = b"".join(parts) if len(parts) > 1 else rest
+        self.mv = memoryview(self.buf)
+        return 0
+
+
+def _synth(sll_addr: bytes, proto: bytes) -> bytes:
+    return _ZERO_MAC + (sll_addr if len(sll_addr) == 6 else _ZERO_MAC) + proto
+
+
+def _to_ethernet(linktype: int, data: memoryview) -> memoryview | bytes | None:
+    """An Ethernet frame equivalent to ``data`` of ``linktype``; ``None`` when the type is unknown.
+
+    Linux cooked captures carry the protocol type and the sender's link address but no Ethernet
+    header: a header is synthesized (destination 00:00:00:00:00:00, source the sender's MAC when it
+    has 6 bytes, else zeros) so that :func:`~pyvxlan.decapsulate` reads them like any frame.
+    """
+    if linktype == 1:
+        return data
+    if linktype == 113:  # SLL: pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
+        if len(data) < 16:
+            raise TruncatedError("sll", 0, f"need 16 bytes, got {len(data)}")
+        halen = (data[4] << 8) | data[5]
+        return _synth(bytes(data[6 : 6 + min(halen, 8)]), bytes(data[14:16])) + data[16:]
+    if linktype == 276:  # SLL2: protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+        if len(data) < 20:
+            raise TruncatedError("sll2", 0, f"need 20 bytes, got {len(data)}")
+        return _synth(bytes(data[12 : 12 + min(data[11], 8)]), bytes(data[0:2])) + data[20:]
+    if linktype in (101, 228, 229):
+        if not data:
+            raise TruncatedError("ip", 0, "need 1 byte, got 0")
+        version = data[0] >> 4
+        proto = _ETH_P_IPV4 if version == 4 else _ETH_P_IPV6 if version == 6 else None
+        if proto is None:
+            raise DecodeError("ip", 0, f"version {version} is neither 4 nor 6")
+        return _ZERO_MAC + _ZERO_MAC + proto + data
+    return None
+
+
+def read(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
+    gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
+    strict: bool = False,
+    stats: PcapStats | None = None,
+) -> Iterator[tuple[float, Decapsulated]]:
+    """Yield ``(timestamp, Decapsulated)`` for every VXLAN packet of a pcap or pcapng capture.
+
+    ``source`` is a path or a binary file object (not closed). ``ports`` and ``gpe_ports`` are the
+    UDP destination ports read as VXLAN and VXLAN-GPE; ``strict`` applies Linux's receive rules to
+    the header (a packet that breaks them counts as malformed). Pass a :class:`PcapStats` to learn
+    how many packets were skipped and why. Timestamps are seconds since the epoch (pcapng simple
+    packet blocks carry none: they read as 0.0).
+
+    >>> import io
+    >>> from pyvxlan.frame import encapsulate
+    >>> buf = io.BytesIO()
+    >>> write(buf, [(1.25, encapsulate(bytes(14), vni=7, src="198.51.100.1", dst="198.51.100.2"))])
+    1
+    >>> _ = buf.seek(0)
+    >>> [(ts, d.header.vni) for ts, d in read(buf)]
+    [(1.25, 7)]
+    """
+    if stats is None:
+        stats = PcapStats()
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            yield from _read_file(f, ports, gpe_ports, strict, stats)
+    else:
+        yield from _read_file(source, ports, gpe_ports, strict, stats)
+
+
+def _read_file(
+    f: IO[bytes], ports: Collection[int], gpe_ports: Collection[int], strict: bool, stats: PcapStats
+) -> Iterator[tuple[float, Decapsulated]]:
+    src = _Source(f)
+    src.fill(0, 24)
+    if len(src.buf) < 4:
+        raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(src.buf)}")
+    magic_le = int.from_bytes(src.buf[:4], "little")
+    if magic_le == PCAPNG_SHB:
+        records = _pcapng_records(src)
+    elif magic_le in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) or int.from_bytes(src.buf[:4], "big") in (
+        PCAP_MAGIC_USEC,
+        PCAP_MAGIC_NSEC,
+    ):
+        records = _pcap_records(src)
+    else:
+        raise DecodeError("pcap", 0, f"not a pcap or pcapng file (magic {src.buf[:4].hex()})")
+    for ts, linktype, data in records:
+        stats.packets += 1
+        try:
+            frame = data if linktype == 1 else _to_ethernet(linktype, data)
+            if frame is None:
+                stats.not_vxlan += 1
+                key = f"linktype {linktype}: not supported"
+                stats.reasons[key] = stats.reasons.get(key, 0) + 1
+                stats.examples.setdefault(key, f"link type {linktype} is not Ethernet, Linux cooked or raw IP")
+                continue
+            d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=strict)
+        except DecodeError as exc:
+            stats.count_error(exc)
+            continue
+        stats.vxlan += 1
+        yield ts, d
+
+
+def _pcap_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
+    buf = src.buf
+    if len(buf) < 24:
+        raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(buf)}")
+    order = "<" if int.from_bytes(buf[:4], "little") in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) else ">"
+    magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack_from(order + "IHHiIII", buf, 0)
+    scale = 1e-9 if magic == PCAP_MAGIC_NSEC else 1e-6
+    linktype = network & 0x0FFFFFFF  # the upper bits are FCS flags (pcap-linktype(7))
+    if linktype not in _SUPPORTED:
+        raise DecodeError("pcap", 20, f"link type {linktype} is not supported (Ethernet, Linux SLL/SLL2, raw IP)")
+    unpack = struct.Struct(order + "IIII").unpack_from
+    pos = 24
+    while True:
+        if len(src.buf) - pos < 16:
+            pos = src.fill(pos, 16)
+            n = len(src.buf)
+            if n == 0:
+                return
+            if n < 16:
+                raise TruncatedError("pcap", src.offset, f"record header needs 16 bytes, got {n}")
+        buf = src.buf
+        sec, frac, caplen, _wirelen = unpack(buf, pos)
+        if caplen > _MAX_RECORD:
+            raise DecodeError("pcap", src.offset + pos, f"record length {caplen} is not plausible")
+        end = pos + 16 + caplen
+        if end > len(buf):
+            pos = src.fill(pos, 16 + caplen)
+            end = 16 + caplen
+            if end > len(src.buf):
+                raise TruncatedError(
+                    "pcap", src.offset, f"record of {caplen} bytes is cut after {len(src.buf) - 16} bytes"
+                )
+        yield sec + frac * scale, linktype, src.mv[pos + 16 : end]
+        pos = end
+
+
+_SUPPORTED: Final = frozenset(int(t) for t in LinkType)
+
+
+def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
+    pos = 0
+    order = "<"
+    u32 = struct.Struct("<I").unpack_from
+    # per interface: (linktype, seconds per timestamp unit, offset in seconds, snaplen)
+    interfaces: list[tuple[int, float, int, int]] = []
+    while True:
+        if len(src.buf) - pos < 12:
+            pos = src.fill(pos, 12)
+            if not src.buf:
+                return
+            if len(src.buf) < 12:
+                raise TruncatedError("pcap", src.offset, f"block header needs 12 bytes, got {len(src.buf)}")
+        buf = src.buf
+        btype_le = int.from_bytes(buf[pos : pos + 4], "little")
+        if btype_le == PCAPNG_SHB:
+            bom = buf[pos + 8 : pos + 12]
+            if bom == b"\x4d\x3c\x2b\x1a":
+                order = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                order = ">"
+            else:
+                raise DecodeError("pcap", src.offset + pos + 8, f"pcapng byte-order magic {bom.hex()} is invalid")
+            u32 = struct.Struct(order + "I").unpack_from
+            interfaces = []
+        (btype,) = u32(buf, pos)
+        (blen,) = u32(buf, pos + 4)
+        if blen < 12 or blen % 4 or blen > _MAX_RECORD:
+            raise DecodeError("pcap", src.offset + pos + 4, f"pcapng block length {blen} is invalid")
+        if len(buf) - pos < blen:
+            pos = src.fill(pos, blen)
+            buf = src.buf
+            if len(buf) < blen:
+                raise TruncatedError("pcap", src.offset, f"pcapng block of {blen} bytes is cut after {len(buf)}")
+        body = pos + 8
+        if btype == 1:  # interface description
+            if blen < 20:
+                raise DecodeError("pcap", src.offset + pos, "pcapng interface block is too short")
+            linktype, _res, snaplen = struct.unpack_from(order + "HHI", buf, body)
+            unit, offset = _idb_options(buf, body + 8, pos + blen - 4, order)
+            interfaces.append((linktype, unit, offset, snaplen))
+        elif btype in (6, 2):  # enhanced packet, obsolete packet
+            if btype == 6:
+                if blen < 32:
+                    raise DecodeError("pcap", src.offset + pos, "pcapng enhanced packet block is too short")
+                ifid, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(order + "IIIII", buf, body)
+            else:
+                if blen < 32:
+                    raise DecodeError("pcap", src.offset + pos, "pcapng packet block is too short")
+                ifid, _drops, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(order + "HHIIII", buf, body)
+            if caplen > blen - 32:
+                raise DecodeError("pcap", src.offset + pos, f"captured length {caplen} exceeds the block")
+            if ifid >= len(interfaces):
+                raise DecodeError("pcap", src.offset + body, f"interface {ifid} was not described")
+            linktype, unit, offset, _snap = interfaces[ifid]
+            data = src.mv[body + 20 : body + 20 + caplen]
+            yield ((ts_hi << 32) | ts_lo) * unit + offset, linktype, data
+        elif btype == 3:  # simple packet: interface 0, no timestamp
+            if not interfaces:
+                raise DecodeError("pcap", src.offset + body, "interface 0 was not described")
+            linktype, _unit, _offset, snap = interfaces[0]
+            (wirelen,) = u32(buf, body)
+            caplen = min(wirelen, blen - 16, snap or wirelen)
+            yield 0.0, linktype, src.mv[body + 4 : body + 4 + caplen]
+        elif btype != PCAPNG_SHB and not interfaces and btype_le != PCAPNG_SHB and pos == 0:
+            raise DecodeError("pcap", 0, "pcapng file does not start with a section header")
+        pos += blen
+
+
+def _idb_options(buf: bytes, pos: int, end: int, order: str) -> tuple[float, int]:
+    unit, offset = 1e-6, 0  # pcapng's default resolution is microseconds
+    hh = struct.Struct(order + "HH").unpack_from
+    while pos + 4 <= end:
+        code, length = hh(buf, pos)
+        if code == 0:
+            break
+        value = buf[pos + 4 : pos + 4 + length]
+        if code == 9 and length == 1:  # if_tsresol: 10^-n, or 2^-n with the top bit set
+            r = value[0]
+            unit = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+        elif code == 14 and length == 8:  # if_tsoffset, whole seconds
+            offset = int.from_bytes(value, "little" if order == "<" else "big", signed=True)
+        pos += 4 + ((length + 3) & ~3)
+    return unit, offset
