@@ -349,7 +349,7 @@ def _pcap_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(buf)}")
     order = "<" if int.from_bytes(buf[:4], "little") in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) else ">"
     magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack_from(order + "IHHiIII", buf, 0)
-    scale = 1e-9 if magic == PCAP_MAGIC_NSEC else 1e-6
+    scale = 1_000_000_000 if magic == PCAP_MAGIC_NSEC else 1_000_000
     linktype = network & 0x0FFFFFFF  # the upper bits are FCS flags (pcap-linktype(7))
     if linktype not in _SUPPORTED:
         raise DecodeError("pcap", 20, f"link type {linktype} is not supported (Ethernet, Linux SLL/SLL2, raw IP)")
@@ -375,7 +375,7 @@ def _pcap_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
                 raise TruncatedError(
                     "pcap", src.offset, f"record of {caplen} bytes is cut after {len(src.buf) - 16} bytes"
                 )
-        yield sec + frac * scale, linktype, src.mv[pos + 16 : end]
+        yield sec + frac / scale, linktype, src.mv[pos + 16 : end]
         pos = end
 
 
@@ -386,8 +386,8 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
     pos = 0
     order = "<"
     u32 = struct.Struct("<I").unpack_from
-    # per interface: (linktype, seconds per timestamp unit, offset in seconds, snaplen)
-    interfaces: list[tuple[int, float, int, int]] = []
+    # per interface: (linktype, timestamp units per second, offset in seconds, snaplen)
+    interfaces: list[tuple[int, int, int, int]] = []
     while True:
         if len(src.buf) - pos < 12:
             pos = src.fill(pos, 12)
@@ -438,7 +438,8 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
                 raise DecodeError("pcap", src.offset + body, f"interface {ifid} was not described")
             linktype, unit, offset, _snap = interfaces[ifid]
             data = src.mv[body + 20 : body + 20 + caplen]
-            yield ((ts_hi << 32) | ts_lo) * unit + offset, linktype, data
+            # One division of the exact integer: nanosecond ticks times a float would round twice.
+            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, data
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces:
                 raise DecodeError("pcap", src.offset + body, "interface 0 was not described")
@@ -446,13 +447,11 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
             (wirelen,) = u32(buf, body)
             caplen = min(wirelen, blen - 16, snap or wirelen)
             yield 0.0, linktype, src.mv[body + 4 : body + 4 + caplen]
-        elif btype != PCAPNG_SHB and not interfaces and btype_le != PCAPNG_SHB and pos == 0:
-            raise DecodeError("pcap", 0, "pcapng file does not start with a section header")
         pos += blen
 
 
-def _idb_options(buf: bytes, pos: int, end: int, order: str) -> tuple[float, int]:
-    unit, offset = 1e-6, 0  # pcapng's default resolution is microseconds
+def _idb_options(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int]:
+    unit, offset = 1_000_000, 0  # pcapng's default resolution is microseconds
     hh = struct.Struct(order + "HH").unpack_from
     while pos + 4 <= end:
         code, length = hh(buf, pos)
@@ -461,7 +460,7 @@ def _idb_options(buf: bytes, pos: int, end: int, order: str) -> tuple[float, int
         value = buf[pos + 4 : pos + 4 + length]
         if code == 9 and length == 1:  # if_tsresol: 10^-n, or 2^-n with the top bit set
             r = value[0]
-            unit = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+            unit = 1 << (r & 0x7F) if r & 0x80 else 10**r
         elif code == 14 and length == 8:  # if_tsoffset, whole seconds
             offset = int.from_bytes(value, "little" if order == "<" else "big", signed=True)
         pos += 4 + ((length + 3) & ~3)
