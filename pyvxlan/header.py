@@ -113,7 +113,9 @@ class VxlanHeader(tuple[int, int]):
             raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
         word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
         res0, res1 = reserved >> 32, reserved & 0xFFFFFFFF
-        used0 = FLAG_I | (GBP_USED if group_policy else 0)
+        # Exactly the complement of what ``reserved`` reports, so that any decoded header can be
+        # rebuilt from its fields; G is never reserved (it would turn the header into GBP).
+        used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
         if res0 & used0 or res1 & 0xFFFFFF00:
             raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
         return _new_tuple(cls, (word0 | res0, (vni << 8) | res1))
