@@ -1,0 +1,214 @@
+"""pyvxlan.topology: validation, the classic demo, modes, and the TOML loader's errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyvxlan import ConfigError, VtepConfig
+from pyvxlan.topology import (
+    FdbMode,
+    GuestSpec,
+    Host,
+    Topology,
+    TopologyFileError,
+    Underlay,
+    VxlanDevice,
+    classic_demo,
+    load_topology,
+)
+
+GOOD = """\
+mode = "unicast"
+
+[underlay]
+subnet = "198.51.100.0/24"
+mtu = 1450
+
+[[hosts]]
+name = "host1"
+address = "198.51.100.1"
+[[hosts.devices]]
+vni = 10
+group = "239.1.1.1"
+ageing = 60
+[[hosts.devices]]
+vni = 20
+name = "vx20"
+learning = false
+src_port_range = [50000, 50010]
+
+[[hosts]]
+name = "host2"
+address = "198.51.100.2"
+[[hosts.devices]]
+vni = 10
+group = "239.1.1.1"
+
+[[guests]]
+name = "a"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:0A"
+ip = "203.0.113.1/24"
+
+[[guests]]
+name = "b"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:0b"
+ip = "203.0.113.2/24"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+def test_classic_demo_shape() -> None:
+    topo = classic_demo()
+    assert topo.underlay == Underlay("198.51.100.0/24", 1500)
+    assert topo.mode is FdbMode.MULTICAST
+    assert [h.name for h in topo.hosts] == ["host1", "host2"]
+    dev = topo.hosts[0].devices[0]
+    assert (dev.name, dev.vni, dev.group, dev.bridge, dev.dst_port) == ("vxlan10", 10, "239.1.1.1", "br10", 4789)
+    assert [(g.name, g.host, g.address) for g in topo.guests] == [
+        ("guest1", "host1", "203.0.113.1"),
+        ("guest2", "host2", "203.0.113.2"),
+    ]
+
+
+def test_classic_demo_ipv6_and_many_hosts() -> None:
+    topo = classic_demo(12, FdbMode.UNICAST, ipv6=True)
+    assert topo.underlay.subnet == "2001:db8::/64"
+    assert topo.hosts[11].address == "2001:db8::c"
+    assert topo.peers("host1", 10)[:2] == ["2001:db8::2", "2001:db8::3"]
+    assert len(topo.peers("host1", 10)) == 11
+    assert topo.vtep_config("host1", 10).group is None
+
+
+def test_classic_demo_rejects_zero_hosts() -> None:
+    with pytest.raises(ConfigError, match=r"^hosts: the classic demo has 1\.\.250 hosts, got 0$"):
+        classic_demo(0)
+
+
+def test_vtep_config_per_mode() -> None:
+    topo = classic_demo()
+    assert topo.vtep_config("host2", 10) == VtepConfig(vni=10, local="198.51.100.2", group="239.1.1.1")
+    uni = topo.with_mode(FdbMode.UNICAST).vtep_config("host2", 10)
+    assert (uni.group, uni.learning, uni.proxy) == (None, True, False)
+    ctl = topo.with_mode(FdbMode.CONTROLLER).vtep_config("host2", 10)
+    assert (ctl.group, ctl.learning, ctl.proxy) == (None, False, True)
+
+
+def test_lookups_raise_key_error() -> None:
+    topo = classic_demo()
+    with pytest.raises(KeyError, match="no host is called 'nope'"):
+        topo.host("nope")
+    with pytest.raises(KeyError, match="host host1 has no vxlan device with VNI 11"):
+        topo.vtep_config("host1", 11)
+    with pytest.raises(KeyError, match="no guest is called 'x'"):
+        topo.guest("x")
+
+
+def test_with_guest_on_moves_the_guest() -> None:
+    moved = classic_demo(3).with_guest_on("guest1", "host3")
+    assert moved.guest("guest1").host == "host3"
+    assert [g.name for g in moved.guests_on("host3")] == ["guest1", "guest3"]
+
+
+def test_device_validation_uses_vtep_config_rules() -> None:
+    with pytest.raises(ConfigError, match=r"^group: 198\.51\.100\.9 is not a multicast address \(use remote\)$"):
+        VxlanDevice(10, group="198.51.100.9")
+    with pytest.raises(ConfigError, match=r"^vni: must be in 0\.\.16777215, got -1$"):
+        VxlanDevice(-1)
+    with pytest.raises(ConfigError, match=r"^learning: must be true or false, got 'yes'$"):
+        VxlanDevice(10, learning="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^bridge: 'vxlan10' is also the vxlan device's name$"):
+        VxlanDevice(10, bridge="vxlan10")
+
+
+def test_topology_validation_messages() -> None:
+    u = Underlay("198.51.100.0/24")
+    dev = VxlanDevice(10, group="239.1.1.1")
+    h1 = Host("host1", "198.51.100.1", (dev,))
+    with pytest.raises(ConfigError, match=r"^hosts\[1\]\.name: host 'host1' is defined twice$"):
+        Topology(u, (h1, Host("host1", "198.51.100.2")))
+    with pytest.raises(
+        ConfigError,
+        match=r"^hosts\[0\]\.address: 192\.0\.2\.1 is not a host address in the underlay 198\.51\.100\.0/24$",
+    ):
+        Topology(u, (Host("h", "192.0.2.1"),))
+    with pytest.raises(ConfigError, match=r"^hosts\[0\]\.devices\[0\]\.group: multicast mode needs a group"):
+        Topology(u, (Host("h", "198.51.100.1", (VxlanDevice(10),)),))
+    g = GuestSpec("g1", "host1", 10, "02:00:00:00:00:01", "203.0.113.1/24")
+    with pytest.raises(ConfigError, match=r"^guests\[0\]\.vni: host host1 has no vxlan device with VNI 20$"):
+        Topology(u, (h1,), (GuestSpec("g1", "host1", 20, "02:00:00:00:00:01", "203.0.113.1/24"),))
+    with pytest.raises(ConfigError, match=r"^guests\[1\]\.mac: 02:00:00:00:00:01 is also guest g1's MAC$"):
+        Topology(u, (h1,), (g, GuestSpec("g2", "host1", 10, "02:00:00:00:00:01", "203.0.113.2/24")))
+    with pytest.raises(ConfigError, match=r"^guests\[1\]\.ip: 203\.0\.113\.1 is also guest g1's address in VNI 10$"):
+        Topology(u, (h1,), (g, GuestSpec("g2", "host1", 10, "02:00:00:00:00:02", "203.0.113.1/24")))
+    with pytest.raises(ConfigError, match=r"^ip: '203\.0\.113\.1' needs a prefix length, such as 203\.0\.113\.1/24$"):
+        GuestSpec("g", "h", 10, "02:00:00:00:00:01", "203.0.113.1")
+    with pytest.raises(ConfigError, match=r"^mac: 01:00:00:00:00:01 is not a unicast MAC address$"):
+        GuestSpec("g", "h", 10, "01:00:00:00:00:01", "203.0.113.1/24")
+    with pytest.raises(ConfigError, match=r"^devices\[1\]\.vni: VNI 10 already has a device on host h$"):
+        Host("h", "198.51.100.1", (dev, VxlanDevice(10, name="vx10b", bridge="brb")))
+
+
+def test_underlay_ipv6_group_must_match_family() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^hosts\[0\]\.devices\[0\]\.group: 239\.1\.1\.1 is not IPv6 like the underlay$"
+    ):
+        Topology(Underlay("2001:db8::/64"), (Host("h", "2001:db8::1", (VxlanDevice(10, group="239.1.1.1"),)),))
+
+
+def test_load_good_file(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, GOOD))
+    assert topo.mode is FdbMode.UNICAST
+    assert topo.underlay.mtu == 1450
+    h1 = topo.host("host1")
+    assert h1.devices[0].ageing == 60.0
+    assert (h1.devices[1].name, h1.devices[1].learning, h1.devices[1].src_port_range) == ("vx20", False, (50000, 50010))
+    assert topo.guest("a").mac == "02:00:00:00:00:0a"
+    assert topo.peers("host1", 10) == ["198.51.100.2"]
+    assert topo.peers("host1", 20) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'address = "198.51.100.2"',
+            'address = "198.51.100.300"',
+            "hosts[1].address: '198.51.100.300' is not an IPv4 or IPv6 address",
+        ),
+        ("mtu = 1450", "mtu = 20", "underlay.mtu: must be in 68..65535 for IPv4, got 20"),
+        ("ageing = 60", "ageing = -1", "hosts[0].devices[0].ageing: must be >= 0 seconds, got -1"),
+        ('mode = "unicast"', 'mode = "evpn"', "mode: must be one of multicast, unicast, controller, got 'evpn'"),
+        ("learning = false", "learnin = false", "hosts[0].devices[1].learnin: unknown key (expected one of "),
+        ('host = "host2"', 'host = "host9"', "guests[1].host: no host is called 'host9'"),
+        ('ip = "203.0.113.2/24"', "", "guests[1].ip: is required"),
+        ("[underlay]", "[underlay2]", "underlay2: unknown key (expected one of guests, hosts, mode, steps, underlay)"),
+        ("vni = 20", 'vni = "20"', "hosts[0].devices[1].vni: must be in 0..16777215, got '20'"),
+    ],
+)
+def test_bad_file_names_file_key_and_problem(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(TopologyFileError) as info:
+        load_topology(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert info.value.path == str(path)
+    assert isinstance(info.value, ConfigError)
+
+
+def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[underlay\n")
+    with pytest.raises(TopologyFileError, match=r": \(syntax\): "):
+        load_topology(path)
+    with pytest.raises(TopologyFileError, match=r"nothere\.toml: \(file\): No such file or directory$"):
+        load_topology(tmp_path / "nothere.toml")
