@@ -37,6 +37,8 @@ __all__ = [
     "LinkType",
     "PcapStats",
     "PcapWriter",
+    "frame_of",
+    "raw_records",
     "read",
     "write",
 ]
@@ -212,14 +214,13 @@ class PcapStats:
 
 
 class _Source:
-    """A binary file read in large chunks; records are memoryview slices of the chunks (no copy)."""
+    """A binary file read in large chunks; records are offsets into the chunks (no copy)."""
 
-    __slots__ = ("buf", "eof", "file", "mv", "offset")
+    __slots__ = ("buf", "eof", "file", "offset")
 
     def __init__(self, file: IO[bytes]) -> None:
         self.file = file
         self.buf = b""
-        self.mv = memoryview(self.buf)
         self.offset = 0  # file offset of buf[0]
         self.eof = False
 
@@ -237,7 +238,6 @@ class _Source:
             parts.append(data)
             have += len(data)
         self.buf = b"".join(parts) if len(parts) > 1 else rest
-        self.mv = memoryview(self.buf)
         return 0
 
 
@@ -308,34 +308,58 @@ def read(
         yield from _read_file(source, ports, gpe_ports, strict, stats)
 
 
-def _read_file(
-    f: IO[bytes], ports: Collection[int], gpe_ports: Collection[int], strict: bool, stats: PcapStats
-) -> Iterator[tuple[float, Decapsulated]]:
-    src = _Source(f)
+def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int]]:
+    """The records of an open capture file as ``(timestamp, linktype, buffer, start, end)``.
+
+    The captured bytes are ``buffer[start:end]``: ``buffer`` is a large chunk of the file shared by
+    many records, so nothing is copied per record. This is the low-level loop under :func:`read`,
+    for tools that want every packet (VXLAN or not) or their own fast path.
+    """
+    src = _Source(source)
     src.fill(0, 24)
     if len(src.buf) < 4:
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(src.buf)}")
     magic_le = int.from_bytes(src.buf[:4], "little")
     if magic_le == PCAPNG_SHB:
-        records = _pcapng_records(src)
-    elif magic_le in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) or int.from_bytes(src.buf[:4], "big") in (
+        return _pcapng_records(src)
+    if magic_le in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) or int.from_bytes(src.buf[:4], "big") in (
         PCAP_MAGIC_USEC,
         PCAP_MAGIC_NSEC,
     ):
-        records = _pcap_records(src)
-    else:
-        raise DecodeError("pcap", 0, f"not a pcap or pcapng file (magic {src.buf[:4].hex()})")
-    for ts, linktype, data in records:
+        return _pcap_records(src)
+    raise DecodeError("pcap", 0, f"not a pcap or pcapng file (magic {src.buf[:4].hex()})")
+
+
+def frame_of(linktype: int, buf: bytes, start: int, end: int, stats: PcapStats) -> memoryview | bytes | None:
+    """The Ethernet frame of a record (see :func:`raw_records`), or ``None`` (counted in ``stats``)."""
+    if linktype == 1:
+        return memoryview(buf)[start:end]
+    try:
+        frame = _to_ethernet(linktype, memoryview(buf)[start:end])
+    except DecodeError as exc:
+        stats.count_error(exc)
+        return None
+    if frame is None:
+        stats.not_vxlan += 1
+        key = f"linktype {linktype}: not supported"
+        stats.reasons[key] = stats.reasons.get(key, 0) + 1
+        stats.examples.setdefault(key, f"link type {linktype} is not Ethernet, Linux cooked or raw IP")
+    return frame
+
+
+def _read_file(
+    f: IO[bytes], ports: Collection[int], gpe_ports: Collection[int], strict: bool, stats: PcapStats
+) -> Iterator[tuple[float, Decapsulated]]:
+    for ts, linktype, buf, start, end in raw_records(f):
         stats.packets += 1
-        try:
-            frame = data if linktype == 1 else _to_ethernet(linktype, data)
+        if linktype == 1:
+            frame: memoryview | bytes | None = memoryview(buf)[start:end]
+        else:
+            frame = frame_of(linktype, buf, start, end, stats)
             if frame is None:
-                stats.not_vxlan += 1
-                key = f"linktype {linktype}: not supported"
-                stats.reasons[key] = stats.reasons.get(key, 0) + 1
-                stats.examples.setdefault(key, f"link type {linktype} is not Ethernet, Linux cooked or raw IP")
                 continue
-            d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=strict)
+        try:
+            d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=strict)  # type: ignore[arg-type]
         except DecodeError as exc:
             stats.count_error(exc)
             continue
@@ -343,7 +367,7 @@ def _read_file(
         yield ts, d
 
 
-def _pcap_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
+def _pcap_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]]:
     buf = src.buf
     if len(buf) < 24:
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(buf)}")
@@ -355,34 +379,35 @@ def _pcap_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
         raise DecodeError("pcap", 20, f"link type {linktype} is not supported (Ethernet, Linux SLL/SLL2, raw IP)")
     unpack = struct.Struct(order + "IIII").unpack_from
     pos = 24
+    n = len(buf)
     while True:
-        if len(src.buf) - pos < 16:
+        if n - pos < 16:
             pos = src.fill(pos, 16)
-            n = len(src.buf)
+            buf = src.buf
+            n = len(buf)
             if n == 0:
                 return
             if n < 16:
                 raise TruncatedError("pcap", src.offset, f"record header needs 16 bytes, got {n}")
-        buf = src.buf
         sec, frac, caplen, _wirelen = unpack(buf, pos)
         if caplen > _MAX_RECORD:
             raise DecodeError("pcap", src.offset + pos, f"record length {caplen} is not plausible")
         end = pos + 16 + caplen
-        if end > len(buf):
+        if end > n:
             pos = src.fill(pos, 16 + caplen)
+            buf = src.buf
+            n = len(buf)
             end = 16 + caplen
-            if end > len(src.buf):
-                raise TruncatedError(
-                    "pcap", src.offset, f"record of {caplen} bytes is cut after {len(src.buf) - 16} bytes"
-                )
-        yield sec + frac / scale, linktype, src.mv[pos + 16 : end]
+            if end > n:
+                raise TruncatedError("pcap", src.offset, f"record of {caplen} bytes is cut after {n - 16} bytes")
+        yield sec + frac / scale, linktype, buf, pos + 16, end
         pos = end
 
 
 _SUPPORTED: Final = frozenset(int(t) for t in LinkType)
 
 
-def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
+def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]]:
     pos = 0
     order = "<"
     u32 = struct.Struct("<I").unpack_from
@@ -437,16 +462,15 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, memoryview]]:
             if ifid >= len(interfaces):
                 raise DecodeError("pcap", src.offset + body, f"interface {ifid} was not described")
             linktype, unit, offset, _snap = interfaces[ifid]
-            data = src.mv[body + 20 : body + 20 + caplen]
             # One division of the exact integer: nanosecond ticks times a float would round twice.
-            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, data
+            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, buf, body + 20, body + 20 + caplen
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces:
                 raise DecodeError("pcap", src.offset + body, "interface 0 was not described")
             linktype, _unit, _offset, snap = interfaces[0]
             (wirelen,) = u32(buf, body)
             caplen = min(wirelen, blen - 16, snap or wirelen)
-            yield 0.0, linktype, src.mv[body + 4 : body + 4 + caplen]
+            yield 0.0, linktype, buf, body + 4, body + 4 + caplen
         pos += blen
 
 
