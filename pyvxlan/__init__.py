@@ -44,6 +44,7 @@ from pyvxlan.events import (
     SendDatagram,
     VtepCounters,
 )
+from pyvxlan.fdb import ForwardingDatabase
 from pyvxlan.frame import (
     IANA_SOURCE_PORTS,
     LINUX_SOURCE_PORTS,
@@ -57,6 +58,7 @@ from pyvxlan.frame import (
     flow_source_port,
 )
 from pyvxlan.header import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
+from pyvxlan.vtep import Vtep
 
 __version__ = "0.1.0"
 
@@ -84,6 +86,7 @@ __all__ = [
     "FdbFull",
     "FdbOperationNotSupported",
     "FdbState",
+    "ForwardingDatabase",
     "GpeHeader",
     "GpeNextProtocol",
     "GroupPolicy",
@@ -98,6 +101,7 @@ __all__ = [
     "ReservedBitsError",
     "SendDatagram",
     "TruncatedError",
+    "Vtep",
     "VtepConfig",
     "VtepControl",
     "VtepCounters",
@@ -111,7 +115,7 @@ __all__ = [
 
 # Submodules with optional or heavier dependencies load on first use: ``pyvxlan.strategies``
 # needs hypothesis (the ``testing`` extra) and ``pyvxlan.kernel`` needs pyroute2 (``kernel``).
-_LAZY_SUBMODULES = frozenset({"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan"})
+_LAZY_SUBMODULES = frozenset({"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory"})
 
 
 def __getattr__(name: str) -> Any:

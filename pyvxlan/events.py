@@ -162,6 +162,7 @@ class VtepCounters:
     rx_dropped: int = 0
     rx_errors: int = 0
     rx_frame_errors: int = 0
+    rx_length_errors: int = 0  # inner frame shorter than an Ethernet header
     tx_packets: int = 0
     tx_bytes: int = 0
     tx_dropped: int = 0

@@ -1,0 +1,545 @@
+"""``Vtep``: the sans-I/O VXLAN tunnel endpoint, with the Linux vxlan driver's forwarding behaviour.
+
+Theory of operation
+-------------------
+A :class:`Vtep` is one vxlan device without its sockets. It never reads a clock and never does
+I/O: a driver feeds it four kinds of input and carries out what comes out.
+
+* ``transmit(frame, now)``: an Ethernet frame from the local side (the bridge the device is a
+  port of). Linux's ``vxlan_xmit``: proxy ARP/ND first (when ``proxy`` is on), then the
+  destination MAC's FDB entry, else the all-zeros entry; one datagram per remote of that entry.
+* ``receive(payload, src, src_port, now)``: a UDP payload from the underlay. Linux's
+  ``vxlan_rcv`` order: I flag, VNI, reserved bits, inner Ethernet header, then ``vxlan_set_mac``
+  (own-MAC drop) and ``vxlan_snoop`` (invalid source drop, refresh, static conflict drop,
+  migration, learning).
+* ``handle_timer(now)``: ages learned entries out; ``next_timer()`` says when to call it.
+* control calls (``fdb_add`` ... ``set_ageing``, ``up``, ``down``): ``bridge fdb``, ``ip neigh``
+  and ``ip link set`` with their errors.
+
+Everything the device does in response is queued, in order, and taken with ``take_outputs()``:
+actions (:class:`~pyvxlan.SendDatagram`, :class:`~pyvxlan.DeliverFrame`, :class:`~pyvxlan.JoinGroup`,
+:class:`~pyvxlan.LeaveGroup`) and notifications (learned, migrated, expired, l2miss, l3miss and
+:class:`~pyvxlan.Dropped`). Every frame or datagram that goes in either comes out as an action or
+is reported dropped with a :class:`~pyvxlan.DropReason`; the counters follow Linux's.
+
+>>> from pyvxlan import VtepConfig, SendDatagram
+>>> vtep = Vtep(VtepConfig(vni=10, local="198.51.100.1", remote="198.51.100.2"))
+>>> vtep.up(now=0.0)
+>>> frame = bytes.fromhex("ffffffffffff020000000001") + b"\\x08\\x06" + bytes(46)
+>>> vtep.transmit(frame, now=1.0)
+>>> [(o.dst, o.dst_port, o.vni, o.ttl) for o in vtep.take_outputs() if isinstance(o, SendDatagram)]
+[('198.51.100.2', 4789, 10, 64)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import struct
+from collections.abc import Sequence
+from typing import Final
+
+from pyvxlan.addr import format_mac, ip_info, parse_mac
+from pyvxlan.config import VtepConfig
+from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError, FdbFull
+from pyvxlan.events import (
+    DeliverFrame,
+    Direction,
+    Dropped,
+    DropReason,
+    EntryExpired,
+    EntryLearned,
+    EntryMigrated,
+    JoinGroup,
+    L2Miss,
+    L3Miss,
+    LeaveGroup,
+    Output,
+    SendDatagram,
+    VtepCounters,
+)
+from pyvxlan.fdb import ZERO_MAC_BYTES, ForwardingDatabase, _Record, _Remote
+from pyvxlan.frame import flow_source_port, internet_checksum
+
+__all__ = ["Vtep"]
+
+_WORDS = struct.Struct("!II")
+_unpack_words = _WORDS.unpack_from
+_FLAG_I: Final = 0x08000000
+_GBP_USED: Final = 0x80FFFFFF  # G and bytes 1-3 (VXLAN_GBP_USED_BITS)
+_REACHABLE: Final = FdbState.REACHABLE
+_RX: Final = Direction.RX
+_TX: Final = Direction.TX
+_ETH_P_ARP: Final = b"\x08\x06"
+_ETH_P_IPV6: Final = b"\x86\xdd"
+_LEARN_CACHE_MAX: Final = 4096
+
+
+class Vtep:
+    """One vxlan device as a pure state machine; created down, like ``ip link add``.
+
+    ``now`` arguments are seconds on the driver's clock and must not go backwards; control methods
+    take ``now=None`` to mean the latest time the core has seen.
+    """
+
+    __slots__ = (
+        "_config",
+        "_fdb",
+        "_learn_cache",
+        "_learning",
+        "_local",
+        "_mac",
+        "_neigh",
+        "_now",
+        "_outputs",
+        "_port_range",
+        "_records",
+        "_reserved0",
+        "_rx_bytes",
+        "_rx_dropped",
+        "_rx_errors",
+        "_rx_frame_errors",
+        "_rx_length_errors",
+        "_rx_packets",
+        "_tx_bytes",
+        "_tx_dropped",
+        "_tx_errors",
+        "_tx_packets",
+        "_up",
+        "_vni",
+    )
+
+    def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
+        if not isinstance(config, VtepConfig):
+            raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
+        self._config = config
+        self._fdb = ForwardingDatabase(config, now=now)
+        self._records = self._fdb._records  # the data path reads the table directly
+        self._now = now
+        self._up = False
+        self._outputs: list[Output] = []
+        self._neigh: dict[bytes, Neighbour] = {}
+        self._learn_cache: dict[str, _Remote] = {}
+        self._mac = parse_mac(config.mac)
+        self._vni = config.vni
+        self._learning = config.learning
+        self._local = config.local
+        self._port_range = config.src_port_range
+        # Bits of word 0 that must be clear (Linux's cfg.reserved_bits): all but I, and with gbp
+        # also G and bytes 1-3. The low byte of word 1 is always reserved.
+        self._reserved0 = 0xFFFFFFFF & ~(_FLAG_I | (_GBP_USED if config.gbp else 0))
+        self._rx_packets = self._rx_bytes = self._rx_dropped = self._rx_errors = 0
+        self._rx_frame_errors = self._rx_length_errors = 0
+        self._tx_packets = self._tx_bytes = self._tx_dropped = self._tx_errors = 0
+        default = config.default_remote
+        if default is not None:
+            # ip link add ... remote/group: the all-zeros entry, permanent, via the underlay device.
+            self._fdb.add(ZERO_MAC_BYTES, default, state=FdbState.PERMANENT, interface=config.dev, now=now)
+
+    # --- state ------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> VtepConfig:
+        """The device's settings, including changes made by ``set_learning`` and ``set_ageing``."""
+        return self._config
+
+    @property
+    def fdb(self) -> ForwardingDatabase:
+        """The forwarding database (read it; change it through the ``fdb_*`` methods)."""
+        return self._fdb
+
+    @property
+    def is_up(self) -> bool:
+        return self._up
+
+    @property
+    def now(self) -> float:
+        """The latest time the core has seen."""
+        return self._now
+
+    def _clock(self, now: float | None) -> float:
+        if now is not None and now > self._now:
+            self._now = now
+        return self._now
+
+    def take_outputs(self) -> list[Output]:
+        """The actions and notifications queued so far, in order; the queue is emptied."""
+        out = self._outputs
+        self._outputs = []
+        return out
+
+    def counters(self) -> VtepCounters:
+        """The device counters, counted where Linux counts them."""
+        return VtepCounters(
+            rx_packets=self._rx_packets,
+            rx_bytes=self._rx_bytes,
+            rx_dropped=self._rx_dropped,
+            rx_errors=self._rx_errors,
+            rx_frame_errors=self._rx_frame_errors,
+            rx_length_errors=self._rx_length_errors,
+            tx_packets=self._tx_packets,
+            tx_bytes=self._tx_bytes,
+            tx_dropped=self._tx_dropped,
+            tx_errors=self._tx_errors,
+        )
+
+    # --- up, down, timers -------------------------------------------------------------------------
+
+    def up(self, now: float | None = None) -> None:
+        """``ip link set up``: joins the multicast group, if any, and starts ageing."""
+        self._clock(now)
+        if self._up:
+            return
+        self._up = True
+        if self._config.group is not None:
+            self._outputs.append(JoinGroup(self._config.group))
+
+    def down(self, now: float | None = None) -> None:
+        """``ip link set down``: leaves the group, flushes every FDB entry but permanent and static
+        ones (and all-zeros), and flushes the neighbour table (Linux's ``neigh_ifdown``)."""
+        self._clock(now)
+        if not self._up:
+            return
+        self._up = False
+        if self._config.group is not None:
+            self._outputs.append(LeaveGroup(self._config.group))
+        self._fdb.flush()
+        self._neigh.clear()
+
+    def next_timer(self) -> float | None:
+        """When ``handle_timer`` should next run: the oldest learned entry's expiry, or ``None``."""
+        if not self._up:
+            return None
+        return self._fdb.next_expiry()
+
+    def handle_timer(self, now: float) -> None:
+        """Age out the entries whose ``updated + ageing <= now`` (Linux's ``vxlan_cleanup``)."""
+        t = self._clock(now)
+        if not self._up:
+            return
+        out = self._outputs
+        for entry in self._fdb.expire(t):
+            out.append(EntryExpired(entry.mac, entry.dst))
+
+    # --- data path: transmit ----------------------------------------------------------------------
+
+    def _drop(self, direction: Direction, reason: DropReason, size: int, detail: str = "") -> None:
+        self._outputs.append(Dropped(direction, reason, size, detail))
+
+    def transmit(self, frame: bytes | bytearray | memoryview, now: float) -> None:
+        """A frame from the local side: forward it to the remotes of its destination's entry."""
+        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
+            self._now = now
+        if type(frame) is not bytes:
+            frame = bytes(frame)
+        size = len(frame)
+        if not self._up:
+            self._tx_dropped += 1
+            self._outputs.append(Dropped(_TX, DropReason.DEVICE_DOWN, size, "the device is down"))
+            return
+        if size < 14:
+            self._tx_dropped += 1
+            self._outputs.append(Dropped(_TX, DropReason.MALFORMED, size, f"frame of {size} bytes"))
+            return
+        if self._config.proxy and self._proxy(frame):
+            return
+        dmac = frame[0:6]
+        rec = self._records.get(dmac)
+        if rec is None:
+            rec = self._records.get(ZERO_MAC_BYTES)
+            if rec is None:
+                if self._config.l2miss and not dmac[0] & 1:
+                    self._outputs.append(L2Miss(dmac.hex(":")))
+                self._tx_dropped += 1
+                self._outputs.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, dmac.hex(":")))
+                return
+        rec.used = self._now
+        sport = flow_source_port(frame, self._port_range)
+        out = self._outputs
+        local = self._local
+        for rd in rec.remotes:
+            if rd.unspecified:
+                self._tx_dropped += 1
+                out.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, f"remote {rd.dst} is unspecified"))
+                continue
+            out.append(SendDatagram(rd.dst, rd.out_port, sport, rd.ttl, rd.header + frame, rd.out_vni, local))
+            self._tx_packets += 1
+            self._tx_bytes += size
+
+    def _proxy(self, frame: bytes) -> bool:
+        """Linux's ``arp_reduce``/``neigh_reduce``; True when the frame was consumed."""
+        etype = frame[12:14]
+        if etype == _ETH_P_ARP:
+            self._arp_reduce(frame)
+            return True
+        if (
+            etype == _ETH_P_IPV6
+            and len(frame) >= 14 + 40 + 24
+            and frame[20] == 58  # next header ICMPv6
+            and frame[54] == 135  # neighbour solicitation
+            and frame[55] == 0
+        ):
+            self._neigh_reduce(frame)
+            return True
+        return False
+
+    def _arp_reduce(self, frame: bytes) -> None:
+        size = len(frame)
+        if size < 14 + 28:
+            self._tx_dropped += 1
+            self._drop(_TX, DropReason.MALFORMED, size, "truncated ARP")
+            return
+        hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", frame, 14)
+        if hrd not in (1, 6) or pro != 0x0800 or op != 1 or hln != 6 or pln != 4:
+            self._drop(_TX, DropReason.PROXY_CONSUMED, size, "ARP frame other than a request")
+            return
+        sha, sip, tip = frame[22:28], frame[28:32], frame[38:42]
+        if tip[0] == 127 or 224 <= tip[0] <= 239:
+            self._drop(_TX, DropReason.PROXY_CONSUMED, size, "ARP for a loopback or multicast target")
+            return
+        n = self._neigh.get(tip)
+        if n is None:
+            if self._config.l3miss:
+                self._outputs.append(L3Miss(str(ipaddress.IPv4Address(tip))))
+            self._drop(_TX, DropReason.PROXY_UNRESOLVED, size, f"no neighbour for {ipaddress.IPv4Address(tip)}")
+            return
+        ha = parse_mac(n.mac)
+        if self._bridge_local(ha):
+            self._drop(_TX, DropReason.PROXY_CONSUMED, size, f"{n.ip} is bridge-local")
+            return
+        # arp_create(ARPOP_REPLY, ETH_P_ARP, sip, dev, tip, sha, n->ha, sha)
+        reply = sha + ha + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + ha + tip + sha + sip
+        self._outputs.append(DeliverFrame(reply))
+
+    def _neigh_reduce(self, frame: bytes) -> None:
+        size = len(frame)
+        saddr, daddr, target = frame[22:38], frame[38:54], frame[62:78]
+        if daddr == bytes(15) + b"\x01" or target[0] == 0xFF:
+            self._drop(_TX, DropReason.PROXY_CONSUMED, size, "NS for a loopback or multicast target")
+            return
+        n = self._neigh.get(target)
+        target_text = str(ipaddress.IPv6Address(target))
+        if n is None:
+            if self._config.l3miss:
+                self._outputs.append(L3Miss(target_text))
+            self._drop(_TX, DropReason.PROXY_UNRESOLVED, size, f"no neighbour for {target_text}")
+            return
+        ha = parse_mac(n.mac)
+        if self._bridge_local(ha):
+            self._drop(_TX, DropReason.PROXY_CONSUMED, size, f"{n.ip} is bridge-local")
+            return
+        # vxlan_na_create: reply to the NS's source link-layer option, else its Ethernet source.
+        eth_dst = frame[6:12]
+        opts = frame[78:]
+        i = 0
+        while i + 1 < len(opts):
+            if opts[i + 1] == 0:
+                self._drop(_TX, DropReason.MALFORMED, size, "NS option of length 0")
+                return
+            if opts[i] == 1 and i + 8 <= len(opts):
+                eth_dst = opts[i + 2 : i + 8]
+                break
+            i += opts[i + 1] * 8
+        na = bytes((136, 0, 0, 0, 0x20 | 0x40, 0, 0, 0)) + target + bytes((2, 1)) + ha
+        pseudo = target + saddr + struct.pack("!IxxxB", len(na), 58)
+        csum = internet_checksum(pseudo + na)
+        na = na[:2] + csum.to_bytes(2, "big") + na[4:]
+        ip6 = frame[14:18] + struct.pack("!HBB", len(na), 58, 255) + target + saddr
+        self._outputs.append(DeliverFrame(eth_dst + ha + b"\x86\xdd" + ip6 + na))
+
+    def _bridge_local(self, mac: bytes) -> bool:
+        rec = self._records.get(mac)
+        return rec is not None and rec.remotes[0].unspecified
+
+    # --- data path: receive -----------------------------------------------------------------------
+
+    def receive(self, payload: bytes | bytearray | memoryview, src: str, src_port: int, now: float) -> None:
+        """A UDP payload (VXLAN header + inner frame) from underlay address ``src``:``src_port``."""
+        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
+            self._now = now
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        size = len(payload)
+        out = self._outputs
+        if not self._up:
+            self._rx_dropped += 1
+            out.append(Dropped(_RX, DropReason.DEVICE_DOWN, size, "the device is down"))
+            return
+        if size < 8:
+            out.append(Dropped(_RX, DropReason.MALFORMED, size, f"{size} bytes, no VXLAN header"))
+            return
+        w0, w1 = _unpack_words(payload)
+        if not w0 & _FLAG_I:
+            out.append(Dropped(_RX, DropReason.MISSING_I_FLAG, size))
+            return
+        if w1 >> 8 != self._vni:
+            out.append(Dropped(_RX, DropReason.UNKNOWN_VNI, size, f"vni {w1 >> 8}"))
+            return
+        if w0 & self._reserved0 or w1 & 0xFF:
+            self._rx_errors += 1
+            self._rx_frame_errors += 1
+            out.append(Dropped(_RX, DropReason.RESERVED_BITS, size, f"header {payload[:8].hex()}"))
+            return
+        if size < 22:
+            self._rx_errors += 1
+            self._rx_length_errors += 1
+            out.append(Dropped(_RX, DropReason.MALFORMED, size, f"inner frame of {size - 8} bytes"))
+            return
+        smac = payload[14:20]
+        if smac == self._mac:
+            out.append(Dropped(_RX, DropReason.LOCAL_MAC, size, smac.hex(":")))
+            return
+        if self._learning:
+            if smac[0] & 1 or smac == ZERO_MAC_BYTES:
+                out.append(Dropped(_RX, DropReason.INVALID_SOURCE_MAC, size, smac.hex(":")))
+                return
+            rec = self._records.get(smac)
+            if rec is not None:
+                if rec.updated != self._now:
+                    self._fdb.touch_updated(rec, self._now)
+                rd = rec.remotes[0]
+                if rd.dst != src and not self._snoop_moved(rec, rd, src, size):
+                    return
+            else:
+                self._learn(smac, src)
+        self._rx_packets += 1
+        self._rx_bytes += size - 8
+        out.append(DeliverFrame(payload[8:]))
+
+    def _snoop_moved(self, rec: _Record, rd: _Remote, src: str, size: int) -> bool:
+        """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver."""
+        src = ip_info(src, "src").text
+        if rd.dst == src:
+            return True
+        if rec.state is not _REACHABLE:
+            self._outputs.append(
+                Dropped(_RX, DropReason.ENTRY_EXISTS, size, f"{rec.text} is {rec.state.name.lower()} at {rd.dst}")
+            )
+            return False
+        # "MAC migrated from A to B": only the address changes; port and VNI stay.
+        rec.remotes[0] = _Remote(src, rd.port, rd.vni, rd.interface, self._config)
+        self._outputs.append(EntryMigrated(rec.text, rd.dst, src))
+        return True
+
+    def _learn(self, smac: bytes, src: str) -> None:
+        remote = self._learn_cache.get(src)
+        if remote is None:
+            # Learned entries use the device's port and VNI, not the packet's; one shared remote
+            # per source address keeps a table of many MACs behind few VTEPs small.
+            remote = _Remote(ip_info(src, "src").text, None, None, None, self._config)
+            if len(self._learn_cache) >= _LEARN_CACHE_MAX:
+                self._learn_cache.clear()
+            self._learn_cache[src] = remote
+        try:
+            rec = self._fdb._create(smac, _REACHABLE, False, remote, self._now)
+        except FdbFull:
+            return  # Linux: not learned (ENOSPC), but the frame is still delivered
+        self._outputs.append(EntryLearned(rec.text, remote.dst))
+
+    # --- control: bridge fdb ----------------------------------------------------------------------
+
+    def fdb_add(
+        self,
+        mac: str,
+        dst: str,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        now: float | None = None,
+    ) -> None:
+        """``bridge fdb add``; see :meth:`ForwardingDatabase.add`."""
+        self._fdb.add(mac, dst, port=port, vni=vni, state=state, extern_learn=extern_learn, now=self._clock(now))
+
+    def fdb_append(
+        self,
+        mac: str,
+        dst: str,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        now: float | None = None,
+    ) -> None:
+        """``bridge fdb append``; see :meth:`ForwardingDatabase.append`."""
+        self._fdb.append(mac, dst, port=port, vni=vni, state=state, now=self._clock(now))
+
+    def fdb_append_many(self, entries: Sequence[FdbEntry], now: float | None = None) -> None:
+        """``fdb_append`` for each entry in order; :class:`~pyvxlan.FdbBatchError` at the first failure
+        (``applied`` entries took effect, ``__cause__`` is the error)."""
+        t = self._clock(now)
+        append = self._fdb.append
+        for i, e in enumerate(entries):
+            try:
+                append(e.mac, e.dst, port=e.port, vni=e.vni, state=e.state, interface=e.interface, now=t)
+            except (FdbError, ConfigError) as exc:
+                raise FdbBatchError(i, i, str(exc)) from exc
+
+    def fdb_replace(
+        self,
+        mac: str,
+        dst: str,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        now: float | None = None,
+    ) -> None:
+        """``bridge fdb replace``; see :meth:`ForwardingDatabase.replace`."""
+        self._fdb.replace(mac, dst, port=port, vni=vni, state=state, now=self._clock(now))
+
+    def fdb_del(
+        self,
+        mac: str,
+        dst: str | None = None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        now: float | None = None,
+    ) -> None:
+        """``bridge fdb del``; see :meth:`ForwardingDatabase.delete`."""
+        self._clock(now)
+        self._fdb.delete(mac, dst, port=port, vni=vni)
+
+    def fdb_dump(self, now: float | None = None) -> list[FdbEntry]:
+        """``bridge fdb show dev DEV``: one record per (MAC, remote)."""
+        self._clock(now)
+        return self._fdb.dump()
+
+    # --- control: neighbours, settings ------------------------------------------------------------
+
+    def neigh_add(self, ip: str, mac: str, now: float | None = None) -> None:
+        """``ip neigh add IP lladdr MAC dev DEV``; :class:`~pyvxlan.FdbEntryExists` when ``ip`` has one."""
+        self._clock(now)
+        info = ip_info(str(ip), "ip")
+        text = format_mac(parse_mac(mac))
+        if info.packed in self._neigh:
+            raise FdbEntryExists(f"neighbour {info.text} already exists")
+        self._neigh[info.packed] = Neighbour(info.text, text)
+
+    def neigh_del(self, ip: str, now: float | None = None) -> None:
+        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.FdbEntryNotFound` when absent."""
+        self._clock(now)
+        info = ip_info(str(ip), "ip")
+        if self._neigh.pop(info.packed, None) is None:
+            raise FdbEntryNotFound(f"neighbour {info.text} does not exist")
+
+    def neighbours(self, now: float | None = None) -> list[Neighbour]:
+        """The neighbour entries proxy ARP/ND answers from, in the order they were added."""
+        self._clock(now)
+        return list(self._neigh.values())
+
+    def set_learning(self, on: bool, now: float | None = None) -> None:
+        """``ip link set DEV type vxlan [no]learning``."""
+        self._clock(now)
+        self._learning = bool(on)
+        self._config = dataclasses.replace(self._config, learning=bool(on))
+
+    def set_ageing(self, seconds: float, now: float | None = None) -> None:
+        """``ip link set DEV type vxlan ageing S`` (0 means 300); applies to existing entries."""
+        self._clock(now)
+        self._config = dataclasses.replace(self._config, ageing=seconds)  # validates, maps 0 to 300
+        self._fdb.ageing = self._config.ageing
+        self._fdb._config = self._config
