@@ -1,0 +1,643 @@
+"""``KernelVtep``: :class:`~pyvxlan.VtepControl` over a real Linux vxlan device.
+
+The kernel runs the data path; this class only programs it (FDB, neighbours, settings) and turns
+the kernel's netlink notifications into pyvxlan's notification types. Every netlink call runs in a
+worker thread, so the trio loop never blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from pyvxlan.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, parse_mac
+from pyvxlan.config import DEFAULT_AGEING, VtepConfig
+from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.errors import (
+    ConfigError,
+    FdbBatchError,
+    FdbEntryExists,
+    FdbEntryNotFound,
+    FdbError,
+    FdbFull,
+    FdbOperationNotSupported,
+    PrivilegeError,
+    VxlanError,
+)
+from pyvxlan.events import EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss, Notification, VtepCounters
+from pyvxlan.frame import LINUX_SOURCE_PORTS
+from pyvxlan.kernel import netlink as nl
+
+__all__ = ["KernelVtep", "NotificationStream", "open_vtep"]
+
+_STATE_BITS = {
+    FdbState.PERMANENT: nl.NUD_PERMANENT | nl.NUD_NOARP,  # bridge fdb add's default
+    FdbState.STATIC: nl.NUD_REACHABLE | nl.NUD_NOARP,  # bridge fdb add ... static
+    FdbState.REACHABLE: nl.NUD_REACHABLE,  # bridge fdb add ... dynamic (and learned entries)
+}
+
+_AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
+
+
+def _state_of(bits: int) -> FdbState:
+    if bits & nl.NUD_PERMANENT:
+        return FdbState.PERMANENT
+    if bits & nl.NUD_NOARP:
+        return FdbState.STATIC
+    return FdbState.REACHABLE
+
+
+def _is_learned_state(bits: int) -> bool:
+    return not bits & (nl.NUD_PERMANENT | nl.NUD_NOARP)
+
+
+def _ip_text(raw: bytes) -> str:
+    from ipaddress import ip_address
+
+    return str(ip_address(raw))
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    # Netlink calls are short but blocking; a worker thread keeps the trio loop free.
+    return await trio.to_thread.run_sync(fn, *args)
+
+
+def _check_port(port: int | None) -> int | None:
+    if port is None:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        raise ConfigError("port", f"must be in 1..65535, got {port!r}")
+    return port
+
+
+def _check_vni(vni: int | None) -> int | None:
+    if vni is None:
+        return None
+    if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni < 1 << 24:
+        raise ConfigError("vni", f"must be in 0..16777215, got {vni!r}")
+    return vni
+
+
+class KernelVtep:
+    """A Linux vxlan device driven through netlink; implements :class:`~pyvxlan.VtepControl`.
+
+    Make one with :meth:`create` (a new device from a :class:`~pyvxlan.VtepConfig`) or
+    :meth:`attach` (an existing device, e.g. made by ``ip link add``), in any network namespace;
+    :func:`open_vtep` does the first and deletes the device afterwards. Close with :meth:`aclose`.
+
+    Methods take and return what ``bridge fdb`` and ``ip neigh`` print; netlink errors become
+    pyvxlan's exceptions (EEXIST: :class:`~pyvxlan.FdbEntryExists`, ENOSPC:
+    :class:`~pyvxlan.FdbFull`, ENOENT: :class:`~pyvxlan.FdbEntryNotFound`, EOPNOTSUPP:
+    :class:`~pyvxlan.FdbOperationNotSupported`, EPERM: :class:`~pyvxlan.PrivilegeError`).
+    """
+
+    def __init__(
+        self, config: VtepConfig, *, netns: str | None, index: int, rtnl: nl.Rtnl, sock: nl.NeighSocket
+    ) -> None:
+        self._config = config
+        self._netns = netns
+        self._index = index
+        self._rtnl = rtnl
+        self._sock = sock
+        self._family = _AF[config.ip_version or 4]
+        self._names: dict[int, str] = {}
+        # MACs the user made dynamic (REACHABLE) entries for: their RTM_NEWNEIGH echo is no "learned".
+        self._user_dynamic: dict[str, str] = {}
+        self._closed = False
+
+    # --- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    async def create(cls, config: VtepConfig, *, netns: str | None = None) -> KernelVtep:
+        """Create the vxlan device ``config`` describes (down, as ``ip link add`` leaves it).
+
+        ``config.dev`` names the underlay interface (required with a multicast group, as Linux
+        requires). Raises :class:`~pyvxlan.ConfigError` for a name in use or a missing ``dev``
+        or namespace, :class:`~pyvxlan.PrivilegeError` without CAP_NET_ADMIN.
+        """
+        if not isinstance(config, VtepConfig):
+            raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
+        if config.group is not None and config.dev is None:
+            raise ConfigError("dev", f"a multicast group ({config.group}) needs an underlay interface (dev)")
+        nl.require_privilege(f"create vxlan device {config.name}")
+        rtnl = await _run(nl.Rtnl, netns)
+        try:
+            link_index = None
+            if config.dev is not None:
+                link_index = await _run(rtnl.index, config.dev)
+                if link_index is None:
+                    raise ConfigError("dev", f"no interface named {config.dev!r}{_in(netns)}")
+            if await _run(rtnl.index, config.name) is not None:
+                raise ConfigError("name", f"an interface named {config.name!r} exists already{_in(netns)}")
+            try:
+                index = await _run(rtnl.add_vxlan, config, link_index)
+            except nl.NetlinkFailure as exc:
+                raise _link_error(exc, f"create vxlan device {config.name}") from None
+            sock = await _run(nl.NeighSocket, netns)
+        except BaseException:
+            rtnl.close()
+            raise
+        return cls(config, netns=netns, index=index, rtnl=rtnl, sock=sock)
+
+    @classmethod
+    async def attach(cls, name: str, *, netns: str | None = None) -> KernelVtep:
+        """Drive the existing vxlan device ``name`` (in namespace ``netns``); its settings are
+        read from the kernel into :attr:`config`."""
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= 15 or "/" in name or " " in name:
+            raise ConfigError("name", f"{name!r} is not a valid interface name (at most 15 bytes)")
+        rtnl = await _run(nl.Rtnl, netns)
+        try:
+            try:
+                info = await _run(rtnl.link, name)
+            except nl.NetlinkFailure as exc:
+                if exc.errno == errno.ENODEV:
+                    raise ConfigError("name", f"no interface named {name!r}{_in(netns)}") from None
+                raise _link_error(exc, f"read interface {name}") from None
+            if info.kind != "vxlan":
+                raise ConfigError("name", f"{name!r} is not a vxlan device (it is {info.kind or 'of no kind'})")
+            dev = None
+            if info.vxlan.get("link"):
+                names = await _run(rtnl.names)
+                dev = names.get(int(info.vxlan["link"]))
+            config = _config_from_kernel(name, info, dev)
+            sock = await _run(nl.NeighSocket, netns)
+        except BaseException:
+            rtnl.close()
+            raise
+        return cls(config, netns=netns, index=info.index, rtnl=rtnl, sock=sock)
+
+    async def aclose(self) -> None:
+        """Close the netlink sockets (the device stays; see :meth:`delete`)."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+            self._rtnl.close()
+
+    async def delete(self) -> None:
+        """``ip link del DEV``, then close."""
+        try:
+            await _run(self._rtnl.delete, self._index)
+        except nl.NetlinkFailure as exc:
+            if exc.errno != errno.ENODEV:
+                raise _link_error(exc, f"delete {self.name}") from None
+        finally:
+            await self.aclose()
+
+    # --- identity ---------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> VtepConfig:
+        """The device's settings (as created, or as read from the kernel by :meth:`attach`)."""
+        return self._config
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    @property
+    def index(self) -> int:
+        """The device's interface index in its namespace."""
+        return self._index
+
+    @property
+    def netns(self) -> str | None:
+        return self._netns
+
+    def __repr__(self) -> str:
+        return f"<KernelVtep {self.name} vni {self._config.vni}{_in(self._netns)}>"
+
+    # --- FDB ------------------------------------------------------------------------------------
+
+    def _fields(
+        self, mac: str, dst: str | None, port: int | None, vni: int | None, *, state: FdbState, extern_learn: bool
+    ) -> dict[str, Any]:
+        """Validate one entry and give its :func:`~pyvxlan.kernel.netlink.encode_neigh` fields."""
+        raw_mac = parse_mac(mac, "mac")
+        fields: dict[str, Any] = {
+            "family": nl.AF_BRIDGE,
+            "ifindex": self._index,
+            "state": _STATE_BITS[FdbState(state)],
+            "ntf": nl.NTF_SELF | (nl.NTF_EXT_LEARNED if extern_learn else 0),
+            "lladdr": raw_mac,
+            "port": _check_port(port),
+            "vni": _check_vni(vni),
+        }
+        if dst is not None:
+            info = ip_info(dst, "dst") if isinstance(dst, str) else ip_info(str(dst), "dst")
+            if info.is_unspecified:
+                raise ConfigError("dst", f"{info.text} is not a remote VTEP address")
+            if _AF[info.version] != self._family:
+                raise ConfigError(
+                    "dst", f"{info.text} is IPv{info.version} but {self.name} is IPv{4 if self._family == 2 else 6}"
+                )
+            fields["dst"] = info.packed
+        return fields
+
+    async def _one(self, msg_type: int, flags: int, fields: dict[str, Any], what: str, mac: str) -> None:
+        ((code, message),) = await _run(self._sock.transact, [(msg_type, flags, fields)])
+        if code:
+            raise self._fdb_error(code, message, what, mac)
+
+    def _fdb_error(self, code: int, message: str, what: str, mac: str) -> VxlanError:
+        """pyvxlan's exception for a netlink errno (``what`` is the ``bridge`` command)."""
+        mac = normalize_mac(mac)
+        if code == errno.EEXIST:
+            return FdbEntryExists(f"{mac} already has an FDB entry on {self.name}")
+        if code == errno.ENOSPC:
+            return FdbFull(f"the FDB of {self.name} is full ({self._config.max_entries} entries)")
+        if code == errno.ENOENT:
+            return FdbEntryNotFound(f"{mac} has no FDB entry on {self.name}")
+        if code == errno.EOPNOTSUPP:
+            detail = f": {message}" if message else ""
+            return FdbOperationNotSupported(f"{what} is not supported for {mac} on {self.name}{detail}")
+        if code in (errno.EPERM, errno.EACCES):
+            return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what} on {self.name}")
+        if code == errno.ENODEV:
+            return ConfigError("name", f"{self.name} no longer exists{_in(self._netns)}")
+        return FdbError(f"{what} {mac} on {self.name}: {nl.NetlinkFailure(code, message)}")
+
+    async def fdb_add(
+        self,
+        mac: str,
+        dst: str,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+    ) -> None:
+        """``bridge fdb add MAC dev DEV dst DST [port P] [vni V] [STATE] [extern_learn]``."""
+        fields = self._fields(mac, dst, port, vni, state=state, extern_learn=extern_learn)
+        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields, "fdb add", mac)
+        self._note_user(mac, dst, state)
+
+    async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
+        """``bridge fdb append MAC dev DEV dst DST``: one more remote (head-end replication)."""
+        fields = self._fields(mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False)
+        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_APPEND, fields, "fdb append", mac)
+
+    async def fdb_append_many(self, entries: Sequence[FdbEntry]) -> None:
+        """``fdb_append`` for every entry, in batched netlink messages (2,000 per ``send``).
+
+        Each entry's ``state`` and ``extern_learn`` are honoured. Every entry is validated before
+        anything is sent. When the kernel refuses one, :class:`~pyvxlan.FdbBatchError` says which:
+        ``applied`` entries before it took effect, and the message says how many of the later ones
+        in the same batch the kernel applied too (it does not stop at an error).
+        """
+        build = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, FdbEntry):
+                raise ConfigError(f"entries[{i}]", f"must be an FdbEntry, got {type(entry).__name__}")
+            try:
+                fields = self._fields(
+                    entry.mac, entry.dst, entry.port, entry.vni, state=entry.state, extern_learn=entry.extern_learn
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"entries[{i}].{exc.field}", exc.reason) from None
+            build.append((nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_APPEND, fields))
+        if not build:
+            return
+        results = await _run(self._sock.transact, build)
+        for i, (code, message) in enumerate(results):
+            if code:
+                later = sum(1 for c, _ in results[i + 1 :] if c == 0)
+                error = self._fdb_error(code, message, "fdb append", entries[i].mac)
+                reason = str(error)
+                if later:
+                    reason += f" (the kernel also applied {later} later entr{'y' if later == 1 else 'ies'})"
+                raise FdbBatchError(i, i, reason) from error
+
+    async def fdb_replace(
+        self,
+        mac: str,
+        dst: str,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+    ) -> None:
+        """``bridge fdb replace``: create, or rewrite the first remote of a unicast MAC."""
+        # pyroute2's fdb('replace') leaves out NTF_SELF and the state (EOPNOTSUPP); they go explicitly here.
+        fields = self._fields(mac, dst, port, vni, state=state, extern_learn=False)
+        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, fields, "fdb replace", mac)
+        self._note_user(mac, dst, state)
+
+    async def fdb_del(
+        self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
+    ) -> None:
+        """``bridge fdb del MAC dev DEV [dst DST] [port P] [vni V]``.
+
+        Without ``dst`` the whole MAC goes (every remote). With ``dst`` but no ``port``/``vni``,
+        the remote's own port and VNI are looked up and sent: Linux matches a remote on
+        (dst, port, VNI) and silently deletes nothing when they differ from the device's.
+        """
+        fields = self._fields(mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False)
+        fields["ntf"] = nl.NTF_SELF
+        if dst is not None and (port is None or vni is None):
+            want_mac, want_dst = normalize_mac(mac), ip_info(dst).text
+            for entry in await self.fdb():
+                if entry.mac == want_mac and entry.dst == want_dst:
+                    if port is None and entry.port is not None:
+                        fields["port"] = entry.port
+                    if vni is None and entry.vni is not None:
+                        fields["vni"] = entry.vni
+                    break
+        await self._one(nl.RTM_DELNEIGH, 0, fields, "fdb del", mac)
+        self._user_dynamic.pop(normalize_mac(mac), None)
+
+    def _note_user(self, mac: str, dst: str, state: FdbState) -> None:
+        mac = normalize_mac(mac)
+        if FdbState(state) is FdbState.REACHABLE:
+            self._user_dynamic[mac] = ip_info(dst).text
+        else:
+            self._user_dynamic.pop(mac, None)
+
+    async def fdb(self) -> list[FdbEntry]:
+        """``bridge fdb show dev DEV`` (the device's own entries): one record per (MAC, remote).
+
+        ``updated``/``used`` are in :func:`trio.current_time`'s clock.
+        """
+        now = trio.current_time()
+        raw = await _run(self._sock.dump, nl.AF_BRIDGE, self._index)
+        try:
+            return self._entries(raw, now, self._names)
+        except KeyError:
+            # An underlay interface (``via``) we have not named yet: learn the names once.
+            self._names = await _run(self._rtnl.names)
+            return self._entries(raw, now, self._names)
+
+    def _entries(self, raw: bytes | bytearray, now: float, names: dict[int, str]) -> list[FdbEntry]:
+        out = []
+        hz = nl.USER_HZ
+        for m in nl.parse_neigh_messages(raw, self._index):
+            if m.family != nl.AF_BRIDGE or not m.flags & nl.NTF_SELF or m.lladdr is None or m.dst is None:
+                continue  # the bridge's own (master) entries for this port have no remote
+            via = names[m.via] if m.via else None
+            out.append(
+                FdbEntry(
+                    mac=format_mac(m.lladdr),
+                    dst=_ip_text(m.dst),
+                    port=m.port,
+                    vni=m.vni,
+                    interface=via,
+                    state=_state_of(m.state),
+                    extern_learn=bool(m.flags & nl.NTF_EXT_LEARNED),
+                    updated=None if m.updated is None else now - m.updated / hz,
+                    used=None if m.used is None else now - m.used / hz,
+                )
+            )
+        return out
+
+    # --- neighbours (proxy ARP/ND) ---------------------------------------------------------------
+
+    def _neigh_fields(self, ip: str, mac: str | None) -> dict[str, Any]:
+        info = ip_info(ip, "ip") if isinstance(ip, str) else ip_info(str(ip), "ip")
+        if info.is_multicast or info.is_unspecified:
+            raise ConfigError("ip", f"{info.text} is not a unicast address")
+        return {
+            "family": _AF[info.version],
+            "ifindex": self._index,
+            "state": nl.NUD_PERMANENT,
+            "ntf": 0,
+            "dst": info.packed,
+            "lladdr": None if mac is None else parse_mac(mac, "mac"),
+        }
+
+    async def neigh_add(self, ip: str, mac: str) -> None:
+        """``ip neigh add IP lladdr MAC dev DEV nud permanent``."""
+        fields = self._neigh_fields(ip, mac)
+        ((code, message),) = await _run(
+            self._sock.transact, [(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields)]
+        )
+        if code == errno.EEXIST:
+            raise FdbEntryExists(f"{ip_info(ip).text} already has a neighbour entry on {self.name}")
+        if code:
+            raise self._fdb_error(code, message, "neigh add", mac)
+
+    async def neigh_del(self, ip: str) -> None:
+        """``ip neigh del IP dev DEV``."""
+        fields = self._neigh_fields(ip, None)
+        ((code, message),) = await _run(self._sock.transact, [(nl.RTM_DELNEIGH, 0, fields)])
+        if code == errno.ENOENT:
+            raise FdbEntryNotFound(f"{ip_info(ip).text} has no neighbour entry on {self.name}")
+        if code:
+            raise self._fdb_error(code, message, "neigh del", ZERO_MAC)
+
+    async def neighbours(self) -> list[Neighbour]:
+        """The device's permanent neighbour entries (``ip neigh show dev DEV nud permanent``)."""
+        raw = await _run(self._sock.dump, 0, self._index)
+        return [
+            Neighbour(_ip_text(m.dst), format_mac(m.lladdr))
+            for m in nl.parse_neigh_messages(raw, self._index)
+            if m.family in (2, 10) and m.state & nl.NUD_PERMANENT and m.dst is not None and m.lladdr is not None
+        ]
+
+    # --- settings and state ----------------------------------------------------------------------
+
+    async def set_learning(self, on: bool) -> None:
+        """``ip link set DEV type vxlan [no]learning``."""
+        await self._set_vxlan(f"set learning {'on' if on else 'off'}", vxlan_learning=int(bool(on)))
+        self._config = dataclasses.replace(self._config, learning=bool(on))
+
+    async def set_ageing(self, seconds: float) -> None:
+        """``ip link set DEV type vxlan ageing S`` (0 means 300, as in Linux; whole seconds)."""
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 <= seconds < 2**32
+            or math.isnan(seconds)
+        ):
+            raise ConfigError("ageing", f"must be in 0..4294967295 seconds, got {seconds!r}")
+        value = int(seconds) or int(DEFAULT_AGEING)
+        await self._set_vxlan(f"set ageing {value}", vxlan_ageing=value)
+        self._config = dataclasses.replace(self._config, ageing=float(value))
+
+    async def _set_vxlan(self, what: str, **kw: Any) -> None:
+        try:
+            await _run(lambda: self._rtnl.set_vxlan(self._index, **kw))
+        except nl.NetlinkFailure as exc:
+            raise _link_error(exc, f"{what} on {self.name}") from None
+
+    async def up(self) -> None:
+        """``ip link set DEV up`` (Linux joins the group)."""
+        try:
+            await _run(self._rtnl.set_state, self._index, True)
+        except nl.NetlinkFailure as exc:
+            raise _link_error(exc, f"bring {self.name} up") from None
+
+    async def down(self) -> None:
+        """``ip link set DEV down`` (Linux leaves the group and flushes learned entries)."""
+        try:
+            await _run(self._rtnl.set_state, self._index, False)
+        except nl.NetlinkFailure as exc:
+            raise _link_error(exc, f"bring {self.name} down") from None
+
+    async def is_up(self) -> bool:
+        return bool((await self._link()).up)
+
+    async def _link(self) -> nl.LinkInfo:
+        try:
+            info: nl.LinkInfo = await _run(lambda: self._rtnl.link(index=self._index))
+        except nl.NetlinkFailure as exc:
+            raise _link_error(exc, f"read {self.name}") from None
+        return info
+
+    async def counters(self) -> VtepCounters:
+        """The device's counters from the kernel's 64-bit link statistics (``ip -s link``)."""
+        stats = (await self._link()).stats
+        return VtepCounters(**{f.name: stats.get(f.name, 0) for f in dataclasses.fields(VtepCounters)})
+
+    # --- notifications ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[Notification]]:
+        """The device's notifications while the context is open.
+
+        RTM_NEWNEIGH (AF_BRIDGE, NUD_REACHABLE) is :class:`~pyvxlan.EntryLearned` (or
+        :class:`~pyvxlan.EntryMigrated` when the MAC had another remote), RTM_DELNEIGH of an
+        entry the ageing timer made STALE is :class:`~pyvxlan.EntryExpired`, and RTM_GETNEIGH
+        (AF_INET/AF_INET6) is :class:`~pyvxlan.L2Miss` (a MAC) or :class:`~pyvxlan.L3Miss` (an IP).
+        """
+        sock = await _run(lambda: nl.NeighSocket(self._netns, groups=nl.RTNLGRP_NEIGH_MASK))
+        try:
+            sock.sock.setblocking(False)
+            known = {e.mac: e.dst for e in await self.fdb() if e.state is FdbState.REACHABLE}
+            yield NotificationStream(self, sock, known)
+        finally:
+            sock.close()
+
+
+class NotificationStream:
+    """An async iterator over one subscription's notifications (see :meth:`KernelVtep.subscribe`)."""
+
+    def __init__(self, vtep: KernelVtep, sock: nl.NeighSocket, known: dict[str, str]) -> None:
+        self._vtep = vtep
+        self._sock = sock
+        self._known = known
+        self._ready: deque[Notification] = deque()
+        self.overruns = 0  # times the kernel dropped notifications because we read too slowly
+
+    def __aiter__(self) -> NotificationStream:
+        return self
+
+    async def __anext__(self) -> Notification:
+        while not self._ready:
+            await trio.lowlevel.wait_readable(self._sock.sock)
+            try:
+                data = self._sock.recv_events()
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.overruns += 1
+                    continue
+                raise
+            self._feed(data)
+        return self._ready.popleft()
+
+    def _feed(self, data: bytes) -> None:
+        vtep = self._vtep
+        for m in nl.parse_neigh_messages(data, vtep.index):
+            if m.family == nl.AF_BRIDGE:
+                if m.lladdr is None or m.dst is None or not m.flags & nl.NTF_SELF:
+                    continue
+                mac, dst = format_mac(m.lladdr), _ip_text(m.dst)
+                if mac == ZERO_MAC:
+                    continue
+                if m.msg_type == nl.RTM_NEWNEIGH and _is_learned_state(m.state) and not m.flags & nl.NTF_EXT_LEARNED:
+                    old = self._known.get(mac)
+                    self._known[mac] = dst
+                    if vtep._user_dynamic.get(mac) == dst:
+                        continue  # the echo of the user's own `fdb add ... dynamic`
+                    vtep._user_dynamic.pop(mac, None)
+                    if old is None:
+                        self._ready.append(EntryLearned(mac, dst))
+                    elif old != dst:
+                        self._ready.append(EntryMigrated(mac, old, dst))
+                elif m.msg_type == nl.RTM_DELNEIGH:
+                    self._known.pop(mac, None)
+                    # vxlan_cleanup marks an aged entry NUD_STALE before deleting it; a user
+                    # delete or the flush of `ip link set down` leaves the state as it was.
+                    if m.state == nl.NUD_STALE:
+                        self._ready.append(EntryExpired(mac, dst))
+            elif m.msg_type == nl.RTM_GETNEIGH and m.family in (2, 10):
+                if m.lladdr is not None and m.dst is None:
+                    self._ready.append(L2Miss(format_mac(m.lladdr)))
+                elif m.dst is not None and m.lladdr is None:
+                    self._ready.append(L3Miss(_ip_text(m.dst)))
+
+
+@asynccontextmanager
+async def open_vtep(config: VtepConfig, *, netns: str | None = None, up: bool = False) -> AsyncIterator[KernelVtep]:
+    """Create the device of ``config`` (in ``netns``), yield its :class:`KernelVtep`, delete it on exit.
+
+    ``up=True`` also brings it up.
+    """
+    vtep = await KernelVtep.create(config, netns=netns)
+    try:
+        if up:
+            await vtep.up()
+        yield vtep
+    finally:
+        with trio.CancelScope(shield=True):
+            await vtep.delete()
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _in(netns: str | None) -> str:
+    return f" in namespace {netns}" if netns else ""
+
+
+def _link_error(exc: nl.NetlinkFailure, what: str) -> VxlanError:
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what}")
+    if exc.errno == errno.EEXIST:
+        return ConfigError("name", f"cannot {what}: {exc}")
+    if exc.errno == errno.EOPNOTSUPP:
+        return FdbOperationNotSupported(f"cannot {what}: {exc}")
+    return ConfigError("device", f"cannot {what}: {exc}")
+
+
+def _config_from_kernel(name: str, info: nl.LinkInfo, dev: str | None) -> VtepConfig:
+    v = info.vxlan
+    group = remote = None
+    address = v.get("group")
+    if address and not ip_info(address).is_unspecified:
+        if ip_info(address).is_multicast:
+            group = address
+        else:
+            remote = address
+    local = v.get("local")
+    if local and ip_info(local).is_unspecified:
+        local = None
+    pr = v.get("src_port_range") or {}
+    low, high = int(pr.get("low", 0)), int(pr.get("high", 0))
+    port_range = (low, high) if low and high else LINUX_SOURCE_PORTS
+    return VtepConfig(
+        vni=int(v.get("vni", 0)),
+        local=local,
+        group=group,
+        remote=remote,
+        dst_port=int(v.get("dst_port") or 8472),
+        src_port_range=port_range,
+        ttl=int(v.get("ttl", 0)),
+        learning=bool(v.get("learning", 1)),
+        ageing=float(v.get("ageing", DEFAULT_AGEING)),
+        max_entries=int(v.get("max_entries", 0)),
+        proxy=bool(v.get("proxy", 0)),
+        l2miss=bool(v.get("l2miss", 0)),
+        l3miss=bool(v.get("l3miss", 0)),
+        gbp=bool(v.get("gbp", False)),
+        mac=info.mac,
+        name=name,
+        dev=dev,
+    )
