@@ -321,12 +321,17 @@ def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(src.buf)}")
     magic_le = int.from_bytes(src.buf[:4], "little")
     if magic_le == PCAPNG_SHB:
+        # Checked here, not on the first record, so that a bad file fails before any output.
+        if len(src.buf) < 12:
+            raise TruncatedError("pcap", 0, f"pcapng section header needs 12 bytes, got {len(src.buf)}")
+        if src.buf[8:12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+            raise DecodeError("pcap", 8, f"pcapng byte-order magic {src.buf[8:12].hex()} is invalid")
         return _pcapng_records(src)
     if magic_le in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) or int.from_bytes(src.buf[:4], "big") in (
         PCAP_MAGIC_USEC,
         PCAP_MAGIC_NSEC,
     ):
-        return _pcap_records(src)
+        return _pcap_records(src, *_pcap_header(src.buf))
     raise DecodeError("pcap", 0, f"not a pcap or pcapng file (magic {src.buf[:4].hex()})")
 
 
@@ -367,8 +372,8 @@ def _read_file(
         yield ts, d
 
 
-def _pcap_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]]:
-    buf = src.buf
+def _pcap_header(buf: bytes) -> tuple[str, int, int]:
+    """Byte order, timestamp units per second and link type of a classic pcap file header."""
     if len(buf) < 24:
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(buf)}")
     order = "<" if int.from_bytes(buf[:4], "little") in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC) else ">"
@@ -377,6 +382,11 @@ def _pcap_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]]:
     linktype = network & 0x0FFFFFFF  # the upper bits are FCS flags (pcap-linktype(7))
     if linktype not in _SUPPORTED:
         raise DecodeError("pcap", 20, f"link type {linktype} is not supported (Ethernet, Linux SLL/SLL2, raw IP)")
+    return order, scale, linktype
+
+
+def _pcap_records(src: _Source, order: str, scale: int, linktype: int) -> Iterator[tuple[float, int, bytes, int, int]]:
+    buf = src.buf
     unpack = struct.Struct(order + "IIII").unpack_from
     pos = 24
     n = len(buf)
