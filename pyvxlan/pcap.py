@@ -450,7 +450,7 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]
             pos = src.fill(pos, blen)
             buf = src.buf
             if len(buf) < blen:
-                raise TruncatedError("pcap", src.offset, f"pcapng block of {blen} bytes is cut after {len(buf)}")
+                raise TruncatedError("pcap", src.offset, f"pcapng block of {blen} bytes is cut after {len(buf)} bytes")
         body = pos + 8
         if btype == 1:  # interface description
             if blen < 20:
