@@ -1,0 +1,47 @@
+"""The simulator: VXLAN labs of many VTEPs in one process, in trio's virtual time.
+
+>>> import trio
+>>> from pyvxlan.topology import classic_demo
+>>> async def main() -> tuple[int, int]:
+...     async with open_lab(classic_demo()) as lab:
+...         result = await lab.guest("guest1").ping("203.0.113.2", count=3)
+...         return result.sent, result.received
+>>> run(main)
+(3, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import trio
+import trio.testing
+
+from pyvxlan.sim.bridge import Bridge, BridgeEntry
+from pyvxlan.sim.guest import SimGuest, UdpSocket
+from pyvxlan.sim.lab import EventKind, LabEvent, LabStats, SimLab, open_lab
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.underlay import LinkProfile
+
+__all__ = [
+    "Bridge",
+    "BridgeEntry",
+    "EventKind",
+    "LabEvent",
+    "LabStats",
+    "Ledger",
+    "LinkProfile",
+    "SimGuest",
+    "SimLab",
+    "UdpSocket",
+    "open_lab",
+    "run",
+]
+
+T = TypeVar("T")
+
+
+def run(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``trio.run`` with the virtual clock the simulator needs (``MockClock(autojump_threshold=0)``)."""
+    return trio.run(async_fn, *args, clock=trio.testing.MockClock(autojump_threshold=0))

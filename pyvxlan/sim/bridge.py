@@ -1,0 +1,109 @@
+"""A Linux-style learning bridge: the vxlan device is one port, the guests are the others.
+
+As Linux's bridge does: the source MAC of every frame is learned on the port it came in on (a MAC
+seen on another port moves there), entries age out ``ageing`` seconds after they were last
+refreshed (Linux's default 300 s), a frame to a known unicast MAC goes out of that one port, and
+broadcast, multicast and unknown unicast are flooded to every port but the one they came in on. A
+frame whose destination was learned on its own ingress port is dropped (Linux: it never leaves
+the port it came from).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Bridge", "BridgeEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeEntry:
+    """One row of ``bridge fdb show br BR`` for a learned MAC."""
+
+    mac: str
+    port: str
+    updated: float
+
+
+class Bridge:
+    """Ports are named; each has a ``deliver(frame)`` callable that carries a frame out of it.
+
+    ``drop(reason)`` is called for every frame the bridge does not forward, so that every frame is
+    accounted for.
+    """
+
+    def __init__(self, name: str, *, ageing: float = 300.0, drop: Callable[[str, bytes], None]) -> None:
+        self.name = name
+        self.ageing = ageing
+        self._ports: dict[str, Callable[[bytes], None]] = {}
+        # mac (6 bytes) -> (port name, last refresh). Tuples, not dataclasses: a large lab has one
+        # entry per remote guest per bridge, and this is the memory that grows with it.
+        self._fdb: dict[bytes, tuple[str, float]] = {}
+        self._drop = drop
+        self.forwarded = 0
+        self.flooded = 0
+
+    # --- ports ------------------------------------------------------------------------------------
+
+    def attach(self, port: str, deliver: Callable[[bytes], None]) -> None:
+        """Add a port (``ip link set PORT master BR``)."""
+        if port in self._ports:
+            raise ValueError(f"bridge {self.name} already has a port {port!r}")
+        self._ports[port] = deliver
+
+    def detach(self, port: str) -> None:
+        """Remove a port; its learned entries go with it, as in Linux."""
+        del self._ports[port]
+        for mac in [m for m, (p, _) in self._fdb.items() if p == port]:
+            del self._fdb[mac]
+
+    @property
+    def ports(self) -> list[str]:
+        return list(self._ports)
+
+    # --- forwarding -------------------------------------------------------------------------------
+
+    def receive(self, port: str, frame: bytes, now: float) -> None:
+        """A frame came in on ``port``: learn its source, then forward or flood it."""
+        fdb = self._fdb
+        src = frame[6:12]
+        if not src[0] & 1:  # Linux never learns multicast or broadcast sources
+            old = fdb.get(src)
+            if old is None or old[0] != port or now - old[1] > 1.0:
+                # Linux refreshes at most once a second per entry (br_fdb_update's jiffies check);
+                # skipping the write keeps the hot path cheap.
+                fdb[src] = (port, now)
+        dst = frame[0:6]
+        if not dst[0] & 1:
+            hit = fdb.get(dst)
+            if hit is not None:
+                if now - hit[1] > self.ageing:
+                    del fdb[dst]
+                else:
+                    out = hit[0]
+                    if out == port:
+                        self._drop("bridge_same_port", frame)
+                        return
+                    self.forwarded += 1
+                    self._ports[out](frame)
+                    return
+        self.flooded += 1
+        sent = False
+        for name, deliver in self._ports.items():
+            if name != port:
+                sent = True
+                deliver(frame)
+        if not sent:
+            self._drop("bridge_no_port", frame)
+
+    def entries(self, now: float) -> list[BridgeEntry]:
+        """The learned entries that have not aged out, sorted by MAC."""
+        return [
+            BridgeEntry(mac.hex(":"), port, updated)
+            for mac, (port, updated) in sorted(self._fdb.items())
+            if now - updated <= self.ageing
+        ]
+
+    def flush(self) -> None:
+        """Forget every learned entry."""
+        self._fdb.clear()

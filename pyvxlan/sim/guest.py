@@ -1,0 +1,385 @@
+"""A simulated guest: one interface with a MAC and an IPv4 address, ARP, ICMP echo and UDP.
+
+The ARP behaviour follows Linux's defaults where it matters for an overlay: a resolution sends up
+to ``ARP_TRIES`` broadcast requests ``ARP_RETRANS`` seconds apart (``mcast_solicit`` 3,
+``retrans_time`` 1 s) while up to ``ARP_QUEUE`` packets wait for it (and are dropped, counted,
+when it fails); an answered entry is used for ``ARP_REACHABLE`` seconds and then resolved again.
+A guest that gets a request for its own address answers and learns the asker, as Linux does.
+
+Everything here runs inside scheduler handlers; the async methods only start work in the
+simulated world and wait for a handler to wake them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from pyvxlan.lab import PingResult
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.packets import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    BROADCAST,
+    IcmpEcho,
+    UdpDatagram,
+    arp_frame,
+    icmp_echo_frame,
+    parse_arp,
+    parse_ipv4,
+    udp_frame,
+)
+from pyvxlan.sim.scheduler import Scheduler
+
+__all__ = ["ARP_QUEUE", "ARP_REACHABLE", "ARP_RETRANS", "ARP_TRIES", "SimGuest", "UdpSocket"]
+
+ARP_TRIES = 3
+ARP_RETRANS = 1.0
+ARP_QUEUE = 3
+ARP_REACHABLE = 30.0
+
+
+@dataclass(slots=True)
+class _Resolution:
+    tries: int = 0
+    queue: deque[tuple[object, ...]] = field(default_factory=deque)  # packets to build once resolved
+
+
+@dataclass(slots=True)
+class _Ping:
+    ident: int
+    count: int
+    timeout: float
+    interval: float
+    sent_at: dict[int, float] = field(default_factory=dict)
+    rtts: dict[int, float] = field(default_factory=dict)
+    sent: int = 0
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+class UdpSocket:
+    """A UDP socket bound to a port of a simulated guest (``guest.udp_socket(port)``)."""
+
+    def __init__(self, guest: SimGuest, port: int) -> None:
+        self._guest = guest
+        self.port = port
+        self._inbox: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._ready = trio.Event()
+
+    def send(self, payload: bytes, address: tuple[str, int]) -> None:
+        """Send ``payload`` to ``(ip, port)`` (resolving the IP with ARP first if needed)."""
+        self._guest.send_udp(address[0], address[1], payload, src_port=self.port)
+
+    async def receive(self) -> tuple[bytes, tuple[str, int]]:
+        """The next datagram and its sender's ``(ip, port)``; waits in virtual time."""
+        while not self._inbox:
+            self._ready = trio.Event()
+            await self._ready.wait()
+        return self._inbox.popleft()
+
+    def _deliver(self, payload: bytes, sender: tuple[str, int]) -> None:
+        self._inbox.append((payload, sender))
+        self._guest._sched.wake(self._ready)
+
+    def close(self) -> None:
+        self._guest._udp.pop(self.port, None)
+
+
+class SimGuest:
+    """A guest of a simulated lab; see :class:`pyvxlan.lab.Guest` for the shared part."""
+
+    def __init__(
+        self,
+        name: str,
+        mac: str,
+        ip: str,
+        *,
+        source: int,
+        sched: Scheduler,
+        ledger: Ledger,
+        drop: Callable[[str, str], None],
+        observe: Callable[[str, bytes, bool], None] | None = None,
+    ) -> None:
+        iface = ipaddress.ip_interface(ip)
+        self._name = name
+        self._mac = mac
+        self._ip = str(iface.ip)
+        self.mac_bytes = bytes.fromhex(mac.replace(":", ""))
+        self.ip_bytes = iface.ip.packed
+        self.network = iface.network
+        self.source = source
+        self._sched = sched
+        self._ledger = ledger
+        self._drop = drop  # (guest name, reason): packets the stack gives up on (no frame copy)
+        self.observe = observe  # (guest name, frame, outgoing): for captures and checks
+        self._port: Callable[[bytes], None] | None = None  # the bridge port, set on attach
+        self.arp_cache: dict[bytes, tuple[bytes, float]] = {}  # ip -> (mac, confirmed at)
+        self._resolving: dict[bytes, _Resolution] = {}
+        self._pings: dict[int, _Ping] = {}
+        self._next_ident = 1
+        self._udp: dict[int, UdpSocket] = {}
+        self._raw: deque[bytes] | None = None
+        self._raw_ready = trio.Event()
+        self.received = 0
+        self.sent = 0
+
+    # --- the Guest protocol -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def mac(self) -> str:
+        return self._mac
+
+    @property
+    def ip(self) -> str:
+        return self._ip
+
+    async def ping(self, ip: str, *, count: int = 1, timeout: float = 1.0, interval: float = 1.0) -> PingResult:
+        """Send ``count`` echo requests ``interval`` seconds apart; each reply counts when it
+        comes within ``timeout`` seconds of its request. Returns when every request is answered
+        or has timed out, in virtual time."""
+        if count < 1 or timeout <= 0 or interval < 0:
+            raise ValueError("ping needs count >= 1, timeout > 0 and interval >= 0")
+        target = ipaddress.ip_address(ip).packed
+        ident = self._next_ident
+        self._next_ident = (self._next_ident + 1) & 0xFFFF or 1
+        ping = _Ping(ident, count, timeout, interval)
+        self._pings[ident] = ping
+        self._sched.call_later(0.0, self.source, self._ping_send, ping, target)
+        try:
+            await ping.done.wait()
+        finally:
+            self._pings.pop(ident, None)
+        rtts = tuple(ping.rtts[s] for s in sorted(ping.rtts))
+        return PingResult(sent=ping.sent, received=len(rtts), rtts=rtts)
+
+    # --- other traffic ------------------------------------------------------------------------------
+
+    def udp_socket(self, port: int) -> UdpSocket:
+        """Bind a UDP socket to ``port``."""
+        if port in self._udp:
+            raise ValueError(f"{self._name}: UDP port {port} is in use")
+        sock = UdpSocket(self, port)
+        self._udp[port] = sock
+        return sock
+
+    def send_udp(self, ip: str, port: int, payload: bytes, *, src_port: int = 40000) -> None:
+        """Send one UDP datagram (from the next scheduler step, in virtual time)."""
+        target = ipaddress.ip_address(ip).packed
+        self._sched.call_later(0.0, self.source, self._send_ip, target, ("udp", src_port, port, payload))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Put a raw Ethernet frame on the guest's interface."""
+        self._sched.call_later(0.0, self.source, self._transmit, bytes(frame))
+
+    def open_raw(self) -> None:
+        """Start keeping a copy of every frame that reaches the interface (a packet socket)."""
+        if self._raw is None:
+            self._raw = deque()
+
+    async def receive_frame(self) -> bytes:
+        """The next frame that reached the interface since :meth:`open_raw`."""
+        self.open_raw()
+        assert self._raw is not None
+        while not self._raw:
+            self._raw_ready = trio.Event()
+            await self._raw_ready.wait()
+        return self._raw.popleft()
+
+    def announce(self) -> None:
+        """Send a gratuitous ARP (as a migrated VM does) so that bridges and VTEPs relearn it."""
+        self._sched.call_later(
+            0.0, self.source, self._transmit, arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, self.ip_bytes)
+        )
+
+    def flush_arp(self) -> None:
+        """Forget every ARP cache entry (``ip neigh flush dev eth0``)."""
+        self.arp_cache.clear()
+
+    # --- wiring -------------------------------------------------------------------------------------
+
+    def attach(self, port: Callable[[bytes], None] | None) -> None:
+        self._port = port
+
+    def _transmit(self, frame: bytes) -> None:
+        self.sent += 1
+        self._ledger.created += 1
+        if self.observe is not None:
+            self.observe(self._name, frame, True)
+        if self._port is None:
+            self._ledger.ended["guest_detached"] += 1
+            return
+        self._port(frame)
+
+    # --- sending IP ---------------------------------------------------------------------------------
+
+    def _send_ip(self, target: bytes, what: tuple[object, ...]) -> None:
+        if ipaddress.ip_address(target) not in self.network:
+            self._drop(self._name, "no_route")
+            return
+        now = self._sched.now
+        entry = self.arp_cache.get(target)
+        if entry is not None and now - entry[1] <= ARP_REACHABLE:
+            self._transmit(self._build(entry[0], target, what))
+            return
+        res = self._resolving.get(target)
+        start = res is None
+        if res is None:
+            res = self._resolving[target] = _Resolution()
+        if len(res.queue) >= ARP_QUEUE:
+            self._drop(self._name, "arp_queue_full")  # Linux drops the oldest too
+            res.queue.popleft()
+        res.queue.append(what)
+        if start:
+            # After queueing: a proxy ARP answer can come back within this very call.
+            self._arp_probe(target)
+
+    def _build(self, dst_mac: bytes, target: bytes, what: tuple[object, ...]) -> bytes:
+        kind = what[0]
+        if kind == "echo":
+            _, ident, seq, data = what
+            assert isinstance(ident, int) and isinstance(seq, int) and isinstance(data, bytes)
+            return icmp_echo_frame(
+                self.mac_bytes, dst_mac, self.ip_bytes, target, reply=False, ident=ident, seq=seq, data=data
+            )
+        if kind == "echo-reply":
+            _, ident, seq, data = what
+            assert isinstance(ident, int) and isinstance(seq, int) and isinstance(data, bytes)
+            return icmp_echo_frame(
+                self.mac_bytes, dst_mac, self.ip_bytes, target, reply=True, ident=ident, seq=seq, data=data
+            )
+        _, sport, dport, payload = what
+        assert isinstance(sport, int) and isinstance(dport, int) and isinstance(payload, bytes)
+        return udp_frame(
+            self.mac_bytes, dst_mac, self.ip_bytes, target, src_port=sport, dst_port=dport, payload=payload
+        )
+
+    def _arp_probe(self, target: bytes) -> None:
+        res = self._resolving.get(target)
+        if res is None:
+            return
+        if res.tries >= ARP_TRIES:
+            del self._resolving[target]
+            for _ in res.queue:
+                self._drop(self._name, "arp_failed")
+            return
+        res.tries += 1
+        self._transmit(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target))
+        self._sched.call_later(ARP_RETRANS, self.source, self._arp_probe, target)
+
+    def _learn(self, ip: bytes, mac: bytes) -> None:
+        self.arp_cache[ip] = (mac, self._sched.now)
+        res = self._resolving.pop(ip, None)
+        if res is not None:
+            for what in res.queue:
+                self._transmit(self._build(mac, ip, what))
+
+    # --- ping -----------------------------------------------------------------------------------------
+
+    def _ping_send(self, ping: _Ping, target: bytes) -> None:
+        if ping.ident not in self._pings:
+            return
+        seq = ping.sent + 1
+        ping.sent = seq
+        now = self._sched.now
+        ping.sent_at[seq] = now
+        self._send_ip(target, ("echo", ping.ident, seq, seq.to_bytes(8, "big") + bytes(48)))
+        if seq < ping.count:
+            self._sched.call_later(ping.interval, self.source, self._ping_send, ping, target)
+        else:
+            self._sched.call_later(ping.timeout, self.source, self._ping_finish, ping)
+
+    def _ping_finish(self, ping: _Ping) -> None:
+        if not ping.done.is_set():
+            self._sched.wake(ping.done)
+
+    # --- receiving ------------------------------------------------------------------------------------
+
+    def deliver(self, frame: bytes) -> None:
+        """A frame leaves the bridge port toward this guest."""
+        if self.observe is not None:
+            self.observe(self._name, frame, False)
+        if self._raw is not None:
+            self._raw.append(frame)
+            self._sched.wake(self._raw_ready)
+        dst = frame[0:6]
+        if dst not in (self.mac_bytes, BROADCAST):
+            # The NIC's filter: flooded unicast for someone else (Linux counts nothing; we do).
+            self._ledger.ended["not_for_guest"] += 1
+            return
+        self._ledger.ended["delivered"] += 1
+        self.received += 1
+        if frame[12:14] == b"\x08\x06":
+            self._receive_arp(frame)
+            return
+        pkt = parse_ipv4(frame)
+        if pkt is None:
+            self._drop(self._name, "guest_unhandled")
+            return
+        if pkt.dst_ip != self.ip_bytes:
+            self._drop(self._name, "not_for_guest_ip")
+            return
+        if isinstance(pkt, IcmpEcho):
+            self._receive_echo(frame, pkt)
+        else:
+            self._receive_udp(pkt)
+
+    def _receive_arp(self, frame: bytes) -> None:
+        arp = parse_arp(frame)
+        if arp is None:
+            self._drop(self._name, "guest_unhandled")
+            return
+        if arp.target_ip != self.ip_bytes:
+            # Someone else's request (or a gratuitous ARP): Linux only refreshes an existing entry.
+            if arp.sender_ip in self.arp_cache and arp.sender_ip != self.ip_bytes:
+                self.arp_cache[arp.sender_ip] = (arp.sender_mac, self._sched.now)
+            return
+        if arp.op == ARP_REQUEST:
+            if arp.sender_ip == self.ip_bytes:
+                return  # our own gratuitous ARP, or an address conflict probe
+            self._learn(arp.sender_ip, arp.sender_mac)
+            self._transmit(
+                arp_frame(
+                    ARP_REPLY,
+                    self.mac_bytes,
+                    self.ip_bytes,
+                    arp.sender_ip,
+                    dst_mac=arp.sender_mac,
+                    target_mac=arp.sender_mac,
+                )
+            )
+        elif arp.op == ARP_REPLY:
+            self._learn(arp.sender_ip, arp.sender_mac)
+
+    def _receive_echo(self, frame: bytes, pkt: IcmpEcho) -> None:
+        if not pkt.reply:
+            # Reply straight to the sender's MAC, as Linux does when the route is on-link and the
+            # neighbour was just confirmed by the request itself.
+            self.arp_cache.setdefault(pkt.src_ip, (frame[6:12], self._sched.now))
+            self._send_ip(pkt.src_ip, ("echo-reply", pkt.ident, pkt.seq, pkt.data))
+            return
+        ping = self._pings.get(pkt.ident)
+        if ping is None or pkt.seq not in ping.sent_at or pkt.seq in ping.rtts:
+            self._drop(self._name, "unexpected_echo_reply")
+            return
+        rtt = round(self._sched.now - ping.sent_at[pkt.seq], 9)  # no float noise in reports
+        if rtt > ping.timeout:
+            self._drop(self._name, "late_echo_reply")
+            return
+        ping.rtts[pkt.seq] = rtt
+        if len(ping.rtts) == ping.count:
+            self._sched.wake(ping.done)
+
+    def _receive_udp(self, pkt: UdpDatagram) -> None:
+        sock = self._udp.get(pkt.dst_port)
+        if sock is None:
+            self._drop(self._name, "port_unreachable")
+            return
+        sock._deliver(pkt.payload, (str(ipaddress.ip_address(pkt.src_ip)), pkt.src_port))

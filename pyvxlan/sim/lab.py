@@ -1,0 +1,637 @@
+"""``open_lab``: a :class:`~pyvxlan.topology.Topology` running in trio's virtual time.
+
+Each host gets, per vxlan device, a :class:`~pyvxlan.Vtep` core (wrapped in a
+:class:`~pyvxlan.memory.MemoryVtep` for the :class:`~pyvxlan.VtepControl` API) and a
+:class:`~pyvxlan.sim.bridge.Bridge` with the device as one port and the guests as the others. The
+underlay, the bridges and the guests only carry out what the cores decide: every forwarding and
+learning decision of a VTEP is the core's.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+import trio.testing
+
+from pyvxlan.config import VtepConfig
+from pyvxlan.entries import FdbEntry
+from pyvxlan.errors import ConfigError
+from pyvxlan.events import (
+    Action,
+    DeliverFrame,
+    Dropped,
+    EntryExpired,
+    EntryLearned,
+    EntryMigrated,
+    JoinGroup,
+    L2Miss,
+    L3Miss,
+    LeaveGroup,
+    Notification,
+    SendDatagram,
+)
+from pyvxlan.frame import encapsulate
+from pyvxlan.header import VxlanHeader
+from pyvxlan.memory import MemoryVtep
+from pyvxlan.pcap import PcapWriter
+from pyvxlan.sim.bridge import Bridge
+from pyvxlan.sim.guest import SimGuest
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.scheduler import Scheduler
+from pyvxlan.sim.underlay import LinkProfile, SimUnderlay
+from pyvxlan.topology import FdbMode, GuestSpec, Topology
+from pyvxlan.vtep import Vtep
+
+__all__ = ["EventKind", "LabEvent", "LabStats", "SimLab", "open_lab"]
+
+
+class EventKind(enum.Enum):
+    """What a :class:`LabEvent` reports."""
+
+    LEARNED = "learned"  # a VTEP learned a remote MAC
+    MIGRATED = "migrated"  # a learned MAC moved to another VTEP
+    EXPIRED = "expired"  # a learned entry aged out
+    MISSED = "missed"  # l2miss / l3miss
+    DROPPED = "dropped"  # a frame or datagram was dropped; the detail starts with the reason
+    JOINED = "joined"  # a VTEP joined its multicast group
+    LEFT = "left"  # ... and left it
+    ACTION = "action"  # something the lab was told to do (move a guest, take a link down, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class LabEvent:
+    """One time-stamped line of ``lab.events``.
+
+    ``where`` is ``host/device`` for VTEPs, ``host/bridge`` for bridges, ``underlay``, a guest's
+    name, or ``lab``; ``reason`` is set for drops.
+    """
+
+    time: float
+    kind: EventKind
+    where: str
+    detail: str
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.time:12.6f} {self.where} {self.kind.value} {self.detail}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class LabStats:
+    """Totals since the lab opened."""
+
+    datagrams: int  # underlay datagrams sent (a multicast datagram counts once)
+    multicast_datagrams: int
+    unicast_datagrams: int
+    deliveries: int  # datagram copies handed to receiving hosts
+    bytes: int  # outer IP bytes sent
+    learned: int
+    migrated: int
+    expired: int
+    missed: int
+    drops: dict[str, int]  # reason -> frame copies dropped
+    delivered: int  # frame copies that reached a guest
+    proxy_answered: int  # ARP requests a VTEP answered itself (proxy)
+
+
+_NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may end without a drop
+
+
+class _Device:
+    """One vxlan device on a simulated host, with its core, control adapter and bridge."""
+
+    __slots__ = ("bridge", "control", "host", "label", "port_name", "timer_at", "vtep")
+
+    def __init__(self, host: _Host, config: VtepConfig, bridge: Bridge, lab: SimLab) -> None:
+        self.host = host
+        self.vtep = Vtep(config, now=lab._sched.now)
+        self.control = MemoryVtep(self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions)
+        self.bridge = bridge
+        self.label = f"{host.name}/{config.name}"
+        self.port_name = config.name
+        self.timer_at = math.inf
+
+    def _on_actions(self, actions: list[Action]) -> None:
+        self.host.lab._actions(self, actions)
+
+
+class _Host:
+    __slots__ = ("address", "by_vni", "devices", "lab", "name", "source")
+
+    def __init__(self, lab: SimLab, name: str, address: str, source: int) -> None:
+        self.lab = lab
+        self.name = name
+        self.address = address
+        self.source = source
+        self.devices: dict[int, _Device] = {}
+        self.by_vni: dict[tuple[int, int], _Device] = {}  # (dst port, vni) -> device
+
+    def receive(self, payload: bytes, src: str, src_port: int, dst_port: int) -> None:
+        # The host's UDP socket demultiplexes by port and VNI, as Linux's vxlan_vs_find_vni does.
+        lab = self.lab
+        dev = self.by_vni.get((dst_port, int.from_bytes(payload[4:7], "big"))) if len(payload) >= 8 else None
+        if dev is None:
+            lab._ledger.ended["unknown_vni"] += 1
+            if lab.keep_events:
+                lab._log(EventKind.DROPPED, self.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
+            return
+        vtep = dev.vtep
+        vtep.receive(payload, src, src_port, lab._sched.time)
+        lab._rx_outputs(dev, vtep.take_outputs())
+
+
+class SimLab:
+    """A running simulated lab (see :func:`open_lab`); implements :class:`pyvxlan.lab.Lab`."""
+
+    def __init__(
+        self, topology: Topology, *, seed: int = 0, keep_events: bool = True, link: LinkProfile | None = None
+    ) -> None:
+        self.topology = topology
+        self.seed = seed
+        self.keep_events = keep_events
+        self.events: list[LabEvent] = []
+        self._sched = Scheduler()
+        self._rng = random.Random(seed)
+        self._ledger = Ledger()
+        self._stack_drops: Counter[str] = Counter()
+        self._counts: Counter[str] = Counter()
+        self._writers: list[PcapWriter] = []  # every open capture, closed with the lab
+        self._underlay_writers: list[PcapWriter] = []
+        self._guest_captures: dict[str, list[PcapWriter]] = {}
+        self.underlay = SimUnderlay(
+            self._sched,
+            self._rng,
+            mtu=topology.underlay.mtu,
+            ip_version=topology.underlay.ip_version,
+            ledger=self._ledger,
+            drop=self._underlay_drop,
+        )
+        self._hosts: dict[str, _Host] = {}
+        self._devices: dict[tuple[str, int], _Device] = {}
+        self._guests: dict[str, SimGuest] = {}
+        self._guest_host: dict[str, str] = {}
+        source = 0
+        for host in topology.hosts:
+            source += 1
+            h = _Host(self, host.name, host.address, source)
+            self._hosts[host.name] = h
+            self.underlay.attach(source, host.address, h.receive)
+            if link is not None:
+                self.underlay.set_link(host.address, link)
+            for dev in host.devices:
+                config = topology.vtep_config(host.name, dev.vni)
+                bridge = Bridge(dev.bridge, ageing=dev.bridge_ageing, drop=self._bridge_drop)
+                d = _Device(h, config, bridge, self)
+                bridge.attach(config.name, self._vxlan_port(d))
+                h.devices[dev.vni] = d
+                h.by_vni[(config.dst_port, config.vni)] = d
+                self._devices[(host.name, dev.vni)] = d
+        for spec in topology.guests:
+            source += 1
+            guest = SimGuest(
+                spec.name,
+                spec.mac,
+                spec.ip,
+                source=source,
+                sched=self._sched,
+                ledger=self._ledger,
+                drop=self._guest_drop,
+            )
+            self._guests[spec.name] = guest
+            self._plug(guest, spec.host, spec.vni)
+
+    # --- the Lab protocol -------------------------------------------------------------------------
+
+    def vtep(self, host: str, vni: int) -> MemoryVtep:
+        """The :class:`~pyvxlan.VtepControl` of ``host``'s device for ``vni``."""
+        try:
+            return self._devices[(host, vni)].control
+        except KeyError:
+            raise KeyError(f"host {host!r} has no vxlan device with VNI {vni}") from None
+
+    def guest(self, name: str) -> SimGuest:
+        """The guest called ``name``."""
+        try:
+            return self._guests[name]
+        except KeyError:
+            raise KeyError(f"no guest is called {name!r}") from None
+
+    def capture(self, path: str, *, guest: str | None = None) -> None:
+        """Write every underlay packet from now on (or, with ``guest``, every frame on that
+        guest's interface) to a pcap at ``path``; closed when the lab closes."""
+        g = self.guest(guest) if guest is not None else None
+        writer = PcapWriter(path)
+        self._writers.append(writer)
+        if g is None:
+            self._underlay_writers.append(writer)
+            self.underlay.capture = self._capture_underlay
+        else:
+            self._guest_captures.setdefault(g.name, []).append(writer)
+            g.observe = self._capture_guest
+
+    # --- time -------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Virtual seconds since the lab opened."""
+        return self._sched.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass; wakes at a fixed point of the event order."""
+        done = trio.Event()
+        self._sched.call_later(max(0.0, seconds), 0, self._sched.wake, done)
+        await done.wait()
+
+    # --- reading state ----------------------------------------------------------------------------
+
+    def fdb(self, host: str, vni: int) -> list[FdbEntry]:
+        """``bridge fdb show dev DEV`` of a device, read synchronously."""
+        return self._device(host, vni).vtep.fdb_dump(now=self._sched.now)
+
+    def fdb_lines(self, host: str, vni: int) -> list[str]:
+        """The same in ``bridge fdb show`` form."""
+        dev = self._device(host, vni)
+        return [e.bridge_line(dev.port_name) for e in self.fdb(host, vni)]
+
+    def bridge(self, host: str, vni: int) -> Bridge:
+        """The bridge that ``host``'s device for ``vni`` is a port of."""
+        return self._device(host, vni).bridge
+
+    def group_members(self, group: str) -> list[str]:
+        """The underlay addresses that joined ``group``."""
+        return self.underlay.members(group)
+
+    def guest_host(self, name: str) -> str:
+        """The host a guest is attached to now."""
+        self.guest(name)
+        return self._guest_host[name]
+
+    @property
+    def ledger(self) -> Ledger:
+        """Created and ended frame copies (see :mod:`pyvxlan.sim.ledger`)."""
+        return self._ledger
+
+    def stats(self) -> LabStats:
+        u = self.underlay
+        drops = {k: v for k, v in sorted(self._ledger.ended.items()) if k not in _NOT_DROPS}
+        for k, v in self._stack_drops.items():
+            drops[f"guest:{k}"] = v
+        return LabStats(
+            datagrams=u.datagrams,
+            multicast_datagrams=u.multicast_datagrams,
+            unicast_datagrams=u.datagrams - u.multicast_datagrams,
+            deliveries=u.deliveries,
+            bytes=u.bytes,
+            learned=self._counts["learned"],
+            migrated=self._counts["migrated"],
+            expired=self._counts["expired"],
+            missed=self._counts["missed"],
+            drops=drops,
+            delivered=self._ledger.ended["delivered"],
+            proxy_answered=self._ledger.ended["proxy_answered"],
+        )
+
+    # --- faults and changes -----------------------------------------------------------------------
+
+    def link_down(self, host: str) -> None:
+        """Take ``host``'s underlay link down: every datagram to or from it is dropped."""
+        self.underlay.set_link_up(self._host(host).address, False)
+        self._log(EventKind.ACTION, "lab", f"link {host} down")
+
+    def link_up(self, host: str) -> None:
+        self.underlay.set_link_up(self._host(host).address, True)
+        self._log(EventKind.ACTION, "lab", f"link {host} up")
+
+    def set_link(self, host: str, profile: LinkProfile) -> None:
+        """Give ``host``'s link another latency, jitter, loss, duplication or reordering."""
+        self.underlay.set_link(self._host(host).address, profile)
+        self._log(EventKind.ACTION, "lab", f"link {host} {profile}")
+
+    def partition(self, *sides: Iterable[str]) -> None:
+        """Split the hosts into ``sides`` (lists of host names); the rest form one more side."""
+        named = [[self._host(h).address for h in side] for side in sides]
+        self.underlay.partition(*named)
+        self._log(EventKind.ACTION, "lab", "partition " + " | ".join(",".join(side) for side in map(list, sides)))
+
+    def heal(self) -> None:
+        """End a partition."""
+        self.underlay.heal()
+        self._log(EventKind.ACTION, "lab", "partition healed")
+
+    async def vtep_down(self, host: str, vni: int) -> None:
+        """``ip link set DEV down`` (leaves the group, flushes learned entries)."""
+        self._log(EventKind.ACTION, "lab", f"{self._device(host, vni).label} down")
+        await self.vtep(host, vni).down()
+
+    async def vtep_up(self, host: str, vni: int) -> None:
+        """``ip link set DEV up`` (joins the group again)."""
+        self._log(EventKind.ACTION, "lab", f"{self._device(host, vni).label} up")
+        await self.vtep(host, vni).up()
+
+    async def move_guest(self, name: str, host: str) -> None:
+        """Move a guest to ``host``'s bridge (a live migration): it keeps its MAC, IP and ARP
+        cache and announces itself with a gratuitous ARP; in controller mode the controller
+        reprograms every VTEP first, as Docker's overlay driver does on leave and join."""
+        guest = self.guest(name)
+        spec = self.topology.guest(name)
+        old = self._guest_host[name]
+        self._device(host, spec.vni)
+        if old == host:
+            return
+        self._log(EventKind.ACTION, "lab", f"move {name} from {old} to {host}")
+        self._unplug(guest, old, spec.vni)
+        self._plug(guest, host, spec.vni)
+        if self.topology.mode is FdbMode.CONTROLLER:
+            await self._controller_attach(spec, host, old)
+        guest.announce()
+
+    # --- wiring -----------------------------------------------------------------------------------
+
+    def _host(self, name: str) -> _Host:
+        try:
+            return self._hosts[name]
+        except KeyError:
+            raise KeyError(f"no host is called {name!r}") from None
+
+    def _device(self, host: str, vni: int) -> _Device:
+        try:
+            return self._devices[(host, vni)]
+        except KeyError:
+            raise KeyError(f"host {host!r} has no vxlan device with VNI {vni}") from None
+
+    def _plug(self, guest: SimGuest, host: str, vni: int) -> None:
+        bridge = self._device(host, vni).bridge
+        sched = self._sched
+        bridge.attach(guest.name, guest.deliver)
+        name = guest.name
+        guest.attach(lambda frame: bridge.receive(name, frame, sched.time))
+        self._guest_host[guest.name] = host
+
+    def _unplug(self, guest: SimGuest, host: str, vni: int) -> None:
+        self._device(host, vni).bridge.detach(guest.name)
+        guest.attach(None)
+
+    def _vxlan_port(self, dev: _Device) -> Any:
+        lab = self
+
+        def transmit(frame: bytes) -> None:
+            vtep = dev.vtep
+            vtep.transmit(frame, lab._sched.time)
+            lab._tx_outputs(dev, vtep.take_outputs())
+
+        return transmit
+
+    async def _start(self) -> None:
+        for dev in self._devices.values():
+            await dev.control.up()
+        mode = self.topology.mode
+        if mode is FdbMode.UNICAST:
+            for (host, vni), dev in self._devices.items():
+                for peer in self.topology.peers(host, vni):
+                    await dev.control.fdb_append("00:00:00:00:00:00", peer)
+        elif mode is FdbMode.CONTROLLER:
+            for spec in self.topology.guests:
+                await self._controller_attach(spec, spec.host, None)
+
+    async def _controller_attach(self, spec: GuestSpec, host: str, old: str | None) -> None:
+        """What Docker's overlay driver does when an endpoint joins (peerAdd on every other node:
+        a static FDB entry and a neighbour entry), and, after a move, on the new node (peerDelete)."""
+        address = self._host(host).address
+        for (h, vni), dev in self._devices.items():
+            if vni != spec.vni:
+                continue
+            ctl = dev.control
+            if h == host:
+                if old is not None:
+                    await ctl.fdb_del(spec.mac)
+                    await ctl.neigh_del(spec.address)
+                continue
+            if old is None or h == old:
+                await ctl.fdb_add(spec.mac, address)
+                await ctl.neigh_add(spec.address, spec.mac)
+            else:
+                await ctl.fdb_replace(spec.mac, address)
+
+    # --- carrying out the cores' outputs ----------------------------------------------------------
+
+    def _actions(self, dev: _Device, actions: list[Action]) -> None:
+        host = dev.host
+        for act in actions:
+            if type(act) is SendDatagram:
+                self._ledger.created += 1  # datagrams a control call caused start their own copy
+                self.underlay.send(act.src or host.address, act.dst, act.src_port, act.dst_port, act.ttl, act.payload)
+            elif type(act) is DeliverFrame:
+                self._ledger.created += 1
+                dev.bridge.receive(dev.port_name, act.frame, self._sched.time)
+            elif type(act) is JoinGroup:
+                self.underlay.join(act.group, host.address)
+                self._log(EventKind.JOINED, dev.label, act.group)
+            elif type(act) is LeaveGroup:
+                self.underlay.leave(act.group, host.address)
+                self._log(EventKind.LEFT, dev.label, act.group)
+        self._arm_timer(dev)
+
+    def _rx_outputs(self, dev: _Device, outs: list[Any]) -> None:
+        # One datagram copy came in: it becomes one frame for the bridge, or a drop.
+        units = 0
+        for out in outs:
+            kind = type(out)
+            if kind is DeliverFrame:
+                units += 1
+                dev.bridge.receive(dev.port_name, out.frame, self._sched.time)
+            elif kind is EntryLearned:
+                self._counts["learned"] += 1
+                self._notify(dev, out)
+                if dev.timer_at == math.inf:
+                    self._arm_timer(dev)
+            else:
+                if kind is Dropped:
+                    units += 1
+                self._other_output(dev, out)
+        if units != 1:
+            self._unbalanced(dev, units, "receive")
+
+    def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
+        # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
+        # a reply frame going back into the bridge.
+        units = 0
+        replies: list[bytes] = []
+        host = dev.host
+        for out in outs:
+            kind = type(out)
+            if kind is SendDatagram:
+                units += 1
+                self.underlay.send(out.src or host.address, out.dst, out.src_port, out.dst_port, out.ttl, out.payload)
+            elif kind is DeliverFrame:
+                replies.append(out.frame)
+            else:
+                if kind is Dropped:
+                    units += 1
+                self._other_output(dev, out)
+        if units:
+            self._ledger.created += units - 1
+        elif replies:
+            self._ledger.ended["proxy_answered"] += 1
+        else:
+            self._unbalanced(dev, 0, "transmit")
+        for frame in replies:
+            self._ledger.created += 1
+            dev.bridge.receive(dev.port_name, frame, self._sched.time)
+
+    def _other_output(self, dev: _Device, out: Any) -> None:
+        kind = type(out)
+        if kind is Dropped:
+            reason = out.reason.value
+            self._ledger.ended[reason] += 1
+            self._counts["dropped"] += 1
+            if self.keep_events:
+                self._log(EventKind.DROPPED, dev.label, f"{reason} {out.direction.value} {out.detail}", reason)
+            self._notify(dev, out)
+        elif kind is EntryMigrated:
+            self._counts["migrated"] += 1
+            self._notify(dev, out)
+        elif kind is EntryExpired:
+            self._counts["expired"] += 1
+            self._notify(dev, out)
+        elif kind is L2Miss or kind is L3Miss:
+            self._counts["missed"] += 1
+            self._notify(dev, out)
+        elif kind is JoinGroup or kind is LeaveGroup:
+            self._actions(dev, [out])
+        elif kind is EntryLearned:
+            self._counts["learned"] += 1
+            self._notify(dev, out)
+
+    def _notify(self, dev: _Device, note: Notification) -> None:
+        if self.keep_events and type(note) is not Dropped:
+            kind = type(note)
+            if kind is EntryLearned:
+                assert isinstance(note, EntryLearned)
+                self._log(EventKind.LEARNED, dev.label, f"{note.mac} dst {note.dst}")
+            elif kind is EntryMigrated:
+                assert isinstance(note, EntryMigrated)
+                self._log(EventKind.MIGRATED, dev.label, f"{note.mac} from {note.old_dst} to {note.new_dst}")
+            elif kind is EntryExpired:
+                assert isinstance(note, EntryExpired)
+                self._log(EventKind.EXPIRED, dev.label, f"{note.mac} dst {note.dst}")
+            elif kind is L2Miss:
+                assert isinstance(note, L2Miss)
+                self._log(EventKind.MISSED, dev.label, f"l2miss {note.mac}")
+            elif kind is L3Miss:
+                assert isinstance(note, L3Miss)
+                self._log(EventKind.MISSED, dev.label, f"l3miss {note.ip}")
+        dev.control.dispatch((note,))
+
+    def _unbalanced(self, dev: _Device, units: int, what: str) -> None:
+        if units == 0:
+            self._ledger.ended["vanished"] += 1
+            self._log(EventKind.DROPPED, dev.label, f"vanished: the core's {what} gave no output", "vanished")
+        else:
+            self._ledger.created += units - 1
+
+    # --- timers -----------------------------------------------------------------------------------
+
+    def _arm_timer(self, dev: _Device) -> None:
+        when = dev.vtep.next_timer()
+        if when is not None and when < dev.timer_at:
+            dev.timer_at = when
+            self._sched.call_at(max(when, self._sched.time), dev.host.source, self._fire_timer, dev, when)
+
+    def _fire_timer(self, dev: _Device, when: float) -> None:
+        if dev.timer_at != when:
+            return  # superseded by an earlier timer
+        dev.timer_at = math.inf
+        vtep = dev.vtep
+        vtep.handle_timer(self._sched.time)
+        for out in vtep.take_outputs():
+            self._other_output(dev, out)
+        self._arm_timer(dev)
+
+    # --- drops and captures -------------------------------------------------------------------------
+
+    def _log(self, kind: EventKind, where: str, detail: str, reason: str | None = None) -> None:
+        if self.keep_events:
+            self.events.append(LabEvent(self._sched.now, kind, where, detail, reason))
+
+    def _underlay_drop(self, reason: str, detail: str, copies: int) -> None:
+        self._ledger.ended[reason] += copies
+        self._log(EventKind.DROPPED, "underlay", f"{reason} {detail}" + (f" x{copies}" if copies != 1 else ""), reason)
+
+    def _bridge_drop(self, reason: str, frame: bytes) -> None:
+        self._ledger.ended[reason] += 1
+        self._log(EventKind.DROPPED, "bridge", f"{reason} {frame[0:6].hex(':')}", reason)
+
+    def _guest_drop(self, guest: str, reason: str) -> None:
+        self._stack_drops[reason] += 1
+        self._log(EventKind.DROPPED, guest, reason, reason)
+
+    def _capture_underlay(self, src: str, dst: str, src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - SimUnderlay.send's fields
+        frame = encapsulate(
+            payload[8:],
+            header=VxlanHeader.decode(payload[:8]),
+            src=src,
+            dst=dst,
+            src_port=src_port,
+            dst_port=dst_port,
+            ttl=ttl,
+            df=True,
+        )
+        for writer in self._underlay_writers:
+            writer.write(frame, self._sched.time)
+
+    def _capture_guest(self, guest: str, frame: bytes, outgoing: bool) -> None:
+        for writer in self._guest_captures.get(guest, ()):
+            writer.write(frame, self._sched.time)
+
+    def _close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+
+def _check_clock() -> None:
+    clock = trio.lowlevel.current_clock()
+    if not isinstance(clock, trio.testing.MockClock) or clock.autojump_threshold != 0 or clock.rate != 0:
+        raise ConfigError(
+            "clock",
+            "the simulator runs in virtual time: use trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) "
+            "or pyvxlan.sim.run(main)",
+        )
+
+
+@asynccontextmanager
+async def open_lab(
+    topology: Topology,
+    *,
+    seed: int = 0,
+    keep_events: bool = True,
+    link: LinkProfile | None = None,
+) -> AsyncIterator[SimLab]:
+    """Build ``topology`` in the simulator and bring every vxlan device up.
+
+    Needs trio's ``MockClock(autojump_threshold=0)`` (see :func:`pyvxlan.sim.run`). ``seed``
+    seeds every random choice (loss, jitter, ...): the same topology, seed and actions give the
+    same events and byte-identical captures. ``keep_events=False`` keeps only counters (large
+    labs); ``link`` is every host's initial :class:`~pyvxlan.sim.LinkProfile`.
+
+    In ``UNICAST`` mode each device then gets an all-zeros entry per peer; in ``CONTROLLER``
+    mode the controller programs every guest's static FDB and neighbour entries.
+    """
+    _check_clock()
+    lab = SimLab(topology, seed=seed, keep_events=keep_events, link=link)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lab._sched.run)
+            await lab._start()
+            yield lab
+            nursery.cancel_scope.cancel()
+    finally:
+        lab._close()

@@ -1,0 +1,244 @@
+"""The simulated underlay: one IP subnet joining the hosts, with unicast and multicast delivery.
+
+Each host has one link to the underlay with a :class:`LinkProfile` (latency, jitter, loss,
+duplication, reordering); a datagram from A to B takes A's latency plus B's. Multicast reaches
+exactly the hosts that joined the group (joins and leaves come from the VTEP cores' actions),
+never the sender (Linux's vxlan socket clears ``IP_MULTICAST_LOOP``). An outer packet larger than
+the underlay MTU is dropped, as with DF set. Links can go down and the hosts can be partitioned.
+Every datagram copy that does not arrive is reported to ``drop`` with a reason.
+
+Speed matters here: a broadcast in a flood-and-learn lab of 10,000 VTEPs is one datagram with
+9,999 receivers. The datagram is handed to all of them as the same bytes object, and when no
+link is impaired all copies arrive in one scheduler event.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyvxlan.addr import ip_info
+from pyvxlan.errors import ConfigError
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.scheduler import Scheduler
+
+__all__ = ["Endpoint", "LinkProfile", "SimUnderlay"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProfile:
+    """A host's link to the underlay. Probabilities are per datagram copy, in 0..1.
+
+    ``reorder``: the probability that a copy is held back ``reorder_delay`` extra seconds, so that
+    later datagrams overtake it (netem's reordering, seen from the receiver).
+    """
+
+    latency: float = 0.0005
+    jitter: float = 0.0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay: float = 0.005
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "jitter", "reorder_delay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"must be >= 0 seconds, got {getattr(self, name)!r}")
+        for name in ("loss", "duplicate", "reorder"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(name, f"must be a probability in 0..1, got {getattr(self, name)!r}")
+
+    @property
+    def impaired(self) -> bool:
+        return bool(self.jitter or self.loss or self.duplicate or self.reorder)
+
+
+# A receiving host: (stable source id, address, receive(payload, src, src_port, dst_port)).
+Endpoint = tuple[int, str, Callable[[bytes, str, int, int], None]]
+
+
+class SimUnderlay:
+    """Delivers datagrams between registered endpoints in virtual time."""
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        rng: random.Random,
+        *,
+        mtu: int,
+        ip_version: int,
+        ledger: Ledger,
+        drop: Callable[[str, str, int], None],
+        capture: Callable[[str, str, int, int, int, bytes], None] | None = None,
+    ) -> None:
+        self._sched = sched
+        self._rng = rng
+        self.mtu = mtu
+        self.ip_header = 20 if ip_version == 4 else 40
+        self._ledger = ledger
+        self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
+        self.capture = capture  # (src, dst, src_port, dst_port, ttl, payload), at send time
+        self._endpoints: dict[str, Endpoint] = {}
+        self._links: dict[str, LinkProfile] = {}
+        self._down: set[str] = set()
+        self._side: dict[str, int] = {}  # partition: address -> side; empty when not partitioned
+        self._groups: dict[str, dict[str, int]] = {}  # group -> {member address: joins}
+        self._members: dict[str, list[Endpoint]] = {}  # group -> sorted receivers (rebuilt on change)
+        self._impaired = False
+        self._latency: float | None = LinkProfile().latency  # the one latency when all links share it
+        self.datagrams = 0
+        self.deliveries = 0
+        self.bytes = 0
+        self.multicast_datagrams = 0
+
+    # --- topology -----------------------------------------------------------------------------------
+
+    def attach(self, source: int, address: str, receive: Callable[[bytes, str, int, int], None]) -> None:
+        self._endpoints[address] = (source, address, receive)
+        self._links[address] = LinkProfile()
+        self._refresh()
+
+    def set_link(self, address: str, profile: LinkProfile) -> None:
+        """Change one host's link profile."""
+        self._links[self._known(address)] = profile
+        self._refresh()
+
+    def link_profile(self, address: str) -> LinkProfile:
+        return self._links[self._known(address)]
+
+    def set_link_up(self, address: str, up: bool) -> None:
+        """Take a host's link down (every datagram to or from it is dropped) or up again."""
+        if up:
+            self._down.discard(self._known(address))
+        else:
+            self._down.add(self._known(address))
+        self._refresh()
+
+    def partition(self, *sides: list[str]) -> None:
+        """Split the hosts: datagrams cross no boundary; hosts not named form one more side."""
+        self._side = {}
+        for i, side in enumerate(sides, start=1):
+            for address in side:
+                self._side[self._known(address)] = i
+        self._refresh()
+
+    def heal(self) -> None:
+        """End the partition."""
+        self._side = {}
+        self._refresh()
+
+    def _known(self, address: str) -> str:
+        text = ip_info(address, "address").text
+        if text not in self._endpoints:
+            raise KeyError(f"no host has underlay address {address}")
+        return text
+
+    def _refresh(self) -> None:
+        latencies = {p.latency for p in self._links.values()}
+        self._latency = latencies.pop() if len(latencies) == 1 else None
+        self._impaired = bool(self._down or self._side or any(p.impaired for p in self._links.values()))
+
+    # --- multicast membership -------------------------------------------------------------------------
+
+    def join(self, group: str, address: str) -> None:
+        members = self._groups.setdefault(group, {})
+        members[address] = members.get(address, 0) + 1
+        self._rebuild(group)
+
+    def leave(self, group: str, address: str) -> None:
+        members = self._groups.get(group, {})
+        if address in members:
+            members[address] -= 1
+            if not members[address]:
+                del members[address]
+        self._rebuild(group)
+
+    def members(self, group: str) -> list[str]:
+        """The addresses that joined ``group``, in attach order."""
+        return [ep[1] for ep in self._members.get(group, [])]
+
+    def _rebuild(self, group: str) -> None:
+        joined = self._groups.get(group, {})
+        # A new list each time: datagrams in flight keep the membership they were sent with.
+        self._members[group] = sorted((self._endpoints[a] for a in joined), key=lambda ep: ep[0])
+
+    # --- sending --------------------------------------------------------------------------------------
+
+    def send(self, src: str, dst: str, src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - hot path, called per datagram
+        """Put one datagram on the wire from ``src`` (a host's address) to ``dst``."""
+        size = self.ip_header + 8 + len(payload)
+        self.datagrams += 1
+        self.bytes += size
+        if self.capture is not None:
+            self.capture(src, dst, src_port, dst_port, ttl, payload)
+        if size > self.mtu:
+            self._drop("mtu", f"{size} bytes > mtu {self.mtu}", 1)
+            return
+        group = self._members.get(dst)
+        if group is not None or ip_info(dst).is_multicast:
+            self.multicast_datagrams += 1
+            receivers = [ep for ep in group or () if ep[1] != src]
+            if not receivers:
+                self._drop("no_receivers", f"no member of {dst}", 1)
+                return
+        else:
+            ep = self._endpoints.get(dst)
+            if ep is None:
+                self._drop("unreachable", f"no host has address {dst}", 1)
+                return
+            receivers = [ep]
+        sched = self._sched
+        source = self._endpoints[src][0] if src in self._endpoints else 0
+        self._ledger.created += len(receivers) - 1  # one copy per receiver from here on
+        if not self._impaired and self._latency is not None:
+            sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)
+            return
+        self._send_impaired(source, src, receivers, src_port, dst_port, payload)
+
+    def _send_impaired(  # noqa: PLR0917 - the same fields as send
+        self, source: int, src: str, receivers: list[Endpoint], src_port: int, dst_port: int, payload: bytes
+    ) -> None:
+        rng = self._rng
+        sched = self._sched
+        out = self._links[src]
+        if src in self._down:
+            self._drop("link_down", f"{src}'s link is down", len(receivers))
+            return
+        side = self._side.get(src, 0)
+        buckets: dict[float, list[Endpoint]] = {}
+        for ep in receivers:
+            addr = ep[1]
+            if addr in self._down:
+                self._drop("link_down", f"{addr}'s link is down", 1)
+                continue
+            if self._side and self._side.get(addr, 0) != side:
+                self._drop("partition", f"{src} and {addr} are partitioned", 1)
+                continue
+            inp = self._links[addr]
+            copies = 1
+            loss = out.loss + inp.loss - out.loss * inp.loss
+            if loss and rng.random() < loss:
+                self._drop("loss", f"lost between {src} and {addr}", 1)
+                continue
+            dup = max(out.duplicate, inp.duplicate)
+            if dup and rng.random() < dup:
+                copies = 2
+            for _ in range(copies):
+                delay = out.latency + inp.latency
+                jitter = out.jitter + inp.jitter
+                if jitter:
+                    delay += rng.uniform(0.0, jitter)
+                reorder = max(out.reorder, inp.reorder)
+                if reorder and rng.random() < reorder:
+                    delay += max(out.reorder_delay, inp.reorder_delay)
+                buckets.setdefault(delay, []).append(ep)
+            if copies == 2:
+                self._ledger.created += 1
+        for delay, eps in buckets.items():
+            sched.call_later(delay, source, self._deliver, eps, src, src_port, dst_port, payload)
+
+    def _deliver(self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes) -> None:
+        self.deliveries += len(receivers)
+        for ep in receivers:
+            ep[2](payload, src, src_port, dst_port)
