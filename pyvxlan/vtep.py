@@ -258,6 +258,7 @@ class Vtep:
         sport = flow_source_port(frame, self._port_range)
         out = self._outputs
         local = self._local
+        counted = size - 14  # Linux counts from the inner network header (seen live: ping -s 56 -> 84)
         for rd in rec.remotes:
             if rd.unspecified:
                 self._tx_dropped += 1
@@ -265,7 +266,7 @@ class Vtep:
                 continue
             out.append(SendDatagram(rd.dst, rd.out_port, sport, rd.ttl, rd.header + frame, rd.out_vni, local))
             self._tx_packets += 1
-            self._tx_bytes += size
+            self._tx_bytes += counted
 
     def _proxy(self, frame: bytes) -> bool:
         """Linux's ``arp_reduce``/``neigh_reduce``; True when the frame was consumed."""
@@ -404,7 +405,8 @@ class Vtep:
             else:
                 self._learn(smac, src)
         self._rx_packets += 1
-        self._rx_bytes += size - 8
+        self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
+
         out.append(DeliverFrame(payload[8:]))
 
     def _snoop_moved(self, rec: _Record, rd: _Remote, src: str, size: int) -> bool:

@@ -1,0 +1,593 @@
+"""One test per Linux vxlan behaviour the core reproduces (see docs/state-machine.md).
+
+Sources are in ../shared/research/kernel-vxlan.md; each test name says the behaviour.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+import pytest
+
+from pyvxlan import (
+    DeliverFrame,
+    Direction,
+    Dropped,
+    DropReason,
+    EntryExpired,
+    EntryLearned,
+    EntryMigrated,
+    FdbEntryExists,
+    FdbEntryNotFound,
+    FdbFull,
+    FdbOperationNotSupported,
+    FdbState,
+    JoinGroup,
+    L2Miss,
+    L3Miss,
+    LeaveGroup,
+    SendDatagram,
+    Vtep,
+    VtepConfig,
+    VtepCounters,
+    decapsulate_payload,
+    flow_source_port,
+)
+from pyvxlan.events import Output
+from pyvxlan.frame import internet_checksum
+
+LOCAL = "198.51.100.1"
+PEER = "198.51.100.2"
+OTHER = "198.51.100.3"
+DEV_MAC = "02:00:00:00:0a:01"
+H1 = "02:00:00:00:00:01"  # a guest behind this VTEP
+H2 = "02:00:00:00:00:02"  # a guest behind the peer
+BCAST = "ff:ff:ff:ff:ff:ff"
+ZERO = "00:00:00:00:00:00"
+
+
+def mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def eth(dst: str, src: str, etype: int = 0x0800, payload: bytes = bytes(46)) -> bytes:
+    return mac(dst) + mac(src) + etype.to_bytes(2, "big") + payload
+
+
+def vx(frame: bytes, vni: int = 10, word0: int = 0x08000000, low: int = 0) -> bytes:
+    return struct.pack("!II", word0, (vni << 8) | low) + frame
+
+
+def make(now: float = 0.0, up: bool = True, **settings: object) -> Vtep:
+    values: dict[str, object] = {"vni": 10, "local": LOCAL, "remote": PEER, "mac": DEV_MAC}
+    values.update(settings)
+    v = Vtep(VtepConfig(**values), now=now)  # type: ignore[arg-type]
+    if up:
+        v.up(now)
+        v.take_outputs()
+    return v
+
+
+def sends(outputs: list[Output]) -> list[SendDatagram]:
+    return [o for o in outputs if isinstance(o, SendDatagram)]
+
+
+def drops(outputs: list[Output]) -> list[tuple[Direction, DropReason]]:
+    return [(o.direction, o.reason) for o in outputs if isinstance(o, Dropped)]
+
+
+# --- configuration and device life cycle ---------------------------------------------------------
+
+
+def test_linux_ageing_zero_means_300() -> None:
+    assert VtepConfig(vni=1, ageing=0).ageing == 300.0
+    v = make()
+    v.set_ageing(0)
+    assert v.config.ageing == 300.0
+    assert v.fdb.ageing == 300.0
+
+
+def test_linux_remote_becomes_permanent_all_zeros_entry() -> None:
+    v = make(up=False, dev="ul0")
+    [entry] = v.fdb_dump()
+    assert entry.bridge_line("vxlan10") == "00:00:00:00:00:00 dev vxlan10 dst 198.51.100.2 via ul0 self permanent"
+
+
+def test_linux_no_remote_no_default_entry() -> None:
+    v = make(remote=None)
+    assert v.fdb_dump() == []
+
+
+def test_linux_device_created_down_drops_traffic() -> None:
+    v = make(up=False)
+    assert not v.is_up
+    v.transmit(eth(H2, H1), now=1.0)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [
+        (Direction.TX, DropReason.DEVICE_DOWN),
+        (Direction.RX, DropReason.DEVICE_DOWN),
+    ]
+    assert (v.counters().tx_dropped, v.counters().rx_dropped) == (1, 1)
+
+
+def test_linux_group_joined_on_up_left_on_down() -> None:
+    v = make(up=False, remote=None, group="239.1.1.1")
+    v.up(1.0)
+    v.up(2.0)  # already up: nothing more
+    assert v.take_outputs() == [JoinGroup("239.1.1.1")]
+    v.down(3.0)
+    v.down(4.0)
+    assert v.take_outputs() == [LeaveGroup("239.1.1.1")]
+
+
+def test_linux_down_flushes_learned_and_dynamic_keeps_permanent_static_and_default() -> None:
+    v = make()
+    v.fdb_add("02:00:00:00:00:11", OTHER)
+    v.fdb_add("02:00:00:00:00:12", OTHER, state=FdbState.STATIC)
+    v.fdb_add("02:00:00:00:00:13", OTHER, state=FdbState.REACHABLE)
+    v.fdb_add("02:00:00:00:00:14", OTHER, state=FdbState.REACHABLE, extern_learn=True)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    v.neigh_add("203.0.113.5", H2)
+    v.down(2.0)
+    assert [e.mac for e in v.fdb_dump()] == [ZERO, "02:00:00:00:00:11", "02:00:00:00:00:12"]
+    assert v.neighbours() == []
+
+
+# --- FDB control ---------------------------------------------------------------------------------
+
+
+def test_linux_fdb_add_existing_raises_eexist() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER)
+    with pytest.raises(FdbEntryExists, match=r"^02:00:00:00:00:02 already has an entry$"):
+        v.fdb_add(H2, PEER)
+
+
+def test_linux_fdb_append_to_unicast_is_noop() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER)
+    v.fdb_append(H2, PEER)
+    assert [(e.mac, e.dst) for e in v.fdb.get(H2)] == [(H2, OTHER)]
+
+
+def test_linux_fdb_append_duplicate_remote_is_noop() -> None:
+    v = make()
+    v.fdb_append(ZERO, OTHER)
+    v.fdb_append(ZERO, OTHER)
+    assert [e.dst for e in v.fdb.get(ZERO)] == [PEER, OTHER]
+
+
+def test_linux_fdb_replace_of_all_zeros_or_multicast_not_supported() -> None:
+    v = make()
+    with pytest.raises(FdbOperationNotSupported, match=r"^cannot replace non-unicast fdb entry 00:00:00:00:00:00$"):
+        v.fdb_replace(ZERO, OTHER)
+    with pytest.raises(FdbOperationNotSupported, match=r"^cannot replace non-unicast fdb entry 01:00:5e:01:01:01$"):
+        v.fdb_replace("01:00:5e:01:01:01", OTHER)
+
+
+def test_linux_fdb_replace_rewrites_the_first_remote() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, port=5555, vni=20, state=FdbState.STATIC)
+    v.fdb_replace(H2, PEER)
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.port, e.vni, e.state) == (PEER, None, None, FdbState.PERMANENT)
+
+
+def test_linux_fdb_delete_one_remote_keeps_the_others() -> None:
+    v = make()
+    v.fdb_append(ZERO, OTHER)
+    v.fdb_del(ZERO, PEER)
+    assert [e.dst for e in v.fdb.get(ZERO)] == [OTHER]
+    v.fdb_del(ZERO, OTHER)  # the last remote: the whole MAC goes
+    assert v.fdb.get(ZERO) == []
+
+
+def test_linux_fdb_delete_needs_port_and_vni_to_match() -> None:
+    v = make()
+    v.fdb_append(ZERO, OTHER, port=5555)
+    v.fdb_del(ZERO, OTHER)  # no port given means the device's 4789: no match, no error
+    assert [(e.dst, e.port) for e in v.fdb.get(ZERO)] == [(PEER, None), (OTHER, 5555)]
+    v.fdb_del(ZERO, OTHER, port=5555)
+    assert [e.dst for e in v.fdb.get(ZERO)] == [PEER]
+
+
+def test_linux_fdb_delete_missing_mac_raises_enoent() -> None:
+    v = make()
+    with pytest.raises(FdbEntryNotFound, match=r"^02:00:00:00:00:02 has no entry$"):
+        v.fdb_del(H2)
+
+
+def test_linux_maxaddress_counts_the_default_entry() -> None:
+    v = make(max_entries=2)
+    v.fdb_add(H2, OTHER)
+    with pytest.raises(FdbFull, match=r"^the table holds max_entries=2 entries; cannot add 02:00:00:00:00:03$"):
+        v.fdb_add("02:00:00:00:00:03", OTHER)
+    v.fdb_replace(H2, PEER)  # replacing an existing entry works when full
+    v.fdb_append(ZERO, OTHER)  # so does another remote on an existing MAC
+    assert len(v.fdb) == 2
+
+
+def test_linux_dump_omits_device_port_and_vni() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, port=4789, vni=10)
+    v.fdb_add("02:00:00:00:00:03", OTHER, port=5555, vni=20)
+    lines = [e.bridge_line("vx") for e in v.fdb_dump()[1:]]
+    assert lines == [
+        "02:00:00:00:00:02 dev vx dst 198.51.100.3 self permanent",
+        "02:00:00:00:00:03 dev vx dst 198.51.100.3 port 5555 vni 20 self permanent",
+    ]
+
+
+# --- transmit ------------------------------------------------------------------------------------
+
+
+def test_linux_tx_known_unicast_uses_its_entry() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER)
+    frame = eth(H2, H1)
+    v.transmit(frame, now=1.0)
+    [d] = v.take_outputs()
+    assert d == SendDatagram(OTHER, 4789, flow_source_port(frame), 64, vx(frame), 10, LOCAL)
+
+
+def test_linux_tx_entry_port_and_vni_override_the_device() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, port=5555, vni=20)
+    frame = eth(H2, H1)
+    v.transmit(frame, now=1.0)
+    [d] = sends(v.take_outputs())
+    assert (d.dst_port, d.vni, d.payload) == (5555, 20, vx(frame, vni=20))
+
+
+def test_linux_tx_unknown_unicast_broadcast_and_multicast_take_the_default_path() -> None:
+    v = make()
+    for dst in (H2, BCAST, "01:00:5e:01:01:01"):
+        v.transmit(eth(dst, H1), now=1.0)
+    assert [d.dst for d in sends(v.take_outputs())] == [PEER, PEER, PEER]
+
+
+def test_linux_tx_head_end_replication_one_copy_per_remote() -> None:
+    v = make()
+    v.fdb_append(ZERO, OTHER)
+    frame = eth(BCAST, H1)
+    v.transmit(frame, now=1.0)
+    out = sends(v.take_outputs())
+    assert [d.dst for d in out] == [PEER, OTHER]
+    assert {d.payload for d in out} == {vx(frame)}
+    assert (v.counters().tx_packets, v.counters().tx_bytes) == (2, 2 * (len(frame) - 14))
+
+
+def test_linux_tx_multicast_mac_entry_wins_over_default() -> None:
+    v = make()
+    v.fdb_append("01:00:5e:01:01:01", OTHER)
+    v.transmit(eth("01:00:5e:01:01:01", H1), now=1.0)
+    assert [d.dst for d in sends(v.take_outputs())] == [OTHER]
+
+
+def test_linux_tx_no_destination_counts_tx_dropped() -> None:
+    v = make(remote=None)
+    v.transmit(eth(BCAST, H1), now=1.0)
+    assert v.take_outputs() == [Dropped(Direction.TX, DropReason.NO_TX_TARGET, 60, BCAST)]
+    assert v.counters() == VtepCounters(tx_dropped=1)
+
+
+def test_linux_l2miss_only_for_unicast_destinations() -> None:
+    v = make(remote=None, l2miss=True)
+    v.transmit(eth(H2, H1), now=1.0)
+    v.transmit(eth(BCAST, H1), now=1.0)
+    assert v.take_outputs() == [
+        L2Miss(H2),
+        Dropped(Direction.TX, DropReason.NO_TX_TARGET, 60, H2),
+        Dropped(Direction.TX, DropReason.NO_TX_TARGET, 60, BCAST),
+    ]
+
+
+def test_linux_no_l2miss_without_the_flag() -> None:
+    v = make(remote=None)
+    v.transmit(eth(H2, H1), now=1.0)
+    assert [o for o in v.take_outputs() if isinstance(o, L2Miss)] == []
+
+
+def test_linux_ttl_auto_is_1_toward_a_group_and_64_toward_unicast() -> None:
+    v = make(remote=None, group="239.1.1.1")
+    v.fdb_add(H2, OTHER)
+    v.transmit(eth(BCAST, H1), now=1.0)
+    v.transmit(eth(H2, H1), now=1.0)
+    assert [(d.dst, d.ttl) for d in sends(v.take_outputs())] == [("239.1.1.1", 1), (OTHER, 64)]
+    fixed = make(ttl=9)
+    fixed.transmit(eth(BCAST, H1), now=1.0)
+    assert [d.ttl for d in sends(fixed.take_outputs())] == [9]
+
+
+def test_linux_tx_refreshes_used_not_updated() -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    v.transmit(eth(H2, H1), now=5.0)
+    [e] = v.fdb.get(H2)
+    assert (e.updated, e.used) == (1.0, 5.0)
+    assert v.fdb.get(ZERO)[0].used == 0.0  # the default entry was not looked up
+
+
+def test_linux_source_port_is_a_flow_hash_inside_the_range() -> None:
+    v = make(src_port_range=(5000, 5001))
+    frames = [eth(H2, f"02:00:00:00:01:{i:02x}") for i in range(50)]
+    for f in frames:
+        v.transmit(f, now=1.0)
+    ports = [d.src_port for d in sends(v.take_outputs())]
+    assert set(ports) == {5000, 5001}
+    assert ports == [flow_source_port(f, (5000, 5001)) for f in frames]
+
+
+# --- proxy ARP / ND ------------------------------------------------------------------------------
+
+
+def arp_request(sha: str, sip: str, tip: str) -> bytes:
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac(sha)
+    body += ipaddress.IPv4Address(sip).packed + bytes(6) + ipaddress.IPv4Address(tip).packed
+    return eth(BCAST, sha, 0x0806, body + bytes(18))
+
+
+def test_linux_proxy_arp_answers_from_the_neighbour_table() -> None:
+    v = make(proxy=True)
+    v.neigh_add("203.0.113.2", H2)
+    v.transmit(arp_request(H1, "203.0.113.1", "203.0.113.2"), now=1.0)
+    reply = mac(H1) + mac(H2) + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2)
+    reply += mac(H2) + bytes([203, 0, 113, 2]) + mac(H1) + bytes([203, 0, 113, 1])
+    assert v.take_outputs() == [DeliverFrame(reply)]
+    assert v.counters() == VtepCounters()  # consumed: never tunnelled, not counted
+
+
+def test_linux_proxy_arp_unresolved_raises_l3miss() -> None:
+    v = make(proxy=True, l3miss=True)
+    v.transmit(arp_request(H1, "203.0.113.1", "203.0.113.9"), now=1.0)
+    out = v.take_outputs()
+    assert out[0] == L3Miss("203.0.113.9")
+    assert drops(out) == [(Direction.TX, DropReason.PROXY_UNRESOLVED)]
+
+
+def test_linux_proxy_consumes_every_arp_frame() -> None:
+    v = make(proxy=True)
+    reply = arp_request(H1, "203.0.113.1", "203.0.113.2")
+    reply = reply[:20] + b"\x00\x02" + reply[22:]  # an ARP reply is not tunnelled either
+    v.transmit(reply, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.TX, DropReason.PROXY_CONSUMED)]
+
+
+def test_linux_without_proxy_arp_is_flooded() -> None:
+    v = make()
+    v.neigh_add("203.0.113.2", H2)
+    v.transmit(arp_request(H1, "203.0.113.1", "203.0.113.2"), now=1.0)
+    assert [d.dst for d in sends(v.take_outputs())] == [PEER]
+
+
+def neighbour_solicitation(src_mac: str, src_ip: str, target: str) -> bytes:
+    s = ipaddress.IPv6Address(src_ip).packed
+    t = ipaddress.IPv6Address(target).packed
+    d = ipaddress.IPv6Address("ff02::1:ff00:0").packed[:13] + t[13:]
+    icmp = bytes((135, 0, 0, 0, 0, 0, 0, 0)) + t + bytes((1, 1)) + mac(src_mac)
+    ip6 = struct.pack("!IHBB", 0x60000000, len(icmp), 58, 255) + s + d
+    return eth("33:33:" + d[12:].hex(":"), src_mac, 0x86DD, ip6 + icmp)
+
+
+def test_linux_proxy_nd_answers_neighbour_solicitations() -> None:
+    v = make(proxy=True)
+    v.neigh_add("2001:db8::2", H2)
+    v.transmit(neighbour_solicitation(H1, "2001:db8::1", "2001:db8::2"), now=1.0)
+    [out] = v.take_outputs()
+    assert isinstance(out, DeliverFrame)
+    na = out.frame
+    assert (na[0:6], na[6:12], na[12:14]) == (mac(H1), mac(H2), b"\x86\xdd")
+    src, dst = na[22:38], na[38:54]
+    assert (src, dst) == (ipaddress.IPv6Address("2001:db8::2").packed, ipaddress.IPv6Address("2001:db8::1").packed)
+    assert (na[20], na[21]) == (58, 255)  # ICMPv6, hop limit 255
+    icmp = na[54:]
+    assert (icmp[0], icmp[1], icmp[4]) == (136, 0, 0x60)  # NA, solicited + override, not router
+    assert icmp[8:24] == src and icmp[24:26] == b"\x02\x01" and icmp[26:32] == mac(H2)
+    pseudo = src + dst + struct.pack("!IxxxB", len(icmp), 58)
+    assert internet_checksum(pseudo + icmp) == 0
+
+
+def test_linux_proxy_nd_unresolved_raises_l3miss() -> None:
+    v = make(proxy=True, l3miss=True)
+    v.transmit(neighbour_solicitation(H1, "2001:db8::1", "2001:db8::9"), now=1.0)
+    assert v.take_outputs()[0] == L3Miss("2001:db8::9")
+
+
+# --- receive -------------------------------------------------------------------------------------
+
+
+def test_linux_rx_delivers_and_counts_the_inner_frame_minus_its_ethernet_header() -> None:
+    v = make()
+    frame = eth(H1, H2)
+    v.receive(vx(frame), PEER, 50000, now=1.0)
+    assert v.take_outputs() == [EntryLearned(H2, PEER), DeliverFrame(frame)]
+    assert v.counters() == VtepCounters(rx_packets=1, rx_bytes=len(frame) - 14)
+
+
+def test_linux_rx_requires_the_i_flag_without_counting() -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2), word0=0), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.MISSING_I_FLAG)]
+    assert v.counters() == VtepCounters()
+
+
+def test_linux_rx_unknown_vni_dropped_without_counting() -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2), vni=11), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.UNKNOWN_VNI)]
+    assert v.counters() == VtepCounters()
+
+
+@pytest.mark.parametrize(
+    ("word0", "low"),
+    [(0x0C000000, 0), (0x08000001, 0), (0x08000000, 1), (0x88000000, 0)],
+    ids=["flag-0x04", "word0-low-byte", "word1-low-byte", "G-without-gbp"],
+)
+def test_linux_rx_reserved_bits_count_frame_errors(word0: int, low: int) -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2), word0=word0, low=low), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.RESERVED_BITS)]
+    assert v.counters() == VtepCounters(rx_errors=1, rx_frame_errors=1)
+
+
+def test_linux_rx_gbp_device_accepts_group_policy_bits() -> None:
+    v = make(gbp=True)
+    frame = eth(H1, H2)
+    v.receive(vx(frame, word0=0x8840C350), PEER, 50000, now=1.0)  # G, D, policy 50000
+    assert v.take_outputs()[-1] == DeliverFrame(frame)
+    v.receive(vx(frame, word0=0x8C40C350), PEER, 50000, now=1.0)  # plus the reserved 0x04 flag
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.RESERVED_BITS)]
+
+
+def test_linux_gbp_dont_learn_bit_is_not_honoured() -> None:
+    v = make(gbp=True)
+    v.receive(vx(eth(H1, H2), word0=0x8840C350), PEER, 50000, now=1.0)
+    assert EntryLearned(H2, PEER) in v.take_outputs()
+
+
+def test_linux_rx_short_inner_frame_counts_length_errors() -> None:
+    v = make()
+    v.receive(vx(bytes(10)), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.MALFORMED)]
+    assert v.counters() == VtepCounters(rx_errors=1, rx_length_errors=1)
+
+
+@pytest.mark.parametrize("learning", [True, False])
+def test_linux_rx_own_mac_dropped_even_without_learning(learning: bool) -> None:
+    v = make(learning=learning)
+    v.receive(vx(eth(H1, DEV_MAC)), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.LOCAL_MAC)]
+    assert v.counters() == VtepCounters()
+
+
+@pytest.mark.parametrize("source", ["01:00:5e:00:00:01", BCAST, ZERO])
+def test_linux_rx_multicast_or_zero_source_dropped_when_learning(source: str) -> None:
+    v = make()
+    v.receive(vx(eth(H1, source)), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.INVALID_SOURCE_MAC)]
+    quiet = make(learning=False)
+    frame = eth(H1, source)
+    quiet.receive(vx(frame), PEER, 50000, now=1.0)
+    assert quiet.take_outputs() == [DeliverFrame(frame)]
+
+
+@pytest.mark.parametrize("state", [FdbState.PERMANENT, FdbState.STATIC])
+def test_linux_static_entry_not_overwritten_frame_dropped(state: FdbState) -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, state=state)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.ENTRY_EXISTS)]
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.state) == (OTHER, state)
+    assert v.counters() == VtepCounters()
+
+
+def test_linux_learned_entry_migrates_keeping_port_and_vni() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, port=5555, vni=20, state=FdbState.REACHABLE, extern_learn=True)
+    frame = eth(H1, H2)
+    v.receive(vx(frame), PEER, 50000, now=1.0)
+    assert v.take_outputs() == [EntryMigrated(H2, OTHER, PEER), DeliverFrame(frame)]
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.port, e.vni, e.extern_learn) == (PEER, 5555, 20, True)
+
+
+def test_linux_learning_uses_the_device_port_not_the_udp_source_port() -> None:
+    v = make(dst_port=8472)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    v.transmit(eth(H2, H1), now=2.0)
+    [d] = sends(v.take_outputs())
+    assert (d.dst, d.dst_port, d.vni) == (PEER, 8472, 10)
+    [e] = v.fdb.get(H2)
+    assert (e.port, e.vni, e.state) == (None, None, FdbState.REACHABLE)
+
+
+def test_linux_any_outer_source_is_learned() -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2)), "198.51.100.33", 50000, now=1.0)
+    assert v.take_outputs()[0] == EntryLearned(H2, "198.51.100.33")
+
+
+def test_linux_full_table_skips_learning_but_delivers() -> None:
+    v = make(max_entries=2)
+    frames = [eth(H1, f"02:00:00:00:01:{i:02x}") for i in range(3)]
+    for f in frames:
+        v.receive(vx(f), PEER, 50000, now=1.0)
+    out = v.take_outputs()
+    assert [o for o in out if isinstance(o, EntryLearned)] == [EntryLearned("02:00:00:00:01:00", PEER)]
+    assert [o for o in out if isinstance(o, DeliverFrame)] == [DeliverFrame(f) for f in frames]
+    assert len(v.fdb) == 2
+
+
+def test_linux_no_learning_when_learning_is_off() -> None:
+    v = make(learning=False)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=1.0)
+    assert [e.mac for e in v.fdb_dump()] == [ZERO]
+    v.set_learning(True)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=2.0)
+    assert [e.mac for e in v.fdb_dump()] == [ZERO, H2]
+
+
+def test_linux_decapsulated_payload_matches_the_codec() -> None:
+    v = make()
+    frame = eth(H2, H1)
+    v.transmit(frame, now=1.0)
+    [d] = sends(v.take_outputs())
+    header, inner = decapsulate_payload(d.payload, strict=True)
+    assert (header.vni, bytes(inner)) == (10, frame)
+
+
+# --- ageing --------------------------------------------------------------------------------------
+
+
+def test_linux_ageing_on_rx_traffic_only() -> None:
+    v = make(ageing=20)
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=0.0)
+    for t in range(1, 20):
+        v.transmit(eth(H2, H1), now=float(t))  # transmitting to H2 does not keep it alive
+        v.handle_timer(float(t))
+    assert v.next_timer() == 20.0
+    v.take_outputs()
+    v.handle_timer(20.0)
+    assert v.take_outputs() == [EntryExpired(H2, PEER)]
+    assert v.next_timer() is None
+
+
+def test_linux_received_traffic_keeps_an_entry_alive() -> None:
+    v = make(ageing=20)
+    for t in range(36):
+        v.receive(vx(eth(H1, H2)), PEER, 50000, now=float(t))
+        v.handle_timer(float(t))
+    assert v.fdb.get(H2)[0].updated == 35.0
+    assert v.next_timer() == 55.0
+
+
+def test_linux_static_permanent_and_extern_learn_never_age() -> None:
+    v = make(ageing=10)
+    v.fdb_add("02:00:00:00:00:11", OTHER)
+    v.fdb_add("02:00:00:00:00:12", OTHER, state=FdbState.STATIC)
+    v.fdb_add("02:00:00:00:00:13", OTHER, state=FdbState.REACHABLE, extern_learn=True)
+    v.fdb_add("02:00:00:00:00:14", OTHER, state=FdbState.REACHABLE)  # "dynamic": ages
+    assert v.next_timer() == 10.0
+    v.handle_timer(1000.0)
+    assert v.take_outputs() == [EntryExpired("02:00:00:00:00:14", OTHER)]
+    assert len(v.fdb) == 4
+
+
+def test_linux_set_ageing_applies_to_existing_entries() -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2)), PEER, 50000, now=0.0)
+    assert v.next_timer() == 300.0
+    v.set_ageing(5, now=1.0)
+    assert v.next_timer() == 5.0
+
+
+def test_linux_no_ageing_timer_while_down() -> None:
+    v = make()
+    v.fdb_add(H2, OTHER, state=FdbState.REACHABLE)
+    v.down(1.0)
+    v.fdb_add(H2, OTHER, state=FdbState.REACHABLE)
+    assert v.next_timer() is None
+    v.handle_timer(1000.0)
+    assert v.fdb.get(H2) != []
