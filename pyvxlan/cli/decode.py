@@ -289,8 +289,14 @@ class DecodePrinter:
             inner = inner_summary(buf, istart, iend)
         return f"{self.time_text(ts)} {self.outer(d)}: {inner}\n"
 
-    def record_lines(self, records: Any, out: Callable[[str], Any], as_json: bool = False, batch: int = 4096) -> None:
-        """Decode every record, writing lines through ``out`` in batches."""
+    def record_lines(
+        self, records: Any, out: Callable[[str], Any], *, as_json: bool = False, fast: bool = True, batch: int = 4096
+    ) -> None:
+        """Decode every record, writing lines through ``out`` in batches.
+
+        ``fast=False`` sends every packet through :func:`~pyvxlan.decapsulate` (the tests compare).
+        """
+        fast = fast and not as_json
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
         outer_cache = self._outer
@@ -301,83 +307,89 @@ class DecodePrinter:
         packets = vxlan = 0
         last_sec = -1
         sec_text = ""
-        for ts, linktype, buf, start, end in records:
-            packets += 1
-            if linktype == 1 and not as_json and end - start >= _FAST_LEN + 2:
-                etype, vihl, total, frag, _ttl, proto, src, dst, sport, dport, ulen, w0, w1, macs = fast_unpack(
-                    buf, start
-                )
-                if (
-                    etype == IPV4
-                    and vihl == 0x45
-                    and proto == 17
-                    and not frag & 0x3FFF
-                    and total == end - start - 14
-                    and ulen == total - 20
-                    and dport in ports
-                ):
-                    # The same checks decapsulate makes, for this one layout; anything else below.
-                    vxlan += 1
-                    key = (src, dst, sport, dport, (), VxlanHeader, w0, w1)
-                    outer = outer_cache.get(key)
-                    if outer is None:
-                        outer = _outer_text(src, dst, (sport, dport), (), VxlanHeader.from_words(w0, w1))
-                        self._cache_outer(key, outer)
-                    pair = mac_pairs.get(macs)
-                    if pair is None:
-                        pair = _mac_pair(macs)
-                    p = start + 64
-                    ietype = (buf[p - 2] << 8) | buf[p - 1]
-                    tags = ""
-                    while ietype in _VLAN_TYPES and end - p >= 4:
-                        tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
-                        ietype = (buf[p + 2] << 8) | buf[p + 3]
-                        p += 4
-                    sec, usec = divmod(round(ts * 1_000_000), 1_000_000)
-                    if sec != last_sec:
-                        last_sec = sec
-                        sec_text = time.strftime("%H:%M:%S", time.gmtime(sec))
-                    append(f"{sec_text}.{usec:06d} {outer}: {pair}, {tags}{_l3(ietype, buf, p, end)}\n")
-                    if len(lines) >= batch:
-                        out("".join(lines))
-                        lines.clear()
+        try:
+            for ts, linktype, buf, start, end in records:
+                packets += 1
+                if fast and linktype == 1 and end - start >= _FAST_LEN + 2:
+                    etype, vihl, total, frag, _ttl, proto, src, dst, sport, dport, ulen, w0, w1, macs = fast_unpack(
+                        buf, start
+                    )
+                    if (
+                        etype == IPV4
+                        and vihl == 0x45
+                        and proto == 17
+                        and not frag & 0x3FFF
+                        and total == end - start - 14
+                        and ulen == total - 20
+                        and dport in ports
+                    ):
+                        # The same checks decapsulate makes, for this one layout; anything else below.
+                        vxlan += 1
+                        key = (src, dst, sport, dport, (), VxlanHeader, w0, w1)
+                        outer = outer_cache.get(key)
+                        if outer is None:
+                            outer = _outer_text(src, dst, (sport, dport), (), VxlanHeader.from_words(w0, w1))
+                            self._cache_outer(key, outer)
+                        pair = mac_pairs.get(macs)
+                        if pair is None:
+                            pair = _mac_pair(macs)
+                        p = start + 64
+                        ietype = (buf[p - 2] << 8) | buf[p - 1]
+                        tags = ""
+                        while ietype in _VLAN_TYPES and end - p >= 4:
+                            tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
+                            ietype = (buf[p + 2] << 8) | buf[p + 3]
+                            p += 4
+                        sec, usec = divmod(round(ts * 1_000_000), 1_000_000)
+                        if sec != last_sec:
+                            last_sec = sec
+                            sec_text = time.strftime("%H:%M:%S", time.gmtime(sec))
+                        append(f"{sec_text}.{usec:06d} {outer}: {pair}, {tags}{_l3(ietype, buf, p, end)}\n")
+                        if len(lines) >= batch:
+                            out("".join(lines))
+                            lines.clear()
+                        continue
+                if linktype == 1:
+                    fbuf, fstart = buf, start
+                    frame: bytes | memoryview = memoryview(buf)[start:end]
+                else:
+                    cooked = frame_of(linktype, buf, start, end, stats)
+                    if cooked is None:
+                        continue
+                    fbuf, fstart = bytes(cooked), 0
+                    frame = fbuf
+                try:
+                    d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports)
+                except DecodeError as exc:
+                    stats.count_error(exc)
+                    if not isinstance(exc, NotVxlanError):
+                        if as_json:
+                            append(json.dumps({"time": ts, "malformed": str(exc)}) + "\n")
+                        else:
+                            append(f"{self.time_text(ts)} malformed: {exc}\n")
                     continue
-            if linktype == 1:
-                fbuf, fstart = buf, start
-                frame: bytes | memoryview = memoryview(buf)[start:end]
-            else:
-                cooked = frame_of(linktype, buf, start, end, stats)
-                if cooked is None:
-                    continue
-                fbuf, fstart = bytes(cooked), 0
-                frame = fbuf
-            try:
-                d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports)
-            except DecodeError as exc:
-                stats.count_error(exc)
-                if not isinstance(exc, NotVxlanError):
-                    if as_json:
-                        append(json.dumps({"time": ts, "malformed": str(exc)}) + "\n")
-                    else:
-                        append(f"{self.time_text(ts)} malformed: {exc}\n")
-                continue
-            vxlan += 1
-            append(self.json_line(ts, d, fbuf, fstart) if as_json else self.line(ts, d, fbuf, fstart))
-            if len(lines) >= batch:
+                vxlan += 1
+                append(self.json_line(ts, d, fbuf, fstart) if as_json else self.line(ts, d, fbuf, fstart))
+                if len(lines) >= batch:
+                    out("".join(lines))
+                    lines.clear()
+
+        finally:
+            # Also when the file turns out to be cut: what was decoded is printed and counted.
+            if lines:
                 out("".join(lines))
-                lines.clear()
-        if lines:
-            out("".join(lines))
-        stats.packets += packets
-        stats.vxlan += vxlan
+            stats.packets += packets
+            stats.vxlan += vxlan
 
     def json_line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
         """One JSON object for a decoded packet (see docs/decode.md for the keys)."""
         header = d[0]
         istart = start + d[10]
         iend = istart + len(d[1])
+        gpe = isinstance(header, GpeHeader)
         obj: dict[str, Any] = {
             "time": round(ts, 9),
+            "type": "vxlan-gpe" if gpe else "vxlan",
             "outer_src": d.outer_src,
             "outer_dst": d.outer_dst,
             "src_port": d.src_port,
@@ -386,11 +398,11 @@ class DecodePrinter:
             "vlans": list(d.vlans),
             "vni": header.vni,
             "flags": header[0] >> 24,
+            "i_flag": header.i_flag,
             "reserved": header.reserved,
         }
         if isinstance(header, GpeHeader):
             np = header.next_protocol
-            obj["type"] = "vxlan-gpe"
             obj.update(
                 next_protocol=np.name if isinstance(np, GpeNextProtocol) else np,
                 version=header.version,
@@ -401,9 +413,7 @@ class DecodePrinter:
             ethernet = np == GpeNextProtocol.ETHERNET or not header.p_flag
             summary = _gpe_inner(header, buf, istart, iend)
         else:
-            obj["type"] = "vxlan"
             gp = header.group_policy
-            obj["i_flag"] = header.i_flag
             obj["gbp"] = (
                 None
                 if gp is None
@@ -414,6 +424,7 @@ class DecodePrinter:
         if ethernet and iend - istart >= 14:
             obj["inner_src"] = format_mac(buf[istart + 6 : istart + 12])
             obj["inner_dst"] = format_mac(buf[istart : istart + 6])
+            summary = summary.split(", ", 1)[1]  # the MAC pair is in the two keys above
         obj["inner_length"] = iend - istart
         obj["summary"] = summary
         return json.dumps(obj) + "\n"

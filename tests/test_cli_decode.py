@@ -1,0 +1,361 @@
+"""``pyvxlan decode``: exact lines for a generated capture, JSON, ports, and exit status 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyvxlan import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader, encapsulate
+from pyvxlan.cli import main
+from pyvxlan.cli.decode import DecodePrinter
+from pyvxlan.frame import internet_checksum
+from pyvxlan.pcap import raw_records, write
+from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
+
+MAC1 = bytes.fromhex("020000000001")
+MAC2 = bytes.fromhex("020000000002")
+BCAST = b"\xff" * 6
+A1 = bytes([203, 0, 113, 1])
+A2 = bytes([203, 0, 113, 2])
+B1 = bytes.fromhex("20010db8000100000000000000000001")
+B2 = bytes.fromhex("20010db8000100000000000000000002")
+SNODE = bytes.fromhex("ff0200000000000000000001ff000002")
+
+
+def eth(dst: bytes, src: bytes, etype: int, payload: bytes) -> bytes:
+    return dst + src + struct.pack("!H", etype) + payload
+
+
+def arp(op: int, sha: bytes, spa: bytes, tha: bytes, tpa: bytes) -> bytes:
+    return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + spa + tha + tpa
+
+
+def ipv4(proto: int, payload: bytes, src: bytes = A1, dst: bytes = A2) -> bytes:
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, proto, 0, src, dst)
+    return hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:] + payload
+
+
+def ipv6(nh: int, payload: bytes, src: bytes = B1, dst: bytes = B2) -> bytes:
+    return struct.pack("!IHBB", 0x60000000, len(payload), nh, 255) + src + dst + payload
+
+
+def icmp_echo(kind: int, ident: int, seq: int) -> bytes:
+    return struct.pack("!BBHHH", kind, 0, 0, ident, seq) + b"pyvxlan!"
+
+
+FRAMES = {
+    "arp-request": eth(BCAST, MAC1, 0x0806, arp(1, MAC1, A1, bytes(6), A2)),
+    "arp-reply": eth(MAC1, MAC2, 0x0806, arp(2, MAC2, A2, MAC1, A1)),
+    "echo-request": eth(MAC2, MAC1, 0x0800, ipv4(1, icmp_echo(8, 7, 1))),
+    "echo-reply": eth(MAC1, MAC2, 0x0800, ipv4(1, icmp_echo(0, 7, 1), A2, A1)),
+    "udp": eth(MAC2, MAC1, 0x0800, ipv4(17, struct.pack("!HHHH", 5353, 53, 12, 0) + b"abcd")),
+    "tcp": eth(MAC2, MAC1, 0x0800, ipv4(6, struct.pack("!HHIIHHHH", 40000, 80, 1, 0, 0x5002, 1024, 0, 0))),
+    "ns": eth(
+        bytes.fromhex("3333ff000002"),
+        MAC1,
+        0x86DD,
+        ipv6(58, struct.pack("!BBHI", 135, 0, 0, 0) + B2, dst=SNODE),
+    ),
+    "na": eth(MAC1, MAC2, 0x86DD, ipv6(58, struct.pack("!BBHI", 136, 0, 0, 0x60000000) + B2, B2, B1)),
+    "echo6": eth(MAC2, MAC1, 0x86DD, ipv6(58, icmp_echo(128, 9, 3))),
+    "lldp": eth(bytes.fromhex("0180c200000e"), MAC1, 0x88CC, bytes(46)),
+    "tagged": eth(MAC2, MAC1, 0x8100, struct.pack("!HH", 100, 0x0800) + ipv4(1, icmp_echo(8, 7, 2))),
+}
+
+
+def capture_records(base: float = 1764237600.0) -> list[tuple[float, bytes]]:
+    """The frames of the decode tests, one of each kind, 1 ms apart."""
+    src, dst = "198.51.100.1", "198.51.100.2"
+    frames = [encapsulate(f, vni=10, src=src, dst=dst, src_port=50000) for f in FRAMES.values()]
+    frames += [
+        encapsulate(
+            FRAMES["echo-request"],
+            header=VxlanHeader(20, group_policy=GroupPolicy(50000, dont_learn=True)),
+            src=src,
+            dst=dst,
+            src_port=50001,
+        ),
+        encapsulate(
+            FRAMES["arp-request"],
+            header=VxlanHeader.from_words(0x08000100, (30 << 8) | 1),
+            src=src,
+            dst=dst,
+            src_port=50002,
+        ),
+        encapsulate(FRAMES["echo6"], vni=40, src="2001:db8::1", dst="2001:db8::2", src_port=50003, dst_port=8472),
+        encapsulate(FRAMES["arp-reply"], vni=50, src=src, dst="239.1.1.1", src_port=50004, vlan=7),
+        encapsulate(FRAMES["udp"], header=GpeHeader(60), src=src, dst=dst, src_port=50005, dst_port=4790),
+        encapsulate(
+            FRAMES["echo-request"][14:],
+            header=GpeHeader(61, next_protocol=GpeNextProtocol.IPV4),
+            src=src,
+            dst=dst,
+            src_port=50006,
+            dst_port=4790,
+        ),
+        encapsulate(
+            bytes(24),
+            header=GpeHeader(62, next_protocol=GpeNextProtocol.NSH),
+            src=src,
+            dst=dst,
+            src_port=50007,
+            dst_port=4790,
+        ),
+        encapsulate(FRAMES["udp"], vni=1, src=src, dst=dst, src_port=50008, dst_port=53),  # not VXLAN
+        encapsulate(FRAMES["arp-request"], vni=70, src=src, dst=dst, src_port=50009)[:60],  # cut short
+    ]
+    return [(base + i / 1000, f) for i, f in enumerate(frames)]
+
+
+EXPECTED = """\
+10:00:00.000000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ARP who-has 203.0.113.2 tell 203.0.113.1
+10:00:00.001000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:02 > 02:00:00:00:00:01, ARP reply 203.0.113.2 is-at 02:00:00:00:00:02
+10:00:00.002000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 7 seq 1
+10:00:00.003000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:02 > 02:00:00:00:00:01, IPv4 203.0.113.2 > 203.0.113.1 ICMP echo reply id 7 seq 1
+10:00:00.004000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1:5353 > 203.0.113.2:53 UDP
+10:00:00.005000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1:40000 > 203.0.113.2:80 TCP
+10:00:00.006000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 33:33:ff:00:00:02, IPv6 2001:db8:1::1 > ff02::1:ff00:2 ICMPv6 neighbor solicitation who-has 2001:db8:1::2
+10:00:00.007000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:02 > 02:00:00:00:00:01, IPv6 2001:db8:1::2 > 2001:db8:1::1 ICMPv6 neighbor advertisement 2001:db8:1::2
+10:00:00.008000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv6 2001:db8:1::1 > 2001:db8:1::2 ICMPv6 echo request id 9 seq 3
+10:00:00.009000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 01:80:c2:00:00:0e, ethertype 0x88cc
+10:00:00.010000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, vlan 100, IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 7 seq 2
+10:00:00.011000 198.51.100.1:50001 > 198.51.100.2:4789 VXLAN vni 20 flags [G,I] gbp id 50000 dont-learn: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 7 seq 1
+10:00:00.012000 198.51.100.1:50002 > 198.51.100.2:4789 VXLAN vni 30 flags [I] reserved 0x0000010000000001: 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ARP who-has 203.0.113.2 tell 203.0.113.1
+10:00:00.013000 [2001:db8::1]:50003 > [2001:db8::2]:8472 VXLAN vni 40 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv6 2001:db8:1::1 > 2001:db8:1::2 ICMPv6 echo request id 9 seq 3
+10:00:00.014000 vlan 7 198.51.100.1:50004 > 239.1.1.1:4789 VXLAN vni 50 flags [I]: 02:00:00:00:00:02 > 02:00:00:00:00:01, ARP reply 203.0.113.2 is-at 02:00:00:00:00:02
+10:00:00.015000 198.51.100.1:50005 > 198.51.100.2:4790 VXLAN-GPE vni 60 flags [I,P] next ETHERNET: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1:5353 > 203.0.113.2:53 UDP
+10:00:00.016000 198.51.100.1:50006 > 198.51.100.2:4790 VXLAN-GPE vni 61 flags [I,P] next IPV4: IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 7 seq 1
+10:00:00.017000 198.51.100.1:50007 > 198.51.100.2:4790 VXLAN-GPE vni 62 flags [I,P] next NSH: NSH, 24 bytes
+10:00:00.019000 malformed: ipv4 at offset 14: total length 78 exceeds the 46 bytes captured
+20 packets: 18 VXLAN, 1 not VXLAN, 1 malformed
+"""
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.pcap"
+    write(path, capture_records())
+    return path
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(args)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_text_lines_and_totals(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["decode", str(capture)], capsys) == (0, EXPECTED, "")
+
+
+def test_port_option_chooses_the_vxlan_ports(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run_cli(["decode", "--port", "8472", "--port", "53", str(capture)], capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    # 4789 is no longer VXLAN; 8472 and 53 are; GPE stays on 4790.
+    assert lines[0] == (
+        "10:00:00.013000 [2001:db8::1]:50003 > [2001:db8::2]:8472 VXLAN vni 40 flags [I]: 02:00:00:00:00:01 > "
+        "02:00:00:00:00:02, IPv6 2001:db8:1::1 > 2001:db8:1::2 ICMPv6 echo request id 9 seq 3"
+    )
+    assert lines[4] == (
+        "10:00:00.018000 198.51.100.1:50008 > 198.51.100.2:53 VXLAN vni 1 flags [I]: 02:00:00:00:00:01 > "
+        "02:00:00:00:00:02, IPv4 203.0.113.1:5353 > 203.0.113.2:53 UDP"
+    )
+    assert lines[-1] == "20 packets: 5 VXLAN, 14 not VXLAN, 1 malformed"
+
+
+def test_port_4790_as_vxlan_moves_gpe_aside(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _err = run_cli(["decode", "--port", "4790", str(capture)], capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith(
+        "10:00:00.015000 198.51.100.1:50005 > 198.51.100.2:4790 VXLAN vni 60 flags [I]"
+    )
+    assert out.splitlines()[-1] == "20 packets: 3 VXLAN, 16 not VXLAN, 1 malformed"
+
+
+def test_json_lines(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run_cli(["decode", "--json", str(capture)], capsys)
+    assert (status, err) == (0, "")
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert len(objs) == 20
+    assert objs[0] == {
+        "time": 1764237600.0,
+        "type": "vxlan",
+        "outer_src": "198.51.100.1",
+        "outer_dst": "198.51.100.2",
+        "src_port": 50000,
+        "dst_port": 4789,
+        "ttl": 64,
+        "vlans": [],
+        "vni": 10,
+        "flags": 8,
+        "i_flag": True,
+        "reserved": 0,
+        "gbp": None,
+        "inner_src": "02:00:00:00:00:01",
+        "inner_dst": "ff:ff:ff:ff:ff:ff",
+        "inner_length": 42,
+        "summary": "ARP who-has 203.0.113.2 tell 203.0.113.1",
+    }
+    assert objs[11]["gbp"] == {"policy_id": 50000, "dont_learn": True, "policy_applied": False}
+    assert objs[11]["flags"] == 0x88
+    assert objs[12]["reserved"] == 0x0000010000000001
+    assert (objs[14]["vlans"], objs[14]["ttl"]) == ([7], 1)
+    assert {k: objs[16][k] for k in ("type", "vni", "next_protocol", "p_flag", "bum", "oam", "version")} == {
+        "type": "vxlan-gpe",
+        "vni": 61,
+        "next_protocol": "IPV4",
+        "p_flag": True,
+        "bum": False,
+        "oam": False,
+        "version": 0,
+    }
+    assert "inner_src" not in objs[16]
+    assert objs[18] == {
+        "time": 1764237600.019,
+        "malformed": "ipv4 at offset 14: total length 78 exceeds the 46 bytes captured",
+    }
+    assert objs[19] == {
+        "totals": {"packets": 20, "vxlan": 18, "not_vxlan": 1, "malformed": 1},
+        "reasons": {"ipv4: truncated": 1, "udp: not VXLAN": 1},
+    }
+
+
+def test_shared_capture_lines() -> None:
+    from conftest import vectors_dir
+
+    out = io.StringIO()
+    from pyvxlan.cli.decode import run
+
+    run(str(vectors_dir() / "pcaps" / "tcpdump_vxlan_port_8472.pcap"), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "20:21:44.837063 192.168.203.1:45149 > 192.168.202.1:8472 VXLAN vni 100 flags [I]: 00:16:3e:37:f6:04 > "
+        "00:30:88:01:00:02, IPv4 192.168.203.3 > 192.168.203.5 ICMP echo request id 1292 seq 1"
+    )
+    assert lines[-1] == "10 packets: 10 VXLAN, 0 not VXLAN, 0 malformed"
+
+
+# --- the fast path prints exactly what the general path prints ---------------------------------
+
+
+def _both_paths(records: list[tuple[float, bytes]]) -> tuple[str, str, tuple[int, ...], tuple[int, ...]]:
+    buf = io.BytesIO()
+    write(buf, records)
+    results = []
+    for fast in (True, False):
+        printer = DecodePrinter((4789, 8472), (4790,))
+        out: list[str] = []
+        printer.record_lines(raw_records(io.BytesIO(buf.getvalue())), out.append, fast=fast, batch=3)
+        s = printer.stats
+        results.append(("".join(out), (s.packets, s.vxlan, s.not_vxlan, s.malformed)))
+    (fast_out, fast_stats), (slow_out, slow_stats) = results
+    return fast_out, slow_out, fast_stats, slow_stats
+
+
+def test_fast_and_general_paths_agree_on_the_mixed_capture() -> None:
+    fast_out, slow_out, fast_stats, slow_stats = _both_paths(capture_records())
+    assert fast_out == slow_out == EXPECTED[: EXPECTED.index("20 packets")]
+    assert fast_stats == slow_stats == (20, 18, 1, 1)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(vxlan_frames(), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=3)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_fast_and_general_paths_agree_on_any_frame(
+    cases: list[tuple[EncapsulatedFrame, list[tuple[int, int]]]],
+) -> None:
+    # Frames as built, and the same frames with a few bytes changed (lengths, versions, ports, flags).
+    records = []
+    for i, (f, changes) in enumerate(cases):
+        frame = bytearray(f.frame)
+        records.append((float(i), bytes(frame)))
+        for pos, value in changes:
+            if pos < len(frame):
+                frame[pos] = value
+        records.append((i + 0.5, bytes(frame)))
+    fast_out, slow_out, fast_stats, slow_stats = _both_paths(records)
+    assert fast_out == slow_out
+    assert fast_stats == slow_stats
+
+
+# --- errors: one line on stderr, status 2 ------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "missing.pcap"
+    assert run_cli(["decode", str(path)], capsys) == (
+        2,
+        "",
+        f"pyvxlan: error: [Errno 2] No such file or directory: '{path}'\n",
+    )
+
+
+def test_not_a_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a capture\n")
+    assert run_cli(["decode", str(path)], capsys) == (
+        2,
+        "",
+        f"pyvxlan: error: {path}: pcap at offset 0: not a pcap or pcapng file (magic 68656c6c)\n",
+    )
+
+
+def test_a_cut_file_prints_what_it_decoded_then_the_error(
+    capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(capture.read_bytes()[:300])
+    status, out, err = run_cli(["decode", str(cut)], capsys)
+    assert status == 2
+    assert out == "".join(EXPECTED.splitlines(keepends=True)[:2]) + "2 packets: 2 VXLAN, 0 not VXLAN, 0 malformed\n"
+    assert err == f"pyvxlan: error: {cut}: pcap at offset 240: record of 100 bytes is cut after 44 bytes\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["decode"], "error: pyvxlan decode: the following arguments are required: FILE"),
+        (["decode", "--port", "x", "f"], "error: pyvxlan decode: argument --port: invalid port 'x': not a number"),
+        (
+            ["decode", "--port", "70000", "f"],
+            "error: pyvxlan decode: argument --port: invalid port '70000': must be in 1..65535",
+        ),
+        (
+            ["decode", "--port", "4790", "--gpe-port", "4790", "f"],
+            "error: pyvxlan decode: port 4790 is given both as --port and --gpe-port",
+        ),
+        (["decode", "--bogus", "f"], "error: pyvxlan: unrecognized arguments: --bogus"),
+    ],
+    ids=["no-file", "port-text", "port-range", "port-twice", "unknown-option"],
+)
+def test_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(args, capsys) == (2, "", message + "\n")
+
+
+def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pyvxlan"), "decode", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == f"pyvxlan: error: {path}: pcap at offset 0: not a pcap or pcapng file (magic 68656c6c)\n"
