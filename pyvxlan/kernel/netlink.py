@@ -207,6 +207,34 @@ def _check_netns_name(name: str) -> None:
         raise ConfigError("netns", f"{name!r} is not a valid namespace name")
 
 
+def netns_sysctl(netns_name: str, key: str, value: str) -> None:
+    """``ip netns exec NS sysctl -w KEY=VALUE`` (``key`` as a /proc/sys path: ``net/ipv6/...``).
+
+    Done from a short-lived thread that enters the namespace: ``/proc/sys/net`` shows the
+    namespace of the thread that opens it, and the thread ends instead of carrying it around.
+    """
+    if not netns_exists(netns_name):
+        raise ConfigError("netns", f"no network namespace named {netns_name!r}")
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            netns.setns(netns_name, flags=0)
+            with open(f"/proc/sys/{key}", "w") as f:
+                f.write(value)
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=write, name=f"pyvxlan-sysctl-{netns_name}")
+    worker.start()
+    worker.join()
+    if errors:
+        exc = errors[0]
+        if isinstance(exc, PermissionError):
+            raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to set {key} in {netns_name}") from None
+        raise exc
+
+
 def open_socket(netns_name: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket in network namespace ``netns_name`` (``None``: ours), never creating the namespace."""
     if netns_name is None:
@@ -626,21 +654,38 @@ class Rtnl:
     def delete(self, index: int) -> None:
         self._call("link", "del", index=index)
 
-    def add_bridge(self, name: str) -> int:
-        # Forwarding delay 0: guests talk at once instead of after 15 s of STP listening.
-        self._call("link", "add", ifname=name, kind="bridge", br_forward_delay=0, br_stp_state=0)
+    def add_bridge(self, name: str, *, mcast_snooping: bool = True, ageing: int | None = None) -> int:
+        """A Linux bridge; forwarding delay 0 and no STP, so ports forward at once (not after 15 s)."""
+        kw: dict[str, Any] = {"br_forward_delay": 0, "br_stp_state": 0}
+        if not mcast_snooping:
+            kw["br_mcast_snooping"] = 0
+        if ageing is not None:
+            kw["br_ageing_time"] = ageing  # centiseconds
+        self._call("link", "add", ifname=name, kind="bridge", **kw)
         index = self.index(name)
         assert index is not None
         return index
 
-    def add_veth(self, name: str, peer: str, peer_netns: str) -> int:
+    def add_veth(self, name: str, peer: str, peer_netns: str, *, mtu: int | None = None) -> int:
         """A veth pair: ``name`` here and ``peer`` created directly in namespace ``peer_netns``."""
         if not netns_exists(peer_netns):
             raise ConfigError("netns", f"no network namespace named {peer_netns!r}")
-        self._call("link", "add", ifname=name, kind="veth", peer={"ifname": peer, "net_ns_fd": peer_netns})
+        peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns}
+        kw: dict[str, Any] = {}
+        if mtu is not None:
+            peer_spec["mtu"] = kw["mtu"] = mtu
+        self._call("link", "add", ifname=name, kind="veth", peer=peer_spec, **kw)
         index = self.index(name)
         assert index is not None
         return index
+
+    def set_multicast(self, index: int, on: bool) -> None:
+        """``ip link set DEV multicast on|off`` (IFF_MULTICAST)."""
+        self._call("link", "set", index=index, flags=0x1000 if on else 0, change=0x1000)
+
+    def set_address(self, index: int, mac: str) -> None:
+        """``ip link set DEV address MAC``."""
+        self._call("link", "set", index=index, address=mac)
 
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
         info = ip_info(address)

@@ -247,16 +247,19 @@ class KernelVtep:
 
     def _fdb_error(self, code: int, message: str, what: str, mac: str) -> VxlanError:
         """pyvxlan's exception for a netlink errno (``what`` is the ``bridge`` command)."""
+        # The same messages as the simulated VTEP's ForwardingDatabase, so both backends read alike.
         mac = normalize_mac(mac)
         if code == errno.EEXIST:
-            return FdbEntryExists(f"{mac} already has an FDB entry on {self.name}")
+            return FdbEntryExists(f"{mac} already has an entry")
         if code == errno.ENOSPC:
-            return FdbFull(f"the FDB of {self.name} is full ({self._config.max_entries} entries)")
+            return FdbFull(f"the table holds max_entries={self._config.max_entries} entries; cannot add {mac}")
         if code == errno.ENOENT:
-            return FdbEntryNotFound(f"{mac} has no FDB entry on {self.name}")
+            return FdbEntryNotFound(f"{mac} has no entry")
         if code == errno.EOPNOTSUPP:
-            detail = f": {message}" if message else ""
-            return FdbOperationNotSupported(f"{what} is not supported for {mac} on {self.name}{detail}")
+            if what == "fdb replace":
+                return FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {mac}")
+            detail = f" ({message})" if message else ""
+            return FdbOperationNotSupported(f"{what} {mac} is not supported on {self.name}{detail}")
         if code in (errno.EPERM, errno.EACCES):
             return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what} on {self.name}")
         if code == errno.ENODEV:
@@ -287,32 +290,37 @@ class KernelVtep:
         """``fdb_append`` for every entry, in batched netlink messages (2,000 per ``send``).
 
         Each entry's ``state`` and ``extern_learn`` are honoured. Every entry is validated before
-        anything is sent. When the kernel refuses one, :class:`~pyvxlan.FdbBatchError` says which:
+        it is sent: an invalid entry is never sent, the ones before it are, and
+        :class:`~pyvxlan.FdbBatchError` follows. When the kernel refuses one, the error says which:
         ``applied`` entries before it took effect, and the message says how many of the later ones
-        in the same batch the kernel applied too (it does not stop at an error).
+        in the same batch the kernel applied too (netlink does not stop at an error).
         """
         build = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, FdbEntry):
-                raise ConfigError(f"entries[{i}]", f"must be an FdbEntry, got {type(entry).__name__}")
+        invalid: ConfigError | None = None
+        for entry in entries:
             try:
+                if not isinstance(entry, FdbEntry):
+                    raise ConfigError("entry", f"must be an FdbEntry, got {type(entry).__name__}")
                 fields = self._fields(
                     entry.mac, entry.dst, entry.port, entry.vni, state=entry.state, extern_learn=entry.extern_learn
                 )
             except ConfigError as exc:
-                raise ConfigError(f"entries[{i}].{exc.field}", exc.reason) from None
+                invalid = exc  # never sent; the valid entries before it are, as the simulated VTEP does
+                break
             build.append((nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_APPEND, fields))
-        if not build:
-            return
-        results = await _run(self._sock.transact, build)
+        results = await _run(self._sock.transact, build) if build else []
         for i, (code, message) in enumerate(results):
             if code:
                 later = sum(1 for c, _ in results[i + 1 :] if c == 0)
                 error = self._fdb_error(code, message, "fdb append", entries[i].mac)
                 reason = str(error)
                 if later:
-                    reason += f" (the kernel also applied {later} later entr{'y' if later == 1 else 'ies'})"
+                    reason += (
+                        f" (the kernel also applied {later} later entr{'y' if later == 1 else 'ies'} of the batch)"
+                    )
                 raise FdbBatchError(i, i, reason) from error
+        if invalid is not None:
+            raise FdbBatchError(len(build), len(build), str(invalid)) from invalid
 
     async def fdb_replace(
         self,
@@ -334,21 +342,16 @@ class KernelVtep:
     ) -> None:
         """``bridge fdb del MAC dev DEV [dst DST] [port P] [vni V]``.
 
-        Without ``dst`` the whole MAC goes (every remote). With ``dst`` but no ``port``/``vni``,
-        the remote's own port and VNI are looked up and sent: Linux matches a remote on
-        (dst, port, VNI) and silently deletes nothing when they differ from the device's.
+        Without ``dst`` the whole MAC goes (every remote). With ``dst``, Linux matches the remote
+        on (dst, port, VNI), ``None`` meaning the device's own, and deletes nothing (silently)
+        when no remote matches: pass the ``port`` and ``vni`` the entry was made with.
         """
         fields = self._fields(mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False)
         fields["ntf"] = nl.NTF_SELF
-        if dst is not None and (port is None or vni is None):
-            want_mac, want_dst = normalize_mac(mac), ip_info(dst).text
-            for entry in await self.fdb():
-                if entry.mac == want_mac and entry.dst == want_dst:
-                    if port is None and entry.port is not None:
-                        fields["port"] = entry.port
-                    if vni is None and entry.vni is not None:
-                        fields["vni"] = entry.vni
-                    break
+        if dst is not None:
+            # Sent explicitly even when they are the device's: what is matched is then visible here.
+            fields["port"] = self._config.dst_port if port is None else port
+            fields["vni"] = self._config.vni if vni is None else vni
         await self._one(nl.RTM_DELNEIGH, 0, fields, "fdb del", mac)
         self._user_dynamic.pop(normalize_mac(mac), None)
 
@@ -417,7 +420,7 @@ class KernelVtep:
             self._sock.transact, [(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields)]
         )
         if code == errno.EEXIST:
-            raise FdbEntryExists(f"{ip_info(ip).text} already has a neighbour entry on {self.name}")
+            raise FdbEntryExists(f"neighbour {ip_info(ip).text} already exists")
         if code:
             raise self._fdb_error(code, message, "neigh add", mac)
 
@@ -426,7 +429,7 @@ class KernelVtep:
         fields = self._neigh_fields(ip, None)
         ((code, message),) = await _run(self._sock.transact, [(nl.RTM_DELNEIGH, 0, fields)])
         if code == errno.ENOENT:
-            raise FdbEntryNotFound(f"{ip_info(ip).text} has no neighbour entry on {self.name}")
+            raise FdbEntryNotFound(f"neighbour {ip_info(ip).text} does not exist")
         if code:
             raise self._fdb_error(code, message, "neigh del", ZERO_MAC)
 

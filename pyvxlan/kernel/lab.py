@@ -1,0 +1,628 @@
+"""Labs in network namespaces: a :class:`~pyvxlan.topology.Topology` built for real.
+
+The structure is the classic demo's: an underlay namespace holding one bridge, a namespace per
+host joined to that bridge by a veth (the host's ``eth0`` with its underlay address), on each host
+its vxlan devices, each a port of a Linux bridge, and a namespace per guest behind a veth on that
+bridge. Every name carries the lab's prefix (``pvx`` and four hex digits), so labs run side by
+side; ``pyvxlan lab cleanup`` removes what a crashed run left.
+
+One plan (a list of steps, each an ``ip``/``bridge`` command and the netlink call that does the
+same) drives both :func:`open_lab` and :func:`lab_commands`, so the script printed for a reader
+is exactly what the lab does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import re
+import secrets
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import trio
+
+from pyvxlan.addr import ZERO_MAC, ip_info, parse_mac
+from pyvxlan.config import VtepConfig
+from pyvxlan.entries import FdbEntry
+from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.kernel import netlink as nl
+from pyvxlan.kernel.vtep import KernelVtep
+from pyvxlan.lab import PingResult
+from pyvxlan.pcap import PcapWriter
+from pyvxlan.topology import FdbMode, GuestSpec, Topology
+
+__all__ = ["LAB_PREFIX", "KernelGuest", "KernelLab", "lab_commands", "lab_namespaces", "new_prefix", "open_lab"]
+
+#: Names of every lab namespace start with this, then four hex digits and ``-``.
+LAB_PREFIX: Final = "pvx"
+_PREFIX_RE = re.compile(r"pvx[0-9a-f]{4}\Z")
+UNDERLAY: Final = "underlay"
+UNDERLAY_BRIDGE: Final = "ul"
+UPLINK: Final = "eth0"
+
+
+def new_prefix() -> str:
+    """A fresh lab prefix: ``pvx`` and four random hex digits."""
+    return LAB_PREFIX + secrets.token_hex(2)
+
+
+def _check_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+        raise ConfigError("prefix", f"{prefix!r} is not a lab prefix (pvx and four lowercase hex digits, e.g. pvx1a2b)")
+    return prefix
+
+
+def lab_namespaces(prefix: str | None = None) -> list[str]:
+    """The lab namespaces that exist now: those of ``prefix``, or of every lab."""
+    pattern = re.compile(re.escape(prefix) + "-" if prefix else r"pvx[0-9a-f]{4}-")
+    return [name for name in nl.netns_list() if pattern.match(name)]
+
+
+# --- the plan ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """What the steps share while a lab is built: sockets per namespace, what exists so far."""
+
+    rtnl: dict[str, nl.Rtnl] = field(default_factory=dict)
+    neigh: dict[str, nl.NeighSocket] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def ipr(self, ns: str) -> nl.Rtnl:
+        if ns not in self.rtnl:
+            self.rtnl[ns] = nl.Rtnl(ns)
+        return self.rtnl[ns]
+
+    def sock(self, ns: str) -> nl.NeighSocket:
+        if ns not in self.neigh:
+            self.neigh[ns] = nl.NeighSocket(ns)
+        return self.neigh[ns]
+
+    def idx(self, ns: str, name: str) -> int:
+        key = (ns, name)
+        if key not in self.index:
+            found = self.ipr(ns).index(name)
+            if found is None:
+                raise ConfigError("lab", f"interface {name} is missing in namespace {ns}")
+            self.index[key] = found
+        return self.index[key]
+
+    def close(self) -> None:
+        for s in self.neigh.values():
+            s.close()
+        for r in self.rtnl.values():
+            r.close()
+        self.neigh.clear()
+        self.rtnl.clear()
+
+
+class _Step:
+    """One line of the script and the netlink call that does the same: ``fn(ctx, *args)``."""
+
+    __slots__ = ("args", "command", "fn")
+
+    def __init__(self, command: str, fn: Callable[..., object], *args: Any) -> None:
+        self.command = command
+        self.fn = fn
+        self.args = args
+
+    def run(self, ctx: _Ctx) -> None:
+        self.fn(ctx, *args) if (args := self.args) else self.fn(ctx)
+
+
+def _ip(ns: str, args: str) -> str:
+    return f"ip -n {ns} {args}"
+
+
+class _Names:
+    """The lab's names: namespaces and the interfaces inside them."""
+
+    def __init__(self, topology: Topology, prefix: str) -> None:
+        self.prefix = prefix
+        self.underlay = f"{prefix}-{UNDERLAY}"
+        for name in [h.name for h in topology.hosts] + [g.name for g in topology.guests]:
+            if name == UNDERLAY:
+                raise ConfigError("name", f"{UNDERLAY!r} is reserved for the underlay namespace in a kernel lab")
+        self.guest_if: dict[str, str] = {}
+        for host in topology.hosts:
+            taken = {UPLINK} | {d.name for d in host.devices} | {d.bridge for d in host.devices}
+            for i, guest in enumerate(topology.guests_on(host.name)):
+                name = guest.name if guest.name not in taken else f"g{i}"
+                taken.add(name)
+                self.guest_if[guest.name] = name
+
+    def ns(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+
+def _vxlan_words(cfg: VtepConfig) -> str:
+    words = [f"id {cfg.vni}"]
+    if cfg.local:
+        words.append(f"local {cfg.local}")
+    if cfg.group:
+        words.append(f"group {cfg.group}")
+    if cfg.remote:
+        words.append(f"remote {cfg.remote}")
+    if cfg.dev:
+        words.append(f"dev {cfg.dev}")
+    words.append(f"dstport {cfg.dst_port}")
+    words.append(f"srcport {cfg.src_port_range[0]} {cfg.src_port_range[1]}")
+    words.append(f"ttl {cfg.ttl or 'auto'}")
+    words.append("learning" if cfg.learning else "nolearning")
+    words.append(f"ageing {int(cfg.ageing)}")
+    if cfg.max_entries:
+        words.append(f"maxaddress {cfg.max_entries}")
+    words.extend(flag for flag in ("proxy", "l2miss", "l3miss", "gbp") if getattr(cfg, flag))
+    return " ".join(words)
+
+
+def _overhead(version: int) -> int:
+    return 70 if version == 6 else 50  # outer IP + UDP + VXLAN + inner Ethernet
+
+
+# The step functions: each takes the context first, then what the step names.
+
+
+def _new_ns(ctx: _Ctx, ns: str) -> None:
+    nl.netns_create(ns)
+    ctx.namespaces.append(ns)
+
+
+def _sysctl(ctx: _Ctx, ns: str, key: str, value: str) -> None:
+    nl.netns_sysctl(ns, key, value)
+
+
+def _link_up(ctx: _Ctx, ns: str, ifname: str) -> None:
+    ctx.ipr(ns).set_state(ctx.idx(ns, ifname), True)
+
+
+def _add_bridge(ctx: _Ctx, ns: str, name: str, mcast_snooping: bool, ageing: int | None) -> None:
+    ctx.index[(ns, name)] = ctx.ipr(ns).add_bridge(name, mcast_snooping=mcast_snooping, ageing=ageing)
+
+
+def _add_veth(ctx: _Ctx, ns: str, name: str, peer_ns: str, mtu: int) -> None:
+    ctx.index[(ns, name)] = ctx.ipr(ns).add_veth(name, UPLINK, peer_ns, mtu=mtu)
+
+
+def _set_master(ctx: _Ctx, ns: str, ifname: str, master: str) -> None:
+    ctx.ipr(ns).set_master(ctx.idx(ns, ifname), ctx.idx(ns, master))
+
+
+def _set_mac(ctx: _Ctx, ns: str, ifname: str, mac: str) -> None:
+    ctx.ipr(ns).set_address(ctx.idx(ns, ifname), mac)
+
+
+def _add_address(ctx: _Ctx, ns: str, ifname: str, address: str, prefixlen: int) -> None:
+    ctx.ipr(ns).add_address(ctx.idx(ns, ifname), address, prefixlen)
+
+
+def _add_vxlan(ctx: _Ctx, ns: str, cfg: VtepConfig) -> None:
+    ctx.index[(ns, cfg.name)] = ctx.ipr(ns).add_vxlan(cfg, ctx.idx(ns, UPLINK))
+
+
+def _fdb(ctx: _Ctx, ns: str, dev: str, mac: str, dst: str, *, append: bool = False) -> None:
+    fields: dict[str, Any] = {
+        "family": nl.AF_BRIDGE,
+        "ifindex": ctx.idx(ns, dev),
+        "state": nl.NUD_PERMANENT | nl.NUD_NOARP,  # what bridge fdb add/append make by default
+        "ntf": nl.NTF_SELF,
+        "lladdr": parse_mac(mac),
+        "dst": ip_info(dst).packed,
+    }
+    flags = nl.NLM_F_CREATE | (nl.NLM_F_APPEND if append else nl.NLM_F_EXCL)
+    ((code, message),) = ctx.sock(ns).transact([(nl.RTM_NEWNEIGH, flags, fields)])
+    if code:
+        raise nl.NetlinkFailure(code, message)
+
+
+def _fdb_append(ctx: _Ctx, ns: str, dev: str, mac: str, dst: str) -> None:
+    _fdb(ctx, ns, dev, mac, dst, append=True)
+
+
+def _ip_neigh(ctx: _Ctx, ns: str, dev: str, ip: str, mac: str) -> None:
+    info = ip_info(ip)
+    fields: dict[str, Any] = {
+        "family": 10 if info.version == 6 else 2,
+        "ifindex": ctx.idx(ns, dev),
+        "state": nl.NUD_PERMANENT,
+        "ntf": 0,
+        "lladdr": parse_mac(mac),
+        "dst": info.packed,
+    }
+    ((code, message),) = ctx.sock(ns).transact([(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields)])
+    if code:
+        raise nl.NetlinkFailure(code, message)
+
+
+def _plan(topology: Topology, prefix: str) -> tuple[list[_Step], _Names]:
+    n = _Names(topology, prefix)
+    ul = n.underlay
+    steps: list[_Step] = []
+
+    def add(command: str, fn: Callable[..., object], *args: Any) -> None:
+        steps.append(_Step(command, fn, *args))
+
+    def new_ns(ns: str) -> None:
+        add(f"ip netns add {ns}", _new_ns, ns)
+        # Interfaces made from now on have no IPv6: no router solicitations, MLD reports or DAD
+        # probes crossing the overlay and teaching the VTEPs MACs that nobody sent a packet to.
+        key = "net.ipv6.conf.default.disable_ipv6"
+        add(f"ip netns exec {ns} sysctl -qw {key}=1", _sysctl, ns, key.replace(".", "/"), "1")
+
+    def enable_ipv6(ns: str) -> None:
+        key = f"net.ipv6.conf.{UPLINK}.disable_ipv6"
+        add(f"ip netns exec {ns} sysctl -qw {key}=0", _sysctl, ns, key.replace(".", "/"), "0")
+
+    def up(ns: str, ifname: str) -> None:
+        add(_ip(ns, f"link set {ifname} up"), _link_up, ns, ifname)
+
+    mtu = topology.underlay.mtu
+    overlay_mtu = mtu - _overhead(topology.underlay.ip_version)
+    plen = topology.underlay.prefixlen
+
+    # The underlay: one bridge that floods multicast (no snooping, so no querier is needed).
+    new_ns(ul)
+    add(_ip(ul, f"link add {UNDERLAY_BRIDGE} type bridge mcast_snooping 0 forward_delay 0 stp_state 0"),
+        _add_bridge, ul, UNDERLAY_BRIDGE, False, None)  # fmt: skip
+    up(ul, UNDERLAY_BRIDGE)
+
+    for host in topology.hosts:
+        hns = n.ns(host.name)
+        new_ns(hns)
+        add(_ip(ul, f"link add {host.name} mtu {mtu} type veth peer name {UPLINK} mtu {mtu} netns {hns}"),
+            _add_veth, ul, host.name, hns, mtu)  # fmt: skip
+        add(_ip(ul, f"link set {host.name} master {UNDERLAY_BRIDGE}"), _set_master, ul, host.name, UNDERLAY_BRIDGE)
+        up(ul, host.name)
+        v6 = topology.underlay.ip_version == 6
+        if v6:
+            enable_ipv6(hns)
+        add(_ip(hns, f"addr add {host.address}/{plen} dev {UPLINK}" + (" nodad" if v6 else "")),
+            _add_address, hns, UPLINK, host.address, plen)  # fmt: skip
+        up(hns, UPLINK)
+        for dev in host.devices:
+            cfg = dataclasses.replace(topology.vtep_config(host.name, dev.vni), dev=UPLINK)
+            add(_ip(hns, f"link add {cfg.name} address {cfg.mac} type vxlan {_vxlan_words(cfg)}"), _add_vxlan, hns, cfg)
+            ageing = int(dev.bridge_ageing * 100)
+            # No multicast snooping: with it the bridge joins 224.0.0.106 (multicast router
+            # discovery) and its IGMP report, sent through the tunnel from the vxlan device's
+            # MAC, would teach the peers a MAC that no guest has. Multicast is flooded instead.
+            add(_ip(hns, f"link add {dev.bridge} type bridge mcast_snooping 0 forward_delay 0 stp_state 0 ageing_time {ageing}"),
+                _add_bridge, hns, dev.bridge, False, ageing)  # fmt: skip
+            add(_ip(hns, f"link set {cfg.name} master {dev.bridge}"), _set_master, hns, cfg.name, dev.bridge)
+            up(hns, cfg.name)
+            up(hns, dev.bridge)
+
+    for guest in topology.guests:
+        gns, hns, gif = n.ns(guest.name), n.ns(guest.host), n.guest_if[guest.name]
+        bridge = topology.host(guest.host).device(guest.vni).bridge
+        new_ns(gns)
+        add(_ip(hns, f"link add {gif} mtu {overlay_mtu} type veth peer name {UPLINK} mtu {overlay_mtu} netns {gns}"),
+            _add_veth, hns, gif, gns, overlay_mtu)  # fmt: skip
+        add(_ip(hns, f"link set {gif} master {bridge}"), _set_master, hns, gif, bridge)
+        up(hns, gif)
+        add(_ip(gns, f"link set {UPLINK} address {guest.mac}"), _set_mac, gns, UPLINK, guest.mac)
+        v6 = guest.ip_version == 6
+        if v6:
+            enable_ipv6(gns)
+        add(_ip(gns, f"addr add {guest.ip} dev {UPLINK}" + (" nodad" if v6 else "")),
+            _add_address, gns, UPLINK, guest.address, guest.prefixlen)  # fmt: skip
+        up(gns, UPLINK)
+        up(gns, "lo")
+
+    steps.extend(_fdb_steps(topology, n))
+    return steps, n
+
+
+def _fdb_steps(topology: Topology, n: _Names) -> Iterator[_Step]:
+    """The FDB and neighbour programming the mode asks for (nothing for MULTICAST)."""
+    if topology.mode is FdbMode.UNICAST:
+        for host in topology.hosts:
+            hns = n.ns(host.name)
+            for dev in host.devices:
+                name = topology.vtep_config(host.name, dev.vni).name
+                for peer in topology.peers(host.name, dev.vni):
+                    yield _Step(
+                        f"bridge -n {hns} fdb append {ZERO_MAC} dev {name} dst {peer}",
+                        _fdb_append,
+                        hns,
+                        name,
+                        ZERO_MAC,
+                        peer,
+                    )
+    elif topology.mode is FdbMode.CONTROLLER:
+        for guest in topology.guests:
+            yield from _controller_steps(topology, n, guest)
+
+
+def _controller_steps(topology: Topology, n: _Names, guest: GuestSpec) -> Iterator[_Step]:
+    """What a controller programs when ``guest`` attaches: on every other VTEP of its VNI, a
+    static FDB entry (the guest's MAC behind its host) and a neighbour entry for proxy ARP."""
+    where = topology.host(guest.host).address
+    for host in topology.hosts:
+        if host.name == guest.host or all(d.vni != guest.vni for d in host.devices):
+            continue
+        hns = n.ns(host.name)
+        name = topology.vtep_config(host.name, guest.vni).name
+        yield _Step(f"bridge -n {hns} fdb add {guest.mac} dev {name} dst {where}", _fdb, hns, name, guest.mac, where)
+        yield _Step(
+            _ip(hns, f"neigh add {guest.address} lladdr {guest.mac} dev {name} nud permanent"),
+            _ip_neigh, hns, name, guest.address, guest.mac,
+        )  # fmt: skip
+
+
+def lab_commands(topology: Topology, *, prefix: str | None = None) -> list[str]:
+    """The ``ip``/``bridge`` commands that build ``topology`` by hand, then ping and tear down.
+
+    What :func:`open_lab` does, as a script (run it as root). Needs no privilege itself.
+
+    >>> from pyvxlan.topology import classic_demo
+    >>> cmds = lab_commands(classic_demo(), prefix="pvx0001")
+    >>> cmds[0], cmds[-1]
+    ('ip netns add pvx0001-underlay', 'ip netns del pvx0001-underlay')
+    """
+    prefix = _check_prefix(prefix) if prefix is not None else "pvx0000"
+    steps, names = _plan(topology, prefix)
+    lines = [s.command for s in steps]
+    for guest in topology.guests:
+        for other in topology.guests:
+            if other.vni == guest.vni and other.name != guest.name:
+                lines.append(f"ip netns exec {names.ns(guest.name)} ping -c 1 -W 1 {other.address}")
+                break
+    namespaces = [names.ns(g.name) for g in topology.guests] + [names.ns(h.name) for h in topology.hosts]
+    lines.extend(f"ip netns del {ns}" for ns in [*namespaces, names.underlay])
+    return lines
+
+
+# --- the running lab --------------------------------------------------------------------------------
+
+
+class KernelGuest:
+    """A guest namespace: real ICMP from its ``eth0``. Implements :class:`~pyvxlan.lab.Guest`."""
+
+    def __init__(self, spec: GuestSpec, netns: str) -> None:
+        self._spec = spec
+        self.netns = netns
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def mac(self) -> str:
+        return self._spec.mac
+
+    @property
+    def ip(self) -> str:
+        return self._spec.address
+
+    @property
+    def spec(self) -> GuestSpec:
+        return self._spec
+
+    async def ping(self, ip: str, *, count: int = 1, timeout: float = 1.0, interval: float = 1.0) -> PingResult:
+        """``ping -c COUNT -W TIMEOUT -i INTERVAL IP`` from the guest's namespace (ICMP or ICMPv6
+        echo on a raw socket; the guest's kernel resolves ``ip`` with ARP or ND first)."""
+        info = ip_info(str(ip), "ip")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError("count", f"must be >= 1, got {count!r}")
+        if not timeout > 0 or interval < 0:
+            raise ConfigError("timeout", f"timeout must be > 0 and interval >= 0, got {timeout!r}, {interval!r}")
+        family, proto = (
+            (socket.AF_INET6, socket.IPPROTO_ICMPV6) if info.version == 6 else (socket.AF_INET, socket.IPPROTO_ICMP)
+        )
+        raw = await trio.to_thread.run_sync(nl.open_socket, self.netns, family, socket.SOCK_RAW, proto)
+        sock = trio.socket.from_stdlib_socket(raw)
+        ident = secrets.randbits(16)
+        rtts: list[float] = []
+        try:
+            for seq in range(count):
+                if seq:
+                    await trio.sleep(interval)
+                rtt = await _echo(sock, info.version, info.text, ident=ident, seq=seq, timeout=timeout)
+                if rtt is not None:
+                    rtts.append(rtt)
+        finally:
+            sock.close()
+        return PingResult(sent=count, received=len(rtts), rtts=tuple(rtts))
+
+    def __repr__(self) -> str:
+        return f"<KernelGuest {self.name} {self.ip} in {self.netns}>"
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+async def _echo(
+    sock: trio.socket.SocketType, version: int, dst: str, *, ident: int, seq: int, timeout: float
+) -> float | None:
+    request, reply = (128, 129) if version == 6 else (8, 0)
+    payload = b"pyvxlan-" + struct.pack("!d", time.time())
+    header = struct.pack("!BBHHH", request, 0, 0, ident, seq)
+    if version == 4:  # the kernel computes ICMPv6 checksums of raw sockets itself
+        header = struct.pack("!BBHHH", request, 0, _checksum(header + payload), ident, seq)
+    start = trio.current_time()
+    await sock.sendto(header + payload, (dst, 0))
+    with trio.move_on_after(timeout):
+        while True:
+            data, _ = await sock.recvfrom(65535)
+            if version == 4:
+                data = data[(data[0] & 0x0F) * 4 :]  # raw IPv4 sockets hand over the IP header
+            if len(data) >= 8 and data[0] == reply:
+                _, _, _, rid, rseq = struct.unpack_from("!BBHHH", data)
+                if rid == ident and rseq == seq:
+                    return trio.current_time() - start
+    return None
+
+
+class KernelLab:
+    """A running lab in namespaces (:func:`open_lab`). Implements :class:`~pyvxlan.lab.Lab`."""
+
+    def __init__(self, topology: Topology, prefix: str, names: _Names, nursery: trio.Nursery) -> None:
+        self.topology = topology
+        self.prefix = prefix
+        self._names = names
+        self._nursery = nursery
+        self._vteps: dict[tuple[str, int], KernelVtep] = {}
+        self._guests: dict[str, KernelGuest] = {}
+        self._captures: list[_Capture] = []
+
+    @property
+    def namespaces(self) -> list[str]:
+        """The lab's namespaces that exist now."""
+        return lab_namespaces(self.prefix)
+
+    def netns(self, name: str) -> str:
+        """The namespace of host or guest ``name`` (``underlay`` for the underlay)."""
+        return self._names.underlay if name == UNDERLAY else self._names.ns(name)
+
+    def vtep(self, host: str, vni: int) -> KernelVtep:
+        """The vxlan device with ``vni`` on ``host``; ``KeyError`` when there is none."""
+        try:
+            return self._vteps[(host, vni)]
+        except KeyError:
+            raise KeyError(f"host {host!r} has no vxlan device with VNI {vni}") from None
+
+    def vteps(self) -> dict[tuple[str, int], KernelVtep]:
+        """Every VTEP, keyed by (host, VNI)."""
+        return dict(self._vteps)
+
+    def guest(self, name: str) -> KernelGuest:
+        """The guest called ``name``; ``KeyError`` when there is none."""
+        try:
+            return self._guests[name]
+        except KeyError:
+            raise KeyError(f"no guest is called {name!r}") from None
+
+    def guests(self) -> list[KernelGuest]:
+        return list(self._guests.values())
+
+    def capture(self, path: str) -> None:
+        """Record every frame crossing the underlay bridge, from now until the lab closes, into a
+        pcap at ``path`` (each frame once, as it enters the bridge)."""
+        # Opened here, not in the task, so that nothing sent after this call is missed; opening a
+        # socket in a namespace is a few milliseconds.
+        raw = nl.open_socket(self._names.underlay, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        raw.setblocking(False)
+        cap = _Capture(raw, PcapWriter(path))
+        self._captures.append(cap)
+        self._nursery.start_soon(cap.run)
+
+    async def fdb_tables(self) -> dict[tuple[str, int], list[FdbEntry]]:
+        """Every VTEP's FDB (``bridge fdb show``), keyed by (host, VNI)."""
+        return {key: await vtep.fdb() for key, vtep in self._vteps.items()}
+
+    async def _attach(self) -> None:
+        for host in self.topology.hosts:
+            for dev in host.devices:
+                name = self.topology.vtep_config(host.name, dev.vni).name
+                self._vteps[(host.name, dev.vni)] = await KernelVtep.attach(name, netns=self._names.ns(host.name))
+        for guest in self.topology.guests:
+            self._guests[guest.name] = KernelGuest(guest, self._names.ns(guest.name))
+
+    async def _close(self) -> None:
+        for cap in self._captures:
+            cap.finish()
+        for vtep in self._vteps.values():
+            await vtep.aclose()
+
+
+class _Capture:
+    _OUTGOING: Final = 4  # PACKET_OUTGOING: the copy leaving a port; the incoming one is kept
+
+    def __init__(self, sock: socket.socket, writer: PcapWriter) -> None:
+        self.sock = sock
+        self.writer = writer
+        self.bridge_index: int | None = None
+        self._done = False
+
+    async def run(self) -> None:
+        try:
+            while not self._done:
+                await trio.lowlevel.wait_readable(self.sock)
+                self._drain()
+        except trio.Cancelled:
+            self.finish()
+            raise
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, OSError):
+                return
+            if addr[2] != self._OUTGOING and addr[0] != UNDERLAY_BRIDGE:
+                self.writer.write(frame, time.time())
+
+    def finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._drain()
+            self.writer.close()
+            self.sock.close()
+
+
+@asynccontextmanager
+async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIterator[KernelLab]:
+    """Build ``topology`` in network namespaces, yield the running :class:`KernelLab`, and
+    remove every namespace (and so every interface) it made, on exit, on error and on
+    cancellation, Ctrl-C during set-up included.
+
+    ``prefix`` (``pvx`` and four hex digits) names the lab; by default a random one.
+    """
+    if not isinstance(topology, Topology):
+        raise ConfigError("topology", f"must be a Topology, got {type(topology).__name__}")
+    nl.require_privilege("build a lab in network namespaces")
+    prefix = _check_prefix(prefix) if prefix is not None else new_prefix()
+    steps, names = _plan(topology, prefix)
+    if nl.netns_exists(names.underlay):
+        raise ConfigError(
+            "prefix", f"a lab with prefix {prefix} exists already (pyvxlan lab cleanup --prefix {prefix})"
+        )
+    ctx = _Ctx()
+    lab: KernelLab | None = None
+    try:
+        for step in steps:
+            await trio.to_thread.run_sync(_run_step, step, ctx)
+        async with trio.open_nursery() as nursery:
+            lab = KernelLab(topology, prefix, names, nursery)
+            await lab._attach()
+            try:
+                yield lab
+            finally:
+                with trio.CancelScope(shield=True):
+                    await lab._close()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(_teardown, ctx, prefix)
+
+
+def _run_step(step: _Step, ctx: _Ctx) -> None:
+    try:
+        step.run(ctx)
+    except nl.NetlinkFailure as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to run: {step.command}") from None
+        raise ConfigError("lab", f"{step.command}: {exc}") from None
+
+
+def _teardown(ctx: _Ctx, prefix: str) -> None:
+    ctx.close()  # sockets hold their namespace alive; close them first
+    # Guests, then hosts, then the underlay: the reverse of creation. A namespace that set-up
+    # created just before a cancellation is found by prefix, not only by the record.
+    for ns in reversed([*ctx.namespaces, *[n for n in lab_namespaces(prefix) if n not in ctx.namespaces]]):
+        nl.netns_remove(ns)
