@@ -22,15 +22,20 @@ import trio
 from pyvxlan.lab import PingResult
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.packets import (
+    ALL_NODES_MAC,
     ARP_REPLY,
     ARP_REQUEST,
     BROADCAST,
     IcmpEcho,
+    NeighbourMessage,
     UdpDatagram,
     arp_frame,
     icmp_echo_frame,
+    na_frame,
+    ns_frame,
     parse_arp,
-    parse_ipv4,
+    parse_ip,
+    solicited_node_mac,
     udp_frame,
 )
 from pyvxlan.sim.scheduler import Scheduler
@@ -111,6 +116,10 @@ class SimGuest:
         self.mac_bytes = bytes.fromhex(mac.replace(":", ""))
         self.ip_bytes = iface.ip.packed
         self.network = iface.network
+        self.v6 = iface.version == 6
+        # The multicast addresses the NIC accepts besides broadcast (IPv6: all-nodes and our
+        # solicited-node group; Linux programs the same filter through MLD).
+        self._multicast = {ALL_NODES_MAC, solicited_node_mac(self.ip_bytes)} if self.v6 else set()
         self.source = source
         self._sched = sched
         self._ledger = ledger
@@ -194,10 +203,13 @@ class SimGuest:
         return self._raw.popleft()
 
     def announce(self) -> None:
-        """Send a gratuitous ARP (as a migrated VM does) so that bridges and VTEPs relearn it."""
-        self._sched.call_later(
-            0.0, self.source, self._transmit, arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, self.ip_bytes)
-        )
+        """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
+        a migrated VM does, so that bridges and VTEPs relearn where it is."""
+        if self.v6:
+            frame = na_frame(self.mac_bytes, ALL_NODES_MAC, self.ip_bytes, bytes.fromhex("ff02" + "00" * 13 + "01"))
+        else:
+            frame = arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, self.ip_bytes)
+        self._sched.call_later(0.0, self.source, self._transmit, frame)
 
     def flush_arp(self) -> None:
         """Forget every ARP cache entry (``ip neigh flush dev eth0``)."""
@@ -271,7 +283,10 @@ class SimGuest:
                 self._drop(self._name, "arp_failed")
             return
         res.tries += 1
-        self._transmit(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target))
+        if self.v6:
+            self._transmit(ns_frame(self.mac_bytes, self.ip_bytes, target))
+        else:
+            self._transmit(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target))
         self._sched.call_later(ARP_RETRANS, self.source, self._arp_probe, target)
 
     def _learn(self, ip: bytes, mac: bytes) -> None:
@@ -310,18 +325,28 @@ class SimGuest:
             self._raw.append(frame)
             self._sched.wake(self._raw_ready)
         dst = frame[0:6]
-        if dst not in (self.mac_bytes, BROADCAST):
-            # The NIC's filter: flooded unicast for someone else (Linux counts nothing; we do).
+        if dst != self.mac_bytes and dst != BROADCAST and dst not in self._multicast:  # noqa: PLR1714 - cheapest first
+            # The NIC's filter: flooded unicast, or a multicast group we are not in.
             self._ledger.ended["not_for_guest"] += 1
             return
         self._ledger.ended["delivered"] += 1
         self.received += 1
         if frame[12:14] == b"\x08\x06":
+            if frame[38:42] != self.ip_bytes:
+                # Someone else's request (the common case in a flood): Linux only refreshes an
+                # entry it already has for the sender.
+                sender = frame[28:32]
+                if sender in self.arp_cache:
+                    self.arp_cache[sender] = (frame[22:28], self._sched.now)
+                return
             self._receive_arp(frame)
             return
-        pkt = parse_ipv4(frame)
+        pkt = parse_ip(frame)
         if pkt is None:
             self._drop(self._name, "guest_unhandled")
+            return
+        if isinstance(pkt, NeighbourMessage):
+            self._receive_nd(frame, pkt)
             return
         if pkt.dst_ip != self.ip_bytes:
             self._drop(self._name, "not_for_guest_ip")
@@ -330,6 +355,25 @@ class SimGuest:
             self._receive_echo(frame, pkt)
         else:
             self._receive_udp(pkt)
+
+    def _receive_nd(self, frame: bytes, msg: NeighbourMessage) -> None:
+        if not self.v6:
+            self._drop(self._name, "guest_unhandled")
+            return
+        if not msg.advert:
+            if msg.target != self.ip_bytes or msg.src_ip == self.ip_bytes:
+                return
+            mac = msg.lladdr or frame[6:12]
+            self._learn(msg.src_ip, mac)
+            self._transmit(na_frame(self.mac_bytes, mac, self.ip_bytes, msg.src_ip))
+            return
+        if msg.target == self.ip_bytes:
+            return
+        mac = msg.lladdr or frame[6:12]
+        if msg.target in self._resolving:
+            self._learn(msg.target, mac)
+        elif msg.target in self.arp_cache:  # an unsolicited advertisement updates an entry
+            self.arp_cache[msg.target] = (mac, self._sched.now)
 
     def _receive_arp(self, frame: bytes) -> None:
         arp = parse_arp(frame)

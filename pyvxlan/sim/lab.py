@@ -13,7 +13,7 @@ import enum
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +46,11 @@ from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
-from pyvxlan.sim.underlay import LinkProfile, SimUnderlay
+from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.vtep import Vtep
 
-__all__ = ["EventKind", "LabEvent", "LabStats", "SimLab", "open_lab"]
+__all__ = ["EventKind", "LabEvent", "LabStats", "SimLab", "SimVtep", "open_lab"]
 
 
 class EventKind(enum.Enum):
@@ -105,6 +105,26 @@ class LabStats:
 _NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may end without a drop
 
 
+class SimVtep(MemoryVtep):
+    """The :class:`~pyvxlan.VtepControl` of a simulated device: C's :class:`MemoryVtep` on the
+    lab's virtual clock, which also knows whether anyone listens, so that a large lab does not
+    publish millions of notifications to nobody."""
+
+    def __init__(self, vtep: Vtep, *, clock: Callable[[], float], on_actions: Callable[[list[Action]], None]) -> None:
+        super().__init__(vtep, clock=clock, on_actions=on_actions)
+        self.listeners = 0
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[Notification]]:
+        """The notifications emitted while the context is open, as an async iterator."""
+        self.listeners += 1
+        try:
+            async with super().subscribe() as stream:
+                yield stream
+        finally:
+            self.listeners -= 1
+
+
 class _Device:
     """One vxlan device on a simulated host, with its core, control adapter and bridge."""
 
@@ -113,7 +133,7 @@ class _Device:
     def __init__(self, host: _Host, config: VtepConfig, bridge: Bridge, lab: SimLab) -> None:
         self.host = host
         self.vtep = Vtep(config, now=lab._sched.now)
-        self.control = MemoryVtep(self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions)
+        self.control = SimVtep(self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions)
         self.bridge = bridge
         self.label = f"{host.name}/{config.name}"
         self.port_name = config.name
@@ -132,20 +152,10 @@ class _Host:
         self.address = address
         self.source = source
         self.devices: dict[int, _Device] = {}
-        self.by_vni: dict[tuple[int, int], _Device] = {}  # (dst port, vni) -> device
+        self.by_vni: dict[tuple[int, bytes], _Device] = {}  # (dst port, 3 VNI bytes) -> device
 
     def receive(self, payload: bytes, src: str, src_port: int, dst_port: int) -> None:
-        # The host's UDP socket demultiplexes by port and VNI, as Linux's vxlan_vs_find_vni does.
-        lab = self.lab
-        dev = self.by_vni.get((dst_port, int.from_bytes(payload[4:7], "big"))) if len(payload) >= 8 else None
-        if dev is None:
-            lab._ledger.ended["unknown_vni"] += 1
-            if lab.keep_events:
-                lab._log(EventKind.DROPPED, self.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
-            return
-        vtep = dev.vtep
-        vtep.receive(payload, src, src_port, lab._sched.time)
-        lab._rx_outputs(dev, vtep.take_outputs())
+        self.lab._receive_many(((self.source, self.address, self.receive),), payload, src, src_port, dst_port)
 
 
 class SimLab:
@@ -163,6 +173,7 @@ class SimLab:
         self._ledger = Ledger()
         self._stack_drops: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
+        self.learned = 0  # an int, not a Counter key: counted once per learned entry, millions of times
         self._writers: list[PcapWriter] = []  # every open capture, closed with the lab
         self._underlay_writers: list[PcapWriter] = []
         self._guest_captures: dict[str, list[PcapWriter]] = {}
@@ -174,7 +185,9 @@ class SimLab:
             ledger=self._ledger,
             drop=self._underlay_drop,
         )
+        self.underlay.receive_many = self._receive_many
         self._hosts: dict[str, _Host] = {}
+        self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
         self._guest_host: dict[str, str] = {}
@@ -183,6 +196,7 @@ class SimLab:
             source += 1
             h = _Host(self, host.name, host.address, source)
             self._hosts[host.name] = h
+            self._by_address[host.address] = h
             self.underlay.attach(source, host.address, h.receive)
             if link is not None:
                 self.underlay.set_link(host.address, link)
@@ -192,7 +206,7 @@ class SimLab:
                 d = _Device(h, config, bridge, self)
                 bridge.attach(config.name, self._vxlan_port(d))
                 h.devices[dev.vni] = d
-                h.by_vni[(config.dst_port, config.vni)] = d
+                h.by_vni[(config.dst_port, config.vni.to_bytes(3, "big"))] = d
                 self._devices[(host.name, dev.vni)] = d
         for spec in topology.guests:
             source += 1
@@ -210,7 +224,7 @@ class SimLab:
 
     # --- the Lab protocol -------------------------------------------------------------------------
 
-    def vtep(self, host: str, vni: int) -> MemoryVtep:
+    def vtep(self, host: str, vni: int) -> SimVtep:
         """The :class:`~pyvxlan.VtepControl` of ``host``'s device for ``vni``."""
         try:
             return self._devices[(host, vni)].control
@@ -290,7 +304,7 @@ class SimLab:
             unicast_datagrams=u.datagrams - u.multicast_datagrams,
             deliveries=u.deliveries,
             bytes=u.bytes,
-            learned=self._counts["learned"],
+            learned=self.learned,
             migrated=self._counts["migrated"],
             expired=self._counts["expired"],
             missed=self._counts["missed"],
@@ -439,25 +453,52 @@ class SimLab:
                 self._log(EventKind.LEFT, dev.label, act.group)
         self._arm_timer(dev)
 
-    def _rx_outputs(self, dev: _Device, outs: list[Any]) -> None:
-        # One datagram copy came in: it becomes one frame for the bridge, or a drop.
-        units = 0
-        for out in outs:
-            kind = type(out)
-            if kind is DeliverFrame:
-                units += 1
-                dev.bridge.receive(dev.port_name, out.frame, self._sched.time)
-            elif kind is EntryLearned:
-                self._counts["learned"] += 1
-                self._notify(dev, out)
-                if dev.timer_at == math.inf:
-                    self._arm_timer(dev)
-            else:
-                if kind is Dropped:
+    def _receive_many(
+        self, receivers: Iterable[Endpoint], payload: bytes, src: str, src_port: int, dst_port: int
+    ) -> None:
+        """One datagram arrives at every host in ``receivers`` (a multicast datagram: thousands).
+
+        The hot loop of a flood-and-learn lab. The datagram is read once (port and VNI pick the
+        device, as Linux's ``vxlan_vs_find_vni``), then each host's core decides, and the common
+        outcomes (deliver; learn and deliver) take the shortest path.
+        """
+        hosts = self._by_address
+        now = self._sched.time
+        key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
+        keep = self.keep_events
+        for ep in receivers:
+            host = hosts[ep[1]]
+            dev = host.by_vni.get(key) if key is not None else None
+            if dev is None:
+                self._ledger.ended["unknown_vni"] += 1
+                if keep:
+                    self._log(EventKind.DROPPED, host.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
+                continue
+            vtep = dev.vtep
+            vtep.receive(payload, src, src_port, now)
+            outs: list[Any] = vtep.take_outputs()
+            # One datagram copy came in: it becomes one frame for the bridge, or a drop.
+            last = outs[-1] if outs else None
+            if type(last) is DeliverFrame and (len(outs) == 1 or (len(outs) == 2 and type(outs[0]) is EntryLearned)):
+                if len(outs) == 2:
+                    self.learned += 1
+                    if keep or dev.control.listeners:
+                        self._notify(dev, outs[0])
+                    if dev.timer_at == math.inf:
+                        self._arm_timer(dev)
+                dev.bridge.receive(dev.port_name, last.frame, now)
+                continue
+            units = 0
+            for out in outs:
+                if type(out) is DeliverFrame:
                     units += 1
-                self._other_output(dev, out)
-        if units != 1:
-            self._unbalanced(dev, units, "receive")
+                    dev.bridge.receive(dev.port_name, out.frame, now)
+                else:
+                    if type(out) is Dropped:
+                        units += 1
+                    self._other_output(dev, out)
+            if units != 1:
+                self._unbalanced(dev, units, "receive")
 
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
@@ -507,8 +548,10 @@ class SimLab:
         elif kind is JoinGroup or kind is LeaveGroup:
             self._actions(dev, [out])
         elif kind is EntryLearned:
-            self._counts["learned"] += 1
+            self.learned += 1
             self._notify(dev, out)
+            if dev.timer_at == math.inf:
+                self._arm_timer(dev)
 
     def _notify(self, dev: _Device, note: Notification) -> None:
         if self.keep_events and type(note) is not Dropped:
@@ -528,7 +571,8 @@ class SimLab:
             elif kind is L3Miss:
                 assert isinstance(note, L3Miss)
                 self._log(EventKind.MISSED, dev.label, f"l3miss {note.ip}")
-        dev.control.dispatch((note,))
+        if dev.control.listeners:
+            dev.control.dispatch((note,))
 
     def _unbalanced(self, dev: _Device, units: int, what: str) -> None:
         if units == 0:

@@ -1,4 +1,5 @@
-"""The few inner packets simulated guests speak: Ethernet, ARP, IPv4, ICMP echo and UDP.
+"""The few inner packets simulated guests speak: Ethernet, ARP, IPv4, IPv6 neighbour discovery,
+ICMP and ICMPv6 echo, and UDP.
 
 Builders return real bytes (a capture of a guest's interface opens in Wireshark); the parser
 reads only what the guest stack needs and returns ``None`` for anything else, which the stack
@@ -16,24 +17,37 @@ from pyvxlan.frame import internet_checksum
 __all__ = [
     "ETH_ARP",
     "ETH_IPV4",
+    "ETH_IPV6",
     "ArpPacket",
     "IcmpEcho",
+    "NeighbourMessage",
     "UdpDatagram",
     "arp_frame",
     "icmp_echo_frame",
+    "na_frame",
+    "ns_frame",
+    "parse_ip",
     "parse_arp",
     "parse_ipv4",
+    "parse_ipv6",
+    "solicited_node_mac",
     "udp_frame",
 ]
 
 ETH_IPV4: Final = 0x0800
 ETH_ARP: Final = 0x0806
+ETH_IPV6: Final = 0x86DD
 ARP_REQUEST: Final = 1
 ARP_REPLY: Final = 2
 ICMP_ECHO_REPLY: Final = 0
 ICMP_ECHO_REQUEST: Final = 8
 PROTO_ICMP: Final = 1
 PROTO_UDP: Final = 17
+PROTO_ICMPV6: Final = 58
+ICMPV6_ECHO_REQUEST: Final = 128
+ICMPV6_ECHO_REPLY: Final = 129
+ND_NEIGHBOR_SOLICIT: Final = 135
+ND_NEIGHBOR_ADVERT: Final = 136
 BROADCAST: Final = b"\xff" * 6
 
 _ETH = struct.Struct("!6s6sH")
@@ -112,7 +126,11 @@ class UdpDatagram:
 def icmp_echo_frame(
     src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, *, reply: bool, ident: int, seq: int, data: bytes
 ) -> bytes:
-    """An ICMP echo request or reply in IPv4 in Ethernet."""
+    """An ICMP echo request or reply in IPv4 (ICMPv6 in IPv6 for 16-byte addresses) in Ethernet."""
+    if len(src_ip) == 16:
+        kind6 = ICMPV6_ECHO_REPLY if reply else ICMPV6_ECHO_REQUEST
+        body = _ICMP.pack(kind6, 0, 0, ident, seq) + data
+        return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_ICMPV6, payload=body, hops=64)
     kind = ICMP_ECHO_REPLY if reply else ICMP_ECHO_REQUEST
     icmp = _ICMP.pack(kind, 0, 0, ident, seq) + data
     icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
@@ -122,8 +140,11 @@ def icmp_echo_frame(
 def udp_frame(
     src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, *, src_port: int, dst_port: int, payload: bytes
 ) -> bytes:
-    """A UDP datagram in IPv4 in Ethernet (checksum computed, as Linux sends it)."""
+    """A UDP datagram in IPv4 or IPv6 in Ethernet (checksum computed, as Linux sends it)."""
     length = 8 + len(payload)
+    if len(src_ip) == 16:
+        udp6 = _UDP.pack(src_port, dst_port, length, 0) + payload
+        return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_UDP, payload=udp6, hops=64)
     pseudo = src_ip + dst_ip + struct.pack("!HH", PROTO_UDP, length)
     udp = _UDP.pack(src_port, dst_port, length, 0) + payload
     csum = internet_checksum(pseudo + udp) or 0xFFFF
@@ -155,3 +176,95 @@ def parse_ipv4(frame: bytes) -> IcmpEcho | UdpDatagram | None:
             return None
         return UdpDatagram(src_ip, dst_ip, sport, dport, frame[start + 8 : start + length])
     return None
+
+
+# --- IPv6: neighbour discovery, ICMPv6 echo, UDP ---------------------------------------------------
+
+_IPV6 = struct.Struct("!IHBB16s16s")
+ALL_NODES_MAC: Final = b"\x33\x33\x00\x00\x00\x01"
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourMessage:
+    """A neighbour solicitation (``advert=False``) or advertisement, with its link-layer option."""
+
+    src_ip: bytes
+    dst_ip: bytes
+    advert: bool
+    target: bytes
+    lladdr: bytes | None
+
+
+def solicited_node(ip: bytes) -> bytes:
+    """The solicited-node multicast address ff02::1:ffXX:XXXX of an IPv6 address (RFC 4291)."""
+    return bytes.fromhex("ff0200000000000000000001ff") + ip[13:16]
+
+
+def solicited_node_mac(ip: bytes) -> bytes:
+    """Its Ethernet address 33:33:ff:XX:XX:XX (RFC 2464)."""
+    return b"\x33\x33\xff" + ip[13:16]
+
+
+def _ipv6(
+    src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, *, proto: int, payload: bytes, hops: int
+) -> bytes:
+    if proto in (PROTO_ICMPV6, PROTO_UDP):
+        # Both carry a checksum over the pseudo-header, at offset 2 (ICMPv6) or 6 (UDP).
+        at = 2 if proto == PROTO_ICMPV6 else 6
+        pseudo = src_ip + dst_ip + struct.pack("!IxxxB", len(payload), proto)
+        csum = internet_checksum(pseudo + payload) or (0xFFFF if proto == PROTO_UDP else 0)
+        payload = payload[:at] + struct.pack("!H", csum) + payload[at + 2 :]
+    header = _IPV6.pack(6 << 28, len(payload), proto, hops, src_ip, dst_ip)
+    return _pad(_ETH.pack(dst_mac, src_mac, ETH_IPV6) + header + payload)
+
+
+def ns_frame(src_mac: bytes, src_ip: bytes, target: bytes) -> bytes:
+    """A neighbour solicitation for ``target`` to its solicited-node group, with our MAC."""
+    body = bytes((ND_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0)) + target + b"\x01\x01" + src_mac
+    return _ipv6(
+        src_mac, solicited_node_mac(target), src_ip, solicited_node(target), proto=PROTO_ICMPV6, payload=body, hops=255
+    )
+
+
+def na_frame(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes) -> bytes:
+    """A solicited neighbour advertisement for our own address (flags S and O)."""
+    body = bytes((ND_NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0)) + src_ip + b"\x02\x01" + src_mac
+    return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_ICMPV6, payload=body, hops=255)
+
+
+def parse_ipv6(frame: bytes) -> IcmpEcho | UdpDatagram | NeighbourMessage | None:
+    """The ND message, ICMPv6 echo or UDP datagram in an Ethernet/IPv6 frame, or ``None``."""
+    if len(frame) < 54 or frame[12:14] != b"\x86\xdd" or frame[14] >> 4 != 6:
+        return None
+    length = int.from_bytes(frame[18:20], "big")
+    proto = frame[20]
+    src_ip, dst_ip = frame[22:38], frame[38:54]
+    start, end = 54, 54 + length
+    if end > len(frame):
+        return None
+    if proto == PROTO_ICMPV6 and length >= 8:
+        kind = frame[start]
+        if kind in (ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY):
+            ident, seq = struct.unpack_from("!HH", frame, start + 4)
+            return IcmpEcho(src_ip, dst_ip, kind == ICMPV6_ECHO_REPLY, ident, seq, frame[start + 8 : end])
+        if kind in (ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT) and length >= 24:
+            target = frame[start + 8 : start + 24]
+            lladdr = None
+            i = start + 24
+            while i + 8 <= end and frame[i + 1]:
+                if frame[i] in (1, 2):
+                    lladdr = frame[i + 2 : i + 8]
+                i += frame[i + 1] * 8
+            return NeighbourMessage(src_ip, dst_ip, kind == ND_NEIGHBOR_ADVERT, target, lladdr)
+        return None
+    if proto == PROTO_UDP and length >= 8:
+        sport, dport, ulen, _csum = _UDP.unpack_from(frame, start)
+        if ulen < 8 or start + ulen > end:
+            return None
+        return UdpDatagram(src_ip, dst_ip, sport, dport, frame[start + 8 : start + ulen])
+    return None
+
+
+def parse_ip(frame: bytes) -> IcmpEcho | UdpDatagram | NeighbourMessage | None:
+    """:func:`parse_ipv4` or :func:`parse_ipv6`, by EtherType."""
+    return parse_ipv6(frame) if frame[12:14] == b"\x86\xdd" else parse_ipv4(frame)

@@ -14,6 +14,7 @@ link is impaired all copies arrive in one scheduler event.
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +55,14 @@ class LinkProfile:
         return bool(self.jitter or self.loss or self.duplicate or self.reorder)
 
 
+_DEFAULT_LINK = LinkProfile()
+
 # A receiving host: (stable source id, address, receive(payload, src, src_port, dst_port)).
 Endpoint = tuple[int, str, Callable[[bytes, str, int, int], None]]
+
+
+def _source_of(ep: Endpoint) -> int:
+    return ep[0]
 
 
 class SimUnderlay:
@@ -79,6 +86,8 @@ class SimUnderlay:
         self._ledger = ledger
         self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
         self.capture = capture  # (src, dst, src_port, dst_port, ttl, payload), at send time
+        # A receiver of many copies at once (the lab's fast path); else each endpoint's own.
+        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int], None] | None = None
         self._endpoints: dict[str, Endpoint] = {}
         self._links: dict[str, LinkProfile] = {}
         self._down: set[str] = set()
@@ -95,9 +104,11 @@ class SimUnderlay:
     # --- topology -----------------------------------------------------------------------------------
 
     def attach(self, source: int, address: str, receive: Callable[[bytes, str, int, int], None]) -> None:
+        """Connect a host (``source`` is its stable id) with the default :class:`LinkProfile`."""
         self._endpoints[address] = (source, address, receive)
-        self._links[address] = LinkProfile()
-        self._refresh()
+        self._links[address] = _DEFAULT_LINK
+        if self._latency != _DEFAULT_LINK.latency:
+            self._refresh()  # only when some link differs: attaching 10,000 hosts stays linear
 
     def set_link(self, address: str, profile: LinkProfile) -> None:
         """Change one host's link profile."""
@@ -160,8 +171,17 @@ class SimUnderlay:
 
     def _rebuild(self, group: str) -> None:
         joined = self._groups.get(group, {})
+        old = self._members.get(group, [])
         # A new list each time: datagrams in flight keep the membership they were sent with.
-        self._members[group] = sorted((self._endpoints[a] for a in joined), key=lambda ep: ep[0])
+        # Joins and leaves change one member, so patch the sorted list instead of sorting again.
+        if len(joined) == len(old) + 1:
+            new = list(old)  # the member that just joined is the newest key of ``joined``
+            bisect.insort(new, self._endpoints[next(reversed(joined))], key=_source_of)
+            self._members[group] = new
+        elif len(joined) == len(old):
+            return  # a second join (or one leave of two) by the same host
+        else:
+            self._members[group] = sorted((self._endpoints[a] for a in joined), key=_source_of)
 
     # --- sending --------------------------------------------------------------------------------------
 
@@ -240,5 +260,8 @@ class SimUnderlay:
 
     def _deliver(self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes) -> None:
         self.deliveries += len(receivers)
+        if self.receive_many is not None:
+            self.receive_many(receivers, payload, src, src_port, dst_port)
+            return
         for ep in receivers:
             ep[2](payload, src, src_port, dst_port)
