@@ -51,6 +51,9 @@ _IPV4: Final = struct.Struct("!BBHHHBBH4s4s")
 _IPV6: Final = struct.Struct("!IHBB16s16s")
 _unpack_H = _H.unpack_from
 _unpack_udp = _HHHH.unpack_from
+# Ethernet type, IPv4 version/IHL, total length, fragment field, TTL, protocol, addresses, UDP
+# ports, length and checksum, the two VXLAN words: everything decapsulate reads of a plain frame.
+_unpack_fast4 = struct.Struct("!12xHBxH2xHBB2x4s4sHHHHII").unpack_from
 _vx_decode = VxlanHeader.decode
 _gpe_decode = GpeHeader.decode
 _new_tuple = tuple.__new__
@@ -362,6 +365,38 @@ def decapsulate(
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
     n = len(mv)
+    if n >= 64 and not strict:
+        # Fast path for the usual frame (untagged IPv4 without options, exact lengths, a VXLAN
+        # port): one unpack instead of some thirty index operations; it halves the cost of a
+        # decode (bench/codec.py). Anything else, or anything odd, takes the general path below,
+        # which gives the same result for these frames (tests/test_frame_fast_path.py).
+        etype, vihl, total, frag, ttl, proto, src, dst, sport, dport, ulen, csum, w0, w1 = _unpack_fast4(mv)
+        if (
+            etype == ETH_P_IPV4
+            and vihl == 0x45
+            and proto == IPPROTO_UDP
+            and not frag & 0x3FFF
+            and total == n - 14
+            and ulen == total - 20
+            and dport in ports
+        ):
+            return _new_tuple(
+                Decapsulated,
+                (
+                    _new_tuple(VxlanHeader, (w0, w1)),
+                    mv[50:],
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    ttl,
+                    (),
+                    mv[0:6],
+                    mv[6:12],
+                    50,
+                    csum,
+                ),
+            )
     if n < 14:
         raise TruncatedError("ethernet", 0, f"need 14 bytes, got {n}")
     etype = (mv[12] << 8) | mv[13]
