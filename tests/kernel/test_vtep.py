@@ -1,0 +1,483 @@
+"""``KernelVtep`` on real vxlan devices: creation, attaching, the pyroute2 traps, errors, bulk paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+
+from pyvxlan import (
+    ConfigError,
+    EntryExpired,
+    EntryLearned,
+    FdbBatchError,
+    FdbEntry,
+    FdbEntryExists,
+    FdbEntryNotFound,
+    FdbFull,
+    FdbOperationNotSupported,
+    FdbState,
+    L2Miss,
+    PrivilegeError,
+    VtepConfig,
+)
+from pyvxlan.events import Notification
+from pyvxlan.kernel import KernelVtep, open_vtep
+from pyvxlan.kernel import netlink as nl
+
+pytestmark = pytest.mark.kernel
+
+
+def sh(netns: str, command: str) -> str:
+    """Run ``ip``/``bridge`` in ``netns`` and return its output (what a user would type)."""
+    tool, _, rest = command.partition(" ")
+    out = subprocess.run([tool, "-n", netns, *rest.split()], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def run(netns: str, body: Callable[[KernelVtep], Awaitable[None]], config: VtepConfig) -> None:
+    async def main() -> None:
+        async with open_vtep(config, netns=netns) as vtep:
+            await body(vtep)
+
+    trio.run(main)
+
+
+def keys(entries: list[FdbEntry]) -> list[tuple[str, str, int | None, int | None, str]]:
+    return sorted(e.key() for e in entries)
+
+
+# --- creating and attaching ----------------------------------------------------------------------
+
+
+def test_create_sets_every_option_and_attach_reads_them_back(netns: str) -> None:
+    config = VtepConfig(
+        vni=4242,
+        local="198.51.100.1",
+        remote="198.51.100.2",
+        dst_port=4790,
+        src_port_range=(5000, 5010),
+        ttl=16,
+        learning=False,
+        ageing=120,
+        max_entries=100,
+        proxy=True,
+        l2miss=True,
+        l3miss=True,
+        gbp=True,
+        mac="02:00:00:00:42:42",
+        name="pvxkvx",
+    )
+
+    async def main() -> None:
+        async with open_vtep(config, netns=netns):
+            attached = await KernelVtep.attach("pvxkvx", netns=netns)
+            try:
+                assert attached.config == config
+            finally:
+                await attached.aclose()
+
+    trio.run(main)
+
+
+def test_explicit_dst_port_is_sent_where_linux_would_pick_8472(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        info = json.loads(sh(netns, "ip -j -d link show vxlan7"))[0]["linkinfo"]["info_data"]
+        assert info["port"] == 4789
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def test_unicast_remote_goes_in_the_group_attribute_and_becomes_the_all_zeros_entry(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        assert "remote 198.51.100.2" in sh(netns, "ip -d link show vxlan7")
+        assert sh(netns, "bridge fdb show dev vxlan7").splitlines() == [
+            "00:00:00:00:00:00 dst 198.51.100.2 self permanent"
+        ]
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2"))
+
+
+def test_multicast_group_needs_dev_and_gets_a_via_entry(netns: str) -> None:
+    sh(netns, "ip link add pvxkul type bridge")
+
+    async def main() -> None:
+        with pytest.raises(ConfigError) as exc:
+            await KernelVtep.create(VtepConfig(vni=7, local="198.51.100.1", group="239.1.1.1"), netns=netns)
+        assert str(exc.value) == "dev: a multicast group (239.1.1.1) needs an underlay interface (dev)"
+        config = VtepConfig(vni=7, local="198.51.100.1", group="239.1.1.1", dev="pvxkul")
+        async with open_vtep(config, netns=netns) as vtep:
+            assert [e.bridge_line("vxlan7") for e in await vtep.fdb()] == [
+                "00:00:00:00:00:00 dev vxlan7 dst 239.1.1.1 via pvxkul self permanent"
+            ]
+
+    trio.run(main)
+
+
+def test_attach_to_a_device_made_by_ip_link_add(netns: str) -> None:
+    sh(
+        netns,
+        "ip link add vx5 type vxlan id 5 dstport 4789 local 198.51.100.1 remote 198.51.100.9 nolearning ageing 77",
+    )
+
+    async def main() -> None:
+        vtep = await KernelVtep.attach("vx5", netns=netns)
+        try:
+            c = vtep.config
+            assert (c.vni, c.local, c.remote, c.group, c.dst_port, c.learning, c.ageing) == (
+                5,
+                "198.51.100.1",
+                "198.51.100.9",
+                None,
+                4789,
+                False,
+                77.0,
+            )
+            await vtep.fdb_add("02:00:00:00:00:05", "198.51.100.5", port=5555)
+            await vtep.up()
+            assert await vtep.is_up()
+        finally:
+            await vtep.aclose()
+
+    trio.run(main)
+    assert sorted(sh(netns, "bridge fdb show dev vx5").splitlines()) == [
+        "00:00:00:00:00:00 dst 198.51.100.9 self permanent",
+        "02:00:00:00:00:05 dst 198.51.100.5 port 5555 self permanent",
+    ]
+
+
+def test_attach_errors_name_what_is_wrong(netns: str) -> None:
+    async def main() -> None:
+        with pytest.raises(ConfigError) as exc:
+            await KernelVtep.attach("nope", netns=netns)
+        assert str(exc.value) == f"name: no interface named 'nope' in namespace {netns}"
+        with pytest.raises(ConfigError) as exc:
+            await KernelVtep.attach("lo", netns=netns)
+        assert str(exc.value) == "name: 'lo' is not a vxlan device (it is of no kind)"
+        with pytest.raises(ConfigError) as exc:
+            await KernelVtep.attach("a" * 16, netns=netns)
+        assert str(exc.value) == f"name: {'a' * 16!r} is not a valid interface name (at most 15 bytes)"
+
+    trio.run(main)
+
+
+def test_a_missing_namespace_is_an_error_and_is_not_created(root: None) -> None:
+    # pyroute2's default (flags=O_CREAT) would create "pvxk-typo" silently.
+    async def main() -> None:
+        with pytest.raises(ConfigError) as exc:
+            await KernelVtep.attach("vxlan7", netns="pvxk-typo")
+        assert str(exc.value) == "netns: no network namespace named 'pvxk-typo'"
+        with pytest.raises(ConfigError):
+            await KernelVtep.create(VtepConfig(vni=7), netns="pvxk-typo")
+
+    trio.run(main)
+    assert not nl.netns_exists("pvxk-typo")
+    with pytest.raises(ConfigError):
+        nl.NeighSocket("pvxk-typo")
+    assert not nl.netns_exists("pvxk-typo")
+
+
+def test_create_refuses_a_name_in_use(netns: str) -> None:
+    async def main() -> None:
+        async with open_vtep(VtepConfig(vni=7), netns=netns):
+            with pytest.raises(ConfigError) as exc:
+                await KernelVtep.create(VtepConfig(vni=8, name="vxlan7"), netns=netns)
+            assert str(exc.value) == f"name: an interface named 'vxlan7' exists already in namespace {netns}"
+
+    trio.run(main)
+
+
+# --- validation before sending --------------------------------------------------------------------
+
+
+def test_inputs_are_validated_before_anything_is_sent(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        cases: list[tuple[Awaitable[None], str]] = [
+            (vtep.fdb_add("zz", "198.51.100.3"), "mac: 'zz' is not a MAC address"),
+            (vtep.fdb_add("02:00:00:00:00:01", "nowhere"), "dst: 'nowhere' is not an IPv4 or IPv6 address"),
+            (vtep.fdb_add("02:00:00:00:00:01", "2001:db8::3"), "dst: 2001:db8::3 is IPv6 but vxlan7 is IPv4"),
+            (vtep.fdb_add("02:00:00:00:00:01", "0.0.0.0"), "dst: 0.0.0.0 is not a remote VTEP address"),
+            (vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3", port=0), "port: must be in 1..65535, got 0"),
+            (
+                vtep.fdb_append("02:00:00:00:00:01", "198.51.100.3", vni=1 << 24),
+                "vni: must be in 0..16777215, got 16777216",
+            ),
+            (vtep.neigh_add("239.1.1.1", "02:00:00:00:00:01"), "ip: 239.1.1.1 is not a unicast address"),
+            (vtep.set_ageing(-1), "ageing: must be in 0..4294967295 seconds, got -1"),
+        ]
+        for action, message in cases:
+            with pytest.raises(ConfigError) as exc:
+                await action
+            assert str(exc.value) == message
+        assert await vtep.fdb() == []
+        assert await vtep.neighbours() == []
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def test_config_checks_vni_range_and_name_length() -> None:
+    with pytest.raises(ConfigError) as exc:
+        VtepConfig(vni=1 << 24)
+    assert str(exc.value) == "vni: must be in 0..16777215, got 16777216"
+    with pytest.raises(ConfigError) as exc:
+        VtepConfig(vni=1, name="x" * 16)
+    assert str(exc.value) == f"name: {'x' * 16!r} is not a valid interface name (at most 15 bytes)"
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_netlink_errnos_become_the_simulated_vteps_exceptions(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3")
+        cases: list[tuple[Awaitable[None], type[Exception], str]] = [
+            (
+                vtep.fdb_add("02:00:00:00:00:01", "198.51.100.4"),
+                FdbEntryExists,
+                "02:00:00:00:00:01 already has an entry",
+            ),
+            (vtep.fdb_del("02:00:00:00:00:09"), FdbEntryNotFound, "02:00:00:00:00:09 has no entry"),
+            (
+                vtep.fdb_replace("00:00:00:00:00:00", "198.51.100.4"),
+                FdbOperationNotSupported,
+                "cannot replace non-unicast fdb entry 00:00:00:00:00:00",
+            ),
+            (vtep.neigh_del("203.0.113.9"), FdbEntryNotFound, "neighbour 203.0.113.9 does not exist"),
+        ]
+        for action, kind, message in cases:
+            with pytest.raises(kind) as exc:
+                await action
+            assert type(exc.value) is kind
+            assert str(exc.value) == message
+        await vtep.neigh_add("203.0.113.9", "02:00:00:00:00:09")
+        with pytest.raises(FdbEntryExists) as exc2:
+            await vtep.neigh_add("203.0.113.9", "02:00:00:00:00:08")
+        assert str(exc2.value) == "neighbour 203.0.113.9 already exists"
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2"))
+
+
+def test_max_entries_gives_fdb_full_enospc(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        # maxaddress counts the all-zeros default entry too.
+        await vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3")
+        with pytest.raises(FdbFull) as exc:
+            await vtep.fdb_add("02:00:00:00:00:02", "198.51.100.3")
+        assert str(exc.value) == "the table holds max_entries=2 entries; cannot add 02:00:00:00:00:02"
+        # replacing an existing entry works when full, as in Linux
+        await vtep.fdb_replace("02:00:00:00:00:01", "198.51.100.4")
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", max_entries=2))
+
+
+def test_privilege_error_says_plainly_what_is_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(PrivilegeError) as exc:
+        nl.require_privilege("create vxlan device vxlan7", euid=1000, cap_net_admin=False)
+    assert str(exc.value) == "root or CAP_NET_ADMIN is needed to create vxlan device vxlan7"
+    nl.require_privilege("anything", euid=1000, cap_net_admin=True)  # CAP_NET_ADMIN is enough
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda status_path="": False)
+    with pytest.raises(PrivilegeError) as exc:
+        trio.run(KernelVtep.create, VtepConfig(vni=7))
+    assert str(exc.value) == "root or CAP_NET_ADMIN is needed to create vxlan device vxlan7"
+
+
+def test_cap_net_admin_is_read_from_proc_status(tmp_path: pytest.TempPathFactory) -> None:
+    path = tmp_path / "status"  # type: ignore[operator]
+    path.write_text("Name:\tx\nCapEff:\t0000000000001000\n")
+    assert nl._has_cap_net_admin(str(path))
+    path.write_text("Name:\tx\nCapEff:\t0000000000000000\n")
+    assert not nl._has_cap_net_admin(str(path))
+
+
+# --- bulk programming and dumps --------------------------------------------------------------------
+
+
+def test_fdb_append_many_programs_10000_entries_in_batches_and_reads_them_back(netns: str) -> None:
+    entries = [FdbEntry(f"02:00:00:00:{i >> 8:02x}:{i & 0xFF:02x}", f"198.51.100.{i % 200 + 3}") for i in range(10_000)]
+
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.fdb_append_many(entries)
+        got = await vtep.fdb()
+        assert len(got) == 10_001
+        assert keys([e for e in got if e.mac != "00:00:00:00:00:00"]) == keys(entries)
+        assert len(sh(netns, "bridge fdb show dev vxlan7").splitlines()) == 10_001
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2"))
+
+
+def test_a_batch_failing_part_way_says_which_entries_were_applied(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        batch = [
+            FdbEntry("02:00:00:00:00:01", "198.51.100.3"),
+            FdbEntry("02:00:00:00:00:02", "198.51.100.3"),  # the table is full: ENOSPC
+            FdbEntry("00:00:00:00:00:00", "198.51.100.4"),  # one more remote of an existing MAC: fine
+        ]
+        with pytest.raises(FdbBatchError) as exc:
+            await vtep.fdb_append_many(batch)
+        assert (exc.value.applied, exc.value.index) == (1, 1)
+        assert isinstance(exc.value.__cause__, FdbFull)
+        assert str(exc.value) == (
+            "entry 1 failed after 1 applied: the table holds max_entries=2 entries; cannot add 02:00:00:00:00:02"
+            " (the kernel also applied 1 later entry of the batch)"
+        )
+        assert keys(await vtep.fdb()) == [
+            ("00:00:00:00:00:00", "198.51.100.2", None, None, "permanent"),
+            ("00:00:00:00:00:00", "198.51.100.4", None, None, "permanent"),
+            ("02:00:00:00:00:01", "198.51.100.3", None, None, "permanent"),
+        ]
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", max_entries=2))
+
+
+def test_an_invalid_entry_in_a_batch_is_never_sent(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        batch = [FdbEntry("02:00:00:00:00:01", "198.51.100.3"), FdbEntry("02:00:00:00:00:02", "2001:db8::1")]
+        with pytest.raises(FdbBatchError) as exc:
+            await vtep.fdb_append_many(batch)
+        assert str(exc.value) == "entry 1 failed after 1 applied: dst: 2001:db8::1 is IPv6 but vxlan7 is IPv4"
+        assert isinstance(exc.value.__cause__, ConfigError)
+        assert keys(await vtep.fdb()) == [("02:00:00:00:00:01", "198.51.100.3", None, None, "permanent")]
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def test_dump_keeps_the_devices_own_entries_not_the_bridges(netns: str) -> None:
+    sh(netns, "ip link add pvxkbr type bridge")
+
+    async def body(vtep: KernelVtep) -> None:
+        sh(netns, "ip link set vxlan7 master pvxkbr")
+        await vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3", state=FdbState.STATIC, extern_learn=True)
+        # `bridge fdb show dev vxlan7` also lists the bridge's "master" entry for the port's MAC
+        assert any("master pvxkbr" in line for line in sh(netns, "bridge fdb show dev vxlan7").splitlines())
+        assert [e.bridge_line("vxlan7") for e in await vtep.fdb()] == [
+            "02:00:00:00:00:01 dev vxlan7 dst 198.51.100.3 self extern_learn static"
+        ]
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def test_neigh_dump_is_filtered_to_the_device(netns: str) -> None:
+    sh(netns, "ip link add pvxkbr type bridge")
+    sh(netns, "ip neigh add 203.0.113.50 lladdr 02:00:00:00:00:50 dev pvxkbr nud permanent")
+
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.neigh_add("203.0.113.5", "02:00:00:00:00:05")
+        assert [(n.ip, n.mac) for n in await vtep.neighbours()] == [("203.0.113.5", "02:00:00:00:00:05")]
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def test_counters_come_from_the_kernels_link_statistics(netns: str) -> None:
+    # No all-zeros entry and no group: every frame the device is given is dropped (tx_dropped).
+    async def body(vtep: KernelVtep) -> None:
+        sh(netns, "ip addr add 192.0.2.1/24 dev vxlan7")
+        await vtep.up()
+        sh(netns, "ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev vxlan7 nud permanent")
+        subprocess.run(
+            ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "0.1", "192.0.2.2"],
+            capture_output=True,
+            check=False,
+        )
+        counters = await vtep.counters()
+        stats = json.loads(sh(netns, "ip -j -s link show vxlan7"))[0]["stats64"]
+        assert counters.tx_dropped == stats["tx"]["dropped"] >= 1
+        assert counters.tx_packets == stats["tx"]["packets"] == 0
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", learning=False))
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+
+async def _next(stream: object, seconds: float = 10.0) -> Notification:
+    with trio.fail_after(seconds):
+        return await stream.__anext__()  # type: ignore[attr-defined, no-any-return]
+
+
+def test_l2miss_arrives_as_an_l2miss_notification(netns: str) -> None:
+    # RTM_GETNEIGH, family AF_INET, NDA_LLADDR only: vxlan_xmit found no entry and no default.
+    async def body(vtep: KernelVtep) -> None:
+        sh(netns, "ip addr add 192.0.2.1/24 dev vxlan7")
+        await vtep.up()
+        sh(netns, "ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:77 dev vxlan7 nud permanent")
+        async with vtep.subscribe() as stream:
+            await trio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "0.1", "192.0.2.2"],
+                    capture_output=True,
+                    check=False,
+                )
+            )
+            assert await _next(stream) == L2Miss("02:00:00:00:00:77")
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", l2miss=True, learning=False))
+
+
+def test_learned_entry_that_ages_out_arrives_as_learned_then_expired(netns: str) -> None:
+    # Two namespaces joined by a veth: vxlan7 in the first learns what vxlan7 in the second sends.
+    # (IPv6 off, or link-up router solicitations would be learned first.)
+    peer = netns + "p"
+    nl.netns_create(peer)
+    try:
+        for ns in (netns, peer):
+            nl.netns_sysctl(ns, "net/ipv6/conf/default/disable_ipv6", "1")
+        sh(netns, f"ip link add pvxka type veth peer name pvxkb netns {peer}")
+        sh(netns, "ip addr add 198.51.100.1/24 dev pvxka")
+        sh(peer, "ip addr add 198.51.100.2/24 dev pvxkb")
+        sh(netns, "ip link set pvxka up")
+        sh(peer, "ip link set pvxkb up")
+
+        async def main() -> None:
+            a = VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", dev="pvxka", ageing=1)
+            b = VtepConfig(vni=7, local="198.51.100.2", remote="198.51.100.1", dev="pvxkb")
+            async with (
+                open_vtep(a, netns=netns, up=True) as va,
+                open_vtep(b, netns=peer, up=True),
+                va.subscribe() as stream,
+            ):
+                frame = bytes.fromhex("ffffffffffff" + "020000000008" + "88b5") + bytes(46)
+                sock = await trio.to_thread.run_sync(lambda: nl.open_socket(peer, socket.AF_PACKET, socket.SOCK_RAW, 0))
+                with sock:
+                    sock.bind(("vxlan7", 0))
+                    sock.send(frame)
+                assert await _next(stream) == EntryLearned("02:00:00:00:00:08", "198.51.100.2")
+                # ageing 1 s; vxlan_cleanup runs at most every 10 s
+                assert await _next(stream, 30) == EntryExpired("02:00:00:00:00:08", "198.51.100.2")
+
+        trio.run(main)
+    finally:
+        nl.netns_remove(peer)
+
+
+# --- netlink codec ------------------------------------------------------------------------------------
+
+
+def test_neigh_messages_encode_and_parse_back() -> None:
+    msg = nl.encode_neigh(
+        nl.RTM_NEWNEIGH,
+        nl.NLM_F_REQUEST,
+        7,
+        family=nl.AF_BRIDGE,
+        ifindex=3,
+        state=nl.NUD_PERMANENT | nl.NUD_NOARP,
+        ntf=nl.NTF_SELF,
+        lladdr=bytes.fromhex("020000000001"),
+        dst=bytes([198, 51, 100, 3]),
+        port=5555,
+        vni=99,
+    )
+    (m,) = nl.parse_neigh_messages(msg + nl.encode_neigh(nl.RTM_NEWNEIGH, 0, 8, family=7, ifindex=4, state=0, ntf=0), 3)
+    assert (m.msg_type, m.family, m.ifindex, m.state, m.flags) == (nl.RTM_NEWNEIGH, 7, 3, 0xC0, 2)
+    assert (m.lladdr, m.dst, m.port, m.vni, m.via) == (
+        bytes.fromhex("020000000001"),
+        bytes([198, 51, 100, 3]),
+        5555,
+        99,
+        None,
+    )
