@@ -89,8 +89,9 @@ class LabStats:
     """Totals since the lab opened."""
 
     datagrams: int  # underlay datagrams sent (a multicast datagram counts once)
-    multicast_datagrams: int
+    multicast_datagrams: int  # sent to a multicast group (once, whatever the number of receivers)
     unicast_datagrams: int
+    flood_datagrams: int  # carrying a broadcast or multicast frame (ARP requests, ND): floods
     deliveries: int  # datagram copies handed to receiving hosts
     bytes: int  # outer IP bytes sent
     learned: int
@@ -302,6 +303,7 @@ class SimLab:
             datagrams=u.datagrams,
             multicast_datagrams=u.multicast_datagrams,
             unicast_datagrams=u.datagrams - u.multicast_datagrams,
+            flood_datagrams=u.flood_datagrams,
             deliveries=u.deliveries,
             bytes=u.bytes,
             learned=self.learned,

@@ -100,6 +100,7 @@ class SimUnderlay:
         self.deliveries = 0
         self.bytes = 0
         self.multicast_datagrams = 0
+        self.flood_datagrams = 0  # datagrams carrying broadcast or multicast frames (floods)
 
     # --- topology -----------------------------------------------------------------------------------
 
@@ -190,6 +191,8 @@ class SimUnderlay:
         size = self.ip_header + 8 + len(payload)
         self.datagrams += 1
         self.bytes += size
+        if len(payload) > 8 and payload[8] & 1:
+            self.flood_datagrams += 1
         if self.capture is not None:
             self.capture(src, dst, src_port, dst_port, ttl, payload)
         if size > self.mtu:
