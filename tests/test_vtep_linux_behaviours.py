@@ -529,13 +529,14 @@ def test_linux_no_learning_when_learning_is_off() -> None:
     assert [e.mac for e in v.fdb_dump()] == [ZERO, H2]
 
 
-def test_linux_decapsulated_payload_matches_the_codec() -> None:
-    v = make()
+def test_linux_tx_header_is_i_flag_vni_and_zero_reserved() -> None:
+    v = make(vni=0xABCDEF)
     frame = eth(H2, H1)
     v.transmit(frame, now=1.0)
     [d] = sends(v.take_outputs())
+    assert d.payload[:8] == bytes.fromhex("08000000abcdef00")
     header, inner = decapsulate_payload(d.payload, strict=True)
-    assert (header.vni, bytes(inner)) == (10, frame)
+    assert (header.vni, bytes(inner)) == (0xABCDEF, frame)
 
 
 # --- ageing --------------------------------------------------------------------------------------
