@@ -203,7 +203,9 @@ class SimLab:
                 self.underlay.set_link(host.address, link)
             for dev in host.devices:
                 config = topology.vtep_config(host.name, dev.vni)
-                bridge = Bridge(dev.bridge, ageing=dev.bridge_ageing, drop=self._bridge_drop)
+                bridge = Bridge(
+                    dev.bridge, ageing=dev.bridge_ageing, drop=self._bridge_drop_for(f"{host.name}/{dev.bridge}")
+                )
                 d = _Device(h, config, bridge, self)
                 bridge.attach(config.name, self._vxlan_port(d))
                 h.devices[dev.vni] = d
@@ -611,9 +613,12 @@ class SimLab:
         self._ledger.ended[reason] += copies
         self._log(EventKind.DROPPED, "underlay", f"{reason} {detail}" + (f" x{copies}" if copies != 1 else ""), reason)
 
-    def _bridge_drop(self, reason: str, frame: bytes) -> None:
-        self._ledger.ended[reason] += 1
-        self._log(EventKind.DROPPED, "bridge", f"{reason} {frame[0:6].hex(':')}", reason)
+    def _bridge_drop_for(self, label: str) -> Callable[[str, bytes], None]:
+        def drop(reason: str, frame: bytes) -> None:
+            self._ledger.ended[reason] += 1
+            self._log(EventKind.DROPPED, label, f"{reason} {frame[0:6].hex(':')}", reason)
+
+        return drop
 
     def _guest_drop(self, guest: str, reason: str) -> None:
         self._stack_drops[reason] += 1
