@@ -9,6 +9,17 @@ CAP_NET_ADMIN for anything but :func:`lab_commands`.
 
 from __future__ import annotations
 
+from pyvxlan.kernel.lab import KernelGuest, KernelLab, lab_commands, lab_namespaces, new_prefix, open_lab
 from pyvxlan.kernel.vtep import KernelVtep, NotificationStream, open_vtep
 
-__all__ = ["KernelVtep", "NotificationStream", "open_vtep"]
+__all__ = [
+    "KernelGuest",
+    "KernelLab",
+    "KernelVtep",
+    "NotificationStream",
+    "lab_commands",
+    "lab_namespaces",
+    "new_prefix",
+    "open_lab",
+    "open_vtep",
+]

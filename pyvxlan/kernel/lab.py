@@ -433,8 +433,51 @@ class KernelGuest:
             sock.close()
         return PingResult(sent=count, received=len(rtts), rtts=tuple(rtts))
 
+    async def announce(self) -> None:
+        """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
+        a migrated VM does, so that bridges and VTEPs relearn where it is."""
+        frame = _announcement(self._spec)
+        raw = await trio.to_thread.run_sync(nl.open_socket, self.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
+        with raw:
+            raw.bind((UPLINK, 0))
+            raw.send(frame)
+
+    async def flush_arp(self) -> None:
+        """``ip neigh flush dev eth0``: forget every ARP (ND) cache entry."""
+        await trio.to_thread.run_sync(_flush_neighbours, self.netns)
+
     def __repr__(self) -> str:
         return f"<KernelGuest {self.name} {self.ip} in {self.netns}>"
+
+
+def _flush_neighbours(ns: str) -> None:
+    sock = nl.NeighSocket(ns)
+    try:
+        raw = sock.dump(0)
+        doomed = [
+            (nl.RTM_DELNEIGH, 0, {"family": m.family, "ifindex": m.ifindex, "state": 0, "ntf": 0, "dst": m.dst})
+            for m in nl.parse_neigh_messages(raw)
+            if m.family in (2, 10) and m.dst is not None and not m.state & nl.NUD_NOARP
+        ]
+        if doomed:
+            sock.transact(doomed)
+    finally:
+        sock.close()
+
+
+def _announcement(spec: GuestSpec) -> bytes:
+    mac = parse_mac(spec.mac)
+    ip = ip_info(spec.address).packed
+    if len(ip) == 4:  # ARP request for its own address, to broadcast
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + bytes(6) + ip
+        return (b"\xff" * 6 + mac + b"\x08\x06" + arp).ljust(60, b"\0")
+    # Unsolicited NA (override) to ff02::1 with the target link-layer address option.
+    all_nodes = bytes.fromhex("ff02" + "00" * 13 + "01")
+    body = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ip + bytes((2, 1)) + mac
+    pseudo = ip + all_nodes + struct.pack("!I3xB", len(body), 58)
+    body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
+    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + ip + all_nodes
+    return b"\x33\x33\x00\x00\x00\x01" + mac + b"\x86\xdd" + ip6 + body
 
 
 def _checksum(data: bytes) -> int:
@@ -471,11 +514,14 @@ async def _echo(
 class KernelLab:
     """A running lab in namespaces (:func:`open_lab`). Implements :class:`~pyvxlan.lab.Lab`."""
 
-    def __init__(self, topology: Topology, prefix: str, names: _Names, nursery: trio.Nursery) -> None:
+    def __init__(self, topology: Topology, prefix: str, names: _Names, nursery: trio.Nursery, ctx: _Ctx) -> None:
         self.topology = topology
         self.prefix = prefix
         self._names = names
         self._nursery = nursery
+        self._ctx = ctx
+        self._start = trio.current_time()
+        self._guest_host = {g.name: g.host for g in topology.guests}
         self._vteps: dict[tuple[str, int], KernelVtep] = {}
         self._guests: dict[str, KernelGuest] = {}
         self._captures: list[_Capture] = []
@@ -510,16 +556,124 @@ class KernelLab:
     def guests(self) -> list[KernelGuest]:
         return list(self._guests.values())
 
-    def capture(self, path: str) -> None:
-        """Record every frame crossing the underlay bridge, from now until the lab closes, into a
-        pcap at ``path`` (each frame once, as it enters the bridge)."""
+    def capture(self, path: str, *, guest: str | None = None) -> None:
+        """Record every frame crossing the underlay bridge (each once, as it enters the bridge),
+        or with ``guest`` every frame on that guest's ``eth0``, from now until the lab closes,
+        into a pcap at ``path``."""
+        if guest is not None:
+            ns, ifname = self.guest(guest).netns, UPLINK
+        else:
+            ns, ifname = self._names.underlay, None
         # Opened here, not in the task, so that nothing sent after this call is missed; opening a
-        # socket in a namespace is a few milliseconds.
-        raw = nl.open_socket(self._names.underlay, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        # socket in a namespace takes a few milliseconds.
+        raw = nl.open_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        if ifname is not None:
+            raw.bind((ifname, 0))
         raw.setblocking(False)
-        cap = _Capture(raw, PcapWriter(path))
+        cap = _Capture(raw, PcapWriter(path), skip_outgoing=guest is None)
         self._captures.append(cap)
         self._nursery.start_soon(cap.run)
+
+    # --- time, as the simulated lab offers it (real time here) ---------------------------------
+
+    @property
+    def now(self) -> float:
+        """Seconds since the lab opened."""
+        return trio.current_time() - self._start
+
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass (real time: the kernel's timers run on their own)."""
+        await trio.sleep(max(0.0, seconds))
+
+    # --- reading state ---------------------------------------------------------------------------
+
+    def fdb(self, host: str, vni: int) -> list[FdbEntry]:
+        """``bridge fdb show dev DEV`` of a device, read synchronously as the simulated lab's.
+
+        One short netlink dump made inline (well under a millisecond for a lab's tables); in
+        async code ``await lab.vtep(host, vni).fdb()`` does the same from a worker thread.
+        """
+        return self.vtep(host, vni)._fdb_blocking(trio.current_time())
+
+    def fdb_lines(self, host: str, vni: int) -> list[str]:
+        """The same in ``bridge fdb show`` form."""
+        vtep = self.vtep(host, vni)
+        return [e.bridge_line(vtep.name) for e in self.fdb(host, vni)]
+
+    def guest_host(self, name: str) -> str:
+        """The host a guest is attached to now."""
+        self.guest(name)
+        return self._guest_host[name]
+
+    # --- faults and changes ----------------------------------------------------------------------
+
+    def link_down(self, host: str) -> None:
+        """Take ``host``'s underlay link down (its port on the underlay bridge)."""
+        self._set_port(host, False)
+
+    def link_up(self, host: str) -> None:
+        """Bring ``host``'s underlay link back up."""
+        self._set_port(host, True)
+
+    def _set_port(self, host: str, up: bool) -> None:
+        self.topology.host(host)
+        ul = self._names.underlay
+        # One netlink request made inline, as the simulated lab's method is synchronous.
+        self._ctx.ipr(ul).set_state(self._ctx.idx(ul, host), up)
+
+    async def vtep_down(self, host: str, vni: int) -> None:
+        """``ip link set DEV down`` (leaves the group, flushes learned entries)."""
+        await self.vtep(host, vni).down()
+
+    async def vtep_up(self, host: str, vni: int) -> None:
+        """``ip link set DEV up`` (joins the group again)."""
+        await self.vtep(host, vni).up()
+
+    async def move_guest(self, name: str, host: str) -> None:
+        """Move a guest to ``host``'s bridge (a live migration): its veth moves to the other host's
+        namespace, the guest keeps its MAC and IP and sends a gratuitous ARP; in controller mode
+        every VTEP is reprogrammed first, as the simulated lab's controller does.
+
+        Unlike a simulated guest, the kernel forgets the guest's ARP cache when its link goes
+        down during the move.
+        """
+        guest = self.guest(name)
+        spec = self.topology.guest(name)
+        old = self._guest_host[name]
+        bridge = self.topology.host(host).device(spec.vni).bridge
+        if old == host:
+            return
+        await trio.to_thread.run_sync(self._move_veth, name, old, host, bridge)
+        self._guest_host[name] = host
+        if self.topology.mode is FdbMode.CONTROLLER:
+            await self._controller_attach(spec, host, old)
+        await guest.announce()
+
+    def _move_veth(self, name: str, old: str, host: str, bridge: str) -> None:
+        ctx, gif = self._ctx, self._names.guest_if[name]
+        old_ns, new_ns = self._names.ns(old), self._names.ns(host)
+        if ctx.ipr(new_ns).index(gif) is not None:
+            raise ConfigError("host", f"host {host} already has an interface named {gif}")
+        ctx.ipr(old_ns).set_netns(ctx.idx(old_ns, gif), new_ns)
+        del ctx.index[(old_ns, gif)]
+        _set_master(ctx, new_ns, gif, bridge)
+        _link_up(ctx, new_ns, gif)
+
+    async def _controller_attach(self, spec: GuestSpec, host: str, old: str) -> None:
+        # The simulated lab's controller after a move: the new host drops its entries for the
+        # guest, the old host gets them, every other host rewrites the remote.
+        address = self.topology.host(host).address
+        for (h, vni), vtep in self._vteps.items():
+            if vni != spec.vni:
+                continue
+            if h == host:
+                await vtep.fdb_del(spec.mac)
+                await vtep.neigh_del(spec.address)
+            elif h == old:
+                await vtep.fdb_add(spec.mac, address)
+                await vtep.neigh_add(spec.address, spec.mac)
+            else:
+                await vtep.fdb_replace(spec.mac, address)
 
     async def fdb_tables(self) -> dict[tuple[str, int], list[FdbEntry]]:
         """Every VTEP's FDB (``bridge fdb show``), keyed by (host, VNI)."""
@@ -543,10 +697,10 @@ class KernelLab:
 class _Capture:
     _OUTGOING: Final = 4  # PACKET_OUTGOING: the copy leaving a port; the incoming one is kept
 
-    def __init__(self, sock: socket.socket, writer: PcapWriter) -> None:
+    def __init__(self, sock: socket.socket, writer: PcapWriter, *, skip_outgoing: bool) -> None:
         self.sock = sock
         self.writer = writer
-        self.bridge_index: int | None = None
+        self.skip_outgoing = skip_outgoing
         self._done = False
 
     async def run(self) -> None:
@@ -564,7 +718,9 @@ class _Capture:
                 frame, addr = self.sock.recvfrom(65535)
             except (BlockingIOError, OSError):
                 return
-            if addr[2] != self._OUTGOING and addr[0] != UNDERLAY_BRIDGE:
+            # On the underlay, a frame is seen entering one port and leaving another (and
+            # multicast once more on the bridge device): keep the copy entering the bridge.
+            if not self.skip_outgoing or (addr[2] != self._OUTGOING and addr[0] != UNDERLAY_BRIDGE):
                 self.writer.write(frame, time.time())
 
     def finish(self) -> None:
@@ -597,15 +753,22 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
     try:
         for step in steps:
             await trio.to_thread.run_sync(_run_step, step, ctx)
-        async with trio.open_nursery() as nursery:
-            lab = KernelLab(topology, prefix, names, nursery)
-            await lab._attach()
-            try:
-                yield lab
-            finally:
-                with trio.CancelScope(shield=True):
-                    await lab._close()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:  # the captures' tasks
+                lab = KernelLab(topology, prefix, names, nursery, ctx)
+                await lab._attach()
+                try:
+                    yield lab
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await lab._close()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's own error, not a group the caller never asked for (the nursery
+            # only holds captures, which end quietly).
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(_teardown, ctx, prefix)
@@ -622,7 +785,7 @@ def _run_step(step: _Step, ctx: _Ctx) -> None:
 
 def _teardown(ctx: _Ctx, prefix: str) -> None:
     ctx.close()  # sockets hold their namespace alive; close them first
-    # Guests, then hosts, then the underlay: the reverse of creation. A namespace that set-up
-    # created just before a cancellation is found by prefix, not only by the record.
-    for ns in reversed([*ctx.namespaces, *[n for n in lab_namespaces(prefix) if n not in ctx.namespaces]]):
+    # Guests, then hosts, then the underlay: the reverse of creation. Only what this lab made:
+    # steps run in worker threads that a cancellation waits for, so the record is complete.
+    for ns in reversed(ctx.namespaces):
         nl.netns_remove(ns)

@@ -648,6 +648,12 @@ class Rtnl:
     def set_master(self, index: int, master: int) -> None:
         self._call("link", "set", index=index, master=master)
 
+    def set_netns(self, index: int, netns_name: str) -> None:
+        """``ip link set DEV netns NS`` (the namespace must exist)."""
+        if not netns_exists(netns_name):
+            raise ConfigError("netns", f"no network namespace named {netns_name!r}")
+        self._call("link", "set", index=index, net_ns_fd=netns_name)
+
     def set_mtu(self, index: int, mtu: int) -> None:
         self._call("link", "set", index=index, mtu=mtu)
 

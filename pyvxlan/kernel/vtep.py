@@ -376,6 +376,15 @@ class KernelVtep:
             self._names = await _run(self._rtnl.names)
             return self._entries(raw, now, self._names)
 
+    def _fdb_blocking(self, now: float) -> list[FdbEntry]:
+        """:meth:`fdb` without the worker thread (one short dump), for synchronous callers."""
+        raw = self._sock.dump(nl.AF_BRIDGE, self._index)
+        try:
+            return self._entries(raw, now, self._names)
+        except KeyError:
+            self._names = self._rtnl.names()
+            return self._entries(raw, now, self._names)
+
     def _entries(self, raw: bytes | bytearray, now: float, names: dict[int, str]) -> list[FdbEntry]:
         out = []
         hz = nl.USER_HZ

@@ -1,0 +1,310 @@
+"""Labs in network namespaces: the classic demo for real, names, cleanup, captures, notifications."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+
+from pyvxlan import ConfigError, EntryLearned, FdbEntry, L3Miss, PrivilegeError
+from pyvxlan import pcap as pcapmod
+from pyvxlan.kernel import lab as labmod
+from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
+from pyvxlan.kernel import netlink as nl
+from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+
+pytestmark = pytest.mark.kernel
+
+MODES = [FdbMode.MULTICAST, FdbMode.UNICAST, FdbMode.CONTROLLER]
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4-underlay", "ipv6-underlay"])
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_classic_demo_pings(root: None, mode: FdbMode, ipv6: bool) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(mode=mode, ipv6=ipv6)) as lab:
+            result = await lab.guest("guest1").ping("203.0.113.2", count=2, interval=0.05)
+            assert (result.sent, result.received, len(result.rtts)) == (2, 2, 2)
+            back = await lab.guest("guest2").ping("203.0.113.1")
+            assert back.received == 1
+            assert (await lab.guest("guest1").ping("203.0.113.99", timeout=0.2)).received == 0
+
+    trio.run(main)
+
+
+def test_three_hosts_in_unicast_mode_flood_to_every_peer(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(3, mode=FdbMode.UNICAST)) as lab:
+            assert sorted(lab.fdb_lines("host1", 10)) == [
+                "00:00:00:00:00:00 dev vxlan10 dst 198.51.100.2 self permanent",
+                "00:00:00:00:00:00 dev vxlan10 dst 198.51.100.3 self permanent",
+            ]
+            assert (await lab.guest("guest3").ping("203.0.113.1")).received == 1
+            assert (await lab.guest("guest2").ping("203.0.113.3")).received == 1
+
+    trio.run(main)
+
+
+def test_lab_names_carry_the_prefix_and_everything_goes_on_exit(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(), prefix="pvx00a1") as lab:
+            assert lab.namespaces == [
+                "pvx00a1-guest1",
+                "pvx00a1-guest2",
+                "pvx00a1-host1",
+                "pvx00a1-host2",
+                "pvx00a1-underlay",
+            ]
+            with pytest.raises(ConfigError) as exc:
+                async with open_lab(classic_demo(), prefix="pvx00a1"):
+                    pass
+            assert (
+                str(exc.value)
+                == "prefix: a lab with prefix pvx00a1 exists already (pyvxlan lab cleanup --prefix pvx00a1)"
+            )
+
+    trio.run(main)
+    assert lab_namespaces("pvx00a1") == []
+
+
+def test_two_labs_run_side_by_side(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo()) as a, open_lab(classic_demo(mode=FdbMode.UNICAST)) as b:
+            assert a.prefix != b.prefix
+            assert (await a.guest("guest1").ping("203.0.113.2")).received == 1
+            assert (await b.guest("guest1").ping("203.0.113.2")).received == 1
+
+    trio.run(main)
+
+
+def test_everything_goes_on_error(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(), prefix="pvx00a2"):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        trio.run(main)
+    assert lab_namespaces("pvx00a2") == []
+
+
+@pytest.mark.parametrize("at_step", [1, 9, 25])
+def test_cancelled_set_up_leaves_nothing_behind(root: None, monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
+    # Cancel the lab's scope from inside step `at_step` (as a timeout or Ctrl-C would arrive).
+    real = labmod._run_step
+    done = 0
+    scope = trio.CancelScope()
+
+    def step(s: labmod._Step, ctx: labmod._Ctx) -> None:
+        nonlocal done
+        real(s, ctx)
+        done += 1
+        if done == at_step:
+            trio.from_thread.run_sync(scope.cancel)
+
+    monkeypatch.setattr(labmod, "_run_step", step)
+
+    async def main() -> None:
+        with scope:
+            async with open_lab(classic_demo(), prefix="pvx00a3"):
+                raise AssertionError("set-up should have been cancelled")
+
+    trio.run(main)
+    assert done == at_step
+    assert lab_namespaces("pvx00a3") == []
+
+
+def test_ctrl_c_during_set_up_leaves_nothing_behind(root: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = labmod._run_step
+
+    def step(s: labmod._Step, ctx: labmod._Ctx) -> None:
+        real(s, ctx)
+        if s.command.startswith("ip -n pvx00a4-host2 link add vxlan10"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(labmod, "_run_step", step)
+
+    async def main() -> None:
+        async with open_lab(classic_demo(), prefix="pvx00a4"):
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main)
+    assert lab_namespaces("pvx00a4") == []
+
+
+def test_a_failing_step_names_its_command_and_cleans_up(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(), prefix="pvx00a5"):
+            pass
+
+    nl.netns_create("pvx00a5-guest1")  # in the way of the lab's own namespace
+    try:
+        with pytest.raises(ConfigError) as exc:
+            trio.run(main)
+        assert str(exc.value) == "netns: network namespace 'pvx00a5-guest1' exists already"
+        assert lab_namespaces("pvx00a5") == ["pvx00a5-guest1"]
+    finally:
+        nl.netns_remove("pvx00a5-guest1")
+
+
+def test_open_lab_without_privilege_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labmod.nl.os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
+    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda status_path="": False)
+
+    async def main() -> None:
+        async with open_lab(classic_demo()):
+            pass
+
+    with pytest.raises(PrivilegeError) as exc:
+        trio.run(main)
+    assert str(exc.value) == "root or CAP_NET_ADMIN is needed to build a lab in network namespaces"
+
+
+def test_learned_entries_arrive_as_notifications(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo()) as lab:
+            async with lab.vtep("host2", 10).subscribe() as stream:
+                assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+                with trio.fail_after(5):
+                    first = await stream.__anext__()
+            assert first == EntryLearned("02:00:00:00:00:01", "198.51.100.1")
+
+    trio.run(main)
+
+
+def test_proxy_without_a_neighbour_raises_l3miss(root: None) -> None:
+    device = VxlanDevice(10, l3miss=True)
+    topology = Topology(
+        Underlay("198.51.100.0/24"),
+        (Host("host1", "198.51.100.1", (device,)), Host("host2", "198.51.100.2", (device,))),
+        (GuestSpec("guest1", "host1", 10, "02:00:00:00:00:01", "203.0.113.1/24"),),
+        FdbMode.CONTROLLER,
+    )
+
+    async def main() -> None:
+        async with open_lab(topology) as lab, lab.vtep("host1", 10).subscribe() as stream:
+            assert (await lab.guest("guest1").ping("203.0.113.7", timeout=0.3)).received == 0
+            with trio.fail_after(5):
+                assert await stream.__anext__() == L3Miss("203.0.113.7")
+
+    trio.run(main)
+
+
+def test_capture_records_the_underlay_once_per_frame(root: None, tmp_path: Path) -> None:
+    path = tmp_path / "underlay.pcap"
+
+    async def main() -> None:
+        async with open_lab(classic_demo(mode=FdbMode.UNICAST)) as lab:
+            lab.capture(str(path))
+            assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+
+    trio.run(main)
+    stats = pcapmod.PcapStats()
+    frames = [d for _, d in pcapmod.read(str(path), stats=stats)]
+    # ARP request, ARP reply, echo request, echo reply: each crossed the underlay once
+    assert [(d.outer_src, d.outer_dst, d.header.vni) for d in frames] == [
+        ("198.51.100.1", "198.51.100.2", 10),
+        ("198.51.100.2", "198.51.100.1", 10),
+        ("198.51.100.1", "198.51.100.2", 10),
+        ("198.51.100.2", "198.51.100.1", 10),
+    ]
+    assert (stats.packets, stats.vxlan, stats.not_vxlan) == (6, 4, 2)  # and the hosts' own ARP
+
+
+def test_move_guest_relearns_the_new_host(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(3)) as lab:
+            assert (await lab.guest("guest1").ping("203.0.113.3")).received == 1
+            await lab.move_guest("guest1", "host2")
+            assert lab.guest_host("guest1") == "host2"
+            assert (await lab.guest("guest1").ping("203.0.113.3")).received == 1
+            assert [e.dst for e in lab.fdb("host3", 10) if e.mac == "02:00:00:00:00:01"] == ["198.51.100.2"]
+
+    trio.run(main)
+
+
+def test_link_down_cuts_a_host_off(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(mode=FdbMode.UNICAST)) as lab:
+            lab.link_down("host2")
+            assert (await lab.guest("guest1").ping("203.0.113.2", timeout=0.3)).received == 0
+            lab.link_up("host2")
+            assert (await lab.guest("guest1").ping("203.0.113.2", timeout=2)).received == 1
+
+    trio.run(main)
+
+
+# --- the same scenario on the simulator and on the kernel ------------------------------------------
+
+
+def _normalized(tables: dict[tuple[str, int], list[FdbEntry]]) -> dict[tuple[str, int], list[tuple[object, ...]]]:
+    # MACs, remotes and states; timers and the `via` interface left out.
+    return {key: sorted(e.key() for e in entries) for key, entries in tables.items()}
+
+
+async def _scenario(lab: object) -> None:
+    for src, dst in (("guest1", "203.0.113.2"), ("guest3", "203.0.113.1")):
+        assert (await lab.guest(src).ping(dst, timeout=2)).received == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_the_same_scenario_ends_with_the_same_fdb_tables_on_sim_and_kernel(root: None, mode: FdbMode) -> None:
+    from pyvxlan import sim
+
+    topology = classic_demo(3, mode=mode)
+
+    async def on_sim() -> dict[tuple[str, int], list[FdbEntry]]:
+        async with sim.open_lab(topology) as lab:
+            await _scenario(lab)
+            return {(h.name, 10): await lab.vtep(h.name, 10).fdb() for h in topology.hosts}
+
+    async def on_kernel() -> dict[tuple[str, int], list[FdbEntry]]:
+        async with open_lab(topology) as lab:
+            await _scenario(lab)
+            return await lab.fdb_tables()
+
+    simulated = _normalized(sim.run(on_sim))
+    real = _normalized(trio.run(on_kernel))
+    assert real == simulated
+
+
+# --- lab_commands ---------------------------------------------------------------------------------
+
+
+def test_lab_commands_need_no_privilege(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labmod.nl.os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
+    lines = lab_commands(classic_demo(mode=FdbMode.CONTROLLER), prefix="pvx0001")
+    assert lines[:3] == [
+        "ip netns add pvx0001-underlay",
+        "ip netns exec pvx0001-underlay sysctl -qw net.ipv6.conf.default.disable_ipv6=1",
+        "ip -n pvx0001-underlay link add ul type bridge mcast_snooping 0 forward_delay 0 stp_state 0",
+    ]
+    assert (
+        "ip -n pvx0001-host1 link add vxlan10 address 02:9f:c7:6a:99:01 type vxlan id 10 local 198.51.100.1 "
+        "dev eth0 dstport 4789 srcport 49152 65535 ttl auto nolearning ageing 300 proxy"
+    ) in lines
+    assert "bridge -n pvx0001-host1 fdb add 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2" in lines
+    assert "ip -n pvx0001-host1 neigh add 203.0.113.2 lladdr 02:00:00:00:00:02 dev vxlan10 nud permanent" in lines
+    assert lines[-7:] == [
+        "ip netns exec pvx0001-guest1 ping -c 1 -W 1 203.0.113.2",
+        "ip netns exec pvx0001-guest2 ping -c 1 -W 1 203.0.113.1",
+        "ip netns del pvx0001-guest1",
+        "ip netns del pvx0001-guest2",
+        "ip netns del pvx0001-host1",
+        "ip netns del pvx0001-host2",
+        "ip netns del pvx0001-underlay",
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_the_printed_commands_build_a_lab_that_pings(root: None, mode: FdbMode) -> None:
+    lines = lab_commands(classic_demo(mode=mode), prefix="pvx00a6")
+    try:
+        for line in lines:
+            done = subprocess.run(line.split(), capture_output=True, text=True, check=False)
+            assert done.returncode == 0, f"{line}: {done.stderr}"
+    finally:
+        for ns in lab_namespaces("pvx00a6"):
+            nl.netns_remove(ns)
