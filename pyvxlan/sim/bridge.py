@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pyvxlan.sim.ledger import Ledger
+
 __all__ = ["Bridge", "BridgeEntry"]
 
 
@@ -28,11 +30,13 @@ class BridgeEntry:
 class Bridge:
     """Ports are named; each has a ``deliver(frame)`` callable that carries a frame out of it.
 
-    ``drop(reason)`` is called for every frame the bridge does not forward, so that every frame is
-    accounted for.
+    ``drop(reason, frame)`` is called for every frame the bridge does not forward, and the
+    ``ledger`` counts the extra copies a flood makes, so that every frame is accounted for.
     """
 
-    def __init__(self, name: str, *, ageing: float = 300.0, drop: Callable[[str, bytes], None]) -> None:
+    def __init__(
+        self, name: str, *, ageing: float = 300.0, drop: Callable[[str, bytes], None], ledger: Ledger | None = None
+    ) -> None:
         self.name = name
         self.ageing = ageing
         self._ports: dict[str, Callable[[bytes], None]] = {}
@@ -40,6 +44,7 @@ class Bridge:
         # entry per remote guest per bridge, and this is the memory that grows with it.
         self._fdb: dict[bytes, tuple[str, float]] = {}
         self._drop = drop
+        self._ledger = ledger if ledger is not None else Ledger()
         self.forwarded = 0
         self.flooded = 0
 
@@ -88,13 +93,13 @@ class Bridge:
                     self._ports[out](frame)
                     return
         self.flooded += 1
-        sent = False
-        for name, deliver in self._ports.items():
-            if name != port:
-                sent = True
-                deliver(frame)
-        if not sent:
+        targets = [deliver for name, deliver in self._ports.items() if name != port]
+        if not targets:
             self._drop("bridge_no_port", frame)
+            return
+        self._ledger.created += len(targets) - 1  # a copy per port
+        for deliver in targets:
+            deliver(frame)
 
     def entries(self, now: float) -> list[BridgeEntry]:
         """The learned entries that have not aged out, sorted by MAC."""

@@ -204,7 +204,10 @@ class SimLab:
             for dev in host.devices:
                 config = topology.vtep_config(host.name, dev.vni)
                 bridge = Bridge(
-                    dev.bridge, ageing=dev.bridge_ageing, drop=self._bridge_drop_for(f"{host.name}/{dev.bridge}")
+                    dev.bridge,
+                    ageing=dev.bridge_ageing,
+                    drop=self._bridge_drop_for(f"{host.name}/{dev.bridge}"),
+                    ledger=self._ledger,
                 )
                 d = _Device(h, config, bridge, self)
                 bridge.attach(config.name, self._vxlan_port(d))

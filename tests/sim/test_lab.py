@@ -1,0 +1,315 @@
+"""The simulated lab: the classic demo in each mode, migration, ageing, membership, faults, I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+
+from pyvxlan import ConfigError, EntryLearned, FdbState
+from pyvxlan.sim import EventKind, LinkProfile, SimLab, open_lab, run
+from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+
+
+def in_lab(topology: Topology, body: Callable[[SimLab], Awaitable[Any]], **kw: Any) -> Any:
+    async def main() -> Any:
+        async with open_lab(topology, **kw) as lab:
+            return await body(lab)
+
+    return run(main)
+
+
+def events(lab: SimLab, kind: EventKind) -> list[str]:
+    return [f"{e.time:.3f} {e.where} {e.detail}" for e in lab.events if e.kind is kind]
+
+
+def test_classic_demo_multicast_floods_once_then_learns() -> None:
+    async def body(lab: SimLab) -> None:
+        r = await lab.guest("guest1").ping("203.0.113.2", count=3)
+        assert (r.sent, r.received, r.rtts) == (3, 3, (0.004, 0.002, 0.002))
+        assert lab.fdb_lines("host1", 10) == [
+            "00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent",
+            "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
+        ]
+        assert lab.fdb_lines("host2", 10) == [
+            "00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent",
+            "02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self",
+        ]
+        assert events(lab, EventKind.LEARNED) == [
+            "0.001 host2/vxlan10 02:00:00:00:00:01 dst 198.51.100.1",
+            "0.002 host1/vxlan10 02:00:00:00:00:02 dst 198.51.100.2",
+        ]
+        s = lab.stats()
+        # One ARP broadcast to the group, then the reply and three echo pairs by unicast.
+        assert (s.datagrams, s.multicast_datagrams, s.flood_datagrams, s.deliveries) == (8, 1, 1, 8)
+        assert s.drops == {}
+        assert lab.ledger.balance() == 0
+
+    in_lab(classic_demo(), body)
+
+
+def test_classic_demo_unicast_replicates_floods_to_every_peer() -> None:
+    async def body(lab: SimLab) -> None:
+        assert lab.fdb_lines("host1", 10) == [
+            "00:00:00:00:00:00 dev vxlan10 dst 198.51.100.2 self permanent",
+            "00:00:00:00:00:00 dev vxlan10 dst 198.51.100.3 self permanent",
+        ]
+        r = await lab.guest("guest1").ping("203.0.113.3", count=3)
+        assert (r.sent, r.received) == (3, 3)
+        s = lab.stats()
+        assert (s.multicast_datagrams, s.flood_datagrams) == (0, 2)  # one ARP request, two copies
+        assert lab.group_members("239.1.1.1") == []
+        assert "02:00:00:00:00:03 dev vxlan10 dst 198.51.100.3 self" in lab.fdb_lines("host1", 10)
+
+    in_lab(classic_demo(3, FdbMode.UNICAST), body)
+
+
+def test_classic_demo_controller_programs_entries_and_answers_arp_locally() -> None:
+    async def body(lab: SimLab) -> None:
+        assert lab.fdb_lines("host1", 10) == [
+            "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self permanent",
+            "02:00:00:00:00:03 dev vxlan10 dst 198.51.100.3 self permanent",
+        ]
+        neighbours = await lab.vtep("host1", 10).neighbours()
+        assert sorted((n.ip, n.mac) for n in neighbours) == [
+            ("203.0.113.2", "02:00:00:00:00:02"),
+            ("203.0.113.3", "02:00:00:00:00:03"),
+        ]
+        r = await lab.guest("guest1").ping("203.0.113.2", count=3)
+        assert (r.sent, r.received, r.rtts) == (3, 3, (0.002, 0.002, 0.002))
+        s = lab.stats()
+        assert (s.flood_datagrams, s.learned, s.proxy_answered) == (0, 0, 1)
+        assert events(lab, EventKind.LEARNED) == []
+
+    in_lab(classic_demo(3, FdbMode.CONTROLLER), body)
+
+
+def test_ipv6_underlay_and_ipv6_guests_with_neighbour_discovery() -> None:
+    topo = classic_demo(2, ipv6=True)
+    guests = (
+        GuestSpec("a", "host1", 10, "02:00:00:00:00:0a", "2001:db8:1::a/64"),
+        GuestSpec("b", "host2", 10, "02:00:00:00:00:0b", "2001:db8:1::b/64"),
+    )
+    topo = Topology(topo.underlay, topo.hosts, guests, FdbMode.MULTICAST)
+
+    async def body(lab: SimLab) -> None:
+        r = await lab.guest("a").ping("2001:db8:1::b", count=2)
+        assert (r.sent, r.received) == (2, 2)
+        assert lab.fdb_lines("host2", 10)[1] == "02:00:00:00:00:0a dev vxlan10 dst 2001:db8::1 self"
+
+    in_lab(topo, body)
+
+    # The controller's proxy answers neighbour solicitations too.
+    async def controller(lab: SimLab) -> None:
+        r = await lab.guest("a").ping("2001:db8:1::b", count=1)
+        assert (r.sent, r.received) == (1, 1)
+        assert lab.stats().proxy_answered == 1
+
+    in_lab(topo.with_mode(FdbMode.CONTROLLER), controller)
+
+
+def test_mac_migration_after_a_guest_moves() -> None:
+    async def body(lab: SimLab) -> None:
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        await lab.move_guest("guest2", "host3")
+        await lab.sleep(0.5)
+        assert lab.guest_host("guest2") == "host3"
+        assert events(lab, EventKind.MIGRATED) == [
+            "0.005 host1/vxlan10 02:00:00:00:00:02 from 198.51.100.2 to 198.51.100.3",
+        ]
+        r = await lab.guest("guest1").ping("203.0.113.2")
+        assert (r.received, r.rtts) == (1, (0.002,))
+        assert "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self" in lab.fdb_lines("host1", 10)
+        assert lab.ledger.balance() == 0
+
+    in_lab(classic_demo(3), body)
+
+
+def test_controller_reprograms_every_vtep_when_a_guest_moves() -> None:
+    async def body(lab: SimLab) -> None:
+        await lab.move_guest("guest2", "host3")
+        assert "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self permanent" in lab.fdb_lines("host1", 10)
+        assert not any(line.startswith("02:00:00:00:00:02") for line in lab.fdb_lines("host3", 10))
+        assert "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self permanent" in lab.fdb_lines("host2", 10)
+        r = await lab.guest("guest1").ping("203.0.113.2")
+        assert r.received == 1
+
+    in_lab(classic_demo(3, FdbMode.CONTROLLER), body)
+
+
+def test_learned_entries_age_out_after_300_virtual_seconds() -> None:
+    async def body(lab: SimLab) -> None:
+        await lab.guest("guest1").ping("203.0.113.2")
+        start = trio.current_time()
+        await lab.sleep(299.0)
+        assert len(lab.fdb_lines("host1", 10)) == 2
+        await lab.sleep(2.0)
+        assert lab.fdb_lines("host1", 10) == ["00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent"]
+        assert trio.current_time() - start == 301.0
+        assert events(lab, EventKind.EXPIRED) == [
+            # 300 s after the last frame that refreshed them (the echo request and its reply).
+            "300.003 host2/vxlan10 02:00:00:00:00:01 dst 198.51.100.1",
+            "300.004 host1/vxlan10 02:00:00:00:00:02 dst 198.51.100.2",
+        ]
+        # The bridge's own entries age too (Linux's 300 s default).
+        assert lab.bridge("host1", 10).entries(lab.now) == []
+
+    in_lab(classic_demo(), body)
+
+
+def test_a_vtep_that_left_the_group_gets_no_floods() -> None:
+    async def body(lab: SimLab) -> None:
+        await lab.vtep_down("host3", 10)
+        assert lab.group_members("239.1.1.1") == ["198.51.100.1", "198.51.100.2"]
+        before = await lab.vtep("host3", 10).counters()
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        after = await lab.vtep("host3", 10).counters()
+        assert after == before
+        assert lab.stats().deliveries == 4  # ARP to host2 only, then three unicasts
+        assert events(lab, EventKind.LEFT) == ["0.000 host3/vxlan10 239.1.1.1"]
+
+    in_lab(classic_demo(3), body)
+
+
+def test_recovery_after_loss() -> None:
+    async def body(lab: SimLab) -> None:
+        lab.set_link("host2", LinkProfile(loss=1.0))
+        r = await lab.guest("guest1").ping("203.0.113.2", count=2)
+        assert (r.sent, r.received) == (2, 0)
+        await lab.sleep(2.0)  # the ARP resolution gives up after its third request
+        assert lab.stats().drops["loss"] == 3  # three ARP requests, no reply
+        assert lab.stats().drops["guest:arp_failed"] == 2  # both echo requests waited for it
+        lab.set_link("host2", LinkProfile())
+        r = await lab.guest("guest1").ping("203.0.113.2", count=2)
+        assert (r.sent, r.received) == (2, 2)
+        assert lab.ledger.balance() == 0
+
+    in_lab(classic_demo(), body)
+
+
+def test_recovery_after_partition_and_link_down() -> None:
+    async def body(lab: SimLab) -> None:
+        lab.partition(["host1"], ["host2"])
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 0
+        await lab.sleep(3.0)
+        lab.heal()
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        lab.link_down("host2")
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 0
+        lab.link_up("host2")
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        drops = lab.stats().drops
+        assert drops["partition"] >= 1 and drops["link_down"] >= 1
+
+    in_lab(classic_demo(), body)
+
+
+def test_recovery_after_a_vtep_restart() -> None:
+    async def body(lab: SimLab) -> None:
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        await lab.vtep_down("host2", 10)
+        assert lab.fdb_lines("host2", 10) == ["00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent"]
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 0
+        assert lab.stats().drops["device_down"] >= 1
+        await lab.vtep_up("host2", 10)
+        assert lab.group_members("239.1.1.1") == ["198.51.100.1", "198.51.100.2"]
+        # guest2's ARP entry for guest1 still stands, the host1 VTEP still knows guest2: the
+        # reply travels by the group until host2's VTEP learns guest1 again.
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        assert "02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self" in lab.fdb_lines("host2", 10)
+
+    in_lab(classic_demo(), body)
+
+
+def test_oversize_outer_packets_are_dropped_and_counted() -> None:
+    base = classic_demo()
+    topo = Topology(Underlay("198.51.100.0/24", mtu=1500), base.hosts, base.guests)
+
+    async def body(lab: SimLab) -> None:
+        sock = lab.guest("guest2").udp_socket(7000)
+        lab.guest("guest1").send_udp("203.0.113.2", 7000, b"x" * 1422)  # inner IP 1450: fits exactly
+        payload, sender = await sock.receive()
+        assert (len(payload), sender) == (1422, ("203.0.113.1", 40000))
+        lab.guest("guest1").send_udp("203.0.113.2", 7000, b"x" * 1423)  # one byte over: 1501 outer
+        await lab.sleep(1.0)
+        assert lab.stats().drops == {"mtu": 1}
+        assert [e.detail for e in lab.events if e.reason == "mtu"] == ["mtu 1501 bytes > mtu 1500"]
+
+    in_lab(topo, body)
+
+
+def test_raw_frames_and_guest_capture(tmp_path: Any) -> None:
+    async def body(lab: SimLab) -> None:
+        lab.capture(str(tmp_path / "g2.pcap"), guest="guest2")
+        g2 = lab.guest("guest2")
+        g2.open_raw()
+        frame = bytes.fromhex("ffffffffffff020000000001") + b"\x88\xb5" + b"hello".ljust(46, b"\0")
+        lab.guest("guest1").send_frame(frame)
+        assert await g2.receive_frame() == frame
+
+    in_lab(classic_demo(), body)
+    data = (tmp_path / "g2.pcap").read_bytes()
+    assert len(data) == 24 + 16 + 60
+
+
+def test_vtep_notifications_stream() -> None:
+    async def body(lab: SimLab) -> None:
+        async with lab.vtep("host2", 10).subscribe() as stream:
+            await lab.guest("guest1").ping("203.0.113.2")
+            async for note in stream:
+                assert note == EntryLearned("02:00:00:00:00:01", "198.51.100.1")
+                break
+
+    in_lab(classic_demo(), body)
+
+
+def test_open_lab_needs_the_virtual_clock() -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo()):
+            pass
+
+    with pytest.raises(ConfigError, match=r"^clock: the simulator runs in virtual time"):
+        trio.run(main)
+
+
+def test_lab_lookups_raise_key_error() -> None:
+    async def body(lab: SimLab) -> None:
+        with pytest.raises(KeyError, match="no guest is called 'x'"):
+            lab.guest("x")
+        with pytest.raises(KeyError, match="host 'host1' has no vxlan device with VNI 11"):
+            lab.vtep("host1", 11)
+
+    in_lab(classic_demo(), body)
+
+
+def test_static_entries_survive_learning_from_elsewhere() -> None:
+    async def body(lab: SimLab) -> None:
+        await lab.vtep("host1", 10).fdb_add("02:00:00:00:00:02", "198.51.100.3", state=FdbState.STATIC)
+        await lab.guest("guest2").ping("203.0.113.1")
+        # Linux never overwrites a static entry by learning: the frames from host2 are dropped.
+        assert "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self static" in lab.fdb_lines("host1", 10)
+        assert lab.stats().drops.get("entry_exists", 0) >= 1
+
+    in_lab(classic_demo(3), body)
+
+
+def test_two_vnis_share_hosts_without_mixing() -> None:
+    u = Underlay("198.51.100.0/24")
+    devs = (VxlanDevice(10, group="239.1.1.1"), VxlanDevice(20, group="239.1.1.1"))
+    hosts = (Host("host1", "198.51.100.1", devs), Host("host2", "198.51.100.2", devs))
+    guests = (
+        GuestSpec("a10", "host1", 10, "02:00:00:00:10:01", "203.0.113.1/24"),
+        GuestSpec("b10", "host2", 10, "02:00:00:00:10:02", "203.0.113.2/24"),
+        GuestSpec("a20", "host1", 20, "02:00:00:00:20:01", "203.0.113.1/24"),
+        GuestSpec("b20", "host2", 20, "02:00:00:00:20:02", "203.0.113.2/24"),
+    )
+
+    async def body(lab: SimLab) -> None:
+        r = await lab.guest("a10").ping("203.0.113.2")
+        assert r.received == 1
+        assert lab.guest("b20").received == 0  # same group, same IPs: another VNI hears nothing
+        assert [line.split()[0] for line in lab.fdb_lines("host2", 20)] == ["00:00:00:00:00:00"]
+
+    in_lab(Topology(u, hosts, guests), body)
