@@ -84,20 +84,46 @@ class _Remote:
 class _Record:
     """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``)."""
 
-    __slots__ = ("extern_learn", "mac", "remotes", "state", "text", "updated", "used")
+    __slots__ = ("extern_learn", "mac", "remotes", "state", "updated", "used")
 
     def __init__(self, mac: bytes, state: FdbState, extern_learn: bool, remote: _Remote, now: float) -> None:
         self.mac = mac
-        self.text = mac.hex(":")
         self.state = state
         self.extern_learn = extern_learn
-        self.remotes = [remote]
+        # A tuple, rebuilt on the rare control-plane change: 40 bytes an entry less than a list.
+        self.remotes: tuple[_Remote, ...] = (remote,)
         self.updated = now
         self.used = now
 
     @property
+    def text(self) -> str:
+        # Computed, not stored: a million learned entries would hold a million 17-character strings.
+        return self.mac.hex(":")
+
+    @property
     def ages(self) -> bool:
         return self.state is _REACHABLE and not self.extern_learn
+
+
+_learned_remotes: dict[tuple[str, int, int, int], _Remote] = {}
+_LEARNED_REMOTES_MAX: Final = 1 << 16
+
+
+def learned_remote(src: str, config: VtepConfig) -> _Remote:
+    """The remote a learned entry gets: ``src`` with the device's port and VNI.
+
+    Remotes are never changed once made (migration and replace swap in a new one), so learned entries
+    share them: one object per (address, port, VNI, TTL) across every table in the process, which
+    keeps a simulation of thousands of VTEPs that learn from each other small.
+    """
+    key = (src, config.dst_port, config.vni, config.ttl)
+    remote = _learned_remotes.get(key)
+    if remote is None:
+        if len(_learned_remotes) >= _LEARNED_REMOTES_MAX:
+            _learned_remotes.clear()
+        remote = _Remote(ip_info(src, "src").text, None, None, None, config)
+        _learned_remotes[key] = remote
+    return remote
 
 
 def _is_unicast(mac: bytes) -> bool:
@@ -264,7 +290,7 @@ class ForwardingDatabase:
             return
         changed = rec.state is not state or rec.extern_learn
         if not _is_unicast(raw) and not any(rd.same(remote.dst, remote.port, remote.vni) for rd in rec.remotes):
-            rec.remotes.append(remote)
+            rec.remotes += (remote,)
             changed = True
         if changed:
             self._set_state(rec, state, False, t)
@@ -294,7 +320,7 @@ class ForwardingDatabase:
         if rec is None:
             self._create(raw, state, False, remote, t)
             return
-        rec.remotes[0] = remote
+        rec.remotes = (remote, *rec.remotes[1:])
         self._set_state(rec, state, False, t)
 
     def delete(
@@ -316,7 +342,8 @@ class ForwardingDatabase:
             if not matches:
                 return
             if len(rec.remotes) > 1:
-                rec.remotes.remove(matches[0])
+                i = rec.remotes.index(matches[0])
+                rec.remotes = rec.remotes[:i] + rec.remotes[i + 1 :]
                 return
         self._remove(rec)
 

@@ -59,7 +59,7 @@ from pyvxlan.events import (
     SendDatagram,
     VtepCounters,
 )
-from pyvxlan.fdb import ZERO_MAC_BYTES, ForwardingDatabase, _Record, _Remote
+from pyvxlan.fdb import ZERO_MAC_BYTES, ForwardingDatabase, _Record, _Remote, learned_remote
 from pyvxlan.frame import flow_source_port, internet_checksum
 
 __all__ = ["Vtep"]
@@ -73,7 +73,6 @@ _RX: Final = Direction.RX
 _TX: Final = Direction.TX
 _ETH_P_ARP: Final = b"\x08\x06"
 _ETH_P_IPV6: Final = b"\x86\xdd"
-_LEARN_CACHE_MAX: Final = 4096
 
 
 class Vtep:
@@ -86,7 +85,6 @@ class Vtep:
     __slots__ = (
         "_config",
         "_fdb",
-        "_learn_cache",
         "_learning",
         "_local",
         "_mac",
@@ -120,7 +118,6 @@ class Vtep:
         self._up = False
         self._outputs: list[Output] = []
         self._neigh: dict[bytes, Neighbour] = {}
-        self._learn_cache: dict[str, _Remote] = {}
         self._mac = parse_mac(config.mac)
         self._vni = config.vni
         self._learning = config.learning
@@ -420,19 +417,13 @@ class Vtep:
             )
             return False
         # "MAC migrated from A to B": only the address changes; port and VNI stay.
-        rec.remotes[0] = _Remote(src, rd.port, rd.vni, rd.interface, self._config)
+        rec.remotes = (_Remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
         self._outputs.append(EntryMigrated(rec.text, rd.dst, src))
         return True
 
     def _learn(self, smac: bytes, src: str) -> None:
-        remote = self._learn_cache.get(src)
-        if remote is None:
-            # Learned entries use the device's port and VNI, not the packet's; one shared remote
-            # per source address keeps a table of many MACs behind few VTEPs small.
-            remote = _Remote(ip_info(src, "src").text, None, None, None, self._config)
-            if len(self._learn_cache) >= _LEARN_CACHE_MAX:
-                self._learn_cache.clear()
-            self._learn_cache[src] = remote
+        # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
+        remote = learned_remote(src, self._config)
         try:
             rec = self._fdb._create(smac, _REACHABLE, False, remote, self._now)
         except FdbFull:
