@@ -37,12 +37,14 @@ _CACHE_MAX: Final = 1 << 16
 # One unpack reads an untagged IPv4 (IHL 5) VXLAN frame's fields up to the inner Ethernet type:
 # ethertype, version/IHL, total length, fragment bits, TTL, protocol, addresses, UDP ports and
 # length, both VXLAN words, the inner MAC pair.
-_FAST: Final = struct.Struct("!12xHBxH2xHBB2x4s4sHHH2xII12s")
+_FAST: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHH2xII12s")
 _FAST_LEN: Final = _FAST.size  # 62
 _fast_unpack = _FAST.unpack_from
 _u16 = struct.Struct("!H").unpack_from
 _u16x2 = struct.Struct("!HH").unpack_from
 _ICMP_ECHO = struct.Struct("!BB2xHH").unpack_from
+# IPv4 version/IHL, total length, fragment field, protocol, the two addresses
+_IN4 = struct.Struct("!BxH2xHxB2x8s").unpack_from
 
 ARP: Final = 0x0806
 IPV4: Final = 0x0800
@@ -70,17 +72,6 @@ def _ip(raw: bytes) -> str:
 
 def _ip_port(raw: bytes, port: int) -> str:
     return f"[{ip_text(raw)}]:{port}" if len(raw) == 16 else f"{ip_text(raw)}:{port}"
-
-
-def _icmp4(buf: bytes, p: int, end: int) -> str:
-    if end - p < 8:
-        return "ICMP truncated"
-    icmp_type, code, ident, seq = _ICMP_ECHO(buf, p)
-    if icmp_type == 8 and code == 0:
-        return f"ICMP echo request id {ident} seq {seq}"
-    if icmp_type == 0 and code == 0:
-        return f"ICMP echo reply id {ident} seq {seq}"
-    return f"ICMP type {icmp_type} code {code}"
 
 
 def _icmp6(buf: bytes, p: int, end: int) -> str:
@@ -111,25 +102,52 @@ def _transport(name: str, addrs: tuple[bytes, bytes], buf: bytes, p: int, end: i
     return f"{_ip_port(src, sport)} > {_ip_port(dst, dport)} {name}"
 
 
+_ip4_pairs: dict[bytes, tuple[str, str, str]] = {}
+
+
+def _ip4_texts(addrs: bytes) -> tuple[str, str, str]:
+    """``(src, dst, "src > dst")`` for the 8 address bytes of an IPv4 header (cached)."""
+    texts = _ip4_pairs.get(addrs)
+    if texts is None:
+        src, dst = ip_text(addrs[:4]), ip_text(addrs[4:])
+        texts = (src, dst, f"{src} > {dst}")
+        if len(_ip4_pairs) >= _CACHE_MAX:
+            _ip4_pairs.clear()
+        _ip4_pairs[addrs] = texts
+    return texts
+
+
 def _ipv4(buf: bytes, p: int, end: int) -> str:
-    if end - p < 20 or buf[p] >> 4 != 4:
-        return "IPv4 truncated" if end - p < 20 else f"IPv4 version {buf[p] >> 4}"
-    ihl = (buf[p] & 0x0F) * 4
-    total = (buf[p + 2] << 8) | buf[p + 3]
+    if end - p < 20:
+        return "IPv4 truncated"
+    vihl, total, frag, proto, addrs = _IN4(buf, p)
+    if vihl >> 4 != 4:
+        return f"IPv4 version {vihl >> 4}"
+    ihl = (vihl & 0x0F) * 4
     if ihl <= total < end - p:
         end = p + total  # what follows is padding
-    src, dst = buf[p + 12 : p + 16], buf[p + 16 : p + 20]
-    proto = buf[p + 9]
-    if ((buf[p + 6] << 8) | buf[p + 7]) & 0x1FFF:
-        return f"IPv4 {_ip(src)} > {_ip(dst)} fragment proto {proto}"
+    texts = _ip4_pairs.get(addrs)
+    if texts is None:
+        texts = _ip4_texts(addrs)
+    if frag & 0x1FFF:
+        return f"IPv4 {texts[2]} fragment proto {proto}"
     q = p + ihl
     if proto == 1:
-        return f"IPv4 {_ip(src)} > {_ip(dst)} {_icmp4(buf, q, end)}"
-    if proto == 17:
-        return "IPv4 " + _transport("UDP", (src, dst), buf, q, end)
-    if proto == 6:
-        return "IPv4 " + _transport("TCP", (src, dst), buf, q, end)
-    return f"IPv4 {_ip(src)} > {_ip(dst)} proto {proto}"
+        if end - q < 8:
+            return f"IPv4 {texts[2]} ICMP truncated"
+        icmp_type, code, ident, seq = _ICMP_ECHO(buf, q)
+        if icmp_type == 8 and code == 0:
+            return f"IPv4 {texts[2]} ICMP echo request id {ident} seq {seq}"
+        if icmp_type == 0 and code == 0:
+            return f"IPv4 {texts[2]} ICMP echo reply id {ident} seq {seq}"
+        return f"IPv4 {texts[2]} ICMP type {icmp_type} code {code}"
+    if proto == 17 or proto == 6:  # noqa: PLR1714 - two compares beat a tuple here
+        name = "UDP" if proto == 17 else "TCP"
+        if end - q < 4:
+            return f"IPv4 {texts[2]} {name} truncated"
+        sport, dport = _u16x2(buf, q)
+        return f"IPv4 {texts[0]}:{sport} > {texts[1]}:{dport} {name}"
+    return f"IPv4 {texts[2]} proto {proto}"
 
 
 def _ipv6(buf: bytes, p: int, end: int) -> str:
@@ -299,7 +317,7 @@ class DecodePrinter:
         fast = fast and not as_json
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
-        outer_cache = self._outer
+        fast_outer: dict[tuple[bytes, bytes, int, int, int, int], str] = {}
         lines: list[str] = []
         append = lines.append
         fast_unpack = _fast_unpack
@@ -311,7 +329,7 @@ class DecodePrinter:
             for ts, linktype, buf, start, end in records:
                 packets += 1
                 if fast and linktype == 1 and end - start >= _FAST_LEN + 2:
-                    etype, vihl, total, frag, _ttl, proto, src, dst, sport, dport, ulen, w0, w1, macs = fast_unpack(
+                    etype, vihl, total, frag, proto, src, dst, sport, dport, ulen, w0, w1, macs = fast_unpack(
                         buf, start
                     )
                     if (
@@ -325,11 +343,13 @@ class DecodePrinter:
                     ):
                         # The same checks decapsulate makes, for this one layout; anything else below.
                         vxlan += 1
-                        key = (src, dst, sport, dport, (), VxlanHeader, w0, w1)
-                        outer = outer_cache.get(key)
+                        key = (src, dst, sport, dport, w0, w1)
+                        outer = fast_outer.get(key)
                         if outer is None:
                             outer = _outer_text(src, dst, (sport, dport), (), VxlanHeader.from_words(w0, w1))
-                            self._cache_outer(key, outer)
+                            if len(fast_outer) >= _CACHE_MAX:
+                                fast_outer.clear()
+                            fast_outer[key] = outer
                         pair = mac_pairs.get(macs)
                         if pair is None:
                             pair = _mac_pair(macs)
@@ -340,11 +360,14 @@ class DecodePrinter:
                             tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
                             ietype = (buf[p + 2] << 8) | buf[p + 3]
                             p += 4
-                        sec, usec = divmod(round(ts * 1_000_000), 1_000_000)
+                        usec = round(ts * 1_000_000)
+                        sec = usec // 1_000_000
+                        usec -= sec * 1_000_000
                         if sec != last_sec:
                             last_sec = sec
                             sec_text = time.strftime("%H:%M:%S", time.gmtime(sec))
-                        append(f"{sec_text}.{usec:06d} {outer}: {pair}, {tags}{_l3(ietype, buf, p, end)}\n")
+                        inner = _ipv4(buf, p, end) if ietype == IPV4 else _l3(ietype, buf, p, end)
+                        append(f"{sec_text}.{usec:06d} {outer}: {pair}, {tags}{inner}\n")
                         if len(lines) >= batch:
                             out("".join(lines))
                             lines.clear()
