@@ -17,7 +17,7 @@ __all__ = ["UsageError", "main"]
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
-_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run")
+_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab")
 
 
 class UsageError(Exception):
