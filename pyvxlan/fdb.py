@@ -368,14 +368,6 @@ class ForwardingDatabase:
 
     # --- data path and ageing ---------------------------------------------------------------------
 
-    def touch_updated(self, rec: _Record, now: float) -> None:
-        """Refresh ``updated`` (received traffic): the record moves to the young end."""
-        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the receive path
-            self._now = now
-        rec.updated = self._now
-        if rec.mac in self._ageable:
-            self._ageable.move_to_end(rec.mac)
-
     def next_expiry(self) -> float | None:
         """When the oldest ageing entry expires, or ``None`` when none can age."""
         for rec in self._ageable.values():

@@ -83,6 +83,7 @@ class Vtep:
     """
 
     __slots__ = (
+        "_ageable",
         "_config",
         "_fdb",
         "_learning",
@@ -113,7 +114,9 @@ class Vtep:
             raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
         self._config = config
         self._fdb = ForwardingDatabase(config, now=now)
-        self._records = self._fdb._records  # the data path reads the table directly
+        # The data path reads the table and the ageing order directly: one attribute load each.
+        self._records = self._fdb._records
+        self._ageable = self._fdb._ageable
         self._now = now
         self._up = False
         self._outputs: list[Output] = []
@@ -394,8 +397,11 @@ class Vtep:
                 return
             rec = self._records.get(smac)
             if rec is not None:
-                if rec.updated != self._now:
-                    self._fdb.touch_updated(rec, self._now)
+                now = self._now
+                if rec.updated != now:  # Linux refreshes every entry, static ones included
+                    rec.updated = now
+                    if rec.state is _REACHABLE and not rec.extern_learn:
+                        self._ageable.move_to_end(smac)  # keep the ageing order: O(1)
                 rd = rec.remotes[0]
                 if rd.dst != src and not self._snoop_moved(rec, rd, src, size):
                     return
@@ -403,7 +409,6 @@ class Vtep:
                 self._learn(smac, src)
         self._rx_packets += 1
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
-
         out.append(DeliverFrame(payload[8:]))
 
     def _snoop_moved(self, rec: _Record, rd: _Remote, src: str, size: int) -> bool:

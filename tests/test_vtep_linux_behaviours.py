@@ -6,7 +6,12 @@ Sources are in ../shared/research/kernel-vxlan.md; each test name says the behav
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
+import shutil
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -592,3 +597,72 @@ def test_linux_no_ageing_timer_while_down() -> None:
     assert v.next_timer() is None
     v.handle_timer(1000.0)
     assert v.fdb.get(H2) != []
+
+
+# --- against the real kernel ---------------------------------------------------------------------
+
+_PROXY_PROBE = """
+import socket, sys, time
+requests = [bytes.fromhex(h) for h in sys.argv[1:]]
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+sock.bind(("h0", 0))
+sock.settimeout(0.5)
+for req in requests:
+    sock.send(req)
+    end, got = time.time() + 2, ""
+    while time.time() < end and not got:
+        try:
+            frame = sock.recv(2000)
+        except TimeoutError:
+            continue
+        if frame[6:12] == bytes.fromhex("020000000002"):
+            got = frame.hex()
+    print(got)
+"""
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def test_linux_proxy_replies_match_the_kernel_byte_for_byte() -> None:
+    """A host behind a bridge with a ``proxy`` vxlan port sends an ARP request and a neighbour
+    solicitation; the kernel's replies and the core's are the same bytes."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 (network namespaces, a bridge and a vxlan device)")
+    tag = secrets.token_hex(2)
+    vx_ns, host_ns = f"pvxk3-p{tag}", f"pvxk3-h{tag}"
+    requests = [arp_request(H1, "203.0.113.1", "203.0.113.2"), neighbour_solicitation(H1, "2001:db8::1", "2001:db8::2")]
+    _run("ip", "netns", "add", vx_ns)
+    try:
+        _run("ip", "netns", "add", host_ns)
+        p, h = ("ip", "netns", "exec", vx_ns), ("ip", "netns", "exec", host_ns)
+        _run(*p, "ip", "link", "add", "br0", "type", "bridge")
+        _run(*p, "ip", "link", "set", "br0", "up")
+        _run(*p, "ip", "link", "add", "h0p", "type", "veth", "peer", "name", "h0", "netns", host_ns)
+        _run(*p, "ip", "link", "set", "h0p", "master", "br0", "up")
+        _run(*h, "ip", "link", "set", "h0", "address", H1, "up")
+        _run(*p, "ip", "link", "add", "vx0", "type", "vxlan", "id", "10", "dstport", "4789", "local", LOCAL, "proxy")
+        _run(*p, "ip", "link", "set", "vx0", "master", "br0", "up")
+        for ip in ("203.0.113.2", "2001:db8::2"):
+            _run(*p, "ip", "neigh", "add", ip, "lladdr", H2, "dev", "vx0", "nud", "permanent")
+        probe = subprocess.run(
+            [*h, sys.executable, "-c", _PROXY_PROBE, *(r.hex() for r in requests)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        kernel = [bytes.fromhex(line) for line in probe.stdout.splitlines()]
+    finally:
+        subprocess.run(["ip", "netns", "del", vx_ns], check=False, capture_output=True)
+        subprocess.run(["ip", "netns", "del", host_ns], check=False, capture_output=True)
+    v = make(remote=None, proxy=True)
+    v.neigh_add("203.0.113.2", H2)
+    v.neigh_add("2001:db8::2", H2)
+    core = []
+    for r in requests:
+        v.transmit(r, now=1.0)
+        [out] = v.take_outputs()
+        assert isinstance(out, DeliverFrame)
+        core.append(out.frame)
+    assert kernel == core
