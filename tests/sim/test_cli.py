@@ -1,0 +1,196 @@
+"""``pyvxlan demo`` and ``pyvxlan run``: exact output where it is stable, and exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyvxlan.cli import main
+
+DEMO = """\
+pyvxlan demo: the classic VXLAN demo, simulated in virtual time (seed 0)
+underlay 198.51.100.0/24 (mtu 1500); FDB mode: multicast
+host1 (198.51.100.1):
+  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789
+  ip link add br10 type bridge; ip link set vxlan10 master br10
+  guest1: 02:00:00:00:00:01 203.0.113.1/24, a veth port of br10
+host2 (198.51.100.2):
+  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.2 dstport 4789
+  ip link add br10 type bridge; ip link set vxlan10 master br10
+  guest2: 02:00:00:00:00:02 203.0.113.2/24, a veth port of br10
+guest1 pings guest2 (203.0.113.2), 3 echo requests
+  3 packets transmitted, 3 received, 0% packet loss, rtt min/avg/max = 2.000/2.667/4.000 ms
+host1: bridge fdb show dev vxlan10
+  00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent
+  02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self
+host2: bridge fdb show dev vxlan10
+  00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent
+  02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self
+underlay: 8 datagrams (floods: 1, to a multicast group: 1), 8 deliveries, 996 bytes; 2 FDB entries learned
+"""
+
+COMPARE = """\
+pyvxlan demo --compare: 4 hosts, guest1 pings every other guest 3 times, seed 0
+mode        datagrams floods unicast deliveries   bytes learned first reply replies
+multicast          24      3      21         30    2988       6    4.000 ms     9/9
+unicast            30      9      21         30    3564       6    4.000 ms     9/9
+controller         18      0      18         18    2412       0    2.000 ms     9/9
+"""
+
+
+def test_demo_prints_the_steps_pings_and_fdbs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    assert capsys.readouterr().out == DEMO
+
+
+def test_demo_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--compare", "--hosts", "4"]) == 0
+    assert capsys.readouterr().out == COMPARE
+
+
+def test_demo_json_and_pcap(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pcap = tmp_path / "u.pcap"
+    assert main(["demo", "--json", "--mode", "controller", "--hosts", "3", "--pcap", str(pcap)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["ok"], data["mode"], data["hosts"], data["backend"]) == (True, "controller", 3, "sim")
+    assert [(p["target"], p["result"]["received"]) for p in data["pings"]] == [("guest2", 3), ("guest3", 3)]
+    assert data["fdb"]["host3/vxlan10"] == [
+        "02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self permanent",
+        "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self permanent",
+    ]
+    assert data["stats"]["flood_datagrams"] == 0
+    assert pcap.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
+
+
+def test_demo_ipv6_unicast(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--ipv6", "--mode", "unicast"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 2001:db8::2" in out
+    assert "  02:00:00:00:00:02 dev vxlan10 dst 2001:db8::2 self" in out
+
+
+def test_demo_bad_argument_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--hosts", "0"]) == 2
+    assert capsys.readouterr().err == "pyvxlan: error: hosts: the classic demo has 1..250 hosts, got 0\n"
+
+
+GOOD = """\
+[underlay]
+subnet = "198.51.100.0/24"
+
+[[hosts]]
+name = "host1"
+address = "198.51.100.1"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+
+[[hosts]]
+name = "host2"
+address = "198.51.100.2"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+
+[[guests]]
+name = "a"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:01"
+ip = "203.0.113.1/24"
+
+[[guests]]
+name = "b"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:02"
+ip = "203.0.113.2/24"
+
+[[steps]]
+action = "ping"
+from = "a"
+to = "b"
+count = 2
+expect = "all"
+
+[[steps]]
+action = "expect-fdb"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:02"
+dst = "198.51.100.2"
+
+[[steps]]
+action = "link-down"
+host = "host2"
+
+[[steps]]
+action = "ping"
+from = "a"
+to = "203.0.113.2"
+count = 1
+expect = "none"
+"""
+
+
+def test_run_passes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD)
+    assert main(["run", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"pyvxlan run {path}: 2 hosts, 2 guests, mode multicast, 4 steps, backend sim",
+        "     1.002s ok     1. ping from=a to=b count=2 expect=all: 2 sent, 2 received, first rtt 4.000 ms (expected all)",
+        "     1.002s ok     2. expect-fdb host=host1 vni=10 mac=02:00:00:00:00:02 dst=198.51.100.2: found: 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
+        "     1.002s        3. link-down host=host2",
+        "     2.002s ok     4. ping from=a to=203.0.113.2 count=1 expect=none: 1 sent, 0 received (expected none)",
+        "4 steps, 3 expectations, 0 failed",
+    ]
+
+
+def test_run_failed_expectation_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "fail.toml"
+    path.write_text(GOOD.replace('expect = "none"', 'expect = "some"'))
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[-2]
+        == "     2.002s FAIL   4. ping from=a to=203.0.113.2 count=1 expect=some: 1 sent, 0 received (expected some)"
+    )
+    assert out[-1] == "4 steps, 3 expectations, 1 failed"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        (
+            'action = "link-down"',
+            'action = "explode"',
+            "steps[2].action: must be one of ping, wait, move, link-down, link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, got 'explode'",
+        ),
+        (
+            'host = "host2"\n\n[[steps]]\naction = "ping"',
+            'host = "host9"\n\n[[steps]]\naction = "ping"',
+            "steps[2].host: no host is called 'host9'",
+        ),
+        ("count = 1", "count = 0", "steps[3].count: must be an integer 1..10000, got 0"),
+        ('expect = "all"', 'expect = "most"', "steps[0].expect: must be one of all, some, none, got 'most'"),
+        (
+            'dst = "198.51.100.2"',
+            'dst = "nowhere"',
+            "steps[1].dst: 'nowhere' does not appear to be an IPv4 or IPv6 address",
+        ),
+        (
+            'subnet = "198.51.100.0/24"',
+            'subnet = "198.51.100.0/33"',
+            "underlay.subnet: '198.51.100.0/33' is not an IPv4 or IPv6 network such as 198.51.100.0/24",
+        ),
+    ],
+)
+def test_run_bad_file_exits_2_naming_file_key_and_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, old: str, new: str, error: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    assert old in GOOD
+    path.write_text(GOOD.replace(old, new, 1))
+    assert main(["run", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"pyvxlan: error: {path}: {error}\n"
