@@ -162,7 +162,7 @@ class VtepCounters:
     rx_dropped: int = 0
     rx_errors: int = 0
     rx_frame_errors: int = 0
-    rx_length_errors: int = 0  # inner frame shorter than an Ethernet header
+    rx_length_errors: int = 0  # inner IPv4/IPv6 header truncated (pskb_inet_may_pull)
     tx_packets: int = 0
     tx_bytes: int = 0
     tx_dropped: int = 0

@@ -382,9 +382,7 @@ class Vtep:
             self._rx_frame_errors += 1
             out.append(Dropped(_RX, DropReason.RESERVED_BITS, size, f"header {payload[:8].hex()}"))
             return
-        if size < 22:
-            self._rx_errors += 1
-            self._rx_length_errors += 1
+        if size < 22:  # no counter (seen live: the reserved-bits check comes first)
             out.append(Dropped(_RX, DropReason.MALFORMED, size, f"inner frame of {size - 8} bytes"))
             return
         smac = payload[14:20]
@@ -407,9 +405,20 @@ class Vtep:
                     return
             else:
                 self._learn(smac, src)
+        if size < 62 and self._inner_ip_truncated(payload, size):
+            # pskb_inet_may_pull, after vxlan_set_mac: the source was learned, the frame is dropped.
+            self._rx_errors += 1
+            self._rx_length_errors += 1
+            out.append(Dropped(_RX, DropReason.MALFORMED, size, "inner IP header truncated"))
+            return
         self._rx_packets += 1
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(DeliverFrame(payload[8:]))
+
+    @staticmethod
+    def _inner_ip_truncated(payload: bytes, size: int) -> bool:
+        etype = payload[20:22]
+        return (etype == b"\x08\x00" and size < 22 + 20) or (etype == _ETH_P_IPV6 and size < 22 + 40)
 
     def _snoop_moved(self, rec: _Record, rd: _Remote, src: str, size: int) -> bool:
         """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver."""

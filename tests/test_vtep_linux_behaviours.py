@@ -451,11 +451,33 @@ def test_linux_gbp_dont_learn_bit_is_not_honoured() -> None:
     assert EntryLearned(H2, PEER) in v.take_outputs()
 
 
-def test_linux_rx_short_inner_frame_counts_length_errors() -> None:
+def test_linux_rx_inner_frame_shorter_than_ethernet_dropped_without_counting() -> None:
     v = make()
-    v.receive(vx(bytes(10)), PEER, 50000, now=1.0)
-    assert drops(v.take_outputs()) == [(Direction.RX, DropReason.MALFORMED)]
+    v.receive(vx(bytes(13)), PEER, 50000, now=1.0)
+    v.receive(vx(b"", word0=0x0C000000), PEER, 50000, now=1.0)  # reserved bits are checked first
+    assert drops(v.take_outputs()) == [
+        (Direction.RX, DropReason.MALFORMED),
+        (Direction.RX, DropReason.RESERVED_BITS),
+    ]
+    assert v.counters() == VtepCounters(rx_errors=1, rx_frame_errors=1)
+
+
+@pytest.mark.parametrize(("etype", "ip_bytes"), [(0x0800, 19), (0x86DD, 39)])
+def test_linux_rx_truncated_inner_ip_header_counts_length_errors_after_learning(etype: int, ip_bytes: int) -> None:
+    v = make()
+    v.receive(vx(eth(H1, H2, etype, bytes(ip_bytes))), PEER, 50000, now=1.0)
+    assert v.take_outputs() == [
+        EntryLearned(H2, PEER),
+        Dropped(Direction.RX, DropReason.MALFORMED, 22 + ip_bytes, "inner IP header truncated"),
+    ]
     assert v.counters() == VtepCounters(rx_errors=1, rx_length_errors=1)
+    whole = eth(H1, H2, etype, bytes(ip_bytes + 1))
+    v.receive(vx(whole), PEER, 50000, now=2.0)
+    assert v.take_outputs() == [DeliverFrame(whole)]
+    bare_arp = eth(H1, H2, 0x0806, b"")  # other types are not checked: 0 bytes counted
+    v.receive(vx(bare_arp), PEER, 50000, now=3.0)
+    assert v.take_outputs() == [DeliverFrame(bare_arp)]
+    assert v.counters().rx_bytes == ip_bytes + 1
 
 
 @pytest.mark.parametrize("learning", [True, False])
