@@ -25,7 +25,8 @@ class VtepControl(Protocol):
 
     @property
     def config(self) -> VtepConfig:
-        """The device's configuration (as created, or as read from the kernel)."""
+        """The device's configuration (as created, or as read from the kernel), including the
+        changes made by ``set_learning`` and ``set_ageing``."""
         ...
 
     async def fdb_add(
@@ -77,7 +78,8 @@ class VtepControl(Protocol):
         ...
 
     async def neigh_add(self, ip: str, mac: str) -> None:
-        """``ip neigh add IP lladdr MAC dev DEV`` (what proxy ARP/ND answers from)."""
+        """``ip neigh add IP lladdr MAC dev DEV`` (what proxy ARP/ND answers from);
+        :class:`~pyvxlan.FdbEntryExists` when ``ip`` has an entry. ``down`` flushes them all."""
         ...
 
     async def neigh_del(self, ip: str) -> None:
