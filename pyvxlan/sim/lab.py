@@ -15,7 +15,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -163,9 +163,23 @@ class SimLab:
     """A running simulated lab (see :func:`open_lab`); implements :class:`pyvxlan.lab.Lab`."""
 
     def __init__(
-        self, topology: Topology, *, seed: int = 0, keep_events: bool = True, link: LinkProfile | None = None
+        self,
+        topology: Topology,
+        *,
+        seed: int = 0,
+        keep_events: bool = True,
+        link: LinkProfile | None = None,
+        controller: str = "eager",
     ) -> None:
+        if controller not in ("eager", "on-miss"):
+            raise ConfigError("controller", f"must be 'eager' or 'on-miss', got {controller!r}")
         self.topology = topology
+        self.controller = controller
+        self._on_miss = topology.mode is FdbMode.CONTROLLER and controller == "on-miss"
+        self._misses: list[tuple[_Device, L2Miss | L3Miss]] = []
+        self._miss_ready = trio.Event()
+        self._directory = {(g.vni, g.address): g for g in topology.guests}
+        self._directory_mac = {g.mac: g for g in topology.guests}
         self.seed = seed
         self.keep_events = keep_events
         self.events: list[LabEvent] = []
@@ -203,6 +217,10 @@ class SimLab:
                 self.underlay.set_link(host.address, link)
             for dev in host.devices:
                 config = topology.vtep_config(host.name, dev.vni)
+                if self._on_miss:
+                    # The controller learns what a VTEP lacks from its misses (flannel's first
+                    # design, Docker's overlay driver outside swarm mode).
+                    config = replace(config, l2miss=True, l3miss=True)
                 bridge = Bridge(
                     dev.bridge,
                     ageing=dev.bridge_ageing,
@@ -418,9 +436,31 @@ class SimLab:
             for (host, vni), dev in self._devices.items():
                 for peer in self.topology.peers(host, vni):
                     await dev.control.fdb_append("00:00:00:00:00:00", peer)
-        elif mode is FdbMode.CONTROLLER:
+        elif mode is FdbMode.CONTROLLER and not self._on_miss:
             for spec in self.topology.guests:
                 await self._controller_attach(spec, spec.host, None)
+
+    async def _serve_misses(self) -> None:
+        """The on-miss controller: answer each l2miss/l3miss by programming the VTEP that missed
+        (a neighbour entry and a static FDB entry for the guest it asked about)."""
+        while True:
+            await self._miss_ready.wait()
+            self._miss_ready = trio.Event()
+            misses, self._misses = self._misses, []
+            for dev, miss in misses:
+                if isinstance(miss, L3Miss):
+                    spec = self._directory.get((dev.vtep.config.vni, miss.ip))
+                else:
+                    spec = self._directory_mac.get(miss.mac)
+                if spec is None or spec.vni != dev.vtep.config.vni:
+                    continue  # nobody has that address: the miss stays unanswered
+                where = self._guest_host[spec.name]
+                if where == dev.host.name:
+                    continue
+                if not dev.vtep.fdb.get(spec.mac):
+                    await dev.control.fdb_add(spec.mac, self._host(where).address)
+                if all(n.ip != spec.address for n in await dev.control.neighbours()):
+                    await dev.control.neigh_add(spec.address, spec.mac)
 
     async def _controller_attach(self, spec: GuestSpec, host: str, old: str | None) -> None:
         """What Docker's overlay driver does when an endpoint joins (peerAdd on every other node:
@@ -431,11 +471,15 @@ class SimLab:
                 continue
             ctl = dev.control
             if h == host:
-                if old is not None:
+                if old is not None and dev.vtep.fdb.get(spec.mac):
                     await ctl.fdb_del(spec.mac)
+                if old is not None and any(n.ip == spec.address for n in await ctl.neighbours()):
                     await ctl.neigh_del(spec.address)
                 continue
-            if old is None or h == old:
+            if self._on_miss:
+                if dev.vtep.fdb.get(spec.mac):  # only VTEPs that asked before know the guest
+                    await ctl.fdb_replace(spec.mac, address)
+            elif old is None or h == old:
                 await ctl.fdb_add(spec.mac, address)
                 await ctl.neigh_add(spec.address, spec.mac)
             else:
@@ -552,6 +596,9 @@ class SimLab:
         elif kind is L2Miss or kind is L3Miss:
             self._counts["missed"] += 1
             self._notify(dev, out)
+            if self._on_miss:
+                self._misses.append((dev, out))
+                self._sched.wake(self._miss_ready)
         elif kind is JoinGroup or kind is LeaveGroup:
             self._actions(dev, [out])
         elif kind is EntryLearned:
@@ -668,6 +715,7 @@ async def open_lab(
     seed: int = 0,
     keep_events: bool = True,
     link: LinkProfile | None = None,
+    controller: str = "eager",
 ) -> AsyncIterator[SimLab]:
     """Build ``topology`` in the simulator and bring every vxlan device up.
 
@@ -677,13 +725,18 @@ async def open_lab(
     labs); ``link`` is every host's initial :class:`~pyvxlan.sim.LinkProfile`.
 
     In ``UNICAST`` mode each device then gets an all-zeros entry per peer; in ``CONTROLLER``
-    mode the controller programs every guest's static FDB and neighbour entries.
+    mode the controller programs every guest's static FDB and neighbour entries on every other
+    VTEP of its VNI (``controller="eager"``, Docker's swarm mode: N x N entries), or, with
+    ``controller="on-miss"``, only what a VTEP asks for through l2miss/l3miss (the VTEP's first
+    ARP for a guest goes unanswered; the guest's retry a second later is answered).
     """
     _check_clock()
-    lab = SimLab(topology, seed=seed, keep_events=keep_events, link=link)
+    lab = SimLab(topology, seed=seed, keep_events=keep_events, link=link, controller=controller)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(lab._sched.run)
+            if lab._on_miss:
+                nursery.start_soon(lab._serve_misses)
             await lab._start()
             yield lab
             nursery.cancel_scope.cancel()

@@ -313,3 +313,32 @@ def test_two_vnis_share_hosts_without_mixing() -> None:
         assert [line.split()[0] for line in lab.fdb_lines("host2", 20)] == ["00:00:00:00:00:00"]
 
     in_lab(Topology(u, hosts, guests), body)
+
+
+def test_on_miss_controller_programs_only_what_a_vtep_asks_for() -> None:
+    async def body(lab: SimLab) -> None:
+        assert lab.fdb_lines("host1", 10) == []
+        r = await lab.guest("guest1").ping("203.0.113.2", count=3)
+        # The first ARP request goes unanswered (l3miss); the retry a second later is answered,
+        # and the first echo's reply is lost to host2's l2miss. Nothing is ever flooded.
+        assert (r.sent, r.received) == (3, 2)
+        assert events(lab, EventKind.MISSED) == [
+            "0.000 host1/vxlan10 l3miss 203.0.113.2",
+            "1.001 host2/vxlan10 l2miss 02:00:00:00:00:01",
+        ]
+        assert lab.fdb_lines("host1", 10) == ["02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self permanent"]
+        assert lab.fdb_lines("host3", 10) == []
+        s = lab.stats()
+        assert (s.flood_datagrams, s.learned) == (0, 0)
+        assert lab.vtep("host1", 10).config.l3miss
+
+    in_lab(classic_demo(3, FdbMode.CONTROLLER), body, controller="on-miss")
+
+
+def test_controller_setting_is_checked() -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(), controller="lazy"):
+            pass
+
+    with pytest.raises(ConfigError, match=r"^controller: must be 'eager' or 'on-miss', got 'lazy'$"):
+        run(main)
