@@ -6,6 +6,7 @@ import gc
 import sys
 import tracemalloc
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -208,3 +209,53 @@ def test_flood_of_a_million_source_macs_keeps_memory_flat() -> None:
     assert first[0] < bound and last[0] < bound, f"survivors {first[0]} and {last[0]} bytes, bound {bound}"
     assert last[1] < bound + 1024 * 1024, f"peak {last[1]} bytes"
     assert blocks_after - blocks_before < 5 * limit, f"{blocks_after - blocks_before} more blocks held"
+
+
+def _outcomes(outputs: Sequence[object]) -> int:
+    return sum(isinstance(o, (DeliverFrame, SendDatagram, Dropped)) for o in outputs)
+
+
+@settings(max_examples=300)
+@given(
+    payload=st.binary(max_size=120) | st.binary(max_size=80).map(lambda b: b"\x08\x00\x00\x00\x00\x00\x0a\x00" + b),
+    gbp=st.booleans(),
+    learning=st.booleans(),
+)
+def test_any_datagram_has_exactly_one_outcome(payload: bytes, gbp: bool, learning: bool) -> None:
+    vtep = Vtep(VtepConfig(vni=10, local="198.51.100.1", remote="198.51.100.2", gbp=gbp, learning=learning))
+    vtep.up(0.0)
+    vtep.take_outputs()
+    vtep.receive(payload, "198.51.100.9", 40000, 1.0)
+    assert _outcomes(vtep.take_outputs()) == 1
+
+
+arp_or_nd = st.tuples(
+    st.binary(min_size=12, max_size=12), st.sampled_from([b"\x08\x06", b"\x86\xdd"]), st.binary(max_size=100)
+).map(lambda t: t[0] + t[1] + t[2])
+nd_like = st.tuples(
+    st.binary(min_size=12, max_size=12),
+    st.sampled_from([bytes.fromhex("20010db8000000000000000000000001")]) | st.binary(min_size=16, max_size=16),
+    st.binary(max_size=40),
+).map(
+    # An ICMPv6 neighbour solicitation: any MACs, a known or random target, arbitrary options.
+    lambda t: (
+        t[0] + b"\x86\xdd\x60\x00\x00\x00\x00\x20\x3a\xff" + bytes(32) + b"\x87\x00\x00\x00" + bytes(4) + t[1] + t[2]
+    )
+)
+
+
+@settings(max_examples=300)
+@given(frame=st.binary(max_size=100) | arp_or_nd | nd_like, proxy=st.booleans(), l2miss=st.booleans())
+def test_any_frame_is_sent_answered_or_dropped(frame: bytes, proxy: bool, l2miss: bool) -> None:
+    vtep = Vtep(VtepConfig(vni=10, local="198.51.100.1", proxy=proxy, l2miss=l2miss, l3miss=True))
+    vtep.up(0.0)
+    vtep.fdb_append("00:00:00:00:00:00", "198.51.100.2")
+    vtep.fdb_append("00:00:00:00:00:00", "198.51.100.3")
+    vtep.neigh_add("2001:db8::1", "02:00:00:00:00:01")
+    vtep.neigh_add("203.0.113.1", "02:00:00:00:00:01")
+    vtep.take_outputs()
+    vtep.transmit(frame, 1.0)
+    out = vtep.take_outputs()
+    assert _outcomes(out) >= 1
+    c = vtep.counters()
+    assert c.tx_packets == sum(isinstance(o, SendDatagram) for o in out)
