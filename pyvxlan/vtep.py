@@ -25,6 +25,8 @@ is reported dropped with a :class:`~pyvxlan.DropReason`; the counters follow Lin
 >>> from pyvxlan import VtepConfig, SendDatagram
 >>> vtep = Vtep(VtepConfig(vni=10, local="198.51.100.1", remote="198.51.100.2"))
 >>> vtep.up(now=0.0)
+>>> vtep
+<Vtep vxlan10 vni=10 up entries=1>
 >>> frame = bytes.fromhex("ffffffffffff020000000001") + b"\\x08\\x06" + bytes(46)
 >>> vtep.transmit(frame, now=1.0)
 >>> [(o.dst, o.dst_port, o.vni, o.ttl) for o in vtep.take_outputs() if isinstance(o, SendDatagram)]
@@ -151,7 +153,12 @@ class Vtep:
 
     @property
     def is_up(self) -> bool:
+        """Whether the device is up (``up()`` called, ``down()`` not since)."""
         return self._up
+
+    def __repr__(self) -> str:
+        state = "up" if self._up else "down"
+        return f"<Vtep {self._config.name} vni={self._vni} {state} entries={len(self._records)}>"
 
     @property
     def now(self) -> float:
