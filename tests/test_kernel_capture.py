@@ -1,0 +1,280 @@
+"""pyvxlan decodes what Linux's vxlan driver really puts on the wire.
+
+Two network namespaces joined by a veth pair carry four real vxlan devices each: IPv4 unicast on
+4789, IPv4 multicast (239.1.1.1) on 8472, IPv6 unicast on 8472, IPv6 multicast (ff05::100) on
+4789. Pings between the overlay addresses make the kernel send ARP and ICMP inside VXLAN; tcpdump
+captures the underlay in one namespace, and every captured packet must decode with pyvxlan to
+exactly what the kernel was configured to send: VNI, outer addresses and ports, TTL (1 toward
+the group), and the inner frames (ARP, ICMP echo between the right overlay IPs and MACs).
+
+The set-up uses ``ip`` in subprocesses: it is test scaffolding, not the library's kernel backend.
+Everything created is named ``pvxc*`` and removed in a ``finally``, also when a step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyvxlan import LINUX_SOURCE_PORTS, Decapsulated, DecodeError, VxlanHeader
+from pyvxlan.addr import format_mac
+from pyvxlan.pcap import PcapStats, read
+
+pytestmark = pytest.mark.kernel
+
+UNDERLAY = {"a": ("198.51.100.1", "2001:db8::1"), "b": ("198.51.100.2", "2001:db8::2")}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One vxlan device, created in both namespaces with mirrored addresses."""
+
+    name: str
+    vni: int
+    version: int
+    port: int
+    group: str | None
+    subnet: int  # the overlay /28 starts at 203.0.113.<subnet>
+    udp_csum: bool = True  # False: created with ``noudpcsum`` (IPv4 only)
+
+    def overlay(self, side: str) -> str:
+        return f"203.0.113.{self.subnet + (1 if side == 'a' else 2)}"
+
+    def mac(self, side: str) -> str:
+        return f"02:00:5e:00:{1 if side == 'a' else 2:02x}:{self.vni & 0xFF:02x}"
+
+    def local(self, side: str) -> str:
+        return UNDERLAY[side][0 if self.version == 4 else 1]
+
+
+DEVICES = (
+    Device("pvxc4u", 1001, 4, 4789, None, 0),
+    Device("pvxc4m", 1002, 4, 8472, "239.1.1.1", 16, udp_csum=False),
+    Device("pvxc6u", 1003, 6, 8472, None, 32),
+    Device("pvxc6m", 1004, 6, 4789, "ff05::100", 48),
+)
+BY_VNI = {d.vni: d for d in DEVICES}
+
+
+def run(*args: str) -> None:
+    proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+def requirements() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces and vxlan devices")
+    for tool in ("ip", "tcpdump", "ping"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (dev.py installs it when run as root)")
+
+
+def build_lab(ns: dict[str, str], veth: dict[str, str]) -> None:
+    run("ip", "netns", "add", ns["a"])
+    run("ip", "netns", "add", ns["b"])
+    run("ip", "link", "add", veth["a"], "type", "veth", "peer", "name", veth["b"])
+    for side in ("a", "b"):
+        n, dev = ns[side], veth[side]
+        v4, v6 = UNDERLAY[side]
+        run("ip", "link", "set", dev, "netns", n)
+        run("ip", "-n", n, "link", "set", "lo", "up")
+        run("ip", "-n", n, "addr", "add", f"{v4}/24", "dev", dev)
+        run("ip", "-n", n, "addr", "add", f"{v6}/64", "dev", dev, "nodad")
+        run("ip", "-n", n, "link", "set", dev, "up")
+        other = "b" if side == "a" else "a"
+        for d in DEVICES:
+            where = ["group", d.group] if d.group else ["remote", d.local(other)]
+            csum = ["noudpcsum"] if not d.udp_csum else []
+            run(
+                "ip", "-n", n, "link", "add", d.name, "address", d.mac(side), "type", "vxlan",
+                "id", str(d.vni), "local", d.local(side), *where, "dev", dev, "dstport", str(d.port), *csum,
+            )  # fmt: skip
+            # No IPv6 on the overlay devices: only the ARP and ICMP the test sends cross them.
+            run("ip", "netns", "exec", n, "sysctl", "-qw", f"net.ipv6.conf.{d.name}.disable_ipv6=1")
+            run("ip", "-n", n, "addr", "add", f"{d.overlay(side)}/28", "dev", d.name)
+            run("ip", "-n", n, "link", "set", d.name, "up")
+
+
+def start_capture(ns: str, dev: str, path: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "tcpdump", "-i", dev, "-n", "-U", "-w", str(path), "udp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()  # "tcpdump: listening on ...": the socket is open
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError(f"tcpdump did not start: {line!r}")
+    return proc
+
+
+def stop_capture(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_underlay(ns: str) -> None:
+    # IPv6 on the veth needs its link-local address before neighbour discovery works.
+    for _ in range(50):
+        ping = ["ip", "netns", "exec", ns, "ping", "-6", "-c1", "-W1", "2001:db8::2"]
+        if subprocess.run(ping, check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the IPv6 underlay never came up")
+
+
+def _echo_replies(path: Path) -> dict[int, int]:
+    replies: dict[int, int] = {}
+    for _, d in read(path):
+        inner = bytes(d.inner)
+        if inner[12:14] == b"\x08\x00" and len(inner) > 34 and inner[34] == 0:
+            replies[d.header.vni] = replies.get(d.header.vni, 0) + 1
+    return replies
+
+
+def wait_until_captured(path: Path) -> None:
+    """Wait until tcpdump has written every echo reply: SIGINT drops what it has not read yet."""
+    want = {d.vni: 3 for d in DEVICES}
+    for _ in range(100):
+        try:
+            if _echo_replies(path) == want:
+                return
+        except DecodeError:  # a record half written
+            pass
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Decapsulated], PcapStats]]:
+    requirements()
+    suffix = secrets.token_hex(3)
+    ns = {"a": f"pvxc-a-{suffix}", "b": f"pvxc-b-{suffix}"}
+    veth = {"a": f"pvxc{suffix}a", "b": f"pvxc{suffix}b"}
+    path = tmp_path_factory.mktemp("pvxc") / "underlay.pcap"
+    capture: subprocess.Popen[bytes] | None = None
+    try:
+        build_lab(ns, veth)
+        wait_for_underlay(ns["a"])
+        capture = start_capture(ns["a"], veth["a"], path)
+        for d in DEVICES:
+            run("ip", "netns", "exec", ns["a"], "ping", "-c", "3", "-i", "0.2", "-W", "2", d.overlay("b"))
+        wait_until_captured(path)
+        stop_capture(capture)
+        stats = PcapStats()
+        packets = [d for _, d in read(path, stats=stats)]
+        yield packets, stats
+    finally:
+        if capture is not None:
+            stop_capture(capture)
+        for name in ns.values():
+            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+        # A veth still in this namespace (set-up failed before moving it) goes too.
+        subprocess.run(["ip", "link", "del", veth["a"]], check=False, capture_output=True)
+
+
+def test_every_captured_packet_is_vxlan_and_decodes(captured: tuple[list[Decapsulated], PcapStats]) -> None:
+    packets, stats = captured
+    assert (stats.not_vxlan, stats.malformed) == (0, 0), stats.examples
+    assert stats.packets == stats.vxlan == len(packets) >= 4 * 6  # 3 echo requests + 3 replies each
+    for d in packets:
+        assert isinstance(d.header, VxlanHeader)
+        # Linux sends plain RFC 7348 headers: I flag, no GBP, no reserved bits.
+        assert VxlanHeader.decode(d.header.encode(), strict=True) == VxlanHeader(d.header.vni)
+        assert d.header.vni in BY_VNI
+
+
+def test_outer_addresses_ports_and_ttl_as_configured(captured: tuple[list[Decapsulated], PcapStats]) -> None:
+    packets, _ = captured
+    for d in packets:
+        dev = BY_VNI[d.header.vni]
+        assert d.ip_version == dev.version
+        assert d.dst_port == dev.port
+        assert d.outer_src in (dev.local("a"), dev.local("b"))
+        other = dev.local("b") if d.outer_src == dev.local("a") else dev.local("a")
+        assert d.outer_dst in (other, dev.group)
+        # Linux: TTL 1 toward a multicast group, the route's default (64) otherwise.
+        assert d.ttl == (1 if d.outer_dst == dev.group else 64)
+        assert d.vlans == ()
+
+
+def test_linux_source_port_from_the_local_port_range(captured: tuple[list[Decapsulated], PcapStats]) -> None:
+    packets, _ = captured
+    lo, hi = LINUX_SOURCE_PORTS
+    assert all(lo <= d.src_port <= hi for d in packets)
+
+
+def test_linux_udpcsum_on_by_default_and_zero_with_noudpcsum(
+    captured: tuple[list[Decapsulated], PcapStats],
+) -> None:
+    packets, _ = captured
+    # Only an explicit ``noudpcsum`` (IFLA_VXLAN_UDP_CSUM = 0) makes Linux send a zero checksum
+    # over IPv4; over IPv6 a zero checksum would need udp6zerocsumtx.
+    for dev in DEVICES:
+        sums = {d.udp_checksum != 0 for d in packets if d.header.vni == dev.vni}
+        assert sums == {dev.udp_csum}, dev.name
+
+
+def test_multicast_devices_flood_to_the_group_with_ttl_1(captured: tuple[list[Decapsulated], PcapStats]) -> None:
+    packets, _ = captured
+    for dev in DEVICES:
+        if dev.group is None:
+            continue
+        to_group = [d for d in packets if d.header.vni == dev.vni and d.outer_dst == dev.group]
+        assert to_group, f"{dev.name}: nothing sent to {dev.group}"
+        assert {d.ttl for d in to_group} == {1}
+        assert {d.outer_eth_dst for d in to_group} == {"01:00:5e:01:01:01" if dev.version == 4 else "33:33:00:00:01:00"}
+        # The first thing flooded is the ARP request for the peer's overlay address.
+        inner = bytes(to_group[0].inner)
+        assert inner[0:6] == b"\xff" * 6 and inner[12:14] == b"\x08\x06"
+
+
+def test_inner_frames_as_the_kernel_sent_them(captured: tuple[list[Decapsulated], PcapStats]) -> None:
+    packets, _ = captured
+    for dev in DEVICES:
+        mac_a, mac_b = dev.mac("a"), dev.mac("b")
+        ip_a, ip_b = dev.overlay("a"), dev.overlay("b")
+        seen: dict[str, int] = {"arp": 0, "request": 0, "reply": 0}
+        for d in (p for p in packets if p.header.vni == dev.vni):
+            inner = bytes(d.inner)
+            dst, src, etype = format_mac(inner[0:6]), format_mac(inner[6:12]), struct.unpack_from("!H", inner, 12)[0]
+            from_a = d.outer_src == dev.local("a")
+            assert src == (mac_a if from_a else mac_b)
+            if etype == 0x0806:
+                op = struct.unpack_from("!H", inner, 20)[0]
+                sender_ip, target_ip = inner[28:32], inner[38:42]
+                assert format_mac(inner[22:28]) == src
+                assert (_ip(sender_ip), _ip(target_ip)) == ((ip_a, ip_b) if from_a else (ip_b, ip_a))
+                assert dst in ("ff:ff:ff:ff:ff:ff", mac_b if from_a else mac_a) or op == 1
+                seen["arp"] += 1
+                continue
+            assert etype == 0x0800
+            assert dst == (mac_b if from_a else mac_a)
+            ip = inner[14:34]
+            assert ip[9] == 1  # ICMP
+            assert (_ip(ip[12:16]), _ip(ip[16:20])) == ((ip_a, ip_b) if from_a else (ip_b, ip_a))
+            icmp_type = inner[34]
+            assert icmp_type == (8 if from_a else 0)  # echo request from a, reply from b
+            seen["request" if icmp_type == 8 else "reply"] += 1
+        assert seen["request"] == seen["reply"] == 3, f"{dev.name}: {seen}"
+        assert seen["arp"] >= 2, f"{dev.name}: {seen}"
+
+
+def _ip(raw: bytes) -> str:
+    return ".".join(str(b) for b in raw)
