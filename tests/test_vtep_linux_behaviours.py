@@ -688,3 +688,111 @@ def test_linux_proxy_replies_match_the_kernel_byte_for_byte() -> None:
         assert isinstance(out, DeliverFrame)
         core.append(out.frame)
     assert kernel == core
+
+
+_SENDER = """
+import json, socket, subprocess, sys, time
+datagrams = json.loads(sys.stdin.read())
+socks = {}
+for src, payload in datagrams:
+    if src not in socks:
+        socks[src] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        socks[src].bind((src, 0))
+    socks[src].sendto(bytes.fromhex(payload), ("198.51.100.1", 4789))
+time.sleep(0.5)
+"""
+
+
+def _rx_traffic(seed: int, own_mac: str) -> list[tuple[str, bytes]]:
+    """Datagrams that exercise every receive rule: learning, migration, static conflicts, the
+    own MAC, invalid sources, bad headers, short and truncated inner frames, a full table."""
+    import random
+
+    rng = random.Random(seed)
+    sources = ["198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5"]
+    macs = [f"02:00:00:00:01:0{i}" for i in range(8)] + ["01:00:5e:00:00:01", ZERO, own_mac]
+    out = []
+    for _ in range(300):
+        src_mac = rng.choice(macs)
+        kind = rng.choices(["ok", "short", "trunc", "noi", "vni", "res"], [80, 4, 4, 4, 4, 4])[0]
+        inner = eth(H1, src_mac, 0x0800, bytes.fromhex("45000014") + bytes(16) + bytes(rng.randrange(30)))
+        word0, vni, low = 0x08000000, 10, 0
+        if kind == "short":
+            inner = inner[: rng.randrange(14)]
+        elif kind == "trunc":
+            inner = inner[: 14 + rng.randrange(20)]
+        elif kind == "noi":
+            word0 = 0
+        elif kind == "vni":
+            vni = 11
+        elif kind == "res":
+            word0, low = rng.choice([(0x0C000000, 0), (0x08000000, 1), (0x88000000, 0)])
+        out.append((rng.choice(sources), vx(inner, vni=vni, word0=word0, low=low)))
+    return out
+
+
+def test_linux_receive_decisions_match_the_kernel() -> None:
+    """The same 300 datagrams into a real vxlan device (a bridge port, learning, maxaddress 6, a
+    static, a permanent and a dynamic entry) and into the core give the same table and counters."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("bridge") is None:
+        pytest.skip("needs root and iproute2 (a network namespace, a bridge and a vxlan device)")
+    import json
+
+    ns = f"pvxk3-r{secrets.token_hex(2)}"
+    n = ("ip", "netns", "exec", ns)
+    user_entries = [
+        ("02:00:00:00:01:00", "198.51.100.2", FdbState.STATIC, "static"),
+        ("02:00:00:00:01:01", "198.51.100.3", FdbState.PERMANENT, "permanent"),
+        ("02:00:00:00:01:02", "198.51.100.4", FdbState.REACHABLE, "dynamic"),
+    ]
+    _run("ip", "netns", "add", ns)
+    try:
+        _run(*n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+        _run(*n, "ip", "link", "set", "lo", "up")
+        for i in range(1, 6):
+            _run(*n, "ip", "addr", "add", f"198.51.100.{i}/32", "dev", "lo")
+        _run(*n, "ip", "link", "add", "br0", "type", "bridge")
+        _run(*n, "ip", "link", "set", "br0", "up")
+        vxlan = ("type", "vxlan", "id", "10", "dstport", "4789", "local", LOCAL, "remote", "198.51.100.9")
+        _run(*n, "ip", "link", "add", "vx0", *vxlan, "maxaddress", "6")
+        _run(*n, "ip", "link", "set", "vx0", "master", "br0", "up")
+        for m, dst, _, word in user_entries:
+            _run(*n, "bridge", "fdb", "add", m, "dev", "vx0", "dst", dst, *([] if word == "permanent" else [word]))
+        own_mac = subprocess.run(
+            [*n, "cat", "/sys/class/net/vx0/address"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        traffic = _rx_traffic(7, own_mac)
+        subprocess.run(
+            [*n, sys.executable, "-c", _SENDER],
+            input=json.dumps([(s, p.hex()) for s, p in traffic]),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        dump = json.loads(
+            subprocess.run(
+                [*n, "bridge", "-j", "fdb", "show", "dev", "vx0"], check=True, capture_output=True, text=True
+            ).stdout
+        )
+        stats = json.loads(
+            subprocess.run(
+                [*n, "ip", "-s", "-s", "-j", "link", "show", "vx0"], check=True, capture_output=True, text=True
+            ).stdout
+        )[0]["stats64"]["rx"]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+    kernel_table = sorted((e["mac"], e["dst"], e.get("state", "")) for e in dump if "dst" in e)
+    names = ("packets", "bytes", "errors", "frame_errors", "length_errors", "dropped")
+    kernel_counters = tuple(stats[name] for name in names)
+
+    v = make(remote="198.51.100.9", max_entries=6, mac=own_mac)
+    for m, dst, state, _ in user_entries:
+        v.fdb_add(m, dst, state=state)
+    for src, payload in traffic:
+        v.receive(payload, src, 40000, now=1.0)
+    core_table = sorted((e.mac, e.dst, e.state.value) for e in v.fdb_dump())
+    c = v.counters()
+    core_counters = (c.rx_packets, c.rx_bytes, c.rx_errors, c.rx_frame_errors, c.rx_length_errors, c.rx_dropped)
+    assert core_table == kernel_table
+    assert core_counters == kernel_counters
+    assert len(core_table) == 6  # the table did fill up
