@@ -202,6 +202,7 @@ class SimLab:
         )
         self.underlay.receive_many = self._receive_many
         self._hosts: dict[str, _Host] = {}
+        self._macs: dict[bytes, bytes] = {}
         self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
@@ -226,6 +227,7 @@ class SimLab:
                     ageing=dev.bridge_ageing,
                     drop=self._bridge_drop_for(f"{host.name}/{dev.bridge}"),
                     ledger=self._ledger,
+                    macs=self._macs,
                 )
                 d = _Device(h, config, bridge, self)
                 bridge.attach(config.name, self._vxlan_port(d))
@@ -434,8 +436,8 @@ class SimLab:
         mode = self.topology.mode
         if mode is FdbMode.UNICAST:
             for (host, vni), dev in self._devices.items():
-                for peer in self.topology.peers(host, vni):
-                    await dev.control.fdb_append("00:00:00:00:00:00", peer)
+                peers = self.topology.peers(host, vni)
+                await dev.control.fdb_append_many([FdbEntry("00:00:00:00:00:00", peer) for peer in peers])
         elif mode is FdbMode.CONTROLLER and not self._on_miss:
             for spec in self.topology.guests:
                 await self._controller_attach(spec, spec.host, None)
@@ -517,6 +519,7 @@ class SimLab:
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
         keep = self.keep_events
+        stamps: dict[str, tuple[str, float]] = {}
         for ep in receivers:
             host = hosts[ep[1]]
             dev = host.by_vni.get(key) if key is not None else None
@@ -537,7 +540,11 @@ class SimLab:
                         self._notify(dev, outs[0])
                     if dev.timer_at == math.inf:
                         self._arm_timer(dev)
-                dev.bridge.receive(dev.port_name, last.frame, now)
+                port = dev.port_name
+                stamp = stamps.get(port)
+                if stamp is None:
+                    stamp = stamps[port] = (port, now)
+                dev.bridge.receive(port, last.frame, now, stamp)
                 continue
             units = 0
             for out in outs:
