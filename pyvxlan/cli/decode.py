@@ -304,7 +304,7 @@ class DecodePrinter:
 
     def line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
         """The text line of a packet that :func:`~pyvxlan.decapsulate` decoded from ``buf[start:]``."""
-        istart = start + d[10]
+        istart = start + d[9]
         iend = istart + len(d[1])
         header = d[0]
         if isinstance(header, GpeHeader):
@@ -433,7 +433,7 @@ class DecodePrinter:
     def json_line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
         """One JSON object for a decoded packet (see docs/decode.md for the keys)."""
         header = d[0]
-        istart = start + d[10]
+        istart = start + d[9]
         iend = istart + len(d[1])
         gpe = isinstance(header, GpeHeader)
         obj: dict[str, Any] = {
