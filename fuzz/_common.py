@@ -1,0 +1,72 @@
+"""Shared plumbing of the atheris harnesses: the seed corpus and the libFuzzer entry point.
+
+The seeds come from the shared vectors beside the checkout (``../shared/vectors``), written to a
+temporary directory when a harness starts: the vectors are never copied into the repository.
+Every harness states the fuzzing invariant for one decoder: any input gives a value or a
+``pyvxlan.DecodeError``; any other exception escapes and libFuzzer reports it as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import atheris
+
+VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"
+
+
+def vector_frames() -> list[bytes]:
+    """The ``hex`` of every shared vector (frames, slices and bare headers)."""
+    path = VECTORS / "vxlan_vectors.json"
+    if not path.is_file():
+        return []
+    return [bytes.fromhex(v["hex"]) for v in json.loads(path.read_text())]
+
+
+def vector_payloads() -> list[bytes]:
+    """The UDP payloads (VXLAN header onward) of the vectors that say where their header starts."""
+    path = VECTORS / "vxlan_vectors.json"
+    if not path.is_file():
+        return []
+    out = []
+    for v in json.loads(path.read_text()):
+        offset = v["expect"].get("vxlan_offset_tagged", v["expect"].get("vxlan_offset"))
+        if offset is not None:
+            out.append(bytes.fromhex(v["hex"])[offset:])
+    return out
+
+
+def vector_headers() -> list[bytes]:
+    return [p[:8] for p in vector_payloads() if len(p) >= 8] + [f for f in vector_frames() if len(f) == 8]
+
+
+def capture_files() -> list[bytes]:
+    folder = VECTORS / "pcaps"
+    return [p.read_bytes() for p in sorted(folder.glob("*.pcap"))] if folder.is_dir() else []
+
+
+def write_seeds(folder: str, seeds: Iterable[bytes]) -> None:
+    for i, seed in enumerate(seeds):
+        Path(folder, f"seed-{i:04d}").write_bytes(seed)
+
+
+def main(test_one_input: Callable[[bytes], None], seeds: Iterable[bytes]) -> None:
+    """Run libFuzzer on ``test_one_input``; ``sys.argv`` takes libFuzzer flags such as ``-runs=N``.
+
+    Without a corpus directory on the command line, the harness runs itself in a child process on
+    a temporary corpus made from ``seeds`` and removes it afterwards (libFuzzer ends the process
+    with ``exit()``, so no clean-up could run after it in this one).
+    """
+    argv = list(sys.argv)
+    if not any(not a.startswith("-") for a in argv[1:]):
+        with tempfile.TemporaryDirectory(prefix="pvxc-fuzz-") as folder:
+            write_seeds(folder, seeds)
+            code = subprocess.run([sys.executable, *argv, folder], check=False).returncode
+        sys.exit(code)
+    atheris.Setup(argv, test_one_input)
+    atheris.Fuzz()
