@@ -48,11 +48,13 @@ __all__ = [
     "NeighSocket",
     "NetlinkFailure",
     "Rtnl",
+    "encode_fdb_request",
     "encode_neigh",
     "netns_create",
     "netns_exists",
     "netns_list",
     "netns_remove",
+    "parse_fdb_records",
     "parse_neigh_messages",
     "require_privilege",
 ]
@@ -283,6 +285,41 @@ def encode_neigh(
     return _HDR_NDMSG.pack(length, msg_type, flags, seq, 0, family, ifindex, state, ntf, 1) + attrs
 
 
+# The common shapes of an FDB request, packed in one call: header, ndmsg, NDA_DST, NDA_LLADDR.
+_FDB_REQUEST = {
+    4: struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx"),
+    16: struct.Struct("=IHHIIBxxxiHBBHH16sHH6sxx"),
+}
+
+
+def encode_fdb_request(
+    msg_type: int, flags: int, *, ifindex: int, state: int, ntf: int, lladdr: bytes, dst: bytes
+) -> bytes:
+    """An AF_BRIDGE ``RTM_*NEIGH`` with a MAC and a remote (no port or VNI), sequence number 0.
+
+    The same bytes as :func:`encode_neigh` gives, at a fraction of the cost (bulk programming).
+    """
+    layout = _FDB_REQUEST[len(dst)]
+    return layout.pack(
+        layout.size,
+        msg_type,
+        flags,
+        0,
+        0,
+        AF_BRIDGE,
+        ifindex,
+        state,
+        ntf,
+        1,
+        4 + len(dst),
+        NDA_DST,
+        dst,
+        10,
+        NDA_LLADDR,
+        lladdr,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NeighMessage:
     """A parsed ``RTM_*NEIGH`` message, addresses still as bytes (formatting is the caller's)."""
@@ -347,6 +384,80 @@ def parse_neigh_messages(
         off = nxt
 
 
+# A dumped FDB entry without port, VNI or via: header, ndmsg, NDA_LLADDR, NDA_DST, NDA_CACHEINFO.
+_FDB_DUMP = {
+    68: struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4sHHIIII"),
+    80: struct.Struct("=IHHIIBxxxiHBBHH6sxxHH16sHHIIII"),
+}
+
+FdbRecord = tuple[bytes, bytes, "int | None", "int | None", "int | None", int, int, "int | None", "int | None"]
+
+
+def parse_fdb_records(buf: bytes | bytearray | memoryview, ifindex: int) -> list[FdbRecord]:
+    """The device's own FDB records in a dump: ``(lladdr, dst, port, vni, via, state, flags,
+    used, updated)`` tuples, for AF_BRIDGE messages of ``ifindex`` with NTF_SELF and a remote.
+
+    The hot path of reading 10,000 entries: plain tuples and one pass over the attributes (the
+    bridge's own "master" entries for the port, which have no remote, are left out).
+    """
+    mv = memoryview(buf)
+    end = len(mv)
+    off = 0
+    out: list[FdbRecord] = []
+    append = out.append
+    hdr = _HDR_NDMSG.unpack_from
+    nla = _NLATTR.unpack_from
+    u32 = _U32.unpack_from
+    be16 = _BE16.unpack_from
+    cache = _CACHEINFO.unpack_from
+    nlh = _NLMSGHDR.unpack_from
+    size = _HDR_NDMSG.size
+    while off + 16 <= end:
+        length, msg_type, _, _, _ = nlh(mv, off)
+        if length < 16:
+            break
+        if msg_type != RTM_NEWNEIGH or length < size:
+            off += (length + 3) & ~3
+            continue
+        if length in _FDB_DUMP:
+            # Linux writes NDA_LLADDR, NDA_DST, then NDA_CACHEINFO: an entry without a port, VNI
+            # or via interface (most of them) has one fixed layout, unpacked in one call.
+            v = _FDB_DUMP[length].unpack_from(mv, off)
+            if (v[10], v[11], v[14], v[16], v[17]) == (10, NDA_LLADDR, NDA_DST, 20, NDA_CACHEINFO):
+                if v[5] == AF_BRIDGE and v[6] == ifindex and v[8] & NTF_SELF:
+                    append((v[12], v[15], None, None, None, v[7], v[8], v[19], v[20]))
+                off += length
+                continue
+        _, _, _, _, _, family, index, state, flags, _ = hdr(mv, off)
+        if family == AF_BRIDGE and index == ifindex and flags & NTF_SELF:
+            lladdr = dst = None
+            port = vni = via = used = updated = None
+            a = off + size
+            stop = off + length
+            while a + 4 <= stop:
+                alen, akind = nla(mv, a)
+                if alen < 4:
+                    break
+                akind &= 0x3FFF
+                if akind == NDA_LLADDR:
+                    lladdr = bytes(mv[a + 4 : a + alen])
+                elif akind == NDA_DST:
+                    dst = bytes(mv[a + 4 : a + alen])
+                elif akind == NDA_CACHEINFO:
+                    _, used, updated, _ = cache(mv, a + 4)
+                elif akind == NDA_PORT:
+                    port = be16(mv, a + 4)[0]
+                elif akind == NDA_VNI:
+                    vni = u32(mv, a + 4)[0]
+                elif akind == NDA_IFINDEX:
+                    via = u32(mv, a + 4)[0]
+                a += (alen + 3) & ~3
+            if lladdr is not None and dst is not None:
+                append((lladdr, dst, port, vni, via, state, flags, used, updated))
+        off += (length + 3) & ~3
+    return out
+
+
 def _parse_error(mv: memoryview, off: int, length: int, flags: int) -> tuple[int, int, str]:
     """``(errno, seq of the request, extack message)`` of an NLMSG_ERROR at ``off``."""
     (code,) = _NLMSGERR.unpack_from(mv, off + 16)
@@ -401,7 +512,7 @@ class NeighSocket:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def next_seq(self, count: int = 1) -> int:
+    def _next_seq(self, count: int = 1) -> int:
         """Reserve ``count`` sequence numbers; returns the first."""
         first = self._seq
         self._seq = (self._seq + count) & 0x7FFFFFFF or 1
@@ -411,27 +522,32 @@ class NeighSocket:
         """Send requests and wait for every acknowledgement; ``(errno, message)`` per request.
 
         ``build`` holds ``(msg_type, nlm_flags, fields)`` where ``fields`` are the keyword
-        arguments of :func:`encode_neigh`. Requests go out ``CHUNK`` at a time in one ``send``
-        each, every one with ``NLM_F_ACK``; the kernel answers each, in order.
+        arguments of :func:`encode_neigh`.
+        """
+        return self.transact_messages([encode_neigh(t, f | NLM_F_REQUEST | NLM_F_ACK, 0, **kw) for t, f, kw in build])
+
+    def transact_messages(self, messages: Sequence[bytes]) -> list[tuple[int, str]]:
+        """Send encoded requests (NLM_F_ACK set, sequence number left 0) and collect their acks.
+
+        They go out ``CHUNK`` at a time, each chunk in one ``send``; the kernel answers every
+        request in order. Sequence numbers are written in here, under the lock, so that requests
+        from several threads never share one.
         """
         results: list[tuple[int, str]] = []
         with self._lock:
-            for start in range(0, len(build), self.CHUNK):
-                part = build[start : start + self.CHUNK]
-                seq0 = self.next_seq(len(part))
-                payload = b"".join(
-                    encode_neigh(t, f | NLM_F_REQUEST | NLM_F_ACK, (seq0 + i) & 0x7FFFFFFF, **kw)
-                    for i, (t, f, kw) in enumerate(part)
-                )
-                results.extend(self._send_collect(payload, seq0, len(part)))
+            for start in range(0, len(messages), self.CHUNK):
+                part = messages[start : start + self.CHUNK]
+                seq0 = self._next_seq(len(part))
+                buf = bytearray().join(part)
+                off = 0
+                pack = _U32.pack_into
+                for i, m in enumerate(part):
+                    pack(buf, off + 8, (seq0 + i) & 0x7FFFFFFF)
+                    off += len(m)
+                results.extend(self._send_collect(buf, seq0, len(part)))
         return results
 
-    def send_raw(self, payload: bytes, seq0: int, count: int) -> list[tuple[int, str]]:
-        """Send pre-encoded requests (sequence numbers ``seq0``..) and collect their acks."""
-        with self._lock:
-            return self._send_collect(payload, seq0, count)
-
-    def _send_collect(self, payload: bytes, seq0: int, count: int) -> list[tuple[int, str]]:
+    def _send_collect(self, payload: bytes | bytearray, seq0: int, count: int) -> list[tuple[int, str]]:
         sock = self.sock
         try:
             sock.send(payload)
@@ -460,7 +576,7 @@ class NeighSocket:
     def dump(self, family: int, ifindex: int = 0) -> bytearray:
         """The raw reply of an ``RTM_GETNEIGH`` dump (filtered by ``ifindex`` in the kernel)."""
         with self._lock:
-            seq = self.next_seq()
+            seq = self._next_seq()
             if family == AF_BRIDGE:  # rtnl_fdb_dump filters on ndm_ifindex
                 body, attrs = (family, ifindex, 0, 0, 0), b""
             else:  # strict neighbour dumps want a zero header and NDA_IFINDEX instead

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import subprocess
 from collections.abc import Awaitable, Callable
 
@@ -481,3 +482,46 @@ def test_neigh_messages_encode_and_parse_back() -> None:
         99,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    "dst", [bytes([198, 51, 100, 3]), bytes.fromhex("20010db8" + "00" * 11 + "03")], ids=["v4", "v6"]
+)
+def test_the_bulk_encoder_writes_the_same_bytes_as_the_general_one(dst: bytes) -> None:
+    mac = bytes.fromhex("020000000001")
+    fast = nl.encode_fdb_request(nl.RTM_NEWNEIGH, 0x0C05, ifindex=3, state=0xC0, ntf=nl.NTF_SELF, lladdr=mac, dst=dst)
+    general = nl.encode_neigh(
+        nl.RTM_NEWNEIGH, 0x0C05, 0, family=nl.AF_BRIDGE, ifindex=3, state=0xC0, ntf=nl.NTF_SELF, lladdr=mac, dst=dst
+    )
+    assert fast == general
+
+
+def _dumped(lladdr: bytes, dst: bytes, port: int | None, ifindex: int = 3) -> bytes:
+    # As vxlan_fdb_info writes it: NDA_LLADDR, NDA_DST, [NDA_PORT], NDA_CACHEINFO.
+    def attr(kind: int, payload: bytes) -> bytes:
+        return struct.pack("=HH", 4 + len(payload), kind) + payload + bytes(-len(payload) % 4)
+
+    body = struct.pack("=BxxxiHBB", nl.AF_BRIDGE, ifindex, 0x02, nl.NTF_SELF, 1)
+    body += attr(2, lladdr) + attr(1, dst) + (attr(6, struct.pack("!H", port)) if port else b"")
+    body += attr(3, struct.pack("=IIII", 0, 150, 250, 0))
+    return struct.pack("=IHHII", 16 + len(body), nl.RTM_NEWNEIGH, 2, 9, 0) + body
+
+
+def test_the_fast_dump_parser_agrees_with_the_general_one() -> None:
+    v6 = bytes.fromhex("20010db8" + "00" * 11 + "03")
+    buf = b"".join(
+        [
+            _dumped(bytes.fromhex("020000000001"), bytes([198, 51, 100, 3]), None),  # the one-unpack layout
+            _dumped(bytes.fromhex("020000000002"), v6, None),  # its IPv6 twin
+            _dumped(bytes.fromhex("020000000003"), bytes([198, 51, 100, 4]), 5555),  # attribute by attribute
+            _dumped(bytes.fromhex("020000000004"), bytes([198, 51, 100, 5]), None, ifindex=4),  # another device
+            struct.pack("=IHHIIi", 20, 3, 2, 9, 0, 0),  # NLMSG_DONE
+        ]
+    )
+    general = [
+        (m.lladdr, m.dst, m.port, m.vni, m.via, m.state, m.flags, m.used, m.updated)
+        for m in nl.parse_neigh_messages(buf, 3)
+    ]
+    assert nl.parse_fdb_records(buf, 3) == general
+    assert [r[0] for r in general] == [bytes.fromhex(f"02000000000{i}") for i in (1, 2, 3)]
+    assert general[2][2] == 5555 and general[0][7:] == (150, 250)
