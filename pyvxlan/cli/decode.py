@@ -37,7 +37,7 @@ _CACHE_MAX: Final = 1 << 16
 # One unpack reads an untagged IPv4 (IHL 5) VXLAN frame's fields up to the inner Ethernet type:
 # ethertype, version/IHL, total length, fragment bits, TTL, protocol, addresses, UDP ports and
 # length, both VXLAN words, the inner MAC pair.
-_FAST: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHH2xII12sH")
+_FAST: Final = struct.Struct("!12xHBxH2xHxB2x12sH2x8s12sH")
 # An inner IPv4 header and the first 8 bytes of ICMP: version/IHL, total length, fragment field,
 # protocol, addresses, type, code, identifier, sequence number.
 _INNER_ICMP4: Final = struct.Struct("!BxH2xHxB2x8sBB2xHH").unpack_from
@@ -302,6 +302,14 @@ class DecodePrinter:
             self._outer.clear()
         self._outer[key] = text
 
+    def _fast_outer(self, addrs_ports: bytes, hdr: bytes) -> str:
+        """The outer text of a fast-path frame, or "" when its port is not a VXLAN port."""
+        sport, dport = _u16x2(addrs_ports, 8)
+        if dport not in self.ports:
+            return ""
+        header = VxlanHeader.decode(hdr)
+        return _outer_text(addrs_ports[:4], addrs_ports[4:8], (sport, dport), (), header)
+
     def line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
         """The text line of a packet that :func:`~pyvxlan.decapsulate` decoded from ``buf[start:]``."""
         istart = start + d[9]
@@ -323,7 +331,7 @@ class DecodePrinter:
         fast = fast and not as_json
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
-        fast_outer: dict[tuple[bytes, bytes, int, int, int, int], str] = {}
+        fast_outer: dict[tuple[bytes, bytes], str] = {}
         lines: list[str] = []
         append = lines.append
         fast_unpack = _fast_unpack
@@ -338,9 +346,10 @@ class DecodePrinter:
             for ts, linktype, buf, start, end in records:
                 packets += 1
                 if fast and linktype == 1 and end - start >= 64:
-                    (etype, vihl, total, frag, proto, src, dst, sport, dport, ulen, w0, w1, macs, ietype) = fast_unpack(
-                        buf, start
-                    )
+                    # Addresses and ports (12 bytes), the VXLAN header (8) and the inner MACs (12)
+                    # come out as bytes: a cache key without building any integer.
+                    etype, vihl, total, frag, proto, addrs_ports, ulen, hdr, macs, ietype = fast_unpack(buf, start)
+                    outer = None
                     if (
                         etype == IPV4
                         and vihl == 0x45
@@ -348,17 +357,16 @@ class DecodePrinter:
                         and not frag & 0x3FFF
                         and total == end - start - 14
                         and ulen == total - 20
-                        and dport in ports
                     ):
                         # The same checks decapsulate makes, for this one layout; anything else below.
-                        vxlan += 1
-                        key = (src, dst, sport, dport, w0, w1)
-                        outer = fast_outer.get(key)
+                        outer = fast_outer.get((addrs_ports, hdr))
                         if outer is None:
-                            outer = _outer_text(src, dst, (sport, dport), (), VxlanHeader.from_words(w0, w1))
+                            outer = self._fast_outer(addrs_ports, hdr)  # "" when not a VXLAN port
                             if len(fast_outer) >= _CACHE_MAX:
                                 fast_outer.clear()
-                            fast_outer[key] = outer
+                            fast_outer[addrs_ports, hdr] = outer
+                    if outer:
+                        vxlan += 1
                         pair = mac_pairs.get(macs)
                         if pair is None:
                             pair = _mac_pair(macs)
