@@ -94,6 +94,8 @@ async def _check_add_and_dump(open_vtep: OpenVtep) -> None:
     async with open_vtep(_config()) as vtep:
         if vtep.config.vni != VNI or vtep.config.dst_port != PORT:
             raise _fail("config", f"vni/dst_port are {vtep.config.vni}/{vtep.config.dst_port}, expected {VNI}/{PORT}")
+        if await vtep.is_up():
+            raise _fail("a device is created down, as ip link add does", "is_up() is True before up()")
         await vtep.up()
         if not await vtep.is_up():
             raise _fail("up", "is_up() is False after up()")
