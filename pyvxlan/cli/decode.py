@@ -34,9 +34,9 @@ __all__ = ["DecodePrinter", "inner_summary", "register", "run"]
 
 _CACHE_MAX: Final = 1 << 16
 
-# One unpack reads an untagged IPv4 (IHL 5) VXLAN frame's fields up to the inner Ethernet type:
-# ethertype, version/IHL, total length, fragment bits, TTL, protocol, addresses, UDP ports and
-# length, both VXLAN words, the inner MAC pair.
+# One unpack reads an untagged IPv4 (IHL 5) VXLAN frame up to the inner Ethernet type: ethertype,
+# version/IHL, total length, fragment field, protocol, addresses and ports (12 bytes), UDP length,
+# the VXLAN header (8 bytes), the inner MAC pair (12 bytes) and the inner ethertype.
 _FAST: Final = struct.Struct("!12xHBxH2xHxB2x12sH2x8s12sH")
 # An inner IPv4 header and the first 8 bytes of ICMP: version/IHL, total length, fragment field,
 # protocol, addresses, type, code, identifier, sequence number.
@@ -44,7 +44,6 @@ _INNER_ICMP4: Final = struct.Struct("!BxH2xHxB2x8sBB2xHH").unpack_from
 # "000" to "999": two lookups print microseconds faster than a format spec (":06d").
 _DIGITS3: Final = tuple(f"{i:03d}" for i in range(1000))
 _fast_unpack = _FAST.unpack_from
-_u16 = struct.Struct("!H").unpack_from
 _u16x2 = struct.Struct("!HH").unpack_from
 _ICMP_ECHO = struct.Struct("!BB2xHH").unpack_from
 # IPv4 version/IHL, total length, fragment field, protocol, the two addresses
