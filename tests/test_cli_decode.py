@@ -359,3 +359,16 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
     )
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == f"pyvxlan: error: {path}: pcap at offset 0: not a pcap or pcapng file (magic 68656c6c)\n"
+
+
+def test_pcapng_with_a_cooked_interface(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_pcap import epb, idb, shb, sll2
+
+    records = capture_records()
+    path = tmp_path / "any.pcapng"
+    path.write_bytes(shb("<") + idb("<", 276, tsresol=9) + epb("<", 0, 1764237600_002000000, sll2(records[2][1])))
+    assert run_cli(["decode", str(path)], capsys) == (
+        0,
+        EXPECTED.splitlines(keepends=True)[2] + ("1 packets: 1 VXLAN, 0 not VXLAN, 0 malformed\n"),
+        "",
+    )
