@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import sys
 import tracemalloc
 from collections import deque
@@ -173,10 +174,12 @@ def test_flood_of_a_million_source_macs_keeps_memory_flat() -> None:
     receive = vtep.receive
     take = vtep.take_outputs
     counts = {DeliverFrame: 0, EntryLearned: 0, EntryExpired: 0}
+    randbytes = random.Random(1).randbytes
 
     def run(start: int, stop: int) -> None:
         for i in range(start, stop):
-            receive(header + dst + b"\x02" + i.to_bytes(5, "big") + tail, "198.51.100.2", 50000, i * 1e-4)
+            # A random locally administered unicast source MAC for every frame.
+            receive(header + dst + b"\x02" + randbytes(5) + tail, "198.51.100.2", 50000, i * 1e-4)
             if i % 1000 == 999:
                 vtep.handle_timer(i * 1e-4)
                 for o in take():
