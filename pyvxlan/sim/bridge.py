@@ -46,6 +46,7 @@ class Bridge:
         self.name = name
         self.ageing = ageing
         self._ports: dict[str, Callable[[bytes], None]] = {}
+        self._flood: dict[str, list[Callable[[bytes], None]]] = {}  # ingress port -> the others
         # mac (6 bytes) -> (port name, last refresh). Tuples, not dataclasses: a large lab has one
         # entry per remote guest per bridge, and this is the memory that grows with it.
         self._fdb: dict[bytes, tuple[str, float]] = {}
@@ -64,12 +65,17 @@ class Bridge:
         if port in self._ports:
             raise ValueError(f"bridge {self.name} already has a port {port!r}")
         self._ports[port] = deliver
+        self._rebuild()
 
     def detach(self, port: str) -> None:
         """Remove a port; its learned entries go with it, as in Linux."""
         del self._ports[port]
+        self._rebuild()
         for mac in [m for m, (p, _) in self._fdb.items() if p == port]:
             del self._fdb[mac]
+
+    def _rebuild(self) -> None:
+        self._flood = {p: [d for q, d in self._ports.items() if q != p] for p in self._ports}
 
     @property
     def ports(self) -> list[str]:
@@ -108,7 +114,7 @@ class Bridge:
                     self._ports[out](frame)
                     return
         self.flooded += 1
-        targets = [deliver for name, deliver in self._ports.items() if name != port]
+        targets = self._flood.get(port)
         if not targets:
             self._drop("bridge_no_port", frame)
             return

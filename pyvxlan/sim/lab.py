@@ -203,6 +203,7 @@ class SimLab:
         self.underlay.receive_many = self._receive_many
         self._hosts: dict[str, _Host] = {}
         self._macs: dict[bytes, bytes] = {}
+        self._fanout_cache: dict[Any, tuple[Iterable[Endpoint], list[tuple[_Host, _Device | None]]]] = {}
         self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
@@ -515,14 +516,11 @@ class SimLab:
         device, as Linux's ``vxlan_vs_find_vni``), then each host's core decides, and the common
         outcomes (deliver; learn and deliver) take the shortest path.
         """
-        hosts = self._by_address
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
         keep = self.keep_events
         stamps: dict[str, tuple[str, float]] = {}
-        for ep in receivers:
-            host = hosts[ep[1]]
-            dev = host.by_vni.get(key) if key is not None else None
+        for host, dev in self._fanout(receivers, key):
             if dev is None:
                 self._ledger.ended["unknown_vni"] += 1
                 if keep:
@@ -557,6 +555,26 @@ class SimLab:
                     self._other_output(dev, out)
             if units != 1:
                 self._unbalanced(dev, units, "receive")
+
+    def _fanout(
+        self, receivers: Iterable[Endpoint], key: tuple[int, bytes] | None
+    ) -> list[tuple[_Host, _Device | None]]:
+        """Each receiver's host and the device that takes ``key`` (port, VNI) there.
+
+        A group's member list is a new list whenever membership changes, so the answer for the
+        same list and key is cached: every later flood to the group skips the lookups.
+        """
+        cached = self._fanout_cache.get(key)
+        if cached is not None and cached[0] is receivers:
+            return cached[1]
+        hosts = self._by_address
+        pairs = []
+        for ep in receivers:
+            host = hosts[ep[1]]
+            pairs.append((host, host.by_vni.get(key) if key is not None else None))
+        if isinstance(receivers, list) and len(pairs) > 8:
+            self._fanout_cache[key] = (receivers, pairs)
+        return pairs
 
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
