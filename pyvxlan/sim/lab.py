@@ -156,7 +156,7 @@ class _Host:
         self.by_vni: dict[tuple[int, bytes], _Device] = {}  # (dst port, 3 VNI bytes) -> device
 
     def receive(self, payload: bytes, src: str, src_port: int, dst_port: int) -> None:
-        self.lab._receive_many(((self.source, self.address, self.receive),), payload, src, src_port, dst_port)
+        self.lab._receive_many([(self.source, self.address, self.receive)], payload, src, src_port, dst_port)
 
 
 class SimLab:
@@ -507,20 +507,23 @@ class SimLab:
                 self._log(EventKind.LEFT, dev.label, act.group)
         self._arm_timer(dev)
 
-    def _receive_many(
-        self, receivers: Iterable[Endpoint], payload: bytes, src: str, src_port: int, dst_port: int
-    ) -> None:
+    def _receive_many(self, receivers: list[Endpoint], payload: bytes, src: str, src_port: int, dst_port: int) -> int:
         """One datagram arrives at every host in ``receivers`` (a multicast datagram: thousands).
 
         The hot loop of a flood-and-learn lab. The datagram is read once (port and VNI pick the
         device, as Linux's ``vxlan_vs_find_vni``), then each host's core decides, and the common
-        outcomes (deliver; learn and deliver) take the shortest path.
+        outcomes (deliver; learn and deliver) take the shortest path. The sender, when it is in
+        ``receivers`` (a group member), is skipped; returns the number of hosts delivered to.
         """
+        delivered = 0
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
         keep = self.keep_events
         stamps: dict[str, tuple[str, float]] = {}
         for host, dev in self._fanout(receivers, key):
+            if host.address == src:
+                continue
+            delivered += 1
             if dev is None:
                 self._ledger.ended["unknown_vni"] += 1
                 if keep:
@@ -555,6 +558,7 @@ class SimLab:
                     self._other_output(dev, out)
             if units != 1:
                 self._unbalanced(dev, units, "receive")
+        return delivered
 
     def _fanout(
         self, receivers: Iterable[Endpoint], key: tuple[int, bytes] | None

@@ -87,7 +87,8 @@ class SimUnderlay:
         self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
         self.capture = capture  # (src, dst, src_port, dst_port, ttl, payload), at send time
         # A receiver of many copies at once (the lab's fast path); else each endpoint's own.
-        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int], None] | None = None
+        # It skips the sender and returns how many hosts it delivered to.
+        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int], int] | None = None
         self._endpoints: dict[str, Endpoint] = {}
         self._links: dict[str, LinkProfile] = {}
         self._down: set[str] = set()
@@ -201,20 +202,26 @@ class SimUnderlay:
         group = self._members.get(dst)
         if group is not None or ip_info(dst).is_multicast:
             self.multicast_datagrams += 1
-            receivers = [ep for ep in group or () if ep[1] != src]
-            if not receivers:
+            receivers = group or []
+            count = len(receivers) - (src in self._groups.get(dst, ()))
+            if not count:
                 self._drop("no_receivers", f"no member of {dst}", 1)
                 return
+            if self._impaired or self._latency is None:
+                receivers = [ep for ep in receivers if ep[1] != src]
         else:
             ep = self._endpoints.get(dst)
             if ep is None:
                 self._drop("unreachable", f"no host has address {dst}", 1)
                 return
             receivers = [ep]
+            count = 1
         sched = self._sched
         source = self._endpoints[src][0] if src in self._endpoints else 0
-        self._ledger.created += len(receivers) - 1  # one copy per receiver from here on
+        self._ledger.created += count - 1  # one copy per receiver from here on
         if not self._impaired and self._latency is not None:
+            # The group's own member list goes out as it is (the sender, if a member, is skipped
+            # on delivery): the lab caches its per-list work for the next flood to the group.
             sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)
             return
         self._send_impaired(source, src, receivers, src_port, dst_port, payload)
@@ -262,9 +269,11 @@ class SimUnderlay:
             sched.call_later(delay, source, self._deliver, eps, src, src_port, dst_port, payload)
 
     def _deliver(self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes) -> None:
-        self.deliveries += len(receivers)
+        """Hand a datagram to ``receivers``, except its sender (multicast loop is off)."""
         if self.receive_many is not None:
-            self.receive_many(receivers, payload, src, src_port, dst_port)
+            self.deliveries += self.receive_many(receivers, payload, src, src_port, dst_port)
             return
         for ep in receivers:
-            ep[2](payload, src, src_port, dst_port)
+            if ep[1] != src:
+                self.deliveries += 1
+                ep[2](payload, src, src_port, dst_port)
