@@ -85,6 +85,35 @@ def _check_vni(vni: int) -> None:
         raise ConfigError("vni", f"must be in 0..16777215, got {vni}")
 
 
+def _decode_vxlan(
+    cls: type[VxlanHeader],
+    data: bytes | bytearray | memoryview,
+    strict: bool = False,
+    gbp: bool = False,
+    offset: int = 0,
+) -> VxlanHeader:
+    """Decode the 8 bytes at ``offset``.
+
+    Lenient (the default) reads as RFC 7348 says: reserved bits are ignored but reported in
+    ``reserved``. ``strict=True`` applies Linux's ``vxlan_rcv`` rules: the I flag is required
+    (:class:`~pyvxlan.MissingIFlagError`) and any reserved bit is rejected
+    (:class:`~pyvxlan.ReservedBitsError`); with ``gbp=True`` the G bit and bytes 1-3 are in use,
+    as on a Linux device created with ``gbp``.
+
+    >>> VxlanHeader.decode(bytes.fromhex("0000000000000a00"), strict=True)
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
+    """
+    try:
+        words = _unpack(data, offset)
+    except struct.error:
+        words = _words_or_truncated(data, offset, "vxlan")
+    if strict:
+        _check_strict(words[0], words[1], gbp, offset)
+    return _new_tuple(cls, words)
+
+
 class VxlanHeader(tuple[int, int]):
     """An RFC 7348 VXLAN header, with the Group Based Policy extension when G is set.
 
@@ -135,31 +164,12 @@ class VxlanHeader(tuple[int, int]):
         ) -> VxlanHeader: ...
 
     else:
-        # Type checkers see the keyword-only signature above. At run time the same parameters are
-        # positional-or-keyword: CPython 3.11 does not specialise calls to functions that have
-        # keyword-only parameters, which costs ~25 ns per call, a fifth of a decode (bench/codec.py).
-        @classmethod
-        def decode(cls, data, strict=False, gbp=False, offset=0):
-            """Decode the 8 bytes at ``offset``.
-
-            Lenient (the default) reads as RFC 7348 says: reserved bits are ignored but reported in
-            ``reserved``. ``strict=True`` applies Linux's ``vxlan_rcv`` rules: the I flag is required
-            (:class:`~pyvxlan.MissingIFlagError`) and any reserved bit is rejected
-            (:class:`~pyvxlan.ReservedBitsError`); with ``gbp=True`` the G bit and bytes 1-3 are in use,
-            as on a Linux device created with ``gbp``.
-
-            >>> VxlanHeader.decode(bytes.fromhex("0000000000000a00"), strict=True)
-            Traceback (most recent call last):
-            ...
-            pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
-            """
-            try:
-                words = _unpack(data, offset)
-            except struct.error:
-                words = _words_or_truncated(data, offset, "vxlan")
-            if strict:
-                _check_strict(words[0], words[1], gbp, offset)
-            return _new_tuple(cls, words)
+        # Type checkers see the keyword-only signature above; mypy checks _decode_vxlan's body. At
+        # run time the parameters are positional-or-keyword: CPython 3.11 does not specialise calls
+        # to functions with keyword-only parameters (~25 ns a call, a sixth of a decode; see
+        # bench/codec.py and docs/performance.md).
+        _decode_vxlan.__name__, _decode_vxlan.__qualname__ = "decode", "VxlanHeader.decode"
+        decode = classmethod(_decode_vxlan)
 
     # Field access: computed from the words, so decoding stays one unpack.
     @property
