@@ -13,21 +13,34 @@ Everything created is named ``pvxc*`` and removed in a ``finally``, also when a 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pyvxlan import LINUX_SOURCE_PORTS, Decapsulated, DecodeError, VxlanHeader
-from pyvxlan.addr import format_mac
+from pyvxlan import (
+    LINUX_SOURCE_PORTS,
+    Decapsulated,
+    DecodeError,
+    MissingIFlagError,
+    ReservedBitsError,
+    VxlanHeader,
+    decapsulate,
+    encapsulate,
+)
+from pyvxlan.addr import format_mac, ip_info, parse_mac
+from pyvxlan.frame import internet_checksum
 from pyvxlan.pcap import PcapStats, read
 
 pytestmark = pytest.mark.kernel
@@ -140,53 +153,68 @@ def wait_for_underlay(ns: str) -> None:
     raise RuntimeError("the IPv6 underlay never came up")
 
 
-def _echo_replies(path: Path) -> dict[int, int]:
-    replies: dict[int, int] = {}
-    for _, d in read(path):
-        inner = bytes(d.inner)
-        if inner[12:14] == b"\x08\x00" and len(inner) > 34 and inner[34] == 0:
-            replies[d.header.vni] = replies.get(d.header.vni, 0) + 1
-    return replies
-
-
-def wait_until_captured(path: Path) -> None:
-    """Wait until tcpdump has written every echo reply: SIGINT drops what it has not read yet."""
-    want = {d.vni: 3 for d in DEVICES}
+def wait_until_captured(path: Path, done: Callable[[list[Decapsulated]], bool]) -> None:
+    """Wait until tcpdump has written what ``done`` looks for: SIGINT drops what it has not read yet."""
     for _ in range(100):
         try:
-            if _echo_replies(path) == want:
+            if done([d for _, d in read(path)]):
                 return
         except DecodeError:  # a record half written
             pass
         time.sleep(0.1)
 
 
+def echo_replies(packets: list[Decapsulated]) -> dict[int, list[int]]:
+    """VNI -> ICMP ids of the echo replies carried in ``packets``."""
+    replies: dict[int, list[int]] = {}
+    for d in packets:
+        inner = bytes(d.inner)
+        if inner[12:14] == b"\x08\x00" and len(inner) >= 42 and inner[23] == 1 and inner[34] == 0:
+            replies.setdefault(d.header.vni, []).append(struct.unpack_from("!H", inner, 38)[0])
+    return replies
+
+
+@dataclass(frozen=True)
+class Lab:
+    ns: dict[str, str]
+    veth: dict[str, str]
+    tmp: Path
+
+
 @pytest.fixture(scope="module")
-def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Decapsulated], PcapStats]]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     requirements()
     suffix = secrets.token_hex(3)
     ns = {"a": f"pvxc-a-{suffix}", "b": f"pvxc-b-{suffix}"}
     veth = {"a": f"pvxc{suffix}a", "b": f"pvxc{suffix}b"}
-    path = tmp_path_factory.mktemp("pvxc") / "underlay.pcap"
-    capture: subprocess.Popen[bytes] | None = None
     try:
         build_lab(ns, veth)
         wait_for_underlay(ns["a"])
-        capture = start_capture(ns["a"], veth["a"], path)
-        for d in DEVICES:
-            run("ip", "netns", "exec", ns["a"], "ping", "-c", "3", "-i", "0.2", "-W", "2", d.overlay("b"))
-        wait_until_captured(path)
-        stop_capture(capture)
-        stats = PcapStats()
-        packets = [d for _, d in read(path, stats=stats)]
-        yield packets, stats
+        yield Lab(ns, veth, tmp_path_factory.mktemp("pvxc"))
     finally:
-        if capture is not None:
-            stop_capture(capture)
         for name in ns.values():
             subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
         # A veth still in this namespace (set-up failed before moving it) goes too.
         subprocess.run(["ip", "link", "del", veth["a"]], check=False, capture_output=True)
+
+
+def _three_replies_each(packets: list[Decapsulated]) -> bool:
+    return {vni: len(ids) for vni, ids in echo_replies(packets).items()} == dict.fromkeys(BY_VNI, 3)
+
+
+@pytest.fixture(scope="module")
+def captured(lab: Lab) -> tuple[list[Decapsulated], PcapStats]:
+    path = lab.tmp / "pings.pcap"
+    capture = start_capture(lab.ns["a"], lab.veth["a"], path)
+    try:
+        for d in DEVICES:
+            run("ip", "netns", "exec", lab.ns["a"], "ping", "-c", "3", "-i", "0.2", "-W", "2", d.overlay("b"))
+        wait_until_captured(path, _three_replies_each)
+    finally:
+        stop_capture(capture)
+    stats = PcapStats()
+    packets = [d for _, d in read(path, stats=stats)]
+    return packets, stats
 
 
 def test_every_captured_packet_is_vxlan_and_decodes(captured: tuple[list[Decapsulated], PcapStats]) -> None:
@@ -278,3 +306,124 @@ def test_inner_frames_as_the_kernel_sent_them(captured: tuple[list[Decapsulated]
 
 def _ip(raw: bytes) -> str:
     return ".".join(str(b) for b in raw)
+
+
+# --- the other direction: Linux receives what pyvxlan builds, and drops what strict decoding refuses
+
+
+SEND_SCRIPT = (
+    "import socket, sys\n"
+    "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+    "s.bind((sys.argv[1], 0))\n"
+    "for h in sys.argv[2:]:\n"
+    "    s.send(bytes.fromhex(h))\n"
+)
+
+
+def link_info(ns: str, dev: str) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ip", "-n", ns, "-j", "-s", "link", "show", dev], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    info: dict[str, Any] = json.loads(out)[0]
+    return info
+
+
+def echo_request(dev: Device, ident: int) -> bytes:
+    """An ICMP echo request from side b's overlay address to side a's, as b's kernel would send it."""
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"pyvxlan-kernel-rx"
+    icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0x4000, 64, 1, 0,
+        ip_info(dev.overlay("b")).packed, ip_info(dev.overlay("a")).packed,
+    )  # fmt: skip
+    ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
+    return parse_mac(dev.mac("a")) + parse_mac(dev.mac("b")) + b"\x08\x00" + ip + icmp
+
+
+# (ICMP id, header word 0, word 1's low byte, what Linux does, what strict decoding raises)
+RX_CASES = (
+    (0x7001, 0x08000000, 0x00, "delivered", None),
+    (0x7002, 0x0A000000, 0x00, "dropped, counted", ReservedBitsError),  # a reserved flag bit
+    (0x7003, 0x08000000, 0x01, "dropped, counted", ReservedBitsError),  # the reserved last byte
+    (0x7004, 0x88000007, 0x00, "dropped, counted", ReservedBitsError),  # GBP on a device without gbp
+    (0x7005, 0x00000000, 0x00, "dropped", MissingIFlagError),  # I flag clear
+    (0x7006, 0x08000000, 0x00, "delivered", None),
+)
+
+
+@dataclass(frozen=True)
+class Injected:
+    replies: dict[int, list[int]]
+    rx_errors: dict[int, int]  # VNI -> rx_errors added on side a's device
+    frames: dict[tuple[int, int], bytes]  # (VNI, ICMP id) -> the frame sent
+
+
+@pytest.fixture(scope="module")
+def injected(lab: Lab, captured: tuple[list[Decapsulated], PcapStats]) -> Injected:
+    del captured  # runs after the ping capture, which has learned the peers' MACs
+    a, b = lab.ns["a"], lab.ns["b"]
+    mac_a = link_info(a, lab.veth["a"])["address"]
+    mac_b = link_info(b, lab.veth["b"])["address"]
+    unicast = [d for d in DEVICES if d.group is None]
+    before = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in unicast}
+    frames: dict[tuple[int, int], bytes] = {}
+    for dev in unicast:
+        for base, word0, low, _, _ in RX_CASES:
+            ident = base + (dev.vni << 4)  # distinct ids per device
+            header = VxlanHeader.from_words(word0, (dev.vni << 8) | low)
+            frames[(dev.vni, ident)] = encapsulate(
+                echo_request(dev, ident), header=header, src=dev.local("b"), dst=dev.local("a"),
+                dst_port=dev.port, eth_src=mac_b, eth_dst=mac_a,
+            )  # fmt: skip
+    path = lab.tmp / "injected.pcap"
+    capture = start_capture(a, lab.veth["a"], path)
+    last_ids = {dev.vni: RX_CASES[-1][0] + (dev.vni << 4) for dev in unicast}
+    try:
+        run(
+            "ip",
+            "netns",
+            "exec",
+            b,
+            sys.executable,
+            "-c",
+            SEND_SCRIPT,
+            lab.veth["b"],
+            *(f.hex() for f in frames.values()),
+        )
+        wait_until_captured(path, lambda ps: all(last_ids[v] in echo_replies(ps).get(v, []) for v in last_ids))
+    finally:
+        stop_capture(capture)
+    after = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in unicast}
+    return Injected(
+        replies=echo_replies([d for _, d in read(path)]),
+        rx_errors={v: after[v] - before[v] for v in before},
+        frames=frames,
+    )
+
+
+def test_linux_answers_frames_built_by_encapsulate(injected: Injected) -> None:
+    # The kernel checks the UDP checksum of what arrives from an AF_PACKET socket: a reply proves
+    # that encapsulate's outer headers and checksums are what Linux accepts, over IPv4 and IPv6.
+    for dev in DEVICES:
+        if dev.group is None:
+            delivered = {i + (dev.vni << 4) for i, *_, rule in RX_CASES if rule is None}
+            assert set(injected.replies.get(dev.vni, [])) == delivered, dev.name
+
+
+def test_strict_decoding_matches_linux_vxlan_rcv(injected: Injected) -> None:
+    for (vni, ident), frame in injected.frames.items():
+        base = ident - (vni << 4)
+        [(_, _, _, linux, error)] = [case for case in RX_CASES if case[0] == base]
+        if error is None:
+            assert linux == "delivered"
+            decapsulate(frame, strict=True)
+        else:
+            assert ident not in injected.replies.get(vni, []), f"Linux answered a frame it should drop: {linux}"
+            with pytest.raises(error):
+                decapsulate(frame, strict=True)
+            assert decapsulate(frame).header.vni == vni  # lenient decoding still reads it
+
+
+def test_linux_counts_reserved_bit_drops_as_rx_errors(injected: Injected) -> None:
+    counted = sum(1 for case in RX_CASES if case[3] == "dropped, counted")
+    assert injected.rx_errors == dict.fromkeys(injected.rx_errors, counted)
