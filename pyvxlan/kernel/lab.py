@@ -20,7 +20,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -43,7 +43,8 @@ __all__ = ["LAB_PREFIX", "KernelGuest", "KernelLab", "lab_commands", "lab_namesp
 LAB_PREFIX: Final = "pvx"
 _PREFIX_RE = re.compile(r"pvx[0-9a-f]{4}\Z")
 UNDERLAY: Final = "underlay"
-UNDERLAY_BRIDGE: Final = "ul"
+# No topology name can start with "_": the underlay bridges never collide with host ports.
+UNDERLAY_BRIDGE: Final = "_ul"
 UPLINK: Final = "eth0"
 
 
@@ -615,6 +616,29 @@ class KernelLab:
         """Bring ``host``'s underlay link back up."""
         self._set_port(host, True)
 
+    def partition(self, *sides: Iterable[str]) -> None:
+        """Split the hosts into ``sides`` (lists of host names); the rest form one more side.
+
+        Each side's underlay ports move to a bridge of their own (``_ul1``, ``_ul2``, ...), so
+        nothing, multicast included, crosses between sides; :meth:`heal` moves them back.
+        """
+        named = [[self.topology.host(h).name for h in side] for side in sides]
+        ctx, ul = self._ctx, self._names.underlay
+        self.heal()
+        for k, side in enumerate(named, 1):
+            bridge = f"{UNDERLAY_BRIDGE}{k}"
+            if (ul, bridge) not in ctx.index:
+                _add_bridge(ctx, ul, bridge, False, None)
+                _link_up(ctx, ul, bridge)
+            for host in side:
+                _set_master(ctx, ul, host, bridge)
+
+    def heal(self) -> None:
+        """End a partition: every host's port back on the one underlay bridge."""
+        ctx, ul = self._ctx, self._names.underlay
+        for host in self.topology.hosts:
+            _set_master(ctx, ul, host.name, UNDERLAY_BRIDGE)
+
     def _set_port(self, host: str, up: bool) -> None:
         self.topology.host(host)
         ul = self._names.underlay
@@ -720,7 +744,7 @@ class _Capture:
                 return
             # On the underlay, a frame is seen entering one port and leaving another (and
             # multicast once more on the bridge device): keep the copy entering the bridge.
-            if not self.skip_outgoing or (addr[2] != self._OUTGOING and addr[0] != UNDERLAY_BRIDGE):
+            if not self.skip_outgoing or (addr[2] != self._OUTGOING and not addr[0].startswith(UNDERLAY_BRIDGE)):
                 self.writer.write(frame, time.time())
 
     def finish(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pyvxlan.cli import main
@@ -68,3 +70,142 @@ def test_print_commands_prints_the_lab_script(capsys: pytest.CaptureFixture[str]
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "ip netns add pvx0000-underlay"
     assert lines[-1] == "ip netns del pvx0000-underlay"
+
+
+SCENARIO = """
+mode = "multicast"
+underlay = { subnet = "198.51.100.0/24" }
+
+[[hosts]]
+name = "host1"
+address = "198.51.100.1"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+
+[[hosts]]
+name = "host2"
+address = "198.51.100.2"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+
+[[hosts]]
+name = "host3"
+address = "198.51.100.3"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+
+[[guests]]
+name = "guest1"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:01"
+ip = "203.0.113.1/24"
+
+[[guests]]
+name = "guest2"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:02"
+ip = "203.0.113.2/24"
+
+[[guests]]
+name = "guest3"
+host = "host3"
+vni = 10
+mac = "02:00:00:00:00:03"
+ip = "203.0.113.3/24"
+
+[[steps]]
+action = "ping"
+from = "guest1"
+to = "guest2"
+count = 1
+expect = "all"
+
+[[steps]]
+action = "expect-fdb"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:01"
+dst = "198.51.100.1"
+
+[[steps]]
+action = "partition"
+sides = [["host1"]]
+
+[[steps]]
+action = "ping"
+from = "guest1"
+to = "guest3"
+count = 1
+timeout = 0.3
+expect = "none"
+
+[[steps]]
+action = "heal"
+
+[[steps]]
+action = "move"
+guest = "guest1"
+to = "host3"
+
+[[steps]]
+action = "wait"
+seconds = 0.1
+
+[[steps]]
+action = "ping"
+from = "guest2"
+to = "guest1"
+count = 1
+timeout = 2.0
+expect = "all"
+
+[[steps]]
+action = "expect-fdb"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:01"
+dst = "198.51.100.3"
+
+[[steps]]
+action = "vtep-down"
+host = "host3"
+vni = 10
+
+[[steps]]
+action = "ping"
+from = "guest2"
+to = "guest1"
+count = 1
+timeout = 0.3
+expect = "none"
+
+[[steps]]
+action = "vtep-up"
+host = "host3"
+vni = 10
+
+[[steps]]
+action = "link-down"
+host = "host2"
+
+[[steps]]
+action = "link-up"
+host = "host2"
+"""
+
+
+def test_a_scenario_runs_on_the_kernel_as_on_the_simulator(
+    root: None, tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scenario.toml"  # type: ignore[operator]
+    path.write_text(SCENARIO)
+    assert main(["run", str(path), "--backend", "sim"]) == 0
+    sim_out = capsys.readouterr().out
+    assert main(["run", str(path), "--backend", "kernel"]) == 0
+    kernel_out = capsys.readouterr().out
+    assert kernel_out.splitlines()[-1] == sim_out.splitlines()[-1] == "14 steps, 6 expectations, 0 failed"
+
+    # the same lines, step by step, but for the times and round trips
+    def shape(out: str) -> list[str]:
+        return [re.sub(r"^ *[0-9.]+s|, first rtt [0-9.]+ ms", "", line) for line in out.splitlines()[1:]]
+
+    assert shape(kernel_out) == shape(sim_out)

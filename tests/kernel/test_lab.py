@@ -225,6 +225,18 @@ def test_move_guest_relearns_the_new_host(root: None) -> None:
     trio.run(main)
 
 
+def test_partition_splits_the_underlay_and_heal_joins_it(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo(3)) as lab:
+            lab.partition(["host1"])
+            assert (await lab.guest("guest1").ping("203.0.113.2", timeout=0.3)).received == 0
+            assert (await lab.guest("guest2").ping("203.0.113.3", timeout=2)).received == 1
+            lab.heal()
+            assert (await lab.guest("guest1").ping("203.0.113.2", timeout=2)).received == 1
+
+    trio.run(main)
+
+
 def test_link_down_cuts_a_host_off(root: None) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(mode=FdbMode.UNICAST)) as lab:
@@ -279,7 +291,7 @@ def test_lab_commands_need_no_privilege(monkeypatch: pytest.MonkeyPatch) -> None
     assert lines[:3] == [
         "ip netns add pvx0001-underlay",
         "ip netns exec pvx0001-underlay sysctl -qw net.ipv6.conf.default.disable_ipv6=1",
-        "ip -n pvx0001-underlay link add ul type bridge mcast_snooping 0 forward_delay 0 stp_state 0",
+        "ip -n pvx0001-underlay link add _ul type bridge mcast_snooping 0 forward_delay 0 stp_state 0",
     ]
     assert (
         "ip -n pvx0001-host1 link add vxlan10 address 02:9f:c7:6a:99:01 type vxlan id 10 local 198.51.100.1 "
