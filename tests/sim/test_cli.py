@@ -194,3 +194,14 @@ def test_run_bad_file_exits_2_naming_file_key_and_problem(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"pyvxlan: error: {path}: {error}\n"
+
+
+def test_the_scenario_in_docs_runs_as_documented(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    toml = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    expected = doc.split("$ pyvxlan run migration.toml\n", 1)[1].split("```", 1)[0].splitlines()
+    path = tmp_path / "migration.toml"
+    path.write_text(toml)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out.replace(str(path), "migration.toml").splitlines()
+    assert out == expected
