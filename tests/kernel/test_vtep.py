@@ -525,3 +525,14 @@ def test_the_fast_dump_parser_agrees_with_the_general_one() -> None:
     assert nl.parse_fdb_records(buf, 3) == general
     assert [r[0] for r in general] == [bytes.fromhex(f"02000000000{i}") for i in (1, 2, 3)]
     assert general[2][2] == 5555 and general[0][7:] == (150, 250)
+
+
+def test_the_kernel_modules_doctests_pass() -> None:
+    # tests/test_docs.py leaves pyvxlan.kernel out of its doctest sweep; these need no root.
+    import doctest
+
+    from pyvxlan.kernel import lab, vtep
+
+    results = [doctest.testmod(module, optionflags=doctest.ELLIPSIS) for module in (nl, lab, vtep)]
+    assert [r.failed for r in results] == [0, 0, 0]
+    assert results[0].attempted >= 1 and results[1].attempted >= 1
