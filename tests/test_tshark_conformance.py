@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from pyvxlan import pcap
-from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
+from pyvxlan import GpeHeader, GpeNextProtocol, encapsulate, pcap
+from pyvxlan.strategies import EncapsulatedFrame, vnis, vxlan_frames
 
 pytestmark = pytest.mark.tshark
 
@@ -134,10 +134,9 @@ def check_batch(frames: list[EncapsulatedFrame], tmp: Path) -> None:
     for i, (f, row) in enumerate(zip(frames, rows, strict=True)):
         assert row["frame.number"] == [str(i + 1)]
         for name, want in expected_row(f).items():
-            got = row[name]
-            # The inner frame may carry its own IPv4/UDP: compare the outer (first) occurrences.
-            if name.startswith(("ip.", "udp.", "ipv6.")):
-                got = got[: len(want)]
+            # The inner frame may carry its own IPv4 or UDP (even VXLAN, when its UDP port is 4789):
+            # compare the outermost occurrences (for the MACs: the outer and the inner frame's).
+            got = row[name][: len(want)]
             assert got == want, f"packet {i + 1}, {name}: tshark says {got}, pyvxlan built {want}; {f!r}"
         # Every checksum tshark can verify is good: outer UDP (all UDP occurrences, inner too),
         # outer and inner IPv4 headers, inner ICMP and ICMPv6.
@@ -185,3 +184,63 @@ def test_tshark_flags_a_broken_udp_checksum(tmp_path: Path) -> None:
     pcap.write(path, [(0.0, bytes(frame))])
     [row] = dissect(path)
     assert row["udp.checksum.status"][:1] == ["0"]
+
+
+# --- VXLAN-GPE on 4790: next protocol 5 is MPLS, and B is a reserved bit, as pyvxlan's docs say
+
+
+def _gpe_payload(np: GpeNextProtocol) -> tuple[bytes, str]:
+    """A payload for next protocol ``np`` and the protocol chain tshark shows after UDP."""
+    ip = bytes.fromhex("4500001c000000004001") + bytes(18)
+    if np is GpeNextProtocol.ETHERNET:
+        return bytes.fromhex("02000000aa0202000000aa010800") + ip, "udp:eth:ethertype:ip:icmp"
+    if np is GpeNextProtocol.MPLS:
+        return bytes.fromhex("000641ff") + ip, "udp:mpls:ip:icmp"  # one label, bottom of stack
+    return ip, "udp:ip:icmp"
+
+
+GPE_FIELDS = ["frame.protocols", "vxlan.vni", "vxlan.next_proto", "vxlan.i_bit", "vxlan.p_bit", "vxlan.o_bit"]
+GPE_FIELDS += ["vxlan.flags_reserved", "udp.checksum.status"]
+
+
+@settings(max_examples=2, phases=NO_SHRINK, suppress_health_check=HEALTH)
+@given(
+    st.lists(
+        st.tuples(
+            st.builds(
+                GpeHeader,
+                vni=vnis(),
+                next_protocol=st.sampled_from([GpeNextProtocol.IPV4, GpeNextProtocol.ETHERNET, GpeNextProtocol.MPLS]),
+                bum=st.booleans(),
+                oam=st.booleans(),
+            ),
+            st.sampled_from([4, 6]),
+        ),
+        min_size=20,
+        max_size=20,
+    )
+)
+def test_tshark_reads_vxlan_gpe(batch: list[tuple[GpeHeader, int]]) -> None:
+    frames = []
+    for header, version in batch:
+        src, dst = ("198.51.100.1", "198.51.100.2") if version == 4 else ("2001:db8::1", "2001:db8::2")
+        np = header.next_protocol
+        assert isinstance(np, GpeNextProtocol)
+        payload, _ = _gpe_payload(np)
+        frames.append(encapsulate(payload, header=header, src=src, dst=dst, dst_port=4790))
+    with tempfile.TemporaryDirectory(prefix="pvxc-tshark-") as tmp:
+        path = Path(tmp) / "gpe.pcap"
+        pcap.write(path, [(float(i), f) for i, f in enumerate(frames)])
+        cmd = [tshark(), "-r", str(path), "-n", "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=f"]
+        for field in GPE_FIELDS:
+            cmd += ["-e", field]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == len(batch)
+    for (header, version), row in zip(batch, rows, strict=True):
+        np = header.next_protocol
+        assert isinstance(np, GpeNextProtocol)
+        chain = ("eth:ethertype:ip:" if version == 4 else "eth:ethertype:ipv6:") + _gpe_payload(np)[1]
+        want = [chain, str(header.vni), str(int(np)), "1", "1", "1" if header.oam else "0"]
+        want += ["1" if header.bum else "0", GOOD]  # Wireshark counts B among the reserved flags
+        assert row == want, header
