@@ -114,7 +114,7 @@ async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[
 
 
 async def _kernel_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None]) -> DemoReport:
-    from pyvxlan.kernel import open_lab  # type: ignore[attr-defined,unused-ignore]
+    from pyvxlan.kernel import open_lab
 
     report = DemoReport(topology.mode.value, len(topology.hosts), args.seed, "kernel")
     async with open_lab(topology) as lab:
@@ -222,7 +222,7 @@ def _main(args: argparse.Namespace) -> int:
 
     topology = classic_demo(args.hosts, FdbMode(args.mode), args.ipv6)
     if args.print_commands:
-        from pyvxlan.kernel.lab import lab_commands
+        from pyvxlan.kernel import lab_commands
 
         for line in lab_commands(topology):
             print(line)

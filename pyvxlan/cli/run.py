@@ -75,7 +75,7 @@ async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[S
 
 
 async def _run_kernel(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[str]]:
-    from pyvxlan.kernel import open_lab  # type: ignore[attr-defined,unused-ignore]
+    from pyvxlan.kernel import open_lab
 
     start = trio.current_time()
     async with open_lab(scenario.topology) as lab:

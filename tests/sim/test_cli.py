@@ -205,3 +205,25 @@ def test_the_scenario_in_docs_runs_as_documented(capsys: pytest.CaptureFixture[s
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out.replace(str(path), "migration.toml").splitlines()
     assert out == expected
+
+
+def test_demo_print_commands_needs_no_root(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("link add vxlan10 type vxlan id 10" in line and "group 239.1.1.1" in line for line in lines)
+    assert any("pvx0000-host2" in line and "198.51.100.2" in line for line in lines)
+
+
+@pytest.mark.kernel
+def test_demo_on_the_kernel_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the kernel backend needs root")
+    assert main(["demo", "--backend", "kernel", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["backend"], data["ok"], data["pings"][0]["result"]["received"]) == ("kernel", True, 3)
+    assert sorted(data["fdb"]["host1/vxlan10"]) == [
+        "00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 via eth0 self permanent",
+        "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
+    ]
