@@ -63,18 +63,18 @@ def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
 
 
-# Reading 10,000 entries is a measured hot path (bench/kernel_fdb.py): remote texts are cached
-# (a table has few distinct remotes) and FdbEntry is built through its slot descriptors, which
-# costs a quarter of its frozen __init__ (0.6 against 2.6 microseconds an entry here). Frozen
-# dataclasses allow this: the descriptors are what object.__setattr__ in __init__ calls.
-_DST_TEXTS: dict[bytes, str] = {}
-
-
 def _dst_info(text: str) -> Any:
     try:
         return ip_info(text, "dst")
     except ConfigError:
         return None  # reported, with the same words, by the general path
+
+
+# Reading 10,000 entries is a measured hot path (bench/kernel_fdb.py): remote texts are cached
+# (a table has few distinct remotes) and FdbEntry is built through its slot descriptors, which
+# costs a quarter of its frozen __init__ (0.6 against 2.6 microseconds an entry here). Frozen
+# dataclasses allow this: the descriptors are what object.__setattr__ in __init__ calls.
+_DST_TEXTS: dict[bytes, str] = {}
 
 
 _STATES = {bits: state for state, bits in _STATE_BITS.items()} | {
@@ -422,21 +422,17 @@ class KernelVtep:
 
         ``updated``/``used`` are in :func:`trio.current_time`'s clock.
         """
-        now = trio.current_time()
-        raw = await _run(self._sock.dump, nl.AF_BRIDGE, self._index)
-        try:
-            return self._entries(raw, now, self._names)
-        except KeyError:
-            # An underlay interface (``via``) we have not named yet: learn the names once.
-            self._names = await _run(self._rtnl.names)
-            return self._entries(raw, now, self._names)
+        # Dump and parse in the worker thread: 10,000 entries are tens of milliseconds of work.
+        entries: list[FdbEntry] = await _run(self._fdb_blocking, trio.current_time())
+        return entries
 
     def _fdb_blocking(self, now: float) -> list[FdbEntry]:
-        """:meth:`fdb` without the worker thread (one short dump), for synchronous callers."""
+        """:meth:`fdb`'s work, blocking: the lab's synchronous ``fdb`` calls it directly."""
         raw = self._sock.dump(nl.AF_BRIDGE, self._index)
         try:
             return self._entries(raw, now, self._names)
         except KeyError:
+            # An underlay interface (``via``) we have not named yet: learn the names once.
             self._names = self._rtnl.names()
             return self._entries(raw, now, self._names)
 
