@@ -341,12 +341,13 @@ def ip_text(packed: bytes) -> str:
     return text
 
 
-def _decapsulate(
+def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decapsulate below
     frame: bytes | bytearray | memoryview,
     ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
     gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
     strict: bool = False,
     gbp: bool = False,
+    wire_length: int = 0,
 ) -> Decapsulated:
     """Decode an Ethernet frame carrying VXLAN (or VXLAN-GPE) over IPv4 or IPv6.
 
@@ -354,7 +355,9 @@ def _decapsulate(
     UDP length (GSO and BIG TCP captures) means "to the end of the frame". Anything that is not
     VXLAN on one of ``ports`` raises :class:`~pyvxlan.NotVxlanError`; malformed input raises another
     :class:`~pyvxlan.DecodeError`. ``strict`` and ``gbp`` apply to the header as in
-    :meth:`VxlanHeader.decode`.
+    :meth:`VxlanHeader.decode`. ``wire_length``, when larger than ``frame``, says the frame was cut
+    by a capture's snap length: IP and UDP lengths up to it are then accepted, and ``inner`` is
+    what was captured of the inner frame (it may then be shorter than an Ethernet header).
 
     >>> decapsulate(b"\\x00" * 13)
     Traceback (most recent call last):
@@ -430,7 +433,9 @@ def _decapsulate(
         else:
             end = off + total
             if end > n:
-                raise TruncatedError("ipv4", off, f"total length {total} exceeds the {n - off} bytes captured")
+                if not n < end <= wire_length:
+                    raise TruncatedError("ipv4", off, f"total length {total} exceeds the {n - off} bytes captured")
+                end = n  # cut by the snap length
         frag = ((mv[off + 6] << 8) | mv[off + 7]) & 0x3FFF
         if mv[off + 9] != IPPROTO_UDP:
             raise NotVxlanError("ipv4", off + 9, f"protocol {mv[off + 9]} is not UDP")
@@ -451,7 +456,11 @@ def _decapsulate(
         else:
             end = off + 40 + plen
             if end > n:
-                raise TruncatedError("ipv6", off, f"payload length {plen} exceeds the {n - off - 40} bytes captured")
+                if not n < end <= wire_length:
+                    raise TruncatedError(
+                        "ipv6", off, f"payload length {plen} exceeds the {n - off - 40} bytes captured"
+                    )
+                end = n  # cut by the snap length
         nh = mv[off + 6]
         ttl = mv[off + 7]
         src = bytes(mv[off + 8 : off + 24])
@@ -475,13 +484,15 @@ def _decapsulate(
         if ulen < 8:
             raise DecodeError("udp", uoff, f"length {ulen} is under 8")
         if uoff + ulen > end:
-            raise TruncatedError("udp", uoff, f"length {ulen} exceeds the {end - uoff} bytes of the IP payload")
-        end = uoff + ulen  # what follows is Ethernet padding
+            if not (end == n < uoff + ulen <= wire_length):
+                raise TruncatedError("udp", uoff, f"length {ulen} exceeds the {end - uoff} bytes of the IP payload")
+        else:
+            end = uoff + ulen  # what follows is Ethernet padding
     voff = uoff + 8
     header: VxlanHeader | GpeHeader
     if dport in ports:
         header = _vx_decode(mv, strict=strict, gbp=gbp, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan")
-        if end - voff - 8 < 14:
+        if end - voff - 8 < 14 and not n < wire_length:  # a snapped frame keeps what it has
             raise TruncatedError("ethernet", voff + 8, f"inner frame needs 14 bytes, got {end - voff - 8}")
     elif dport in gpe_ports:
         header = _gpe_decode(mv, strict=strict, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan-gpe")
@@ -502,6 +513,7 @@ if TYPE_CHECKING:
         gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
         strict: bool = False,
         gbp: bool = False,
+        wire_length: int = 0,
     ) -> Decapsulated: ...
 
 else:

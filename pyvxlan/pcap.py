@@ -308,11 +308,12 @@ def read(
         yield from _read_file(source, ports, gpe_ports, strict, stats)
 
 
-def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int]]:
-    """The records of an open capture file as ``(timestamp, linktype, buffer, start, end)``.
+def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int, int]]:
+    """The records of an open capture file as ``(timestamp, linktype, buffer, start, end, wire_length)``.
 
     The captured bytes are ``buffer[start:end]``: ``buffer`` is a large chunk of the file shared by
-    many records, so nothing is copied per record. This is the low-level loop under :func:`read`,
+    many records, so nothing is copied per record. ``wire_length`` is the packet's length on the
+    wire, more than ``end - start`` when the capture's snap length cut it. This is the low-level loop under :func:`read`,
     for tools that want every packet (VXLAN or not) or their own fast path.
     """
     src = _Source(source)
@@ -355,16 +356,20 @@ def frame_of(linktype: int, buf: bytes, start: int, end: int, stats: PcapStats) 
 def _read_file(
     f: IO[bytes], ports: Collection[int], gpe_ports: Collection[int], strict: bool, stats: PcapStats
 ) -> Iterator[tuple[float, Decapsulated]]:
-    for ts, linktype, buf, start, end in raw_records(f):
+    for ts, linktype, buf, start, end, wirelen in raw_records(f):
         stats.packets += 1
         if linktype == 1:
-            frame: memoryview | bytes | None = memoryview(buf)[start:end]
+            frame: memoryview | bytes = memoryview(buf)[start:end]
         else:
-            frame = frame_of(linktype, buf, start, end, stats)
-            if frame is None:
+            cooked = frame_of(linktype, buf, start, end, stats)
+            if cooked is None:
                 continue
+            frame = cooked
+        # Cut by the snap length: the wire length of the Ethernet frame decapsulate sees (a cooked
+        # header's length differs from Ethernet's).
+        wire = wirelen + len(frame) - (end - start) if wirelen > end - start else 0
         try:
-            d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=strict)  # type: ignore[arg-type]
+            d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=strict, wire_length=wire)
         except DecodeError as exc:
             stats.count_error(exc)
             continue
@@ -385,7 +390,9 @@ def _pcap_header(buf: bytes) -> tuple[str, int, int]:
     return order, scale, linktype
 
 
-def _pcap_records(src: _Source, order: str, scale: int, linktype: int) -> Iterator[tuple[float, int, bytes, int, int]]:
+def _pcap_records(
+    src: _Source, order: str, scale: int, linktype: int
+) -> Iterator[tuple[float, int, bytes, int, int, int]]:
     buf = src.buf
     unpack = struct.Struct(order + "IIII").unpack_from
     pos = 24
@@ -399,7 +406,7 @@ def _pcap_records(src: _Source, order: str, scale: int, linktype: int) -> Iterat
                 return
             if n < 16:
                 raise TruncatedError("pcap", src.offset, f"record header needs 16 bytes, got {n}")
-        sec, frac, caplen, _wirelen = unpack(buf, pos)
+        sec, frac, caplen, wirelen = unpack(buf, pos)
         if caplen > _MAX_RECORD:
             raise DecodeError("pcap", src.offset + pos, f"record length {caplen} is not plausible")
         end = pos + 16 + caplen
@@ -410,14 +417,14 @@ def _pcap_records(src: _Source, order: str, scale: int, linktype: int) -> Iterat
             end = 16 + caplen
             if end > n:
                 raise TruncatedError("pcap", src.offset, f"record of {caplen} bytes is cut after {n - 16} bytes")
-        yield sec + frac / scale, linktype, buf, pos + 16, end
+        yield sec + frac / scale, linktype, buf, pos + 16, end, wirelen
         pos = end
 
 
 _SUPPORTED: Final = frozenset(int(t) for t in LinkType)
 
 
-def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]]:
+def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int, int]]:
     pos = 0
     order = "<"
     u32 = struct.Struct("<I").unpack_from
@@ -462,25 +469,25 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int]
             if btype == 6:
                 if blen < 32:
                     raise DecodeError("pcap", src.offset + pos, "pcapng enhanced packet block is too short")
-                ifid, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(order + "IIIII", buf, body)
+                ifid, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(order + "IIIII", buf, body)
             else:
                 if blen < 32:
                     raise DecodeError("pcap", src.offset + pos, "pcapng packet block is too short")
-                ifid, _drops, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(order + "HHIIII", buf, body)
+                ifid, _drops, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", buf, body)
             if caplen > blen - 32:
                 raise DecodeError("pcap", src.offset + pos, f"captured length {caplen} exceeds the block")
             if ifid >= len(interfaces):
                 raise DecodeError("pcap", src.offset + body, f"interface {ifid} was not described")
             linktype, unit, offset, _snap = interfaces[ifid]
             # One division of the exact integer: nanosecond ticks times a float would round twice.
-            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, buf, body + 20, body + 20 + caplen
+            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, buf, body + 20, body + 20 + caplen, wirelen
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces:
                 raise DecodeError("pcap", src.offset + body, "interface 0 was not described")
             linktype, _unit, _offset, snap = interfaces[0]
             (wirelen,) = u32(buf, body)
             caplen = min(wirelen, blen - 16, snap or wirelen)
-            yield 0.0, linktype, buf, body + 4, body + 4 + caplen
+            yield 0.0, linktype, buf, body + 4, body + 4 + caplen, wirelen
         pos += blen
 
 

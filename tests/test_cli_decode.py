@@ -372,3 +372,29 @@ def test_pcapng_with_a_cooked_interface(tmp_path: Path, capsys: pytest.CaptureFi
         EXPECTED.splitlines(keepends=True)[2] + ("1 packets: 1 VXLAN, 0 not VXLAN, 0 malformed\n"),
         "",
     )
+
+
+def test_a_capture_cut_by_a_snap_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "snap.pcap"
+    write(path, capture_records(), snaplen=80)
+    status, out, err = run_cli(["decode", str(path)], capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        "10:00:00.000000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: "
+        "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ARP truncated"
+    )
+    assert lines[2].endswith("02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 truncated")
+    assert lines[13] == (
+        "10:00:00.013000 [2001:db8::1]:50003 > [2001:db8::2]:8472 VXLAN vni 40 flags [I]: ethernet truncated (10 bytes)"
+    )
+    assert lines[16] == EXPECTED.splitlines()[16]  # GPE carrying IPv4: 80 bytes hold the ICMP header
+    assert lines[-1] == "20 packets: 18 VXLAN, 1 not VXLAN, 1 malformed"
+    status, out, _err = run_cli(["decode", "--json", str(path)], capsys)
+    obj = json.loads(out.splitlines()[13])
+    assert (obj["vni"], obj["inner_length"], obj["summary"], "inner_src" in obj) == (
+        40,
+        10,
+        "ethernet truncated (10 bytes)",
+        False,
+    )

@@ -501,7 +501,60 @@ def test_gso_and_big_tcp_captures(name: str, outer_src: str, inner_len: int) -> 
     assert (d.header.vni, d.outer_src, len(d.inner)) == (5001, outer_src, inner_len)
     # The inner frame runs to the end of the capture: what the length fields could not say.
     with path.open("rb") as f:
-        ((_t, _lt, buf, start, end),) = raw_records(f)
+        ((_t, _lt, buf, start, end, wirelen),) = raw_records(f)
+    assert wirelen == end - start
     assert d.inner_offset + len(d.inner) == end - start
     if "bigtcp" in name:
         assert buf[start + 16 : start + 18] == b"\x00\x00"  # outer IPv4 total length 0
+
+
+# --- captures cut by a snap length ---------------------------------------------------------------
+
+
+def _echo_inner() -> bytes:
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 7, 1) + b"pyvxlan!"
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, bytes([203, 0, 113, 1]), bytes([203, 0, 113, 2])
+    )
+    return bytes.fromhex("0200000000020200000000010800") + ip + icmp
+
+
+@pytest.mark.parametrize(("snaplen", "inner_len"), [(96, 46), (80, 30), (64, 14)])
+def test_frames_cut_by_the_snap_length_still_decode(snaplen: int, inner_len: int) -> None:
+    """tcpdump -s N keeps the first N bytes and the wire length: the outer headers still decode."""
+    inner = _echo_inner()
+    v4 = encapsulate(inner, vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
+    v6 = encapsulate(inner, vni=20, src="2001:db8::1", dst="2001:db8::2", src_port=50001)
+    buf = io.BytesIO()
+    write(buf, [(1.0, v4), (2.0, v6), (3.0, FRAME)], snaplen=snaplen + 20)  # v6 is 20 bytes longer
+    buf.seek(0)
+    got = [(d.header.vni, d.outer_dst, bytes(d.inner)) for _ts, d in read(buf)]
+    assert got[0] == (10, "198.51.100.2", inner[: inner_len + 20])
+    assert got[1] == (20, "2001:db8::2", inner[:inner_len])
+    buf = io.BytesIO()
+    write(buf, [(1.0, v4)], snaplen=snaplen)
+    buf.seek(0)
+    ((_ts, d),) = read(buf)
+    assert (d.header.vni, bytes(d.inner)) == (10, inner[:inner_len])
+
+
+def test_a_cooked_capture_cut_by_the_snap_length() -> None:
+    inner = _echo_inner()
+    v4 = encapsulate(inner, vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
+    data = sll2(v4)[:100]
+    raw = pcap_bytes([(1, 0, data)], linktype=LINUX_SLL2)
+    # pcap_bytes writes the captured length as the wire length: patch in the real one
+    raw = raw[: 24 + 12] + struct.pack("<I", len(sll2(v4))) + raw[24 + 16 :]
+    ((_ts, d),) = read(io.BytesIO(raw))
+    assert (d.header.vni, bytes(d.inner)) == (10, inner[: 100 - 20 - 36])
+
+
+def test_a_snap_length_does_not_excuse_lengths_beyond_the_wire() -> None:
+    from pyvxlan import decapsulate
+
+    inner = _echo_inner()
+    v4 = encapsulate(inner, vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
+    with pytest.raises(TruncatedError) as info:
+        decapsulate(v4[:80], wire_length=len(v4) - 1)
+    assert str(info.value) == "ipv4 at offset 14: total length 86 exceeds the 66 bytes captured"
+    assert bytes(decapsulate(v4, wire_length=len(v4) + 100).inner) == inner

@@ -342,7 +342,7 @@ class DecodePrinter:
         last_sec = -1
         sec_text = ""
         try:
-            for ts, linktype, buf, start, end in records:
+            for ts, linktype, buf, start, end, wirelen in records:
                 packets += 1
                 if fast and linktype == 1 and end - start >= 64:
                     # Addresses and ports (12 bytes), the VXLAN header (8) and the inner MACs (12)
@@ -414,8 +414,9 @@ class DecodePrinter:
                         continue
                     fbuf, fstart = bytes(cooked), 0
                     frame = fbuf
+                wire = wirelen + len(frame) - (end - start) if wirelen > end - start else 0  # snapped
                 try:
-                    d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports)
+                    d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, wire_length=wire)
                 except DecodeError as exc:
                     stats.count_error(exc)
                     if not isinstance(exc, NotVxlanError):
