@@ -210,7 +210,9 @@ def test_the_scenario_in_docs_runs_as_documented(capsys: pytest.CaptureFixture[s
 def test_demo_print_commands_needs_no_root(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--print-commands"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any("link add vxlan10" in line and "type vxlan id 10" in line and "group 239.1.1.1" in line for line in lines)
+    assert any(
+        "link add vxlan10" in line and "type vxlan id 10" in line and "group 239.1.1.1" in line for line in lines
+    )
     assert any("pvx0000-host2" in line and "198.51.100.2" in line for line in lines)
 
 

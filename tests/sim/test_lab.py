@@ -342,3 +342,52 @@ def test_controller_setting_is_checked() -> None:
 
     with pytest.raises(ConfigError, match=r"^controller: must be 'eager' or 'on-miss', got 'lazy'$"):
         run(main)
+
+
+def test_arp_cache_entries_expire_and_are_resolved_again() -> None:
+    async def body(lab: SimLab) -> None:
+        await lab.guest("guest1").ping("203.0.113.2")
+        assert lab.stats().flood_datagrams == 1
+        await lab.sleep(20.0)
+        await lab.guest("guest1").ping("203.0.113.2")
+        assert lab.stats().flood_datagrams == 1  # still cached
+        await lab.sleep(40.0)
+        r = await lab.guest("guest1").ping("203.0.113.2")
+        assert (r.received, r.rtts) == (1, (0.004,))  # resolved again first
+        assert lab.stats().flood_datagrams == 2
+
+    in_lab(classic_demo(), body)
+
+
+def test_duplicated_and_jittered_datagrams_are_counted() -> None:
+    async def body(lab: SimLab) -> None:
+        lab.set_link("host2", LinkProfile(duplicate=1.0, jitter=0.004))
+        r = await lab.guest("guest1").ping("203.0.113.2", count=3, interval=0.5)
+        await lab.sleep(1.0)
+        assert r.received == 3
+        drops = lab.stats().drops
+        # Each request arrives twice (two replies), and each reply twice: 4 replies, 3 extra.
+        assert drops["guest:unexpected_echo_reply"] == 9
+        assert lab.ledger.balance() == 0
+        assert len(set(r.rtts)) > 1  # jitter: not all round trips are equal
+
+    in_lab(classic_demo(), body, seed=3)
+
+
+def test_udp_between_ipv6_guests() -> None:
+    topo = classic_demo(2)
+    guests = (
+        GuestSpec("a", "host1", 10, "02:00:00:00:00:0a", "2001:db8:1::a/64"),
+        GuestSpec("b", "host2", 10, "02:00:00:00:00:0b", "2001:db8:1::b/64"),
+    )
+
+    async def body(lab: SimLab) -> None:
+        server = lab.guest("b").udp_socket(5353)
+        client = lab.guest("a").udp_socket(40001)
+        client.send(b"query", ("2001:db8:1::b", 5353))
+        payload, sender = await server.receive()
+        assert (payload, sender) == (b"query", ("2001:db8:1::a", 40001))
+        server.send(b"answer", sender)
+        assert await client.receive() == (b"answer", ("2001:db8:1::b", 5353))
+
+    in_lab(Topology(topo.underlay, topo.hosts, guests), body)
