@@ -558,3 +558,37 @@ def test_a_snap_length_does_not_excuse_lengths_beyond_the_wire() -> None:
         decapsulate(v4[:80], wire_length=len(v4) - 1)
     assert str(info.value) == "ipv4 at offset 14: total length 86 exceeds the 66 bytes captured"
     assert bytes(decapsulate(v4, wire_length=len(v4) + 100).inner) == inner
+
+
+_GOOD_FILES = [
+    pcap_bytes([(0, 0, FRAME), (1, 0, FRAME6)]),
+    pcap_bytes([(0, 0, FRAME)], order=">", nsec=True),
+    pcap_bytes([(0, 0, sll2(FRAME))], linktype=LINUX_SLL2),
+    shb("<") + idb("<", 1) + idb("<", 113, tsresol=9) + epb("<", 0, 5, FRAME) + epb("<", 1, 5, sll(FRAME6)),
+    shb(">") + idb(">", 1) + spb(">", FRAME),
+]
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(_GOOD_FILES),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=6),
+    st.integers(0, 400),
+)
+def test_any_damage_gives_packets_counts_or_a_decode_error(
+    data: bytes, changes: list[tuple[int, int]], cut: int
+) -> None:
+    raw = bytearray(data)
+    for pos, value in changes:
+        if pos < len(raw):
+            raw[pos] = value
+    stats = PcapStats()
+    n = 0
+    try:
+        for _ts, d in read(io.BytesIO(bytes(raw[: len(raw) - cut % (len(raw) + 1)])), stats=stats):
+            assert isinstance(d.header.vni, int)
+            n += 1
+    except DecodeError as exc:
+        assert exc.layer == "pcap"
+    assert stats.vxlan == n
+    assert stats.packets == stats.vxlan + stats.not_vxlan + stats.malformed
