@@ -126,11 +126,14 @@ def start_capture(ns: str, dev: str, path: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
-    line = proc.stderr.readline().decode()  # "tcpdump: listening on ...": the socket is open
-    if "listening on" not in line:
-        proc.kill()
-        raise RuntimeError(f"tcpdump did not start: {line!r}")
-    return proc
+    lines = []
+    for _ in range(5):  # "tcpdump: listening on ..." means the socket is open
+        lines.append(proc.stderr.readline().decode())
+        if "listening on" in lines[-1]:
+            return proc
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"tcpdump did not start: {''.join(lines)!r}")
 
 
 def stop_capture(proc: subprocess.Popen[bytes]) -> None:
@@ -202,19 +205,37 @@ def _three_replies_each(packets: list[Decapsulated]) -> bool:
     return {vni: len(ids) for vni, ids in echo_replies(packets).items()} == dict.fromkeys(BY_VNI, 3)
 
 
+@dataclass(frozen=True)
+class Pings:
+    """The same pings captured twice: on the veth (Ethernet) and on ``any`` (Linux cooked)."""
+
+    veth: tuple[list[Decapsulated], PcapStats]
+    any_path: Path
+
+
 @pytest.fixture(scope="module")
-def captured(lab: Lab) -> tuple[list[Decapsulated], PcapStats]:
-    path = lab.tmp / "pings.pcap"
+def pings(lab: Lab) -> Pings:
+    path, any_path = lab.tmp / "pings.pcap", lab.tmp / "pings-any.pcap"
     capture = start_capture(lab.ns["a"], lab.veth["a"], path)
+    capture_any: subprocess.Popen[bytes] | None = None
     try:
+        capture_any = start_capture(lab.ns["a"], "any", any_path)
         for d in DEVICES:
             run("ip", "netns", "exec", lab.ns["a"], "ping", "-c", "3", "-i", "0.2", "-W", "2", d.overlay("b"))
         wait_until_captured(path, _three_replies_each)
+        wait_until_captured(any_path, _three_replies_each)
     finally:
         stop_capture(capture)
+        if capture_any is not None:
+            stop_capture(capture_any)
     stats = PcapStats()
     packets = [d for _, d in read(path, stats=stats)]
-    return packets, stats
+    return Pings((packets, stats), any_path)
+
+
+@pytest.fixture(scope="module")
+def captured(pings: Pings) -> tuple[list[Decapsulated], PcapStats]:
+    return pings.veth
 
 
 def test_every_captured_packet_is_vxlan_and_decodes(captured: tuple[list[Decapsulated], PcapStats]) -> None:
@@ -308,6 +329,21 @@ def _ip(raw: bytes) -> str:
     return ".".join(str(b) for b in raw)
 
 
+def _summary(d: Decapsulated) -> tuple[object, ...]:
+    return (d.header.vni, d.outer_src, d.outer_dst, d.src_port, d.dst_port, d.ttl, bytes(d.inner))
+
+
+def test_cooked_capture_of_any_decodes_the_same(pings: Pings) -> None:
+    # ``tcpdump -i any`` writes Linux cooked headers (SLL2 with libpcap >= 1.10, SLL before).
+    linktype = int.from_bytes(pings.any_path.read_bytes()[20:24], "little")
+    assert linktype in (113, 276)
+    stats = PcapStats()
+    cooked = [d for _, d in read(pings.any_path, stats=stats)]
+    assert (stats.not_vxlan, stats.malformed) == (0, 0), stats.examples
+    veth_packets, _ = pings.veth
+    assert sorted(map(_summary, cooked), key=repr) == sorted(map(_summary, veth_packets), key=repr)
+
+
 # --- the other direction: Linux receives what pyvxlan builds, and drops what strict decoding refuses
 
 
@@ -359,8 +395,8 @@ class Injected:
 
 
 @pytest.fixture(scope="module")
-def injected(lab: Lab, captured: tuple[list[Decapsulated], PcapStats]) -> Injected:
-    del captured  # runs after the ping capture, which has learned the peers' MACs
+def injected(lab: Lab, pings: Pings) -> Injected:
+    del pings  # runs after the ping capture: its captures must not see these frames
     a, b = lab.ns["a"], lab.ns["b"]
     mac_a = link_info(a, lab.veth["a"])["address"]
     mac_b = link_info(b, lab.veth["b"])["address"]
