@@ -30,7 +30,7 @@ import sys
 import time
 from typing import Any
 
-PINGS = 1000
+PINGS = int(__import__("os").environ.get("PVXS_PINGS", "1000"))
 
 
 def topology(n: int, mode: str) -> Any:
@@ -119,7 +119,9 @@ def main() -> int:
             rows.append(row)
             print(_line(row, None), flush=True)
     print()
-    print("| N | mode | pings | echo replies | wall s (set-up + run) | underlay datagrams | floods | deliveries | deliveries/s | rate vs N=100 | peak MiB |")
+    print(
+        "| N | mode | pings | echo replies | wall s (set-up + run) | underlay datagrams | floods | deliveries | deliveries/s | rate vs N=100 | peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         base = next((r for r in rows if r["n"] == 100 and r["mode"] == row["mode"]), None)
