@@ -12,7 +12,7 @@
     (goal: at most 3x tcpdump's time).
 
 Micro-benchmarks interleave candidate and baseline and keep the best of many rounds; commands run
-alternately, best of three. Exit status 1 when a goal is missed.
+alternately, best of five. Exit status 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def bench_cli(packets: int) -> list[tuple[str, float, str, float, bool]]:
         if tools["tcpdump"]:
             cmds["tcpdump"] = [tools["tcpdump"], "-nr", str(pcap)]
         best = dict.fromkeys(cmds, float("inf"))
-        for _ in range(3):
+        for _ in range(5):
             for name, cmd in cmds.items():
                 best[name] = min(best[name], run_timed(cmd, Path(tmp) / f"{name}.out"))
         lines = (Path(tmp) / "pyvxlan.out").read_text().splitlines()
