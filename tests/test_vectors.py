@@ -410,3 +410,104 @@ def test_vectors_dir_is_outside_the_repository() -> None:
     # The vectors are read in place, never copied: nothing under the checkout holds them.
     root = Path(__file__).resolve().parent.parent
     assert not any(root.rglob("vxlan_vectors.json"))
+
+
+# --- the tool outputs recorded with the vectors (tshark 4.0.17, tcpdump 4.99.3) -------------------
+
+OBSERVED = [v for v in VECTOR_LIST if v.get("observed")]
+
+
+def _header_of(v: dict[str, Any]) -> bytes | None:
+    offset = v["expect"].get("vxlan_offset_tagged", v["expect"].get("vxlan_offset"))
+    raw = bytes.fromhex(v["hex"])
+    if offset is None or len(raw) < offset + 8:
+        return None
+    return raw[offset : offset + 8]
+
+
+@pytest.mark.parametrize("vector", OBSERVED, ids=vector_id)
+def test_pyvxlan_reads_what_tshark_and_tcpdump_printed(vector: dict[str, Any]) -> None:
+    raw = _header_of(vector)
+    compared = 0
+    for tool, obs in vector["observed"].items():
+        if not tool.startswith("tshark") or "vxlan.vni" not in obs:
+            continue
+        assert raw is not None
+        h, g = VxlanHeader.decode(raw), GpeHeader.decode(raw)
+        assert obs["vxlan.vni"] == str(h.vni) == str(g.vni)
+        assert obs["vxlan.reserved8"] == str(h.word1 & 0xFF)
+        if "vxlan.next_proto" in obs:  # tshark's GPE view (port 4790)
+            assert obs["vxlan.flags"] == f"0x{h.flags:02x}"
+            assert (obs["vxlan.ver"], obs["vxlan.i_bit"], obs["vxlan.p_bit"], obs["vxlan.o_bit"]) == (
+                str(g.version),
+                str(int(g.i_flag)),
+                str(int(g.p_flag)),
+                str(int(g.oam)),
+            )
+            assert obs["vxlan.next_proto"] == str(int(g.next_protocol))
+        else:  # tshark reads GBP fields on every VXLAN header, G set or not
+            policy = VxlanHeader.from_words(h.word0 | FLAG_G, h.word1).group_policy
+            assert policy is not None
+            assert obs["vxlan.flags"] == f"0x{h.word0 >> 16:04x}"
+            assert (obs["vxlan.flag_g"], obs["vxlan.flag_i"]) == (
+                str(int(h.group_policy is not None)),
+                str(int(h.i_flag)),
+            )
+            assert (obs["vxlan.flag_d"], obs["vxlan.flag_a"], obs["vxlan.gbp"]) == (
+                str(int(policy.dont_learn)),
+                str(int(policy.policy_applied)),
+                str(policy.policy_id),
+            )
+            if h.group_policy is not None:
+                assert h.group_policy == policy
+        compared += 1
+    text = vector["observed"].get("tcpdump_4.99.3_-nn_-e_-v", "")
+    m = re.search(r"(?:VXLAN|OTV), flags \[[^\]]*\] \(0x([0-9a-f]{2})\), (?:vni|overlay \d+, instance) (\d+)", text)
+    if m is not None:  # tcpdump 4.99.3 prints 8472 as OTV, with the VNI as the "instance"
+        assert raw is not None
+        assert (int(m.group(1), 16), int(m.group(2))) == (raw[0], VxlanHeader.decode(raw).vni)
+        compared += 1
+    gpe = re.search(r"VXLAN-GPE, flags \[([IPBO]*)\], vni (\d+)", text)
+    if gpe is not None:
+        assert raw is not None
+        g = GpeHeader.decode(raw)
+        printed = "".join(flag for flag, on in zip("IPBO", (g.i_flag, g.p_flag, g.bum, g.oam), strict=True) if on)
+        assert (gpe.group(1), int(gpe.group(2))) == (printed, g.vni)
+        compared += 1
+    scapy = vector["observed"].get("scapy_2.8.0", {})
+    if "vxlan.vni" in scapy or "vni" in scapy:
+        assert raw is not None
+        h = VxlanHeader.decode(raw)
+        assert (scapy.get("vxlan.vni", scapy.get("vni")), scapy.get("vxlan.flags_int", scapy.get("flags"))) == (
+            h.vni,
+            h.flags,
+        )
+        # scapy's field layout follows the flag bits; each field is the same bytes pyvxlan reads.
+        expected_fields = {
+            "vxlan.reserved2": raw[7],
+            "vxlan.reserved1": int.from_bytes(raw[1:4], "big"),
+            "vxlan.reserved0": int.from_bytes(raw[1:3], "big"),
+            "vxlan.NextProtocol": int(GpeHeader.decode(raw).next_protocol),
+            "vxlan.gpflags_int": raw[1],
+            "vxlan.gpid": h.group_policy.policy_id if h.group_policy else None,
+        }
+        for key, value in expected_fields.items():
+            if key in scapy:
+                assert scapy[key] == value, key
+        compared += 1
+    if "vxlan.vni" in str(vector["observed"]) or "vni " in text:
+        assert compared > 0
+
+
+def test_recorded_outputs_are_really_compared() -> None:
+    # Guards the regular expressions and keys above: a format change must not turn them into no-ops.
+    vectors_dir()
+    tcpdump_vxlan = tcpdump_gpe = tshark = scapy = 0
+    for v in OBSERVED:
+        obs = v["observed"]
+        text = obs.get("tcpdump_4.99.3_-nn_-e_-v", "")
+        tcpdump_vxlan += bool(re.search(r"(?:VXLAN|OTV), flags \[[^\]]*\] \(0x[0-9a-f]{2}\), (?:vni|overlay)", text))
+        tcpdump_gpe += bool(re.search(r"VXLAN-GPE, flags \[[IPBO]*\], vni \d+", text))
+        tshark += sum(1 for k, val in obs.items() if k.startswith("tshark") and "vxlan.vni" in val)
+        scapy += "vxlan.vni" in obs.get("scapy_2.8.0", {}) or "vni" in obs.get("scapy_2.8.0", {})
+    assert (tcpdump_vxlan, tcpdump_gpe, tshark, scapy) == (39, 5, 44, 47)
