@@ -9,6 +9,7 @@ Every harness states the fuzzing invariant for one decoder: any input gives a va
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,49 @@ def vector_headers() -> list[bytes]:
 
 
 def capture_files() -> list[bytes]:
+    """The vectors' captures, plus the same frames re-wrapped in every link type and pcapng."""
     folder = VECTORS / "pcaps"
-    return [p.read_bytes() for p in sorted(folder.glob("*.pcap"))] if folder.is_dir() else []
+    files = [p.read_bytes() for p in sorted(folder.glob("*.pcap"))] if folder.is_dir() else []
+    frames = [f for f in vector_frames() if len(f) > 42][:8]
+    if frames:
+        files += [_pcap(linktype, [wrap(f) for f in frames]) for linktype, wrap in _WRAPPERS.items()]
+        files.append(_pcapng(frames))
+    return files
+
+
+def _sll(frame: bytes) -> bytes:  # Linux cooked v1: pkttype, hatype, halen, address(8), protocol
+    return struct.pack("!HHH8s", 0, 1, 6, frame[6:12]) + frame[12:14] + frame[14:]
+
+
+def _sll2(frame: bytes) -> bytes:  # v2: protocol, reserved, ifindex, hatype, pkttype, halen, address(8)
+    return frame[12:14] + struct.pack("!HIHBB8s", 0, 2, 1, 0, 6, frame[6:12]) + frame[14:]
+
+
+def _raw(frame: bytes) -> bytes:
+    return frame[14:]
+
+
+_WRAPPERS: dict[int, Callable[[bytes], bytes]] = {113: _sll, 276: _sll2, 101: _raw}
+
+
+def _pcap(linktype: int, records: list[bytes]) -> bytes:
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)
+    for i, rec in enumerate(records):
+        out += struct.pack("<IIII", i, 0, len(rec), len(rec)) + rec
+    return out
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+
+def _pcapng(frames: list[bytes]) -> bytes:
+    out = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))  # section header
+    out += _block(1, struct.pack("<HHI", 1, 0, 262144))  # interface: Ethernet
+    for i, frame in enumerate(frames):
+        out += _block(6, struct.pack("<IIIII", 0, 0, i, len(frame), len(frame)) + frame)  # enhanced packet
+    return out
 
 
 def write_seeds(folder: str, seeds: Iterable[bytes]) -> None:

@@ -72,7 +72,17 @@ def test_seeds_come_from_the_shared_vectors() -> None:
     assert len(common.vector_frames()) >= 58
     assert len(common.vector_headers()) >= 50
     assert all(len(h) == 8 for h in common.vector_headers())
-    assert len(common.capture_files()) >= 8
+    files = common.capture_files()
+    assert len(files) >= 12
+    # The synthesized seeds (SLL, SLL2, raw IP, pcapng) decode like the frames they wrap.
+    import io
+
+    from pyvxlan.pcap import PcapStats, read
+
+    for seed in files[-4:]:
+        stats = PcapStats()
+        vnis = [d.header.vni for _, d in read(io.BytesIO(seed), stats=stats)]
+        assert (stats.packets, stats.vxlan, len(vnis)) == (8, 8, 8)
 
 
 @pytest.mark.parametrize("name", HARNESSES)
