@@ -88,6 +88,14 @@ def test_reserved_overlapping_a_field_is_refused() -> None:
     assert str(info.value) == "reserved: must be a 64-bit mask, got 0x10000000000000000"
 
 
+def test_gbp_header_keeps_reserved_bits_of_byte_1() -> None:
+    # Byte 1 bits other than D and A are reserved in the GBP draft (VPP's E and S): a decoded
+    # header reports them, and the constructor takes them back.
+    h = VxlanHeader.decode(bytes.fromhex("8830000700000100"))
+    assert (h.group_policy, h.reserved) == (GroupPolicy(policy_id=7), 0x0030000000000000)
+    assert VxlanHeader(1, group_policy=GroupPolicy(7), reserved=0x0030000000000000) == h
+
+
 def test_i_flag_clear_is_kept() -> None:
     h = VxlanHeader(vni=100, i_flag=False)
     assert h.encode() == bytes.fromhex("0000000000006400")
