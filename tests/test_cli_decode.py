@@ -329,17 +329,17 @@ def test_a_cut_file_prints_what_it_decoded_then_the_error(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["decode"], "error: pyvxlan decode: the following arguments are required: FILE"),
-        (["decode", "--port", "x", "f"], "error: pyvxlan decode: argument --port: invalid port 'x': not a number"),
+        (["decode"], "pyvxlan decode: error: the following arguments are required: FILE"),
+        (["decode", "--port", "x", "f"], "pyvxlan decode: error: argument --port: invalid port 'x': not a number"),
         (
             ["decode", "--port", "70000", "f"],
-            "error: pyvxlan decode: argument --port: invalid port '70000': must be in 1..65535",
+            "pyvxlan decode: error: argument --port: invalid port '70000': must be in 1..65535",
         ),
         (
             ["decode", "--port", "4790", "--gpe-port", "4790", "f"],
-            "error: pyvxlan decode: port 4790 is given both as --port and --gpe-port",
+            "pyvxlan decode: error: port 4790 is given both as --port and --gpe-port",
         ),
-        (["decode", "--bogus", "f"], "error: pyvxlan: unrecognized arguments: --bogus"),
+        (["decode", "--bogus", "f"], "pyvxlan: error: unrecognized arguments: --bogus"),
     ],
     ids=["no-file", "port-text", "port-range", "port-twice", "unknown-option"],
 )

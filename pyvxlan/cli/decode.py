@@ -559,7 +559,7 @@ def _main(args: argparse.Namespace) -> int:
     gpe_ports: list[int] = args.gpe_port or [p for p in (VXLAN_GPE_PORT,) if p not in ports]
     both = set(ports) & set(gpe_ports)
     if both:
-        raise UsageError(f"pyvxlan decode: port {min(both)} is given both as --port and --gpe-port")
+        raise UsageError(f"port {min(both)} is given both as --port and --gpe-port", prog="pyvxlan decode")
     try:
         run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, as_json=args.json)
         sys.stdout.flush()
