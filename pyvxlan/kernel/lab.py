@@ -97,12 +97,17 @@ class _Ctx:
         return self.index[key]
 
     def close(self) -> None:
-        for s in self.neigh.values():
-            s.close()
-        for r in self.rtnl.values():
-            r.close()
+        errors = []
+        closables: list[nl.NeighSocket | nl.Rtnl] = [*self.neigh.values(), *self.rtnl.values()]
+        for closable in closables:
+            try:
+                closable.close()
+            except Exception as exc:  # every socket gets its chance to close
+                errors.append(exc)
         self.neigh.clear()
         self.rtnl.clear()
+        if errors:
+            raise errors[0]
 
 
 class _Step:
@@ -808,8 +813,17 @@ def _run_step(step: _Step, ctx: _Ctx) -> None:
 
 
 def _teardown(ctx: _Ctx, prefix: str) -> None:
-    ctx.close()  # sockets hold their namespace alive; close them first
     # Guests, then hosts, then the underlay: the reverse of creation. Only what this lab made:
     # steps run in worker threads that a cancellation waits for, so the record is complete.
-    for ns in reversed(ctx.namespaces):
-        nl.netns_remove(ns)
+    # Nothing here may stop the namespaces from going, not even a socket that fails to close.
+    try:
+        ctx.close()  # sockets hold their namespace alive; close them first
+    finally:
+        failures = []
+        for ns in reversed(ctx.namespaces):
+            try:
+                nl.netns_remove(ns)
+            except OSError as exc:
+                failures.append(f"{ns}: {exc}")
+        if failures:
+            raise OSError(f"could not remove {', '.join(failures)} (pyvxlan lab cleanup --prefix {prefix})")

@@ -19,16 +19,6 @@ from pyvxlan.kernel import netlink as nl
 TEST_PREFIX = "pvxk"
 
 
-def _leftovers() -> set[str]:
-    return {n for n in nl.netns_list() if n.startswith(TEST_PREFIX) or nl.netns_exists(n) and _is_lab(n)}
-
-
-def _is_lab(name: str) -> bool:
-    from pyvxlan.kernel.lab import lab_namespaces
-
-    return name in lab_namespaces()
-
-
 def _root_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
@@ -63,12 +53,24 @@ def netns(root: None) -> Iterator[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    """After the kernel tests: no namespace of ours and no new link in the root namespace."""
+    """After the kernel tests: no namespace this process made is left, and no new pvx... link in
+    the initial namespace. (Namespaces are recorded as they are made, so labs that other
+    processes run at the same time do not count.)"""
     if kernel_available():
         yield
         return
-    before_ns, before_links = _leftovers(), _root_links()
-    yield
-    left_ns = _leftovers() - before_ns
+    made: list[str] = []
+    real_create = nl.netns_create
+
+    def recording_create(name: str) -> None:
+        real_create(name)
+        made.append(name)
+
+    before_links = _root_links()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nl, "netns_create", recording_create)
+        yield
+    left_ns = {n for n in made if nl.netns_exists(n)}
     left_links = {n for n in _root_links() - before_links if n.startswith("pvx")}
+    assert made, "the kernel tests made no namespace at all: the recording is broken"
     assert not left_ns and not left_links, f"left behind: namespaces {sorted(left_ns)}, links {sorted(left_links)}"

@@ -320,3 +320,40 @@ def test_the_printed_commands_build_a_lab_that_pings(root: None, mode: FdbMode) 
     finally:
         for ns in lab_namespaces("pvx00a6"):
             nl.netns_remove(ns)
+
+
+_INTERRUPTED = """
+import trio
+from pyvxlan.kernel import open_lab
+from pyvxlan.topology import classic_demo
+
+async def main():
+    async with open_lab(classic_demo(4), prefix="pvx0e1f") as lab:
+        await lab.guest("guest1").ping("203.0.113.2")
+        await trio.sleep_forever()
+
+trio.run(main)
+"""
+
+
+def test_sigint_to_a_real_process_during_set_up_leaves_nothing_behind(root: None) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not lab_namespaces("pvx0e1f") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert lab_namespaces("pvx0e1f"), "the lab never started"
+        os.kill(proc.pid, signal.SIGINT)  # its first namespace exists: set-up is under way
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # KeyboardInterrupt went through open_lab's clean-up and ended the process
+    assert proc.returncode == -signal.SIGINT, err
+    assert err.rstrip().endswith("KeyboardInterrupt"), err
+    assert lab_namespaces("pvx0e1f") == []
