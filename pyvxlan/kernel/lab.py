@@ -296,6 +296,12 @@ def _plan(topology: Topology, prefix: str) -> tuple[list[_Step], _Names]:
         for dev in host.devices:
             cfg = dataclasses.replace(topology.vtep_config(host.name, dev.vni), dev=UPLINK)
             add(_ip(hns, f"link add {cfg.name} address {cfg.mac} type vxlan {_vxlan_words(cfg)}"), _add_vxlan, hns, cfg)
+            if any(g.vni == dev.vni and g.ip_version == 6 for g in topology.guests):
+                # IPv6 guests: proxy ND and IPv6 neighbour entries need IPv6 on the device, but
+                # without addresses of its own (none to announce, so nothing crosses the overlay).
+                for key, value in (("addr_gen_mode", "1"), ("disable_ipv6", "0")):
+                    path = f"net/ipv6/conf/{cfg.name}/{key}"  # slashes: a name may hold a dot
+                    add(f"ip netns exec {hns} sysctl -qw {path}={value}", _sysctl, hns, path, value)
             ageing = int(dev.bridge_ageing * 100)
             # No multicast snooping: with it the bridge joins 224.0.0.106 (multicast router
             # discovery) and its IGMP report, sent through the tunnel from the vxlan device's

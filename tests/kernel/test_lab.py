@@ -34,6 +34,29 @@ def test_classic_demo_pings(root: None, mode: FdbMode, ipv6: bool) -> None:
     trio.run(main)
 
 
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_ipv6_guests_ping_over_the_overlay(root: None, mode: FdbMode) -> None:
+    device = VxlanDevice(10, group="239.1.1.1")
+    topology = Topology(
+        Underlay("198.51.100.0/24"),
+        (Host("host1", "198.51.100.1", (device,)), Host("host2", "198.51.100.2", (device,))),
+        (
+            GuestSpec("guest1", "host1", 10, "02:00:00:00:00:01", "2001:db8:10::1/64"),
+            GuestSpec("guest2", "host2", 10, "02:00:00:00:00:02", "2001:db8:10::2/64"),
+        ),
+        mode,
+    )
+
+    async def main() -> None:
+        async with open_lab(topology) as lab:
+            result = await lab.guest("guest1").ping("2001:db8:10::2", count=2, interval=0.05, timeout=2)
+            assert (result.sent, result.received) == (2, 2)
+            # only the guests' MACs: the devices' own IPv6 stays silent
+            assert {e.mac for e in lab.fdb("host1", 10)} <= {"02:00:00:00:00:02", "00:00:00:00:00:00"}
+
+    trio.run(main)
+
+
 def test_three_hosts_in_unicast_mode_flood_to_every_peer(root: None) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(3, mode=FdbMode.UNICAST)) as lab:
