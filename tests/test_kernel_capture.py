@@ -33,6 +33,7 @@ from pyvxlan import (
     LINUX_SOURCE_PORTS,
     Decapsulated,
     DecodeError,
+    GroupPolicy,
     MissingIFlagError,
     ReservedBitsError,
     VxlanHeader,
@@ -59,6 +60,7 @@ class Device:
     group: str | None
     subnet: int  # the overlay /28 starts at 203.0.113.<subnet>
     udp_csum: bool = True  # False: created with ``noudpcsum`` (IPv4 only)
+    gbp: bool = False  # created with ``gbp``: sends and accepts Group Based Policy headers
 
     def overlay(self, side: str) -> str:
         return f"203.0.113.{self.subnet + (1 if side == 'a' else 2)}"
@@ -74,7 +76,7 @@ DEVICES = (
     Device("pvxc4u", 1001, 4, 4789, None, 0),
     Device("pvxc4m", 1002, 4, 8472, "239.1.1.1", 16, udp_csum=False),
     Device("pvxc6u", 1003, 6, 8472, None, 32),
-    Device("pvxc6m", 1004, 6, 4789, "ff05::100", 48),
+    Device("pvxc6m", 1004, 6, 4789, "ff05::100", 48, gbp=True),
 )
 BY_VNI = {d.vni: d for d in DEVICES}
 
@@ -108,7 +110,7 @@ def build_lab(ns: dict[str, str], veth: dict[str, str]) -> None:
         other = "b" if side == "a" else "a"
         for d in DEVICES:
             where = ["group", d.group] if d.group else ["remote", d.local(other)]
-            csum = ["noudpcsum"] if not d.udp_csum else []
+            csum = (["noudpcsum"] if not d.udp_csum else []) + (["gbp"] if d.gbp else [])
             run(
                 "ip", "-n", n, "link", "add", d.name, "address", d.mac(side), "type", "vxlan",
                 "id", str(d.vni), "local", d.local(side), *where, "dev", dev, "dstport", str(d.port), *csum,
@@ -344,6 +346,57 @@ def test_cooked_capture_of_any_decodes_the_same(pings: Pings) -> None:
     assert sorted(map(_summary, cooked), key=repr) == sorted(map(_summary, veth_packets), key=repr)
 
 
+# --- Group Based Policy: Linux takes the policy from the packet mark
+
+
+GBP_MARK = 0x480007  # VXLAN_GBP_DONT_LEARN (0x400000) | VXLAN_GBP_POLICY_APPLIED (0x80000) | id 7
+
+
+@pytest.fixture(scope="module")
+def gbp_pings(lab: Lab, pings: Pings) -> list[Decapsulated]:
+    del pings  # after the first capture, which must not see these packets
+    [dev] = [d for d in DEVICES if d.gbp]
+    path = lab.tmp / "gbp.pcap"
+    capture = start_capture(lab.ns["a"], lab.veth["a"], path)
+    try:
+        run(
+            "ip",
+            "netns",
+            "exec",
+            lab.ns["a"],
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-m",
+            str(GBP_MARK),
+            dev.overlay("b"),
+        )
+        wait_until_captured(path, lambda ps: len(echo_replies(ps).get(dev.vni, [])) == 2)
+    finally:
+        stop_capture(capture)
+    return [d for _, d in read(path)]
+
+
+def test_linux_gbp_policy_from_the_mark_at_wiresharks_bit_positions(gbp_pings: list[Decapsulated]) -> None:
+    [dev] = [d for d in DEVICES if d.gbp]
+    requests = [d for d in gbp_pings if d.outer_src == dev.local("a") and bytes(d.inner)[12:14] == b"\x08\x00"]
+    assert len(requests) == 2
+    policy = GroupPolicy(policy_id=7, dont_learn=True, policy_applied=True)
+    for d in requests:
+        assert d.header.encode().hex() == f"8848000700{dev.vni:04x}00"
+        assert d.header == VxlanHeader(dev.vni, group_policy=policy)
+        assert VxlanHeader.decode(d.header.encode(), strict=True, gbp=True) == d.header  # a gbp device's rules
+        with pytest.raises(ReservedBitsError):
+            VxlanHeader.decode(d.header.encode(), strict=True)  # a device without gbp drops it
+    # The replies carry no mark, so b's kernel sends them without the G bit.
+    replies = [d for d in gbp_pings if d.outer_src == dev.local("b") and bytes(d.inner)[12:14] == b"\x08\x00"]
+    assert [d.header for d in replies] == [VxlanHeader(dev.vni)] * 2
+
+
 # --- the other direction: Linux receives what pyvxlan builds, and drops what strict decoding refuses
 
 
@@ -377,7 +430,8 @@ def echo_request(dev: Device, ident: int) -> bytes:
 
 
 # (ICMP id, header word 0, word 1's low byte, what Linux does, what strict decoding raises)
-RX_CASES = (
+RxCase = tuple[int, int, int, str, type[DecodeError] | None]
+RX_CASES: tuple[RxCase, ...] = (
     (0x7001, 0x08000000, 0x00, "delivered", None),
     (0x7002, 0x0A000000, 0x00, "dropped, counted", ReservedBitsError),  # a reserved flag bit
     (0x7003, 0x08000000, 0x01, "dropped, counted", ReservedBitsError),  # the reserved last byte
@@ -385,6 +439,20 @@ RX_CASES = (
     (0x7005, 0x00000000, 0x00, "dropped", MissingIFlagError),  # I flag clear
     (0x7006, 0x08000000, 0x00, "delivered", None),
 )
+# On a ``gbp`` device G and all of bytes 1-3 are in use (VXLAN_GBP_USED_BITS); strict needs gbp=True.
+GBP_RX_CASES: tuple[RxCase, ...] = (
+    (0x7001, 0x88480007, 0x00, "delivered", None),  # G, D, A, policy 7
+    (0x7002, 0x88200007, 0x00, "delivered", None),  # byte 1 0x20: reserved in the draft, used to Linux
+    (0x7003, 0x8A000007, 0x00, "dropped, counted", ReservedBitsError),  # a reserved flag bit
+    (0x7004, 0x88000007, 0x01, "dropped, counted", ReservedBitsError),  # the reserved last byte
+    (0x7005, 0x80000007, 0x00, "dropped", MissingIFlagError),  # I flag clear
+    (0x7006, 0x08000000, 0x00, "delivered", None),  # plain headers stay valid on a gbp device
+)
+RX_DEVICES = [d for d in DEVICES if d.group is None or d.gbp]
+
+
+def cases_for(dev: Device) -> tuple[RxCase, ...]:
+    return GBP_RX_CASES if dev.gbp else RX_CASES
 
 
 @dataclass(frozen=True)
@@ -395,16 +463,15 @@ class Injected:
 
 
 @pytest.fixture(scope="module")
-def injected(lab: Lab, pings: Pings) -> Injected:
-    del pings  # runs after the ping capture: its captures must not see these frames
+def injected(lab: Lab, gbp_pings: list[Decapsulated]) -> Injected:
+    del gbp_pings  # runs after the ping captures: they must not see these frames
     a, b = lab.ns["a"], lab.ns["b"]
     mac_a = link_info(a, lab.veth["a"])["address"]
     mac_b = link_info(b, lab.veth["b"])["address"]
-    unicast = [d for d in DEVICES if d.group is None]
-    before = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in unicast}
+    before = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in RX_DEVICES}
     frames: dict[tuple[int, int], bytes] = {}
-    for dev in unicast:
-        for base, word0, low, _, _ in RX_CASES:
+    for dev in RX_DEVICES:
+        for base, word0, low, _, _ in cases_for(dev):
             ident = base + (dev.vni << 4)  # distinct ids per device
             header = VxlanHeader.from_words(word0, (dev.vni << 8) | low)
             frames[(dev.vni, ident)] = encapsulate(
@@ -413,23 +480,14 @@ def injected(lab: Lab, pings: Pings) -> Injected:
             )  # fmt: skip
     path = lab.tmp / "injected.pcap"
     capture = start_capture(a, lab.veth["a"], path)
-    last_ids = {dev.vni: RX_CASES[-1][0] + (dev.vni << 4) for dev in unicast}
+    last_ids = {dev.vni: cases_for(dev)[-1][0] + (dev.vni << 4) for dev in RX_DEVICES}
     try:
-        run(
-            "ip",
-            "netns",
-            "exec",
-            b,
-            sys.executable,
-            "-c",
-            SEND_SCRIPT,
-            lab.veth["b"],
-            *(f.hex() for f in frames.values()),
-        )
+        send = [sys.executable, "-c", SEND_SCRIPT, lab.veth["b"], *(f.hex() for f in frames.values())]
+        run("ip", "netns", "exec", b, *send)
         wait_until_captured(path, lambda ps: all(last_ids[v] in echo_replies(ps).get(v, []) for v in last_ids))
     finally:
         stop_capture(capture)
-    after = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in unicast}
+    after = {d.vni: link_info(a, d.name)["stats64"]["rx"]["errors"] for d in RX_DEVICES}
     return Injected(
         replies=echo_replies([d for _, d in read(path)]),
         rx_errors={v: after[v] - before[v] for v in before},
@@ -440,26 +498,26 @@ def injected(lab: Lab, pings: Pings) -> Injected:
 def test_linux_answers_frames_built_by_encapsulate(injected: Injected) -> None:
     # The kernel checks the UDP checksum of what arrives from an AF_PACKET socket: a reply proves
     # that encapsulate's outer headers and checksums are what Linux accepts, over IPv4 and IPv6.
-    for dev in DEVICES:
-        if dev.group is None:
-            delivered = {i + (dev.vni << 4) for i, *_, rule in RX_CASES if rule is None}
-            assert set(injected.replies.get(dev.vni, [])) == delivered, dev.name
+    for dev in RX_DEVICES:
+        delivered = {i + (dev.vni << 4) for i, *_, rule in cases_for(dev) if rule is None}
+        assert set(injected.replies.get(dev.vni, [])) == delivered, dev.name
 
 
 def test_strict_decoding_matches_linux_vxlan_rcv(injected: Injected) -> None:
     for (vni, ident), frame in injected.frames.items():
-        base = ident - (vni << 4)
-        [(_, _, _, linux, error)] = [case for case in RX_CASES if case[0] == base]
+        dev = BY_VNI[vni]
+        [(_, _, _, linux, error)] = [case for case in cases_for(dev) if case[0] == ident - (vni << 4)]
         if error is None:
             assert linux == "delivered"
-            decapsulate(frame, strict=True)
+            decapsulate(frame, strict=True, gbp=dev.gbp)
         else:
             assert ident not in injected.replies.get(vni, []), f"Linux answered a frame it should drop: {linux}"
             with pytest.raises(error):
-                decapsulate(frame, strict=True)
+                decapsulate(frame, strict=True, gbp=dev.gbp)
             assert decapsulate(frame).header.vni == vni  # lenient decoding still reads it
 
 
 def test_linux_counts_reserved_bit_drops_as_rx_errors(injected: Injected) -> None:
-    counted = sum(1 for case in RX_CASES if case[3] == "dropped, counted")
-    assert injected.rx_errors == dict.fromkeys(injected.rx_errors, counted)
+    for dev in RX_DEVICES:
+        counted = sum(1 for case in cases_for(dev) if case[3] == "dropped, counted")
+        assert injected.rx_errors[dev.vni] == counted, dev.name
