@@ -1,11 +1,14 @@
 """pyvxlan decodes what Linux's vxlan driver really puts on the wire.
 
 Two network namespaces joined by a veth pair carry four real vxlan devices each: IPv4 unicast on
-4789, IPv4 multicast (239.1.1.1) on 8472, IPv6 unicast on 8472, IPv6 multicast (ff05::100) on
-4789. Pings between the overlay addresses make the kernel send ARP and ICMP inside VXLAN; tcpdump
-captures the underlay in one namespace, and every captured packet must decode with pyvxlan to
-exactly what the kernel was configured to send: VNI, outer addresses and ports, TTL (1 toward
-the group), and the inner frames (ARP, ICMP echo between the right overlay IPs and MACs).
+4789, IPv4 multicast (239.1.1.1) on 8472 without UDP checksums, IPv6 unicast on 8472, IPv6
+multicast (ff05::100) on 4789 with ``gbp``. Pings between the overlay addresses make the kernel
+send ARP and ICMP inside VXLAN; tcpdump captures the underlay (on the veth, and on ``any`` in
+Linux cooked form), and every captured packet must decode with pyvxlan to exactly what the kernel
+was configured to send: VNI, outer addresses and ports, TTL (1 toward the group), checksums, GBP
+bits from the packet mark, and the inner frames (ARP, ICMP echo between the right overlay IPs and
+MACs). In the other direction, frames built by ``encapsulate`` are injected with an AF_PACKET
+socket: Linux answers the valid ones and drops exactly those strict decoding refuses.
 
 The set-up uses ``ip`` in subprocesses: it is test scaffolding, not the library's kernel backend.
 Everything created is named ``pvxc*`` and removed in a ``finally``, also when a step fails.
