@@ -103,7 +103,7 @@ def group_policies() -> st.SearchStrategy[GroupPolicy]:
     )
 
 
-# Reserved bits a caller may set, per header kind (word 0 bits above the VNI word's low byte).
+# The reserved bits of word 0, per header kind (any bit of word 1's low byte is reserved too).
 _PLAIN_RESERVED0: Final = 0xF7FFFFFF & ~0x80000000  # everything but I, and G (G would make it GBP)
 _GBP_RESERVED0: Final = 0x77B70000  # byte 0 but G and I, byte 1 but D and A
 
