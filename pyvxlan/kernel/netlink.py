@@ -503,6 +503,8 @@ class NeighSocket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         sock.bind((0, groups))
+        # The kernel answers every request at once; a reply that never comes must not hang us.
+        sock.settimeout(30.0)
         self._seq = 1
         self._lock = threading.Lock()
 

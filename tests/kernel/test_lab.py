@@ -57,6 +57,27 @@ def test_ipv6_guests_ping_over_the_overlay(root: None, mode: FdbMode) -> None:
     trio.run(main)
 
 
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_two_vnis_on_every_host_stay_apart(root: None, mode: FdbMode) -> None:
+    d10, d20 = VxlanDevice(10, group="239.1.1.1"), VxlanDevice(20, group="239.1.1.1")
+    guests = (
+        GuestSpec("a1", "host1", 10, "02:00:00:00:00:01", "203.0.113.1/24"),
+        GuestSpec("a2", "host2", 10, "02:00:00:00:00:02", "203.0.113.2/24"),
+        GuestSpec("b1", "host1", 20, "02:00:00:00:01:01", "203.0.113.11/24"),
+        GuestSpec("b2", "host2", 20, "02:00:00:00:01:02", "203.0.113.12/24"),
+    )
+    hosts = tuple(Host(f"host{i}", f"198.51.100.{i}", (d10, d20)) for i in (1, 2))
+    topology = Topology(Underlay("198.51.100.0/24"), hosts, guests, mode)
+
+    async def main() -> None:
+        async with open_lab(topology) as lab:
+            assert (await lab.guest("a1").ping("203.0.113.2")).received == 1
+            assert (await lab.guest("b1").ping("203.0.113.12")).received == 1
+            assert (await lab.guest("a1").ping("203.0.113.12", timeout=0.3)).received == 0
+
+    trio.run(main)
+
+
 def test_three_hosts_in_unicast_mode_flood_to_every_peer(root: None) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(3, mode=FdbMode.UNICAST)) as lab:
