@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from pyvxlan import ConfigError, EntryLearned, FdbEntry, L3Miss, PrivilegeError
+from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError
 from pyvxlan import pcap as pcapmod
 from pyvxlan.kernel import lab as labmod
 from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
@@ -257,11 +257,16 @@ def test_capture_records_the_underlay_once_per_frame(root: None, tmp_path: Path)
     assert (stats.packets, stats.vxlan, stats.not_vxlan) == (6, 4, 2)  # and the hosts' own ARP
 
 
-def test_move_guest_relearns_the_new_host(root: None) -> None:
+def test_move_guest_relearns_the_new_host_as_a_migration(root: None) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(3)) as lab:
             assert (await lab.guest("guest1").ping("203.0.113.3")).received == 1
-            await lab.move_guest("guest1", "host2")
+            async with lab.vtep("host3", 10).subscribe() as stream:
+                await lab.move_guest("guest1", "host2")
+                with trio.fail_after(5):
+                    note = await stream.__anext__()
+            # "vxlan10: MAC migrated from 198.51.100.1 to 198.51.100.2", from the gratuitous ARP
+            assert note == EntryMigrated("02:00:00:00:00:01", "198.51.100.1", "198.51.100.2")
             assert lab.guest_host("guest1") == "host2"
             assert (await lab.guest("guest1").ping("203.0.113.3")).received == 1
             assert [e.dst for e in lab.fdb("host3", 10) if e.mac == "02:00:00:00:00:01"] == ["198.51.100.2"]

@@ -456,6 +456,35 @@ def test_learned_entry_that_ages_out_arrives_as_learned_then_expired(netns: str)
         nl.netns_remove(peer)
 
 
+def test_netlink_calls_leave_the_trio_loop_free(netns: str) -> None:
+    # 10,000 entries take tens of milliseconds of validation, encoding and kernel work; all of it
+    # happens in a worker thread, so another task keeps running meanwhile.
+    entries = [FdbEntry(f"02:00:00:00:{i >> 8:02x}:{i & 0xFF:02x}", "198.51.100.3") for i in range(10_000)]
+
+    async def body(vtep: KernelVtep) -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await trio.sleep(0)
+                ticks += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            await trio.sleep(0)
+            start = ticks
+            await vtep.fdb_append_many(entries)
+            during_append = ticks - start
+            start = ticks
+            assert len(await vtep.fdb()) == 10_000
+            during_dump = ticks - start
+            nursery.cancel_scope.cancel()
+        assert during_append > 10 and during_dump > 10
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
 # --- netlink codec ------------------------------------------------------------------------------------
 
 
