@@ -16,9 +16,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import trio
-import trio.testing
-
 from pyvxlan.lab import Lab, PingResult
 from pyvxlan.topology import FdbMode, Topology, classic_demo
 
@@ -218,6 +215,11 @@ def register(subparsers: Any) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    # trio loads here, not at import: every ``pyvxlan`` command imports this module to build its
+    # parser, and ``pyvxlan decode`` should not pay for trio.
+    import trio
+    import trio.testing
+
     from pyvxlan.cli import UsageError
 
     topology = classic_demo(args.hosts, FdbMode(args.mode), args.ipv6)

@@ -10,9 +10,6 @@ import argparse
 import sys
 from typing import Any
 
-import trio
-import trio.testing
-
 from pyvxlan.scenario import Scenario, StepResult, load_scenario, run_scenario
 
 __all__ = ["register"]
@@ -75,6 +72,8 @@ async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[S
 
 
 async def _run_kernel(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[str]]:
+    import trio
+
     from pyvxlan.kernel import open_lab
 
     start = trio.current_time()
@@ -90,6 +89,9 @@ async def _run_kernel(scenario: Scenario, args: argparse.Namespace) -> tuple[lis
 
 
 def _main(args: argparse.Namespace) -> int:
+    import trio  # here, not at import: see pyvxlan.cli.demo._main
+    import trio.testing
+
     scenario = load_scenario(args.file)  # a bad file: TopologyFileError, exit status 2
     topo = scenario.topology
     print(
