@@ -27,7 +27,7 @@ from typing import Any, Final
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from pyvxlan.addr import format_mac, ip_info, parse_mac
+from pyvxlan.addr import ip_info
 from pyvxlan.config import VtepConfig
 from pyvxlan.errors import ConfigError, PrivilegeError
 
@@ -54,6 +54,8 @@ __all__ = [
     "netns_exists",
     "netns_list",
     "netns_remove",
+    "netns_sysctl",
+    "open_socket",
     "parse_fdb_records",
     "parse_neigh_messages",
     "require_privilege",
@@ -107,7 +109,6 @@ NDA_IFINDEX: Final = 8
 CAP_NET_ADMIN: Final = 12
 
 _NLMSGHDR = struct.Struct("=IHHII")
-_NDMSG = struct.Struct("=BxxxiHBB")
 _NLATTR = struct.Struct("=HH")
 _NLMSGERR = struct.Struct("=i")
 _HDR_NDMSG = struct.Struct("=IHHIIBxxxiHBB")  # nlmsghdr + ndmsg in one go (the hot path)
@@ -824,12 +825,3 @@ class Rtnl:
         if oif is not None:
             kw["oif"] = oif
         self._call("route", "add", **kw)
-
-
-def mac_text(raw: bytes | None) -> str:
-    """MAC text of raw bytes (empty for ``None``)."""
-    return format_mac(raw) if raw is not None and len(raw) == 6 else ""
-
-
-def mac_bytes(mac: str, field: str = "mac") -> bytes:
-    return parse_mac(mac, field)
