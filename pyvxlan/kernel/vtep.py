@@ -7,12 +7,13 @@ worker thread, so the trio loop never blocks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import math
 import socket
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -130,8 +131,9 @@ class KernelVtep:
         self._sock = sock
         self._family = _AF[config.ip_version or 4]
         self._names: dict[int, str] = {}
-        # MACs the user made dynamic (REACHABLE) entries for: their RTM_NEWNEIGH echo is no "learned".
-        self._user_dynamic: dict[str, str] = {}
+        # Open subscriptions: each is told of the user's own dynamic entries before they are
+        # sent, so that their RTM_NEWNEIGH echo (identical to a learned entry's) is not "learned".
+        self._streams: set[NotificationStream] = set()
         self._closed = False
 
     # --- construction ---------------------------------------------------------------------------
@@ -300,8 +302,8 @@ class KernelVtep:
     ) -> None:
         """``bridge fdb add MAC dev DEV dst DST [port P] [vni V] [STATE] [extern_learn]``."""
         fields = self._fields(mac, dst, port, vni, state=state, extern_learn=extern_learn)
-        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields, "fdb add", mac)
-        self._note_user(mac, dst, state)
+        with self._own_echo(mac, dst, state, extern_learn):
+            await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields, "fdb add", mac)
 
     async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
         """``bridge fdb append MAC dev DEV dst DST``: one more remote (head-end replication)."""
@@ -389,8 +391,8 @@ class KernelVtep:
         """``bridge fdb replace``: create, or rewrite the first remote of a unicast MAC."""
         # pyroute2's fdb('replace') leaves out NTF_SELF and the state (EOPNOTSUPP); they go explicitly here.
         fields = self._fields(mac, dst, port, vni, state=state, extern_learn=False)
-        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, fields, "fdb replace", mac)
-        self._note_user(mac, dst, state)
+        with self._own_echo(mac, dst, state, False):
+            await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, fields, "fdb replace", mac)
 
     async def fdb_del(
         self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
@@ -408,14 +410,24 @@ class KernelVtep:
             fields["port"] = self._config.dst_port if port is None else port
             fields["vni"] = self._config.vni if vni is None else vni
         await self._one(nl.RTM_DELNEIGH, 0, fields, "fdb del", mac)
-        self._user_dynamic.pop(normalize_mac(mac), None)
 
-    def _note_user(self, mac: str, dst: str, state: FdbState) -> None:
-        mac = normalize_mac(mac)
-        if FdbState(state) is FdbState.REACHABLE:
-            self._user_dynamic[mac] = ip_info(dst).text
-        else:
-            self._user_dynamic.pop(mac, None)
+    @contextlib.contextmanager
+    def _own_echo(self, mac: str, dst: str, state: FdbState, extern_learn: bool) -> Iterator[None]:
+        """Tell open subscriptions, before the request goes out, that a ``dynamic`` entry of the
+        user's is coming: a subscriber may read the kernel's echo before this task resumes."""
+        if FdbState(state) is not FdbState.REACHABLE or extern_learn or not self._streams:
+            yield
+            return
+        key = (normalize_mac(mac), ip_info(dst).text)
+        streams = list(self._streams)
+        for stream in streams:
+            stream._pending[key] += 1
+        try:
+            yield
+        except BaseException:
+            for stream in streams:  # refused: no echo will come
+                stream._pending[key] -= 1
+            raise
 
     async def fdb(self) -> list[FdbEntry]:
         """``bridge fdb show dev DEV`` (the device's own entries): one record per (MAC, remote).
@@ -580,7 +592,12 @@ class KernelVtep:
         try:
             sock.sock.setblocking(False)
             known = {e.mac: e.dst for e in await self.fdb() if e.state is FdbState.REACHABLE}
-            yield NotificationStream(self, sock, known)
+            stream = NotificationStream(self, sock, known)
+            self._streams.add(stream)
+            try:
+                yield stream
+            finally:
+                self._streams.discard(stream)
         finally:
             sock.close()
 
@@ -592,6 +609,7 @@ class NotificationStream:
         self._vtep = vtep
         self._sock = sock
         self._known = known
+        self._pending: Counter[tuple[str, str]] = Counter()  # echoes of the user's own entries
         self._ready: deque[Notification] = deque()
         self.overruns = 0  # times the kernel dropped notifications because we read too slowly
 
@@ -625,15 +643,17 @@ class NotificationStream:
                 if m.msg_type == nl.RTM_NEWNEIGH and _is_learned_state(m.state) and not m.flags & nl.NTF_EXT_LEARNED:
                     old = self._known.get(mac)
                     self._known[mac] = dst
-                    if vtep._user_dynamic.get(mac) == dst:
+                    if self._pending[(mac, dst)] > 0:
+                        self._pending[(mac, dst)] -= 1
                         continue  # the echo of the user's own `fdb add ... dynamic`
-                    vtep._user_dynamic.pop(mac, None)
                     if old is None:
                         self._ready.append(EntryLearned(mac, dst))
                     elif old != dst:
                         self._ready.append(EntryMigrated(mac, old, dst))
                 elif m.msg_type == nl.RTM_DELNEIGH:
                     self._known.pop(mac, None)
+                    for key in [k for k in self._pending if k[0] == mac]:
+                        del self._pending[key]  # an echo that never came (a no-op change)
                     # vxlan_cleanup marks an aged entry NUD_STALE before deleting it; a user
                     # delete or the flush of `ip link set down` leaves the state as it was.
                     if m.state == nl.NUD_STALE:
