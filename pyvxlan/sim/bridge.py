@@ -17,6 +17,8 @@ from pyvxlan.sim.ledger import Ledger
 
 __all__ = ["Bridge", "BridgeEntry"]
 
+_ZERO = bytes(6)
+
 
 @dataclass(frozen=True, slots=True)
 class BridgeEntry:
@@ -91,7 +93,7 @@ class Bridge:
         """
         fdb = self._fdb
         src = frame[6:12]
-        if not src[0] & 1:  # Linux never learns multicast or broadcast sources
+        if not src[0] & 1 and src != _ZERO:  # Linux learns only valid unicast sources
             old = fdb.get(src)
             if old is None:
                 fdb[self._macs.setdefault(src, src)] = stamp or (port, now)
@@ -119,6 +121,27 @@ class Bridge:
             self._drop("bridge_no_port", frame)
             return
         self._ledger.created += len(targets) - 1  # a copy per port
+        for deliver in targets:
+            deliver(frame)
+
+    def flood_from(self, port: str, frame: bytes, src: bytes, stamp: tuple[str, float]) -> None:
+        """:meth:`receive` for a frame known to have a multicast or broadcast destination and the
+        unicast source ``src`` (``frame[6:12]``), at time ``stamp[1]``.
+
+        A flood reaching thousands of bridges carries the same frame to each: the lab reads the
+        addresses once and hands every bridge the same ``src`` object and ``stamp`` tuple.
+        """
+        fdb = self._fdb
+        old = fdb.get(src)
+        if old is None or old[0] != port or stamp[1] - old[1] > 1.0:
+            fdb[src] = stamp
+        self.flooded += 1
+        targets = self._flood.get(port)
+        if not targets:
+            self._drop("bridge_no_port", frame)
+            return
+        if len(targets) > 1:
+            self._ledger.created += len(targets) - 1
         for deliver in targets:
             deliver(frame)
 

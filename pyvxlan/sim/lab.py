@@ -159,6 +159,21 @@ class _Host:
         self.lab._receive_many([(self.source, self.address, self.receive)], payload, src, src_port, dst_port)
 
 
+# One receiver of a fan-out: host, device (None: no device for the VNI), and the bound methods the
+# hot loop calls (the core's receive and take_outputs, the bridge's receive), looked up once.
+_Fanout = tuple[
+    _Host, "_Device | None", Callable[..., None], Callable[[], list[Any]], Callable[..., None], Callable[..., None]
+]
+
+
+def _ignore(*_args: Any) -> None:
+    return None
+
+
+def _no_outputs() -> list[Any]:
+    return []
+
+
 class SimLab:
     """A running simulated lab (see :func:`open_lab`); implements :class:`pyvxlan.lab.Lab`."""
 
@@ -203,7 +218,7 @@ class SimLab:
         self.underlay.receive_many = self._receive_many
         self._hosts: dict[str, _Host] = {}
         self._macs: dict[bytes, bytes] = {}
-        self._fanout_cache: dict[Any, tuple[Iterable[Endpoint], list[tuple[_Host, _Device | None]]]] = {}
+        self._fanout_cache: dict[Any, tuple[list[Endpoint], list[_Fanout]]] = {}
         self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
@@ -516,12 +531,22 @@ class SimLab:
         ``receivers`` (a group member), is skipped; returns the number of hosts delivered to.
         """
         delivered = 0
+        learned = 0
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
         keep = self.keep_events
-        stamps: dict[str, tuple[str, float]] = {}
-        for host, dev in self._fanout(receivers, key):
-            if host.address == src:
+        sender = self._by_address.get(src)
+        inf = math.inf
+        stamp_port = ""
+        stamp = ("", now)
+        # A broadcast or multicast frame from a unicast source (ARP, ND: what floods are made
+        # of) takes the bridges' flood path, with its source MAC read once for all receivers.
+        smac = payload[14:20] if len(payload) >= 22 else b"\x01"
+        flood = bool(payload[8] & 1) and not smac[0] & 1 and smac != b"\0" * 6
+        if flood:
+            smac = self._macs.setdefault(smac, smac)
+        for host, dev, receive, take, bridge_receive, bridge_flood in self._fanout(receivers, key):
+            if host is sender:
                 continue
             delivered += 1
             if dev is None:
@@ -529,41 +554,46 @@ class SimLab:
                 if keep:
                     self._log(EventKind.DROPPED, host.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
                 continue
-            vtep = dev.vtep
-            vtep.receive(payload, src, src_port, now)
-            outs: list[Any] = vtep.take_outputs()
+            receive(payload, src, src_port, now)
+            outs: list[Any] = take()
             # One datagram copy came in: it becomes one frame for the bridge, or a drop.
-            last = outs[-1] if outs else None
-            if type(last) is DeliverFrame and (len(outs) == 1 or (len(outs) == 2 and type(outs[0]) is EntryLearned)):
-                if len(outs) == 2:
-                    self.learned += 1
+            n = len(outs)
+            last = outs[-1] if n else None
+            if type(last) is DeliverFrame and (n == 1 or (n == 2 and type(outs[0]) is EntryLearned)):
+                if n == 2:
+                    learned += 1
                     if keep or dev.control.listeners:
                         self._notify(dev, outs[0])
-                    if dev.timer_at == math.inf:
+                    if dev.timer_at == inf:
                         self._arm_timer(dev)
                 port = dev.port_name
-                stamp = stamps.get(port)
-                if stamp is None:
-                    stamp = stamps[port] = (port, now)
-                dev.bridge.receive(port, last.frame, now, stamp)
+                if port is not stamp_port:
+                    # New bridge entries share one (port, time) tuple: in a flood to 10,000
+                    # hosts that is one object instead of 10,000.
+                    stamp_port = port
+                    stamp = (port, now)
+                if flood:
+                    bridge_flood(port, last.frame, smac, stamp)
+                else:
+                    bridge_receive(port, last.frame, now, stamp)
                 continue
             units = 0
             for out in outs:
                 if type(out) is DeliverFrame:
                     units += 1
-                    dev.bridge.receive(dev.port_name, out.frame, now)
+                    bridge_receive(dev.port_name, out.frame, now)
                 else:
                     if type(out) is Dropped:
                         units += 1
                     self._other_output(dev, out)
             if units != 1:
                 self._unbalanced(dev, units, "receive")
+        self.learned += learned
         return delivered
 
-    def _fanout(
-        self, receivers: Iterable[Endpoint], key: tuple[int, bytes] | None
-    ) -> list[tuple[_Host, _Device | None]]:
-        """Each receiver's host and the device that takes ``key`` (port, VNI) there.
+    def _fanout(self, receivers: list[Endpoint], key: tuple[int, bytes] | None) -> list[_Fanout]:
+        """Each receiver's host, the device that takes ``key`` (port, VNI) there, and the bound
+        methods the hot loop calls.
 
         A group's member list is a new list whenever membership changes, so the answer for the
         same list and key is cached: every later flood to the group skips the lookups.
@@ -572,13 +602,18 @@ class SimLab:
         if cached is not None and cached[0] is receivers:
             return cached[1]
         hosts = self._by_address
-        pairs = []
+        rows: list[_Fanout] = []
         for ep in receivers:
             host = hosts[ep[1]]
-            pairs.append((host, host.by_vni.get(key) if key is not None else None))
-        if isinstance(receivers, list) and len(pairs) > 8:
-            self._fanout_cache[key] = (receivers, pairs)
-        return pairs
+            dev = host.by_vni.get(key) if key is not None else None
+            if dev is None:
+                rows.append((host, None, _ignore, _no_outputs, _ignore, _ignore))
+            else:
+                b = dev.bridge
+                rows.append((host, dev, dev.vtep.receive, dev.vtep.take_outputs, b.receive, b.flood_from))
+        if len(rows) > 8:
+            self._fanout_cache[key] = (receivers, rows)
+        return rows
 
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
