@@ -411,3 +411,19 @@ def test_sigint_to_a_real_process_during_set_up_leaves_nothing_behind(root: None
     assert proc.returncode == -signal.SIGINT, err
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert lab_namespaces("pvx0e1f") == []
+
+
+def test_down_flushes_the_proxy_neighbours_so_arp_behind_that_vtep_fails(root: None) -> None:
+    # Linux: `ip link set DEV down` flushes the device's neighbours, permanent ones included, and
+    # a guest answering an echo resolves the sender with ARP first (it learns nothing from the
+    # request itself): behind a proxy with no entry, that ARP goes unanswered.
+    async def main() -> None:
+        async with open_lab(classic_demo(3, mode=FdbMode.CONTROLLER)) as lab:
+            await lab.vtep_down("host3", 10)
+            await lab.vtep_up("host3", 10)
+            assert await lab.vtep("host3", 10).neighbours() == []
+            assert (await lab.guest("guest2").ping("203.0.113.3", timeout=0.5)).received == 0
+            await lab.vtep("host3", 10).neigh_add("203.0.113.2", "02:00:00:00:00:02")
+            assert (await lab.guest("guest2").ping("203.0.113.3", timeout=2)).received == 1
+
+    trio.run(main)
