@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -305,9 +306,14 @@ def _normalized(tables: dict[tuple[str, int], list[FdbEntry]]) -> dict[tuple[str
     return {key: sorted(e.key() for e in entries) for key, entries in tables.items()}
 
 
-async def _scenario(lab: object) -> None:
+async def _scenario(lab: Any) -> None:
+    # Pings, a guest migration (gratuitous ARP; the controller reprograms), pings again.
     for src, dst in (("guest1", "203.0.113.2"), ("guest3", "203.0.113.1")):
-        assert (await lab.guest(src).ping(dst, timeout=2)).received == 1  # type: ignore[attr-defined]
+        assert (await lab.guest(src).ping(dst, timeout=2)).received == 1
+    await lab.move_guest("guest1", "host2")
+    await lab.sleep(0.2)
+    assert (await lab.guest("guest3").ping("203.0.113.1", timeout=2)).received == 1
+    assert (await lab.guest("guest2").ping("203.0.113.3", timeout=2)).received == 1
 
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
