@@ -433,3 +433,10 @@ def test_down_flushes_the_proxy_neighbours_so_arp_behind_that_vtep_fails(root: N
             assert (await lab.guest("guest2").ping("203.0.113.3", timeout=2)).received == 1
 
     trio.run(main)
+
+
+def test_the_demo_page_shows_exactly_the_commands_lab_commands_gives() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "kernel-demo.md").read_text()
+    section = page.split("## The commands it corresponds to", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert block.splitlines() == lab_commands(classic_demo(), prefix="pvx0001")
