@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import trio
 
-from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError
+from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError, VtepControl
 from pyvxlan import pcap as pcapmod
 from pyvxlan.kernel import lab as labmod
 from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
 from pyvxlan.kernel import netlink as nl
+from pyvxlan.lab import Lab
 from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 
 pytestmark = pytest.mark.kernel
@@ -26,6 +27,8 @@ MODES = [FdbMode.MULTICAST, FdbMode.UNICAST, FdbMode.CONTROLLER]
 def test_classic_demo_pings(root: None, mode: FdbMode, ipv6: bool) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(mode=mode, ipv6=ipv6)) as lab:
+            shared: Lab = lab  # mypy checks the Lab protocol here
+            assert isinstance(shared.vtep("host1", 10), VtepControl)
             result = await lab.guest("guest1").ping("203.0.113.2", count=2, interval=0.05)
             assert (result.sent, result.received, len(result.rtts)) == (2, 2, 2)
             back = await lab.guest("guest2").ping("203.0.113.1")
