@@ -10,6 +10,7 @@ link is being moved could leave one).
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 from typing import Any
 
@@ -38,7 +39,12 @@ def cleanup(prefix: str | None = None) -> list[str]:
     try:
         for index, name in sorted(rtnl.names().items()):
             if pattern.match(name):
-                rtnl.delete(index)
+                try:
+                    rtnl.delete(index)
+                except nl.NetlinkFailure as exc:
+                    if exc.errno != errno.ENODEV:
+                        raise OSError(exc.errno, f"cannot remove link {name}: {exc}") from None
+                    continue  # the other end of a veth pair removed just before
                 removed.append(f"link {name}")
     finally:
         rtnl.close()

@@ -209,3 +209,20 @@ def test_a_scenario_runs_on_the_kernel_as_on_the_simulator(
         return [re.sub(r"^ *[0-9.]+s|, first rtt [0-9.]+ ms", "", line) for line in out.splitlines()[1:]]
 
     assert shape(kernel_out) == shape(sim_out)
+
+
+def test_cleanup_removes_prefixed_links_in_the_initial_namespace(
+    root: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    subprocess.run(["ip", "link", "add", "pvx0b04a", "type", "veth", "peer", "name", "pvx0b04b"], check=True)
+    try:
+        assert main(["lab", "cleanup", "--prefix", "pvx0b04"]) == 0
+        # deleting one end of a veth pair deletes the other
+        assert capsys.readouterr().out in ("removed link pvx0b04a\n", "removed link pvx0b04b\n")
+        rtnl = nl.Rtnl(None)
+        assert (rtnl.index("pvx0b04a"), rtnl.index("pvx0b04b")) == (None, None)
+        rtnl.close()
+    finally:
+        subprocess.run(["ip", "link", "del", "pvx0b04a"], capture_output=True, check=False)
