@@ -16,6 +16,7 @@ Two layers live here, both blocking (callers run them in a worker thread):
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 import struct
@@ -644,7 +645,8 @@ def _vxlan_kwargs(config: VtepConfig, link_index: int | None) -> dict[str, Any]:
         "vxlan_port_range": {"low": config.src_port_range[0], "high": config.src_port_range[1]},
         "vxlan_ttl": config.ttl,
         "vxlan_learning": int(config.learning),
-        "vxlan_ageing": int(config.ageing),
+        # Linux counts whole seconds and reads 0 as 300: a fraction rounds up, never down to 0.
+        "vxlan_ageing": max(1, math.ceil(config.ageing)),
         "vxlan_limit": config.max_entries,
         "vxlan_proxy": int(config.proxy),
         "vxlan_l2miss": int(config.l2miss),

@@ -168,6 +168,8 @@ class KernelVtep:
         except BaseException:
             rtnl.close()
             raise
+        # What the kernel keeps: whole seconds of ageing (see netlink._vxlan_kwargs).
+        config = dataclasses.replace(config, ageing=float(max(1, math.ceil(config.ageing))))
         return cls(config, netns=netns, index=index, rtnl=rtnl, sock=sock)
 
     @classmethod
@@ -530,7 +532,8 @@ class KernelVtep:
         self._config = dataclasses.replace(self._config, learning=bool(on))
 
     async def set_ageing(self, seconds: float) -> None:
-        """``ip link set DEV type vxlan ageing S`` (0 means 300, as in Linux; whole seconds)."""
+        """``ip link set DEV type vxlan ageing S`` (0 means 300, as in Linux; whole seconds,
+        a fraction rounded up)."""
         if (
             isinstance(seconds, bool)
             or not isinstance(seconds, (int, float))
@@ -538,7 +541,8 @@ class KernelVtep:
             or math.isnan(seconds)
         ):
             raise ConfigError("ageing", f"must be in 0..4294967295 seconds, got {seconds!r}")
-        value = int(seconds) or int(DEFAULT_AGEING)
+        # Whole seconds, as Linux keeps them; 0 means 300 and a fraction rounds up (not to 0).
+        value = math.ceil(seconds) if seconds else int(DEFAULT_AGEING)
         await self._set_vxlan(f"set ageing {value}", vxlan_ageing=value)
         self._config = dataclasses.replace(self._config, ageing=float(value))
 

@@ -92,6 +92,19 @@ def test_create_sets_every_option_and_attach_reads_them_back(netns: str) -> None
     trio.run(main)
 
 
+def test_ageing_is_whole_seconds_rounded_up_never_to_zero(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        info = json.loads(sh(netns, "ip -j -d link show vxlan7"))[0]["linkinfo"]["info_data"]
+        assert info["ageing"] == 1  # 0.4 s: 1, where int() would give 0, which Linux reads as 300
+        assert vtep.config.ageing == 1.0
+        await vtep.set_ageing(2.5)
+        assert vtep.config.ageing == 3.0
+        info = json.loads(sh(netns, "ip -j -d link show vxlan7"))[0]["linkinfo"]["info_data"]
+        assert info["ageing"] == 3
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", ageing=0.4))
+
+
 def test_explicit_dst_port_is_sent_where_linux_would_pick_8472(netns: str) -> None:
     async def body(vtep: KernelVtep) -> None:
         info = json.loads(sh(netns, "ip -j -d link show vxlan7"))[0]["linkinfo"]["info_data"]
