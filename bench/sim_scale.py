@@ -95,6 +95,33 @@ def one(n: int, mode: str, seed: int) -> dict[str, Any]:
     return figures
 
 
+def floor(n: int, floods: int) -> float:
+    """Deliveries per second of the cores alone: ``floods`` datagrams, each from a new source MAC,
+    handed to ``n`` cores (``Vtep.receive`` and ``take_outputs``, as the simulator calls them),
+    with nothing else: the part of a flood-and-learn delivery the simulator cannot avoid."""
+    from pyvxlan import Vtep, VtepConfig
+    from pyvxlan.header import VxlanHeader
+
+    cores = []
+    for i in range(1, n + 1):
+        core = Vtep(VtepConfig(vni=10, local=f"2001:db8::{i:x}", group="ff05::100"))
+        core.up(0.0)
+        core.take_outputs()
+        cores.append((core.receive, core.take_outputs))
+    header = VxlanHeader(10).encode()
+    # A neighbour solicitation's Ethernet header (to a solicited-node group) and some payload.
+    datagrams = [
+        header + bytes.fromhex("3333ff000001") + (0x02FF00000000 + i).to_bytes(6, "big") + b"\x86\xdd" + bytes(72)
+        for i in range(floods)
+    ]
+    t0 = time.perf_counter()
+    for payload in datagrams:
+        for receive, take in cores:
+            receive(payload, "2001:db8::ffff", 50000, 1.0)
+            take()
+    return n * floods / (time.perf_counter() - t0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10,100,1000,10000")
@@ -102,10 +129,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gc-threshold", default="100000,50,100", help="gc.set_threshold values, or 'default'")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # "N,mode": run in this process, print JSON
+    parser.add_argument("--floor", help=argparse.SUPPRESS)  # "N,floods": the cores-only floor, print JSON
     args = parser.parse_args()
+    if args.gc_threshold != "default":
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
+    if args.floor:
+        n, floods = (int(x) for x in args.floor.split(","))
+        print(json.dumps({"n": n, "floor": floor(n, floods)}))
+        return 0
     if args.one:
-        if args.gc_threshold != "default":
-            gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
         n, mode = args.one.split(",")
         print(json.dumps(one(int(n), mode, args.seed)))
         return 0
@@ -135,6 +167,23 @@ def main() -> int:
             row["rate"] = row["deliveries"] / row["run_s"] if row["run_s"] else 0.0
             rows.append(row)
             print(_line(row, None), flush=True)
+    floors = {}
+    for n in sizes:
+        if n >= 100 and "multicast" in modes:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--floor",
+                    f"{n},{max(1, 1_000_000 // n)}",
+                    "--gc-threshold",
+                    args.gc_threshold,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            floors[n] = json.loads(out.splitlines()[-1])["floor"]
     print()
     print(f"gc thresholds: {args.gc_threshold}")
     print(
@@ -144,6 +193,14 @@ def main() -> int:
     for row in rows:
         base = next((r for r in rows if r["n"] == 100 and r["mode"] == row["mode"]), None)
         print(_line(row, base))
+    if floors:
+        print()
+        print("| N | cores alone (floor), deliveries/s | the simulator, multicast | simulator / floor |")
+        print("|---|---|---|---|")
+        for n, rate in floors.items():
+            row = next((r for r in rows if r["n"] == n and r["mode"] == "multicast"), None)
+            sim = row["rate"] if row else 0.0
+            print(f"| {n:,} | {rate:,.0f} | {sim:,.0f} | {sim / rate:.2f} |")
     return 0
 
 

@@ -107,23 +107,33 @@ _NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may 
 
 
 class SimVtep(MemoryVtep):
-    """The :class:`~pyvxlan.VtepControl` of a simulated device: C's :class:`MemoryVtep` on the
-    lab's virtual clock, which also knows whether anyone listens, so that a large lab does not
-    publish millions of notifications to nobody."""
+    """The :class:`~pyvxlan.VtepControl` of a simulated device: :class:`~pyvxlan.memory.MemoryVtep`
+    on the lab's virtual clock, which also tells the lab whether anyone listens, so that a large
+    lab does not publish millions of notifications to nobody."""
 
-    def __init__(self, vtep: Vtep, *, clock: Callable[[], float], on_actions: Callable[[list[Action]], None]) -> None:
+    def __init__(
+        self,
+        vtep: Vtep,
+        *,
+        clock: Callable[[], float],
+        on_actions: Callable[[list[Action]], None],
+        on_listen: Callable[[int], None] = lambda _delta: None,
+    ) -> None:
         super().__init__(vtep, clock=clock, on_actions=on_actions)
         self.listeners = 0
+        self._on_listen = on_listen
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Notification]]:
         """The notifications emitted while the context is open, as an async iterator."""
         self.listeners += 1
+        self._on_listen(1)
         try:
             async with super().subscribe() as stream:
                 yield stream
         finally:
             self.listeners -= 1
+            self._on_listen(-1)
 
 
 class _Device:
@@ -134,7 +144,9 @@ class _Device:
     def __init__(self, host: _Host, config: VtepConfig, bridge: Bridge, lab: SimLab) -> None:
         self.host = host
         self.vtep = Vtep(config, now=lab._sched.now)
-        self.control = SimVtep(self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions)
+        self.control = SimVtep(
+            self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions, on_listen=lab._count_listeners
+        )
         self.bridge = bridge
         self.label = f"{host.name}/{config.name}"
         self.port_name = config.name
@@ -218,6 +230,7 @@ class SimLab:
         self.underlay.receive_many = self._receive_many
         self._hosts: dict[str, _Host] = {}
         self._macs: dict[bytes, bytes] = {}
+        self._listening = 0  # open subscribe() streams, over all devices
         self._fanout_cache: dict[Any, tuple[list[Endpoint], list[_Fanout]]] = {}
         self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
@@ -562,7 +575,7 @@ class SimLab:
             if type(last) is DeliverFrame and (n == 1 or (n == 2 and type(outs[0]) is EntryLearned)):
                 if n == 2:
                     learned += 1
-                    if keep or dev.control.listeners:
+                    if keep or self._listening:
                         self._notify(dev, outs[0])
                     if dev.timer_at == inf:
                         self._arm_timer(dev)
@@ -590,6 +603,9 @@ class SimLab:
                 self._unbalanced(dev, units, "receive")
         self.learned += learned
         return delivered
+
+    def _count_listeners(self, delta: int) -> None:
+        self._listening += delta
 
     def _fanout(self, receivers: list[Endpoint], key: tuple[int, bytes] | None) -> list[_Fanout]:
         """Each receiver's host, the device that takes ``key`` (port, VNI) there, and the bound
