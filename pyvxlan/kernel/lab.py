@@ -743,9 +743,10 @@ class _Capture:
             while not self._done:
                 await trio.lowlevel.wait_readable(self.sock)
                 self._drain()
-        except trio.Cancelled:
+        except trio.ClosedResourceError:
+            pass  # finish() closed the socket: the lab is closing
+        finally:
             self.finish()
-            raise
 
     def _drain(self) -> None:
         while True:
@@ -763,6 +764,7 @@ class _Capture:
             self._done = True
             self._drain()
             self.writer.close()
+            trio.lowlevel.notify_closing(self.sock)  # wakes run() if it waits on the socket
             self.sock.close()
 
 

@@ -261,6 +261,21 @@ def test_capture_records_the_underlay_once_per_frame(root: None, tmp_path: Path)
     assert (stats.packets, stats.vxlan, stats.not_vxlan) == (6, 4, 2)  # and the hosts' own ARP
 
 
+def test_capture_of_a_guest_records_its_own_frames(root: None, tmp_path: Path) -> None:
+    path = tmp_path / "guest2.pcap"
+
+    async def main() -> None:
+        async with open_lab(classic_demo(mode=FdbMode.UNICAST)) as lab:
+            lab.capture(str(path), guest="guest2")
+            assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+
+    trio.run(main)
+    stats = pcapmod.PcapStats()
+    assert list(pcapmod.read(str(path), stats=stats)) == []  # inner frames: no VXLAN on a guest's link
+    # ARP request in, ARP reply out, echo request in, echo reply out
+    assert (stats.packets, stats.not_vxlan) == (4, 4)
+
+
 def test_move_guest_relearns_the_new_host_as_a_migration(root: None) -> None:
     async def main() -> None:
         async with open_lab(classic_demo(3)) as lab:
