@@ -603,6 +603,7 @@ class KernelVtep:
             finally:
                 self._streams.discard(stream)
         finally:
+            trio.lowlevel.notify_closing(sock.sock)  # a task still waiting on it gets ClosedResourceError
             sock.close()
 
 
