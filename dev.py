@@ -25,6 +25,7 @@ APT_PACKAGES = {
     "ip": "iproute2",
     "bridge": "iproute2",
     "ping": "iputils-ping",
+    "sysctl": "procps",
 }
 
 
