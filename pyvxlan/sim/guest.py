@@ -97,6 +97,35 @@ class UdpSocket:
 class SimGuest:
     """A guest of a simulated lab; see :class:`pyvxlan.lab.Guest` for the shared part."""
 
+    # Slots: a flood in a 10,000-host lab reaches 10,000 guests, and each looks at its NIC filter;
+    # slotted attributes are cheaper to reach than a per-instance dict.
+    __slots__ = (
+        "_accept",
+        "_drop",
+        "_ip",
+        "_ledger",
+        "_mac",
+        "_name",
+        "_next_ident",
+        "_observe",
+        "_pings",
+        "_port",
+        "_raw",
+        "_raw_ready",
+        "_resolving",
+        "_sched",
+        "_tapped",
+        "_udp",
+        "arp_cache",
+        "ip_bytes",
+        "mac_bytes",
+        "network",
+        "received",
+        "sent",
+        "source",
+        "v6",
+    )
+
     def __init__(
         self,
         name: str,
@@ -117,14 +146,15 @@ class SimGuest:
         self.ip_bytes = iface.ip.packed
         self.network = iface.network
         self.v6 = iface.version == 6
-        # The multicast addresses the NIC accepts besides broadcast (IPv6: all-nodes and our
-        # solicited-node group; Linux programs the same filter through MLD).
-        self._multicast = {ALL_NODES_MAC, solicited_node_mac(self.ip_bytes)} if self.v6 else set()
+        # The destinations the NIC accepts: its own MAC, broadcast, and for IPv6 the all-nodes and
+        # solicited-node groups (Linux programs the same filter through MLD).
+        multicast = {ALL_NODES_MAC, solicited_node_mac(self.ip_bytes)} if self.v6 else set()
+        self._accept = frozenset({self.mac_bytes, BROADCAST, *multicast})
         self.source = source
         self._sched = sched
         self._ledger = ledger
         self._drop = drop  # (guest name, reason): packets the stack gives up on (no frame copy)
-        self.observe = observe  # (guest name, frame, outgoing): for captures and checks
+        self._observe = observe
         self._port: Callable[[bytes], None] | None = None  # the bridge port, set on attach
         self.arp_cache: dict[bytes, tuple[bytes, float]] = {}  # ip -> (mac, confirmed at)
         self._resolving: dict[bytes, _Resolution] = {}
@@ -133,8 +163,20 @@ class SimGuest:
         self._udp: dict[int, UdpSocket] = {}
         self._raw: deque[bytes] | None = None
         self._raw_ready = trio.Event()
+        self._tapped = observe is not None  # something sees every frame: a capture or a raw socket
         self.received = 0
         self.sent = 0
+
+    @property
+    def observe(self) -> Callable[[str, bytes, bool], None] | None:
+        """Called with (guest name, frame, outgoing) for every frame on the interface: the lab's
+        guest captures and tests use it."""
+        return self._observe
+
+    @observe.setter
+    def observe(self, value: Callable[[str, bytes, bool], None] | None) -> None:
+        self._observe = value
+        self._tapped = value is not None or self._raw is not None
 
     # --- the Guest protocol -----------------------------------------------------------------------
 
@@ -192,6 +234,7 @@ class SimGuest:
         """Start keeping a copy of every frame that reaches the interface (a packet socket)."""
         if self._raw is None:
             self._raw = deque()
+            self._tapped = True
 
     async def receive_frame(self) -> bytes:
         """The next frame that reached the interface since :meth:`open_raw`."""
@@ -223,8 +266,8 @@ class SimGuest:
     def _transmit(self, frame: bytes) -> None:
         self.sent += 1
         self._ledger.created += 1
-        if self.observe is not None:
-            self.observe(self._name, frame, True)
+        if self._observe is not None:
+            self._observe(self._name, frame, True)
         if self._port is None:
             self._ledger.ended["guest_detached"] += 1
             return
@@ -319,13 +362,13 @@ class SimGuest:
 
     def deliver(self, frame: bytes) -> None:
         """A frame leaves the bridge port toward this guest."""
-        if self.observe is not None:
-            self.observe(self._name, frame, False)
-        if self._raw is not None:
-            self._raw.append(frame)
-            self._sched.wake(self._raw_ready)
-        dst = frame[0:6]
-        if dst != self.mac_bytes and dst != BROADCAST and dst not in self._multicast:  # noqa: PLR1714 - cheapest first
+        if self._tapped:
+            if self._observe is not None:
+                self._observe(self._name, frame, False)
+            if self._raw is not None:
+                self._raw.append(frame)
+                self._sched.wake(self._raw_ready)
+        if frame[0:6] not in self._accept:
             # The NIC's filter: flooded unicast, or a multicast group we are not in.
             self._ledger.ended["not_for_guest"] += 1
             return
