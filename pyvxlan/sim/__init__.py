@@ -19,8 +19,9 @@ import trio
 import trio.testing
 
 from pyvxlan.sim.bridge import Bridge, BridgeEntry
+from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest, UdpSocket
-from pyvxlan.sim.lab import EventKind, LabEvent, LabStats, SimLab, open_lab
+from pyvxlan.sim.lab import SimLab, SimVtep, open_lab
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.underlay import LinkProfile
 
@@ -34,6 +35,7 @@ __all__ = [
     "LinkProfile",
     "SimGuest",
     "SimLab",
+    "SimVtep",
     "UdpSocket",
     "open_lab",
     "run",
