@@ -38,7 +38,7 @@ def labs(draw: st.DrawFn) -> tuple[Topology, list[tuple[str, Any]], dict[str, Li
     actions: list[tuple[str, Any]] = []
     if guests:
         for _ in range(draw(st.integers(1, 8))):
-            kind = draw(st.sampled_from(["ping", "udp", "raw", "move", "vtep-down", "link-down", "wait"]))
+            kind = draw(st.sampled_from(["ping", "udp", "raw", "move", "vtep-down", "link-down", "partition", "wait"]))
             g = draw(st.sampled_from(guests)).name
             if kind in ("ping", "udp"):
                 actions.append((kind, (g, f"203.0.113.{draw(st.integers(1, 4))}", draw(st.integers(1, 1400)))))
@@ -51,6 +51,9 @@ def labs(draw: st.DrawFn) -> tuple[Topology, list[tuple[str, Any]], dict[str, Li
                 actions.append((kind, (chosen.name, draw(st.sampled_from([d.vni for d in chosen.devices])))))
             elif kind == "link-down":
                 actions.append((kind, draw(st.sampled_from(hosts)).name))
+            elif kind == "partition":
+                side = draw(st.lists(st.sampled_from([h.name for h in hosts]), min_size=1, unique=True))
+                actions.append((kind, side))
             else:
                 actions.append((kind, draw(st.floats(0.0, 400.0))))
     profile = st.builds(
@@ -101,6 +104,8 @@ def test_frames_never_cross_vnis_and_every_copy_ends_with_a_counted_reason(
                     await lab.vtep_down(*arg)
                 elif kind == "link-down":
                     lab.link_down(arg)
+                elif kind == "partition":
+                    lab.partition(arg)
                 else:
                     await lab.sleep(arg)
             await lab.sleep(10.0)  # let every retry, timer and frame in flight finish
