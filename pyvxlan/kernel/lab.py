@@ -31,6 +31,7 @@ from pyvxlan.addr import ZERO_MAC, ip_info, parse_mac
 from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbEntry
 from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.frame import internet_checksum
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.kernel.vtep import KernelVtep
 from pyvxlan.lab import PingResult
@@ -487,18 +488,9 @@ def _announcement(spec: GuestSpec) -> bytes:
     all_nodes = bytes.fromhex("ff02" + "00" * 13 + "01")
     body = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ip + bytes((2, 1)) + mac
     pseudo = ip + all_nodes + struct.pack("!I3xB", len(body), 58)
-    body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
+    body = body[:2] + struct.pack("!H", internet_checksum(pseudo + body)) + body[4:]
     ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + ip + all_nodes
     return b"\x33\x33\x00\x00\x00\x01" + mac + b"\x86\xdd" + ip6 + body
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 async def _echo(
@@ -508,7 +500,7 @@ async def _echo(
     payload = b"pyvxlan-" + struct.pack("!d", time.time())
     header = struct.pack("!BBHHH", request, 0, 0, ident, seq)
     if version == 4:  # the kernel computes ICMPv6 checksums of raw sockets itself
-        header = struct.pack("!BBHHH", request, 0, _checksum(header + payload), ident, seq)
+        header = struct.pack("!BBHHH", request, 0, internet_checksum(header + payload), ident, seq)
     start = trio.current_time()
     await sock.sendto(header + payload, (dst, 0))
     with trio.move_on_after(timeout):
