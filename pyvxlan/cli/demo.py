@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pyvxlan.config import DEFAULT_AGEING
 from pyvxlan.lab import Lab, PingResult
 from pyvxlan.topology import FdbMode, Topology, classic_demo
 
@@ -72,29 +73,60 @@ def _ping_summary(r: PingResult) -> str:
     return text
 
 
+# The host's underlay interface, as the kernel lab names it (pyvxlan.kernel.lab.UPLINK; not
+# imported: the simulated demo must not load the kernel backend).
+UPLINK = "eth0"
+
+
+def vxlan_command(topology: Topology, host: str, vni: int) -> str:
+    """The ``ip link add`` command that creates ``host``'s vxlan device for ``vni`` on Linux.
+
+    Linux needs the underlay interface (``dev``) for a multicast group; it is named as the kernel
+    lab names it.
+
+    >>> vxlan_command(classic_demo(), "host1", 10)
+    'ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789 dev eth0'
+    >>> vxlan_command(classic_demo(mode=FdbMode.CONTROLLER), "host2", 10)
+    'ip link add vxlan10 type vxlan id 10 local 198.51.100.2 dstport 4789 dev eth0 nolearning proxy'
+    """
+    cfg = topology.vtep_config(host, vni)
+    words = [f"ip link add {cfg.name} type vxlan id {cfg.vni}"]
+    if cfg.group:
+        words.append(f"group {cfg.group}")
+    if cfg.remote:
+        words.append(f"remote {cfg.remote}")
+    words.append(f"local {cfg.local} dstport {cfg.dst_port} dev {cfg.dev or UPLINK}")
+    if not cfg.learning:
+        words.append("nolearning")
+    if cfg.ageing != DEFAULT_AGEING:
+        words.append(f"ageing {int(cfg.ageing)}")
+    words.extend(flag for flag in ("proxy", "l2miss", "l3miss") if getattr(cfg, flag))
+    return " ".join(words)
+
+
 def _describe(topology: Topology, say: Callable[[str], None]) -> None:
+    """Each host's part of the lab as the ``ip``/``bridge`` commands a reader would type."""
     mode = topology.mode
     u = topology.underlay
     say(f"underlay {u.subnet} (mtu {u.mtu}); FDB mode: {mode.value}")
     for host in topology.hosts:
+        say(f"{host.name} ({host.address} on {UPLINK}):")
         for dev in host.devices:
-            cfg = topology.vtep_config(host.name, dev.vni)
-            where = f"group {cfg.group}" if cfg.group else (f"remote {cfg.remote}" if cfg.remote else "no group")
-            flags = ("" if cfg.learning else " nolearning") + (" proxy" if cfg.proxy else "")
-            say(f"{host.name} ({host.address}):")
-            say(
-                f"  ip link add {cfg.name} type vxlan id {cfg.vni} {where} local {cfg.local} dstport {cfg.dst_port}{flags}"
-            )
-            say(f"  ip link add {dev.bridge} type bridge; ip link set {cfg.name} master {dev.bridge}")
+            say(f"  {vxlan_command(topology, host.name, dev.vni)}")
+            say(f"  ip link add {dev.bridge} type bridge; ip link set {dev.name} master {dev.bridge}")
+            say(f"  ip link set {dev.name} up; ip link set {dev.bridge} up")
             for guest in topology.guests_on(host.name, dev.vni):
                 say(f"  {guest.name}: {guest.mac} {guest.ip}, a veth port of {dev.bridge}")
             if mode is FdbMode.UNICAST:
                 for peer in topology.peers(host.name, dev.vni):
-                    say(f"  bridge fdb append 00:00:00:00:00:00 dev {cfg.name} dst {peer}")
-    if mode is FdbMode.CONTROLLER:
-        say(
-            "controller: for each guest, on every other host: bridge fdb add MAC dev vxlan10 dst HOST; ip neigh add IP lladdr MAC dev vxlan10"
-        )
+                    say(f"  bridge fdb append 00:00:00:00:00:00 dev {dev.name} dst {peer}")
+            elif mode is FdbMode.CONTROLLER:
+                # What the controller programs here: every guest of the VNI on another host.
+                for guest in topology.guests:
+                    if guest.vni == dev.vni and guest.host != host.name:
+                        where = topology.host(guest.host).address
+                        say(f"  bridge fdb add {guest.mac} dev {dev.name} dst {where}")
+                        say(f"  ip neigh add {guest.address} lladdr {guest.mac} dev {dev.name} nud permanent")
 
 
 async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None]) -> DemoReport:

@@ -447,9 +447,10 @@ class SimGuest:
 
     def _receive_echo(self, frame: bytes, pkt: IcmpEcho) -> None:
         if not pkt.reply:
-            # Reply straight to the sender's MAC, as Linux does when the route is on-link and the
-            # neighbour was just confirmed by the request itself.
-            self.arp_cache.setdefault(pkt.src_ip, (frame[6:12], self._sched.now))
+            # Linux routes the reply like any packet: the destination IP is resolved through the
+            # neighbour cache, never taken from the request's source MAC. The cache has the
+            # pinger when its ARP request (or NS) reached us; behind a proxy-ARP VTEP it did not,
+            # and the reply waits for an ARP resolution of its own (which may fail).
             self._send_ip(pkt.src_ip, ("echo-reply", pkt.ident, pkt.seq, pkt.data))
             return
         ping = self._pings.get(pkt.ident)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,13 +15,15 @@ from pyvxlan.cli import main
 DEMO = """\
 pyvxlan demo: the classic VXLAN demo, simulated in virtual time (seed 0)
 underlay 198.51.100.0/24 (mtu 1500); FDB mode: multicast
-host1 (198.51.100.1):
-  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789
+host1 (198.51.100.1 on eth0):
+  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789 dev eth0
   ip link add br10 type bridge; ip link set vxlan10 master br10
+  ip link set vxlan10 up; ip link set br10 up
   guest1: 02:00:00:00:00:01 203.0.113.1/24, a veth port of br10
-host2 (198.51.100.2):
-  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.2 dstport 4789
+host2 (198.51.100.2 on eth0):
+  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.2 dstport 4789 dev eth0
   ip link add br10 type bridge; ip link set vxlan10 master br10
+  ip link set vxlan10 up; ip link set br10 up
   guest2: 02:00:00:00:00:02 203.0.113.2/24, a veth port of br10
 guest1 pings guest2 (203.0.113.2), 3 echo requests
   3 packets transmitted, 3 received, 0% packet loss, rtt min/avg/max = 2.000/2.667/4.000 ms
@@ -69,6 +74,61 @@ def test_demo_ipv6_unicast(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert "  bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 2001:db8::2" in out
     assert "  02:00:00:00:00:02 dev vxlan10 dst 2001:db8::2 self" in out
+
+
+def test_demo_names_the_kernel_labs_underlay_interface() -> None:
+    from pyvxlan.cli.demo import UPLINK
+    from pyvxlan.kernel.lab import UPLINK as KERNEL_UPLINK
+
+    assert UPLINK == KERNEL_UPLINK
+
+
+def _host_commands(out: str, host: str) -> list[str]:
+    """The ``ip``/``bridge`` commands the demo prints for ``host``, one per ``;``-separated part."""
+    lines = out.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(f"{host} (")))
+    commands: list[str] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        commands.extend(part.strip() for part in line.split(";") if part.strip().startswith(("ip ", "bridge ")))
+    return commands
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("mode", ["multicast", "unicast", "controller"])
+def test_the_demos_printed_commands_are_accepted_by_linux(
+    capsys: pytest.CaptureFixture[str], mode: str, ipv6: bool
+) -> None:
+    # Linux refuses a multicast group without ``dev IF``; each printed line must run as typed.
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("bridge") is None:
+        pytest.skip("needs root and iproute2 (ip, bridge) to run the printed commands")
+    args = ["demo", "--mode", mode, "--hosts", "3"] + (["--ipv6"] if ipv6 else [])
+    assert main(args) == 0
+    commands = _host_commands(capsys.readouterr().out, "host1")
+    assert commands[0].startswith("ip link add vxlan10 type vxlan id 10 ")
+    expected = {"multicast": 5, "unicast": 7, "controller": 9}[mode]
+    assert len(commands) == expected
+    ns = f"pvxg{os.getpid() % 0xFFFF:04x}"
+    address = "2001:db8::1/64" if ipv6 else "198.51.100.1/24"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        setup = [
+            # A veth pair stands for the host's uplink (the dummy driver may not be loaded).
+            ["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "uplink"],
+            ["ip", "-n", ns, "addr", "add", address, "dev", "eth0", *(["nodad"] if ipv6 else [])],
+            ["ip", "-n", ns, "link", "set", "uplink", "up"],
+            ["ip", "-n", ns, "link", "set", "eth0", "up"],
+        ]
+        for argv in setup:
+            subprocess.run(argv, check=True)
+        for command in commands:
+            done = subprocess.run(
+                ["ip", "netns", "exec", ns, *command.split()], capture_output=True, text=True, check=False
+            )
+            assert (command, done.returncode, done.stderr) == (command, 0, "")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
 
 
 def test_demo_bad_argument_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,7 +80,8 @@ def test_classic_demo_controller_programs_entries_and_answers_arp_locally() -> N
         r = await lab.guest("guest1").ping("203.0.113.2", count=3)
         assert (r.sent, r.received, r.rtts) == (3, 3, (0.002, 0.002, 0.002))
         s = lab.stats()
-        assert (s.flood_datagrams, s.learned, s.proxy_answered) == (0, 0, 1)
+        # guest1's ARP request, and guest2's for the echo reply: each answered by its own VTEP.
+        assert (s.flood_datagrams, s.learned, s.proxy_answered) == (0, 0, 2)
         assert events(lab, EventKind.LEARNED) == []
 
     in_lab(classic_demo(3, FdbMode.CONTROLLER), body)
@@ -105,9 +106,44 @@ def test_ipv6_underlay_and_ipv6_guests_with_neighbour_discovery() -> None:
     async def controller(lab: SimLab) -> None:
         r = await lab.guest("a").ping("2001:db8:1::b", count=1)
         assert (r.sent, r.received) == (1, 1)
-        assert lab.stats().proxy_answered == 1
+        assert lab.stats().proxy_answered == 2  # a's solicitation, and b's for the reply
 
     in_lab(topo.with_mode(FdbMode.CONTROLLER), controller)
+
+
+def test_echo_reply_resolves_the_pinger_through_arp_so_it_fails_behind_a_flushed_proxy() -> None:
+    # Linux: a guest answering an echo resolves the sender's IP through its neighbour cache; it
+    # does not reply to the request's source MAC. ``ip link set DEV down`` flushed host3's proxy
+    # neighbours, so guest3's ARP request for guest2 goes unanswered (as
+    # tests/kernel/test_lab.py::test_down_flushes_the_proxy_neighbours_so_arp_behind_that_vtep_fails
+    # shows on the kernel).
+    async def body(lab: SimLab) -> None:
+        await lab.vtep_down("host3", 10)
+        await lab.vtep_up("host3", 10)
+        assert await lab.vtep("host3", 10).neighbours() == []
+        r = await lab.guest("guest2").ping("203.0.113.3", timeout=0.5)
+        assert (r.sent, r.received) == (1, 0)
+        assert lab.guest("guest3").received == 1  # the request arrived; no reply left
+        await lab.sleep(3.0)  # guest3's three ARP tries
+        assert lab.stats().drops == {"proxy_unresolved": 3, "guest:arp_failed": 1}
+        await lab.vtep("host3", 10).neigh_add("203.0.113.2", "02:00:00:00:00:02")
+        r = await lab.guest("guest2").ping("203.0.113.3", timeout=2)
+        assert (r.sent, r.received) == (1, 1)
+        assert lab.ledger.balance() == 0
+
+    in_lab(classic_demo(3, FdbMode.CONTROLLER), body)
+
+
+def test_a_guest_learns_the_pinger_from_its_arp_request_and_replies_without_asking() -> None:
+    # Linux creates a neighbour entry from an ARP request addressed to it, so the echo reply needs
+    # no ARP of its own: one flood in all.
+    async def body(lab: SimLab) -> None:
+        r = await lab.guest("guest1").ping("203.0.113.2")
+        assert r.received == 1
+        assert lab.guest("guest2").arp_cache[bytes([203, 0, 113, 1])][0] == bytes.fromhex("020000000001")
+        assert lab.stats().flood_datagrams == 1
+
+    in_lab(classic_demo(3), body)
 
 
 def test_mac_migration_after_a_guest_moves() -> None:
@@ -319,13 +355,17 @@ def test_on_miss_controller_programs_only_what_a_vtep_asks_for() -> None:
     async def body(lab: SimLab) -> None:
         assert lab.fdb_lines("host1", 10) == []
         r = await lab.guest("guest1").ping("203.0.113.2", count=3)
-        # The first ARP request goes unanswered (l3miss); the retry a second later is answered,
-        # and the first echo's reply is lost to host2's l2miss. Nothing is ever flooded.
-        assert (r.sent, r.received) == (3, 2)
+        # The first ARP request goes unanswered (l3miss); the retry a second later is answered
+        # and the two queued echoes go out at 1 s. guest2 resolves guest1 before replying, as
+        # Linux does: its first ARP request is host2's l3miss, its retry at 2.001 is answered,
+        # and the two replies come 1.002 s and more after their requests (late). Only the third
+        # echo is answered in time. Nothing is ever flooded.
+        assert (r.sent, r.received, r.rtts) == (3, 1, (0.002,))
         assert events(lab, EventKind.MISSED) == [
             "0.000 host1/vxlan10 l3miss 203.0.113.2",
-            "1.001 host2/vxlan10 l2miss 02:00:00:00:00:01",
+            "1.001 host2/vxlan10 l3miss 203.0.113.1",
         ]
+        assert lab.stats().drops == {"proxy_unresolved": 2, "guest:late_echo_reply": 2}
         assert lab.fdb_lines("host1", 10) == ["02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self permanent"]
         assert lab.fdb_lines("host3", 10) == []
         s = lab.stats()
