@@ -163,6 +163,26 @@ def test_mac_migration_after_a_guest_moves() -> None:
     in_lab(classic_demo(3), body)
 
 
+def test_a_moved_guest_announces_at_the_move_instant_and_a_ping_in_flight_is_lost() -> None:
+    # The gratuitous ARP leaves at the move instant and reaches host1 one underlay hop (1 ms)
+    # later; a ping sent before that goes to the old host, as on real hosts (docs/scenarios.md).
+    async def body(lab: SimLab) -> None:
+        assert (await lab.guest("guest1").ping("203.0.113.2")).received == 1
+        moved_at = lab.now
+        await lab.move_guest("guest2", "host3")
+        assert lab.now == moved_at
+        assert (await lab.guest("guest1").ping("203.0.113.2", timeout=0.5)).received == 0
+        assert events(lab, EventKind.MIGRATED) == [
+            f"{moved_at + 0.001:.3f} host1/vxlan10 02:00:00:00:00:02 from 198.51.100.2 to 198.51.100.3",
+        ]
+        assert lab.stats().drops == {"bridge_no_port": 2}  # the announcement at host2, the echo
+        await lab.move_guest("guest2", "host2")
+        await lab.sleep(0.002)
+        assert (await lab.guest("guest1").ping("203.0.113.2", timeout=0.5)).received == 1
+
+    in_lab(classic_demo(3), body)
+
+
 def test_controller_reprograms_every_vtep_when_a_guest_moves() -> None:
     async def body(lab: SimLab) -> None:
         await lab.move_guest("guest2", "host3")
