@@ -11,12 +11,18 @@ The errors are the netlink errnos of ``vxlan_fdb_add``/``vxlan_fdb_delete`` as p
 EEXIST -> :class:`~pyvxlan.FdbEntryExists`, ENOSPC -> :class:`~pyvxlan.FdbFull`, ENOENT ->
 :class:`~pyvxlan.FdbEntryNotFound`, EOPNOTSUPP -> :class:`~pyvxlan.FdbOperationNotSupported`.
 
-Ageing without scanning: every record that can age (state REACHABLE, not externally learned) also
-sits in an ``OrderedDict`` kept in order of its ``updated`` time. A refresh moves the record to the
-end (O(1)); expiry pops from the front until the first record that is still fresh, so a timer costs
-O(expired + 1), and ``next_expiry()`` is the front record's ``updated + ageing``. This relies on
-time never going backwards, which is the contract of every ``now`` argument in pyvxlan (a ``now``
-older than one already seen is treated as that latest time).
+Ageing without scanning: every record that can age (state REACHABLE, not externally learned) is
+also a link of a doubly linked list kept in order of its ``updated`` time. The links are the MAC
+keys of the neighbouring records (two fields of the record, no node object of their own). A
+refresh moves the record to the end (O(1)); expiry pops from the front until the first record
+that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is the front record's
+``updated + ageing``. This relies on time never going backwards, which is the contract of every
+``now`` argument in pyvxlan (a ``now`` older than one already seen is treated as that latest time).
+
+A learned record costs about 110 bytes with its slot in the table: the record's six fields, and
+nothing else of its own. Learned records share their remotes tuple (one per address and device
+settings, process-wide), their MAC key (the receive path hands in one bytes object for all the
+devices a flood reaches) and their time objects; the MAC's text form is made only when printed.
 
 >>> from pyvxlan import VtepConfig
 >>> fdb = ForwardingDatabase(VtepConfig(vni=10, remote="198.51.100.2"))
@@ -31,9 +37,8 @@ older than one already seen is treated as that latest time).
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, TypeAlias
 
 from pyvxlan.addr import ip_info, parse_mac
 from pyvxlan.config import DEFAULT_AGEING, VtepConfig
@@ -60,7 +65,7 @@ class _Remote:
 
     A plain slotted class rather than a frozen dataclass: the data path reads these fields for
     every datagram it sends, and ``header`` (the 8 VXLAN header bytes) and ``ttl`` are computed once
-    here instead of once per packet.
+    here instead of once per packet. Never changed once made: learned records share them.
     """
 
     __slots__ = ("dst", "header", "interface", "out_port", "out_vni", "port", "ttl", "unspecified", "vni")
@@ -77,53 +82,101 @@ class _Remote:
         self.unspecified = info.is_unspecified
         self.ttl = config.ttl if config.ttl else (1 if info.is_multicast else 64)
 
-    def same(self, dst: str, port: int | None, vni: int | None) -> bool:
-        return self.dst == dst and self.port == port and self.vni == vni
+    @property
+    def key(self) -> tuple[str, int | None, int | None]:
+        """What tells two remotes of one MAC apart (Linux's ``vxlan_fdb_find_rdst``)."""
+        return (self.dst, self.port, self.vni)
+
+
+class _Kind:
+    """A record's state and ``extern_learn`` flag, as one shared object.
+
+    There are six combinations, so a record holds a reference to one of six objects instead of
+    two fields, and the data path's "does it age?" is one identity test (``kind is _LEARNED``).
+    """
+
+    __slots__ = ("ages", "extern_learn", "state")
+
+    def __init__(self, state: FdbState, extern_learn: bool) -> None:
+        self.state = state
+        self.extern_learn = extern_learn
+        self.ages = state is _REACHABLE and not extern_learn
+
+
+_KINDS: Final = {(s, e): _Kind(s, e) for s in FdbState for e in (False, True)}
+_LEARNED: Final = _KINDS[_REACHABLE, False]
+
+# A record's remotes: a tuple while it has one (learned records share theirs), a list once
+# ``append`` gives it more (head-end replication appends one peer at a time).
+Remotes: TypeAlias = "tuple[_Remote, ...] | list[_Remote]"
+RemoteKey: TypeAlias = "tuple[str, int | None, int | None]"
 
 
 class _Record:
-    """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``)."""
+    """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``).
 
-    __slots__ = ("extern_learn", "mac", "remotes", "state", "updated", "used")
+    Deliberately small (six fields; ten million of them in a large simulation): the MAC is the
+    table's key and is not repeated here, state and ``extern_learn`` share one :class:`_Kind`, and
+    ``prev``/``next`` are the MAC keys of the neighbours in the ageing order (``None`` at the ends,
+    and for records that do not age).
+    """
 
-    def __init__(self, mac: bytes, state: FdbState, extern_learn: bool, remote: _Remote, now: float) -> None:
-        self.mac = mac
-        self.state = state
-        self.extern_learn = extern_learn
-        # A tuple, rebuilt on the rare control-plane change: 40 bytes an entry less than a list.
-        self.remotes: tuple[_Remote, ...] = (remote,)
+    __slots__ = ("kind", "next", "prev", "remotes", "updated", "used")
+
+    def __init__(self, kind: _Kind, remotes: Remotes, now: float) -> None:
+        self.kind = kind
+        self.remotes = remotes
         self.updated = now
         self.used = now
+        self.prev: bytes | None = None
+        self.next: bytes | None = None
 
     @property
-    def text(self) -> str:
-        # Computed, not stored: a million learned entries would hold a million 17-character strings.
-        return self.mac.hex(":")
+    def state(self) -> FdbState:
+        return self.kind.state
+
+    @property
+    def extern_learn(self) -> bool:
+        return self.kind.extern_learn
 
     @property
     def ages(self) -> bool:
-        return self.state is _REACHABLE and not self.extern_learn
+        return self.kind.ages
 
 
-_learned_remotes: dict[tuple[str, int, int, int], _Remote] = {}
+_learned_remotes: dict[tuple[int, int, int], dict[str, tuple[_Remote]]] = {}
 _LEARNED_REMOTES_MAX: Final = 1 << 16
+
+
+def learned_remotes(config: VtepConfig) -> dict[str, tuple[_Remote]]:
+    """The remotes tuples of learned entries for a device with ``config``'s port, VNI and TTL,
+    by (canonical) source address; see :func:`learned_remote`. A device looks this up once."""
+    key = (config.dst_port, config.vni, config.ttl)
+    table = _learned_remotes.get(key)
+    if table is None:
+        table = _learned_remotes[key] = {}
+    return table
 
 
 def learned_remote(src: str, config: VtepConfig) -> _Remote:
     """The remote a learned entry gets: ``src`` with the device's port and VNI.
 
     Remotes are never changed once made (migration and replace swap in a new one), so learned entries
-    share them: one object per (address, port, VNI, TTL) across every table in the process, which
-    keeps a simulation of thousands of VTEPs that learn from each other small.
+    share them, and the one-element tuple that holds them: one per (address, port, VNI, TTL) across
+    every table in the process, which keeps a simulation of thousands of VTEPs that learn from each
+    other small.
     """
-    key = (src, config.dst_port, config.vni, config.ttl)
-    remote = _learned_remotes.get(key)
-    if remote is None:
-        if len(_learned_remotes) >= _LEARNED_REMOTES_MAX:
-            _learned_remotes.clear()
-        remote = _Remote(ip_info(src, "src").text, None, None, None, config)
-        _learned_remotes[key] = remote
-    return remote
+    return learned_remotes_tuple(src, config, learned_remotes(config))[0]
+
+
+def learned_remotes_tuple(src: str, config: VtepConfig, table: dict[str, tuple[_Remote]]) -> tuple[_Remote]:
+    """``(learned_remote(src, config),)``, shared; ``table`` is ``learned_remotes(config)``."""
+    remotes = table.get(src)
+    if remotes is None:
+        if len(table) >= _LEARNED_REMOTES_MAX:
+            table.clear()  # records keep theirs; later ones get new (equal) objects
+        remotes = table[src] = (_Remote(ip_info(src, "src").text, None, None, None, config),)
+    return remotes
 
 
 def _is_unicast(mac: bytes) -> bool:
@@ -138,13 +191,17 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_ageable", "_config", "_now", "_records")
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_now", "_records", "_tail")
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
         self._config = config
         self._ageing = config.ageing
         self._records: dict[bytes, _Record] = {}
-        self._ageable: OrderedDict[bytes, _Record] = OrderedDict()
+        # The ends of the ageing order (MAC keys), oldest first.
+        self._head: bytes | None = None
+        self._tail: bytes | None = None
+        # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
+        self._keys: dict[bytes, set[RemoteKey]] = {}
         self._now = now
 
     # --- inspection -------------------------------------------------------------------------------
@@ -178,25 +235,77 @@ class ForwardingDatabase:
 
     def get(self, mac: str | bytes) -> list[FdbEntry]:
         """The records of ``mac`` (one per remote), or ``[]``."""
-        rec = self._records.get(parse_mac(mac))
-        return [] if rec is None else [self._entry(rec, rd) for rd in rec.remotes]
+        raw = parse_mac(mac)
+        rec = self._records.get(raw)
+        return [] if rec is None else [self._entry(raw, rec, rd) for rd in rec.remotes]
 
     def dump(self) -> list[FdbEntry]:
         """Every record, one per (MAC, remote), MACs in the order they were created."""
-        return [self._entry(rec, rd) for rec in self._records.values() for rd in rec.remotes]
+        return [self._entry(mac, rec, rd) for mac, rec in self._records.items() for rd in rec.remotes]
 
-    def _entry(self, rec: _Record, rd: _Remote) -> FdbEntry:
+    @staticmethod
+    def _entry(mac: bytes, rec: _Record, rd: _Remote) -> FdbEntry:
+        kind = rec.kind
         return FdbEntry(
-            mac=rec.text,
+            mac=mac.hex(":"),  # made here, not stored: ten million entries would hold ten million strings
             dst=rd.dst,
             port=rd.port,
             vni=rd.vni,
             interface=rd.interface,
-            state=rec.state,
-            extern_learn=rec.extern_learn,
+            state=kind.state,
+            extern_learn=kind.extern_learn,
             updated=rec.updated,
             used=rec.used,
         )
+
+    # --- the ageing order -------------------------------------------------------------------------
+
+    def _link(self, mac: bytes, rec: _Record) -> None:
+        """Put ``rec`` (not in the order) at the end: it is the most recently updated."""
+        tail = self._tail
+        rec.prev = tail
+        rec.next = None
+        if tail is None:
+            self._head = mac
+        else:
+            self._records[tail].next = mac
+        self._tail = mac
+
+    def _unlink(self, rec: _Record) -> None:
+        """Take ``rec`` (in the order) out of it."""
+        prev, nxt = rec.prev, rec.next
+        records = self._records
+        if prev is None:
+            self._head = nxt
+        else:
+            records[prev].next = nxt
+        if nxt is None:
+            self._tail = prev
+        else:
+            records[nxt].prev = prev
+        rec.prev = rec.next = None
+
+    def _touch(self, mac: bytes, rec: _Record) -> None:
+        """An ageing record was refreshed: move it to the end of the order. O(1), allocates nothing.
+
+        ``_unlink`` then ``_link``, written out: the receive path calls this for every refresh.
+        """
+        nxt = rec.next
+        if nxt is None:  # already the last
+            return
+        records = self._records
+        prev = rec.prev
+        if prev is None:
+            self._head = nxt
+        else:
+            records[prev].next = nxt
+        records[nxt].prev = prev
+        tail = self._tail
+        assert tail is not None  # rec is in the order and is not the last
+        records[tail].next = mac
+        rec.prev = tail
+        rec.next = None
+        self._tail = mac
 
     # --- control (bridge fdb) ---------------------------------------------------------------------
 
@@ -223,23 +332,24 @@ class ForwardingDatabase:
                 vni = None
         return _Remote(info.text, port, vni, interface, cfg)
 
-    def _create(self, mac: bytes, state: FdbState, extern_learn: bool, remote: _Remote, now: float) -> _Record:
+    def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
         limit = self._config.max_entries
-        if limit and len(self._records) >= limit:
+        records = self._records
+        if limit and len(records) >= limit:
             raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac.hex(':')}")
-        rec = _Record(mac, state, extern_learn, remote, now)
-        self._records[mac] = rec
-        if rec.ages:
-            self._ageable[mac] = rec
+        rec = _Record(kind, remotes, now)
+        records[mac] = rec
+        if kind.ages:
+            self._link(mac, rec)
         return rec
 
-    def _set_state(self, rec: _Record, state: FdbState, extern_learn: bool, now: float) -> None:
-        rec.state = state
-        rec.extern_learn = extern_learn
+    def _set_state(self, mac: bytes, rec: _Record, state: FdbState, extern_learn: bool, now: float) -> None:
+        if rec.kind.ages:
+            self._unlink(rec)
+        rec.kind = kind = _KINDS[state, extern_learn]
         rec.updated = now
-        self._ageable.pop(rec.mac, None)
-        if rec.ages:
-            self._ageable[rec.mac] = rec
+        if kind.ages:
+            self._link(mac, rec)
 
     def add(
         self,
@@ -262,7 +372,7 @@ class ForwardingDatabase:
         remote = self._remote(dst, port, vni, interface)
         if raw in self._records:
             raise FdbEntryExists(f"{raw.hex(':')} already has an entry")
-        self._create(raw, state, extern_learn, remote, self._clock(now))
+        self._create(raw, _KINDS[state, bool(extern_learn)], (remote,), self._clock(now))
 
     def append(
         self,
@@ -280,20 +390,40 @@ class ForwardingDatabase:
         A missing MAC is created (:class:`~pyvxlan.FdbFull` when the table is full). On an existing
         all-zeros or multicast MAC the remote is added unless it is already there; on an existing
         unicast MAC nothing is added (Linux returns success). The state is set as given, as Linux.
+        The duplicate check is a set lookup, so appending N peers one by one costs O(N).
         """
         raw = parse_mac(mac)
         remote = self._remote(dst, port, vni, interface)
         t = self._clock(now)
         rec = self._records.get(raw)
         if rec is None:
-            self._create(raw, state, False, remote, t)
+            self._create(raw, _KINDS[state, False], (remote,), t)
             return
-        changed = rec.state is not state or rec.extern_learn
-        if not _is_unicast(raw) and not any(rd.same(remote.dst, remote.port, remote.vni) for rd in rec.remotes):
-            rec.remotes += (remote,)
+        changed = rec.kind.state is not state or rec.kind.extern_learn
+        if not _is_unicast(raw) and self._add_remote(raw, rec, remote):
             changed = True
         if changed:
-            self._set_state(rec, state, False, t)
+            self._set_state(raw, rec, state, False, t)
+
+    def _add_remote(self, mac: bytes, rec: _Record, remote: _Remote) -> bool:
+        """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
+        key = remote.key
+        keys = self._keys.get(mac)
+        remotes = rec.remotes
+        if keys is None:
+            if any(rd.key == key for rd in remotes):  # one remote, or a few set by hand
+                return False
+            self._keys[mac] = {rd.key for rd in remotes} | {key}
+            rec.remotes = [*remotes, remote]
+            return True
+        if key in keys:
+            return False
+        keys.add(key)
+        if isinstance(remotes, list):
+            remotes.append(remote)
+        else:
+            rec.remotes = [*remotes, remote]
+        return True
 
     def replace(
         self,
@@ -318,10 +448,11 @@ class ForwardingDatabase:
         t = self._clock(now)
         rec = self._records.get(raw)
         if rec is None:
-            self._create(raw, state, False, remote, t)
+            self._create(raw, _KINDS[state, False], (remote,), t)
             return
+        self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
         rec.remotes = (remote, *rec.remotes[1:])
-        self._set_state(rec, state, False, t)
+        self._set_state(raw, rec, state, False, t)
 
     def delete(
         self, mac: str | bytes, dst: str | None = None, *, port: int | None = None, vni: int | None = None
@@ -334,57 +465,77 @@ class ForwardingDatabase:
         raw = parse_mac(mac)
         rec = self._records.get(raw)
         if dst is not None:
-            want = self._remote(dst, port, vni)
+            key = self._remote(dst, port, vni).key
         if rec is None:
             raise FdbEntryNotFound(f"{raw.hex(':')} has no entry")
         if dst is not None:
-            matches = [rd for rd in rec.remotes if rd.same(want.dst, want.port, want.vni)]
-            if not matches:
+            remotes = rec.remotes
+            i = next((i for i, rd in enumerate(remotes) if rd.key == key), None)
+            if i is None:
                 return
-            if len(rec.remotes) > 1:
-                i = rec.remotes.index(matches[0])
-                rec.remotes = rec.remotes[:i] + rec.remotes[i + 1 :]
+            if len(remotes) > 1:
+                rec.remotes = [*remotes[:i], *remotes[i + 1 :]]
+                keys = self._keys.get(raw)
+                if keys is not None and not any(rd.key == key for rd in rec.remotes):
+                    keys.discard(key)
                 return
-        self._remove(rec)
+        self._remove(raw, rec)
 
-    def _remove(self, rec: _Record) -> None:
-        del self._records[rec.mac]
-        self._ageable.pop(rec.mac, None)
+    def _remove(self, mac: bytes, rec: _Record) -> None:
+        if rec.kind.ages:
+            self._unlink(rec)
+        del self._records[mac]
+        if self._keys:
+            self._keys.pop(mac, None)
 
     def flush(self) -> int:
         """``ip link set down``: drop every entry but permanent and static ones; returns how many.
 
         The all-zeros entry is kept whatever its state (Linux deletes it only with the device).
         """
-        gone = [rec for rec in self._records.values() if not rec.state.is_sticky and rec.mac != ZERO_MAC_BYTES]
-        for rec in gone:
-            self._remove(rec)
+        gone = [
+            (mac, rec) for mac, rec in self._records.items() if not rec.kind.state.is_sticky and mac != ZERO_MAC_BYTES
+        ]
+        for mac, rec in gone:
+            self._remove(mac, rec)
         return len(gone)
 
     def clear(self) -> None:
         """Remove everything, the all-zeros entry included."""
         self._records.clear()
-        self._ageable.clear()
+        self._keys.clear()
+        self._head = self._tail = None
 
     # --- data path and ageing ---------------------------------------------------------------------
 
     def next_expiry(self) -> float | None:
         """When the oldest ageing entry expires, or ``None`` when none can age."""
-        for rec in self._ageable.values():
-            return rec.updated + self._ageing
-        return None
+        head = self._head
+        if head is None:
+            return None
+        return self._records[head].updated + self._ageing
 
     def expire(self, now: float) -> list[FdbEntry]:
         """Remove the entries whose ``updated + ageing <= now``; returns them (one per remote)."""
         t = self._clock(now)
-        ageable = self._ageable
+        records = self._records
+        keys = self._keys
         ageing = self._ageing
         gone: list[FdbEntry] = []
-        while ageable:
-            mac, rec = next(iter(ageable.items()))
+        head = self._head
+        while head is not None:
+            rec = records[head]
             if rec.updated + ageing > t:
                 break
-            del ageable[mac]
-            del self._records[mac]
-            gone.extend(self._entry(rec, rd) for rd in rec.remotes)
+            del records[head]
+            if keys:
+                keys.pop(head, None)
+            gone.extend(self._entry(head, rec, rd) for rd in rec.remotes)
+            head = rec.next
+            rec.prev = rec.next = None
+        self._head = head
+        if head is None:
+            self._tail = None
+        else:
+            records[head].prev = None
         return gone

@@ -39,7 +39,7 @@ import dataclasses
 import ipaddress
 import struct
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypeAlias
 
 from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.config import VtepConfig
@@ -61,7 +61,15 @@ from pyvxlan.events import (
     SendDatagram,
     VtepCounters,
 )
-from pyvxlan.fdb import ZERO_MAC_BYTES, ForwardingDatabase, _Record, _Remote, learned_remote
+from pyvxlan.fdb import (
+    _LEARNED,
+    ZERO_MAC_BYTES,
+    ForwardingDatabase,
+    _Record,
+    _Remote,
+    learned_remotes,
+    learned_remotes_tuple,
+)
 from pyvxlan.frame import flow_source_port, internet_checksum
 
 __all__ = ["Vtep"]
@@ -76,6 +84,41 @@ _TX: Final = Direction.TX
 _ETH_P_ARP: Final = b"\x08\x06"
 _ETH_P_IPV6: Final = b"\x86\xdd"
 
+# The receive path's parse of the last datagram, for every device it reaches.
+#
+# One multicast datagram is handed to every member of the group (the simulator passes the same
+# bytes object to thousands of cores in a row), so what depends only on the bytes is worked out
+# once: (payload, size, word 0, word 1, inner source MAC, inner IP header truncated, the
+# DeliverFrame). The cores then share the source MAC object (it becomes the FDB key of every
+# device that learns it) and the frozen DeliverFrame. The tuple holds a strong reference to its
+# payload, so ``is`` cannot match a new object at a recycled address, and it is replaced whole, so
+# a reader never sees half of two. A datagram under 22 bytes gets zeros and _NO_FRAME, which the
+# size checks drop before they are read.
+_RxParse: TypeAlias = tuple[bytes, int, int, int, bytes, bool, DeliverFrame]
+_NO_FRAME: Final = DeliverFrame(b"")
+_rx_last: _RxParse = (b"", 0, 0, 0, b"", False, _NO_FRAME)
+# The last EntryLearned (source MAC object, remote address object, notification): every device a
+# flood reaches learns the same MAC at the same address, so they can share one frozen notification.
+_learned_last: tuple[bytes, str, EntryLearned] = (b"", "", EntryLearned("", ""))
+
+
+def _inner_ip_truncated(payload: bytes, size: int) -> bool:
+    etype = payload[20:22]
+    return (etype == b"\x08\x00" and size < 22 + 20) or (etype == _ETH_P_IPV6 and size < 22 + 40)
+
+
+def _rx_parse(payload: bytes) -> _RxParse:
+    global _rx_last  # the one-entry memo described above
+    size = len(payload)
+    w0, w1 = _unpack_words(payload) if size >= 8 else (0, 0)
+    if size < 22:
+        parse = (payload, size, w0, w1, b"", False, _NO_FRAME)
+    else:
+        truncated = size < 62 and _inner_ip_truncated(payload, size)
+        parse = (payload, size, w0, w1, payload[14:20], truncated, DeliverFrame(payload[8:]))
+    _rx_last = parse
+    return parse
+
 
 class Vtep:
     """One vxlan device as a pure state machine; created down, like ``ip link add``.
@@ -85,9 +128,9 @@ class Vtep:
     """
 
     __slots__ = (
-        "_ageable",
         "_config",
         "_fdb",
+        "_learned",
         "_learning",
         "_local",
         "_mac",
@@ -116,9 +159,10 @@ class Vtep:
             raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
         self._config = config
         self._fdb = ForwardingDatabase(config, now=now)
-        # The data path reads the table and the ageing order directly: one attribute load each.
+        # The data path reads the table directly: one attribute load.
         self._records = self._fdb._records
-        self._ageable = self._fdb._ageable
+        # The shared remotes of learned entries for this device's port, VNI and TTL, by address.
+        self._learned = learned_remotes(config)
         self._now = now
         self._up = False
         self._outputs: list[Output] = []
@@ -363,12 +407,17 @@ class Vtep:
     # --- data path: receive -----------------------------------------------------------------------
 
     def receive(self, payload: bytes | bytearray | memoryview, src: str, src_port: int, now: float) -> None:
-        """A UDP payload (VXLAN header + inner frame) from underlay address ``src``:``src_port``."""
+        """A UDP payload (VXLAN header + inner frame) from underlay address ``src``:``src_port``.
+
+        Handing the same ``bytes`` object to many devices in a row (a multicast datagram reaching
+        a group) parses it once: see ``_rx_last``.
+        """
         if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
             self._now = now
-        if type(payload) is not bytes:
-            payload = bytes(payload)
-        size = len(payload)
+        parse = _rx_last
+        if parse[0] is not payload:
+            parse = _rx_parse(payload if type(payload) is bytes else bytes(payload))
+        payload, size, w0, w1, smac, truncated, deliver = parse
         out = self._outputs
         if not self._up:
             self._rx_dropped += 1
@@ -377,7 +426,6 @@ class Vtep:
         if size < 8:
             out.append(Dropped(_RX, DropReason.MALFORMED, size, f"{size} bytes, no VXLAN header"))
             return
-        w0, w1 = _unpack_words(payload)
         if not w0 & _FLAG_I:
             out.append(Dropped(_RX, DropReason.MISSING_I_FLAG, size))
             return
@@ -392,7 +440,6 @@ class Vtep:
         if size < 22:  # no counter (seen live: the reserved-bits check comes first)
             out.append(Dropped(_RX, DropReason.MALFORMED, size, f"inner frame of {size - 8} bytes"))
             return
-        smac = payload[14:20]
         if smac == self._mac:
             out.append(Dropped(_RX, DropReason.LOCAL_MAC, size, smac.hex(":")))
             return
@@ -405,14 +452,14 @@ class Vtep:
                 now = self._now
                 if rec.updated != now:  # Linux refreshes every entry, static ones included
                     rec.updated = now
-                    if rec.state is _REACHABLE and not rec.extern_learn:
-                        self._ageable.move_to_end(smac)  # keep the ageing order: O(1)
+                    if rec.kind is _LEARNED and rec.next is not None:
+                        self._fdb._touch(smac, rec)  # to the end of the ageing order: O(1)
                 rd = rec.remotes[0]
-                if rd.dst != src and not self._snoop_moved(rec, rd, src, size):
+                if rd.dst != src and not self._snoop_moved(smac, rec, rd, src, size):
                     return
             else:
                 self._learn(smac, src)
-        if size < 62 and self._inner_ip_truncated(payload, size):
+        if truncated:
             # pskb_inet_may_pull, after vxlan_set_mac: the source was learned, the frame is dropped.
             self._rx_errors += 1
             self._rx_length_errors += 1
@@ -420,36 +467,42 @@ class Vtep:
             return
         self._rx_packets += 1
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
-        out.append(DeliverFrame(payload[8:]))
+        out.append(deliver)
 
-    @staticmethod
-    def _inner_ip_truncated(payload: bytes, size: int) -> bool:
-        etype = payload[20:22]
-        return (etype == b"\x08\x00" and size < 22 + 20) or (etype == _ETH_P_IPV6 and size < 22 + 40)
-
-    def _snoop_moved(self, rec: _Record, rd: _Remote, src: str, size: int) -> bool:
+    def _snoop_moved(self, smac: bytes, rec: _Record, rd: _Remote, src: str, size: int) -> bool:
         """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver."""
         src = ip_info(src, "src").text
         if rd.dst == src:
             return True
-        if rec.state is not _REACHABLE:
+        state = rec.kind.state
+        if state is not _REACHABLE:
             self._outputs.append(
-                Dropped(_RX, DropReason.ENTRY_EXISTS, size, f"{rec.text} is {rec.state.name.lower()} at {rd.dst}")
+                Dropped(_RX, DropReason.ENTRY_EXISTS, size, f"{smac.hex(':')} is {state.name.lower()} at {rd.dst}")
             )
             return False
         # "MAC migrated from A to B": only the address changes; port and VNI stay.
-        rec.remotes = (_Remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
-        self._outputs.append(EntryMigrated(rec.text, rd.dst, src))
+        if rd.port is None and rd.vni is None and rd.interface is None and len(rec.remotes) == 1:
+            rec.remotes = learned_remotes_tuple(src, self._config, self._learned)  # shared, as learned ones
+        else:
+            rec.remotes = (_Remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
+        self._outputs.append(EntryMigrated(smac.hex(":"), rd.dst, src))
         return True
 
     def _learn(self, smac: bytes, src: str) -> None:
+        global _learned_last  # the one-entry memo described at the top
         # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
-        remote = learned_remote(src, self._config)
+        remotes = self._learned.get(src)
+        if remotes is None:
+            remotes = learned_remotes_tuple(src, self._config, self._learned)
         try:
-            rec = self._fdb._create(smac, _REACHABLE, False, remote, self._now)
+            self._fdb._create(smac, _LEARNED, remotes, self._now)
         except FdbFull:
             return  # Linux: not learned (ENOSPC), but the frame is still delivered
-        self._outputs.append(EntryLearned(rec.text, remote.dst))
+        dst = remotes[0].dst
+        note = _learned_last
+        if note[0] is not smac or note[1] is not dst:
+            note = _learned_last = (smac, dst, EntryLearned(smac.hex(":"), dst))
+        self._outputs.append(note[2])
 
     # --- control: bridge fdb ----------------------------------------------------------------------
 
