@@ -50,8 +50,10 @@ class Bridge:
         self._ports: dict[str, Callable[[bytes], None]] = {}
         self._flood: dict[str, list[Callable[[bytes], None]]] = {}  # ingress port -> the others
         # mac (6 bytes) -> (port name, last refresh). Tuples, not dataclasses: a large lab has one
-        # entry per remote guest per bridge, and this is the memory that grows with it.
-        self._fdb: dict[bytes, tuple[str, float]] = {}
+        # entry per remote guest per bridge, and this is the memory that grows with it. Public for
+        # the lab's flood loop, which learns a flood's source on thousands of bridges in one
+        # dict store each (see ``SimLab._receive_many``).
+        self.learned: dict[bytes, tuple[str, float]] = {}
         self._drop = drop
         self._ledger = ledger if ledger is not None else Ledger()
         # One bytes object per MAC for all the bridges of a lab: in a flood-and-learn lab of
@@ -73,8 +75,8 @@ class Bridge:
         """Remove a port; its learned entries go with it, as in Linux."""
         del self._ports[port]
         self._rebuild()
-        for mac in [m for m, (p, _) in self._fdb.items() if p == port]:
-            del self._fdb[mac]
+        for mac in [m for m, (p, _) in self.learned.items() if p == port]:
+            del self.learned[mac]
 
     def _rebuild(self) -> None:
         self._flood = {p: [d for q, d in self._ports.items() if q != p] for p in self._ports}
@@ -91,15 +93,14 @@ class Bridge:
         ``stamp`` may carry ``(port, now)`` ready-made: a lab delivering one datagram to
         thousands of bridges shares one tuple among all their new entries.
         """
-        fdb = self._fdb
+        fdb = self.learned
         src = frame[6:12]
         if not src[0] & 1 and src != _ZERO:  # Linux learns only valid unicast sources
             old = fdb.get(src)
             if old is None:
                 fdb[self._macs.setdefault(src, src)] = stamp or (port, now)
-            elif old[0] != port or now - old[1] > 1.0:
-                # Linux refreshes at most once a second per entry (br_fdb_update's jiffies check);
-                # skipping the write keeps the hot path cheap.
+            elif old[0] != port or old[1] != now:
+                # Linux refreshes an entry on every frame (br_fdb_update, once per jiffy).
                 fdb[src] = stamp or (port, now)
         dst = frame[0:6]
         if not dst[0] & 1:
@@ -131,10 +132,12 @@ class Bridge:
         A flood reaching thousands of bridges carries the same frame to each: the lab reads the
         addresses once and hands every bridge the same ``src`` object and ``stamp`` tuple.
         """
-        fdb = self._fdb
-        old = fdb.get(src)
-        if old is None or old[0] != port or stamp[1] - old[1] > 1.0:
-            fdb[src] = stamp
+        self.learned[src] = stamp
+        self.flood_out(port, frame)
+
+    def flood_out(self, port: str, frame: bytes) -> None:
+        """The second half of :meth:`flood_from`: the source is learned, send the frame to every
+        port but ``port``."""
         self.flooded += 1
         targets = self._flood.get(port)
         if not targets:
@@ -149,10 +152,10 @@ class Bridge:
         """The learned entries that have not aged out, sorted by MAC."""
         return [
             BridgeEntry(mac.hex(":"), port, updated)
-            for mac, (port, updated) in sorted(self._fdb.items())
+            for mac, (port, updated) in sorted(self.learned.items())
             if now - updated <= self.ageing
         ]
 
     def flush(self) -> None:
         """Forget every learned entry."""
-        self._fdb.clear()
+        self.learned.clear()

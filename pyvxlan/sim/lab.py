@@ -89,7 +89,7 @@ class SimVtep(MemoryVtep):
 class _Device:
     """One vxlan device on a simulated host, with its core, control adapter and bridge."""
 
-    __slots__ = ("bridge", "control", "host", "label", "port_name", "timer_at", "vtep")
+    __slots__ = ("bridge", "control", "host", "label", "lone", "port_name", "timer_at", "vtep")
 
     def __init__(self, host: _Host, config: VtepConfig, bridge: Bridge, lab: SimLab) -> None:
         self.host = host
@@ -101,6 +101,9 @@ class _Device:
         self.label = f"{host.name}/{config.name}"
         self.port_name = config.name
         self.timer_at = math.inf
+        # The guest, when it is the bridge's only port besides this device: a flood from the
+        # underlay then goes to it straight, without the bridge's port loop (set by the lab).
+        self.lone: SimGuest | None = None
 
     def _on_actions(self, actions: list[Action]) -> None:
         self.host.lab._actions(self, actions)
@@ -121,11 +124,13 @@ class _Host:
         self.lab._receive_many([(self.source, self.address, self.receive)], payload, src, src_port, dst_port)
 
 
-# One receiver of a fan-out: host, device (None: no device for the VNI), and the bound methods the
-# hot loop calls (the core's receive and take_outputs, the bridge's receive), looked up once.
-_Fanout = tuple[
-    _Host, "_Device | None", Callable[..., None], Callable[[], list[Any]], Callable[..., None], Callable[..., None]
-]
+# One receiver of a fan-out, looked up once per group membership: host, device (None: no device
+# for the VNI), the core's bound receive and take_outputs, the bridge's learned-MAC dict and the
+# device's port name. A host without the device gets callables that give no output, so that the
+# hot loop sends it to the general path without a test of its own.
+_Fanout = tuple[_Host, "_Device | None", Callable[..., None], Callable[[], list[Any]], dict[bytes, Any], str]
+# A cached fan-out: the member list it is for, its rows, and each host's position among them.
+_Cached = tuple[list[Endpoint], list[_Fanout], dict[_Host, int]]
 
 
 def _ignore(*_args: Any) -> None:
@@ -181,7 +186,7 @@ class SimLab:
         self._hosts: dict[str, _Host] = {}
         self._macs: dict[bytes, bytes] = {}
         self._listening = 0  # open subscribe() streams, over all devices
-        self._fanout_cache: dict[Any, tuple[list[Endpoint], list[_Fanout]]] = {}
+        self._fanout_cache: dict[Any, _Cached] = {}
         self._by_address: dict[str, _Host] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
@@ -394,10 +399,17 @@ class SimLab:
         name = guest.name
         guest.attach(lambda frame: bridge.receive(name, frame, sched.time))
         self._guest_host[guest.name] = host
+        self._find_lone(self._device(host, vni))
 
     def _unplug(self, guest: SimGuest, host: str, vni: int) -> None:
-        self._device(host, vni).bridge.detach(guest.name)
+        dev = self._device(host, vni)
+        dev.bridge.detach(guest.name)
         guest.attach(None)
+        self._find_lone(dev)
+
+    def _find_lone(self, dev: _Device) -> None:
+        others = [port for port in dev.bridge.ports if port != dev.port_name]
+        dev.lone = self._guests[others[0]] if len(others) == 1 and others[0] in self._guests else None
 
     def _vxlan_port(self, dev: _Device) -> Any:
         lab = self
@@ -490,96 +502,128 @@ class SimLab:
 
         The hot loop of a flood-and-learn lab. The datagram is read once (port and VNI pick the
         device, as Linux's ``vxlan_vs_find_vni``), then each host's core decides, and the common
-        outcomes (deliver; learn and deliver) take the shortest path. The sender, when it is in
-        ``receivers`` (a group member), is skipped; returns the number of hosts delivered to.
+        outcomes (deliver; learn and deliver) take the shortest path; anything else goes to
+        :meth:`_receive_rest`. The sender, when it is in ``receivers`` (a group member), is
+        skipped; returns the number of hosts delivered to.
         """
-        delivered = 0
-        learned = 0
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
-        keep = self.keep_events
+        rows, where = self._fanout(receivers, key)
         sender = self._by_address.get(src)
-        inf = math.inf
-        stamp_port = ""
-        stamp = ("", now)
+        skip = where.get(sender) if sender is not None else None
+        if skip is not None:
+            rows = rows[:skip] + rows[skip + 1 :]
         # A broadcast or multicast frame from a unicast source (ARP, ND: what floods are made
-        # of) takes the bridges' flood path, with its source MAC read once for all receivers.
+        # of) is learned by each bridge with one store of a shared MAC object and a shared
+        # (port, time) tuple, and reaches a bridge's lone guest straight.
         smac = payload[14:20] if len(payload) >= 22 else b"\x01"
         flood = bool(payload[8] & 1) and not smac[0] & 1 and smac != b"\0" * 6
         if flood:
             smac = self._macs.setdefault(smac, smac)
-        for host, dev, receive, take, bridge_receive, bridge_flood in self._fanout(receivers, key):
-            if host is sender:
-                continue
-            delivered += 1
-            if dev is None:
-                self._ledger.ended["unknown_vni"] += 1
-                if keep:
-                    self._log(EventKind.DROPPED, host.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
-                continue
+        notify = self.keep_events or self._listening
+        inf = math.inf
+        learned = 0
+        rejected = 0  # flood copies the lone guest's NIC filter refused
+        stamp_port = ""
+        stamp = ("", now)
+        seen: bytes | None = None  # the last frame whose destination MAC was read, and that MAC
+        dmac = b""
+        for host, dev, receive, take, fdb, port in rows:
             receive(payload, src, src_port, now)
             outs: list[Any] = take()
-            # One datagram copy came in: it becomes one frame for the bridge, or a drop.
-            n = len(outs)
-            last = outs[-1] if n else None
-            if type(last) is DeliverFrame and (n == 1 or (n == 2 and type(outs[0]) is EntryLearned)):
-                if n == 2:
-                    learned += 1
-                    if keep or self._listening:
-                        self._notify(dev, outs[0])
-                    if dev.timer_at == inf:
-                        self._arm_timer(dev)
-                port = dev.port_name
-                if port is not stamp_port:
-                    # New bridge entries share one (port, time) tuple: in a flood to 10,000
-                    # hosts that is one object instead of 10,000.
-                    stamp_port = port
-                    stamp = (port, now)
-                if flood:
-                    bridge_flood(port, last.frame, smac, stamp)
-                else:
-                    bridge_receive(port, last.frame, now, stamp)
+            if len(outs) == 1:
+                out = outs[0]
+                if type(out) is not DeliverFrame:
+                    self._receive_rest(host, dev, outs, now, src=src, dst_port=dst_port)
+                    continue
+            elif len(outs) == 2 and type(outs[0]) is EntryLearned and type(outs[1]) is DeliverFrame:
+                out = outs[1]
+                learned += 1
+                assert dev is not None
+                if notify:
+                    self._notify(dev, outs[0])
+                if dev.timer_at == inf:
+                    self._arm_timer(dev)
+            else:
+                self._receive_rest(host, dev, outs, now, src=src, dst_port=dst_port)
                 continue
-            units = 0
-            for out in outs:
-                if type(out) is DeliverFrame:
-                    units += 1
-                    bridge_receive(dev.port_name, out.frame, now)
-                else:
-                    if type(out) is Dropped:
-                        units += 1
-                    self._other_output(dev, out)
-            if units != 1:
-                self._unbalanced(dev, units, "receive")
+            # One datagram copy became one frame for the bridge.
+            assert dev is not None
+            if port is not stamp_port:
+                # New bridge entries share one (port, time) tuple: in a flood to 10,000 hosts
+                # that is one object instead of 10,000.
+                stamp_port = port
+                stamp = (port, now)
+            if not flood:
+                dev.bridge.receive(port, out.frame, now, stamp)
+                continue
+            fdb[smac] = stamp  # learn (or refresh) the source on the vxlan port, as Linux does
+            lone = dev.lone
+            if lone is None or lone._tapped:
+                dev.bridge.flood_out(port, out.frame)
+                continue
+            frame = out.frame
+            if frame is not seen:
+                seen = frame
+                dmac = frame[0:6]
+            if dmac in lone._accept:
+                lone.deliver(frame)
+            else:
+                rejected += 1  # SimGuest.deliver's NIC filter, without the call
+        if rejected:
+            self._ledger.ended["not_for_guest"] += rejected
         self.learned += learned
-        return delivered
+        return len(rows)
+
+    def _receive_rest(
+        self, host: _Host, dev: _Device | None, outs: list[Any], now: float, *, src: str, dst_port: int
+    ) -> None:
+        """The core's outputs for one received datagram copy, when they are not the common shape."""
+        if dev is None:
+            self._ledger.ended["unknown_vni"] += 1
+            if self.keep_events:
+                self._log(EventKind.DROPPED, host.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
+            return
+        units = 0
+        for out in outs:
+            if type(out) is DeliverFrame:
+                units += 1
+                dev.bridge.receive(dev.port_name, out.frame, now)
+            else:
+                if type(out) is Dropped:
+                    units += 1
+                self._other_output(dev, out)
+        if units != 1:
+            self._unbalanced(dev, units, "receive")
 
     def _count_listeners(self, delta: int) -> None:
         self._listening += delta
 
-    def _fanout(self, receivers: list[Endpoint], key: tuple[int, bytes] | None) -> list[_Fanout]:
-        """Each receiver's host, the device that takes ``key`` (port, VNI) there, and the bound
-        methods the hot loop calls.
+    def _fanout(
+        self, receivers: list[Endpoint], key: tuple[int, bytes] | None
+    ) -> tuple[list[_Fanout], dict[_Host, int]]:
+        """Each receiver's row (see ``_Fanout``) for a datagram to ``key`` (port, VNI), and each
+        host's position among them.
 
         A group's member list is a new list whenever membership changes, so the answer for the
         same list and key is cached: every later flood to the group skips the lookups.
         """
         cached = self._fanout_cache.get(key)
         if cached is not None and cached[0] is receivers:
-            return cached[1]
+            return cached[1], cached[2]
         hosts = self._by_address
         rows: list[_Fanout] = []
         for ep in receivers:
             host = hosts[ep[1]]
             dev = host.by_vni.get(key) if key is not None else None
             if dev is None:
-                rows.append((host, None, _ignore, _no_outputs, _ignore, _ignore))
+                rows.append((host, None, _ignore, _no_outputs, {}, ""))
             else:
-                b = dev.bridge
-                rows.append((host, dev, dev.vtep.receive, dev.vtep.take_outputs, b.receive, b.flood_from))
+                rows.append((host, dev, dev.vtep.receive, dev.vtep.take_outputs, dev.bridge.learned, dev.port_name))
+        where = {row[0]: i for i, row in enumerate(rows)}
         if len(rows) > 8:
-            self._fanout_cache[key] = (receivers, rows)
-        return rows
+            self._fanout_cache[key] = (receivers, rows, where)
+        return rows, where
 
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)

@@ -296,6 +296,33 @@ def test_oversize_outer_packets_are_dropped_and_counted() -> None:
     in_lab(topo, body)
 
 
+def test_a_flood_reaches_lone_shared_tapped_and_empty_bridges_alike(tmp_path: Any) -> None:
+    # The lab sends a flood from the underlay straight to a bridge's only guest; a bridge with two
+    # guests, none, or a guest someone listens to takes the bridge's own flood path. Ten hosts:
+    # the group's fan-out is cached, so the move must still be seen.
+    async def body(lab: SimLab) -> None:
+        await lab.move_guest("guest2", "host3")  # host3: guest2 and guest3; host2: nobody
+        await lab.sleep(0.01)
+        lab.capture(str(tmp_path / "g5.pcap"), guest="guest5")
+        before = {name: lab.guest(name).received for name in ("guest2", "guest3", "guest4", "guest5")}
+        drops = dict(lab.stats().drops)
+        r = await lab.guest("guest1").ping("203.0.113.4")
+        assert r.received == 1
+        after = {name: lab.guest(name).received - before[name] for name in before}
+        # The ARP broadcast reaches every guest (guest4 then gets its echo request too).
+        assert after == {"guest2": 1, "guest3": 1, "guest4": 2, "guest5": 1}
+        assert lab.stats().drops["bridge_no_port"] == drops["bridge_no_port"] + 1  # host2's empty bridge
+        assert lab.ledger.balance() == 0
+        # A flood to a guest's solicited-node group passes only that guest's NIC filter.
+        ended = lab.ledger.ended["not_for_guest"]
+        lab.guest("guest1").send_frame(bytes.fromhex("3333ff000004020000000001") + b"\x86\xdd" + bytes(46))
+        await lab.sleep(0.01)
+        assert lab.ledger.ended["not_for_guest"] == ended + 9  # all ten guests but the sender
+        assert lab.ledger.balance() == 0
+
+    in_lab(classic_demo(10), body)
+
+
 def test_raw_frames_and_guest_capture(tmp_path: Any) -> None:
     async def body(lab: SimLab) -> None:
         lab.capture(str(tmp_path / "g2.pcap"), guest="guest2")
