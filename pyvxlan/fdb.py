@@ -60,15 +60,33 @@ _FLAG_I: Final = 0x08000000
 _REACHABLE: Final = FdbState.REACHABLE
 
 
+# A record's remotes: a tuple while it has one (learned records share theirs), a list once
+# ``append`` gives it more (head-end replication appends one peer at a time).
+Remotes: TypeAlias = "tuple[_Remote, ...] | list[_Remote]"
+RemoteKey: TypeAlias = "tuple[str, int | None, int | None]"
+
+_headers: dict[int, bytes] = {}
+
+
+def _header(vni: int) -> bytes:
+    """The 8 VXLAN header bytes for ``vni``, one object per VNI: transmit sees that two remotes
+    have the same header by identity, and builds one datagram payload for all of them."""
+    header = _headers.get(vni)
+    if header is None:
+        header = _headers[vni] = _HEADER.pack(_FLAG_I, vni << 8)
+    return header
+
+
 class _Remote:
     """One remote of a record (Linux's ``vxlan_rdst``), with what transmit needs precomputed.
 
     A plain slotted class rather than a frozen dataclass: the data path reads these fields for
     every datagram it sends, and ``header`` (the 8 VXLAN header bytes) and ``ttl`` are computed once
-    here instead of once per packet. Never changed once made: learned records share them.
+    here instead of once per packet. Never changed once made, so tables share them (see
+    :func:`learned_remote` and ``ForwardingDatabase._remote``).
     """
 
-    __slots__ = ("dst", "header", "interface", "out_port", "out_vni", "port", "ttl", "unspecified", "vni")
+    __slots__ = ("dst", "header", "interface", "key", "out_port", "out_vni", "port", "ttl", "unspecified", "vni")
 
     def __init__(self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig) -> None:
         self.dst = dst
@@ -77,15 +95,12 @@ class _Remote:
         self.interface = interface
         self.out_port = config.dst_port if port is None else port
         self.out_vni = config.vni if vni is None else vni
-        self.header = _HEADER.pack(_FLAG_I, self.out_vni << 8)
+        self.header = _header(self.out_vni)
+        # What tells two remotes of one MAC apart (Linux's vxlan_fdb_find_rdst).
+        self.key: RemoteKey = (dst, port, vni)
         info = ip_info(dst)
         self.unspecified = info.is_unspecified
         self.ttl = config.ttl if config.ttl else (1 if info.is_multicast else 64)
-
-    @property
-    def key(self) -> tuple[str, int | None, int | None]:
-        """What tells two remotes of one MAC apart (Linux's ``vxlan_fdb_find_rdst``)."""
-        return (self.dst, self.port, self.vni)
 
 
 class _Kind:
@@ -105,11 +120,6 @@ class _Kind:
 
 _KINDS: Final = {(s, e): _Kind(s, e) for s in FdbState for e in (False, True)}
 _LEARNED: Final = _KINDS[_REACHABLE, False]
-
-# A record's remotes: a tuple while it has one (learned records share theirs), a list once
-# ``append`` gives it more (head-end replication appends one peer at a time).
-Remotes: TypeAlias = "tuple[_Remote, ...] | list[_Remote]"
-RemoteKey: TypeAlias = "tuple[str, int | None, int | None]"
 
 
 class _Record:
@@ -143,6 +153,11 @@ class _Record:
     def ages(self) -> bool:
         return self.kind.ages
 
+
+# Remotes made by the control plane, shared the same way: head-end replication gives each of N
+# devices N - 1 remotes, mostly the same N addresses.
+_remotes: dict[tuple[str, int | None, int | None, str | None, int, int, int], _Remote] = {}
+_REMOTES_MAX: Final = 1 << 16
 
 _learned_remotes: dict[tuple[int, int, int], dict[str, tuple[_Remote]]] = {}
 _LEARNED_REMOTES_MAX: Final = 1 << 16
@@ -330,7 +345,13 @@ class ForwardingDatabase:
                 raise ConfigError("vni", f"must be in 0..16777215, got {vni!r}")
             if vni == cfg.vni:
                 vni = None
-        return _Remote(info.text, port, vni, interface, cfg)
+        key = (info.text, port, vni, interface, cfg.dst_port, cfg.vni, cfg.ttl)
+        remote = _remotes.get(key)
+        if remote is None:
+            if len(_remotes) >= _REMOTES_MAX:
+                _remotes.clear()  # records keep theirs; later ones get new (equal) objects
+            remote = _remotes[key] = _Remote(info.text, port, vni, interface, cfg)
+        return remote
 
     def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
         limit = self._config.max_entries

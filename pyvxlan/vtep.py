@@ -310,12 +310,18 @@ class Vtep:
         out = self._outputs
         local = self._local
         counted = size - 14  # Linux counts from the inner network header (seen live: ping -s 56 -> 84)
+        # Remotes with the same VNI share one header object, so head-end replication builds one
+        # payload for all its copies (and their receivers can share its parse: see _rx_last).
+        header = payload = b""
         for rd in rec.remotes:
             if rd.unspecified:
                 self._tx_dropped += 1
                 out.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, f"remote {rd.dst} is unspecified"))
                 continue
-            out.append(SendDatagram(rd.dst, rd.out_port, sport, rd.ttl, rd.header + frame, rd.out_vni, local))
+            if rd.header is not header:
+                header = rd.header
+                payload = header + frame
+            out.append(SendDatagram(rd.dst, rd.out_port, sport, rd.ttl, payload, rd.out_vni, local))
             self._tx_packets += 1
             self._tx_bytes += counted
 
