@@ -1,0 +1,211 @@
+"""The core at simulation scale: shared parses and objects, small learned entries, linear append."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyvxlan import DeliverFrame, EntryExpired, EntryLearned, FdbEntry, SendDatagram, Vtep, VtepConfig
+from pyvxlan.events import Output
+
+HEADER = b"\x08\x00\x00\x00\x00\x00\x0a\x00"  # I flag, VNI 10
+DEV_MAC = "02:00:00:00:0a:01"
+PEER = "198.51.100.9"
+
+
+def group_core(i: int, **options: object) -> Vtep:
+    config = VtepConfig(vni=10, local=f"198.51.100.{i}", group="239.1.1.1", mac=DEV_MAC, **options)  # type: ignore[arg-type]
+    core = Vtep(config)
+    core.up(0.0)
+    core.take_outputs()
+    return core
+
+
+def flood(src_mac: bytes) -> bytes:
+    """A broadcast ARP request from ``src_mac``, as a VXLAN payload."""
+    return HEADER + b"\xff" * 6 + src_mac + b"\x08\x06" + bytes(28)
+
+
+def test_one_datagram_reaching_many_cores_is_parsed_once() -> None:
+    cores = [group_core(i) for i in range(1, 6)]
+    payload = flood(bytes.fromhex("020000000001"))
+    outs = []
+    for core in cores:
+        core.receive(payload, PEER, 50000, 1.0)
+        outs.append(core.take_outputs())
+    learned, delivered = zip(*outs, strict=True)
+    assert learned[0] == EntryLearned("02:00:00:00:00:01", PEER)
+    assert delivered[0] == DeliverFrame(payload[8:])
+    # One notification, one frame and one MAC key object for all five cores.
+    assert all(o is learned[0] for o in learned) and all(o is delivered[0] for o in delivered)
+    keys = [next(k for k in core.fdb._records if k != bytes(6)) for core in cores]
+    assert all(k is keys[0] for k in keys)
+
+
+def test_a_mutated_bytearray_is_parsed_again() -> None:
+    core = group_core(1)
+    buf = bytearray(flood(bytes.fromhex("020000000001")))
+    core.receive(buf, PEER, 50000, 1.0)
+    buf[14:20] = bytes.fromhex("020000000002")
+    core.receive(buf, PEER, 50000, 2.0)
+    assert [o for o in core.take_outputs() if isinstance(o, EntryLearned)] == [
+        EntryLearned("02:00:00:00:00:01", PEER),
+        EntryLearned("02:00:00:00:00:02", PEER),
+    ]
+
+
+# Datagrams that stop at each receive check in turn: the shared parse must not change which.
+DATAGRAMS = [
+    b"",
+    b"\x08\x00\x00",
+    b"\x00\x00\x00\x00\x00\x00\x0a\x00" + bytes(60),  # no I flag
+    b"\x08\x00\x00\x00\x00\x00\x14\x00" + bytes(60),  # VNI 20
+    b"\x08\x00\x00\x01\x00\x00\x0a\x00" + bytes(60),  # reserved bits
+    b"\x88\x00\x00\x01\x00\x00\x0a\x00" + bytes(60),  # G and bytes 1-3: fine with gbp
+    HEADER + bytes(10),  # inner frame of 10 bytes
+    flood(bytes.fromhex(DEV_MAC.replace(":", ""))),  # own MAC
+    flood(bytes.fromhex("010000000001")),  # multicast source
+    flood(bytes(6)),  # zero source
+    flood(bytes.fromhex("020000000001")),
+    flood(bytes.fromhex("020000000002")),
+    HEADER + b"\xff" * 6 + bytes.fromhex("020000000003") + b"\x08\x00" + bytes(10),  # truncated IPv4
+    HEADER + b"\xff" * 6 + bytes.fromhex("020000000003") + b"\x86\xdd" + bytes(70),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(range(len(DATAGRAMS))), st.sampled_from([PEER, "198.51.100.8"])),
+        max_size=12,
+    ),
+    learning=st.lists(st.booleans(), min_size=4, max_size=4),
+    gbp=st.lists(st.booleans(), min_size=4, max_size=4),
+    down=st.integers(0, 3),
+)
+def test_shared_parse_gives_what_fresh_copies_give(
+    steps: list[tuple[int, str]], learning: list[bool], gbp: list[bool], down: int
+) -> None:
+    """Each datagram goes to four cores as one object, and to four twins as four fresh copies."""
+
+    def make() -> list[Vtep]:
+        cores = [group_core(i + 1, learning=learning[i], gbp=gbp[i], ageing=5) for i in range(4)]
+        cores[down].down(0.0)
+        cores[down].take_outputs()
+        return cores
+
+    shared, fresh = make(), make()
+    for t, (i, src) in enumerate(steps):
+        payload = DATAGRAMS[i]
+        for a, b in zip(shared, fresh, strict=True):
+            a.receive(payload, src, 50000, float(t))
+            b.receive(bytes(bytearray(payload)), src, 50000, float(t))
+            a.handle_timer(float(t))
+            b.handle_timer(float(t))
+            assert a.take_outputs() == b.take_outputs()
+    for a, b in zip(shared, fresh, strict=True):
+        assert a.counters() == b.counters()
+        assert a.fdb_dump() == b.fdb_dump()
+        assert a.next_timer() == b.next_timer()
+
+
+def test_learned_entries_take_under_140_bytes_each() -> None:
+    """200 cores each learn 300 MACs from floods, as in a simulated flood-and-learn lab."""
+    cores = [group_core(i % 250 + 1) for i in range(200)]
+    floods = [flood(b"\x02\xff" + i.to_bytes(4, "big")) for i in range(300)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for t, payload in enumerate(floods):
+            for core in cores:
+                core.receive(payload, f"198.51.100.{t % 200 + 1}", 50000, float(t))
+                core.take_outputs()
+        floods.clear()
+        del payload
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    entries = sum(len(core.fdb) - 1 for core in cores)
+    assert entries == 200 * 300
+    assert held / entries < 140, f"{held / entries:.0f} bytes an entry"
+
+
+def test_refreshing_a_known_mac_keeps_nothing_per_receiver() -> None:
+    cores = [group_core(i % 250 + 1) for i in range(500)]
+    payload = flood(bytes.fromhex("020000000001"))
+    for core in cores:
+        core.receive(payload, PEER, 50000, 1.0)
+        core.take_outputs()
+    records = [core.fdb._records[bytes.fromhex("020000000001")] for core in cores]
+    remotes = [r.remotes for r in records]
+    again = flood(bytes.fromhex("020000000001"))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for core in cores:
+            core.receive(again, PEER, 50000, 2.0)
+            core.take_outputs()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2048, f"{held} bytes held after 500 refreshes"  # the one shared parse of `again`
+    for core, rec, rds in zip(cores, records, remotes, strict=True):
+        assert core.fdb._records[bytes.fromhex("020000000001")] is rec and rec.remotes is rds
+        assert rec.updated == 2.0
+
+
+def test_refresh_moves_an_entry_to_the_end_of_the_ageing_order() -> None:
+    core = group_core(1, ageing=10)
+    core.receive(flood(bytes.fromhex("020000000001")), PEER, 50000, 1.0)
+    core.receive(flood(bytes.fromhex("020000000002")), PEER, 50000, 2.0)
+    core.receive(flood(bytes.fromhex("020000000003")), PEER, 50000, 2.5)
+    core.receive(flood(bytes.fromhex("020000000001")), PEER, 50000, 3.0)  # refreshed: now the newest
+    core.take_outputs()
+    assert core.next_timer() == 12.0
+    core.handle_timer(12.5)
+    assert core.take_outputs() == [
+        EntryExpired("02:00:00:00:00:02", PEER),
+        EntryExpired("02:00:00:00:00:03", PEER),
+    ]
+    assert core.next_timer() == 13.0
+    assert [e.mac for e in core.fdb_dump()] == ["00:00:00:00:00:00", "02:00:00:00:00:01"]
+
+
+def test_append_of_many_peers_keeps_each_once_in_order() -> None:
+    core = Vtep(VtepConfig(vni=10, local="2001:db8::1"))
+    peers = [f"2001:db8::{i:x}" for i in range(2, 1502)]
+    zero = "00:00:00:00:00:00"
+    core.fdb_append_many([FdbEntry(zero, p) for p in peers])
+    core.fdb_append_many([FdbEntry(zero, p) for p in reversed(peers)])  # all already there
+    core.fdb_append(zero, peers[0], port=5555)  # another port: another remote
+    assert [(e.dst, e.port) for e in core.fdb_dump()] == [(p, None) for p in peers] + [(peers[0], 5555)]
+    core.fdb_del(zero, peers[700])
+    core.fdb_del(zero, peers[701], port=6666)  # no such remote: nothing changes
+    core.fdb_append(zero, peers[700])  # back, at the end
+    dsts = [e.dst for e in core.fdb_dump()]
+    assert dsts == [*peers[:700], *peers[701:], peers[0], peers[700]]
+
+
+def test_head_end_copies_share_one_payload() -> None:
+    core = Vtep(VtepConfig(vni=10, local="198.51.100.1"))
+    core.up(0.0)
+    zero = "00:00:00:00:00:00"
+    for peer in ("198.51.100.2", "198.51.100.3", "198.51.100.4"):
+        core.fdb_append(zero, peer)
+    core.fdb_append(zero, "198.51.100.5", vni=20)
+    core.take_outputs()
+    frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x08\x06" + bytes(28)
+    core.transmit(frame, 1.0)
+    sends: list[Output] = core.take_outputs()
+    assert all(isinstance(s, SendDatagram) for s in sends)
+    payloads = [s.payload for s in sends if isinstance(s, SendDatagram)]
+    assert payloads[0] == HEADER + frame
+    assert payloads[1] is payloads[0] and payloads[2] is payloads[0]
+    assert payloads[3] == b"\x08\x00\x00\x00\x00\x00\x14\x00" + frame
