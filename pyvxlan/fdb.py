@@ -364,6 +364,24 @@ class ForwardingDatabase:
             self._link(mac, rec)
         return rec
 
+    def _learn(self, mac: bytes, remotes: tuple[_Remote], now: float) -> bool:
+        """The receive path's ``_create`` of a learned entry (``mac`` is not in the table), written
+        out because a flood makes every device of a large simulation call it; False when full."""
+        records = self._records
+        limit = self._config.max_entries
+        if limit and len(records) >= limit:
+            return False
+        rec = _Record(_LEARNED, remotes, now)
+        records[mac] = rec
+        tail = self._tail
+        rec.prev = tail
+        if tail is None:
+            self._head = mac
+        else:
+            records[tail].next = mac
+        self._tail = mac
+        return True
+
     def _set_state(self, mac: bytes, rec: _Record, state: FdbState, extern_learn: bool, now: float) -> None:
         if rec.kind.ages:
             self._unlink(rec)

@@ -44,7 +44,7 @@ from typing import Final, TypeAlias
 from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbEntry, FdbState, Neighbour
-from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError, FdbFull
+from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
 from pyvxlan.events import (
     DeliverFrame,
     Direction,
@@ -500,10 +500,8 @@ class Vtep:
         remotes = self._learned.get(src)
         if remotes is None:
             remotes = learned_remotes_tuple(src, self._config, self._learned)
-        try:
-            self._fdb._create(smac, _LEARNED, remotes, self._now)
-        except FdbFull:
-            return  # Linux: not learned (ENOSPC), but the frame is still delivered
+        if not self._fdb._learn(smac, remotes, self._now):
+            return  # a full table (Linux: ENOSPC): not learned, but the frame is still delivered
         dst = remotes[0].dst
         note = _learned_last
         if note[0] is not smac or note[1] is not dst:
