@@ -120,6 +120,7 @@ class SimGuest:
         "ip_bytes",
         "mac_bytes",
         "network",
+        "on_tap",
         "received",
         "sent",
         "source",
@@ -164,6 +165,7 @@ class SimGuest:
         self._raw: deque[bytes] | None = None
         self._raw_ready = trio.Event()
         self._tapped = observe is not None  # something sees every frame: a capture or a raw socket
+        self.on_tap: Callable[[], None] | None = None  # told when ``tapped`` changes (the lab's caches)
         self.received = 0
         self.sent = 0
 
@@ -177,6 +179,19 @@ class SimGuest:
     def observe(self, value: Callable[[str, bytes, bool], None] | None) -> None:
         self._observe = value
         self._tapped = value is not None or self._raw is not None
+        if self.on_tap is not None:
+            self.on_tap()
+
+    @property
+    def tapped(self) -> bool:
+        """Whether something sees every frame on the interface (a capture or a raw socket)."""
+        return self._tapped
+
+    @property
+    def accepts(self) -> frozenset[bytes]:
+        """The destination MACs the NIC accepts: its own, broadcast, and for IPv6 the all-nodes
+        and solicited-node groups (Linux programs the same filter through MLD)."""
+        return self._accept
 
     # --- the Guest protocol -----------------------------------------------------------------------
 
@@ -235,6 +250,8 @@ class SimGuest:
         if self._raw is None:
             self._raw = deque()
             self._tapped = True
+            if self.on_tap is not None:
+                self.on_tap()
 
     async def receive_frame(self) -> bytes:
         """The next frame that reached the interface since :meth:`open_raw`."""

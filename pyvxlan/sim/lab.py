@@ -13,6 +13,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -45,6 +46,7 @@ from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.packets import BROADCAST
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
@@ -128,9 +130,15 @@ class _Host:
 # for the VNI), the core's bound receive and take_outputs, the bridge's learned-MAC dict and the
 # device's port name. A host without the device gets callables that give no output, so that the
 # hot loop sends it to the general path without a test of its own.
-_Fanout = tuple[_Host, "_Device | None", Callable[..., None], Callable[[], list[Any]], dict[bytes, Any], str]
+# ... and the device's guest when it is the bridge's only one and nothing taps it (else None).
+_Fanout = tuple[
+    _Host, "_Device | None", Callable[..., None], Callable[[], list[Any]], dict[bytes, Any], str, "SimGuest | None"
+]
 # A cached fan-out: the member list it is for, its rows, and each host's position among them.
 _Cached = tuple[list[Endpoint], list[_Fanout], dict[_Host, int]]
+
+
+_NOBODY: frozenset[Any] = frozenset()
 
 
 def _ignore(*_args: Any) -> None:
@@ -188,6 +196,9 @@ class SimLab:
         self._listening = 0  # open subscribe() streams, over all devices
         self._fanout_cache: dict[Any, _Cached] = {}
         self._by_address: dict[str, _Host] = {}
+        # Destination MAC -> the guests whose NIC accepts it (broadcast aside: every guest does).
+        # A flood's destination is looked up once, so the flood loop need not touch each guest.
+        self._nic_index: dict[bytes, set[SimGuest]] = {}
         self._devices: dict[tuple[str, int], _Device] = {}
         self._guests: dict[str, SimGuest] = {}
         self._guest_host: dict[str, str] = {}
@@ -230,6 +241,9 @@ class SimLab:
                 drop=self._guest_drop,
             )
             self._guests[spec.name] = guest
+            for mac in guest.accepts - {BROADCAST}:
+                self._nic_index.setdefault(mac, set()).add(guest)
+            guest.on_tap = self._fanout_cache.clear  # the rows hold untapped lone guests
             self._plug(guest, spec.host, spec.vni)
 
     # --- the Lab protocol -------------------------------------------------------------------------
@@ -400,12 +414,14 @@ class SimLab:
         guest.attach(lambda frame: bridge.receive(name, frame, sched.time))
         self._guest_host[guest.name] = host
         self._find_lone(self._device(host, vni))
+        self._fanout_cache.clear()
 
     def _unplug(self, guest: SimGuest, host: str, vni: int) -> None:
         dev = self._device(host, vni)
         dev.bridge.detach(guest.name)
         guest.attach(None)
         self._find_lone(dev)
+        self._fanout_cache.clear()
 
     def _find_lone(self, dev: _Device) -> None:
         others = [port for port in dev.bridge.ports if port != dev.port_name]
@@ -528,7 +544,11 @@ class SimLab:
         stamp = ("", now)
         seen: bytes | None = None  # the last frame whose destination MAC was read, and that MAC
         dmac = b""
-        for host, dev, receive, take, fdb, port in rows:
+        takers: AbstractSet[SimGuest] | None = None  # the guests accepting ``dmac``; None: all (broadcast)
+        dismissed = 0  # ARP frames for another address that the lone guest took in and ignored
+        arp = False
+        tip = sip = b""
+        for host, dev, receive, take, fdb, port, lone in rows:
             receive(payload, src, src_port, now)
             outs: list[Any] = take()
             if len(outs) == 1:
@@ -558,20 +578,31 @@ class SimLab:
                 dev.bridge.receive(port, out.frame, now, stamp)
                 continue
             fdb[smac] = stamp  # learn (or refresh) the source on the vxlan port, as Linux does
-            lone = dev.lone
-            if lone is None or lone._tapped:
+            if lone is None:
                 dev.bridge.flood_out(port, out.frame)
                 continue
+            # The bridge's one other port is ``lone``: what SimGuest.deliver does, without the
+            # call and without touching the guest unless its NIC accepts the frame.
             frame = out.frame
             if frame is not seen:
                 seen = frame
                 dmac = frame[0:6]
-            if dmac in lone._accept:
-                lone.deliver(frame)
+                takers = None if dmac == BROADCAST else self._nic_index.get(dmac, _NOBODY)
+                arp = frame[12:14] == b"\x08\x06" and len(frame) >= 42
+                tip = frame[38:42]
+                sip = frame[28:32]
+            if takers is not None and lone not in takers:
+                rejected += 1  # the NIC's filter
+            elif arp and tip != lone.ip_bytes and sip not in lone.arp_cache:
+                # Someone else's ARP request: Linux would only refresh an entry for the sender.
+                dismissed += 1
+                lone.received += 1
             else:
-                rejected += 1  # SimGuest.deliver's NIC filter, without the call
+                lone.deliver(frame)
         if rejected:
             self._ledger.ended["not_for_guest"] += rejected
+        if dismissed:
+            self._ledger.ended["delivered"] += dismissed
         self.learned += learned
         return len(rows)
 
@@ -617,9 +648,11 @@ class SimLab:
             host = hosts[ep[1]]
             dev = host.by_vni.get(key) if key is not None else None
             if dev is None:
-                rows.append((host, None, _ignore, _no_outputs, {}, ""))
+                rows.append((host, None, _ignore, _no_outputs, {}, "", None))
             else:
-                rows.append((host, dev, dev.vtep.receive, dev.vtep.take_outputs, dev.bridge.learned, dev.port_name))
+                lone = dev.lone if dev.lone is not None and not dev.lone.tapped else None
+                vtep = dev.vtep
+                rows.append((host, dev, vtep.receive, vtep.take_outputs, dev.bridge.learned, dev.port_name, lone))
         where = {row[0]: i for i, row in enumerate(rows)}
         if len(rows) > 8:
             self._fanout_cache[key] = (receivers, rows, where)

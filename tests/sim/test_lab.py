@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, EntryLearned, FdbState
+from pyvxlan.pcap import raw_records
 from pyvxlan.sim import EventKind, LinkProfile, SimLab, open_lab, run
 from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 
@@ -313,14 +314,25 @@ def test_a_flood_reaches_lone_shared_tapped_and_empty_bridges_alike(tmp_path: An
         assert after == {"guest2": 1, "guest3": 1, "guest4": 2, "guest5": 1}
         assert lab.stats().drops["bridge_no_port"] == drops["bridge_no_port"] + 1  # host2's empty bridge
         assert lab.ledger.balance() == 0
-        # A flood to a guest's solicited-node group passes only that guest's NIC filter.
+        # A flood to a guest's solicited-node group passes only that guest's NIC filter; a raw
+        # socket opened after the group's fan-out was cached still sees it.
+        g6 = lab.guest("guest6")
+        g6.open_raw()
         ended = lab.ledger.ended["not_for_guest"]
-        lab.guest("guest1").send_frame(bytes.fromhex("3333ff000004020000000001") + b"\x86\xdd" + bytes(46))
+        frame = bytes.fromhex("3333ff000004020000000001") + b"\x86\xdd" + bytes(46)
+        lab.guest("guest1").send_frame(frame)
+        with trio.fail_after(1.0):  # virtual time
+            assert await g6.receive_frame() == frame
         await lab.sleep(0.01)
         assert lab.ledger.ended["not_for_guest"] == ended + 9  # all ten guests but the sender
         assert lab.ledger.balance() == 0
 
     in_lab(classic_demo(10), body)
+    # guest5's capture, started after the fan-out was cached: the ARP broadcast, the echo
+    # request is not for it, and the frame above.
+    with (tmp_path / "g5.pcap").open("rb") as f:
+        captured = [buf[start:end] for _, _, buf, start, end, _ in raw_records(f)]
+    assert [f[12:14].hex() for f in captured] == ["0806", "86dd"]
 
 
 def test_raw_frames_and_guest_capture(tmp_path: Any) -> None:
