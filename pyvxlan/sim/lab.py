@@ -524,11 +524,7 @@ class SimLab:
         """
         now = self._sched.time
         key = (dst_port, payload[4:7]) if len(payload) >= 8 else None
-        rows, where = self._fanout(receivers, key)
-        sender = self._by_address.get(src)
-        skip = where.get(sender) if sender is not None else None
-        if skip is not None:
-            rows = rows[:skip] + rows[skip + 1 :]
+        rows = self._fanout(receivers, key, self._by_address.get(src))
         # A broadcast or multicast frame from a unicast source (ARP, ND: what floods are made
         # of) is learned by each bridge with one store of a shared MAC object and a shared
         # (port, time) tuple, and reaches a bridge's lone guest straight.
@@ -630,33 +626,35 @@ class SimLab:
     def _count_listeners(self, delta: int) -> None:
         self._listening += delta
 
-    def _fanout(
-        self, receivers: list[Endpoint], key: tuple[int, bytes] | None
-    ) -> tuple[list[_Fanout], dict[_Host, int]]:
-        """Each receiver's row (see ``_Fanout``) for a datagram to ``key`` (port, VNI), and each
-        host's position among them.
+    def _fanout(self, receivers: list[Endpoint], key: tuple[int, bytes] | None, sender: _Host | None) -> list[_Fanout]:
+        """Each receiver's row (see ``_Fanout``) for a datagram to ``key`` (port, VNI), without
+        the ``sender``'s (multicast loop is off).
 
-        A group's member list is a new list whenever membership changes, so the answer for the
-        same list and key is cached: every later flood to the group skips the lookups.
+        A group's member list is a new list whenever membership changes, so the rows for the
+        same list and key are cached, with each host's position: every later flood to the group
+        skips the lookups. The cache is cleared when a guest is plugged, unplugged or tapped.
         """
         cached = self._fanout_cache.get(key)
         if cached is not None and cached[0] is receivers:
-            return cached[1], cached[2]
-        hosts = self._by_address
-        rows: list[_Fanout] = []
-        for ep in receivers:
-            host = hosts[ep[1]]
-            dev = host.by_vni.get(key) if key is not None else None
-            if dev is None:
-                rows.append((host, None, _ignore, _no_outputs, {}, "", None))
-            else:
-                lone = dev.lone if dev.lone is not None and not dev.lone.tapped else None
-                vtep = dev.vtep
-                rows.append((host, dev, vtep.receive, vtep.take_outputs, dev.bridge.learned, dev.port_name, lone))
-        where = {row[0]: i for i, row in enumerate(rows)}
-        if len(rows) > 8:
+            rows, where = cached[1], cached[2]
+        else:
+            hosts = self._by_address
+            rows = []
+            for ep in receivers:
+                host = hosts[ep[1]]
+                dev = host.by_vni.get(key) if key is not None else None
+                if dev is None:
+                    rows.append((host, None, _ignore, _no_outputs, {}, "", None))
+                else:
+                    lone = dev.lone if dev.lone is not None and not dev.lone.tapped else None
+                    vtep = dev.vtep
+                    rows.append((host, dev, vtep.receive, vtep.take_outputs, dev.bridge.learned, dev.port_name, lone))
+            if len(rows) <= 8:  # unicast, small groups: not worth a cache entry
+                return [row for row in rows if row[0] is not sender]
+            where = {row[0]: i for i, row in enumerate(rows)}
             self._fanout_cache[key] = (receivers, rows, where)
-        return rows, where
+        skip = where.get(sender) if sender is not None else None
+        return rows if skip is None else rows[:skip] + rows[skip + 1 :]
 
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
