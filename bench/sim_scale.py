@@ -195,6 +195,9 @@ def main() -> int:
     for row in rows:
         base = next((r for r in rows if r["n"] == 100 and r["mode"] == row["mode"]), None)
         print(_line(row, base))
+    unbalanced = [f"N={r['n']} {r['mode']}: {r['balance']}" for r in rows if r["balance"]]
+    print()
+    print("frame ledger balance: " + (", ".join(unbalanced) if unbalanced else "0 in every run"))
     if floors:
         print()
         print("| N | cores alone (floor), deliveries/s | the simulator, multicast | simulator / floor |")
