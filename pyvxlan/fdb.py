@@ -122,6 +122,13 @@ _KINDS: Final = {(s, e): _Kind(s, e) for s in FdbState for e in (False, True)}
 _LEARNED: Final = _KINDS[_REACHABLE, False]
 
 
+def _kind(state: FdbState, extern_learn: bool) -> _Kind:
+    kind = _KINDS.get((state, bool(extern_learn)))
+    if kind is None:
+        raise ConfigError("state", f"must be an FdbState, got {state!r}")
+    return kind
+
+
 class _Record:
     """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``).
 
@@ -382,10 +389,10 @@ class ForwardingDatabase:
         self._tail = mac
         return True
 
-    def _set_state(self, mac: bytes, rec: _Record, state: FdbState, extern_learn: bool, now: float) -> None:
+    def _set_kind(self, mac: bytes, rec: _Record, kind: _Kind, now: float) -> None:
         if rec.kind.ages:
             self._unlink(rec)
-        rec.kind = kind = _KINDS[state, extern_learn]
+        rec.kind = kind
         rec.updated = now
         if kind.ages:
             self._link(mac, rec)
@@ -409,9 +416,10 @@ class ForwardingDatabase:
         """
         raw = parse_mac(mac)
         remote = self._remote(dst, port, vni, interface)
+        kind = _kind(state, extern_learn)
         if raw in self._records:
             raise FdbEntryExists(f"{raw.hex(':')} already has an entry")
-        self._create(raw, _KINDS[state, bool(extern_learn)], (remote,), self._clock(now))
+        self._create(raw, kind, (remote,), self._clock(now))
 
     def append(
         self,
@@ -433,16 +441,17 @@ class ForwardingDatabase:
         """
         raw = parse_mac(mac)
         remote = self._remote(dst, port, vni, interface)
+        kind = _kind(state, False)
         t = self._clock(now)
         rec = self._records.get(raw)
         if rec is None:
-            self._create(raw, _KINDS[state, False], (remote,), t)
+            self._create(raw, kind, (remote,), t)
             return
-        changed = rec.kind.state is not state or rec.kind.extern_learn
+        changed = rec.kind is not kind
         if not _is_unicast(raw) and self._add_remote(raw, rec, remote):
             changed = True
         if changed:
-            self._set_state(raw, rec, state, False, t)
+            self._set_kind(raw, rec, kind, t)
 
     def _add_remote(self, mac: bytes, rec: _Record, remote: _Remote) -> bool:
         """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
@@ -482,16 +491,17 @@ class ForwardingDatabase:
         """
         raw = parse_mac(mac)
         remote = self._remote(dst, port, vni, interface)
+        kind = _kind(state, False)
         if not _is_unicast(raw):
             raise FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {raw.hex(':')}")
         t = self._clock(now)
         rec = self._records.get(raw)
         if rec is None:
-            self._create(raw, _KINDS[state, False], (remote,), t)
+            self._create(raw, kind, (remote,), t)
             return
         self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
         rec.remotes = (remote, *rec.remotes[1:])
-        self._set_state(raw, rec, state, False, t)
+        self._set_kind(raw, rec, kind, t)
 
     def delete(
         self, mac: str | bytes, dst: str | None = None, *, port: int | None = None, vni: int | None = None
