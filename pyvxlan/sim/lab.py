@@ -139,6 +139,8 @@ _Cached = tuple[list[Endpoint], list[_Fanout], dict[_Host, int]]
 
 
 _NOBODY: frozenset[Any] = frozenset()
+# Fan-outs to this many hosts or more are cached (the property tests lower it to cover the cache).
+FANOUT_CACHE_MIN = 9
 
 
 def _ignore(*_args: Any) -> None:
@@ -649,7 +651,7 @@ class SimLab:
                     lone = dev.lone if dev.lone is not None and not dev.lone.tapped else None
                     vtep = dev.vtep
                     rows.append((host, dev, vtep.receive, vtep.take_outputs, dev.bridge.learned, dev.port_name, lone))
-            if len(rows) <= 8:  # unicast, small groups: not worth a cache entry
+            if len(rows) < FANOUT_CACHE_MIN:  # unicast, small groups: not worth a cache entry
                 return [row for row in rows if row[0] is not sender]
             where = {row[0]: i for i, row in enumerate(rows)}
             self._fanout_cache[key] = (receivers, rows, where)
