@@ -123,10 +123,9 @@ _LEARNED: Final = _KINDS[_REACHABLE, False]
 
 
 def _kind(state: FdbState, extern_learn: bool) -> _Kind:
-    kind = _KINDS.get((state, bool(extern_learn)))
-    if kind is None:
+    if not isinstance(state, FdbState):
         raise ConfigError("state", f"must be an FdbState, got {state!r}")
-    return kind
+    return _KINDS[state, bool(extern_learn)]
 
 
 class _Record:
@@ -172,7 +171,8 @@ _LEARNED_REMOTES_MAX: Final = 1 << 16
 
 def learned_remotes(config: VtepConfig) -> dict[str, tuple[_Remote]]:
     """The remotes tuples of learned entries for a device with ``config``'s port, VNI and TTL,
-    by (canonical) source address; see :func:`learned_remote`. A device looks this up once."""
+    by source address as the driver gives it; see :func:`learned_remote`. A device looks this up
+    once."""
     key = (config.dst_port, config.vni, config.ttl)
     table = _learned_remotes.get(key)
     if table is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyvxlan import DeliverFrame, EntryExpired, EntryLearned, FdbEntry, SendDatagram, Vtep, VtepConfig
+from pyvxlan import ConfigError, DeliverFrame, EntryExpired, EntryLearned, FdbEntry, SendDatagram, Vtep, VtepConfig
 from pyvxlan.events import Output
 
 HEADER = b"\x08\x00\x00\x00\x00\x00\x0a\x00"  # I flag, VNI 10
@@ -209,3 +210,13 @@ def test_head_end_copies_share_one_payload() -> None:
     assert payloads[0] == HEADER + frame
     assert payloads[1] is payloads[0] and payloads[2] is payloads[0]
     assert payloads[3] == b"\x08\x00\x00\x00\x00\x00\x14\x00" + frame
+
+
+def test_a_state_that_is_not_an_fdb_state_changes_nothing() -> None:
+    core = Vtep(VtepConfig(vni=10, local="198.51.100.1", remote="198.51.100.2"))
+    before = core.fdb_dump()
+    for call in (core.fdb_add, core.fdb_append):
+        with pytest.raises(ConfigError) as info:
+            call("00:00:00:00:00:00", "198.51.100.3", state="static")  # type: ignore[arg-type]
+        assert str(info.value) == "state: must be an FdbState, got 'static'"
+    assert core.fdb_dump() == before
