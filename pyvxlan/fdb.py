@@ -213,11 +213,12 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_config", "_head", "_keys", "_now", "_records", "_tail")
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_records", "_tail")
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
         self._config = config
         self._ageing = config.ageing
+        self._limit = config.max_entries  # fixed for the table's life (a settings change keeps it)
         self._records: dict[bytes, _Record] = {}
         # The ends of the ageing order (MAC keys), oldest first.
         self._head: bytes | None = None
@@ -361,7 +362,7 @@ class ForwardingDatabase:
         return remote
 
     def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
-        limit = self._config.max_entries
+        limit = self._limit
         records = self._records
         if limit and len(records) >= limit:
             raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac.hex(':')}")
@@ -375,7 +376,7 @@ class ForwardingDatabase:
         """The receive path's ``_create`` of a learned entry (``mac`` is not in the table), written
         out because a flood makes every device of a large simulation call it; False when full."""
         records = self._records
-        limit = self._config.max_entries
+        limit = self._limit
         if limit and len(records) >= limit:
             return False
         rec = _Record(_LEARNED, remotes, now)

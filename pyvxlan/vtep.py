@@ -78,6 +78,10 @@ _WORDS = struct.Struct("!II")
 _unpack_words = _WORDS.unpack_from
 _FLAG_I: Final = 0x08000000
 _GBP_USED: Final = 0x80FFFFFF  # G and bytes 1-3 (VXLAN_GBP_USED_BITS)
+# Bits of word 0 that must be clear (Linux's cfg.reserved_bits), without and with gbp: all but I,
+# and with gbp also G and bytes 1-3. Two shared int objects rather than one per device, which a
+# flood reaching thousands of devices would read from thousands of places in memory.
+_RESERVED0: Final = {False: 0xFFFFFFFF & ~_FLAG_I, True: 0xFFFFFFFF & ~(_FLAG_I | _GBP_USED)}
 _REACHABLE: Final = FdbState.REACHABLE
 _RX: Final = Direction.RX
 _TX: Final = Direction.TX
@@ -172,9 +176,7 @@ class Vtep:
         self._learning = config.learning
         self._local = config.local
         self._port_range = config.src_port_range
-        # Bits of word 0 that must be clear (Linux's cfg.reserved_bits): all but I, and with gbp
-        # also G and bytes 1-3. The low byte of word 1 is always reserved.
-        self._reserved0 = 0xFFFFFFFF & ~(_FLAG_I | (_GBP_USED if config.gbp else 0))
+        self._reserved0 = _RESERVED0[bool(config.gbp)]  # the low byte of word 1 is always reserved
         self._rx_packets = self._rx_bytes = self._rx_dropped = self._rx_errors = 0
         self._rx_frame_errors = self._rx_length_errors = 0
         self._tx_packets = self._tx_bytes = self._tx_dropped = self._tx_errors = 0
