@@ -661,20 +661,42 @@ class SimLab:
     def _tx_outputs(self, dev: _Device, outs: list[Any]) -> None:
         # One frame copy from the bridge: it becomes a datagram per remote, drops, or (proxy ARP)
         # a reply frame going back into the bridge.
+        # Head-end replication gives one SendDatagram per peer, all with the same payload: a run
+        # of them goes to the underlay as one batch (in order; one scheduler event when it can).
         units = 0
         replies: list[bytes] = []
         host = dev.host
+        first: Any = None  # the first SendDatagram of the current run, and the run's destinations
+        dsts: list[str] = []
         for out in outs:
             kind = type(out)
             if kind is SendDatagram:
                 units += 1
-                self.underlay.send(out.src or host.address, out.dst, out.src_port, out.dst_port, out.ttl, out.payload)
-            elif kind is DeliverFrame:
+                if (
+                    first is not None
+                    and out.payload is first.payload
+                    and out.src == first.src
+                    and out.src_port == first.src_port
+                    and out.dst_port == first.dst_port
+                    and out.ttl == first.ttl
+                ):
+                    dsts.append(out.dst)
+                    continue
+                if first is not None:
+                    self._send_run(host, first, dsts)
+                first, dsts = out, [out.dst]
+                continue
+            if first is not None:
+                self._send_run(host, first, dsts)
+                first = None
+            if kind is DeliverFrame:
                 replies.append(out.frame)
             else:
                 if kind is Dropped:
                     units += 1
                 self._other_output(dev, out)
+        if first is not None:
+            self._send_run(host, first, dsts)
         if units:
             self._ledger.created += units - 1
         elif replies:
@@ -684,6 +706,13 @@ class SimLab:
         for frame in replies:
             self._ledger.created += 1
             dev.bridge.receive(dev.port_name, frame, self._sched.time)
+
+    def _send_run(self, host: _Host, first: SendDatagram, dsts: list[str]) -> None:
+        src = first.src or host.address
+        if len(dsts) == 1:
+            self.underlay.send(src, dsts[0], first.src_port, first.dst_port, first.ttl, first.payload)
+        else:
+            self.underlay.send_many(src, dsts, first.src_port, first.dst_port, first.ttl, first.payload)
 
     def _other_output(self, dev: _Device, out: Any) -> None:
         kind = type(out)

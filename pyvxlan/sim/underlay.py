@@ -226,6 +226,28 @@ class SimUnderlay:
             return
         self._send_impaired(source, src, receivers, src_port, dst_port, payload)
 
+    def send_many(self, src: str, dsts: list[str], src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - send's fields
+        """:meth:`send` to each of ``dsts``: the copies of one datagram that head-end replication
+        makes. When every copy would take the same time (unimpaired links, one latency) to a
+        known unicast host, they travel as one scheduler event; else each is sent on its own."""
+        size = self.ip_header + 8 + len(payload)
+        eps = self._endpoints
+        if self._impaired or self._latency is None or size > self.mtu or any(d not in eps for d in dsts):
+            for dst in dsts:
+                self.send(src, dst, src_port, dst_port, ttl, payload)
+            return
+        n = len(dsts)
+        self.datagrams += n
+        self.bytes += size * n
+        if len(payload) > 8 and payload[8] & 1:
+            self.flood_datagrams += n
+        if self.capture is not None:
+            for dst in dsts:
+                self.capture(src, dst, src_port, dst_port, ttl, payload)
+        source = eps[src][0] if src in eps else 0
+        receivers = [eps[dst] for dst in dsts]
+        self._sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)
+
     def _send_impaired(  # noqa: PLR0917 - the same fields as send
         self, source: int, src: str, receivers: list[Endpoint], src_port: int, dst_port: int, payload: bytes
     ) -> None:

@@ -67,6 +67,30 @@ def test_classic_demo_unicast_replicates_floods_to_every_peer() -> None:
     in_lab(classic_demo(3, FdbMode.UNICAST), body)
 
 
+def test_head_end_copies_leave_and_arrive_in_peer_order(tmp_path: Any) -> None:
+    # The copies of one flood travel together (one scheduler event when the links allow it), in
+    # the order of the all-zeros entries, with or without jitter on some link.
+    for jitter in (0.0, 0.0001):
+
+        async def body(lab: SimLab, jitter: float = jitter) -> None:
+            lab.capture(str(tmp_path / f"u{jitter}.pcap"))
+            if jitter:
+                lab.set_link("host5", LinkProfile(jitter=jitter))
+            await lab.guest("guest1").ping("203.0.113.4")
+            learned = [e.where for e in lab.events if e.kind is EventKind.LEARNED][:4]
+            expected = ["host2/vxlan10", "host3/vxlan10", "host4/vxlan10", "host5/vxlan10"]
+            if jitter:  # each copy on its own, arriving when its jitter says
+                assert sorted(learned) == expected
+            else:
+                assert learned == expected
+            assert (lab.stats().flood_datagrams, lab.ledger.balance()) == (4, 0)
+
+        in_lab(classic_demo(5, FdbMode.UNICAST), body)
+        with (tmp_path / f"u{jitter}.pcap").open("rb") as f:
+            first = [buf[start:end] for _, _, buf, start, end, _ in raw_records(f)][:4]
+        assert [".".join(str(b) for b in frame[30:34]) for frame in first] == [f"198.51.100.{i}" for i in (2, 3, 4, 5)]
+
+
 def test_classic_demo_controller_programs_entries_and_answers_arp_locally() -> None:
     async def body(lab: SimLab) -> None:
         assert lab.fdb_lines("host1", 10) == [
