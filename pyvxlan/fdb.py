@@ -19,9 +19,9 @@ that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is t
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
 ``now`` argument in pyvxlan (a ``now`` older than one already seen is treated as that latest time).
 
-A learned record costs about 110 bytes with its slot in the table: the record's six fields, and
+A learned record costs about 120 bytes with its slot in the table: the record's six fields, and
 nothing else of its own. Learned records share their remotes tuple (one per address and device
-settings, process-wide), their MAC key (the receive path hands in one bytes object for all the
+settings, process-wide), their MAC key (the receive path slices one bytes object for all the
 devices a flood reaches) and their time objects; the MAC's text form is made only when printed.
 
 >>> from pyvxlan import VtepConfig
