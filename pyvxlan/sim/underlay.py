@@ -9,7 +9,8 @@ Every datagram copy that does not arrive is reported to ``drop`` with a reason.
 
 Speed matters here: a broadcast in a flood-and-learn lab of 10,000 VTEPs is one datagram with
 9,999 receivers. The datagram is handed to all of them as the same bytes object, and when no
-link is impaired all copies arrive in one scheduler event.
+link is impaired all copies arrive in one scheduler event. The unicast copies of one datagram
+that head-end replication makes (:meth:`SimUnderlay.send_many`) travel the same way.
 """
 
 from __future__ import annotations
