@@ -34,7 +34,7 @@ class AppendsToUnicast(MemoryVtep):
         fdb = self.vtep.fdb
         if mac in fdb and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00":
             rec = fdb._records[bytes.fromhex(mac.replace(":", ""))]
-            rec.remotes += (fdb._remote(dst, port, vni),)
+            rec.remotes = (*rec.remotes, fdb._remote(dst, port, vni))
             return
         await super().fdb_append(mac, dst, port=port, vni=vni)
 
