@@ -384,6 +384,29 @@ def test_vtep_notifications_stream() -> None:
     in_lab(classic_demo(), body)
 
 
+def test_a_plain_trio_sleep_wakes_between_the_labs_events() -> None:
+    # The scheduler runs instants that wake no user code without going through trio's run loop,
+    # but never past a trio deadline: a task sleeping 1.5 ms sees the ARP request arrived (1 ms)
+    # and the reply not yet (2 ms).
+    async def body(lab: SimLab) -> None:
+        seen: list[tuple[float, list[str]]] = []
+
+        async def watch() -> None:
+            await trio.sleep(0.0015)
+            seen.append((round(lab.now, 6), [line.split()[0] for line in lab.fdb_lines("host1", 10)]))
+            seen.append((round(lab.now, 6), [line.split()[0] for line in lab.fdb_lines("host2", 10)]))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await lab.guest("guest1").ping("203.0.113.2")
+        assert seen == [
+            (0.0015, ["00:00:00:00:00:00"]),
+            (0.0015, ["00:00:00:00:00:00", "02:00:00:00:00:01"]),
+        ]
+
+    in_lab(classic_demo(), body)
+
+
 def test_open_lab_needs_the_virtual_clock() -> None:
     async def main() -> None:
         async with open_lab(classic_demo()):
