@@ -83,6 +83,14 @@ def test_demo_names_the_kernel_labs_underlay_interface() -> None:
     assert UPLINK == KERNEL_UPLINK
 
 
+def test_the_tutorial_shows_the_vxlan_command_the_demo_prints() -> None:
+    from pyvxlan.cli.demo import vxlan_command
+    from pyvxlan.topology import classic_demo
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "simulator-tutorial.md").read_text()
+    assert vxlan_command(classic_demo(), "host1", 10) + "\n" in page
+
+
 def _host_commands(out: str, host: str) -> list[str]:
     """The ``ip``/``bridge`` commands the demo prints for ``host``, one per ``;``-separated part."""
     lines = out.splitlines()
