@@ -531,7 +531,7 @@ class SimLab:
         # of) is learned by each bridge with one store of a shared MAC object and a shared
         # (port, time) tuple, and reaches a bridge's lone guest straight.
         smac = payload[14:20] if len(payload) >= 22 else b"\x01"
-        flood = bool(payload[8] & 1) and not smac[0] & 1 and smac != b"\0" * 6
+        flood = not smac[0] & 1 and bool(payload[8] & 1) and smac != b"\0" * 6
         if flood:
             smac = self._macs.setdefault(smac, smac)
         notify = self.keep_events or self._listening
