@@ -35,6 +35,7 @@ from pyvxlan.frame import internet_checksum
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.kernel.vtep import KernelVtep
 from pyvxlan.lab import PingResult
+from pyvxlan.packets import announcement_frame
 from pyvxlan.pcap import PcapWriter
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 
@@ -449,7 +450,7 @@ class KernelGuest:
     async def announce(self) -> None:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
-        frame = _announcement(self._spec)
+        frame = announcement_frame(parse_mac(self._spec.mac), ip_info(self._spec.address).packed)
         raw = await trio.to_thread.run_sync(nl.open_socket, self.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
         with raw:
             raw.bind((UPLINK, 0))
@@ -476,21 +477,6 @@ def _flush_neighbours(ns: str) -> None:
             sock.transact(doomed)
     finally:
         sock.close()
-
-
-def _announcement(spec: GuestSpec) -> bytes:
-    mac = parse_mac(spec.mac)
-    ip = ip_info(spec.address).packed
-    if len(ip) == 4:  # ARP request for its own address, to broadcast
-        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + bytes(6) + ip
-        return (b"\xff" * 6 + mac + b"\x08\x06" + arp).ljust(60, b"\0")
-    # Unsolicited NA (override) to ff02::1 with the target link-layer address option.
-    all_nodes = bytes.fromhex("ff02" + "00" * 13 + "01")
-    body = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ip + bytes((2, 1)) + mac
-    pseudo = ip + all_nodes + struct.pack("!I3xB", len(body), 58)
-    body = body[:2] + struct.pack("!H", internet_checksum(pseudo + body)) + body[4:]
-    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + ip + all_nodes
-    return b"\x33\x33\x00\x00\x00\x01" + mac + b"\x86\xdd" + ip6 + body
 
 
 async def _echo(

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 import trio
 
 from pyvxlan.lab import PingResult
-from pyvxlan.sim.ledger import Ledger
-from pyvxlan.sim.packets import (
+from pyvxlan.packets import (
     ALL_NODES_MAC,
     ARP_REPLY,
     ARP_REQUEST,
@@ -29,6 +28,7 @@ from pyvxlan.sim.packets import (
     IcmpEcho,
     NeighbourMessage,
     UdpDatagram,
+    announcement_frame,
     arp_frame,
     icmp_echo_frame,
     na_frame,
@@ -38,6 +38,7 @@ from pyvxlan.sim.packets import (
     solicited_node_mac,
     udp_frame,
 )
+from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
 
 __all__ = ["ARP_QUEUE", "ARP_REACHABLE", "ARP_RETRANS", "ARP_TRIES", "SimGuest", "UdpSocket"]
@@ -265,10 +266,7 @@ class SimGuest:
     def announce(self) -> None:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
-        if self.v6:
-            frame = na_frame(self.mac_bytes, ALL_NODES_MAC, self.ip_bytes, bytes.fromhex("ff02" + "00" * 13 + "01"))
-        else:
-            frame = arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, self.ip_bytes)
+        frame = announcement_frame(self.mac_bytes, self.ip_bytes)
         self._sched.call_later(0.0, self.source, self._transmit, frame)
 
     def flush_arp(self) -> None:

@@ -1,5 +1,6 @@
-"""The few inner packets simulated guests speak: Ethernet, ARP, IPv4, IPv6 neighbour discovery,
-ICMP and ICMPv6 echo, and UDP.
+"""The few inner packets a guest speaks: Ethernet, ARP, IPv4, IPv6 neighbour discovery, ICMP and
+ICMPv6 echo, and UDP. The simulator's guests use all of it; the kernel lab uses the announcement a
+moved guest sends.
 
 Builders return real bytes (a capture of a guest's interface opens in Wireshark); the parser
 reads only what the guest stack needs and returns ``None`` for anything else, which the stack
@@ -15,6 +16,7 @@ from typing import Final
 from pyvxlan.frame import internet_checksum
 
 __all__ = [
+    "ALL_NODES",
     "ETH_ARP",
     "ETH_IPV4",
     "ETH_IPV6",
@@ -22,6 +24,7 @@ __all__ = [
     "IcmpEcho",
     "NeighbourMessage",
     "UdpDatagram",
+    "announcement_frame",
     "arp_frame",
     "icmp_echo_frame",
     "na_frame",
@@ -230,6 +233,25 @@ def na_frame(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes) -> by
     """A solicited neighbour advertisement for our own address (flags S and O)."""
     body = bytes((ND_NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0)) + src_ip + b"\x02\x01" + src_mac
     return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_ICMPV6, payload=body, hops=255)
+
+
+ALL_NODES: Final = bytes.fromhex("ff02" + "00" * 13 + "01")
+
+
+def announcement_frame(mac: bytes, ip: bytes) -> bytes:
+    """What a guest sends when it appears somewhere new, so bridges and VTEPs relearn it.
+
+    IPv4: a gratuitous ARP (a broadcast request for its own address). IPv6: an unsolicited
+    neighbour advertisement to all nodes with only the Override flag (RFC 4861 7.2.6: Solicited
+    must be clear when nobody asked), carrying the target link-layer address.
+
+    >>> len(announcement_frame(bytes.fromhex("020000000001"), bytes((203, 0, 113, 1))))
+    60
+    """
+    if len(ip) == 4:
+        return arp_frame(ARP_REQUEST, mac, ip, ip)
+    body = bytes((ND_NEIGHBOR_ADVERT, 0, 0, 0, 0x20, 0, 0, 0)) + ip + b"\x02\x01" + mac
+    return _ipv6(mac, ALL_NODES_MAC, ip, ALL_NODES, proto=PROTO_ICMPV6, payload=body, hops=255)
 
 
 def parse_ipv6(frame: bytes) -> IcmpEcho | UdpDatagram | NeighbourMessage | None:
