@@ -41,12 +41,12 @@ from pyvxlan.events import (
 from pyvxlan.frame import encapsulate
 from pyvxlan.header import VxlanHeader
 from pyvxlan.memory import MemoryVtep
+from pyvxlan.packets import BROADCAST
 from pyvxlan.pcap import PcapWriter
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ledger import Ledger
-from pyvxlan.sim.packets import BROADCAST
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
