@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from pyvxlan.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
-from pyvxlan.header import GpeHeader, VxlanHeader
+from pyvxlan.header import GpeHeader, VxlanHeader, _wrap_vxlan
 
 __all__ = [
     "IANA_SOURCE_PORTS",
@@ -52,8 +52,8 @@ _IPV6: Final = struct.Struct("!IHBB16s16s")
 _unpack_H = _H.unpack_from
 _unpack_udp = _HHHH.unpack_from
 # Ethernet type, IPv4 version/IHL, total length, fragment field, TTL, protocol, addresses, UDP
-# ports, length and checksum, the two VXLAN words: everything decapsulate reads of a plain frame.
-_unpack_fast4 = struct.Struct("!12xHBxH2xHBB2x4s4sHHHHII").unpack_from
+# ports, length and checksum, the 8 VXLAN header bytes: everything decapsulate reads of a plain frame.
+_unpack_fast4 = struct.Struct("!12xHBxH2xHBB2x4s4sHHHH8s").unpack_from
 _vx_decode = VxlanHeader.decode
 _gpe_decode = GpeHeader.decode
 _new_tuple = tuple.__new__
@@ -376,7 +376,7 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
         # port): one unpack instead of some thirty index operations; it halves the cost of a
         # decode (bench/codec.py). Anything else, or anything odd, takes the general path below,
         # which gives the same result for these frames (tests/test_frame_fast_path.py).
-        etype, vihl, total, frag, ttl, proto, src, dst, sport, dport, ulen, csum, w0, w1 = _unpack_fast4(mv)
+        etype, vihl, total, frag, ttl, proto, src, dst, sport, dport, ulen, csum, vxlan = _unpack_fast4(mv)
         if (
             etype == ETH_P_IPV4
             and vihl == 0x45
@@ -389,7 +389,7 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
             return _new_tuple(
                 Decapsulated,
                 (
-                    _new_tuple(VxlanHeader, (w0, w1)),
+                    _wrap_vxlan(vxlan),
                     mv[50:],
                     src,
                     dst,

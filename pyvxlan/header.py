@@ -1,17 +1,22 @@
 """VXLAN headers: RFC 7348, Group Based Policy, and VXLAN-GPE, as 8-byte values.
 
-Both header types are immutable values stored as their two 32-bit big-endian words, exactly as
-Linux's ``struct vxlanhdr`` holds them. That makes ``decode`` lossless for any 8 bytes and keeps it
-cheap: a decode is one ``struct`` unpack and one tuple, and every field is read from the words on
-access. (A frozen dataclass costs about nine times a bare unpack; see ``docs/performance.md``.)
+Both header types are immutable ``bytes`` subclasses holding the header's 8 wire bytes. That makes
+``decode`` lossless for any 8 bytes and keeps it cheap: a decode checks its input and wraps the
+bytes in one C-level call, and every field is read from the bytes on access. (A frozen dataclass
+costs about nine times a bare unpack, a tuple subclass of the two words about 2.7 times; see
+``docs/performance.md``.)
+
+Calling a header class builds a header from its fields (``VxlanHeader(vni=10)``); that goes through
+the metaclass's ``__call__``, so that ``decode`` can reach ``bytes``' own constructor directly.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from pyvxlan.errors import ConfigError, MissingIFlagError, ReservedBitsError, TruncatedError
 
@@ -43,16 +48,42 @@ GPE_RESERVED0: Final = 0xC0FFFF00  # R R . . . . . . | 16 reserved bits
 GPE_LINUX_USED0: Final = FLAG_I | GPE_VER_MASK | GPE_P | GPE_O | GPE_NP_MASK
 
 _HDR: Final = struct.Struct("!II")
-_unpack = _HDR.unpack_from
+# Typed: struct's unpack returns tuple[Any, ...] to type checkers.
+_unpack: Final = cast("Callable[..., tuple[int, int]]", _HDR.unpack_from)
 _pack = _HDR.pack
-_new_tuple = tuple.__new__
 
 
-def _words_or_truncated(data: Any, offset: int, layer: str) -> tuple[int, int]:
+def _eight_bytes(data: Any, offset: int, layer: str) -> bytes:
+    """The 8 bytes at ``offset`` of any buffer: decode's general path (its fast path takes an
+    exact 8-byte ``bytes`` at offset 0)."""
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise TypeError(f"offset must be an int, got {type(offset).__name__}")
+    if offset < 0:
+        raise ConfigError("offset", f"must be >= 0, got {offset}")
     try:
-        return _unpack(data, offset)
-    except struct.error:
-        raise TruncatedError(layer, offset, f"need 8 bytes, got {max(len(data) - offset, 0)}") from None
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"data must be a bytes-like object, got {type(data).__name__}") from None
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")  # offsets count bytes, whatever the buffer's item type
+    raw = bytes(view[offset : offset + HEADER_LEN])
+    if len(raw) != HEADER_LEN:
+        raise TruncatedError(layer, offset, f"need 8 bytes, got {len(raw)}")
+    return raw
+
+
+class _HeaderType(type):
+    """The metaclass of the header types.
+
+    Calling a header class builds a header from fields: ``cls._from_fields`` gives the 8 bytes. The
+    header's own constructor, which ``bytes`` provides in C, stays free for ``decode``, which calls
+    it as ``type.__call__`` without going through this Python-level ``__call__``. With a Python
+    ``__new__`` on the class instead, every decode would pay for ``bytes.__new__``'s wrapper (about
+    15 ns, a tenth of a decode; bench/codec.py).
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return type.__call__(cls, cls._from_fields(*args, **kwargs))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +116,13 @@ def _check_vni(vni: int) -> None:
         raise ConfigError("vni", f"must be in 0..16777215, got {vni}")
 
 
+def _check_words(word0: int, word1: int) -> bytes:
+    if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
+        raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
+    return _pack(word0, word1)
+
+
 def _decode_vxlan(
-    cls: type[VxlanHeader],
     data: bytes | bytearray | memoryview,
     strict: bool = False,
     gbp: bool = False,
@@ -105,16 +141,17 @@ def _decode_vxlan(
     ...
     pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
     """
-    try:
-        words = _unpack(data, offset)
-    except struct.error:
-        words = _words_or_truncated(data, offset, "vxlan")
+    # The usual call, 8 bytes of exact bytes, needs no copy into a view; anything else (a longer
+    # buffer, an offset, a memoryview) goes through _eight_bytes.
+    if offset or type(data) is not bytes or len(data) != HEADER_LEN:
+        data = _eight_bytes(data, offset, "vxlan")
     if strict:
-        _check_strict(words[0], words[1], gbp, offset)
-    return _new_tuple(cls, words)
+        _check_strict(data, gbp, offset)
+    return _wrap_vxlan(data)
 
 
-class VxlanHeader(tuple[int, int]):
+@final
+class VxlanHeader(bytes, metaclass=_HeaderType):
     """An RFC 7348 VXLAN header, with the Group Based Policy extension when G is set.
 
     >>> h = VxlanHeader(vni=10)
@@ -123,20 +160,40 @@ class VxlanHeader(tuple[int, int]):
     >>> VxlanHeader.decode(bytes.fromhex("0800000000000a00")) == h
     True
 
-    Reserved bits are kept (``reserved`` reports them), so ``decode`` then ``encode`` gives back any
-    8 bytes unchanged. ``strict=True`` applies Linux's receive rules instead of RFC 7348's "ignore".
+    A header is its 8 wire bytes (``len(h) == 8``, ``h + inner`` is a UDP payload), so ``decode``
+    then ``encode`` gives back any 8 bytes unchanged; reserved bits are kept and ``reserved``
+    reports them. ``strict=True`` applies Linux's receive rules instead of RFC 7348's "ignore".
+    Headers equal only headers of the same type (a ``GpeHeader`` with the same bytes is not equal).
     """
 
     __slots__ = ()
 
-    def __new__(
-        cls,
+    if TYPE_CHECKING:
+        # Type checkers see the field constructor and decode's keyword-only signature; at run time
+        # the class call goes through _HeaderType and decode's parameters are positional-or-keyword
+        # (CPython 3.11 does not specialise calls to functions with keyword-only parameters: about
+        # 25 ns a call; bench/codec.py and docs/performance.md).
+        def __new__(
+            cls, vni: int = 0, *, group_policy: GroupPolicy | None = None, i_flag: bool = True, reserved: int = 0
+        ) -> VxlanHeader: ...
+
+        @staticmethod
+        def decode(  # type: ignore[override]  # the header's decoder; a header is not text
+            data: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False, offset: int = 0
+        ) -> VxlanHeader: ...
+
+    else:
+        _decode_vxlan.__name__, _decode_vxlan.__qualname__ = "decode", "VxlanHeader.decode"
+        decode = staticmethod(_decode_vxlan)
+
+    @staticmethod
+    def _from_fields(
         vni: int = 0,
         *,
         group_policy: GroupPolicy | None = None,
         i_flag: bool = True,
         reserved: int = 0,
-    ) -> VxlanHeader:
+    ) -> bytes:
         _check_vni(vni)
         if not 0 <= reserved <= 0xFFFFFFFFFFFFFFFF:
             raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
@@ -147,58 +204,47 @@ class VxlanHeader(tuple[int, int]):
         used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
         if res0 & used0 or res1 & 0xFFFFFF00:
             raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
-        return _new_tuple(cls, (word0 | res0, (vni << 8) | res1))
+        return _pack(word0 | res0, (vni << 8) | res1)
 
-    @classmethod
-    def from_words(cls, word0: int, word1: int) -> VxlanHeader:
-        """The header whose two big-endian words are ``word0`` and ``word1``."""
-        if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
-            raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
-        return _new_tuple(cls, (word0, word1))
+    @staticmethod
+    def from_words(word0: int, word1: int) -> VxlanHeader:
+        """The header whose two big-endian 32-bit words are ``word0`` and ``word1``.
 
-    if TYPE_CHECKING:
+        >>> VxlanHeader.from_words(0x08000000, 0x00000A00)
+        VxlanHeader(vni=10)
+        """
+        return _wrap_vxlan(_check_words(word0, word1))
 
-        @classmethod
-        def decode(
-            cls, data: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False, offset: int = 0
-        ) -> VxlanHeader: ...
-
-    else:
-        # Type checkers see the keyword-only signature above; mypy checks _decode_vxlan's body. At
-        # run time the parameters are positional-or-keyword: CPython 3.11 does not specialise calls
-        # to functions with keyword-only parameters (~25 ns a call, a sixth of a decode; see
-        # bench/codec.py and docs/performance.md).
-        _decode_vxlan.__name__, _decode_vxlan.__qualname__ = "decode", "VxlanHeader.decode"
-        decode = classmethod(_decode_vxlan)
-
-    # Field access: computed from the words, so decoding stays one unpack.
+    # Field access: computed from the bytes, so that decoding stays one wrap.
     @property
     def word0(self) -> int:
-        return self[0]
+        """Bytes 0-3 as a big-endian integer: flags and, with GBP, the policy fields."""
+        return _unpack(self)[0]
 
     @property
     def word1(self) -> int:
-        return self[1]
+        """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
+        return _unpack(self)[1]
 
     @property
     def vni(self) -> int:
         """The 24-bit VXLAN Network Identifier."""
-        return self[1] >> 8
+        return _unpack(self)[1] >> 8
 
     @property
     def i_flag(self) -> bool:
         """The I flag: the VNI is valid (RFC 7348 requires it on transmit)."""
-        return bool(self[0] & FLAG_I)
+        return bool(self[0] & 0x08)
 
     @property
     def flags(self) -> int:
         """Byte 0, the flags byte (0x08 for a plain header)."""
-        return self[0] >> 24
+        return self[0]
 
     @property
     def group_policy(self) -> GroupPolicy | None:
         """The GBP fields when the G bit is set, else ``None``."""
-        w0 = self[0]
+        w0 = _unpack(self)[0]
         if not w0 & FLAG_G:
             return None
         return GroupPolicy(policy_id=w0 & GBP_ID_MASK, dont_learn=bool(w0 & GBP_D), policy_applied=bool(w0 & GBP_A))
@@ -206,23 +252,29 @@ class VxlanHeader(tuple[int, int]):
     @property
     def reserved(self) -> int:
         """The set bits that RFC 7348 (and GBP, when G is set) call reserved, as a 64-bit mask."""
-        w0 = self[0]
+        w0, w1 = _unpack(self)
         used0 = FLAG_I | (FLAG_G | GBP_D | GBP_A | GBP_ID_MASK if w0 & FLAG_G else 0)
-        return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (self[1] & 0xFF)
+        return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
 
     def encode(self) -> bytes:
-        """The 8 bytes of this header."""
-        return _pack(self[0], self[1])
+        """The 8 bytes of this header, as plain ``bytes``."""
+        return bytes(self)
 
-    def replace(
+    def with_fields(
         self,
         *,
         vni: int | None = None,
         group_policy: GroupPolicy | None | bool = False,
         i_flag: bool | None = None,
     ) -> VxlanHeader:
-        """A copy with some fields changed; ``group_policy=None`` removes GBP. Reserved bits are kept."""
-        w0, w1 = self
+        """A copy with some fields changed; ``group_policy=None`` removes GBP. Reserved bits are kept.
+
+        (Not ``replace``: a header is ``bytes``, and ``bytes.replace`` keeps its meaning.)
+
+        >>> VxlanHeader(10).with_fields(vni=20, group_policy=GroupPolicy(7))
+        VxlanHeader(vni=20, group_policy=GroupPolicy(policy_id=7, dont_learn=False, policy_applied=False))
+        """
+        w0, w1 = _unpack(self)
         if vni is not None:
             _check_vni(vni)
             w1 = (vni << 8) | (w1 & 0xFF)
@@ -232,16 +284,16 @@ class VxlanHeader(tuple[int, int]):
             w0 &= ~(FLAG_G | GBP_D | GBP_A | GBP_ID_MASK)
             if isinstance(group_policy, GroupPolicy):
                 w0 |= group_policy.word0_bits
-        return _new_tuple(VxlanHeader, (w0 & 0xFFFFFFFF, w1))
+        return _wrap_vxlan(_pack(w0 & 0xFFFFFFFF, w1))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is VxlanHeader and tuple.__eq__(self, other)
+        return type(other) is VxlanHeader and bytes.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash((VxlanHeader, self[0], self[1]))
+        return hash((VxlanHeader, bytes(self)))
 
     def __repr__(self) -> str:
         parts = [f"vni={self.vni}"]
@@ -254,12 +306,20 @@ class VxlanHeader(tuple[int, int]):
             parts.append(f"reserved={self.reserved:#018x}")
         return f"VxlanHeader({', '.join(parts)})"
 
+    __str__ = __repr__  # bytes' own str() would print b'...'
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (VxlanHeader.from_words, (self[0], self[1]))
+        return (VxlanHeader.decode, (bytes(self),))
 
 
-def _check_strict(word0: int, word1: int, gbp: bool, offset: int) -> None:
+# ``VxlanHeader(raw)`` through C: type.__call__ bound to the class runs bytes' constructor, and not
+# _HeaderType.__call__ (which reads its arguments as fields).
+_wrap_vxlan: Final = cast("Callable[[bytes], VxlanHeader]", type.__call__.__get__(VxlanHeader))
+
+
+def _check_strict(data: bytes, gbp: bool, offset: int) -> None:
     # Linux vxlan_rcv order: I flag first, then the reserved-bits mask of the device.
+    word0, word1 = _unpack(data)
     if not word0 & FLAG_I:
         raise MissingIFlagError("vxlan", offset, "I flag (VNI valid) is clear")
     used0 = FLAG_I | (GBP_USED if gbp else 0)
@@ -283,8 +343,38 @@ class GpeNextProtocol(enum.IntEnum):
     MPLS = 5
 
 
-class GpeHeader(tuple[int, int]):
-    """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790).
+def _decode_gpe(data: bytes | bytearray | memoryview, strict: bool = False, offset: int = 0) -> GpeHeader:
+    """Decode 8 bytes; ``strict=True`` applies a Linux GPE device's receive rules.
+
+    Strict: I flag required, version 0, P flag required, O (OAM) rejected, and every bit Linux
+    does not use rejected (the B bit included: Linux treats it as reserved).
+
+    >>> GpeHeader.decode(bytes.fromhex("0d00000300000100"), strict=True)
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.ReservedBitsError: vxlan-gpe at offset 0: O flag (OAM) is set; Linux drops OAM
+    """
+    if offset or type(data) is not bytes or len(data) != HEADER_LEN:
+        data = _eight_bytes(data, offset, "vxlan-gpe")
+    if strict:
+        w0, w1 = _unpack(data)
+        if not w0 & FLAG_I:
+            raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
+        if w0 & GPE_VER_MASK:
+            raise ReservedBitsError("vxlan-gpe", offset, f"version {(w0 >> 28) & 3} is not 0")
+        if not w0 & GPE_P:
+            raise ReservedBitsError("vxlan-gpe", offset, "P flag (next protocol present) is clear")
+        if w0 & GPE_O:
+            raise ReservedBitsError("vxlan-gpe", offset, "O flag (OAM) is set; Linux drops OAM")
+        bad = ((w0 & ~GPE_LINUX_USED0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
+        if bad:
+            raise ReservedBitsError("vxlan-gpe", offset, f"reserved bits {bad:#018x} are set")
+    return _wrap_gpe(data)
+
+
+@final
+class GpeHeader(bytes, metaclass=_HeaderType):
+    """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790), held as its 8 wire bytes.
 
     >>> g = GpeHeader(vni=4660, next_protocol=GpeNextProtocol.NSH)
     >>> g.encode().hex()
@@ -295,8 +385,31 @@ class GpeHeader(tuple[int, int]):
 
     __slots__ = ()
 
-    def __new__(
-        cls,
+    if TYPE_CHECKING:
+
+        def __new__(
+            cls,
+            vni: int = 0,
+            *,
+            next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
+            version: int = 0,
+            i_flag: bool = True,
+            p_flag: bool = True,
+            bum: bool = False,
+            oam: bool = False,
+        ) -> GpeHeader: ...
+
+        @staticmethod
+        def decode(  # type: ignore[override]  # the header's decoder; a header is not text
+            data: bytes | bytearray | memoryview, *, strict: bool = False, offset: int = 0
+        ) -> GpeHeader: ...
+
+    else:
+        _decode_gpe.__name__, _decode_gpe.__qualname__ = "decode", "GpeHeader.decode"
+        decode = staticmethod(_decode_gpe)
+
+    @staticmethod
+    def _from_fields(
         vni: int = 0,
         *,
         next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
@@ -305,7 +418,7 @@ class GpeHeader(tuple[int, int]):
         p_flag: bool = True,
         bum: bool = False,
         oam: bool = False,
-    ) -> GpeHeader:
+    ) -> bytes:
         _check_vni(vni)
         if not 0 <= version <= 3:
             raise ConfigError("version", f"must be in 0..3, got {version}")
@@ -319,79 +432,53 @@ class GpeHeader(tuple[int, int]):
             | (GPE_O if oam else 0)
             | int(next_protocol)
         )
-        return _new_tuple(cls, (word0, vni << 8))
+        return _pack(word0, vni << 8)
 
-    @classmethod
-    def from_words(cls, word0: int, word1: int) -> GpeHeader:
-        """The header whose two big-endian words are ``word0`` and ``word1``."""
-        if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
-            raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
-        return _new_tuple(cls, (word0, word1))
-
-    @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, *, strict: bool = False, offset: int = 0) -> GpeHeader:
-        """Decode 8 bytes; ``strict=True`` applies a Linux GPE device's receive rules.
-
-        Strict: I flag required, version 0, P flag required, O (OAM) rejected, and every bit Linux
-        does not use rejected (the B bit included: Linux treats it as reserved).
-        """
-        try:
-            words = _unpack(data, offset)
-        except struct.error:
-            words = _words_or_truncated(data, offset, "vxlan-gpe")
-        if strict:
-            w0, w1 = words
-            if not w0 & FLAG_I:
-                raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
-            if w0 & GPE_VER_MASK:
-                raise ReservedBitsError("vxlan-gpe", offset, f"version {(w0 >> 28) & 3} is not 0")
-            if not w0 & GPE_P:
-                raise ReservedBitsError("vxlan-gpe", offset, "P flag (next protocol present) is clear")
-            if w0 & GPE_O:
-                raise ReservedBitsError("vxlan-gpe", offset, "O flag (OAM) is set; Linux drops OAM")
-            bad = ((w0 & ~GPE_LINUX_USED0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
-            if bad:
-                raise ReservedBitsError("vxlan-gpe", offset, f"reserved bits {bad:#018x} are set")
-        return _new_tuple(cls, words)
+    @staticmethod
+    def from_words(word0: int, word1: int) -> GpeHeader:
+        """The header whose two big-endian 32-bit words are ``word0`` and ``word1``."""
+        return _wrap_gpe(_check_words(word0, word1))
 
     @property
     def word0(self) -> int:
-        return self[0]
+        """Bytes 0-3 as a big-endian integer: flags, version and next protocol."""
+        return _unpack(self)[0]
 
     @property
     def word1(self) -> int:
-        return self[1]
+        """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
+        return _unpack(self)[1]
 
     @property
     def vni(self) -> int:
-        return self[1] >> 8
+        return _unpack(self)[1] >> 8
 
     @property
     def version(self) -> int:
-        return (self[0] >> 28) & 3
+        return (self[0] >> 4) & 3
 
     @property
     def i_flag(self) -> bool:
-        return bool(self[0] & FLAG_I)
+        return bool(self[0] & 0x08)
 
     @property
     def p_flag(self) -> bool:
         """Next protocol present; when clear the draft says the payload is Ethernet."""
-        return bool(self[0] & GPE_P)
+        return bool(self[0] & 0x04)
 
     @property
     def bum(self) -> bool:
         """The B bit of draft-12 (broadcast, unknown unicast, multicast); reserved to Linux."""
-        return bool(self[0] & GPE_B)
+        return bool(self[0] & 0x02)
 
     @property
     def oam(self) -> bool:
-        return bool(self[0] & GPE_O)
+        return bool(self[0] & 0x01)
 
     @property
     def next_protocol(self) -> GpeNextProtocol | int:
         """The next protocol as an enum member, or the raw value when it is not one."""
-        np = self[0] & GPE_NP_MASK
+        np = self[3]
         try:
             return GpeNextProtocol(np)
         except ValueError:
@@ -400,19 +487,21 @@ class GpeHeader(tuple[int, int]):
     @property
     def reserved(self) -> int:
         """The set reserved bits, as a 64-bit mask."""
-        return ((self[0] & GPE_RESERVED0) << 32) | (self[1] & 0xFF)
+        w0, w1 = _unpack(self)
+        return ((w0 & GPE_RESERVED0) << 32) | (w1 & 0xFF)
 
     def encode(self) -> bytes:
-        return _pack(self[0], self[1])
+        """The 8 bytes of this header, as plain ``bytes``."""
+        return bytes(self)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is GpeHeader and tuple.__eq__(self, other)
+        return type(other) is GpeHeader and bytes.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash((GpeHeader, self[0], self[1]))
+        return hash((GpeHeader, bytes(self)))
 
     def __repr__(self) -> str:
         np = self.next_protocol
@@ -431,5 +520,10 @@ class GpeHeader(tuple[int, int]):
             parts.append(f"reserved={self.reserved:#018x}")
         return f"GpeHeader({', '.join(parts)})"
 
+    __str__ = __repr__
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (GpeHeader.from_words, (self[0], self[1]))
+        return (GpeHeader.decode, (bytes(self),))
+
+
+_wrap_gpe: Final = cast("Callable[[bytes], GpeHeader]", type.__call__.__get__(GpeHeader))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import pytest
@@ -112,6 +113,43 @@ def test_from_words_and_its_range_check() -> None:
 def test_decode_at_offset_and_from_memoryview() -> None:
     buf = memoryview(b"\xff" * 3 + bytes.fromhex("0800000000000a00") + b"\xff")
     assert VxlanHeader.decode(buf, offset=3) == VxlanHeader(10)
+    assert VxlanHeader.decode(bytearray(buf), offset=3) == VxlanHeader(10)
+    assert GpeHeader.decode(buf, offset=3) == GpeHeader.from_words(0x08000000, 0x00000A00)
+
+
+def test_decode_offsets_count_bytes_whatever_the_buffer_item_size() -> None:
+    # As struct.unpack_from does: a memoryview of 32-bit items is read as its bytes.
+    words = memoryview(bytes.fromhex("ffffffff" "0800000000000a00")).cast("I")
+    assert (len(words), VxlanHeader.decode(words, offset=4)) == (3, VxlanHeader(10))
+    assert VxlanHeader.decode(words[1:]) == VxlanHeader(10)
+
+
+def test_decode_rejects_what_is_not_a_buffer_or_an_offset() -> None:
+    # bytes(8) would be eight zero bytes: an int must not pass for a header.
+    with pytest.raises(TypeError, match=r"^data must be a bytes-like object, got int$"):
+        VxlanHeader.decode(8)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^data must be a bytes-like object, got str$"):
+        GpeHeader.decode("0800000000000a00")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^offset: must be >= 0, got -8$"):
+        VxlanHeader.decode(bytes(16), offset=-8)
+    with pytest.raises(TypeError, match=r"^offset must be an int, got float$"):
+        VxlanHeader.decode(bytes(16), offset=1.0)  # type: ignore[arg-type]
+
+
+def test_a_header_is_its_eight_wire_bytes() -> None:
+    h = VxlanHeader(10, group_policy=GroupPolicy(50000, dont_learn=True))
+    raw = bytes.fromhex("8840c35000000a00")
+    assert (bytes(h), h.encode(), h.hex(), len(h), h[0]) == (raw, raw, raw.hex(), 8, 0x88)
+    assert type(h.encode()) is bytes
+    inner = bytes(14)
+    assert h + inner == raw + inner and type(h + inner) is bytes  # a UDP payload
+    # bytes' own methods keep their meaning; replace is bytes.replace (fields: with_fields)
+    assert h.replace(b"\x88", b"\x08") == bytes.fromhex("0840c35000000a00")
+    assert str(h) == repr(h) == f"{h}"
+    assert type(VxlanHeader.decode(raw)) is VxlanHeader and type(GpeHeader.decode(raw)) is GpeHeader
+    # equal only to headers of its own type, so a set or dict key never mixes them with bytes
+    assert h != raw and raw != h and hash(h) != hash(raw)
+    assert len({h, VxlanHeader.decode(raw), GpeHeader.decode(raw), raw}) == 3
 
 
 def test_truncated_header_names_layer_and_offset() -> None:
@@ -123,14 +161,14 @@ def test_truncated_header_names_layer_and_offset() -> None:
         VxlanHeader.decode(bytes(10), offset=12)
 
 
-def test_replace() -> None:
+def test_with_fields() -> None:
     h = VxlanHeader.decode(bytes.fromhex("0a0000000000055a"))
-    g = h.replace(vni=7, group_policy=GroupPolicy(policy_id=3))
+    g = h.with_fields(vni=7, group_policy=GroupPolicy(policy_id=3))
     assert g.encode() == bytes.fromhex("8a0000030000075a")
-    assert g.replace(group_policy=None).encode() == bytes.fromhex("0a0000000000075a")
-    assert h.replace(i_flag=False).encode() == bytes.fromhex("020000000000055a")
+    assert g.with_fields(group_policy=None).encode() == bytes.fromhex("0a0000000000075a")
+    assert h.with_fields(i_flag=False).encode() == bytes.fromhex("020000000000055a")
     with pytest.raises(ConfigError, match=r"^vni: must be in 0\.\.16777215, got 16777216$"):
-        h.replace(vni=1 << 24)
+        h.with_fields(vni=1 << 24)
 
 
 def test_equality_is_by_type_and_words() -> None:
@@ -262,7 +300,9 @@ def test_pickle_round_trip() -> None:
         VxlanHeader.decode(bytes.fromhex("8a48c3500000055a")),
         GpeHeader.decode(bytes.fromhex("0f00000100000d00")),
     ):
-        assert pickle.loads(pickle.dumps(value)) == value
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            assert pickle.loads(pickle.dumps(value, protocol)) == value
+        assert copy.copy(value) == value and copy.deepcopy(value) == value
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -217,8 +217,9 @@ def inner_summary(buf: bytes, start: int, end: int) -> str:
 
 
 def _gpe_inner(header: GpeHeader, buf: bytes, start: int, end: int) -> str:
-    np = header[0] & 0xFF
-    if np == GpeNextProtocol.ETHERNET or not header[0] & GPE_P:
+    w0 = header.word0
+    np = w0 & 0xFF
+    if np == GpeNextProtocol.ETHERNET or not w0 & GPE_P:
         return inner_summary(buf, start, end)
     if np == GpeNextProtocol.IPV4:
         return _ipv4(buf, start, end)
@@ -238,7 +239,7 @@ def header_text(header: VxlanHeader | GpeHeader) -> str:
     >>> header_text(VxlanHeader(10, group_policy=GroupPolicy(50000, dont_learn=True)))
     'VXLAN vni 10 flags [G,I] gbp id 50000 dont-learn'
     """
-    w0 = header[0]
+    w0 = header.word0
     if isinstance(header, GpeHeader):
         flags = ",".join(n for bit, n in ((FLAG_I, "I"), (GPE_P, "P"), (GPE_B, "B"), (GPE_O, "O")) if w0 & bit)
         np = w0 & 0xFF
@@ -454,7 +455,7 @@ class DecodePrinter:
             "ttl": d.ttl,
             "vlans": list(d.vlans),
             "vni": header.vni,
-            "flags": header[0] >> 24,
+            "flags": header[0],  # byte 0: a header is its 8 bytes
             "i_flag": header.i_flag,
             "reserved": header.reserved,
         }
