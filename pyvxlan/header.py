@@ -73,17 +73,30 @@ def _eight_bytes(data: Any, offset: int, layer: str) -> bytes:
 
 
 class _HeaderType(type):
-    """The metaclass of the header types.
+    """The metaclass of the header types: it keeps a header class's ``__new__`` aside.
 
-    Calling a header class builds a header from fields: ``cls._from_fields`` gives the 8 bytes. The
-    header's own constructor, which ``bytes`` provides in C, stays free for ``decode``, which calls
-    it as ``type.__call__`` without going through this Python-level ``__call__``. With a Python
-    ``__new__`` on the class instead, every decode would pay for ``bytes.__new__``'s wrapper (about
-    15 ns, a tenth of a decode; bench/codec.py).
+    A header class's ``__new__`` builds a header from fields (``VxlanHeader(vni=10)``); the
+    metaclass moves it to ``_from_fields`` and calls it from its own ``__call__``, so that the
+    class's constructor stays ``bytes``' C one. ``decode`` calls that constructor as
+    ``type.__call__`` bound to the class, which skips this Python-level ``__call__``. Left as the
+    class's ``__new__``, the field constructor would put ``bytes.__new__``'s wrapper (about 15 ns, a
+    tenth of a decode; bench/codec.py) in every decode.
     """
 
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _HeaderType:
+        namespace["_from_fields"] = staticmethod(namespace.pop("__new__"))
+        return super().__new__(mcs, name, bases, namespace)
+
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return type.__call__(cls, cls._from_fields(*args, **kwargs))  # type: ignore[attr-defined]
+        return cls._from_fields(cls, *args, **kwargs)  # type: ignore[attr-defined]
+
+    @property
+    def __signature__(cls) -> Any:
+        """The field constructor's signature, for ``help()`` and ``inspect`` (not ``*args, **kwargs``)."""
+        import inspect  # only when asked: the module is not needed to decode
+
+        sig = inspect.signature(cls._from_fields)  # type: ignore[attr-defined]
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +182,9 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        # Type checkers see the field constructor and decode's keyword-only signature; at run time
-        # the class call goes through _HeaderType and decode's parameters are positional-or-keyword
-        # (CPython 3.11 does not specialise calls to functions with keyword-only parameters: about
-        # 25 ns a call; bench/codec.py and docs/performance.md).
-        def __new__(
-            cls, vni: int = 0, *, group_policy: GroupPolicy | None = None, i_flag: bool = True, reserved: int = 0
-        ) -> VxlanHeader: ...
-
+        # Type checkers see decode's keyword-only signature; at run time its parameters are
+        # positional-or-keyword (CPython 3.11 does not specialise calls to functions with
+        # keyword-only parameters: about 25 ns a call; bench/codec.py and docs/performance.md).
         @staticmethod
         def decode(  # type: ignore[override]  # the header's decoder; a header is not text
             data: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False, offset: int = 0
@@ -186,14 +194,15 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         _decode_vxlan.__name__, _decode_vxlan.__qualname__ = "decode", "VxlanHeader.decode"
         decode = staticmethod(_decode_vxlan)
 
-    @staticmethod
-    def _from_fields(
+    def __new__(
+        cls,
         vni: int = 0,
         *,
         group_policy: GroupPolicy | None = None,
         i_flag: bool = True,
         reserved: int = 0,
-    ) -> bytes:
+    ) -> VxlanHeader:
+        # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
         _check_vni(vni)
         if not 0 <= reserved <= 0xFFFFFFFFFFFFFFFF:
             raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
@@ -204,7 +213,7 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
         if res0 & used0 or res1 & 0xFFFFFF00:
             raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
-        return _pack(word0 | res0, (vni << 8) | res1)
+        return _wrap_vxlan(_pack(word0 | res0, (vni << 8) | res1))
 
     @staticmethod
     def from_words(word0: int, word1: int) -> VxlanHeader:
@@ -387,18 +396,6 @@ class GpeHeader(bytes, metaclass=_HeaderType):
 
     if TYPE_CHECKING:
 
-        def __new__(
-            cls,
-            vni: int = 0,
-            *,
-            next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
-            version: int = 0,
-            i_flag: bool = True,
-            p_flag: bool = True,
-            bum: bool = False,
-            oam: bool = False,
-        ) -> GpeHeader: ...
-
         @staticmethod
         def decode(  # type: ignore[override]  # the header's decoder; a header is not text
             data: bytes | bytearray | memoryview, *, strict: bool = False, offset: int = 0
@@ -408,8 +405,8 @@ class GpeHeader(bytes, metaclass=_HeaderType):
         _decode_gpe.__name__, _decode_gpe.__qualname__ = "decode", "GpeHeader.decode"
         decode = staticmethod(_decode_gpe)
 
-    @staticmethod
-    def _from_fields(
+    def __new__(
+        cls,
         vni: int = 0,
         *,
         next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
@@ -418,7 +415,8 @@ class GpeHeader(bytes, metaclass=_HeaderType):
         p_flag: bool = True,
         bum: bool = False,
         oam: bool = False,
-    ) -> bytes:
+    ) -> GpeHeader:
+        # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
         _check_vni(vni)
         if not 0 <= version <= 3:
             raise ConfigError("version", f"must be in 0..3, got {version}")
@@ -432,7 +430,7 @@ class GpeHeader(bytes, metaclass=_HeaderType):
             | (GPE_O if oam else 0)
             | int(next_protocol)
         )
-        return _pack(word0, vni << 8)
+        return _wrap_gpe(_pack(word0, vni << 8))
 
     @staticmethod
     def from_words(word0: int, word1: int) -> GpeHeader:

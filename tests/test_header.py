@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 
 import pytest
@@ -134,6 +135,18 @@ def test_decode_rejects_what_is_not_a_buffer_or_an_offset() -> None:
         VxlanHeader.decode(bytes(16), offset=-8)
     with pytest.raises(TypeError, match=r"^offset must be an int, got float$"):
         VxlanHeader.decode(bytes(16), offset=1.0)  # type: ignore[arg-type]
+
+
+def test_the_class_call_builds_from_fields_and_says_so() -> None:
+    assert str(inspect.signature(VxlanHeader)) == (
+        "(vni: 'int' = 0, *, group_policy: 'GroupPolicy | None' = None, i_flag: 'bool' = True, reserved: 'int' = 0)"
+        " -> 'VxlanHeader'"
+    )
+    assert str(inspect.signature(GpeHeader)).startswith("(vni: 'int' = 0, *, next_protocol: 'GpeNextProtocol | int'")
+    with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments but 3 were given$"):
+        VxlanHeader(10, 20)  # type: ignore[call-arg, arg-type]
+    # the metaclass keeps __new__ aside: the class's own constructor is bytes', which decode uses
+    assert "__new__" not in VxlanHeader.__dict__ and "__new__" not in GpeHeader.__dict__
 
 
 def test_a_header_is_its_eight_wire_bytes() -> None:
