@@ -129,7 +129,7 @@ def _check_vni(vni: int) -> None:
         raise ConfigError("vni", f"must be in 0..16777215, got {vni}")
 
 
-def _check_words(word0: int, word1: int) -> bytes:
+def _packed_words(word0: int, word1: int) -> bytes:
     if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
         raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
     return _pack(word0, word1)
@@ -222,7 +222,7 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         >>> VxlanHeader.from_words(0x08000000, 0x00000A00)
         VxlanHeader(vni=10)
         """
-        return _wrap_vxlan(_check_words(word0, word1))
+        return _wrap_vxlan(_packed_words(word0, word1))
 
     # Field access: computed from the bytes, so that decoding stays one wrap.
     @property
@@ -435,7 +435,7 @@ class GpeHeader(bytes, metaclass=_HeaderType):
     @staticmethod
     def from_words(word0: int, word1: int) -> GpeHeader:
         """The header whose two big-endian 32-bit words are ``word0`` and ``word1``."""
-        return _wrap_gpe(_check_words(word0, word1))
+        return _wrap_gpe(_packed_words(word0, word1))
 
     @property
     def word0(self) -> int:
