@@ -340,6 +340,36 @@ class NeighMessage:
     updated: int | None
 
 
+_NeighAttrs = tuple["bytes | None", "bytes | None", "int | None", "int | None", "int | None", "int | None", "int | None"]
+
+
+def _neigh_attrs(mv: memoryview, a: int, stop: int) -> _NeighAttrs:
+    """``(lladdr, dst, port, vni, via, used, updated)`` from the attributes of a neighbour message
+    between offsets ``a`` and ``stop``; ``None`` for each one that is absent."""
+    lladdr = dst = None
+    port = vni = via = used = updated = None
+    nla = _NLATTR.unpack_from
+    while a + 4 <= stop:
+        alen, akind = nla(mv, a)
+        if alen < 4:
+            break
+        akind &= 0x3FFF
+        if akind == NDA_LLADDR:
+            lladdr = bytes(mv[a + 4 : a + alen])
+        elif akind == NDA_DST:
+            dst = bytes(mv[a + 4 : a + alen])
+        elif akind == NDA_CACHEINFO:
+            _, used, updated, _ = _CACHEINFO.unpack_from(mv, a + 4)
+        elif akind == NDA_PORT:
+            port = _BE16.unpack_from(mv, a + 4)[0]
+        elif akind == NDA_VNI:
+            vni = _U32.unpack_from(mv, a + 4)[0]
+        elif akind == NDA_IFINDEX:
+            via = _U32.unpack_from(mv, a + 4)[0]
+        a += (alen + 3) & ~3
+    return lladdr, dst, port, vni, via, used, updated
+
+
 def parse_neigh_messages(
     buf: bytes | bytearray | memoryview, wanted_ifindex: int | None = None
 ) -> Iterator[NeighMessage]:
@@ -351,7 +381,6 @@ def parse_neigh_messages(
     end = len(mv)
     off = 0
     hdr = _HDR_NDMSG.unpack_from
-    nla = _NLATTR.unpack_from
     while off + 16 <= end:
         length, msg_type = _NLMSGHDR.unpack_from(mv, off)[:2]
         if length < 16:
@@ -360,29 +389,9 @@ def parse_neigh_messages(
         if RTM_NEWNEIGH <= msg_type <= RTM_GETNEIGH and length >= _HDR_NDMSG.size:
             _, _, _, _, _, family, ifindex, state, flags, _ = hdr(mv, off)
             if wanted_ifindex is None or ifindex == wanted_ifindex:
-                lladdr = dst = None
-                port = vni = via = used = updated = None
-                a = off + _HDR_NDMSG.size
-                stop = off + length
-                while a + 4 <= stop:
-                    alen, akind = nla(mv, a)
-                    if alen < 4:
-                        break
-                    akind &= 0x3FFF
-                    if akind == NDA_LLADDR:
-                        lladdr = bytes(mv[a + 4 : a + alen])
-                    elif akind == NDA_DST:
-                        dst = bytes(mv[a + 4 : a + alen])
-                    elif akind == NDA_PORT:
-                        port = _BE16.unpack_from(mv, a + 4)[0]
-                    elif akind == NDA_VNI:
-                        vni = _U32.unpack_from(mv, a + 4)[0]
-                    elif akind == NDA_IFINDEX:
-                        via = _U32.unpack_from(mv, a + 4)[0]
-                    elif akind == NDA_CACHEINFO:
-                        _, used, updated, _ = _CACHEINFO.unpack_from(mv, a + 4)
-                    a += (alen + 3) & ~3
-                yield NeighMessage(msg_type, family, ifindex, state, flags, lladdr, dst, port, vni, via, used, updated)
+                yield NeighMessage(
+                    msg_type, family, ifindex, state, flags, *_neigh_attrs(mv, off + _HDR_NDMSG.size, off + length)
+                )
         off = nxt
 
 
@@ -408,10 +417,6 @@ def parse_fdb_records(buf: bytes | bytearray | memoryview, ifindex: int) -> list
     out: list[FdbRecord] = []
     append = out.append
     hdr = _HDR_NDMSG.unpack_from
-    nla = _NLATTR.unpack_from
-    u32 = _U32.unpack_from
-    be16 = _BE16.unpack_from
-    cache = _CACHEINFO.unpack_from
     nlh = _NLMSGHDR.unpack_from
     size = _HDR_NDMSG.size
     while off + 16 <= end:
@@ -432,28 +437,7 @@ def parse_fdb_records(buf: bytes | bytearray | memoryview, ifindex: int) -> list
                 continue
         _, _, _, _, _, family, index, state, flags, _ = hdr(mv, off)
         if family == AF_BRIDGE and index == ifindex and flags & NTF_SELF:
-            lladdr = dst = None
-            port = vni = via = used = updated = None
-            a = off + size
-            stop = off + length
-            while a + 4 <= stop:
-                alen, akind = nla(mv, a)
-                if alen < 4:
-                    break
-                akind &= 0x3FFF
-                if akind == NDA_LLADDR:
-                    lladdr = bytes(mv[a + 4 : a + alen])
-                elif akind == NDA_DST:
-                    dst = bytes(mv[a + 4 : a + alen])
-                elif akind == NDA_CACHEINFO:
-                    _, used, updated, _ = cache(mv, a + 4)
-                elif akind == NDA_PORT:
-                    port = be16(mv, a + 4)[0]
-                elif akind == NDA_VNI:
-                    vni = u32(mv, a + 4)[0]
-                elif akind == NDA_IFINDEX:
-                    via = u32(mv, a + 4)[0]
-                a += (alen + 3) & ~3
+            lladdr, dst, port, vni, via, used, updated = _neigh_attrs(mv, off + size, off + length)
             if lladdr is not None and dst is not None:
                 append((lladdr, dst, port, vni, via, state, flags, used, updated))
         off += (length + 3) & ~3
