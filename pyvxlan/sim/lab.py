@@ -9,14 +9,15 @@ learning decision of a VTEP is the core's.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 import trio.testing
@@ -58,10 +59,33 @@ __all__ = ["SimLab", "SimVtep", "open_lab"]
 _NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may end without a drop
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _rearming(
+    method: Callable[Concatenate[MemoryVtep, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[SimVtep, _P], Coroutine[Any, Any, _R]]:
+    """``method``, after which the lab re-arms the device's timer from the core's ``next_timer()``
+    (as Linux's ``vxlan_changelink`` re-arms its ageing timer). Also when the call fails: a
+    refused call may still have changed an entry (``bridge fdb replace`` on the all-zeros entry
+    does in Linux)."""
+
+    @functools.wraps(method)
+    async def call(self: SimVtep, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._on_change()
+
+    return call
+
+
 class SimVtep(MemoryVtep):
     """The :class:`~pyvxlan.VtepControl` of a simulated device: :class:`~pyvxlan.memory.MemoryVtep`
     on the lab's virtual clock, which also tells the lab whether anyone listens, so that a large
-    lab does not publish millions of notifications to nobody."""
+    lab does not publish millions of notifications to nobody, and re-arms the device's timer after
+    every control call."""
 
     def __init__(
         self,
@@ -70,10 +94,12 @@ class SimVtep(MemoryVtep):
         clock: Callable[[], float],
         on_actions: Callable[[list[Action]], None],
         on_listen: Callable[[int], None] = lambda _delta: None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(vtep, clock=clock, on_actions=on_actions)
         self.listeners = 0
         self._on_listen = on_listen
+        self._on_change = on_change
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Notification]]:
@@ -87,6 +113,20 @@ class SimVtep(MemoryVtep):
             self.listeners -= 1
             self._on_listen(-1)
 
+    # Every call that can change the core's next timer (an entry's expiry, the ageing time, the
+    # device's state). ``test_every_control_call_rearms`` holds this list to VtepControl's.
+    fdb_add = _rearming(MemoryVtep.fdb_add)
+    fdb_append = _rearming(MemoryVtep.fdb_append)
+    fdb_append_many = _rearming(MemoryVtep.fdb_append_many)
+    fdb_replace = _rearming(MemoryVtep.fdb_replace)
+    fdb_del = _rearming(MemoryVtep.fdb_del)
+    neigh_add = _rearming(MemoryVtep.neigh_add)
+    neigh_del = _rearming(MemoryVtep.neigh_del)
+    set_learning = _rearming(MemoryVtep.set_learning)
+    set_ageing = _rearming(MemoryVtep.set_ageing)
+    up = _rearming(MemoryVtep.up)
+    down = _rearming(MemoryVtep.down)
+
 
 class _Device:
     """One vxlan device on a simulated host, with its core, control adapter and bridge."""
@@ -97,7 +137,11 @@ class _Device:
         self.host = host
         self.vtep = Vtep(config, now=lab._sched.now)
         self.control = SimVtep(
-            self.vtep, clock=lambda: lab._sched.now, on_actions=self._on_actions, on_listen=lab._count_listeners
+            self.vtep,
+            clock=lambda: lab._sched.now,
+            on_actions=self._on_actions,
+            on_listen=lab._count_listeners,
+            on_change=lambda: lab._arm_timer(self),
         )
         self.bridge = bridge
         self.label = f"{host.name}/{config.name}"
@@ -777,7 +821,8 @@ class SimLab:
         when = dev.vtep.next_timer()
         if when is not None and when < dev.timer_at:
             dev.timer_at = when
-            self._sched.call_at(max(when, self._sched.time), dev.host.source, self._fire_timer, dev, when)
+            # Not before now: a control call can move an expiry into the past (set_ageing).
+            self._sched.call_at(max(when, self._sched.now), dev.host.source, self._fire_timer, dev, when)
 
     def _fire_timer(self, dev: _Device, when: float) -> None:
         if dev.timer_at != when:
