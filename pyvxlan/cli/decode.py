@@ -290,7 +290,12 @@ class DecodePrinter:
         return f"{self._sec_text}.{usec:06d}"
 
     def outer(self, d: Decapsulated) -> str:
-        key = (d[2], d[3], d[4], d[5], d[7], type(d[0]), d[0][0], d[0][1])
+        """The outer text of a decoded packet: VLAN tags, addresses, ports and the whole header.
+
+        The cache key holds all 8 header bytes (a header is its bytes, and compares its type too):
+        packets of one flow differ in VNI, GBP policy, GPE next protocol or reserved bits.
+        """
+        key = (d[2], d[3], d[4], d[5], d[7], d[0])
         text = self._outer.get(key)
         if text is None:
             text = _outer_text(d[2], d[3], (d[4], d[5]), d[7], d[0])
