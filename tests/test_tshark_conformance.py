@@ -9,9 +9,14 @@ verdicts (outer UDP, outer and inner IPv4, inner ICMP/ICMPv6/UDP) must be what p
 
 from __future__ import annotations
 
+import io
+import random
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -244,3 +249,64 @@ def test_tshark_reads_vxlan_gpe(batch: list[tuple[GpeHeader, int]]) -> None:
         want = [chain, str(header.vni), str(int(np)), "1", "1", "1" if header.oam else "0"]
         want += ["1" if header.bum else "0", GOOD]  # Wireshark counts B among the reserved flags
         assert row == want, header
+
+
+# --- `pyvxlan decode` prints what tshark reads, packet by packet, on repeated flows -------------
+
+_TEXT_HEADER = re.compile(
+    r"VXLAN vni (?P<vni>\d+) flags \[(?P<flags>[GI,]*)\]"
+    r"(?: gbp id (?P<gbp>\d+))?(?P<d> dont-learn)?(?P<a> policy-applied)?(?: reserved (?P<reserved>0x[0-9a-f]{16}))?: "
+)
+
+
+def header_of_text_line(line: str) -> bytes:
+    """The 8 header bytes that a ``pyvxlan decode`` text line describes."""
+    m = _TEXT_HEADER.search(line)
+    assert m is not None, line
+    word0 = (0x80000000 if "G" in m["flags"] else 0) | (0x08000000 if "I" in m["flags"] else 0)
+    word0 |= (0x00400000 if m["d"] else 0) | (0x00080000 if m["a"] else 0) | int(m["gbp"] or 0)
+    value = (word0 << 32) | (int(m["vni"]) << 8)
+    return (value | int(m["reserved"] or "0", 16)).to_bytes(8, "big")
+
+
+def test_decode_prints_each_packets_header_as_tshark_reads_it(tmp_path: Path) -> None:
+    """Issue 9.1: on flows that repeat (same addresses, ports and VLAN; IPv4, IPv4 with an outer VLAN
+    tag or IP options, IPv6), every text line of ``pyvxlan decode`` holds that packet's own header:
+    the 8 bytes rebuilt from its VNI, flags, GBP fields and reserved mask are the 8 bytes rebuilt
+    from tshark's vxlan.flags, vxlan.gbp, vxlan.vni and vxlan.reserved8."""
+    from test_cli_decode import FRAMES, with_ip_options
+
+    from pyvxlan import GroupPolicy, VxlanHeader
+    from pyvxlan.cli.decode import run
+
+    rng = random.Random(91)
+    headers = [VxlanHeader(10), VxlanHeader(11), VxlanHeader(11, group_policy=GroupPolicy(7))]
+    headers += [VxlanHeader(11, group_policy=GroupPolicy(8, dont_learn=True, policy_applied=True))]
+    headers += [VxlanHeader(11, reserved=1 << bit) for bit in (0, 36, 50, 60)]
+    headers += [VxlanHeader.decode(rng.getrandbits(64).to_bytes(8, "big")) for _ in range(24)]
+    src, dst = "198.51.100.1", "198.51.100.2"
+    flows: list[Callable[[VxlanHeader], bytes]] = [
+        lambda h: encapsulate(FRAMES["echo-request"], header=h, src=src, dst=dst, src_port=50000),
+        lambda h: encapsulate(FRAMES["echo-request"], header=h, src=src, dst=dst, src_port=50001, vlan=7),
+        lambda h: with_ip_options(encapsulate(FRAMES["arp-request"], header=h, src=src, dst=dst, src_port=50002)),
+        lambda h: encapsulate(FRAMES["echo6"], header=h, src="2001:db8::1", dst="2001:db8::2", src_port=50003),
+    ]
+    # Interleaved, as a capture has them: each flow's packets in turn, every header on every flow.
+    frames = [(h, flow(h)) for h in headers for flow in flows]
+    path = tmp_path / "flows.pcap"
+    pcap.write(path, [(float(i), frame) for i, (_, frame) in enumerate(frames)])
+    out = io.StringIO()
+    run(str(path), out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == f"{len(frames)} packets: {len(frames)} VXLAN, 0 not VXLAN, 0 malformed"
+    cmd = [tshark(), "-r", str(path), "-n", "-T", "fields", "-E", "occurrence=f", "-E", "separator=\t"]
+    for field in ("vxlan.flags", "vxlan.gbp", "vxlan.vni", "vxlan.reserved8"):
+        cmd += ["-e", field]
+    rows = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300).stdout.splitlines()
+    assert len(rows) == len(frames)
+    for i, ((header, _), line, row) in enumerate(zip(frames, lines, rows, strict=False)):
+        flags, gbp, vni, reserved8 = row.split("\t")
+        tshark_header = struct.pack("!HHIB", int(flags, 16), int(gbp), int(vni), int(reserved8))
+        tshark_header = tshark_header[:4] + tshark_header[5:]  # the VNI is 24 bits
+        assert tshark_header == header.encode(), f"packet {i + 1}: tshark reads {tshark_header.hex()}"
+        assert header_of_text_line(line) == header.encode(), f"packet {i + 1}: {line}; {header!r}"
