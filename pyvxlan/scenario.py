@@ -30,6 +30,7 @@ bad: :func:`load_scenario` raises :class:`~pyvxlan.topology.TopologyFileError` b
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,16 @@ from pyvxlan.errors import ConfigError
 from pyvxlan.lab import Lab
 from pyvxlan.topology import Topology, TopologyFileError, parse_topology, read_toml
 
-__all__ = ["Scenario", "Step", "StepResult", "load_scenario", "parse_scenario", "run_scenario"]
+__all__ = [
+    "MAX_SECONDS",
+    "Scenario",
+    "Step",
+    "StepResult",
+    "check_backend",
+    "load_scenario",
+    "parse_scenario",
+    "run_scenario",
+]
 
 _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # action: (required keys, optional keys)
@@ -99,13 +109,54 @@ class StepResult:
     detail: str
 
 
-def _number(value: Any, key: str, *, integer: bool = False, low: float = 0.0, high: float | None = None) -> Any:
+# The longest a ``wait`` may be: the largest ageing Linux accepts (``ageing`` is a u32), so any
+# entry can be waited out; anything longer is a typo, and infinity would never end.
+MAX_SECONDS = 4294967295.0
+
+
+def _number(
+    value: Any, *, integer: bool = False, low: float = 0.0, high: float = MAX_SECONDS, above: bool = False
+) -> Any:
+    """``value`` when it is a finite number in range; NaN fails every comparison, so it is
+    refused by name rather than slipping past ``value < low``."""
     ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or value < low or (high is not None and value > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        kind = "an integer" if integer else "a number"
+    kind = "an integer" if integer else "a number"
+    bound = f"> {_bound(low)} and <= {_bound(high)}" if above else f"{_bound(low)}..{_bound(high)}"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, ok_type)
+        or not math.isfinite(value)
+        or not (value > low if above else value >= low)
+        or value > high
+    ):
         raise ConfigError("", f"must be {kind} {bound}, got {value!r}")
     return value
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _name(value: Any, names: set[str], what: str) -> str:
+    # A TOML list or table where a name belongs is unhashable: check the type before the set.
+    if not isinstance(value, str):
+        raise ConfigError("", f"must be a {what} name (a string), got {_toml_type(value)}")
+    if value not in names:
+        raise ConfigError("", f"no {what} is called {value!r}")
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    """What a TOML value is, as a user would call it (without echoing a huge value)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
 
 
 def _check_step(raw: Any, topology: Topology, key: str) -> Step:
@@ -133,25 +184,27 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
         where = f"{key}.{name}"
         try:
             if name == "host" or (action == "move" and name == "to"):
-                if value not in hosts:
-                    raise ConfigError("", f"no host is called {value!r}")
+                _name(value, hosts, "host")
             elif name in ("guest", "from"):
-                if value not in guests:
-                    raise ConfigError("", f"no guest is called {value!r}")
+                _name(value, guests, "guest")
             elif action == "ping" and name == "to":
+                if not isinstance(value, str):
+                    raise ConfigError("", f"must be a guest name or an IP address (a string), got {_toml_type(value)}")
                 if value not in guests:
                     try:
                         ipaddress.ip_address(value)
                     except ValueError:
                         raise ConfigError("", f"{value!r} is neither a guest nor an IP address") from None
             elif name == "vni":
-                _number(value, name, integer=True, high=(1 << 24) - 1)
+                _number(value, integer=True, high=(1 << 24) - 1)
             elif name == "count":
-                _number(value, name, integer=True, low=1, high=10000)
-            elif name in ("seconds", "latency", "jitter", "timeout", "interval", "reorder_delay"):
-                _number(value, name)
+                _number(value, integer=True, low=1, high=10000)
+            elif name == "timeout":
+                _number(value, above=True)  # a ping that may never wait for its reply waits for none
+            elif name in ("seconds", "latency", "jitter", "interval", "reorder_delay"):
+                _number(value)
             elif name in ("loss", "duplicate", "reorder"):
-                _number(value, name, high=1.0)
+                _number(value, high=1.0)
             elif name == "expect":
                 if value not in _EXPECT:
                     raise ConfigError("", f"must be one of {', '.join(_EXPECT)}, got {value!r}")
@@ -165,14 +218,16 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
                 if value is None:
                     raise ConfigError("", "must be a MAC address")
             elif name == "dst":
+                # A TOML integer would be read as an IPv4 address (5 is 0.0.0.5): text only.
+                if not isinstance(value, str):
+                    raise ConfigError("", f"must be an IP address (a string), got {_toml_type(value)}")
                 value = str(ipaddress.ip_address(value))
             elif name == "sides":
                 if not isinstance(value, list) or not all(isinstance(s, list) for s in value):
                     raise ConfigError("", "must be a list of lists of host names")
                 for side in value:
                     for h in side:
-                        if h not in hosts:
-                            raise ConfigError("", f"no host is called {h!r}")
+                        _name(h, hosts, "host")
         except ConfigError as exc:
             raise ConfigError(where, exc.reason) from None
         except ValueError as exc:
@@ -244,15 +299,17 @@ async def run_scenario(
         elif a == "expect-fdb":
             entries = await lab.vtep(step.get("host"), step.get("vni")).fdb()
             mac, dst = step.get("mac"), step.get("dst")
-            found = [e for e in entries if e.mac == mac and (dst is None or e.dst == dst)]
-            want = step.get("present", True)
-            passed = bool(found) == want
-            detail = (
-                "found: "
-                + "; ".join(e.bridge_line(topology.host(step.get("host")).device(step.get("vni")).name) for e in found)
-                if found
-                else "no such entry"
-            )
+            for_mac = [e for e in entries if e.mac == mac]
+            found = [e for e in for_mac if dst is None or e.dst == dst]
+            passed = bool(found) == step.get("present", True)
+            name = topology.host(step.get("host")).device(step.get("vni")).name
+            if found:
+                detail = "found: " + "; ".join(e.bridge_line(name) for e in found)
+            elif for_mac:
+                # The entry is elsewhere: say where, which is what the reader needs to know.
+                detail = f"no entry to {dst}; there is: " + "; ".join(e.bridge_line(name) for e in for_mac)
+            else:
+                detail = f"no entry for {mac}"
         else:
             await _fault(lab, step)
         result = StepResult(i, step, now(), passed, detail)
@@ -261,19 +318,31 @@ async def run_scenario(
     return results
 
 
+# The lab method each fault step calls; a backend that lacks one cannot run that step.
+_FAULTS = {
+    "move": "move_guest",
+    "link-down": "link_down",
+    "link-up": "link_up",
+    "link": "set_link",
+    "partition": "partition",
+    "heal": "heal",
+    "vtep-down": "vtep_down",
+    "vtep-up": "vtep_up",
+}
+
+
+def check_backend(scenario: Scenario, lab_type: type, backend: str) -> None:
+    """Raise :class:`~pyvxlan.ConfigError` (field ``steps[N].action``) for the first step that
+    labs of ``lab_type`` cannot do, so that a run fails before its first step, not half-way."""
+    for i, step in enumerate(scenario.steps):
+        method = _FAULTS.get(step.action)
+        if method is not None and not callable(getattr(lab_type, method, None)):
+            raise ConfigError(f"steps[{i}].action", f"{step.action} is not supported by the {backend} backend")
+
+
 async def _fault(lab: Lab, step: Step) -> None:
     a = step.action
-    method = {
-        "move": "move_guest",
-        "link-down": "link_down",
-        "link-up": "link_up",
-        "link": "set_link",
-        "partition": "partition",
-        "heal": "heal",
-        "vtep-down": "vtep_down",
-        "vtep-up": "vtep_up",
-    }[a]
-    func = getattr(lab, method, None)
+    func = getattr(lab, _FAULTS[a], None)
     if func is None:
         raise ConfigError("action", f"{a} is not supported by this backend")
     if a == "move":

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pyvxlan.addr import normalize_mac
 from pyvxlan.config import DEFAULT_AGEING, VtepConfig
@@ -34,6 +36,7 @@ from pyvxlan.errors import ConfigError
 from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT
 
 __all__ = [
+    "MAX_FILE_SIZE",
     "FdbMode",
     "GuestSpec",
     "Host",
@@ -43,6 +46,7 @@ __all__ = [
     "VxlanDevice",
     "classic_demo",
     "load_topology",
+    "parse_toml",
     "parse_topology",
 ]
 
@@ -538,15 +542,55 @@ def parse_topology(data: Mapping[str, Any], *, allow: frozenset[str] = frozenset
     return Topology(underlay, tuple(hosts), tuple(guests), fdb_mode)
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The parsed TOML at ``path``; a syntax error or unreadable file is a :class:`TopologyFileError`."""
+#: The largest topology or scenario file read: far beyond any real lab (a 250-host topology is
+#: about 30 KiB), small enough that ``pyvxlan run /dev/zero`` or a wrong path fails at once.
+MAX_FILE_SIZE: Final = 1 << 20
+
+
+def parse_toml(data: bytes, path: str) -> dict[str, Any]:
+    """The parsed TOML in ``data`` (the contents of ``path``, named in errors); text that is not
+    UTF-8, not TOML, or nested too deeply is a :class:`TopologyFileError`."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TopologyFileError(
+            path, "(file)", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TopologyFileError(str(path), "(syntax)", str(exc)) from None
+        raise TopologyFileError(path, "(syntax)", str(exc)) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise TopologyFileError(path, "(syntax)", "arrays or tables nested too deeply") from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML at ``path``; a syntax error or unreadable file is a :class:`TopologyFileError`.
+
+    Only a regular file of at most :data:`MAX_FILE_SIZE` bytes is read: a device, FIFO or
+    directory is refused before a byte is read (opened non-blocking, so a FIFO cannot hang).
+    """
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise TopologyFileError(str(path), "(file)", exc.strerror or str(exc)) from None
+        raise TopologyFileError(name, "(file)", exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TopologyFileError(name, "(file)", "not a regular file")
+        if info.st_size > MAX_FILE_SIZE:
+            raise TopologyFileError(name, "(file)", f"{info.st_size} bytes is larger than {MAX_FILE_SIZE} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_SIZE + 1)  # the file may grow after fstat
+    except OSError as exc:
+        raise TopologyFileError(name, "(file)", exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_SIZE:
+        raise TopologyFileError(name, "(file)", f"larger than {MAX_FILE_SIZE} bytes")
+    return parse_toml(data, name)
 
 
 def load_topology(path: str | Path, *, allow: frozenset[str] = frozenset({"steps"})) -> Topology:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -246,6 +247,20 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_main)
 
 
+def _check_pcap_path(path: str) -> None:
+    """Refuse a ``--pcap`` that cannot be written before the demo runs, not after it (the
+    capture file itself is only opened once the lab is up)."""
+    from pyvxlan.cli import UsageError
+
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--pcap {path}: is a folder")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--pcap {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--pcap {path}: cannot write in {folder}")
+
+
 def _main(args: argparse.Namespace) -> int:
     # trio loads here, not at import: every ``pyvxlan`` command imports this module to build its
     # parser, and ``pyvxlan decode`` should not pay for trio.
@@ -255,6 +270,12 @@ def _main(args: argparse.Namespace) -> int:
     from pyvxlan.cli import UsageError
 
     topology = classic_demo(args.hosts, FdbMode(args.mode), args.ipv6)
+    if args.pcap and not args.print_commands and not args.compare:
+        _check_pcap_path(args.pcap)
+    if args.backend == "kernel" and not args.print_commands and not args.compare:
+        from pyvxlan.kernel.lab import require_kernel_extra
+
+        require_kernel_extra()
     if args.print_commands:
         from pyvxlan.kernel import lab_commands
 

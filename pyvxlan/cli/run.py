@@ -1,7 +1,8 @@
 """``pyvxlan run FILE.toml``: run a scenario (a topology plus steps) and report.
 
-Exit status 0 when every expectation holds, 1 when one fails, 2 when the file is bad (before
-anything runs). On a terminal, long runs show which step is running on stderr.
+Exit status 0 when every expectation holds, 1 when one fails, 2 when the file is bad or asks for
+a step the backend cannot do (before anything runs); 130, 143 or 129 when SIGINT, SIGTERM or
+SIGHUP ends it (a kernel lab is removed first). On a terminal, long runs show which step is running on stderr.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import argparse
 import sys
 from typing import Any
 
-from pyvxlan.scenario import Scenario, StepResult, load_scenario, run_scenario
+from pyvxlan.errors import ConfigError
+from pyvxlan.scenario import Scenario, StepResult, check_backend, load_scenario, run_scenario
+from pyvxlan.topology import TopologyFileError
 
 __all__ = ["register"]
 
@@ -93,6 +96,22 @@ def _main(args: argparse.Namespace) -> int:
     import trio.testing
 
     scenario = load_scenario(args.file)  # a bad file: TopologyFileError, exit status 2
+    lab_type: type
+    if args.backend == "sim":
+        from pyvxlan.sim import SimLab
+
+        lab_type = SimLab
+    else:
+        from pyvxlan.kernel.lab import KernelLab, require_kernel_extra
+
+        require_kernel_extra()
+        lab_type = KernelLab
+    try:
+        # Every step against the backend before the first one runs: a run that stops half-way
+        # has already changed what a re-run would see (on the kernel, real state).
+        check_backend(scenario, lab_type, args.backend)
+    except ConfigError as exc:
+        raise TopologyFileError(args.file, exc.field, exc.reason) from None
     topo = scenario.topology
     print(
         f"pyvxlan run {args.file}: {len(topo.hosts)} hosts, {len(topo.guests)} guests, mode {topo.mode.value}, "

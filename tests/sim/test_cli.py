@@ -297,3 +297,32 @@ def test_demo_on_the_kernel_backend(capsys: pytest.CaptureFixture[str]) -> None:
         "00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 via eth0 self permanent",
         "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
     ]
+
+
+@pytest.mark.parametrize(
+    ("dst", "detail"),
+    [
+        (
+            "198.51.100.3",
+            "no entry to 198.51.100.3; there is: 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
+        ),
+        (None, "no entry for 02:00:00:00:00:09"),
+    ],
+)
+def test_a_failing_expect_fdb_says_what_is_there(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, dst: str | None, detail: str
+) -> None:
+    """Issue 9 point 4: a MAC that points elsewhere is not "no such entry"."""
+    path = tmp_path / "elsewhere.toml"
+    if dst is None:
+        text = GOOD.replace('mac = "02:00:00:00:00:02"\ndst = "198.51.100.2"', 'mac = "02:00:00:00:00:09"')
+        where = "mac=02:00:00:00:00:09"
+    else:
+        text = GOOD.replace('dst = "198.51.100.2"', f'dst = "{dst}"')
+        where = f"mac=02:00:00:00:00:02 dst={dst}"
+    assert text != GOOD
+    path.write_text(text)
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == f"     1.002s FAIL   2. expect-fdb host=host1 vni=10 {where}: {detail}"
+    assert out[-1] == "4 steps, 3 expectations, 1 failed"
