@@ -2,14 +2,20 @@
 
 Errors a user can cause (a bad file, a bad argument, a missing privilege) print one line and exit
 with status 2, never a traceback.
+
+SIGTERM and SIGHUP end a command as Ctrl-C (SIGINT) does: whatever is running unwinds, so a kernel
+lab removes its namespaces, then one line and status 128 + the signal (130, 143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
 
 from pyvxlan.errors import VxlanError
 
@@ -18,6 +24,13 @@ __all__ = ["UsageError", "main"]
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
 _COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab")
+
+# The line printed for each signal that ends a command; the status is 128 + the signal number.
+_SIGNALS: dict[int, str] = {
+    signal.SIGINT: "interrupted",
+    signal.SIGTERM: "terminated",
+    signal.SIGHUP: "hung up",
+}
 
 
 class UsageError(Exception):
@@ -50,8 +63,63 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Signals:
+    """SIGTERM and SIGHUP turned into SIGINT, remembering which came.
+
+    Not a handler that raises: inside trio an exception raised at an arbitrary point could break
+    the run loop. Handing the signal to SIGINT's own handler lets trio deliver KeyboardInterrupt
+    where it is safe, and the labs' clean-up on Ctrl-C then covers every signal.
+    """
+
+    def __init__(self) -> None:
+        self.received = signal.SIGINT
+        self._saved: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python runs signal handlers in the main thread only, and sets them there only
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue  # nohup and friends: the user asked for this signal to be ignored
+            self._saved[signum] = previous
+            signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, previous in self._saved.items():
+            signal.signal(signum, previous)
+        self._saved.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)  # trio's (deferred while protected) or Python's default
+        else:
+            raise KeyboardInterrupt
+
+
+def _only_interrupts(exc: BaseException) -> bool:
+    """A KeyboardInterrupt, or a group of nothing else (trio nurseries wrap what they carry)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def _quiet_interrupt_hook(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None, previous: Callable[..., object]
+) -> None:
+    if _only_interrupts(value):
+        print("pyvxlan: interrupted", file=sys.stderr)
+    else:
+        previous(kind, value, tb)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``pyvxlan``; returns the exit status (0 ok, 1 an expectation failed, 2 usage)."""
+    """Run ``pyvxlan``; returns the exit status (0 ok, 1 an expectation failed, 2 usage, 128 +
+    the signal number when SIGINT, SIGTERM or SIGHUP ended it)."""
+    signals = _Signals()
+    signals.install()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(argv[0] if argv else None).parse_args(argv)
@@ -61,6 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog = exc.prog if isinstance(exc, UsageError) else "pyvxlan"
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("pyvxlan: interrupted", file=sys.stderr)
-        return 130
+    except BaseException as exc:
+        if not _only_interrupts(exc):
+            raise
+        print(f"pyvxlan: {_SIGNALS[signals.received]}", file=sys.stderr)
+        return 128 + signals.received
+    finally:
+        signals.restore()
+
+
+def _install_excepthook() -> None:
+    # A Ctrl-C after main() returned (or before it started, once this module is loaded) reaches
+    # the interpreter's top level: one line instead of a KeyboardInterrupt traceback.
+    previous = sys.excepthook
+    sys.excepthook = lambda kind, value, tb: _quiet_interrupt_hook(kind, value, tb, previous)
+
+
+_install_excepthook()

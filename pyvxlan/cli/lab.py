@@ -5,50 +5,18 @@ A lab's namespaces are named ``pvx`` + four hex digits + ``-`` + a host, guest o
 namespaces removes the veths, bridges and vxlan devices too. Links in the initial namespace whose
 name starts with a lab prefix are removed as well (a lab never makes any, but a crash while a
 link is being moved could leave one).
+
+A running lab holds a lock (``/run/pyvxlan/<prefix>.lock``) for its whole life, so cleanup can
+tell a lab whose owner is gone from one still in use: it removes the first and leaves the second
+alone, saying so, unless ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
-import re
 from typing import Any
 
-__all__ = ["cleanup", "register"]
-
-
-def cleanup(prefix: str | None = None) -> list[str]:
-    """Remove lab namespaces (and prefixed links) of ``prefix``, or of every lab; returns what went.
-
-    Raises :class:`~pyvxlan.PrivilegeError` without root or CAP_NET_ADMIN and
-    :class:`~pyvxlan.ConfigError` for a prefix that is not a lab prefix.
-    """
-    from pyvxlan.kernel import lab_namespaces
-    from pyvxlan.kernel import netlink as nl
-    from pyvxlan.kernel.lab import _check_prefix
-
-    if prefix is not None:
-        _check_prefix(prefix)
-    nl.require_privilege("remove lab namespaces")
-    removed = []
-    for ns in lab_namespaces(prefix):
-        nl.netns_remove(ns)
-        removed.append(f"namespace {ns}")
-    pattern = re.compile(re.escape(prefix) if prefix else r"pvx[0-9a-f]{4}")
-    rtnl = nl.Rtnl(None)
-    try:
-        for index, name in sorted(rtnl.names().items()):
-            if pattern.match(name):
-                try:
-                    rtnl.delete(index)
-                except nl.NetlinkFailure as exc:
-                    if exc.errno != errno.ENODEV:
-                        raise OSError(exc.errno, f"cannot remove link {name}: {exc}") from None
-                    continue  # the other end of a veth pair removed just before
-                removed.append(f"link {name}")
-    finally:
-        rtnl.close()
-    return removed
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
@@ -61,17 +29,23 @@ def register(subparsers: Any) -> None:
     c = sub.add_parser(
         "cleanup",
         help="remove the namespaces and links that crashed labs left behind",
-        description="Remove every lab namespace (pvx<4 hex digits>-...) and prefixed link, or those of one --prefix. "
+        description="Remove the namespaces (pvx<4 hex digits>-...) and prefixed links of every lab whose owner "
+        "process is gone, or of one --prefix. Labs still running are left alone unless --force. "
         "Needs root or CAP_NET_ADMIN.",
     )
     c.add_argument("--prefix", metavar="P", help="only this lab's (pvx and four hex digits, e.g. pvx1a2b)")
+    c.add_argument("--force", action="store_true", help="remove labs whose owner is still running too")
     c.set_defaults(func=_cleanup)
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    removed = cleanup(args.prefix)
-    for what in removed:
+    from pyvxlan.kernel.lab import cleanup
+
+    report = cleanup(args.prefix, force=args.force)
+    for what in report.removed:
         print(f"removed {what}")
-    if not removed:
+    for why in report.kept:
+        print(f"left {why}")
+    if not report.removed and not report.kept:
         print("nothing to remove")
     return 0

@@ -4,13 +4,27 @@
 :class:`~pyvxlan.VtepControl` as the simulator's VTEP); :func:`open_lab` builds a whole
 :class:`~pyvxlan.topology.Topology` in namespaces and :func:`lab_commands` prints the ``ip`` and
 ``bridge`` commands that build the same by hand. Needs the ``kernel`` extra (pyroute2), and root or
-CAP_NET_ADMIN for anything but :func:`lab_commands`.
+CAP_NET_ADMIN for anything but :func:`lab_commands`, which works without either. Without pyroute2,
+the rest raises :class:`~pyvxlan.ConfigError` saying to install ``pyvxlan[kernel]``.
 """
 
 from __future__ import annotations
 
-from pyvxlan.kernel.lab import KernelGuest, KernelLab, lab_commands, lab_namespaces, new_prefix, open_lab
-from pyvxlan.kernel.vtep import KernelVtep, NotificationStream, open_vtep
+from typing import TYPE_CHECKING, Any
+
+from pyvxlan.kernel.lab import (
+    HAVE_NETLINK,
+    KernelGuest,
+    KernelLab,
+    lab_commands,
+    lab_namespaces,
+    new_prefix,
+    open_lab,
+    require_kernel_extra,
+)
+
+if TYPE_CHECKING or HAVE_NETLINK:
+    from pyvxlan.kernel.vtep import KernelVtep, NotificationStream, open_vtep
 
 __all__ = [
     "KernelGuest",
@@ -22,4 +36,12 @@ __all__ = [
     "new_prefix",
     "open_lab",
     "open_vtep",
+    "require_kernel_extra",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Only reached without pyroute2: the VTEP names were not imported above.
+    if name in ("KernelVtep", "NotificationStream", "open_vtep"):
+        require_kernel_extra()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,11 @@ is exactly what the lab does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
+import fcntl
+import os
 import re
 import secrets
 import socket
@@ -32,14 +35,39 @@ from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbEntry
 from pyvxlan.errors import ConfigError, PrivilegeError
 from pyvxlan.frame import internet_checksum
-from pyvxlan.kernel import netlink as nl
-from pyvxlan.kernel.vtep import KernelVtep
+
+try:
+    from pyvxlan.kernel import netlink as nl
+    from pyvxlan.kernel.vtep import KernelVtep
+except ModuleNotFoundError as exc:
+    # Without the kernel extra this module still renders a lab as commands (lab_commands), which
+    # needs no netlink; everything that touches the kernel calls require_kernel_extra() first.
+    if (exc.name or "").partition(".")[0] != "pyroute2":
+        raise
+    HAVE_NETLINK = False
+else:
+    HAVE_NETLINK = True
 from pyvxlan.lab import PingResult
 from pyvxlan.packets import announcement_frame
 from pyvxlan.pcap import PcapWriter
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 
-__all__ = ["LAB_PREFIX", "KernelGuest", "KernelLab", "lab_commands", "lab_namespaces", "new_prefix", "open_lab"]
+__all__ = [
+    "HAVE_NETLINK",
+    "LAB_PREFIX",
+    "LOCK_DIR",
+    "CleanupReport",
+    "KernelGuest",
+    "KernelLab",
+    "LabLock",
+    "cleanup",
+    "lab_owner",
+    "lab_commands",
+    "lab_namespaces",
+    "new_prefix",
+    "open_lab",
+    "require_kernel_extra",
+]
 
 #: Names of every lab namespace start with this, then four hex digits and ``-``.
 LAB_PREFIX: Final = "pvx"
@@ -48,6 +76,13 @@ UNDERLAY: Final = "underlay"
 # No topology name can start with "_": the underlay bridges never collide with host ports.
 UNDERLAY_BRIDGE: Final = "_ul"
 UPLINK: Final = "eth0"
+
+
+def require_kernel_extra() -> None:
+    """Raise :class:`~pyvxlan.ConfigError` (field ``backend``) when pyroute2, the ``kernel``
+    extra, is not installed: one line that says what to install, instead of an import traceback."""
+    if not HAVE_NETLINK:
+        raise ConfigError("backend", "the kernel backend needs pyroute2: pip install 'pyvxlan[kernel]'")
 
 
 def new_prefix() -> str:
@@ -61,8 +96,161 @@ def _check_prefix(prefix: str) -> str:
     return prefix
 
 
+# --- ownership: a lock held for a lab's lifetime ------------------------------------------------------
+
+#: Each running lab holds an exclusive ``flock`` on ``LOCK_DIR/<prefix>.lock`` from before its first
+#: namespace is made until its last one is gone. The kernel drops the lock when the owner exits,
+#: however it exits (SIGKILL included), so a lock nobody holds means the lab's owner is gone.
+LOCK_DIR: Final = "/run/pyvxlan"
+
+
+class LabLock:
+    """The lock of lab ``prefix``, held (``flock(LOCK_EX)``) while this object is open.
+
+    Take it with :meth:`acquire`; ``None`` means another process holds it (the lab is running).
+    """
+
+    def __init__(self, prefix: str, fd: int, path: str) -> None:
+        self.prefix = prefix
+        self._fd = fd
+        self._path = path
+
+    @staticmethod
+    def path(prefix: str) -> str:
+        return os.path.join(LOCK_DIR, f"{prefix}.lock")
+
+    @classmethod
+    def acquire(cls, prefix: str, *, create: bool = True) -> LabLock | None:
+        """The lock of ``prefix``, or ``None`` when a live process holds it. With ``create=False``
+        a missing lock file is not made: then a :class:`LabLock` holding nothing is returned."""
+        path = cls.path(_check_prefix(prefix))
+        if create:
+            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
+            except FileNotFoundError:
+                return cls(prefix, -1, path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            # The previous holder unlinks the file before it lets go: a lock on an unlinked file
+            # guards nothing, so take the one now at the path.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return cls(prefix, fd, path)
+            os.close(fd)
+            if not create:
+                return cls(prefix, -1, path)
+
+    def release(self) -> None:
+        """Remove the lock file and let go (in that order: see :meth:`acquire`)."""
+        if self._fd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def lab_owner(prefix: str) -> int | None:
+    """The pid recorded by the process that holds lab ``prefix``'s lock, if one holds it (0 if it
+    wrote none yet); ``None`` when nobody does."""
+    lock = LabLock.acquire(prefix, create=False)
+    if lock is not None:
+        lock.release()
+        return None
+    try:
+        with open(LabLock.path(prefix)) as f:
+            text = f.read(32).strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    """What :func:`cleanup` did: ``removed`` (``namespace NAME``, ``link NAME``) and ``kept``
+    (one line per live lab it left alone, saying why)."""
+
+    removed: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
+    """Remove the namespaces (and prefixed links) of labs whose owner is gone: those of
+    ``prefix``, or of every lab. A lab whose owner still runs is left alone unless ``force``.
+
+    Each lab's lock is held while its namespaces go, so no lab can start under that prefix
+    meanwhile. Raises :class:`~pyvxlan.PrivilegeError` without root or CAP_NET_ADMIN and
+    :class:`~pyvxlan.ConfigError` for a prefix that is not a lab prefix.
+    """
+    require_kernel_extra()
+    if prefix is not None:
+        _check_prefix(prefix)
+    nl.require_privilege("remove lab namespaces")
+    namespaces = lab_namespaces(prefix)
+    rtnl = nl.Rtnl(None)
+    try:
+        links = {
+            index: name
+            for index, name in sorted(rtnl.names().items())
+            if _PREFIX_RE.match(name[:7]) and (prefix is None or name.startswith(prefix))
+        }
+        prefixes = sorted(
+            {ns[:7] for ns in namespaces} | {name[:7] for name in links.values()} | _lock_prefixes(prefix)
+        )
+        removed: list[str] = []
+        kept: list[str] = []
+        for p in prefixes:
+            lock = LabLock.acquire(p, create=False)
+            if lock is None:
+                pid = lab_owner(p)
+                owner = f"pid {pid}" if pid else "a process"
+                if not force:
+                    kept.append(f"lab {p}: its owner ({owner}) is still running; --force removes it")
+                    continue
+            try:
+                for ns in namespaces:
+                    if ns.startswith(p + "-"):
+                        nl.netns_remove(ns)
+                        removed.append(f"namespace {ns}")
+                for index, name in links.items():
+                    if name.startswith(p):
+                        try:
+                            rtnl.delete(index)
+                        except nl.NetlinkFailure as exc:
+                            if exc.errno != errno.ENODEV:
+                                raise OSError(exc.errno, f"cannot remove link {name}: {exc}") from None
+                            continue  # the other end of a veth pair removed just before
+                        removed.append(f"link {name}")
+            finally:
+                if lock is not None:
+                    lock.release()
+    finally:
+        rtnl.close()
+    return CleanupReport(tuple(removed), tuple(kept))
+
+
+def _lock_prefixes(prefix: str | None) -> set[str]:
+    """Prefixes that have a lock file (a lab whose namespaces may all be gone already)."""
+    try:
+        names = os.listdir(LOCK_DIR)
+    except FileNotFoundError:
+        return set()
+    found = {n[:-5] for n in names if n.endswith(".lock") and _PREFIX_RE.match(n[:-5])}
+    return found if prefix is None else found & {prefix}
+
+
 def lab_namespaces(prefix: str | None = None) -> list[str]:
     """The lab namespaces that exist now: those of ``prefix``, or of every lab."""
+    require_kernel_extra()
     pattern = re.compile(re.escape(prefix) + "-" if prefix else r"pvx[0-9a-f]{4}-")
     return [name for name in nl.netns_list() if pattern.match(name)]
 
@@ -756,10 +944,16 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
     """
     if not isinstance(topology, Topology):
         raise ConfigError("topology", f"must be a Topology, got {type(topology).__name__}")
+    require_kernel_extra()
     nl.require_privilege("build a lab in network namespaces")
     prefix = _check_prefix(prefix) if prefix is not None else new_prefix()
     steps, names = _plan(topology, prefix)
+    lock = LabLock.acquire(prefix)
+    if lock is None:
+        pid = lab_owner(prefix)
+        raise ConfigError("prefix", f"a lab with prefix {prefix} is running (pid {pid or 'unknown'})")
     if nl.netns_exists(names.underlay):
+        lock.release()
         raise ConfigError(
             "prefix", f"a lab with prefix {prefix} exists already (pyvxlan lab cleanup --prefix {prefix})"
         )
@@ -785,8 +979,12 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
                 raise group.exceptions[0] from None
             raise
     finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_teardown, ctx, prefix)
+        try:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_teardown, ctx, prefix)
+        finally:
+            # Let go only once the namespaces are gone: until then the lab is still ours.
+            lock.release()
 
 
 def _run_step(step: _Step, ctx: _Ctx) -> None:
