@@ -198,11 +198,7 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
     namespaces = lab_namespaces(prefix)
     rtnl = nl.Rtnl(None)
     try:
-        links = {
-            index: name
-            for index, name in sorted(rtnl.names().items())
-            if _PREFIX_RE.match(name[:7]) and (prefix is None or name.startswith(prefix))
-        }
+        links = _lab_links(rtnl, prefix)
         prefixes = sorted(
             {ns[:7] for ns in namespaces} | {name[:7] for name in links.values()} | _lock_prefixes(prefix)
         )
@@ -236,6 +232,15 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
     finally:
         rtnl.close()
     return CleanupReport(tuple(removed), tuple(kept))
+
+
+def _lab_links(rtnl: nl.Rtnl, prefix: str | None) -> dict[int, str]:
+    """Links in the initial namespace named after ``prefix`` or any lab prefix, by index."""
+    return {
+        index: name
+        for index, name in sorted(rtnl.names().items())
+        if _PREFIX_RE.match(name[:7]) and (prefix is None or name.startswith(prefix))
+    }
 
 
 def _lock_prefixes(prefix: str | None) -> set[str]:
