@@ -32,20 +32,41 @@ class VtepControl(Protocol):
     async def fdb_add(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
         extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
-        """``bridge fdb add``: create an entry; :class:`~pyvxlan.FdbEntryExists` if ``mac`` has one,
-        :class:`~pyvxlan.FdbFull` when ``max_entries`` are in the table."""
+        """``bridge fdb add MAC dst DST [port P] [vni V] [src_vni S] [via IF] [router]
+        [extern_learn] [STATE]``: create an entry; :class:`~pyvxlan.FdbEntryExists` if ``mac``
+        has one, :class:`~pyvxlan.FdbFull` when ``max_entries`` are in the table,
+        :class:`~pyvxlan.ConfigError` (``dst``) without a remote address (Linux: EINVAL).
+        ``interface`` is ``via`` (the remote's underlay interface); a ``src_vni`` other than the
+        device's VNI makes an entry that no lookup finds (see docs/kernel-quirks.md)."""
         ...
 
-    async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
+    async def fdb_append(
+        self,
+        mac: str,
+        dst: str | None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
+    ) -> None:
         """``bridge fdb append``: add a remote to the all-zeros or a multicast MAC (head-end
-        replication); a duplicate remote, or any append to an existing unicast MAC, is a no-op."""
+        replication); a duplicate remote, or any append to an existing unicast MAC, adds nothing.
+        The state and flags are the request's (unless it is ``extern_learn`` and the entry the
+        user's), as in Linux."""
         ...
 
     async def fdb_append_many(self, entries: Sequence[FdbEntry]) -> None:
@@ -56,21 +77,35 @@ class VtepControl(Protocol):
     async def fdb_replace(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         """``bridge fdb replace``: create, or rewrite the first remote of a unicast MAC;
-        :class:`~pyvxlan.FdbOperationNotSupported` for the all-zeros MAC."""
+        :class:`~pyvxlan.FdbOperationNotSupported` for the all-zeros and multicast MACs, whose
+        existing entry has nevertheless taken the request's state and flags (Linux's quirk)."""
         ...
 
     async def fdb_del(
-        self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
+        self,
+        mac: str,
+        dst: str | None = None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
-        """``bridge fdb del``: one remote (by dst, port and VNI) or, without ``dst``, the whole MAC;
-        :class:`~pyvxlan.FdbEntryNotFound` when there is no such MAC."""
+        """``bridge fdb del``: one remote (by dst, port, VNI and ``via`` interface) or, without
+        ``dst`` or with an unspecified one, the whole MAC; a ``dst`` matching no remote (of the
+        other family too) deletes nothing. :class:`~pyvxlan.FdbEntryNotFound` when there is no
+        such MAC."""
         ...
 
     async def fdb(self) -> list[FdbEntry]:
@@ -96,6 +131,12 @@ class VtepControl(Protocol):
 
     async def set_ageing(self, seconds: float) -> None:
         """``ip link set DEV type vxlan ageing S`` (0 means 300, as in Linux)."""
+        ...
+
+    async def set_remote(self, address: str | None, *, dev: str | None = None) -> None:
+        """``ip link set DEV type vxlan remote|group ADDRESS [dev IF]``: swaps the all-zeros
+        entry's remote (``None``, ``0.0.0.0`` or ``::`` deletes it) and, when up, the group joined.
+        :class:`~pyvxlan.ConfigError` for another address family, or a group without ``dev``."""
         ...
 
     async def up(self) -> None:

@@ -42,7 +42,7 @@ from typing import Final, TypeAlias
 
 from pyvxlan.addr import ip_info, parse_mac
 from pyvxlan.config import DEFAULT_AGEING, VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState
+from pyvxlan.entries import FdbEntry, FdbState, check_interface
 from pyvxlan.errors import (
     ConfigError,
     FdbEntryExists,
@@ -63,7 +63,7 @@ _REACHABLE: Final = FdbState.REACHABLE
 # A record's remotes: a tuple while it has one (learned records share theirs), a list once
 # ``append`` gives it more (head-end replication appends one peer at a time).
 Remotes: TypeAlias = "tuple[_Remote, ...] | list[_Remote]"
-RemoteKey: TypeAlias = "tuple[str, int | None, int | None]"
+RemoteKey: TypeAlias = "tuple[str, int | None, int | None, str | None]"
 
 _headers: dict[int, bytes] = {}
 
@@ -96,36 +96,62 @@ class _Remote:
         self.out_port = config.dst_port if port is None else port
         self.out_vni = config.vni if vni is None else vni
         self.header = _header(self.out_vni)
-        # What tells two remotes of one MAC apart (Linux's vxlan_fdb_find_rdst).
-        self.key: RemoteKey = (dst, port, vni)
+        # What tells two remotes of one MAC apart (Linux's vxlan_fdb_find_rdst): the interface
+        # too, so the default entry of a device made with ``dev`` and the same address appended
+        # without ``via`` are two remotes.
+        self.key: RemoteKey = (dst, port, vni, interface)
         info = ip_info(dst)
         self.unspecified = info.is_unspecified
         self.ttl = config.ttl if config.ttl else (1 if info.is_multicast else 64)
 
 
 class _Kind:
-    """A record's state and ``extern_learn`` flag, as one shared object.
+    """A record's state and flags, as one shared object.
 
-    There are six combinations, so a record holds a reference to one of six objects instead of
-    two fields, and the data path's "does it age?" is one identity test (``kind is _LEARNED``).
+    The flags are ``extern_learn`` (NTF_EXT_LEARNED), ``router`` (NTF_ROUTER) and ``by_user``
+    (Linux's internal NTF_VXLAN_ADDED_BY_USER: set by every ``bridge fdb`` request that changes
+    the entry, absent on learned entries and on the default entry the device makes). There are 24
+    combinations, so a record holds a reference to one of 24 objects instead of four fields, and
+    the data path's "does it age?" is one identity test (``kind is _LEARNED``).
     """
 
-    __slots__ = ("ages", "extern_learn", "state")
+    __slots__ = ("ages", "by_user", "extern_learn", "router", "state")
 
-    def __init__(self, state: FdbState, extern_learn: bool) -> None:
+    def __init__(self, state: FdbState, extern_learn: bool, router: bool, by_user: bool) -> None:
         self.state = state
         self.extern_learn = extern_learn
+        self.router = router
+        self.by_user = by_user
         self.ages = state is _REACHABLE and not extern_learn
 
 
-_KINDS: Final = {(s, e): _Kind(s, e) for s in FdbState for e in (False, True)}
-_LEARNED: Final = _KINDS[_REACHABLE, False]
+_BOOLS: Final = (False, True)
+_KINDS: Final = {(s, e, r, u): _Kind(s, e, r, u) for s in FdbState for e in _BOOLS for r in _BOOLS for u in _BOOLS}
+_LEARNED: Final = _KINDS[_REACHABLE, False, False, False]
 
 
-def _kind(state: FdbState, extern_learn: bool) -> _Kind:
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"must be True or False, got {value!r}")
+    return value
+
+
+def _kind(state: FdbState, extern_learn: bool, router: bool = False, *, by_user: bool = True) -> _Kind:
     if not isinstance(state, FdbState):
         raise ConfigError("state", f"must be an FdbState, got {state!r}")
-    return _KINDS[state, bool(extern_learn)]
+    return _KINDS[state, _flag(extern_learn, "extern_learn"), _flag(router, "router"), by_user]
+
+
+def _check_vni(vni: object, field: str = "vni") -> int:
+    if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni < 1 << 24:
+        raise ConfigError(field, f"must be in 0..16777215, got {vni!r}")
+    return vni
+
+
+def _check_port(port: object) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        raise ConfigError("port", f"must be in 1..65535, got {port!r}")
+    return port
 
 
 class _Record:
@@ -154,6 +180,10 @@ class _Record:
     @property
     def extern_learn(self) -> bool:
         return self.kind.extern_learn
+
+    @property
+    def router(self) -> bool:
+        return self.kind.router
 
     @property
     def ages(self) -> bool:
@@ -205,6 +235,12 @@ def _is_unicast(mac: bytes) -> bool:
     return not mac[0] & 1 and mac != ZERO_MAC_BYTES
 
 
+# FdbEntry's fields, set through their slot descriptors: the table's own records are valid by
+# construction, and dump() of ten million of them should not validate each again.
+_ENTRY_FIELDS: Final = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
+_ENTRY_SETTERS: Final = tuple(getattr(FdbEntry, name).__set__ for name in _ENTRY_FIELDS)
+
+
 class ForwardingDatabase:
     """The FDB of one vxlan device: MAC -> remotes, with Linux's add/append/replace/delete rules.
 
@@ -213,7 +249,7 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_records", "_tail")
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_orphans", "_records", "_tail")
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
         self._config = config
@@ -226,6 +262,7 @@ class ForwardingDatabase:
         # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
         self._keys: dict[bytes, set[RemoteKey]] = {}
         self._now = now
+        self._orphans = 0  # records made with another src_vni (see _create_key)
 
     # --- inspection -------------------------------------------------------------------------------
 
@@ -269,17 +306,21 @@ class ForwardingDatabase:
     @staticmethod
     def _entry(mac: bytes, rec: _Record, rd: _Remote) -> FdbEntry:
         kind = rec.kind
-        return FdbEntry(
-            mac=mac.hex(":"),  # made here, not stored: ten million entries would hold ten million strings
-            dst=rd.dst,
-            port=rd.port,
-            vni=rd.vni,
-            interface=rd.interface,
-            state=kind.state,
-            extern_learn=kind.extern_learn,
-            updated=rec.updated,
-            used=rec.used,
-        )
+        e = object.__new__(FdbEntry)
+        s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _ENTRY_SETTERS
+        # The MAC's text is made here, not stored: ten million entries would hold ten million
+        # strings. [:6]: an orphan's key carries more (see _create_key).
+        s_mac(e, mac[:6].hex(":"))
+        s_dst(e, rd.dst)
+        s_port(e, rd.port)
+        s_vni(e, rd.vni)
+        s_if(e, rd.interface)
+        s_state(e, kind.state)
+        s_ext(e, kind.extern_learn)
+        s_upd(e, rec.updated)
+        s_used(e, rec.used)
+        s_router(e, kind.router)
+        return e
 
     # --- the ageing order -------------------------------------------------------------------------
 
@@ -337,22 +378,29 @@ class ForwardingDatabase:
             self._now = now
         return self._now
 
-    def _remote(self, dst: str, port: int | None, vni: int | None, interface: str | None = None) -> _Remote:
+    def _remote(
+        self, dst: str | None, port: int | None, vni: int | None, interface: str | None = None, *, what: str = "add"
+    ) -> _Remote:
         cfg = self._config
-        info = ip_info(str(dst), "dst")
-        family = cfg.ip_version or 4  # a device without addresses is IPv4, as in Linux
+        if dst is None:
+            # vxlan_fdb_parse: neither NDA_DST nor a nexthop id -> EINVAL.
+            raise ConfigError("dst", f"fdb {what} needs a remote address (Linux: EINVAL)")
+        if not isinstance(dst, str):
+            raise ConfigError("dst", f"{dst!r} is not an IPv4 or IPv6 address")
+        info = ip_info(dst, "dst")
+        family = self.family
         if info.version != family:
             raise ConfigError("dst", f"{info.text} is IPv{info.version} but the device is IPv{family}")
         if port is not None:
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
-                raise ConfigError("port", f"must be in 1..65535, got {port!r}")
+            port = _check_port(port)
             if port == cfg.dst_port:
                 port = None
         if vni is not None:
-            if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni < 1 << 24:
-                raise ConfigError("vni", f"must be in 0..16777215, got {vni!r}")
+            vni = _check_vni(vni)
             if vni == cfg.vni:
                 vni = None
+        if interface is not None:
+            check_interface(interface, "interface")
         key = (info.text, port, vni, interface, cfg.dst_port, cfg.vni, cfg.ttl)
         remote = _remotes.get(key)
         if remote is None:
@@ -361,11 +409,34 @@ class ForwardingDatabase:
             remote = _remotes[key] = _Remote(info.text, port, vni, interface, cfg)
         return remote
 
+    @property
+    def family(self) -> int:
+        """The underlay's IP version (4 for a device without addresses, as in Linux)."""
+        return self._config.ip_version or 4
+
+    def _create_key(self, mac: bytes, src_vni: int | None) -> bytes:
+        """The table key of a new record of ``mac`` made with ``src_vni``.
+
+        On a device that is not ``external``, Linux 6.18 looks every entry up under the device's
+        VNI but files a new one under the ``src_vni`` it was made with (vxlan_fdb_create; the
+        rhashtable key is {MAC, VNI}). A record made with another ``src_vni`` is an orphan: it is
+        dumped and counts toward ``maxaddress``, but no lookup finds it (not transmit, learning,
+        add, del or get), so it stays until the device goes (or ageing or ``down`` removes it).
+        Its key here is the MAC followed by the VNI and a serial number: never 6 bytes, so no
+        lookup finds it either.
+        """
+        if src_vni is None:
+            return mac
+        if _check_vni(src_vni, "src_vni") == self._config.vni:
+            return mac
+        self._orphans += 1
+        return mac + src_vni.to_bytes(3, "big") + self._orphans.to_bytes(8, "big")
+
     def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
         limit = self._limit
         records = self._records
         if limit and len(records) >= limit:
-            raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac.hex(':')}")
+            raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac[:6].hex(':')}")
         rec = _Record(kind, remotes, now)
         records[mac] = rec
         if kind.ages:
@@ -390,69 +461,136 @@ class ForwardingDatabase:
         self._tail = mac
         return True
 
-    def _set_kind(self, mac: bytes, rec: _Record, kind: _Kind, now: float) -> None:
-        if rec.kind.ages:
+    def _restate(self, mac: bytes, rec: _Record, kind: _Kind) -> bool:
+        """vxlan_fdb_update_existing's first step: the request's state and flags replace the
+        entry's, unless the request is ``extern_learn`` and the entry is the user's. ``updated``
+        is left alone (the caller refreshes it when anything changed). True when changed."""
+        old = rec.kind
+        if old is kind or (kind.extern_learn and old.by_user):
+            return False
+        if old.ages:
             self._unlink(rec)
         rec.kind = kind
-        rec.updated = now
         if kind.ages:
+            self._link_in_order(mac, rec)
+        return True
+
+    def _link_in_order(self, mac: bytes, rec: _Record) -> None:
+        """Put ``rec`` (not in the order) where its ``updated`` belongs: usually the end, but a
+        record whose state became dynamic without a refresh keeps its old time (and ages by it)."""
+        records = self._records
+        after = self._tail
+        while after is not None and records[after].updated > rec.updated:
+            after = records[after].prev
+        if after == self._tail:
+            self._link(mac, rec)
+            return
+        before = self._head if after is None else records[after].next
+        assert before is not None  # after is not the tail
+        rec.prev, rec.next = after, before
+        records[before].prev = mac
+        if after is None:
+            self._head = mac
+        else:
+            records[after].next = mac
+
+    def _refresh(self, mac: bytes, rec: _Record, now: float) -> None:
+        """The entry changed (Linux notifies and sets ``updated``): it is now the newest."""
+        rec.updated = now
+        if rec.kind.ages:
+            self._unlink(rec)
             self._link(mac, rec)
 
     def add(
         self,
         mac: str | bytes,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
         extern_learn: bool = False,
+        router: bool = False,
         interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
         """``bridge fdb add``: a new MAC with one remote.
 
-        Raises :class:`~pyvxlan.FdbEntryExists` when ``mac`` has an entry and
-        :class:`~pyvxlan.FdbFull` when the table is full.
+        Raises :class:`~pyvxlan.FdbEntryExists` when ``mac`` has an entry,
+        :class:`~pyvxlan.FdbFull` when the table is full and :class:`~pyvxlan.ConfigError`
+        (``dst``) without a remote address (Linux: EINVAL). ``interface`` is ``via``, the
+        remote's underlay interface; ``src_vni`` other than the device's VNI makes an orphan (see
+        :meth:`_create_key`).
         """
         raw = parse_mac(mac)
         remote = self._remote(dst, port, vni, interface)
-        kind = _kind(state, extern_learn)
+        kind = _kind(state, extern_learn, router)
+        if src_vni is not None:
+            _check_vni(src_vni, "src_vni")
         if raw in self._records:
             raise FdbEntryExists(f"{raw.hex(':')} already has an entry")
-        self._create(raw, kind, (remote,), self._clock(now))
+        self._create(self._create_key(raw, src_vni), kind, (remote,), self._clock(now))
+
+    def add_default(self, dst: str, *, interface: str | None = None, now: float | None = None) -> None:
+        """The all-zeros entry that ``ip link add ... remote|group`` makes: permanent, and not
+        the user's, so an ``extern_learn`` request may still change its state (Linux makes it
+        with NTF_SELF only)."""
+        remote = self._remote(dst, None, None, interface)
+        self._create(ZERO_MAC_BYTES, _kind(FdbState.PERMANENT, False, by_user=False), (remote,), self._clock(now))
 
     def append(
         self,
         mac: str | bytes,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
         interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
         """``bridge fdb append``: add a remote (head-end replication).
 
         A missing MAC is created (:class:`~pyvxlan.FdbFull` when the table is full). On an existing
-        all-zeros or multicast MAC the remote is added unless it is already there; on an existing
-        unicast MAC nothing is added (Linux returns success). The state is set as given, as Linux.
-        The duplicate check is a set lookup, so appending N peers one by one costs O(N).
+        all-zeros or multicast MAC the remote is added unless it is already there (a remote is its
+        address, port, VNI and interface); on an existing unicast MAC nothing is added (Linux
+        returns success). The state and flags are set as given, as Linux does, except that an
+        ``extern_learn`` request leaves a user's entry's state and flags alone. The duplicate
+        check is a set lookup, so appending N peers one by one costs O(N).
         """
+        kind = _kind(state, extern_learn, router)
+        self._append(mac, dst, port=port, vni=vni, kind=kind, interface=interface, src_vni=src_vni, now=now)
+
+    def _append(
+        self,
+        mac: str | bytes,
+        dst: str | None,
+        *,
+        port: int | None,
+        vni: int | None,
+        kind: _Kind,
+        interface: str | None,
+        src_vni: int | None,
+        now: float | None,
+    ) -> None:
         raw = parse_mac(mac)
-        remote = self._remote(dst, port, vni, interface)
-        kind = _kind(state, False)
+        remote = self._remote(dst, port, vni, interface, what="append")
+        if src_vni is not None:
+            _check_vni(src_vni, "src_vni")
         t = self._clock(now)
         rec = self._records.get(raw)
         if rec is None:
-            self._create(raw, kind, (remote,), t)
+            self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        changed = rec.kind is not kind
+        changed = self._restate(raw, rec, kind)
         if not _is_unicast(raw) and self._add_remote(raw, rec, remote):
             changed = True
         if changed:
-            self._set_kind(raw, rec, kind, t)
+            self._refresh(raw, rec, t)
 
     def _add_remote(self, mac: bytes, rec: _Record, remote: _Remote) -> bool:
         """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
@@ -477,50 +615,94 @@ class ForwardingDatabase:
     def replace(
         self,
         mac: str | bytes,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
         interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
         """``bridge fdb replace``: create ``mac``, or rewrite its first remote.
 
         Only unicast MACs: the all-zeros and multicast MACs raise
-        :class:`~pyvxlan.FdbOperationNotSupported` (whether or not they exist), as Linux.
+        :class:`~pyvxlan.FdbOperationNotSupported` (whether or not they exist), as Linux. A kernel
+        quirk copied here (vxlan_fdb_update_existing): on an existing all-zeros or multicast MAC
+        the request's state and flags are written before the refusal, so the entry keeps its
+        remotes but takes the new state (a dynamic one then ages out) and loses ``extern_learn``
+        unless the request had it.
         """
         raw = parse_mac(mac)
-        remote = self._remote(dst, port, vni, interface)
-        kind = _kind(state, False)
-        if not _is_unicast(raw):
-            raise FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {raw.hex(':')}")
+        remote = self._remote(dst, port, vni, interface, what="replace")
+        kind = _kind(state, extern_learn, router)
+        if src_vni is not None:
+            _check_vni(src_vni, "src_vni")
         t = self._clock(now)
         rec = self._records.get(raw)
+        if not _is_unicast(raw):
+            if rec is not None:
+                self._restate(raw, rec, kind)  # no refresh: Linux returns before its notify
+            raise FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {raw.hex(':')}")
         if rec is None:
-            self._create(raw, kind, (remote,), t)
+            self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
-        rec.remotes = (remote, *rec.remotes[1:])
-        self._set_kind(raw, rec, kind, t)
+        changed = self._restate(raw, rec, kind)
+        first = rec.remotes[0]
+        if first.key != remote.key:  # vxlan_fdb_replace: an equal remote is no change
+            self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
+            rec.remotes = (remote, *rec.remotes[1:])
+            changed = True
+        if changed:
+            self._refresh(raw, rec, t)
 
     def delete(
-        self, mac: str | bytes, dst: str | None = None, *, port: int | None = None, vni: int | None = None
+        self,
+        mac: str | bytes,
+        dst: str | None = None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         """``bridge fdb del``: without ``dst`` the whole MAC; with it, the remote matching ``dst``,
-        ``port`` and ``vni`` (``None`` meaning the device's), or the whole MAC when that remote is its
-        last. A ``dst`` that matches no remote changes nothing (Linux returns success).
-        :class:`~pyvxlan.FdbEntryNotFound` when ``mac`` has no entry.
+        ``port``, ``vni`` (``None`` meaning the device's) and ``interface`` (``via``), or the whole
+        MAC when that remote is its last. :class:`~pyvxlan.FdbEntryNotFound` when ``mac`` has no
+        entry.
+
+        Linux's ``__vxlan_fdb_delete``, quirks included: a ``dst`` that matches no remote (an
+        address of the other family too) changes nothing and succeeds, and an unspecified ``dst``
+        (``0.0.0.0`` or ``::``) deletes the whole MAC whatever ``port`` and ``vni`` say.
+        ``src_vni`` is checked but, as in Linux on a device that is not ``external``, not used.
         """
         raw = parse_mac(mac)
-        rec = self._records.get(raw)
+        key: RemoteKey | None = None
+        whole = dst is None
         if dst is not None:
-            key = self._remote(dst, port, vni).key
+            if not isinstance(dst, str):
+                raise ConfigError("dst", f"{dst!r} is not an IPv4 or IPv6 address")
+            info = ip_info(dst, "dst")
+            if port is not None:
+                _check_port(port)
+            if vni is not None:
+                _check_vni(vni)
+            if interface is not None:
+                check_interface(interface, "interface")
+            if info.is_unspecified:
+                whole = True  # vxlan_addr_any(): no remote to match, the entry goes
+            elif info.version == self.family:
+                key = self._remote(dst, port, vni, interface).key
+        if src_vni is not None:
+            _check_vni(src_vni, "src_vni")
+        rec = self._records.get(raw)
         if rec is None:
             raise FdbEntryNotFound(f"{raw.hex(':')} has no entry")
-        if dst is not None:
+        if not whole:
             remotes = rec.remotes
-            i = next((i for i, rd in enumerate(remotes) if rd.key == key), None)
+            i = None if key is None else next((i for i, rd in enumerate(remotes) if rd.key == key), None)
             if i is None:
                 return
             if len(remotes) > 1:
@@ -530,6 +712,28 @@ class ForwardingDatabase:
                     keys.discard(key)
                 return
         self._remove(raw, rec)
+
+    def change_default(
+        self,
+        old: str | None,
+        new: str | None,
+        *,
+        old_interface: str | None = None,
+        interface: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """``ip link set DEV type vxlan remote|group NEW`` on a device whose remote was ``old``
+        (Linux's vxlan_changelink): ``new`` is appended to the all-zeros entry (created if
+        missing) with the device's port and VNI and ``interface``, as the device's own
+        (permanent, no flags), then ``old`` (with ``old_interface``) is deleted from it, the whole
+        entry when it was its last remote. ``new`` ``None`` only deletes ``old``.
+        """
+        t = self._clock(now)
+        if new is not None:
+            own = _kind(FdbState.PERMANENT, False, by_user=False)
+            self._append(ZERO_MAC_BYTES, new, port=None, vni=None, kind=own, interface=interface, src_vni=None, now=t)
+        if old is not None and ZERO_MAC_BYTES in self._records:
+            self.delete(ZERO_MAC_BYTES, old, interface=old_interface)
 
     def _remove(self, mac: bytes, rec: _Record) -> None:
         if rec.kind.ages:

@@ -118,20 +118,57 @@ class MemoryVtep:
     async def fdb_add(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
         extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         await trio.lowlevel.checkpoint()
-        self._vtep.fdb_add(mac, dst, port=port, vni=vni, state=state, extern_learn=extern_learn, now=self._clock())
+        self._vtep.fdb_add(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(),
+        )
         self._pump()
 
-    async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
+    async def fdb_append(
+        self,
+        mac: str,
+        dst: str | None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
+    ) -> None:
         await trio.lowlevel.checkpoint()
-        self._vtep.fdb_append(mac, dst, port=port, vni=vni, now=self._clock())
+        self._vtep.fdb_append(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(),
+        )
         self._pump()
 
     async def fdb_append_many(self, entries: Sequence[FdbEntry]) -> None:
@@ -144,21 +181,43 @@ class MemoryVtep:
     async def fdb_replace(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         await trio.lowlevel.checkpoint()
-        self._vtep.fdb_replace(mac, dst, port=port, vni=vni, state=state, now=self._clock())
+        self._vtep.fdb_replace(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(),
+        )
         self._pump()
 
     async def fdb_del(
-        self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
+        self,
+        mac: str,
+        dst: str | None = None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         await trio.lowlevel.checkpoint()
-        self._vtep.fdb_del(mac, dst, port=port, vni=vni, now=self._clock())
+        self._vtep.fdb_del(mac, dst, port=port, vni=vni, interface=interface, src_vni=src_vni, now=self._clock())
         self._pump()
 
     async def fdb(self) -> list[FdbEntry]:
@@ -184,6 +243,11 @@ class MemoryVtep:
     async def set_ageing(self, seconds: float) -> None:
         await trio.lowlevel.checkpoint()
         self._vtep.set_ageing(seconds, now=self._clock())
+        self._pump()
+
+    async def set_remote(self, address: str | None, *, dev: str | None = None) -> None:
+        await trio.lowlevel.checkpoint()
+        self._vtep.set_remote(address, dev=dev, now=self._clock())
         self._pump()
 
     async def up(self) -> None:

@@ -21,6 +21,7 @@ from pyvxlan.config import VtepConfig
 from pyvxlan.control import VtepControl
 from pyvxlan.entries import FdbEntry, FdbState, Neighbour
 from pyvxlan.errors import (
+    ConfigError,
     FdbBatchError,
     FdbEntryExists,
     FdbEntryNotFound,
@@ -335,6 +336,283 @@ async def _check_ipv6_underlay(open_vtep: OpenVtep) -> None:
         )
 
 
+# --- rows with every field a backend reports: interface (via) and the flags ----------------------
+
+Row: TypeAlias = tuple[str, str, int | None, int | None, str | None, str, bool, bool]
+
+
+def _row(
+    mac: str,
+    dst: str,
+    port: int | None = None,
+    vni: int | None = None,
+    state: FdbState = PERMANENT,
+    *,
+    via: str | None = None,
+    extern: bool = False,
+    router: bool = False,
+) -> Row:
+    return (mac, dst, port, vni, via, state.value, extern, router)
+
+
+def _row_order(row: Row) -> tuple[str, ...]:
+    return tuple("" if v is None else str(v) for v in row)
+
+
+async def _expect_rows(vtep: VtepControl, want: list[Row], behaviour: str) -> None:
+    got = sorted(
+        ((e.mac, e.dst, e.port, e.vni, e.interface, e.state.value, e.extern_learn, e.router) for e in await vtep.fdb()),
+        key=_row_order,
+    )
+    want = sorted(want, key=_row_order)
+    if got != want:
+        raise _fail(behaviour, f"fdb dump is {got}, expected {want}")
+
+
+async def _expect_config_error(field: str, action: Awaitable[None], behaviour: str) -> None:
+    try:
+        await action
+    except ConfigError as exc:
+        if exc.field != field:
+            raise _fail(behaviour, f"raised ConfigError({exc}) naming {exc.field!r}, expected {field!r}") from exc
+        return
+    except Exception as exc:
+        raise _fail(behaviour, f"raised {type(exc).__name__}({exc}), expected ConfigError({field!r})") from exc
+    raise _fail(behaviour, f"did not raise ConfigError({field!r})")
+
+
+async def _check_refused_replace_rewrites(open_vtep: OpenVtep) -> None:
+    async with open_vtep(_config()) as vtep:
+        await vtep.up()
+        await _expect_error(
+            FdbOperationNotSupported,
+            vtep.fdb_replace(ZERO, REMOTE, state=DYNAMIC),
+            "fdb_replace of the all-zeros MAC raises FdbOperationNotSupported",
+        )
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE, state=DYNAMIC)],
+            "a refused fdb_replace of the all-zeros MAC has already rewritten its state (vxlan_fdb_update_existing)",
+        )
+        await vtep.fdb_append(MCAST, D3, state=STATIC, extern_learn=True)
+        await _expect_error(
+            FdbOperationNotSupported,
+            vtep.fdb_replace(MCAST, D4),
+            "fdb_replace of an existing multicast MAC raises FdbOperationNotSupported",
+        )
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE, state=DYNAMIC), _row(MCAST, D3)],
+            "a refused fdb_replace of a multicast MAC keeps its remotes but takes the request's state and "
+            "drops extern_learn (vxlan_fdb_update_existing)",
+        )
+
+
+async def _check_default_takes_extern_learn(open_vtep: OpenVtep) -> None:
+    async with open_vtep(_config(local="2001:db8::1", remote="2001:db8::2")) as vtep:
+        await vtep.up()
+        await vtep.fdb_append(ZERO, "2001:db8::5", extern_learn=True)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, "2001:db8::2", extern=True), _row(ZERO, "2001:db8::5", extern=True)],
+            "an extern_learn append takes over the device's own all-zeros entry (not the user's)",
+        )
+        await _expect_error(
+            FdbOperationNotSupported,
+            vtep.fdb_replace(ZERO, "2001:db8::7", router=True),
+            "fdb_replace of the all-zeros MAC raises FdbOperationNotSupported",
+        )
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, "2001:db8::2", router=True), _row(ZERO, "2001:db8::5", router=True)],
+            "a refused fdb_replace of the all-zeros MAC sets its flags to the request's (router, no extern_learn)",
+        )
+        await vtep.fdb_append(ZERO, "2001:db8::6", state=STATIC, extern_learn=True)
+        await _expect_rows(
+            vtep,
+            [
+                _row(ZERO, "2001:db8::2", router=True),
+                _row(ZERO, "2001:db8::5", router=True),
+                _row(ZERO, "2001:db8::6", router=True),
+            ],
+            "an extern_learn request leaves the state and flags of the user's entry alone",
+        )
+
+
+async def _check_delete_any_or_other_family(open_vtep: OpenVtep) -> None:
+    async with open_vtep(_config()) as vtep:
+        await vtep.up()
+        await vtep.fdb_add(M1, D3, port=5555, vni=7)
+        await vtep.fdb_append(MCAST, D3)
+        await vtep.fdb_append(MCAST, D4)
+        await vtep.fdb_add(M2, D3)
+        await vtep.fdb_del(M1, "0.0.0.0", port=1, vni=9)
+        await vtep.fdb_del(MCAST, "0.0.0.0")
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(M2, D3)],
+            "fdb_del with dst 0.0.0.0 deletes the whole MAC, whatever port and VNI say (__vxlan_fdb_delete)",
+        )
+        await _expect_error(
+            FdbEntryNotFound, vtep.fdb_del(MCAST, "0.0.0.0"), "fdb_del with dst 0.0.0.0 of a missing MAC"
+        )
+        await vtep.fdb_del(M2, "2001:db8::3")
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(M2, D3)],
+            "fdb_del with a dst of the other family deletes nothing and succeeds",
+        )
+        await _expect_error(
+            FdbEntryNotFound,
+            vtep.fdb_del(M3, "2001:db8::3"),
+            "fdb_del with a dst of the other family of a missing MAC raises FdbEntryNotFound",
+        )
+        await vtep.fdb_del(M2, "::")
+        await _expect_rows(vtep, [_row(ZERO, REMOTE)], "fdb_del with dst :: deletes the whole MAC on an IPv4 device")
+    async with open_vtep(_config(local="2001:db8::1", remote="2001:db8::2")) as vtep:
+        await vtep.up()
+        await vtep.fdb_add(M1, "2001:db8::3")
+        await vtep.fdb_del(M1, D3)
+        await _expect_error(
+            FdbEntryNotFound,
+            vtep.fdb_del(M2, D3),
+            "fdb_del with a dst of the other family of a missing MAC raises FdbEntryNotFound",
+        )
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, "2001:db8::2"), _row(M1, "2001:db8::3")],
+            "fdb_del with an IPv4 dst on an IPv6 device deletes nothing",
+        )
+        await vtep.fdb_del(M1, "0.0.0.0")
+        await _expect_rows(
+            vtep, [_row(ZERO, "2001:db8::2")], "fdb_del with dst 0.0.0.0 deletes the whole MAC on an IPv6 device"
+        )
+
+
+async def _check_via_flags_src_vni(open_vtep: OpenVtep) -> None:
+    async with open_vtep(_config()) as vtep:
+        await vtep.up()
+        await vtep.fdb_add(M1, D3, interface="lo", router=True)
+        await vtep.fdb_del(M1, D3)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(M1, D3, via="lo", router=True)],
+            "fdb_add records via and router; fdb_del without the remote's via matches no remote",
+        )
+        await vtep.fdb_del(M1, D3, interface="lo")
+        await _expect_config_error("dst", vtep.fdb_add(M2, None), "fdb_add without dst is refused (Linux: EINVAL)")
+        await _expect_config_error(
+            "dst", vtep.fdb_append(M2, None), "fdb_append without dst is refused (Linux: EINVAL)"
+        )
+        await vtep.fdb_append(MCAST, D3, state=DYNAMIC, extern_learn=True)
+        await vtep.fdb_replace(M3, D3, extern_learn=True, state=STATIC)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(MCAST, D3, state=DYNAMIC, extern=True), _row(M3, D3, state=STATIC, extern=True)],
+            "fdb_append and fdb_replace record extern_learn",
+        )
+        await vtep.fdb_append(MCAST, D4, state=STATIC, extern_learn=True)
+        await vtep.fdb_replace(M3, D4)
+        await _expect_rows(
+            vtep,
+            [
+                _row(ZERO, REMOTE),
+                _row(MCAST, D3, state=DYNAMIC, extern=True),
+                _row(MCAST, D4, state=DYNAMIC, extern=True),
+                _row(M3, D4),
+            ],
+            "an extern_learn append adds its remote but keeps the user's state; a replace without it drops it",
+        )
+        await vtep.fdb_add(M4, D3, src_vni=VNI)
+        await _expect_error(
+            FdbEntryExists,
+            vtep.fdb_add(M4, D4, src_vni=77),
+            "fdb_add with another src_vni finds the MAC's entry (a device that is not external looks up its own VNI)",
+        )
+        await vtep.fdb_add(M5, D3, src_vni=77)
+        await _expect_error(
+            FdbEntryNotFound,
+            vtep.fdb_del(M5, src_vni=77),
+            "an entry made with another src_vni is found by no lookup (fdb_del raises FdbEntryNotFound)",
+        )
+        await vtep.fdb_add(M5, D4)
+        await vtep.fdb_del(M3)
+        await vtep.fdb_del(MCAST)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(M4, D3), _row(M5, D3), _row(M5, D4)],
+            "an entry made with another src_vni is dumped, and a second entry of its MAC can be added",
+        )
+        await vtep.fdb_del(M5)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE), _row(M4, D3), _row(M5, D3)],
+            "fdb_del removes the findable entry and leaves the one made with another src_vni",
+        )
+
+
+async def _check_set_remote(open_vtep: OpenVtep) -> None:
+    async with open_vtep(_config()) as vtep:
+        await vtep.up()
+        await vtep.fdb_append(ZERO, D3)
+        await vtep.set_remote(D4)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, D3), _row(ZERO, D4)],
+            "set_remote appends the new remote to the all-zeros entry and deletes the old one (vxlan_changelink)",
+        )
+        if vtep.config.remote != D4 or vtep.config.group is not None:
+            raise _fail("set_remote changes the config", f"remote/group are {vtep.config.remote}/{vtep.config.group}")
+        await vtep.fdb_append(ZERO, D5, state=STATIC, extern_learn=True)
+        await vtep.set_remote(D3)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, D3), _row(ZERO, D5)],
+            "set_remote makes the all-zeros entry the device's own again: permanent, no extern_learn",
+        )
+        await vtep.set_remote(None)
+        await _expect_rows(vtep, [_row(ZERO, D5)], "set_remote(None) deletes only the device's remote")
+        await vtep.fdb_del(ZERO)
+        await vtep.set_remote(D6)
+        await _expect_rows(vtep, [_row(ZERO, D6)], "set_remote creates the all-zeros entry when it is gone")
+        await vtep.set_remote("0.0.0.0")
+        await _expect_rows(vtep, [], "set_remote 0.0.0.0 deletes the all-zeros entry")
+        if vtep.config.remote is not None:
+            raise _fail("set_remote 0.0.0.0 clears the config's remote", f"remote is {vtep.config.remote}")
+        await _expect_config_error(
+            "remote", vtep.set_remote("2001:db8::9"), "set_remote of the other family is refused"
+        )
+        await _expect_config_error(
+            "dev", vtep.set_remote("239.1.1.1"), "set_remote to a group needs an underlay interface"
+        )
+    async with open_vtep(_config(local="2001:db8::1", remote="2001:db8::2")) as vtep:
+        await vtep.set_remote("2001:db8::3")
+        await _expect_rows(vtep, [_row(ZERO, "2001:db8::3")], "set_remote on an IPv6 device swaps its remote")
+        await vtep.set_remote("::")
+        await _expect_rows(vtep, [], "set_remote :: deletes the all-zeros entry of an IPv6 device")
+
+
+async def _check_dev_default_entry(open_vtep: OpenVtep, dev: str) -> None:
+    async with open_vtep(_config(dev=dev)) as vtep:
+        await vtep.up()
+        await vtep.fdb_append(ZERO, REMOTE)
+        await _expect_rows(
+            vtep,
+            [_row(ZERO, REMOTE, via=dev), _row(ZERO, REMOTE)],
+            "on a device made with dev, appending its remote without via adds a second remote",
+        )
+        await vtep.fdb_del(ZERO, REMOTE)
+        await _expect_rows(vtep, [_row(ZERO, REMOTE, via=dev)], "fdb_del without via deletes the remote without via")
+        await vtep.set_remote(D3)
+        await _expect_rows(vtep, [_row(ZERO, D3, via=dev)], "set_remote keeps the device's interface (via)")
+        await vtep.set_remote("239.1.1.1")
+        await _expect_rows(vtep, [_row(ZERO, "239.1.1.1", via=dev)], "set_remote to a group")
+        if vtep.config.group != "239.1.1.1" or vtep.config.remote is not None:
+            raise _fail("set_remote to a group sets the config's group", f"group is {vtep.config.group}")
+        await vtep.fdb_del(ZERO, "239.1.1.1", interface=dev)
+        await _expect_rows(vtep, [], "fdb_del with the remote's via deletes it")
+
+
 CHECKS: tuple[Callable[[OpenVtep], Awaitable[None]], ...] = (
     _check_add_and_dump,
     _check_append,
@@ -346,14 +624,24 @@ CHECKS: tuple[Callable[[OpenVtep], Awaitable[None]], ...] = (
     _check_settings,
     _check_up_down,
     _check_ipv6_underlay,
+    _check_refused_replace_rewrites,
+    _check_default_takes_extern_learn,
+    _check_delete_any_or_other_family,
+    _check_via_flags_src_vni,
+    _check_set_remote,
 )
 
 
-async def check_vtep_control(open_vtep: OpenVtep) -> None:
+async def check_vtep_control(open_vtep: OpenVtep, *, dev: str | None = "lo") -> None:
     """Check a :class:`~pyvxlan.VtepControl` implementation against Linux's vxlan FDB semantics.
 
     Raises :class:`AssertionError` naming the first behaviour that differs. Devices use VNI 4242,
-    port 4789, local 198.51.100.1 and remote 198.51.100.2 (one check: 2001:db8::1 and ::2).
+    port 4789, local 198.51.100.1 and remote 198.51.100.2 (some checks: 2001:db8::1 and ::2).
+    ``dev`` names an interface the backend can use as an underlay (``dev``) and as an entry's
+    ``via``; ``None`` leaves out the check of a device made with ``dev`` (for a backend that
+    cannot make one).
     """
     for check in CHECKS:
         await check(open_vtep)
+    if dev is not None:
+        await _check_dev_default_entry(open_vtep, dev)

@@ -43,7 +43,7 @@ from typing import Final, TypeAlias
 
 from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.entries import FdbEntry, FdbState, Neighbour, check_interface
 from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
 from pyvxlan.events import (
     DeliverFrame,
@@ -183,7 +183,7 @@ class Vtep:
         default = config.default_remote
         if default is not None:
             # ip link add ... remote/group: the all-zeros entry, permanent, via the underlay device.
-            self._fdb.add(ZERO_MAC_BYTES, default, state=FdbState.PERMANENT, interface=config.dev, now=now)
+            self._fdb.add_default(default, interface=config.dev, now=now)
 
     # --- state ------------------------------------------------------------------------------------
 
@@ -515,29 +515,59 @@ class Vtep:
     def fdb_add(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
         extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
-        """``bridge fdb add``; see :meth:`ForwardingDatabase.add`."""
-        self._fdb.add(mac, dst, port=port, vni=vni, state=state, extern_learn=extern_learn, now=self._clock(now))
+        """``bridge fdb add MAC dst DST [port P] [vni V] [src_vni S] [via IF] [router] [extern_learn]
+        [STATE]``; see :meth:`ForwardingDatabase.add`."""
+        self._fdb.add(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(now),
+        )
 
     def fdb_append(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
         """``bridge fdb append``; see :meth:`ForwardingDatabase.append`."""
-        self._fdb.append(mac, dst, port=port, vni=vni, state=state, now=self._clock(now))
+        self._fdb.append(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(now),
+        )
 
     def fdb_append_many(self, entries: Sequence[FdbEntry], now: float | None = None) -> None:
         """``fdb_append`` for each entry in order; :class:`~pyvxlan.FdbBatchError` at the first failure
@@ -546,22 +576,49 @@ class Vtep:
         append = self._fdb.append
         for i, e in enumerate(entries):
             try:
-                append(e.mac, e.dst, port=e.port, vni=e.vni, state=e.state, interface=e.interface, now=t)
+                if not isinstance(e, FdbEntry):
+                    raise ConfigError("entry", f"must be an FdbEntry, got {type(e).__name__}")
+                append(
+                    e.mac,
+                    e.dst,
+                    port=e.port,
+                    vni=e.vni,
+                    state=e.state,
+                    extern_learn=e.extern_learn,
+                    router=e.router,
+                    interface=e.interface,
+                    now=t,
+                )
             except (FdbError, ConfigError) as exc:
                 raise FdbBatchError(i, i, str(exc)) from exc
 
     def fdb_replace(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
-        """``bridge fdb replace``; see :meth:`ForwardingDatabase.replace`."""
-        self._fdb.replace(mac, dst, port=port, vni=vni, state=state, now=self._clock(now))
+        """``bridge fdb replace``; see :meth:`ForwardingDatabase.replace` (its kernel quirk too)."""
+        self._fdb.replace(
+            mac,
+            dst,
+            port=port,
+            vni=vni,
+            state=state,
+            extern_learn=extern_learn,
+            router=router,
+            interface=interface,
+            src_vni=src_vni,
+            now=self._clock(now),
+        )
 
     def fdb_del(
         self,
@@ -570,11 +627,13 @@ class Vtep:
         *,
         port: int | None = None,
         vni: int | None = None,
+        interface: str | None = None,
+        src_vni: int | None = None,
         now: float | None = None,
     ) -> None:
         """``bridge fdb del``; see :meth:`ForwardingDatabase.delete`."""
         self._clock(now)
-        self._fdb.delete(mac, dst, port=port, vni=vni)
+        self._fdb.delete(mac, dst, port=port, vni=vni, interface=interface, src_vni=src_vni)
 
     def fdb_dump(self, now: float | None = None) -> list[FdbEntry]:
         """``bridge fdb show dev DEV``: one record per (MAC, remote)."""
@@ -616,3 +675,43 @@ class Vtep:
         self._config = dataclasses.replace(self._config, ageing=seconds)  # validates, maps 0 to 300
         self._fdb.ageing = self._config.ageing
         self._fdb._config = self._config
+
+    def set_remote(self, address: str | None, *, dev: str | None = None, now: float | None = None) -> None:
+        """``ip link set DEV type vxlan remote|group ADDRESS [dev IF]`` on a live device.
+
+        A multicast ``address`` is the group (it needs an underlay interface: ``dev`` here or the
+        device's); ``None``, ``0.0.0.0`` or ``::`` removes the remote. As Linux's
+        ``vxlan_changelink``: the new address is appended to the all-zeros entry as the device's
+        own (permanent, no flags, ``via`` the device's interface), then the old remote is deleted
+        from it (the whole entry when it was its last remote); a running device leaves the old
+        group and joins the new one. The address family cannot change
+        (:class:`~pyvxlan.ConfigError`, ``remote``).
+        """
+        self._clock(now)
+        cfg = self._config
+        family = self._fdb.family
+        new: str | None = None
+        if address is not None:
+            if not isinstance(address, str):
+                raise ConfigError("remote", f"{address!r} is not an IPv4 or IPv6 address")
+            info = ip_info(address, "remote")
+            if info.version != family:
+                raise ConfigError("remote", f"{info.text} is IPv{info.version} but the device is IPv{family}")
+            new = None if info.is_unspecified else info.text
+        lower = cfg.dev if dev is None else check_interface(dev, "dev")
+        is_group = new is not None and ip_info(new).is_multicast
+        if is_group and lower is None:
+            raise ConfigError("dev", f"a multicast group ({new}) needs an underlay interface (dev)")
+        old = cfg.default_remote
+        config = dataclasses.replace(
+            cfg, group=new if is_group else None, remote=None if is_group else new, dev=lower
+        )
+        if new != old:
+            self._fdb.change_default(old, new, old_interface=cfg.dev, interface=lower, now=self._now)
+            if self._up:
+                if cfg.group is not None:
+                    self._outputs.append(LeaveGroup(cfg.group))
+                if config.group is not None:
+                    self._outputs.append(JoinGroup(config.group))
+        self._config = config
+        self._fdb._config = config

@@ -1,4 +1,10 @@
-"""The FDB (inside a Vtep, so learning and ageing are included) against a plain-dict model."""
+"""The FDB (inside a Vtep, so learning and ageing are included) against a plain-dict model.
+
+The model writes down Linux's vxlan_fdb_update_existing and __vxlan_fdb_delete: a request's state
+and flags replace the entry's unless it is ``extern_learn`` and the entry is the user's; a refused
+replace of an all-zeros or multicast MAC has already rewritten them; a delete with an unspecified
+``dst`` takes the whole MAC, with a ``dst`` of the other family nothing.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ UNICAST = [f"02:00:00:00:00:0{i}" for i in range(1, 6)]
 MULTICAST = ["01:00:5e:01:01:01", "33:33:00:00:00:01"]
 MACS = st.sampled_from([ZERO, *UNICAST, *MULTICAST])
 DSTS = st.sampled_from(["198.51.100.2", "198.51.100.3", "198.51.100.4"])
+DEL_DSTS = st.none() | DSTS | st.sampled_from(["0.0.0.0", "::", "2001:db8::2"])
 PORTS = st.sampled_from([None, 5555])
 VNIS = st.sampled_from([None, 20])
 STATES = st.sampled_from(list(FdbState))
@@ -43,6 +50,18 @@ class Rec:
     remotes: list[Remote]
     updated: float
     used: float = 0.0
+    router: bool = False
+    user: bool = True  # Linux's NTF_VXLAN_ADDED_BY_USER
+
+    def restate(self, state: FdbState, extern: bool, router: bool) -> bool:
+        """vxlan_fdb_update_existing's first step; True when anything changed."""
+        if extern and self.user:
+            return False
+        new = (state, extern, router, True)
+        if (self.state, self.extern, self.router, self.user) == new:
+            return False
+        self.state, self.extern, self.router, self.user = new
+        return True
 
     @property
     def ages(self) -> bool:
@@ -69,13 +88,13 @@ class FdbMachine(RuleBasedStateMachine):
         self.vtep = Vtep(VtepConfig(vni=10, remote=PEER, max_entries=limit, ageing=ageing, mac=DEV_MAC))
         self.vtep.up(0.0)
         self.vtep.take_outputs()
-        self.model[ZERO] = Rec(FdbState.PERMANENT, False, [(PEER, None, None)], 0.0)
+        self.model[ZERO] = Rec(FdbState.PERMANENT, False, [(PEER, None, None)], 0.0, user=False)
 
     def full(self) -> bool:
         return bool(self.limit) and len(self.model) >= self.limit
 
-    def create(self, mac: str, state: FdbState, extern: bool, remote: Remote) -> None:
-        self.model[mac] = Rec(state, extern, [remote], self.now, self.now)
+    def create(self, mac: str, state: FdbState, extern: bool, remote: Remote, router: bool = False) -> None:
+        self.model[mac] = Rec(state, extern, [remote], self.now, self.now, router)
 
     @rule(dt=st.integers(0, 40).map(float))
     def tick(self, dt: float) -> None:
@@ -89,56 +108,66 @@ class FdbMachine(RuleBasedStateMachine):
                 del self.model[mac]
         assert got == sorted(want)
 
-    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES, extern=st.booleans())
-    def add(self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState, extern: bool) -> None:  # noqa: PLR0917 - hypothesis passes rule arguments by keyword
+    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES, extern=st.booleans(), router=st.booleans())
+    def add(  # noqa: PLR0917 - hypothesis passes rule arguments by keyword
+        self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState, extern: bool, router: bool
+    ) -> None:
         try:
-            self.vtep.fdb_add(mac, dst, port=port, vni=vni, state=state, extern_learn=extern, now=self.now)
+            self.vtep.fdb_add(
+                mac, dst, port=port, vni=vni, state=state, extern_learn=extern, router=router, now=self.now
+            )
         except FdbEntryExists:
             assert mac in self.model
         except FdbFull:
             assert mac not in self.model and self.full()
         else:
             assert mac not in self.model and not self.full()
-            self.create(mac, state, extern, (dst, port, vni))
+            self.create(mac, state, extern, (dst, port, vni), router)
 
-    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES)
-    def append(self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState) -> None:
+    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES, extern=st.booleans())
+    def append(self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState, extern: bool) -> None:  # noqa: PLR0917
         try:
-            self.vtep.fdb_append(mac, dst, port=port, vni=vni, state=state, now=self.now)
+            self.vtep.fdb_append(mac, dst, port=port, vni=vni, state=state, extern_learn=extern, now=self.now)
         except FdbFull:
             assert mac not in self.model and self.full()
             return
         rec = self.model.get(mac)
         if rec is None:
             assert not self.full()
-            self.create(mac, state, False, (dst, port, vni))
+            self.create(mac, state, extern, (dst, port, vni))
             return
-        changed = rec.state is not state or rec.extern
+        changed = rec.restate(state, extern, False)
         if not is_unicast(mac) and (dst, port, vni) not in rec.remotes:
             rec.remotes.append((dst, port, vni))
             changed = True
         if changed:
-            rec.state, rec.extern, rec.updated = state, False, self.now
+            rec.updated = self.now
 
-    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES)
-    def replace(self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState) -> None:
+    @rule(mac=MACS, dst=DSTS, port=PORTS, vni=VNIS, state=STATES, extern=st.booleans())
+    def replace(self, mac: str, dst: str, port: int | None, vni: int | None, state: FdbState, extern: bool) -> None:  # noqa: PLR0917
+        rec = self.model.get(mac)
         try:
-            self.vtep.fdb_replace(mac, dst, port=port, vni=vni, state=state, now=self.now)
+            self.vtep.fdb_replace(mac, dst, port=port, vni=vni, state=state, extern_learn=extern, now=self.now)
         except FdbOperationNotSupported:
             assert not is_unicast(mac)
+            if rec is not None:
+                rec.restate(state, extern, False)  # the kernel's quirk: rewritten, refused, not refreshed
             return
         except FdbFull:
             assert mac not in self.model and self.full()
             return
         assert is_unicast(mac)
-        rec = self.model.get(mac)
         if rec is None:
-            self.create(mac, state, False, (dst, port, vni))
+            self.create(mac, state, extern, (dst, port, vni))
         else:
-            rec.remotes[0] = (dst, port, vni)
-            rec.state, rec.extern, rec.updated = state, False, self.now
+            changed = rec.restate(state, extern, False)
+            if rec.remotes[0] != (dst, port, vni):
+                rec.remotes[0] = (dst, port, vni)
+                changed = True
+            if changed:
+                rec.updated = self.now
 
-    @rule(mac=MACS, dst=st.none() | DSTS, port=PORTS, vni=VNIS)
+    @rule(mac=MACS, dst=DEL_DSTS, port=PORTS, vni=VNIS)
     def delete(self, mac: str, dst: str | None, port: int | None, vni: int | None) -> None:
         try:
             self.vtep.fdb_del(mac, dst, port=port, vni=vni, now=self.now)
@@ -146,7 +175,7 @@ class FdbMachine(RuleBasedStateMachine):
             assert mac not in self.model
             return
         rec = self.model[mac]
-        if dst is None:
+        if dst is None or dst in ("0.0.0.0", "::"):
             del self.model[mac]
         elif (dst, port, vni) in rec.remotes:
             if len(rec.remotes) > 1:
@@ -176,6 +205,7 @@ class FdbMachine(RuleBasedStateMachine):
             assert delivered
             if not self.full():
                 self.create(src_mac, FdbState.REACHABLE, False, (src, None, None))
+                self.model[src_mac].user = False
             return
         rec.updated = self.now
         if rec.remotes[0][0] == src:
@@ -209,8 +239,14 @@ class FdbMachine(RuleBasedStateMachine):
     def table_matches_model(self) -> None:
         if not hasattr(self, "vtep"):
             return
-        got = [(e.mac, e.dst, e.port, e.vni, e.state, e.extern_learn, e.updated) for e in self.vtep.fdb_dump()]
-        want = [(mac, *r, rec.state, rec.extern, rec.updated) for mac, rec in self.model.items() for r in rec.remotes]
+        got = [
+            (e.mac, e.dst, e.port, e.vni, e.state, e.extern_learn, e.router, e.updated) for e in self.vtep.fdb_dump()
+        ]
+        want = [
+            (mac, *r, rec.state, rec.extern, rec.router, rec.updated)
+            for mac, rec in self.model.items()
+            for r in rec.remotes
+        ]
         assert got == want
 
     @invariant()

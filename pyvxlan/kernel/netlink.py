@@ -36,6 +36,7 @@ __all__ = [
     "AF_BRIDGE",
     "NTF_EXT_LEARNED",
     "NTF_MASTER",
+    "NTF_ROUTER",
     "NTF_SELF",
     "NUD_NOARP",
     "NUD_PERMANENT",
@@ -106,6 +107,7 @@ NDA_CACHEINFO: Final = 3
 NDA_PORT: Final = 6
 NDA_VNI: Final = 7
 NDA_IFINDEX: Final = 8
+NDA_SRC_VNI: Final = 11
 
 CAP_NET_ADMIN: Final = 12
 
@@ -272,8 +274,11 @@ def encode_neigh(
     dst: bytes | None = None,
     port: int | None = None,
     vni: int | None = None,
+    via: int | None = None,
+    src_vni: int | None = None,
 ) -> bytes:
-    """One ``RTM_*NEIGH`` message (nlmsghdr + ndmsg + attributes)."""
+    """One ``RTM_*NEIGH`` message (nlmsghdr + ndmsg + attributes); ``via`` is NDA_IFINDEX (the
+    remote's underlay interface), ``src_vni`` NDA_SRC_VNI."""
     attrs = b""
     if dst is not None:
         attrs += _attr(NDA_DST, dst)
@@ -283,6 +288,10 @@ def encode_neigh(
         attrs += _attr(NDA_PORT, _BE16.pack(port))
     if vni is not None:
         attrs += _attr(NDA_VNI, _U32.pack(vni))
+    if via is not None:
+        attrs += _attr(NDA_IFINDEX, _U32.pack(via))
+    if src_vni is not None:
+        attrs += _attr(NDA_SRC_VNI, _U32.pack(src_vni))
     length = _HDR_NDMSG.size + len(attrs)
     return _HDR_NDMSG.pack(length, msg_type, flags, seq, 0, family, ifindex, state, ntf, 1) + attrs
 
@@ -340,7 +349,9 @@ class NeighMessage:
     updated: int | None
 
 
-_NeighAttrs = tuple["bytes | None", "bytes | None", "int | None", "int | None", "int | None", "int | None", "int | None"]
+_NeighAttrs = tuple[
+    "bytes | None", "bytes | None", "int | None", "int | None", "int | None", "int | None", "int | None"
+]
 
 
 def _neigh_attrs(mv: memoryview, a: int, stop: int) -> _NeighAttrs:

@@ -21,7 +21,7 @@ import trio
 
 from pyvxlan.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, parse_mac
 from pyvxlan.config import DEFAULT_AGEING, VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.entries import FdbEntry, FdbState, Neighbour, check_interface
 from pyvxlan.errors import (
     ConfigError,
     FdbBatchError,
@@ -81,7 +81,7 @@ _DST_TEXTS: dict[bytes, str] = {}
 _STATES = {bits: state for state, bits in _STATE_BITS.items()} | {
     nl.NUD_PERMANENT | nl.NUD_REACHABLE: FdbState.PERMANENT
 }
-_FDB_FIELDS = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used")
+_FDB_FIELDS = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
 if tuple(f.name for f in dataclasses.fields(FdbEntry)) != _FDB_FIELDS:  # pragma: no cover
     raise ImportError("pyvxlan.entries.FdbEntry changed: update pyvxlan.kernel.vtep._entries")
 _SLOT_SETTERS = tuple(getattr(FdbEntry, name).__set__ for name in _FDB_FIELDS)
@@ -100,11 +100,11 @@ def _check_port(port: int | None) -> int | None:
     return port
 
 
-def _check_vni(vni: int | None) -> int | None:
+def _check_vni(vni: int | None, field: str = "vni") -> int | None:
     if vni is None:
         return None
     if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni < 1 << 24:
-        raise ConfigError("vni", f"must be in 0..16777215, got {vni!r}")
+        raise ConfigError(field, f"must be in 0..16777215, got {vni!r}")
     return vni
 
 
@@ -242,29 +242,70 @@ class KernelVtep:
     # --- FDB ------------------------------------------------------------------------------------
 
     def _fields(
-        self, mac: str, dst: str | None, port: int | None, vni: int | None, *, state: FdbState, extern_learn: bool
+        self,
+        mac: str,
+        dst: str | None,
+        port: int | None,
+        vni: int | None,
+        *,
+        state: FdbState,
+        extern_learn: bool,
+        router: bool = False,
+        via: int | None = None,
+        src_vni: int | None = None,
+        any_dst: bool = False,
     ) -> dict[str, Any]:
-        """Validate one entry and give its :func:`~pyvxlan.kernel.netlink.encode_neigh` fields."""
+        """Validate one entry and give its :func:`~pyvxlan.kernel.netlink.encode_neigh` fields.
+
+        ``any_dst`` (``fdb del``) lets an unspecified address or one of the other family through:
+        Linux answers those itself (the whole MAC; nothing).
+        """
         raw_mac = parse_mac(mac, "mac")
+        if not isinstance(state, FdbState):
+            raise ConfigError("state", f"must be an FdbState, got {state!r}")
+        for name, flag in (("extern_learn", extern_learn), ("router", router)):
+            if not isinstance(flag, bool):
+                raise ConfigError(name, f"must be True or False, got {flag!r}")
         fields: dict[str, Any] = {
             "family": nl.AF_BRIDGE,
             "ifindex": self._index,
-            "state": _STATE_BITS[FdbState(state)],
-            "ntf": nl.NTF_SELF | (nl.NTF_EXT_LEARNED if extern_learn else 0),
+            "state": _STATE_BITS[state],
+            "ntf": nl.NTF_SELF | (nl.NTF_EXT_LEARNED if extern_learn else 0) | (nl.NTF_ROUTER if router else 0),
             "lladdr": raw_mac,
             "port": _check_port(port),
             "vni": _check_vni(vni),
+            "via": via,
+            "src_vni": _check_vni(src_vni, "src_vni"),
         }
         if dst is not None:
-            info = ip_info(dst, "dst") if isinstance(dst, str) else ip_info(str(dst), "dst")
-            if info.is_unspecified:
-                raise ConfigError("dst", f"{info.text} is not a remote VTEP address")
-            if _AF[info.version] != self._family:
-                raise ConfigError(
-                    "dst", f"{info.text} is IPv{info.version} but {self.name} is IPv{4 if self._family == 2 else 6}"
-                )
+            if not isinstance(dst, str):
+                raise ConfigError("dst", f"{dst!r} is not an IPv4 or IPv6 address")
+            info = ip_info(dst, "dst")
+            if not any_dst:
+                if info.is_unspecified:
+                    raise ConfigError("dst", f"{info.text} is not a remote VTEP address")
+                if _AF[info.version] != self._family:
+                    raise ConfigError(
+                        "dst", f"{info.text} is IPv{info.version} but the device is IPv{4 if self._family == 2 else 6}"
+                    )
             fields["dst"] = info.packed
         return fields
+
+    def _via_blocking(self, interface: str | None) -> int | None:
+        """The index of the underlay interface ``interface`` (``via``), ``None`` for none."""
+        if interface is None:
+            return None
+        check_interface(interface, "interface")
+        index = self._rtnl.index(interface)
+        if index is None:
+            raise ConfigError("interface", f"no interface named {interface!r}{_in(self._netns)}")
+        return index
+
+    async def _via(self, interface: str | None) -> int | None:
+        if interface is None:
+            return None
+        index: int | None = await _run(self._via_blocking, interface)
+        return index
 
     async def _one(self, msg_type: int, flags: int, fields: dict[str, Any], what: str, mac: str) -> None:
         ((code, message),) = await _run(self._sock.transact, [(msg_type, flags, fields)])
@@ -295,22 +336,88 @@ class KernelVtep:
     async def fdb_add(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
         extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
-        """``bridge fdb add MAC dev DEV dst DST [port P] [vni V] [STATE] [extern_learn]``."""
-        fields = self._fields(mac, dst, port, vni, state=state, extern_learn=extern_learn)
-        with self._own_echo(mac, dst, state, extern_learn):
-            await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields, "fdb add", mac)
+        """``bridge fdb add MAC dev DEV dst DST [port P] [vni V] [src_vni S] [via IF] [router]
+        [extern_learn] [STATE]``."""
+        await self._new(
+            "fdb add",
+            nl.NLM_F_CREATE | nl.NLM_F_EXCL,
+            mac,
+            dst,
+            port,
+            vni,
+            state,
+            extern_learn,
+            router,
+            interface,
+            src_vni,
+        )
 
-    async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
-        """``bridge fdb append MAC dev DEV dst DST``: one more remote (head-end replication)."""
-        fields = self._fields(mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False)
-        await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_APPEND, fields, "fdb append", mac)
+    async def _new(  # noqa: PLR0917 - the bridge fdb request's fields, in its order
+        self,
+        what: str,
+        flags: int,
+        mac: str,
+        dst: str | None,
+        port: int | None,
+        vni: int | None,
+        state: FdbState,
+        extern_learn: bool,
+        router: bool,
+        interface: str | None,
+        src_vni: int | None,
+    ) -> None:
+        via = await self._via(interface)
+        fields = self._fields(
+            mac, dst, port, vni, state=state, extern_learn=extern_learn, router=router, via=via, src_vni=src_vni
+        )
+        if dst is None:
+            # Sent all the same: Linux answers EINVAL (vxlan_fdb_parse), reported as the model does.
+            ((code, message),) = await _run(self._sock.transact, [(nl.RTM_NEWNEIGH, flags, fields)])
+            if code == errno.EINVAL:
+                raise ConfigError("dst", f"{what} needs a remote address (Linux: EINVAL)")
+            if code:
+                raise self._fdb_error(code, message, what, mac)
+            return
+        with self._own_echo(mac, dst, state, extern_learn):
+            await self._one(nl.RTM_NEWNEIGH, flags, fields, what, mac)
+
+    async def fdb_append(
+        self,
+        mac: str,
+        dst: str | None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
+    ) -> None:
+        """``bridge fdb append MAC dev DEV dst DST ...``: one more remote (head-end replication)."""
+        await self._new(
+            "fdb append",
+            nl.NLM_F_CREATE | nl.NLM_F_APPEND,
+            mac,
+            dst,
+            port,
+            vni,
+            state,
+            extern_learn,
+            router,
+            interface,
+            src_vni,
+        )
 
     async def fdb_append_many(self, entries: Sequence[FdbEntry]) -> None:
         """``fdb_append`` for every entry, in batched netlink messages (2,000 per ``send``).
@@ -358,6 +465,7 @@ class KernelVtep:
         if (
             entry.port is None
             and entry.vni is None
+            and entry.interface is None
             and state is not None
             and dst is not None
             and not dst.is_unspecified
@@ -371,41 +479,77 @@ class KernelVtep:
             except ValueError:
                 raw = b""
             if len(raw) == 6:
-                ntf = nl.NTF_SELF | (nl.NTF_EXT_LEARNED if entry.extern_learn else 0)
+                ntf = (
+                    nl.NTF_SELF
+                    | (nl.NTF_EXT_LEARNED if entry.extern_learn else 0)
+                    | (nl.NTF_ROUTER if entry.router else 0)
+                )
                 return nl.encode_fdb_request(
                     nl.RTM_NEWNEIGH, flags, ifindex=self._index, state=state, ntf=ntf, lladdr=raw, dst=dst.packed
                 )
-        # Anything else (a port, a VNI, another spelling, or an error to report) the general way.
+        # Anything else (a port, a VNI, an interface, or an error to report) the general way.
         fields = self._fields(
-            entry.mac, entry.dst, entry.port, entry.vni, state=entry.state, extern_learn=entry.extern_learn
+            entry.mac,
+            entry.dst,
+            entry.port,
+            entry.vni,
+            state=entry.state,
+            extern_learn=entry.extern_learn,
+            router=entry.router,
+            via=self._via_blocking(entry.interface),
         )
         return nl.encode_neigh(nl.RTM_NEWNEIGH, flags, 0, **fields)
 
     async def fdb_replace(
         self,
         mac: str,
-        dst: str,
+        dst: str | None,
         *,
         port: int | None = None,
         vni: int | None = None,
         state: FdbState = FdbState.PERMANENT,
+        extern_learn: bool = False,
+        router: bool = False,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
         """``bridge fdb replace``: create, or rewrite the first remote of a unicast MAC."""
         # pyroute2's fdb('replace') leaves out NTF_SELF and the state (EOPNOTSUPP); they go explicitly here.
-        fields = self._fields(mac, dst, port, vni, state=state, extern_learn=False)
-        with self._own_echo(mac, dst, state, False):
-            await self._one(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, fields, "fdb replace", mac)
+        await self._new(
+            "fdb replace",
+            nl.NLM_F_CREATE | nl.NLM_F_REPLACE,
+            mac,
+            dst,
+            port,
+            vni,
+            state,
+            extern_learn,
+            router,
+            interface,
+            src_vni,
+        )
 
     async def fdb_del(
-        self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
+        self,
+        mac: str,
+        dst: str | None = None,
+        *,
+        port: int | None = None,
+        vni: int | None = None,
+        interface: str | None = None,
+        src_vni: int | None = None,
     ) -> None:
-        """``bridge fdb del MAC dev DEV [dst DST] [port P] [vni V]``.
+        """``bridge fdb del MAC dev DEV [dst DST] [port P] [vni V] [via IF] [src_vni S]``.
 
-        Without ``dst`` the whole MAC goes (every remote). With ``dst``, Linux matches the remote
-        on (dst, port, VNI), ``None`` meaning the device's own, and deletes nothing (silently)
-        when no remote matches: pass the ``port`` and ``vni`` the entry was made with.
+        Without ``dst`` (or with ``0.0.0.0`` or ``::``) the whole MAC goes (every remote). With
+        ``dst``, Linux matches the remote on (dst, port, VNI, via), ``None`` meaning the device's
+        own port and VNI and no interface, and deletes nothing (silently) when no remote matches,
+        an address of the other family included.
         """
-        fields = self._fields(mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False)
+        via = await self._via(interface)
+        fields = self._fields(
+            mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False, via=via, src_vni=src_vni, any_dst=True
+        )
         fields["ntf"] = nl.NTF_SELF
         if dst is not None:
             # Sent explicitly even when they are the device's: what is matched is then visible here.
@@ -457,10 +601,11 @@ class KernelVtep:
         out: list[FdbEntry] = []
         append = out.append
         new = object.__new__
-        s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used = _SLOT_SETTERS
+        s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _SLOT_SETTERS
         texts = _DST_TEXTS
         states = _STATES
         ext_bit = nl.NTF_EXT_LEARNED
+        router_bit = nl.NTF_ROUTER
         for lladdr, dst, port, vni, via, state, flags, used, updated in nl.parse_fdb_records(raw, self._index):
             dst_text = texts.get(dst)
             if dst_text is None:
@@ -477,6 +622,7 @@ class KernelVtep:
             s_ext(e, bool(flags & ext_bit))
             s_upd(e, None if updated is None else now - updated / hz)
             s_used(e, None if used is None else now - used / hz)
+            s_router(e, bool(flags & router_bit))
             append(e)
         return out
 
@@ -545,6 +691,32 @@ class KernelVtep:
         value = math.ceil(seconds) if seconds else int(DEFAULT_AGEING)
         await self._set_vxlan(f"set ageing {value}", vxlan_ageing=value)
         self._config = dataclasses.replace(self._config, ageing=float(value))
+
+    async def set_remote(self, address: str | None, *, dev: str | None = None) -> None:
+        """``ip link set DEV type vxlan remote|group ADDRESS [dev IF]``: Linux swaps the
+        all-zeros entry's remote (``None``, ``0.0.0.0`` or ``::`` deletes it) and, when up,
+        leaves the old group and joins the new one."""
+        six = self._family == _AF[6]
+        text = "::" if six else "0.0.0.0"
+        if address is not None:
+            if not isinstance(address, str):
+                raise ConfigError("remote", f"{address!r} is not an IPv4 or IPv6 address")
+            info = ip_info(address, "remote")
+            if _AF[info.version] != self._family:
+                raise ConfigError("remote", f"{info.text} is IPv{info.version} but the device is IPv{6 if six else 4}")
+            text = info.text
+        new = None if ip_info(text).is_unspecified else text
+        lower = self._config.dev if dev is None else check_interface(dev, "dev")
+        is_group = new is not None and ip_info(new).is_multicast
+        if is_group and lower is None:
+            raise ConfigError("dev", f"a multicast group ({new}) needs an underlay interface (dev)")
+        kw: dict[str, Any] = {"vxlan_group6" if six else "vxlan_group": text}
+        if dev is not None:
+            kw["vxlan_link"] = await self._via(dev)
+        await self._set_vxlan(f"set remote {text}", **kw)
+        self._config = dataclasses.replace(
+            self._config, group=new if is_group else None, remote=None if is_group else new, dev=lower
+        )
 
     async def _set_vxlan(self, what: str, **kw: Any) -> None:
         try:

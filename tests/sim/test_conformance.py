@@ -1,7 +1,12 @@
-"""The simulated VTEP (``lab.vtep(...)``) passes the same conformance checker as the kernel's."""
+"""The simulated VTEP (``lab.vtep(...)``) passes the same conformance checker as the kernel's.
+
+The simulator is also held against the kernel itself, step by step on the same random control
+sequences: tests/kernel/test_checker.py (it needs root) imports :func:`open_sim_vtep` from here.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,4 +49,5 @@ async def open_sim_vtep(config: VtepConfig) -> AsyncIterator[VtepControl]:
 
 
 def test_simulated_vtep_passes_check_vtep_control() -> None:
-    run(check_vtep_control, open_sim_vtep)
+    # dev=None: a simulated host has no named underlay interface to make a device with ``dev``.
+    run(functools.partial(check_vtep_control, dev=None), open_sim_vtep)
