@@ -2,9 +2,17 @@
 
 The ARP behaviour follows Linux's defaults where it matters for an overlay: a resolution sends up
 to ``ARP_TRIES`` broadcast requests ``ARP_RETRANS`` seconds apart (``mcast_solicit`` 3,
-``retrans_time`` 1 s) while up to ``ARP_QUEUE`` packets wait for it (and are dropped, counted,
-when it fails); an answered entry is used for ``ARP_REACHABLE`` seconds and then resolved again.
-A guest that gets a request for its own address answers and learns the asker, as Linux does.
+``retrans_time`` 1 s) while packets wait for it, up to ``ARP_QUEUE_BYTES`` of their buffers'
+true sizes (``unres_qlen_bytes``: 256 small packets, 92 of 1,500 bytes; the oldest is dropped
+first, and all are dropped, counted, when the resolution fails); an answered entry is used for
+``ARP_REACHABLE`` seconds and then resolved again. A guest that gets a request for its own address
+answers and learns the asker, as Linux does.
+
+What a guest sends is what a Linux guest puts on its veth: frames unpadded (Linux pads only on
+real NICs), IPv4 IDs from ``__ip_select_ident`` (see :mod:`pyvxlan.sim.ipid`), DF set except on
+ICMP echo replies (Linux's ICMP socket does not do path MTU discovery), and the echo requests of
+:meth:`SimGuest.ping` as the kernel lab's ``ping`` sends them (``ECHO_DATA``: sequence numbers from
+0, 16 bytes of data, ``pyvxlan-`` and the send time as a big-endian double).
 
 Everything here runs inside scheduler handlers; the async methods only start work in the
 simulated world and wait for a handler to wake them.
@@ -13,12 +21,14 @@ simulated world and wait for a handler to wake them.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
 
+from pyvxlan.frame import internet_checksum
 from pyvxlan.lab import PingResult
 from pyvxlan.packets import (
     ALL_NODES_MAC,
@@ -38,21 +48,74 @@ from pyvxlan.packets import (
     solicited_node_mac,
     udp_frame,
 )
+from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
 
-__all__ = ["ARP_QUEUE", "ARP_REACHABLE", "ARP_RETRANS", "ARP_TRIES", "SimGuest", "UdpSocket"]
+__all__ = [
+    "ARP_QUEUE_BYTES",
+    "ARP_REACHABLE",
+    "ARP_RETRANS",
+    "ARP_TRIES",
+    "ECHO_DATA",
+    "SimGuest",
+    "UdpSocket",
+    "skb_truesize",
+]
 
 ARP_TRIES = 3
 ARP_RETRANS = 1.0
-ARP_QUEUE = 3
+ARP_QUEUE_BYTES = 212992  # net.ipv4.neigh.*.unres_qlen_bytes (and IPv6's), Linux's default
 ARP_REACHABLE = 30.0
+ECHO_DATA = b"pyvxlan-"  # then the send time, "!d": the kernel lab's echo data (kernel/lab.py _echo)
+
+_PROTO_ICMP = 1
+_PROTO_UDP = 17
+# Linux's skb heads: up to SKB_SMALL_HEAD_CACHE_SIZE from their own cache, else a power of two
+# from kmalloc; each with a struct skb_shared_info at its end, and the struct sk_buff beside it.
+_SMALL_HEAD = 576
+_SHINFO = 320
+_SK_BUFF = 256
+
+
+def skb_truesize(ip_length: int) -> int:
+    """The ``truesize`` Linux charges for a socket's packet of ``ip_length`` IP bytes (what the
+    neighbour queue's byte limit counts). Measured (6.18, UDP while ARP resolves): 256 packets of
+    up to 150 payload bytes fit in ``unres_qlen_bytes``, 166 of 300 to 500, 92 of 700 to 1,400."""
+    head = ip_length + 16 + 15 + _SHINFO  # the link header space ip_append_data asks for, aligned
+    if head <= _SMALL_HEAD:
+        return _SMALL_HEAD + _SK_BUFF
+    return (1 << (head - 1).bit_length()) + _SK_BUFF
 
 
 @dataclass(slots=True)
 class _Resolution:
     tries: int = 0
-    queue: deque[tuple[object, ...]] = field(default_factory=deque)  # packets to build once resolved
+    # Packets to build once resolved, with their truesize, and the sum of those sizes.
+    queue: deque[tuple[tuple[object, ...], int]] = field(default_factory=deque)
+    queued: int = 0
+
+
+def _unpadded(frame: bytes) -> bytes:
+    """``frame`` without the padding to 60 bytes that the packet builders add: Linux pads only
+    on a real NIC, so a veth, a bridge and a vxlan device carry the short frame."""
+    kind = frame[12:14]
+    if kind == b"\x08\x06":
+        return frame[:42]
+    if kind == b"\x08\x00":
+        return frame[: 14 + int.from_bytes(frame[16:18], "big")]
+    if kind == b"\x86\xdd":
+        return frame[: 54 + int.from_bytes(frame[18:20], "big")]
+    return frame
+
+
+def _ipv4_as_linux(frame: bytes, ident: int, df: bool) -> bytes:
+    """An IPv4 frame from the packet builders (ID 0, DF) with Linux's ID and DF bit instead."""
+    header = bytearray(frame[14:34])
+    header[4:8] = struct.pack("!HH", ident, 0x4000 if df else 0)
+    header[10:12] = b"\0\0"
+    header[10:12] = internet_checksum(header).to_bytes(2, "big")
+    return frame[:14] + bytes(header) + frame[34:]
 
 
 @dataclass(slots=True)
@@ -103,6 +166,7 @@ class SimGuest:
     __slots__ = (
         "_accept",
         "_drop",
+        "_idents",
         "_ip",
         "_ledger",
         "_mac",
@@ -139,6 +203,7 @@ class SimGuest:
         ledger: Ledger,
         drop: Callable[[str, str], None],
         observe: Callable[[str, bytes, bool], None] | None = None,
+        idents: IpIdents | None = None,
     ) -> None:
         iface = ipaddress.ip_interface(ip)
         self._name = name
@@ -156,6 +221,7 @@ class SimGuest:
         self._sched = sched
         self._ledger = ledger
         self._drop = drop  # (guest name, reason): packets the stack gives up on (no frame copy)
+        self._idents = idents if idents is not None else IpIdents(0)
         self._observe = observe
         self._port: Callable[[bytes], None] | None = None  # the bridge port, set on attach
         self.arp_cache: dict[bytes, tuple[bytes, float]] = {}  # ip -> (mac, confirmed at)
@@ -266,7 +332,7 @@ class SimGuest:
     def announce(self) -> None:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
-        frame = announcement_frame(self.mac_bytes, self.ip_bytes)
+        frame = _unpadded(announcement_frame(self.mac_bytes, self.ip_bytes))
         self._sched.call_later(0.0, self.source, self._transmit, frame)
 
     def flush_arp(self) -> None:
@@ -303,33 +369,50 @@ class SimGuest:
         start = res is None
         if res is None:
             res = self._resolving[target] = _Resolution()
-        if len(res.queue) >= ARP_QUEUE:
-            self._drop(self._name, "arp_queue_full")  # Linux drops the oldest too
-            res.queue.popleft()
-        res.queue.append(what)
+        size = skb_truesize(self._ip_length(what))
+        # Linux's __neigh_event_send: the oldest packets make room until the new one fits.
+        while res.queue and res.queued + size > ARP_QUEUE_BYTES:
+            self._drop(self._name, "arp_queue_full")
+            res.queued -= res.queue.popleft()[1]
+        res.queue.append((what, size))
+        res.queued += size
         if start:
             # After queueing: a proxy ARP answer can come back within this very call.
             self._arp_probe(target)
 
+    def _ip_length(self, what: tuple[object, ...]) -> int:
+        data = what[-1]
+        assert isinstance(data, bytes)
+        return (40 if self.v6 else 20) + 8 + len(data)  # ICMP echo and UDP headers are 8 bytes
+
     def _build(self, dst_mac: bytes, target: bytes, what: tuple[object, ...]) -> bytes:
         kind = what[0]
-        if kind == "echo":
+        if kind in {"echo", "echo-reply"}:
             _, ident, seq, data = what
             assert isinstance(ident, int) and isinstance(seq, int) and isinstance(data, bytes)
-            return icmp_echo_frame(
-                self.mac_bytes, dst_mac, self.ip_bytes, target, reply=False, ident=ident, seq=seq, data=data
+            frame = icmp_echo_frame(
+                self.mac_bytes,
+                dst_mac,
+                self.ip_bytes,
+                target,
+                reply=kind == "echo-reply",
+                ident=ident,
+                seq=seq,
+                data=data,
             )
-        if kind == "echo-reply":
-            _, ident, seq, data = what
-            assert isinstance(ident, int) and isinstance(seq, int) and isinstance(data, bytes)
-            return icmp_echo_frame(
-                self.mac_bytes, dst_mac, self.ip_bytes, target, reply=True, ident=ident, seq=seq, data=data
+            proto = _PROTO_ICMP
+        else:
+            _, sport, dport, payload = what
+            assert isinstance(sport, int) and isinstance(dport, int) and isinstance(payload, bytes)
+            frame = udp_frame(
+                self.mac_bytes, dst_mac, self.ip_bytes, target, src_port=sport, dst_port=dport, payload=payload
             )
-        _, sport, dport, payload = what
-        assert isinstance(sport, int) and isinstance(dport, int) and isinstance(payload, bytes)
-        return udp_frame(
-            self.mac_bytes, dst_mac, self.ip_bytes, target, src_port=sport, dst_port=dport, payload=payload
-        )
+            proto = _PROTO_UDP
+        frame = _unpadded(frame)
+        if self.v6:
+            return frame
+        # Linux's ICMP socket (echo replies) sends with IP_PMTUDISC_DONT: no DF.
+        return _ipv4_as_linux(frame, self._idents.take(self.ip_bytes, target, proto), kind != "echo-reply")
 
     def _arp_probe(self, target: bytes) -> None:
         res = self._resolving.get(target)
@@ -344,14 +427,14 @@ class SimGuest:
         if self.v6:
             self._transmit(ns_frame(self.mac_bytes, self.ip_bytes, target))
         else:
-            self._transmit(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target))
+            self._transmit(_unpadded(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target)))
         self._sched.call_later(ARP_RETRANS, self.source, self._arp_probe, target)
 
     def _learn(self, ip: bytes, mac: bytes) -> None:
         self.arp_cache[ip] = (mac, self._sched.now)
         res = self._resolving.pop(ip, None)
         if res is not None:
-            for what in res.queue:
+            for what, _ in res.queue:
                 self._transmit(self._build(mac, ip, what))
 
     # --- ping -----------------------------------------------------------------------------------------
@@ -359,12 +442,12 @@ class SimGuest:
     def _ping_send(self, ping: _Ping, target: bytes) -> None:
         if ping.ident not in self._pings:
             return
-        seq = ping.sent + 1
-        ping.sent = seq
+        seq = ping.sent  # from 0, as the kernel lab's ping counts
+        ping.sent = seq + 1
         now = self._sched.now
         ping.sent_at[seq] = now
-        self._send_ip(target, ("echo", ping.ident, seq, seq.to_bytes(8, "big") + bytes(48)))
-        if seq < ping.count:
+        self._send_ip(target, ("echo", ping.ident, seq, ECHO_DATA + struct.pack("!d", now)))
+        if ping.sent < ping.count:
             self._sched.call_later(ping.interval, self.source, self._ping_send, ping, target)
         else:
             self._sched.call_later(ping.timeout, self.source, self._ping_finish, ping)
@@ -448,13 +531,15 @@ class SimGuest:
                 return  # our own gratuitous ARP, or an address conflict probe
             self._learn(arp.sender_ip, arp.sender_mac)
             self._transmit(
-                arp_frame(
-                    ARP_REPLY,
-                    self.mac_bytes,
-                    self.ip_bytes,
-                    arp.sender_ip,
-                    dst_mac=arp.sender_mac,
-                    target_mac=arp.sender_mac,
+                _unpadded(
+                    arp_frame(
+                        ARP_REPLY,
+                        self.mac_bytes,
+                        self.ip_bytes,
+                        arp.sender_ip,
+                        dst_mac=arp.sender_mac,
+                        target_mac=arp.sender_mac,
+                    )
                 )
             )
         elif arp.op == ARP_REPLY:

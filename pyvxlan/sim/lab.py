@@ -22,6 +22,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import trio
 import trio.testing
 
+from pyvxlan.addr import ip_info
 from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbEntry
 from pyvxlan.errors import ConfigError
@@ -47,6 +48,7 @@ from pyvxlan.pcap import PcapWriter
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest
+from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
@@ -124,6 +126,7 @@ class SimVtep(MemoryVtep):
     neigh_del = _rearming(MemoryVtep.neigh_del)
     set_learning = _rearming(MemoryVtep.set_learning)
     set_ageing = _rearming(MemoryVtep.set_ageing)
+    set_remote = _rearming(MemoryVtep.set_remote)
     up = _rearming(MemoryVtep.up)
     down = _rearming(MemoryVtep.down)
 
@@ -221,6 +224,9 @@ class SimLab:
         self.events: list[LabEvent] = []
         self._sched = Scheduler()
         self._rng = random.Random(seed)
+        # IPv4 IDs, for the guests' packets and the captured outer headers: their own generator,
+        # so that a capture draws nothing from the random choices of the underlay.
+        self._idents = IpIdents(seed)
         self._ledger = Ledger()
         self._stack_drops: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
@@ -285,6 +291,7 @@ class SimLab:
                 sched=self._sched,
                 ledger=self._ledger,
                 drop=self._guest_drop,
+                idents=self._idents,
             )
             self._guests[spec.name] = guest
             for mac in guest.accepts - {BROADCAST}:
@@ -316,7 +323,6 @@ class SimLab:
         self._writers.append(writer)
         if g is None:
             self._underlay_writers.append(writer)
-            self.underlay.capture = self._capture_underlay
         else:
             self._guest_captures.setdefault(g.name, []).append(writer)
             g.observe = self._capture_guest
@@ -547,7 +553,10 @@ class SimLab:
         for act in actions:
             if type(act) is SendDatagram:
                 self._ledger.created += 1  # datagrams a control call caused start their own copy
-                self.underlay.send(act.src or host.address, act.dst, act.src_port, act.dst_port, act.ttl, act.payload)
+                src = act.src or host.address
+                if self._underlay_writers:
+                    self._capture_underlay(act, src, act.dst)
+                self.underlay.send(src, act.dst, act.src_port, act.dst_port, act.ttl, act.payload)
             elif type(act) is DeliverFrame:
                 self._ledger.created += 1
                 dev.bridge.receive(dev.port_name, act.frame, self._sched.time)
@@ -723,6 +732,8 @@ class SimLab:
                     and out.src_port == first.src_port
                     and out.dst_port == first.dst_port
                     and out.ttl == first.ttl
+                    and out.tos == first.tos
+                    and out.zero_checksum == first.zero_checksum
                 ):
                     dsts.append(out.dst)
                     continue
@@ -753,6 +764,9 @@ class SimLab:
 
     def _send_run(self, host: _Host, first: SendDatagram, dsts: list[str]) -> None:
         src = first.src or host.address
+        if self._underlay_writers:
+            for dst in dsts:
+                self._capture_underlay(first, src, dst)
         if len(dsts) == 1:
             self.underlay.send(src, dsts[0], first.src_port, first.dst_port, first.ttl, first.payload)
         else:
@@ -855,16 +869,26 @@ class SimLab:
         self._stack_drops[reason] += 1
         self._log(EventKind.DROPPED, guest, reason, reason)
 
-    def _capture_underlay(self, src: str, dst: str, src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - SimUnderlay.send's fields
+    def _capture_underlay(self, act: SendDatagram, src: str, dst: str) -> None:
+        """Write the datagram as Linux's ``udp_tunnel_xmit_skb`` puts it on the wire, when it
+        leaves ``src`` (so also when the underlay then drops it): the core's TTL, TOS and UDP
+        checksum choice, DF clear (``df unset``, the default), an IPv4 ID from the host's
+        ``__ip_select_ident`` counter for the destination."""
+        payload = act.payload
+        src_info, dst_info = ip_info(src), ip_info(dst)
+        ip_id = self._idents.take(src_info.packed, dst_info.packed, 17) if src_info.version == 4 else 0
         frame = encapsulate(
             payload[8:],
             header=VxlanHeader.decode(payload[:8]),
             src=src,
             dst=dst,
-            src_port=src_port,
-            dst_port=dst_port,
-            ttl=ttl,
-            df=True,
+            src_port=act.src_port,
+            dst_port=act.dst_port,
+            ttl=act.ttl,
+            tos=act.tos,
+            df=False,
+            ip_id=ip_id,
+            udp_checksum=not act.zero_checksum,
         )
         for writer in self._underlay_writers:
             writer.write(frame, self._sched.time)

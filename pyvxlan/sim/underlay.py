@@ -78,7 +78,6 @@ class SimUnderlay:
         ip_version: int,
         ledger: Ledger,
         drop: Callable[[str, str, int], None],
-        capture: Callable[[str, str, int, int, int, bytes], None] | None = None,
     ) -> None:
         self._sched = sched
         self._rng = rng
@@ -86,7 +85,6 @@ class SimUnderlay:
         self.ip_header = 20 if ip_version == 4 else 40
         self._ledger = ledger
         self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
-        self.capture = capture  # (src, dst, src_port, dst_port, ttl, payload), at send time
         # A receiver of many copies at once (the lab's fast path); else each endpoint's own.
         # It skips the sender and returns how many hosts it delivered to.
         self.receive_many: Callable[[list[Endpoint], bytes, str, int, int], int] | None = None
@@ -195,8 +193,6 @@ class SimUnderlay:
         self.bytes += size
         if len(payload) > 8 and payload[8] & 1:
             self.flood_datagrams += 1
-        if self.capture is not None:
-            self.capture(src, dst, src_port, dst_port, ttl, payload)
         if size > self.mtu:
             self._drop("mtu", f"{size} bytes > mtu {self.mtu}", 1)
             return
@@ -242,9 +238,6 @@ class SimUnderlay:
         self.bytes += size * n
         if len(payload) > 8 and payload[8] & 1:
             self.flood_datagrams += n
-        if self.capture is not None:
-            for dst in dsts:
-                self.capture(src, dst, src_port, dst_port, ttl, payload)
         source = eps[src][0] if src in eps else 0
         receivers = [eps[dst] for dst in dsts]
         self._sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)

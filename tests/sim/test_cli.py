@@ -33,15 +33,15 @@ host1: bridge fdb show dev vxlan10
 host2: bridge fdb show dev vxlan10
   00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 self permanent
   02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self
-underlay: 8 datagrams (floods: 1, to a multicast group: 1), 8 deliveries, 996 bytes; 2 FDB entries learned
+underlay: 8 datagrams (floods: 1, to a multicast group: 1), 8 deliveries, 720 bytes; 2 FDB entries learned
 """
 
 COMPARE = """\
 pyvxlan demo --compare: 4 hosts, guest1 pings every other guest 3 times, seed 0
 mode        datagrams floods unicast deliveries   bytes learned first reply replies
-multicast          24      3      21         30    2988       6    4.000 ms     9/9
-unicast            30      9      21         30    3564       6    4.000 ms     9/9
-controller         18      0      18         18    2412       0    2.000 ms     9/9
+multicast          24      3      21         30    2160       6    4.000 ms     9/9
+unicast            30      9      21         30    2628       6    4.000 ms     9/9
+controller         18      0      18         18    1692       0    2.000 ms     9/9
 """
 
 
