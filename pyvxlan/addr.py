@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 ZERO_MAC: Final = "00:00:00:00:00:00"
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
 BROADCAST_MAC: Final = "ff:ff:ff:ff:ff:ff"
 
 
@@ -41,13 +42,28 @@ class IpInfo(NamedTuple):
     is_unspecified: bool
 
 
-@functools.lru_cache(maxsize=65536)
 def ip_info(address: str, field: str = "address") -> IpInfo:
     """Parse an IPv4 or IPv6 address; :class:`~pyvxlan.ConfigError` names ``field`` when it is bad.
 
+    The address is text, or an :mod:`ipaddress` address object. An int or packed bytes are refused:
+    :func:`ipaddress.ip_address` would read ``5`` as ``0.0.0.5``.
+
     >>> ip_info("2001:DB8::1").text
     '2001:db8::1'
+    >>> ip_info(5, "dst")
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.ConfigError: dst: must be an IPv4 or IPv6 address as text, got int 5
     """
+    if type(address) is not str and not isinstance(address, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        raise ConfigError(field, f"must be an IPv4 or IPv6 address as text, got {_describe(address)}")
+    if type(field) is not str:
+        raise ConfigError("field", f"must be a str, got {_describe(field)}")
+    return _ip_info(address, field)
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_info(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address, field: str) -> IpInfo:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -55,24 +71,26 @@ def ip_info(address: str, field: str = "address") -> IpInfo:
     return IpInfo(str(ip), ip.packed, ip.version, ip.is_multicast, ip.is_unspecified)
 
 
+def _describe(value: object) -> str:
+    import reprlib  # only on the error path
+
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
 def normalize_ip(address: object, field: str = "address") -> str:
     """The canonical text of an address given as text or as an :mod:`ipaddress` object."""
     if isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(address)
-    if not isinstance(address, str):
-        raise ConfigError(field, f"{address!r} is not an IPv4 or IPv6 address")
-    return ip_info(address, field).text
+    return ip_info(address, field).text  # type: ignore[arg-type]  # ip_info refuses what is not an address
 
 
 @functools.lru_cache(maxsize=65536)
 def _parse_mac_text(text: str, field: str) -> bytes:
     parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(1 <= len(p) <= 2 for p in parts):
+    # Hex digits only: int(p, 16) alone would also take " a", "+a" and "a_".
+    if len(parts) != 6 or not all(1 <= len(p) <= 2 and _HEX.issuperset(p) for p in parts):
         raise ConfigError(field, f"{text!r} is not a MAC address")
-    try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ConfigError(field, f"{text!r} is not a MAC address") from None
+    return bytes(int(p, 16) for p in parts)
 
 
 def parse_mac(mac: str | bytes, field: str = "mac") -> bytes:
@@ -86,7 +104,9 @@ def parse_mac(mac: str | bytes, field: str = "mac") -> bytes:
             raise ConfigError(field, f"a MAC address is 6 bytes, got {len(mac)}")
         return bytes(mac)
     if not isinstance(mac, str):
-        raise ConfigError(field, f"{mac!r} is not a MAC address")
+        raise ConfigError(field, f"must be a MAC address as text or 6 bytes, got {_describe(mac)}")
+    if type(field) is not str:
+        raise ConfigError("field", f"must be a str, got {_describe(field)}")
     return _parse_mac_text(mac, field)
 
 
@@ -96,6 +116,11 @@ def format_mac(raw: bytes | bytearray | memoryview) -> str:
     >>> format_mac(b"\\x02\\x00\\x00\\x00\\x00\\x0a")
     '02:00:00:00:00:0a'
     """
+    # bytes(5) would be five zero bytes: only a buffer of exactly 6 bytes is a MAC.
+    if not isinstance(raw, (bytes, bytearray, memoryview)) or len(raw) != 6 or (
+        type(raw) is memoryview and raw.nbytes != 6
+    ):
+        raise ConfigError("mac", f"must be 6 bytes, got {_describe(raw)}")
     return bytes(raw).hex(":")
 
 
@@ -105,12 +130,19 @@ def normalize_mac(mac: str | bytes, field: str = "mac") -> str:
 
 
 def is_multicast_mac(raw: bytes | bytearray | memoryview) -> bool:
-    """True for multicast and broadcast MACs (the I/G bit of the first byte)."""
+    """True for multicast and broadcast MACs (the I/G bit of the first byte).
+
+    Only the first byte is read (the core calls it on whole frames); it must be a buffer.
+    """
+    if type(raw) is not bytes and not isinstance(raw, (bytes, bytearray, memoryview)) or not raw:
+        raise ConfigError("mac", f"must be a non-empty bytes-like object, got {_describe(raw)}")
     return bool(raw[0] & 1)
 
 
 def multicast_mac_for(info: IpInfo) -> bytes:
     """The Ethernet destination of an IP multicast group (RFC 1112 and RFC 2464 mappings)."""
+    if type(info) is not IpInfo:
+        raise ConfigError("info", f"must be an IpInfo (from ip_info), got {_describe(info)}")
     p = info.packed
     if info.version == 4:
         return bytes((0x01, 0x00, 0x5E, p[1] & 0x7F, p[2], p[3]))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from pyvxlan.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
-from pyvxlan.header import GpeHeader, VxlanHeader, _wrap_vxlan
+from pyvxlan.header import VNI_MAX, GpeHeader, VxlanHeader, _wrap_vxlan, byte_view, check_bool, check_int, describe
 
 __all__ = [
     "IANA_SOURCE_PORTS",
@@ -65,7 +65,9 @@ def overhead(ip_version: int, vlan: bool = False) -> int:
     Counted as Linux counts it (outer IP + UDP + VXLAN + the inner Ethernet header), which is what an
     underlay MTU must leave room for.
     """
-    return (20 if ip_version == 4 else 40) + 8 + 8 + 14 + (4 if vlan else 0)
+    if type(ip_version) is not int or ip_version not in (4, 6):
+        raise ConfigError("ip_version", f"must be 4 or 6, got {describe(ip_version)}")
+    return (20 if ip_version == 4 else 40) + 8 + 8 + 14 + (4 if check_bool(vlan, "vlan") else 0)
 
 
 def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
@@ -77,7 +79,9 @@ def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) ->
     >>> hex(internet_checksum(bytes.fromhex("4500003c1c4640004006 0000ac100a63ac100a0c".replace(" ", ""))))
     '0xb1e6'
     """
-    raw = bytes(data)
+    raw = data if type(data) is bytes else bytes(byte_view(data, "data"))
+    if type(initial) is not int or initial < 0:
+        check_int(initial, "initial", 0, None)
     if len(raw) & 1:
         raw += b"\x00"
     n = int.from_bytes(raw, "big") + initial
@@ -166,6 +170,9 @@ def encapsulate(
     >>> (d.header.vni, d.outer_src, d.outer_dst, d.dst_port, d.ttl, len(d.inner))
     (10, '198.51.100.1', '198.51.100.2', 4789, 64, 60)
     """
+    # Every argument is checked here, once, before anything is built: a wrong type or range is a
+    # ConfigError naming the argument, never a bare TypeError or a value silently wrapped.
+    inner_bytes = bytes(byte_view(inner, "inner"))
     s = ip_info(src, "src")
     d = ip_info(dst, "dst")
     if s.version != d.version:
@@ -174,30 +181,38 @@ def encapsulate(
         if vni is None:
             raise ConfigError("vni", "give vni or header")
         header = VxlanHeader(vni)
-    elif vni is not None and vni != header.vni:
+    elif type(header) is not VxlanHeader and type(header) is not GpeHeader:
+        raise ConfigError("header", f"must be a VxlanHeader or a GpeHeader, got {describe(header)}")
+    elif vni is not None and check_int(vni, "vni", 0, VNI_MAX) != header.vni:
         raise ConfigError("vni", f"{vni} disagrees with header.vni {header.vni}")
-    lo, hi = port_range
-    if not 0 < lo <= hi <= 65535:
+    if not isinstance(port_range, tuple) or len(port_range) != 2:
+        raise ConfigError("port_range", f"must be a (low, high) tuple of ports, got {describe(port_range)}")
+    lo, hi = check_int(port_range[0], "port_range", 1, 65535), check_int(port_range[1], "port_range", 1, 65535)
+    if not lo <= hi:
         raise ConfigError("port_range", f"must be 1 <= low <= high <= 65535, got {port_range}")
     if src_port is None:
-        src_port = flow_source_port(inner, port_range)
-    elif not 0 <= src_port <= 65535:
-        raise ConfigError("src_port", f"must be in 0..65535, got {src_port}")
-    if not 0 <= dst_port <= 65535:
-        raise ConfigError("dst_port", f"must be in 0..65535, got {dst_port}")
+        src_port = flow_source_port(inner_bytes, port_range)
+    else:
+        check_int(src_port, "src_port", 0, 65535)
+    # Port 0 is no destination: nothing listens there and Linux refuses it for a vxlan device.
+    check_int(dst_port, "dst_port", 1, 65535)
     if ttl is None:
         ttl = 1 if d.is_multicast else 64
-    elif not 0 <= ttl <= 255:
-        raise ConfigError("ttl", f"must be in 0..255, got {ttl}")
-    if not 0 <= tos <= 255:
-        raise ConfigError("tos", f"must be in 0..255, got {tos}")
+    else:
+        check_int(ttl, "ttl", 0, 255)
+    check_int(tos, "tos", 0, 255)
+    check_bool(df, "df")
+    check_int(ip_id, "ip_id", 0, 0xFFFF)
+    if vlan is not None:
+        check_int(vlan, "vlan", 0, 4095)
+    check_bool(udp_checksum, "udp_checksum")
     if d.version == 6 and not udp_checksum:
         raise ConfigError("udp_checksum", "the UDP checksum is mandatory over IPv6 (RFC 8200)")
 
-    payload = header.encode() + bytes(inner)
+    payload = header.encode() + inner_bytes
     udp_len = 8 + len(payload)
     if udp_len > 0xFFFF:
-        raise ConfigError("inner", f"{len(inner)} bytes do not fit in one UDP datagram")
+        raise ConfigError("inner", f"{len(inner_bytes)} bytes do not fit in one UDP datagram")
     udp_hdr = _HHHH.pack(src_port, dst_port, udp_len, 0)
     if udp_checksum:
         pseudo = (
@@ -211,9 +226,9 @@ def encapsulate(
     if d.version == 4:
         total = 20 + udp_len
         if total > 0xFFFF:
-            raise ConfigError("inner", f"{len(inner)} bytes do not fit in one IPv4 packet")
+            raise ConfigError("inner", f"{len(inner_bytes)} bytes do not fit in one IPv4 packet")
         ip_hdr = _IPV4.pack(
-            0x45, tos, total, ip_id & 0xFFFF, 0x4000 if df else 0, ttl, IPPROTO_UDP, 0, s.packed, d.packed
+            0x45, tos, total, ip_id, 0x4000 if df else 0, ttl, IPPROTO_UDP, 0, s.packed, d.packed
         )
         ip_hdr = ip_hdr[:10] + _H.pack(internet_checksum(ip_hdr)) + ip_hdr[12:]
         etype = ETH_P_IPV4
@@ -226,8 +241,6 @@ def encapsulate(
     if vlan is None:
         eth = mac_dst + mac_src + _H.pack(etype)
     else:
-        if not 0 <= vlan <= 4095:
-            raise ConfigError("vlan", f"must be in 0..4095, got {vlan}")
         eth = mac_dst + mac_src + struct.pack("!HHH", ETH_P_8021Q, vlan, etype)
     return eth + ip_hdr + udp_hdr + payload
 
@@ -237,9 +250,58 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
 
     ``inner`` is a :class:`memoryview` into the buffer given to :func:`decapsulate` (no copy);
     ``bytes(d.inner)`` copies it. Addresses are formatted only when read.
+
+    :func:`decapsulate` builds these without this constructor; calling the class builds one from
+    its fields (checked), which is what ``repr`` prints, so ``eval(repr(d)) == d``.
     """
 
     __slots__ = ()
+
+    def __new__(
+        cls,
+        *,
+        header: VxlanHeader | GpeHeader,
+        inner: bytes | bytearray | memoryview,
+        outer_src: str,
+        outer_dst: str,
+        src_port: int,
+        dst_port: int,
+        ttl: int,
+        vlans: tuple[int, ...] = (),
+        outer_eth_dst: str = "00:00:00:00:00:00",
+        outer_eth_src: str = "00:00:00:00:00:00",
+        inner_offset: int = 0,
+        udp_checksum: int = 0,
+    ) -> Decapsulated:
+        if type(header) is not VxlanHeader and type(header) is not GpeHeader:
+            raise ConfigError("header", f"must be a VxlanHeader or a GpeHeader, got {describe(header)}")
+        view = memoryview(bytes(byte_view(inner, "inner")))
+        s, d = ip_info(outer_src, "outer_src"), ip_info(outer_dst, "outer_dst")
+        if s.version != d.version:
+            raise ConfigError("outer_dst", f"{d.text} is IPv{d.version} but outer_src {s.text} is IPv{s.version}")
+        if not isinstance(vlans, tuple):
+            raise ConfigError("vlans", f"must be a tuple of VLAN ids, got {describe(vlans)}")
+        for vid in vlans:
+            check_int(vid, "vlans", 0, 4095)
+        macs = parse_mac(outer_eth_dst, "outer_eth_dst") + parse_mac(outer_eth_src, "outer_eth_src")
+        fields = (
+            header,
+            view,
+            s.packed,
+            d.packed,
+            check_int(src_port, "src_port", 0, 65535),
+            check_int(dst_port, "dst_port", 0, 65535),
+            check_int(ttl, "ttl", 0, 255),
+            vlans,
+            memoryview(macs),
+            check_int(inner_offset, "inner_offset", 0, None),
+            check_int(udp_checksum, "udp_checksum", 0, 0xFFFF),
+        )
+        return _new_tuple(cls, fields)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # tuple's own pickling would call __new__ with one positional tuple; memoryviews do not pickle.
+        return (_rebuild_decapsulated, (self[0], bytes(self[1]), *self[2:8], bytes(self[8]), self[9], self[10]))
 
     @property
     def header(self) -> VxlanHeader | GpeHeader:
@@ -309,10 +371,13 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
         return self[3]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
+        # Every field, the inner bytes included: the repr is the constructor call that rebuilds it.
         return (
-            f"Decapsulated(header={self.header!r}, outer_src={self.outer_src!r}, "
+            f"Decapsulated(header={self.header!r}, inner={bytes(self.inner)!r}, outer_src={self.outer_src!r}, "
             f"outer_dst={self.outer_dst!r}, src_port={self.src_port}, dst_port={self.dst_port}, "
-            f"ttl={self.ttl}, vlans={self.vlans!r}, inner=<{len(self.inner)} bytes>)"
+            f"ttl={self.ttl}, vlans={self.vlans!r}, outer_eth_dst={self.outer_eth_dst!r}, "
+            f"outer_eth_src={self.outer_eth_src!r}, inner_offset={self.inner_offset}, "
+            f"udp_checksum={self.udp_checksum:#06x})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -324,6 +389,13 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
         return not self.__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]  # holds a memoryview
+
+
+def _rebuild_decapsulated(*fields: object) -> Decapsulated:
+    # Unpickling: the fields as __reduce__ left them, the two buffers as bytes.
+    values = list(fields)
+    values[1], values[8] = memoryview(values[1]), memoryview(values[8])  # type: ignore[arg-type]
+    return _new_tuple(Decapsulated, values)
 
 
 _ntop_cache: dict[bytes, str] = {}
@@ -341,10 +413,28 @@ def ip_text(packed: bytes) -> str:
     return text
 
 
+_PORTS: Final = (VXLAN_PORT, LINUX_VXLAN_PORT)
+_GPE_PORTS: Final = (VXLAN_GPE_PORT,)
+# Immutable port collections already checked, by id; each is kept alive here so that its id cannot
+# be reused by another object while it is in the table.
+_checked_ports: dict[int, object] = {}
+
+
+def _check_ports(ports: object, field: str) -> None:
+    if isinstance(ports, (str, bytes, bytearray)) or not isinstance(ports, Collection):
+        raise ConfigError(field, f"must be a collection of UDP ports, got {describe(ports)}")
+    for port in ports:
+        check_int(port, field, 1, 65535)
+    if type(ports) in (tuple, frozenset, range):  # of ints, checked above: they cannot change
+        if len(_checked_ports) >= 256:
+            _checked_ports.clear()
+        _checked_ports[id(ports)] = ports
+
+
 def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decapsulate below
     frame: bytes | bytearray | memoryview,
-    ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
-    gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
+    ports: Collection[int] = _PORTS,
+    gpe_ports: Collection[int] = _GPE_PORTS,
     strict: bool = False,
     gbp: bool = False,
     wire_length: int = 0,
@@ -364,10 +454,22 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
     ...
     pyvxlan.errors.TruncatedError: ethernet at offset 0: need 14 bytes, got 13
     """
+    # The arguments, checked by identity first: the usual call (default ports, or the same port
+    # collection every packet, as pcap.read passes) costs a few compares (bench/codec.py).
+    if ports is not _PORTS and _checked_ports.get(id(ports)) is not ports:
+        _check_ports(ports, "ports")
+    if gpe_ports is not _GPE_PORTS and _checked_ports.get(id(gpe_ports)) is not gpe_ports:
+        _check_ports(gpe_ports, "gpe_ports")
+    if strict is not False and strict is not True:
+        check_bool(strict, "strict")
+    if gbp is not False and gbp is not True:
+        check_bool(gbp, "gbp")
+    if type(wire_length) is not int or wire_length < 0:
+        check_int(wire_length, "wire_length", 0, None)
     if type(frame) is bytes:
         mv = memoryview(frame)
     else:
-        mv = frame if type(frame) is memoryview else memoryview(frame)
+        mv = frame if type(frame) is memoryview else byte_view(frame, "frame")
         if mv.ndim != 1 or mv.itemsize != 1:
             mv = mv.cast("B")
     n = len(mv)
@@ -537,8 +639,8 @@ def decapsulate_payload(
     >>> (header.vni, len(inner))
     (10, 14)
     """
-    mv = payload if type(payload) is memoryview else memoryview(payload)
-    header = _vx_decode(mv, strict=strict, gbp=gbp)
+    mv = payload if type(payload) is memoryview else byte_view(payload, "payload")
+    header = _vx_decode(mv, strict=strict, gbp=gbp)  # checks strict and gbp
     if len(mv) < 22:
         raise TruncatedError("ethernet", 8, f"inner frame needs 14 bytes, got {len(mv) - 8}")
     return header, mv[8:]

@@ -53,19 +53,71 @@ _unpack: Final = cast("Callable[..., tuple[int, int]]", _HDR.unpack_from)
 _pack = _HDR.pack
 
 
+def describe(value: object) -> str:
+    """``value``'s type and a short repr, for an error message (a huge buffer prints cut)."""
+    import reprlib  # only on the error path
+
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _require_int(value: object, field: str) -> int:
+    if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(field, f"must be an int, got {describe(value)}")
+    return value
+
+
+def check_int(value: object, field: str, low: int, high: int | None) -> int:
+    """``value`` if it is an ``int`` in ``low..high``; else :class:`~pyvxlan.ConfigError` naming ``field``.
+
+    ``high=None`` leaves the top open. ``bool`` is refused (``True`` is not port 1); ``int``
+    subclasses such as an ``IntEnum`` pass.
+
+    >>> check_int(True, "dst_port", 1, 65535)
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.ConfigError: dst_port: must be an int, got bool True
+    """
+    value = _require_int(value, field)
+    if high is None:
+        if value < low:
+            raise ConfigError(field, f"must be >= {low}, got {value}")
+    elif not low <= value <= high:
+        raise ConfigError(field, f"must be in {low}..{high}, got {value}")
+    return value
+
+
+def check_bool(value: object, field: str) -> bool:
+    """``value`` if it is ``True`` or ``False``; else :class:`~pyvxlan.ConfigError` naming ``field``.
+
+    An int or a string is refused: ``strict="no"`` would otherwise mean strict.
+    """
+    if value is not True and value is not False:
+        raise ConfigError(field, f"must be a bool, got {describe(value)}")
+    return value
+
+
+def byte_view(data: object, field: str) -> memoryview:
+    """A 1-dimensional byte view of a bytes-like ``data``; :class:`~pyvxlan.ConfigError` otherwise.
+
+    An int or a str is refused (``bytes(8)`` would be eight zero bytes); a buffer of wider items
+    is read as its bytes, as :func:`struct.unpack_from` does.
+    """
+    if isinstance(data, (str, int)):
+        raise ConfigError(field, f"must be a bytes-like object, got {describe(data)}")
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]  # any buffer; refused below if not one
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")  # offsets count bytes, whatever the buffer's item type
+    except TypeError:
+        raise ConfigError(field, f"must be a bytes-like object, got {describe(data)}") from None
+    return view
+
+
 def _eight_bytes(data: Any, offset: int, layer: str) -> bytes:
     """The 8 bytes at ``offset`` of any buffer: decode's general path (its fast path takes an
     exact 8-byte ``bytes`` at offset 0)."""
-    if not isinstance(offset, int) or isinstance(offset, bool):
-        raise TypeError(f"offset must be an int, got {type(offset).__name__}")
-    if offset < 0:
-        raise ConfigError("offset", f"must be >= 0, got {offset}")
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(f"data must be a bytes-like object, got {type(data).__name__}") from None
-    if view.ndim != 1 or view.itemsize != 1:
-        view = view.cast("B")  # offsets count bytes, whatever the buffer's item type
+    check_int(offset, "offset", 0, None)
+    view = byte_view(data, "data")
     raw = bytes(view[offset : offset + HEADER_LEN])
     if len(raw) != HEADER_LEN:
         raise TruncatedError(layer, offset, f"need 8 bytes, got {len(raw)}")
@@ -115,8 +167,9 @@ class GroupPolicy:
     policy_applied: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 <= self.policy_id <= 0xFFFF:
-            raise ConfigError("policy_id", f"must be in 0..65535, got {self.policy_id}")
+        check_int(self.policy_id, "policy_id", 0, 0xFFFF)
+        check_bool(self.dont_learn, "dont_learn")
+        check_bool(self.policy_applied, "policy_applied")
 
     @property
     def word0_bits(self) -> int:
@@ -124,15 +177,22 @@ class GroupPolicy:
         return FLAG_G | self.policy_id | (GBP_D if self.dont_learn else 0) | (GBP_A if self.policy_applied else 0)
 
 
-def _check_vni(vni: int) -> None:
-    if not 0 <= vni <= VNI_MAX:
-        raise ConfigError("vni", f"must be in 0..16777215, got {vni}")
+def _check_vni(vni: object) -> int:
+    return check_int(vni, "vni", 0, VNI_MAX)
+
+
+def _check_reserved(reserved: object, allowed: int) -> int:
+    # A mask: its errors print in hex.
+    reserved = _require_int(reserved, "reserved")
+    if not 0 <= reserved <= 0xFFFFFFFFFFFFFFFF:
+        raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
+    if reserved & ~allowed:
+        raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
+    return reserved
 
 
 def _packed_words(word0: int, word1: int) -> bytes:
-    if not (0 <= word0 <= 0xFFFFFFFF and 0 <= word1 <= 0xFFFFFFFF):
-        raise ConfigError("word0/word1", "must be 32-bit unsigned integers")
-    return _pack(word0, word1)
+    return _pack(check_int(word0, "word0", 0, 0xFFFFFFFF), check_int(word1, "word1", 0, 0xFFFFFFFF))
 
 
 def _decode_vxlan(
@@ -158,8 +218,12 @@ def _decode_vxlan(
     # buffer, an offset, a memoryview) goes through _eight_bytes.
     if offset or type(data) is not bytes or len(data) != HEADER_LEN:
         data = _eight_bytes(data, offset, "vxlan")
-    if strict:
-        _check_strict(data, gbp, offset)
+    # Identity tests: the usual lenient call pays two compares for checking both flags.
+    if strict is False and (gbp is False or gbp is True):
+        return _wrap_vxlan(data)
+    if check_bool(strict, "strict"):
+        _check_strict(data, check_bool(gbp, "gbp"), offset)
+    check_bool(gbp, "gbp")
     return _wrap_vxlan(data)
 
 
@@ -204,16 +268,15 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
     ) -> VxlanHeader:
         # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
         _check_vni(vni)
-        if not 0 <= reserved <= 0xFFFFFFFFFFFFFFFF:
-            raise ConfigError("reserved", f"must be a 64-bit mask, got {reserved:#x}")
-        word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
-        res0, res1 = reserved >> 32, reserved & 0xFFFFFFFF
+        if group_policy is not None and type(group_policy) is not GroupPolicy:
+            raise ConfigError("group_policy", f"must be a GroupPolicy or None, got {describe(group_policy)}")
+        check_bool(i_flag, "i_flag")
         # Exactly the complement of what ``reserved`` reports, so that any decoded header can be
         # rebuilt from its fields; G is never reserved (it would turn the header into GBP).
         used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
-        if res0 & used0 or res1 & 0xFFFFFF00:
-            raise ConfigError("reserved", f"{reserved:#018x} overlaps the flags, policy or VNI fields")
-        return _wrap_vxlan(_pack(word0 | res0, (vni << 8) | res1))
+        _check_reserved(reserved, ((~used0 & 0xFFFFFFFF) << 32) | 0xFF)
+        word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
+        return _wrap_vxlan(_pack(word0 | (reserved >> 32), (vni << 8) | (reserved & 0xFF)))
 
     @staticmethod
     def from_words(word0: int, word1: int) -> VxlanHeader:
@@ -284,9 +347,12 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         VxlanHeader(vni=20, group_policy=GroupPolicy(policy_id=7, dont_learn=False, policy_applied=False))
         """
         w0, w1 = _unpack(self)
+        if group_policy is not False and group_policy is not None and type(group_policy) is not GroupPolicy:
+            raise ConfigError("group_policy", f"must be a GroupPolicy or None, got {describe(group_policy)}")
+        if i_flag is not None:
+            check_bool(i_flag, "i_flag")
         if vni is not None:
-            _check_vni(vni)
-            w1 = (vni << 8) | (w1 & 0xFF)
+            w1 = (_check_vni(vni) << 8) | (w1 & 0xFF)
         if i_flag is not None:
             w0 = (w0 | FLAG_I) if i_flag else (w0 & ~FLAG_I)
         if group_policy is not False:
@@ -365,7 +431,9 @@ def _decode_gpe(data: bytes | bytearray | memoryview, strict: bool = False, offs
     """
     if offset or type(data) is not bytes or len(data) != HEADER_LEN:
         data = _eight_bytes(data, offset, "vxlan-gpe")
-    if strict:
+    if strict is False:
+        return _wrap_gpe(data)
+    if check_bool(strict, "strict"):
         w0, w1 = _unpack(data)
         if not w0 & FLAG_I:
             raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
@@ -415,13 +483,15 @@ class GpeHeader(bytes, metaclass=_HeaderType):
         p_flag: bool = True,
         bum: bool = False,
         oam: bool = False,
+        reserved: int = 0,
     ) -> GpeHeader:
         # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
         _check_vni(vni)
-        if not 0 <= version <= 3:
-            raise ConfigError("version", f"must be in 0..3, got {version}")
-        if not 0 <= int(next_protocol) <= 0xFF:
-            raise ConfigError("next_protocol", f"must be in 0..255, got {int(next_protocol)}")
+        check_int(version, "version", 0, 3)
+        check_int(next_protocol, "next_protocol", 0, 0xFF)
+        for name, flag in (("i_flag", i_flag), ("p_flag", p_flag), ("bum", bum), ("oam", oam)):
+            check_bool(flag, name)
+        _check_reserved(reserved, (GPE_RESERVED0 << 32) | 0xFF)
         word0 = (
             (version << 28)
             | (FLAG_I if i_flag else 0)
@@ -429,8 +499,9 @@ class GpeHeader(bytes, metaclass=_HeaderType):
             | (GPE_B if bum else 0)
             | (GPE_O if oam else 0)
             | int(next_protocol)
+            | (reserved >> 32)
         )
-        return _wrap_gpe(_pack(word0, vni << 8))
+        return _wrap_gpe(_pack(word0, (vni << 8) | (reserved & 0xFF)))
 
     @staticmethod
     def from_words(word0: int, word1: int) -> GpeHeader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import struct
 import zlib
 
@@ -9,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyvxlan
 from pyvxlan import (
     IANA_SOURCE_PORTS,
     LINUX_SOURCE_PORTS,
@@ -156,7 +159,12 @@ def test_gpe_header_is_carried_on_4790() -> None:
         ({"vni": 1 << 24}, "vni: must be in 0..16777215, got 16777216"),
         ({"port_range": (60000, 50000)}, "port_range: must be 1 <= low <= high <= 65535, got (60000, 50000)"),
         ({"src_port": 65536}, "src_port: must be in 0..65535, got 65536"),
-        ({"dst_port": -1}, "dst_port: must be in 0..65535, got -1"),
+        ({"dst_port": -1}, "dst_port: must be in 1..65535, got -1"),
+        ({"dst_port": 0}, "dst_port: must be in 1..65535, got 0"),
+        ({"dst_port": True}, "dst_port: must be an int, got bool True"),
+        ({"ip_id": 70000}, "ip_id: must be in 0..65535, got 70000"),
+        ({"src": 5}, "src: must be an IPv4 or IPv6 address as text, got int 5"),
+        ({"header": "x"}, "header: must be a VxlanHeader or a GpeHeader, got str 'x'"),
         ({"ttl": 256}, "ttl: must be in 0..255, got 256"),
         ({"tos": 256}, "tos: must be in 0..255, got 256"),
         ({"vlan": 4096}, "vlan: must be in 0..4095, got 4096"),
@@ -376,10 +384,30 @@ def test_inner_is_a_view_into_the_buffer() -> None:
     assert isinstance(d.inner, memoryview) and d.inner.obj is frame
     assert (d.inner_offset, d.ip_version, d.outer_src_packed) == (50, 4, bytes.fromhex("c6336401"))
     assert repr(d) == (
-        "Decapsulated(header=VxlanHeader(vni=5), outer_src='198.51.100.1', outer_dst='198.51.100.2', "
-        "src_port=50000, dst_port=4789, ttl=64, vlans=(), inner=<42 bytes>)"
+        "Decapsulated(header=VxlanHeader(vni=5), inner=b'\\x02\\x00\\x00\\x00\\xaa\\x02\\x02\\x00\\x00\\x00\\xaa\\x01"
+        "\\x08\\x00" + "\\x00" * 28 + "', outer_src='198.51.100.1', outer_dst='198.51.100.2', "
+        "src_port=50000, dst_port=4789, ttl=64, vlans=(), outer_eth_dst='02:00:c6:33:64:02', "
+        "outer_eth_src='02:00:c6:33:64:01', inner_offset=50, udp_checksum=0x6805)"
     )
     assert d == decapsulate(bytearray(frame)) and d != tuple(d)
+
+
+def test_decapsulated_repr_is_the_call_that_rebuilds_it() -> None:
+    """Issue 9: every value's repr evaluates back to an equal value; Decapsulated's too."""
+    for frame in (bytes(V4), encapsulate(INNER, vni=7, src="2001:db8::1", dst="ff05::100", vlan=30)):
+        d = decapsulate(frame)
+        assert eval(repr(d), vars(pyvxlan)) == d
+        assert pickle.loads(pickle.dumps(d)) == d and copy.copy(d) == d
+    with pytest.raises(ConfigError, match=r"^outer_dst: 2001:db8::2 is IPv6 but outer_src 198\.51\.100\.1 is IPv4$"):
+        pyvxlan.Decapsulated(
+            header=VxlanHeader(1),
+            inner=INNER,
+            outer_src="198.51.100.1",
+            outer_dst="2001:db8::2",
+            src_port=1,
+            dst_port=4789,
+            ttl=64,
+        )
 
 
 def test_decapsulate_payload() -> None:

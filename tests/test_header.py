@@ -108,7 +108,8 @@ def test_from_words_and_its_range_check() -> None:
     assert VxlanHeader.from_words(0x08000000, 0x00000A00) == VxlanHeader(10)
     with pytest.raises(ConfigError) as info:
         VxlanHeader.from_words(1 << 32, 0)
-    assert str(info.value) == "word0/word1: must be 32-bit unsigned integers"
+    assert str(info.value) == "word0: must be in 0..4294967295, got 4294967296"
+    assert info.value.field == "word0"
 
 
 def test_decode_at_offset_and_from_memoryview() -> None:
@@ -127,14 +128,18 @@ def test_decode_offsets_count_bytes_whatever_the_buffer_item_size() -> None:
 
 def test_decode_rejects_what_is_not_a_buffer_or_an_offset() -> None:
     # bytes(8) would be eight zero bytes: an int must not pass for a header.
-    with pytest.raises(TypeError, match=r"^data must be a bytes-like object, got int$"):
+    with pytest.raises(ConfigError, match=r"^data: must be a bytes-like object, got int 8$"):
         VxlanHeader.decode(8)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^data must be a bytes-like object, got str$"):
+    with pytest.raises(ConfigError, match=r"^data: must be a bytes-like object, got str '0800000000000a00'$"):
         GpeHeader.decode("0800000000000a00")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^data: must be a bytes-like object, got NoneType None$"):
+        VxlanHeader.decode(None)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^offset: must be >= 0, got -8$"):
         VxlanHeader.decode(bytes(16), offset=-8)
-    with pytest.raises(TypeError, match=r"^offset must be an int, got float$"):
+    with pytest.raises(ConfigError, match=r"^offset: must be an int, got float 1\.0$"):
         VxlanHeader.decode(bytes(16), offset=1.0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^offset: must be an int, got bool True$"):
+        VxlanHeader.decode(bytes(16), offset=True)
 
 
 def test_the_class_call_builds_from_fields_and_says_so() -> None:
@@ -283,7 +288,7 @@ def test_gpe_config_errors() -> None:
         GpeHeader(1, version=4)
     with pytest.raises(ConfigError, match=r"^next_protocol: must be in 0\.\.255, got 256$"):
         GpeHeader(1, next_protocol=256)
-    with pytest.raises(ConfigError, match=r"^word0/word1: must be 32-bit unsigned integers$"):
+    with pytest.raises(ConfigError, match=r"^word1: must be in 0\.\.4294967295, got -1$"):
         GpeHeader.from_words(0, -1)
 
 
