@@ -13,6 +13,7 @@ only a file that is not a capture (or is cut inside a record) raises
 from __future__ import annotations
 
 import enum
+import math
 import os
 import struct
 from collections.abc import Collection, Iterable, Iterator
@@ -54,6 +55,12 @@ class LinkType(enum.IntEnum):
     IPV4 = 228
     IPV6 = 229
 
+    @classmethod
+    def _missing_(cls, value: object) -> LinkType:
+        # Enum raises an exception from here as it is (a ConfigError is a ValueError too).
+        known = ", ".join(str(int(t)) for t in sorted(cls))
+        raise ConfigError("linktype", f"{value!r} is not a link type this module knows ({known})")
+
 
 ETHERNET: Final = LinkType.ETHERNET
 LINUX_SLL: Final = LinkType.LINUX_SLL
@@ -66,11 +73,27 @@ _RECORD_LE: Final = struct.Struct("<IIII")
 
 
 def _usec(ts: float) -> tuple[int, int]:
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):  # bool is an int to Python, not a time
+        raise ConfigError("ts", f"must be a number of seconds (int or float), got {type(ts).__name__}")
+    if not math.isfinite(ts):
+        raise ConfigError("ts", f"must be a finite number of seconds, got {ts!r}")
     # Round once to whole microseconds, then split with integers: 1.9999999 must not give usec=1000000.
     total = round(ts * 1_000_000)
     if total < 0:
         raise ConfigError("ts", f"must not be negative, got {ts!r}")
     return divmod(total, 1_000_000)
+
+
+def _int_setting(name: str, value: object, low: int, high: int) -> int:
+    """``value`` as an int in ``low..high`` (bool refused: ``True`` is not a length), else ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, f"must be an int in {low}..{high}, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be in {low}..{high}, got {value}")
+    return int(value)
+
+
+_BYTES_TYPES: Final = (bytes, bytearray, memoryview)
 
 
 class PcapWriter:
@@ -95,10 +118,10 @@ class PcapWriter:
         linktype: LinkType | int = ETHERNET,
         snaplen: int = 262144,
     ) -> None:
-        if not 0 < snaplen <= 0x7FFFFFFF:
-            raise ConfigError("snaplen", f"must be in 1..2147483647, got {snaplen}")
-        if not 0 <= int(linktype) <= 0xFFFF:
-            raise ConfigError("linktype", f"must be in 0..65535, got {int(linktype)}")
+        snaplen = _int_setting("snaplen", snaplen, 1, 0x7FFFFFFF)
+        linktype = _int_setting("linktype", linktype, 0, 0xFFFF)
+        if not isinstance(target, (str, os.PathLike)) and not callable(getattr(target, "write", None)):
+            raise ConfigError("target", f"must be a path or a binary file object, got {type(target).__name__}")
         self._snaplen = snaplen
         self.count = 0
         if isinstance(target, (str, os.PathLike)):
@@ -113,10 +136,14 @@ class PcapWriter:
     def write(self, frame: bytes | bytearray | memoryview, ts: float) -> None:
         """Append one record: ``frame`` captured at ``ts`` (seconds since the epoch, >= 0)."""
         if self._closed:
-            raise ValueError("write to a closed PcapWriter")
+            raise ConfigError("writer", "write after close()")
+        if not isinstance(frame, _BYTES_TYPES):
+            raise ConfigError("frame", f"must be bytes, bytearray or memoryview, got {type(frame).__name__}")
         sec, usec = _usec(ts)
         if sec > 0xFFFFFFFF:
             raise ConfigError("ts", f"{ts!r} does not fit a 32-bit pcap timestamp")
+        if type(frame) is memoryview and (frame.itemsize != 1 or not frame.c_contiguous):
+            frame = frame.tobytes()  # its length in bytes, not in items
         n = len(frame)
         cap = min(n, self._snaplen)
         f = self._file
@@ -156,8 +183,17 @@ def write(
     >>> write(io.BytesIO(), [(0.0, bytes(14)), (0.5, bytes(14))])
     2
     """
+    try:
+        items = iter(records)
+    except TypeError:
+        raise ConfigError(
+            "records", f"must be an iterable of (timestamp, frame), got {type(records).__name__}"
+        ) from None
     with PcapWriter(target, linktype=linktype, snaplen=snaplen) as w:
-        for ts, frame in records:
+        for record in items:
+            if not isinstance(record, (tuple, list)) or len(record) != 2:
+                raise ConfigError("records", f"record {w.count} is not a (timestamp, frame) pair: {record!r:.60}")
+            ts, frame = record
             w.write(frame, ts)
         return w.count
 
@@ -169,6 +205,13 @@ PCAPNG_BOM: Final = 0x1A2B3C4D
 _CHUNK: Final = 1 << 20
 # Larger than any real frame (BIG TCP goes to 512 KiB); a bigger length means the file is garbage.
 _MAX_RECORD: Final = 1 << 26
+# Interfaces one pcapng section may describe. The obsolete packet block numbers them in 16 bits; a
+# host with this many is rare, and a file with millions is an attack on memory.
+MAX_INTERFACES: Final = 1 << 16
+# Timestamps a reader hands out: those a datetime holds (years 1 to 9999). A pcapng interface with
+# if_tsresol 0 counts whole seconds in 64 bits, far beyond what time.gmtime and datetime accept.
+_TS_MIN: Final = -62135596800.0
+_TS_MAX: Final = 253402300800.0
 _ETH_P_IPV4: Final = b"\x08\x00"
 _ETH_P_IPV6: Final = b"\x86\xdd"
 _ZERO_MAC: Final = bytes(6)
@@ -188,6 +231,15 @@ class PcapStats:
     malformed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("packets", "vxlan", "not_vxlan", "malformed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(name, f"must be a count (an int >= 0), got {value!r:.60}")
+        for name in ("reasons", "examples"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(name, f"must be a dict, got {type(getattr(self, name)).__name__}")
 
     def count_error(self, exc: DecodeError) -> None:
         """Count a packet that :func:`~pyvxlan.decapsulate` refused."""
@@ -232,6 +284,8 @@ class _Source:
         have = len(rest)
         while have < need and not self.eof:
             data = self.file.read(max(_CHUNK, need - have))
+            if not isinstance(data, (bytes, bytearray)):
+                raise ConfigError("source", f"must be opened in binary mode: read() gave {type(data).__name__}")
             if not data:
                 self.eof = True
                 break
@@ -299,13 +353,44 @@ def read(
     >>> [(ts, d.header.vni) for ts, d in read(buf)]
     [(1.25, 7)]
     """
+    # Checked here, at the call, not at the first packet: read() is not a generator itself.
+    _check_source(source)
+    ports = _port_set("ports", ports)
+    gpe_ports = _port_set("gpe_ports", gpe_ports)
+    if not isinstance(strict, bool):
+        raise ConfigError("strict", f"must be a bool, got {type(strict).__name__}")
     if stats is None:
         stats = PcapStats()
+    elif not isinstance(stats, PcapStats):
+        raise ConfigError("stats", f"must be a PcapStats or None, got {type(stats).__name__}")
+    return _read_path_or_file(source, ports, gpe_ports, strict, stats)
+
+
+def _read_path_or_file(
+    source: str | os.PathLike[str] | IO[bytes],
+    ports: Collection[int],
+    gpe_ports: Collection[int],
+    strict: bool,
+    stats: PcapStats,
+) -> Iterator[tuple[float, Decapsulated]]:
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
             yield from _read_file(f, ports, gpe_ports, strict, stats)
     else:
         yield from _read_file(source, ports, gpe_ports, strict, stats)
+
+
+def _check_source(source: object) -> None:
+    if not isinstance(source, (str, os.PathLike)) and not callable(getattr(source, "read", None)):
+        raise ConfigError("source", f"must be a path or a binary file object, got {type(source).__name__}")
+
+
+def _port_set(name: str, ports: object) -> frozenset[int]:
+    if isinstance(ports, (str, bytes)) or not isinstance(ports, Collection):
+        raise ConfigError(name, f"must be a collection of UDP ports, got {type(ports).__name__}")
+    for port in ports:
+        _int_setting(name, port, 1, 0xFFFF)
+    return frozenset(ports)
 
 
 def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int, int]]:
@@ -316,6 +401,9 @@ def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int
     wire, more than ``end - start`` when the capture's snap length cut it. This is the low-level loop under :func:`read`,
     for tools that want every packet (VXLAN or not) or their own fast path.
     """
+    _check_source(source)
+    if isinstance(source, (str, os.PathLike)):
+        raise ConfigError("source", "must be an open binary file object (read() takes a path)")
     src = _Source(source)
     src.fill(0, 24)
     if len(src.buf) < 4:
@@ -338,10 +426,18 @@ def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int
 
 def frame_of(linktype: int, buf: bytes, start: int, end: int, stats: PcapStats) -> memoryview | bytes | None:
     """The Ethernet frame of a record (see :func:`raw_records`), or ``None`` (counted in ``stats``)."""
-    if linktype == 1:
-        return memoryview(buf)[start:end]
     try:
-        frame = _to_ethernet(linktype, memoryview(buf)[start:end])
+        view = memoryview(buf)[start:end]
+    except TypeError:
+        # Found out only when slicing fails: the checks cost nothing on the per-packet path.
+        _check_record_args(buf, start, end)
+        raise
+    if linktype == 1:
+        return view
+    if not isinstance(stats, PcapStats):
+        raise ConfigError("stats", f"must be a PcapStats, got {type(stats).__name__}")
+    try:
+        frame = _to_ethernet(linktype, view)
     except DecodeError as exc:
         stats.count_error(exc)
         return None
@@ -351,6 +447,14 @@ def frame_of(linktype: int, buf: bytes, start: int, end: int, stats: PcapStats) 
         stats.reasons[key] = stats.reasons.get(key, 0) + 1
         stats.examples.setdefault(key, f"link type {linktype} is not Ethernet, Linux cooked or raw IP")
     return frame
+
+
+def _check_record_args(buf: object, start: object, end: object) -> None:
+    if not isinstance(buf, _BYTES_TYPES):
+        raise ConfigError("buf", f"must be bytes, bytearray or memoryview, got {type(buf).__name__}")
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name, f"must be an int, got {type(value).__name__}")
 
 
 def _read_file(
@@ -428,8 +532,10 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int,
     pos = 0
     order = "<"
     u32 = struct.Struct("<I").unpack_from
-    # per interface: (linktype, timestamp units per second, offset in seconds, snaplen)
+    # per interface: (linktype, timestamp units per second, offset in seconds, snaplen); the same
+    # tuple is shared by the interfaces that are alike, and there are at most MAX_INTERFACES.
     interfaces: list[tuple[int, int, int, int]] = []
+    alike: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
     while True:
         if len(src.buf) - pos < 12:
             pos = src.fill(pos, 12)
@@ -449,6 +555,7 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int,
                 raise DecodeError("pcap", src.offset + pos + 8, f"pcapng byte-order magic {bom.hex()} is invalid")
             u32 = struct.Struct(order + "I").unpack_from
             interfaces = []
+            alike = {}
         (btype,) = u32(buf, pos)
         (blen,) = u32(buf, pos + 4)
         if blen < 12 or blen % 4 or blen > _MAX_RECORD:
@@ -462,9 +569,16 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int,
         if btype == 1:  # interface description
             if blen < 20:
                 raise DecodeError("pcap", src.offset + pos, "pcapng interface block is too short")
+            if len(interfaces) >= MAX_INTERFACES:
+                raise DecodeError(
+                    "pcap",
+                    src.offset + pos,
+                    f"pcapng interface block: the section describes more than {MAX_INTERFACES} interfaces",
+                )
             linktype, _res, snaplen = struct.unpack_from(order + "HHI", buf, body)
-            unit, offset = _idb_options(buf, body + 8, pos + blen - 4, order)
-            interfaces.append((linktype, unit, offset, snaplen))
+            unit, offset = _idb_options(buf, body + 8, pos + blen - 4, order, src.offset)
+            iface = (linktype, unit, offset, snaplen)
+            interfaces.append(alike.setdefault(iface, iface))
         elif btype in (6, 2):  # enhanced packet, obsolete packet
             if btype == 6:
                 if blen < 32:
@@ -480,7 +594,10 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int,
                 raise DecodeError("pcap", src.offset + body, f"interface {ifid} was not described")
             linktype, unit, offset, _snap = interfaces[ifid]
             # One division of the exact integer: nanosecond ticks times a float would round twice.
-            yield ((ts_hi << 32) | ts_lo) / unit + offset, linktype, buf, body + 20, body + 20 + caplen, wirelen
+            ts = ((ts_hi << 32) | ts_lo) / unit + offset
+            if not _TS_MIN <= ts < _TS_MAX:
+                raise DecodeError("pcap", src.offset + body + 4, _timestamp_reason(ts_hi, ts_lo, unit, offset))
+            yield ts, linktype, buf, body + 20, body + 20 + caplen, wirelen
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces:
                 raise DecodeError("pcap", src.offset + body, "interface 0 was not described")
@@ -491,18 +608,35 @@ def _pcapng_records(src: _Source) -> Iterator[tuple[float, int, bytes, int, int,
         pos += blen
 
 
-def _idb_options(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int]:
+def _timestamp_reason(ts_hi: int, ts_lo: int, unit: int, offset: int) -> str:
+    ticks = (ts_hi << 32) | ts_lo
+    per = f"1/{unit} s" if unit != 1 else "1 s"
+    when = "after the year 9999" if ticks / unit + offset > 0 else "before the year 1"
+    return f"packet timestamp {ticks} (units of {per}, if_tsoffset {offset} s) is {when}"
+
+
+def _idb_options(buf: bytes, pos: int, end: int, order: str, base: int) -> tuple[int, int]:
+    """Timestamp units per second and offset (s) from the options between ``pos`` and ``end``."""
     unit, offset = 1_000_000, 0  # pcapng's default resolution is microseconds
     hh = struct.Struct(order + "HH").unpack_from
     while pos + 4 <= end:
         code, length = hh(buf, pos)
         if code == 0:
             break
+        if pos + 4 + length > end:
+            # What follows would be read as the option (tshark calls such a file damaged too).
+            raise DecodeError(
+                "pcap", base + pos, f"pcapng interface option {code} of {length} bytes runs past the end of its block"
+            )
         value = buf[pos + 4 : pos + 4 + length]
-        if code == 9 and length == 1:  # if_tsresol: 10^-n, or 2^-n with the top bit set
+        if code == 9:  # if_tsresol: 10^-n, or 2^-n with the top bit set
+            if length != 1:
+                raise DecodeError("pcap", base + pos, f"pcapng option if_tsresol has {length} bytes, not 1")
             r = value[0]
             unit = 1 << (r & 0x7F) if r & 0x80 else 10**r
-        elif code == 14 and length == 8:  # if_tsoffset, whole seconds
+        elif code == 14:  # if_tsoffset, whole seconds
+            if length != 8:
+                raise DecodeError("pcap", base + pos, f"pcapng option if_tsoffset has {length} bytes, not 8")
             offset = int.from_bytes(value, "little" if order == "<" else "big", signed=True)
         pos += 4 + ((length + 3) & ~3)
     return unit, offset

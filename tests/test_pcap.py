@@ -7,8 +7,9 @@ import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import vectors_dir
@@ -17,7 +18,17 @@ from hypothesis import strategies as st
 
 from pyvxlan import DecodeError, GpeHeader, GpeNextProtocol, TruncatedError, encapsulate
 from pyvxlan.errors import ConfigError
-from pyvxlan.pcap import LINUX_SLL, LINUX_SLL2, LinkType, PcapStats, PcapWriter, raw_records, read, write
+from pyvxlan.pcap import (
+    LINUX_SLL,
+    LINUX_SLL2,
+    LinkType,
+    PcapStats,
+    PcapWriter,
+    frame_of,
+    raw_records,
+    read,
+    write,
+)
 from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
 
 INNER_ARP = bytes.fromhex("ffffffffffff02000000000108060001080006040001020000000001cb007101000000000000cb007102")
@@ -136,8 +147,81 @@ def test_writer_rejects_bad_settings() -> None:
     with pytest.raises(ConfigError, match=r"^ts: must not be negative, got -1\.0$"):
         w.write(b"x", ts=-1.0)
     w.close()
-    with pytest.raises(ValueError, match="^write to a closed PcapWriter$"):
+    with pytest.raises(ConfigError, match=r"^writer: write after close\(\)$"):
         w.write(b"x", ts=0.0)
+
+
+# The calls below are wrong on purpose: the names are typed Any so that mypy lets them through.
+any_pcapwriter: Any = PcapWriter
+any_write: Any = write
+any_read: Any = read
+any_raw_records: Any = raw_records
+any_pcapstats: Any = PcapStats
+any_linktype: Any = LinkType
+any_frame_of: Any = frame_of
+_NAN = float("nan")
+_INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: any_write(io.BytesIO(), [(_NAN, b"x")]), "ts: must be a finite number of seconds, got nan"),
+        (lambda: any_write(io.BytesIO(), [(_INF, b"x")]), "ts: must be a finite number of seconds, got inf"),
+        (lambda: any_write(io.BytesIO(), [(-_INF, b"x")]), "ts: must be a finite number of seconds, got -inf"),
+        (lambda: any_pcapwriter(io.BytesIO()).write(b"x", ts=_NAN), "ts: must be a finite number of seconds, got nan"),
+        (
+            lambda: any_pcapwriter(io.BytesIO()).write(b"x", ts="1"),
+            "ts: must be a number of seconds (int or float), got str",
+        ),
+        (
+            lambda: any_pcapwriter(io.BytesIO()).write(b"x", ts=True),
+            "ts: must be a number of seconds (int or float), got bool",
+        ),
+        (
+            lambda: any_pcapwriter(io.BytesIO()).write(b"x", ts=2.0**32),
+            "ts: 4294967296.0 does not fit a 32-bit pcap timestamp",
+        ),
+        (
+            lambda: any_pcapwriter(io.BytesIO()).write("x", ts=0),
+            "frame: must be bytes, bytearray or memoryview, got str",
+        ),
+        (lambda: any_pcapwriter(io.BytesIO(), snaplen=True), "snaplen: must be an int in 1..2147483647, got bool"),
+        (lambda: any_pcapwriter(io.BytesIO(), snaplen=1.5), "snaplen: must be an int in 1..2147483647, got float"),
+        (lambda: any_pcapwriter(io.BytesIO(), linktype="x"), "linktype: must be an int in 0..65535, got str"),
+        (lambda: any_pcapwriter(io.BytesIO(), linktype=1 << 16), "linktype: must be in 0..65535, got 65536"),
+        (lambda: any_pcapwriter(5), "target: must be a path or a binary file object, got int"),
+        (lambda: any_write(io.BytesIO(), 5), "records: must be an iterable of (timestamp, frame), got int"),
+        (lambda: any_write(io.BytesIO(), [b"x"]), "records: record 0 is not a (timestamp, frame) pair: b'x'"),
+        (
+            lambda: any_write(io.BytesIO(), [(0.0, b"x"), (1.0,)]),
+            "records: record 1 is not a (timestamp, frame) pair: (1.0,)",
+        ),
+        (lambda: any_read(None), "source: must be a path or a binary file object, got NoneType"),
+        (lambda: any_read(io.BytesIO(), ports=None), "ports: must be a collection of UDP ports, got NoneType"),
+        (lambda: any_read(io.BytesIO(), ports=[0]), "ports: must be in 1..65535, got 0"),
+        (lambda: any_read(io.BytesIO(), gpe_ports=["4790"]), "gpe_ports: must be an int in 1..65535, got str"),
+        (lambda: any_read(io.BytesIO(), strict=1), "strict: must be a bool, got int"),
+        (lambda: any_read(io.BytesIO(), stats={}), "stats: must be a PcapStats or None, got dict"),
+        (lambda: list(any_read(io.StringIO("text"))), "source: must be opened in binary mode: read() gave str"),
+        (lambda: any_raw_records("x.pcap"), "source: must be an open binary file object (read() takes a path)"),
+        (lambda: any_pcapstats(packets=-1), "packets: must be a count (an int >= 0), got -1"),
+        (lambda: any_pcapstats(vxlan=True), "vxlan: must be a count (an int >= 0), got True"),
+        (lambda: any_pcapstats(reasons=[]), "reasons: must be a dict, got list"),
+        (lambda: any_linktype(5), "linktype: 5 is not a link type this module knows (1, 101, 113, 228, 229, 276)"),
+        (lambda: any_frame_of(113, "x", 0, 1, any_pcapstats()), "buf: must be bytes, bytearray or memoryview, got str"),
+        (lambda: any_frame_of(113, b"x", 0, "5", any_pcapstats()), "end: must be an int, got str"),
+        (lambda: any_frame_of(113, b"x" * 20, 0, 20, None), "stats: must be a PcapStats, got NoneType"),
+    ],
+    ids=lambda v: "" if callable(v) else v.split(":")[0],
+)
+def test_api_misuse_is_a_config_error_naming_the_field(call: Callable[[], object], message: str) -> None:
+    """Issue 10, API validation: nan/inf timestamps and wrong types are ConfigError(field, ...),
+    never a bare ValueError, TypeError, OverflowError or AttributeError."""
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert str(info.value) == message
+    assert info.value.field == message.split(":", maxsplit=1)[0]
 
 
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed")
@@ -592,3 +676,86 @@ def test_any_damage_gives_packets_counts_or_a_decode_error(
         assert exc.layer == "pcap"
     assert stats.vxlan == n
     assert stats.packets == stats.vxlan + stats.not_vxlan + stats.malformed
+
+
+# --- hostile pcapng: absurd timestamps, options and interface counts (issue 10.6 and 10.9) ----------
+
+
+def _idb_with_options(order: str, options: bytes) -> bytes:
+    return _block(order, 1, struct.pack(order + "HHI", 1, 0, 0) + options)
+
+
+TS_CASES = [
+    (
+        shb("<") + idb("<", 1, tsresol=0) + epb("<", 0, 2**64 - 1, FRAME),
+        "pcap at offset 72: packet timestamp 18446744073709551615 (units of 1 s, if_tsoffset 0 s) is after the year 9999",
+    ),
+    (
+        shb("<") + idb("<", 1, tsresol=0) + epb("<", 0, 10**17, FRAME),
+        "pcap at offset 72: packet timestamp 100000000000000000 (units of 1 s, if_tsoffset 0 s) is after the year 9999",
+    ),
+    (
+        shb(">") + idb(">", 1, tsresol=0) + epb(">", 0, 253402300800, FRAME),
+        "pcap at offset 72: packet timestamp 253402300800 (units of 1 s, if_tsoffset 0 s) is after the year 9999",
+    ),
+    (
+        shb("<") + idb("<", 1, tsoffset=-(2**63)) + epb("<", 0, 0, FRAME),
+        "pcap at offset 76: packet timestamp 0 (units of 1/1000000 s, if_tsoffset -9223372036854775808 s) "
+        "is before the year 1",
+    ),
+    (
+        shb("<") + idb("<", 1, tsresol=0x80) + epb("<", 0, 2**64 - 1, FRAME),
+        "pcap at offset 72: packet timestamp 18446744073709551615 (units of 1 s, if_tsoffset 0 s) is after the year 9999",
+    ),
+    (
+        shb("<") + _idb_with_options("<", struct.pack("<HH", 9, 2) + b"\x06\x00\x00\x00") + epb("<", 0, 0, FRAME),
+        "pcap at offset 44: pcapng option if_tsresol has 2 bytes, not 1",
+    ),
+    (
+        shb("<") + _idb_with_options("<", struct.pack("<HH", 14, 4) + bytes(4)) + epb("<", 0, 0, FRAME),
+        "pcap at offset 44: pcapng option if_tsoffset has 4 bytes, not 8",
+    ),
+    (
+        shb("<") + _idb_with_options("<", struct.pack("<HH", 9, 200) + b"\x06\x00\x00\x00") + epb("<", 0, 0, FRAME),
+        "pcap at offset 44: pcapng interface option 9 of 200 bytes runs past the end of its block",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    TS_CASES,
+    ids=["2^64-1", "1e17", "year-10000", "offset", "2^0", "resol-len", "offset-len", "past-end"],
+)
+def test_absurd_pcapng_timestamps_and_options_are_decode_errors(data: bytes, message: str) -> None:
+    """Issue 10.6: if_tsresol 0 with a 64-bit timestamp was an OverflowError (2^64-1) or an OSError
+    (10^17) in `pyvxlan decode`; every such file is a DecodeError naming the field."""
+    with pytest.raises(DecodeError) as info:
+        list(read(io.BytesIO(data)))
+    assert str(info.value) == message
+
+
+def test_timestamps_up_to_the_end_of_the_year_9999_are_read() -> None:
+    last = 253402300799
+    data = shb("<") + idb("<", 1, tsresol=0) + epb("<", 0, last, FRAME)
+    data += idb("<", 1, tsoffset=-62135596800, tsresol=0) + epb("<", 1, 0, FRAME)
+    assert decoded(data) == [(float(last), 10, "198.51.100.1", 4789), (-62135596800.0, 10, "198.51.100.1", 4789)]
+
+
+def test_a_section_with_too_many_interfaces_is_refused() -> None:
+    """Issue 10.9: 5 million interface blocks took 591 MB. A section may describe MAX_INTERFACES
+    (65536, what the obsolete packet block can number; alike interfaces share one state tuple), and
+    one more is a DecodeError naming the block."""
+    from pyvxlan.pcap import MAX_INTERFACES
+
+    one = idb("<", 1)
+    data = shb("<") + one * MAX_INTERFACES + epb("<", MAX_INTERFACES - 1, 5_000_000, FRAME)
+    assert decoded(data) == [(5.0, 10, "198.51.100.1", 4789)]
+    with pytest.raises(DecodeError) as info:
+        list(read(io.BytesIO(data + one * 3)))
+    assert str(info.value) == (
+        f"pcap at offset {len(data)}: pcapng interface block: the section describes more than 65536 interfaces"
+    )
+    # A new section starts a new table.
+    again = data + shb("<") + one + epb("<", 0, 0, FRAME)
+    assert decoded(again) == [(5.0, 10, "198.51.100.1", 4789), (0.0, 10, "198.51.100.1", 4789)]
