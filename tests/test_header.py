@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyvxlan
 from pyvxlan import (
     ConfigError,
     DecodeError,
@@ -121,7 +122,7 @@ def test_decode_at_offset_and_from_memoryview() -> None:
 
 def test_decode_offsets_count_bytes_whatever_the_buffer_item_size() -> None:
     # As struct.unpack_from does: a memoryview of 32-bit items is read as its bytes.
-    words = memoryview(bytes.fromhex("ffffffff" "0800000000000a00")).cast("I")
+    words = memoryview(bytes.fromhex("ffffffff0800000000000a00")).cast("I")
     assert (len(words), VxlanHeader.decode(words, offset=4)) == (3, VxlanHeader(10))
     assert VxlanHeader.decode(words[1:]) == VxlanHeader(10)
 
@@ -396,3 +397,31 @@ def test_header_decode_raises_only_decode_errors(data: bytes, offset: int, stric
             decode()
         except DecodeError:
             pass
+
+
+# --- repr is the constructor call ----------------------------------------------------------------
+
+
+def test_gpe_reserved_bits_print_as_the_argument_that_rebuilds_them() -> None:
+    """Issue 9: a GPE header with reserved bits printed ``reserved=...``, which GpeHeader refused."""
+    g = GpeHeader.decode(bytes.fromhex("c0abcd0300000177"))
+    assert repr(g) == (
+        "GpeHeader(vni=1, next_protocol=GpeNextProtocol.ETHERNET, i_flag=False, p_flag=False,"
+        " reserved=0xc0abcd0000000077)"
+    )
+    assert GpeHeader(1, i_flag=False, p_flag=False, reserved=0xC0ABCD0000000077) == g
+    with pytest.raises(ConfigError, match=r"^reserved: 0x0800000000000000 overlaps the flags, policy or VNI fields$"):
+        GpeHeader(1, reserved=0x0800000000000000)  # the I flag
+    with pytest.raises(ConfigError, match=r"^reserved: 0x0000000000000100 overlaps the flags, policy or VNI fields$"):
+        GpeHeader(1, reserved=0x100)  # the VNI
+
+
+@given(st.binary(min_size=8, max_size=8) | header_bytes())
+def test_repr_evaluates_back_to_an_equal_value_for_any_8_bytes(raw: bytes) -> None:
+    """Issue 9: ``eval(repr(h)) == h`` for every one of the 2^64 bit patterns, read either way."""
+    namespace = vars(pyvxlan)
+    for h in (VxlanHeader.decode(raw), GpeHeader.decode(raw)):
+        assert eval(repr(h), namespace) == h
+    policy = VxlanHeader.decode(raw).group_policy
+    if policy is not None:
+        assert eval(repr(policy), namespace) == policy

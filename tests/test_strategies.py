@@ -234,3 +234,10 @@ def test_frame_options_are_respected(data: st.DataObject) -> None:
 def test_custom_inner_strategy() -> None:
     f = simplest(vxlan_frames(inner=st.just(bytes(14))))
     assert f.inner == bytes(14) and f.frame.endswith(bytes(14))
+
+
+@settings(max_examples=50)
+@given(vxlan_frames())
+def test_encapsulated_frame_repr_evaluates_back(f: EncapsulatedFrame) -> None:
+    """Issue 9: every value's repr evaluates back; EncapsulatedFrame used to leave ``frame`` out."""
+    assert eval(repr(f), {**vars(pyvxlan), "EncapsulatedFrame": EncapsulatedFrame}) == f
