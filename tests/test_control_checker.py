@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trio
 
-from pyvxlan import FdbEntryExists, FdbState, Vtep, VtepConfig, VtepControl
+from pyvxlan import ConfigError, FdbEntryExists, FdbEntryNotFound, FdbState, Vtep, VtepConfig, VtepControl
+from pyvxlan.addr import parse_mac
+from pyvxlan.fdb import _KINDS
 from pyvxlan.memory import MemoryVtep
 from pyvxlan.testing import OpenVtep, check_vtep_control
 
@@ -30,45 +33,105 @@ def test_memory_vtep_passes_the_checker() -> None:
 class AppendsToUnicast(MemoryVtep):
     """Broken: a second remote on a unicast MAC (Linux ignores the append)."""
 
-    async def fdb_append(self, mac: str, dst: str, *, port: int | None = None, vni: int | None = None) -> None:
+    async def fdb_append(self, mac: str, dst: str | None, **kw: Any) -> None:
         fdb = self.vtep.fdb
         if mac in fdb and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00":
             rec = fdb._records[bytes.fromhex(mac.replace(":", ""))]
-            rec.remotes = (*rec.remotes, fdb._remote(dst, port, vni))
+            rec.remotes = (*rec.remotes, fdb._remote(dst, kw.get("port"), kw.get("vni")))
             return
-        await super().fdb_append(mac, dst, port=port, vni=vni)
+        await super().fdb_append(mac, dst, **kw)
 
 
 class DeleteIgnoresPort(MemoryVtep):
     """Broken: ``fdb_del`` with a dst removes a remote with that address whatever its port and VNI."""
 
-    async def fdb_del(
-        self, mac: str, dst: str | None = None, *, port: int | None = None, vni: int | None = None
-    ) -> None:
+    async def fdb_del(self, mac: str, dst: str | None = None, **kw: Any) -> None:
         for e in self.vtep.fdb.get(mac):
             if dst is not None and e.dst == dst:
-                port, vni = e.port, e.vni
+                kw.update(port=e.port, vni=e.vni)
                 break
-        await super().fdb_del(mac, dst, port=port, vni=vni)
+        await super().fdb_del(mac, dst, **kw)
 
 
 class AddOverwrites(MemoryVtep):
     """Broken: ``fdb_add`` of an existing MAC replaces it instead of raising FdbEntryExists."""
 
-    async def fdb_add(
-        self,
-        mac: str,
-        dst: str,
-        *,
-        port: int | None = None,
-        vni: int | None = None,
-        state: FdbState = FdbState.PERMANENT,
-        extern_learn: bool = False,
-    ) -> None:
+    async def fdb_add(self, mac: str, dst: str | None, **kw: Any) -> None:
         try:
-            await super().fdb_add(mac, dst, port=port, vni=vni, state=state, extern_learn=extern_learn)
+            await super().fdb_add(mac, dst, **kw)
         except FdbEntryExists:
-            await super().fdb_replace(mac, dst, port=port, vni=vni, state=state)
+            await super().fdb_replace(mac, dst, **kw)
+
+
+class RefusedReplaceKeepsState(MemoryVtep):
+    """Broken (what pyvxlan did before): a refused replace leaves the entry as it was."""
+
+    async def fdb_replace(self, mac: str, dst: str | None, **kw: Any) -> None:
+        saved = self.vtep.fdb._records.get(bytes.fromhex(mac.replace(":", "")))
+        kind = None if saved is None else saved.kind
+        try:
+            await super().fdb_replace(mac, dst, **kw)
+        finally:
+            if saved is not None and kind is not None:
+                saved.kind = kind
+
+
+class DeleteAnyDstIsNoOp(MemoryVtep):
+    """Broken (what pyvxlan did before): ``fdb_del`` with dst 0.0.0.0 matches no remote."""
+
+    async def fdb_del(self, mac: str, dst: str | None = None, **kw: Any) -> None:
+        if dst in ("0.0.0.0", "::"):
+            if mac not in self.vtep.fdb:
+                raise FdbEntryNotFound(f"{mac} has no entry")
+            return
+        await super().fdb_del(mac, dst, **kw)
+
+
+class DeleteOtherFamilyRefused(MemoryVtep):
+    """Broken (what pyvxlan did before): ``fdb_del`` with a dst of the other family is a ConfigError."""
+
+    async def fdb_del(self, mac: str, dst: str | None = None, **kw: Any) -> None:
+        if dst is not None and ":" in dst and dst != "::" and self.config.ip_version == 4:
+            raise ConfigError("dst", f"{dst} is IPv6 but the device is IPv4")
+        await super().fdb_del(mac, dst, **kw)
+
+
+class RemoteIgnoresVia(MemoryVtep):
+    """Broken (what pyvxlan did before): remotes that differ only in ``via`` are one remote."""
+
+    async def fdb_append(self, mac: str, dst: str | None, **kw: Any) -> None:
+        if any(e.dst == dst and e.port == kw.get("port") and e.vni == kw.get("vni") for e in self.vtep.fdb.get(mac)):
+            return
+        await super().fdb_append(mac, dst, **kw)
+
+
+class ExternLearnTakesOver(MemoryVtep):
+    """Broken: an extern_learn append rewrites the state of the user's entry."""
+
+    async def fdb_append(self, mac: str, dst: str | None, **kw: Any) -> None:
+        await super().fdb_append(mac, dst, **kw)
+        if kw.get("extern_learn"):
+            self.vtep.fdb._records[parse_mac(mac)].kind = _KINDS[kw.get("state", FdbState.PERMANENT), True, False, True]
+
+
+class SrcVniIgnored(MemoryVtep):
+    """Broken: ``src_vni`` is ignored, so an entry made with another one is an ordinary entry."""
+
+    async def fdb_add(self, mac: str, dst: str | None, **kw: Any) -> None:
+        kw.pop("src_vni", None)
+        await super().fdb_add(mac, dst, **kw)
+
+
+class SetRemoteKeepsFlags(MemoryVtep):
+    """Broken: ``set_remote`` keeps the all-zeros entry's state and flags."""
+
+    async def set_remote(self, address: str | None, *, dev: str | None = None) -> None:
+        saved = self.vtep.fdb._records.get(bytes(6))
+        kind = None if saved is None else saved.kind
+        await super().set_remote(address, dev=dev)
+        rec = self.vtep.fdb._records.get(bytes(6))
+        if rec is not None and kind is not None:
+            rec.kind = kind
 
 
 class KeepsDynamicOnDown(MemoryVtep):
@@ -106,6 +169,25 @@ def broken_opener(cls: type[MemoryVtep]) -> OpenVtep:
         (AddOverwrites, "fdb_add of an existing MAC raises FdbEntryExists: did not raise FdbEntryExists"),
         (KeepsDynamicOnDown, "down flushes every entry but permanent and static ones"),
         (AgeingZeroIsZero, "ageing 0 means 300, as Linux: config.ageing is 20"),
+        (
+            RefusedReplaceKeepsState,
+            "a refused fdb_replace of the all-zeros MAC has already rewritten its state (vxlan_fdb_update_existing)",
+        ),
+        (
+            DeleteAnyDstIsNoOp,
+            "fdb_del with dst 0.0.0.0 deletes the whole MAC, whatever port and VNI say (__vxlan_fdb_delete)",
+        ),
+        (
+            DeleteOtherFamilyRefused,
+            "fdb_del with a dst of the other family succeeds: raised ConfigError",
+        ),
+        (
+            RemoteIgnoresVia,
+            "on a device made with dev, appending its remote without via adds a second remote",
+        ),
+        (ExternLearnTakesOver, "an extern_learn request leaves the state and flags of the user's entry alone"),
+        (SrcVniIgnored, "an entry made with another src_vni is found by no lookup"),
+        (SetRemoteKeepsFlags, "set_remote makes the all-zeros entry the device's own, which an extern_learn"),
     ],
 )
 def test_checker_fails_a_broken_backend(cls: type[MemoryVtep], message: str) -> None:
