@@ -1,0 +1,169 @@
+"""The simulator against the kernel lab: the same topology and scenario on both backends, the
+underlay captured on both, decoded with pyvxlan and compared field by field.
+
+Only what is random by nature is normalised: the UDP source port (Linux hashes the flow with a
+per-boot key), IPv4 ID values (``__ip_select_ident``'s counters start at random; that they are set
+and count up is checked), the ICMP echo identifier (``ping`` picks one), the send time in the echo
+data and the checksums that cover those, and the outer unicast MACs (the kernel lab's veths get
+random ones). Everything else must be equal: outer IP version, TTL, DF, TOS, traffic class, flow
+label, protocol, UDP port, length and checksum presence, the VXLAN header, and the inner Ethernet,
+ARP, IPv4/IPv6 and ICMP fields, echo data length and pattern, sequence numbers.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from pyvxlan import sim
+from pyvxlan.frame import decapsulate
+from pyvxlan.kernel import open_lab as open_kernel_lab
+from pyvxlan.pcap import raw_records
+from pyvxlan.sim.guest import ECHO_DATA
+from pyvxlan.topology import FdbMode, Topology, classic_demo
+
+pytestmark = pytest.mark.kernel
+
+Body = Callable[[Any], Awaitable[Any]]
+
+
+def run_both(topology: Topology, body: Body, tmp_path: Path) -> tuple[tuple[Any, list[bytes]], tuple[Any, list[bytes]]]:
+    """``body(lab)`` on the simulator and on the kernel lab, each with the underlay captured:
+    (what body returned, the captured frames) for each."""
+    out: dict[str, tuple[Any, list[bytes]]] = {}
+
+    async def in_sim() -> None:
+        async with sim.open_lab(topology) as lab:
+            lab.capture(str(tmp_path / "sim.pcap"))
+            result = await body(lab)
+        out["sim"] = (result, frames(tmp_path / "sim.pcap"))
+
+    async def in_kernel() -> None:
+        async with open_kernel_lab(topology) as lab:
+            lab.capture(str(tmp_path / "kernel.pcap"))
+            await trio.sleep(0.1)  # the capture socket is open; let the devices' joins settle
+            result = await body(lab)
+            await trio.sleep(0.1)
+        out["kernel"] = (result, frames(tmp_path / "kernel.pcap"))
+
+    sim.run(in_sim)
+    trio.run(in_kernel)
+    return out["sim"], out["kernel"]
+
+
+def frames(path: Path) -> list[bytes]:
+    """The VXLAN datagrams of a capture (the kernel's also holds IGMP, MLD and underlay ARP)."""
+    with path.open("rb") as f:
+        raw = [bytes(buf[start:end]) for _, _, buf, start, end, _ in raw_records(f)]
+    ipv4 = [f for f in raw if f[12:14] == b"\x08\x00" and f[23] == 17 and f[36:38] == b"\x12\xb5"]
+    ipv6 = [f for f in raw if f[12:14] == b"\x86\xdd" and f[20] == 17 and f[56:58] == b"\x12\xb5"]
+    return ipv4 or ipv6  # one underlay family per lab
+
+
+def fields(frame: bytes) -> dict[str, Any]:
+    """Every field of one captured VXLAN frame, the random ones normalised."""
+    d = decapsulate(frame)
+    f: dict[str, Any] = {
+        "outer_eth_dst": d.outer_eth_dst if frame[0] & 1 else "unicast",
+        "ip_version": d.ip_version,
+        "outer_src": d.outer_src,
+        "outer_dst": d.outer_dst,
+        "ttl": d.ttl,
+        "dst_port": d.dst_port,
+        "udp_checksum": "set" if d.udp_checksum else "zero",
+        "vxlan": bytes(frame[d.inner_offset - 8 : d.inner_offset]).hex(),
+    }
+    if d.ip_version == 4:
+        ver_ihl, tos, total, _ident, frag, _ttl, proto = struct.unpack_from("!BBHHHBB", frame, 14)
+        f.update(ihl=ver_ihl, tos=tos, total=total, df=bool(frag & 0x4000), frag=frag & 0xBFFF, proto=proto)
+    else:
+        word, plen, nxt = struct.unpack_from("!IHB", frame, 14)
+        f.update(tclass=(word >> 20) & 0xFF, flow_label="set" if word & 0xFFFFF else "zero", plen=plen, proto=nxt)
+    inner = bytes(d.inner)
+    f.update(inner_len=len(inner), inner_eth=inner[:14].hex())
+    kind = inner[12:14]
+    if kind == b"\x08\x06":
+        f["arp"] = inner[14:42].hex()
+        f["arp_trailer"] = inner[42:].hex()
+    elif kind == b"\x08\x00":
+        ip = inner[14:34]
+        f.update(
+            inner_ip=(ip[0], ip[1], ip[2:4].hex(), ip[6] & 0x40, ip[6:8].hex() if ip[6] & 0xBF else "0", ip[8], ip[9]),
+            inner_addrs=ip[12:20].hex(),
+            inner_ip_id="set" if ip[4:6] != b"\0\0" else "zero",
+        )
+        icmp = inner[34:]
+        kind_code, _csum, _ident, seq = struct.unpack_from("!HHHH", icmp)
+        data = icmp[8:]
+        f.update(icmp=kind_code, seq=seq, data_len=len(data), data_head=data[: len(ECHO_DATA)])
+    return f
+
+
+def outer_ids(captured: list[bytes]) -> dict[tuple[bytes, bytes], list[int]]:
+    """The outer IPv4 IDs per (source, destination), in capture order."""
+    ids: dict[tuple[bytes, bytes], list[int]] = {}
+    for frame in captured:
+        ids.setdefault((frame[26:30], frame[30:34]), []).append(int.from_bytes(frame[18:20], "big"))
+    return ids
+
+
+async def ping_three(lab: Any) -> tuple[int, int]:
+    result = await lab.guest("guest1").ping("203.0.113.2", count=3, interval=0.2)
+    return result.sent, result.received
+
+
+MODES = [FdbMode.MULTICAST, FdbMode.UNICAST, FdbMode.CONTROLLER]
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4-underlay", "ipv6-underlay"])
+@pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
+def test_a_ping_puts_the_same_packets_on_the_underlay(root: None, tmp_path: Path, mode: FdbMode, ipv6: bool) -> None:
+    (sim_result, sim_frames), (kernel_result, kernel_frames) = run_both(
+        classic_demo(2, mode, ipv6=ipv6), ping_three, tmp_path
+    )
+    assert sim_result == kernel_result == (3, 3)
+    sim_fields = [fields(f) for f in sim_frames]
+    kernel_fields = [fields(f) for f in kernel_frames]
+    # ARP request and reply (in controller mode each VTEP answers ARP itself), then three echo
+    # requests and replies.
+    arp = 0 if mode is FdbMode.CONTROLLER else 2
+    assert len(kernel_fields) == arp + 6
+    for i, (s, k) in enumerate(zip(sim_fields, kernel_fields, strict=True)):
+        assert s == k, f"packet {i}"
+    # What was normalised still has the kernel's shape.
+    for captured in (sim_frames, kernel_frames):
+        echoes = [fields(f) for f in captured][arp:]
+        assert [e["seq"] for e in echoes] == [0, 0, 1, 1, 2, 2]
+        assert [e["data_head"] for e in echoes] == [ECHO_DATA] * 6
+        # each reply carries its request's data, the send time included
+        for request, reply in zip(captured[arp::2], captured[arp + 1 :: 2], strict=True):
+            assert decapsulate(request).inner[42:] == decapsulate(reply).inner[42:]
+        if not ipv6:
+            for flow in outer_ids(captured).values():
+                # __ip_select_ident: one counter per flow, moving on with every packet
+                assert len(set(flow)) == len(flow), flow
+                assert all(b - a & 0xFFFF < 0x8000 for a, b in zip(flow, flow[1:], strict=False)), flow
+
+
+def test_set_ageing_on_a_running_device_ages_out_learned_entries_on_both(root: None, tmp_path: Path) -> None:
+    # vxlan_changelink re-arms the ageing timer: an entry learned under ageing 300 is gone
+    # 3 s after `ip link set vxlan10 type vxlan ageing 1`, in the kernel and in the simulator.
+    async def body(lab: Any) -> tuple[list[tuple[str, str, str]], ...]:
+        def table() -> list[tuple[str, str, str]]:
+            # The kernel lab's devices have `dev eth0` (their default entry shows `via eth0`).
+            return sorted((e.mac, e.dst, e.state.value) for e in lab.fdb("host1", 10))
+
+        await lab.guest("guest1").ping("203.0.113.2")
+        before = table()
+        await lab.vtep("host1", 10).set_ageing(1)
+        await lab.sleep(3)
+        return before, table()
+
+    (sim_tables, _), (kernel_tables, _) = run_both(classic_demo(), body, tmp_path)
+    default = ("00:00:00:00:00:00", "239.1.1.1", "permanent")
+    assert sim_tables == kernel_tables == ([default, ("02:00:00:00:00:02", "198.51.100.2", "")], [default])
