@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from pyvxlan.addr import ip_info, normalize_mac
 from pyvxlan.errors import ConfigError
-from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT
+from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT, check_port_range
 
 __all__ = ["DEFAULT_AGEING", "VtepConfig"]
 
 DEFAULT_AGEING = 300.0  # seconds; Linux's default, and what ``ageing 0`` means there
 
 
+_U32_MAX: Final = 0xFFFFFFFF
+_FLAGS: Final = (
+    "learning",
+    "proxy",
+    "l2miss",
+    "l3miss",
+    "gbp",
+    "ttl_inherit",
+    "udp6_zero_csum_tx",
+    "udp6_zero_csum_rx",
+    "gbp_lost_on_change",
+)
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
+
+
+def _check_int(value: object, name: str, lo: int, hi: int, note: str = "") -> None:
+    # bool is an int subclass, but True is not a port, a TTL or a VNI.
+    if type(value) is not int or not lo <= value <= hi:
+        raise ConfigError(name, f"must be in {lo}..{hi}{note}, got {value!r}")
+
+
+def _check_str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a string, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +57,15 @@ class VtepConfig:
     ``group``               ``group`` (multicast)           none
     ``remote``              ``remote`` (unicast)            none; becomes the all-zeros entry
     ``dst_port``            ``dstport``                     4789 (Linux: 8472)
-    ``src_port_range``      ``srcport MIN MAX``             49152-65535 (Linux: 32768-60999)
+    ``src_port_range``      ``srcport MIN MAX`` (MAX unused) 49152-65535 (Linux: 0 0, the
+                                                            local port range 32768-60999)
     ``ttl``                 ``ttl`` (0 = auto)              0: 64, or 1 toward a group
+    ``ttl_inherit``         ``ttl inherit``                 off; on: the inner TTL/hop limit
+    ``tos``                 ``tos`` (``"inherit"``)         0; the outer ECN always follows the
+                                                            inner (CE sent as ECT(0))
+    ``udp6_zero_csum_tx``   ``[no]udp6zerocsumtx``          off (IPv6 underlay)
+    ``udp6_zero_csum_rx``   ``[no]udp6zerocsumrx``          off: zero-checksum IPv6 datagrams
+                                                            are dropped
     ``learning``            ``[no]learning``                on
     ``ageing``              ``ageing`` (0 means 300)        300 s
     ``max_entries``         ``maxaddress`` (0 = no limit)   0
@@ -41,7 +75,14 @@ class VtepConfig:
     ``mac``                 ``address``                     derived from local and VNI
     ``name``                the device name                 ``vxlan<vni>``
     ``dev``                 ``dev`` (underlay interface)    none
+    ``gbp_lost_on_change``  (no equivalent: a kernel quirk) on, as Linux 6.13 and later
     ======================  =============================  ==================================
+
+    ``gbp_lost_on_change`` models a kernel quirk: on a ``gbp`` device, any ``ip link set ... type
+    vxlan`` change (``learning``, ``nolearning``, ``ageing``) makes Linux drop every datagram with
+    GBP bits as a frame error, because ``vxlan_nl2conf`` rebuilds ``cfg.reserved_bits`` from the
+    attributes of the change request, which carry no ``IFLA_VXLAN_GBP``. ``False`` keeps GBP
+    working, as the kernel intends (see docs/kernel-quirks.md).
 
     >>> VtepConfig(vni=10, local="198.51.100.1", group="239.1.1.1").ttl_for("239.1.1.1")
     1
@@ -68,13 +109,17 @@ class VtepConfig:
     mac: str = field(default="")
     name: str = ""
     dev: str | None = None
+    ttl_inherit: bool = False
+    tos: int | Literal["inherit"] = 0
+    udp6_zero_csum_tx: bool = False
+    udp6_zero_csum_rx: bool = False
+    gbp_lost_on_change: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.vni, bool) or not isinstance(self.vni, int) or not 0 <= self.vni < 1 << 24:
-            raise ConfigError("vni", f"must be in 0..16777215, got {self.vni!r}")
+        _check_int(self.vni, "vni", 0, (1 << 24) - 1)
         family = None
         if self.local is not None:
-            info = ip_info(str(self.local), "local")
+            info = ip_info(_check_str(self.local, "local"), "local")
             if info.is_multicast:
                 raise ConfigError("local", f"{info.text} is a multicast address")
             _set(self, "local", info.text)
@@ -85,7 +130,7 @@ class VtepConfig:
             value = getattr(self, name)
             if value is None:
                 continue
-            info = ip_info(str(value), name)
+            info = ip_info(_check_str(value, name), name)
             if name == "group" and not info.is_multicast:
                 raise ConfigError("group", f"{info.text} is not a multicast address (use remote)")
             if name == "remote" and info.is_multicast:
@@ -93,22 +138,22 @@ class VtepConfig:
             if family is not None and info.version != family:
                 raise ConfigError(name, f"{info.text} is IPv{info.version} but local is IPv{family}")
             _set(self, name, info.text)
-        if not isinstance(self.dst_port, int) or not 0 < self.dst_port <= 65535:
-            raise ConfigError("dst_port", f"must be in 1..65535, got {self.dst_port!r}")
-        lo, hi = self.src_port_range
-        if not 0 < lo <= hi <= 65535:
-            raise ConfigError("src_port_range", f"must be 1 <= low <= high <= 65535, got {self.src_port_range!r}")
-        _set(self, "src_port_range", (int(lo), int(hi)))
-        if not 0 <= self.ttl <= 255:
-            raise ConfigError("ttl", f"must be in 0..255 (0 = auto), got {self.ttl!r}")
-        if self.ageing < 0:
-            raise ConfigError("ageing", f"must be >= 0 seconds, got {self.ageing!r}")
+        _check_int(self.dst_port, "dst_port", 1, 65535)
+        check_port_range(self.src_port_range, "src_port_range")
+        _check_int(self.ttl, "ttl", 0, 255, " (0 = auto)")
+        if type(self.ageing) not in (int, float) or not 0 <= self.ageing <= _U32_MAX:
+            # Linux keeps the ageing time as a u32 of seconds (IFLA_VXLAN_AGEING).
+            raise ConfigError("ageing", f"must be in 0..{_U32_MAX} seconds, got {self.ageing!r}")
         if self.ageing == 0:
             _set(self, "ageing", DEFAULT_AGEING)  # Linux: vxlan_config_validate
-        if not isinstance(self.max_entries, int) or self.max_entries < 0:
-            raise ConfigError("max_entries", f"must be >= 0 (0 = unlimited), got {self.max_entries!r}")
+        _check_int(self.max_entries, "max_entries", 0, _U32_MAX, " (0 = unlimited)")
+        for flag in _FLAGS:
+            if type(getattr(self, flag)) is not bool:
+                raise ConfigError(flag, f"must be true or false, got {getattr(self, flag)!r}")
+        if self.tos != "inherit":
+            _check_int(self.tos, "tos", 0, 255, ' or "inherit"')
         if self.mac:
-            mac = normalize_mac(self.mac, "mac")
+            mac = normalize_mac(_check_str(self.mac, "mac"), "mac")
             if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
                 raise ConfigError("mac", f"{mac} is not a unicast address")
             _set(self, "mac", mac)
@@ -117,8 +162,12 @@ class VtepConfig:
             _set(self, "mac", "02:" + zlib.crc32(seed).to_bytes(4, "big").hex(":") + ":01")
         if not self.name:
             _set(self, "name", f"vxlan{self.vni}")
-        if len(self.name.encode()) > 15 or "/" in self.name or " " in self.name:
-            raise ConfigError("name", f"{self.name!r} is not a valid interface name (at most 15 bytes)")
+        name = _check_str(self.name, "name")
+        if len(name.encode()) > 15 or not name.isprintable() or any(c in name for c in "/ :") or name in (".", ".."):
+            # dev_valid_name: at most IFNAMSIZ - 1 bytes, no "/", ":" or whitespace, not "." or "..".
+            raise ConfigError("name", f"{name!r} is not a valid interface name (at most 15 bytes)")
+        if self.dev is not None:
+            _check_str(self.dev, "dev")
 
     @property
     def default_remote(self) -> str | None:

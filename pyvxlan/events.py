@@ -40,7 +40,10 @@ class SendDatagram:
     """Send ``payload`` (VXLAN header + inner frame) by UDP from ``src_port`` to ``dst``:``dst_port``.
 
     ``src`` is the device's ``local`` address (``None``: the underlay picks), ``ttl`` the outer TTL
-    or hop limit, ``vni`` the VNI written in the header (for drivers that log or capture).
+    or hop limit, ``vni`` the VNI written in the header (for drivers that log or capture), ``tos``
+    the outer IPv4 TOS or IPv6 traffic class (its ECN bits follow the inner packet's, as Linux's
+    ``ip_tunnel_ecn_encap``), ``zero_checksum`` that the outer UDP checksum is 0 (an IPv6 underlay
+    with ``udp6zerocsumtx``; otherwise the driver computes it).
     """
 
     dst: str
@@ -50,6 +53,8 @@ class SendDatagram:
     payload: bytes
     vni: int
     src: str | None = None
+    tos: int = 0
+    zero_checksum: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,9 @@ class DropReason(enum.Enum):
     ENTRY_EXISTS = "entry_exists"  # VXLAN_ENTRY_EXISTS: source MAC is static/permanent elsewhere
     PROXY_UNRESOLVED = "proxy_unresolved"  # proxy: ARP/NS with no (or an incomplete) neighbour
     PROXY_CONSUMED = "proxy_consumed"  # proxy: non-request ARP frames are never tunnelled
+    INNER_TRUNCATED = "inner_truncated"  # skb_vlan_inet_prepare: IPv4/IPv6 type, header cut; tx_dropped
+    ECN_ERROR = "ecn_error"  # IP_ECN_decapsulate: outer CE, inner not ECT; rx_frame_errors, rx_errors
+    ZERO_CHECKSUM = "zero_checksum"  # IPv6 UDP checksum 0 without udp6zerocsumrx; UDP6 drops it
 
 
 @dataclass(frozen=True, slots=True)

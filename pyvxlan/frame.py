@@ -103,14 +103,38 @@ def flow_source_port(inner: bytes | bytearray | memoryview, port_range: tuple[in
     """The UDP source port for ``inner``: a stable hash of its flow mapped into ``port_range``.
 
     The flow is the inner MACs, plus the IP addresses, protocol and ports when present, so every
-    packet of one flow takes one underlay path under ECMP (RFC 7348 section 5). The hash is CRC-32,
-    identical from run to run (unlike ``hash()``); the range is inclusive at both ends.
+    packet of one flow takes one underlay path under ECMP (RFC 7348 section 5). The hash is CRC-32
+    followed by a multiplicative finaliser (CRC-32 alone is linear, so flows that differ in one port
+    got nearby ports), identical from run to run (unlike ``hash()``). The port is chosen as Linux's
+    ``udp_flow_src_port`` does: ``low + hash * (high - low) >> 32``, so ``high`` itself is never used,
+    and an empty range (``low == high``, ``srcport 0 0`` included) means the namespace's local port
+    range, 32768-60999 by default (:data:`LINUX_SOURCE_PORTS`).
 
     >>> frame = bytes.fromhex("02000000000102000000000208060001")
     >>> flow_source_port(frame) == flow_source_port(frame)
     True
+    >>> flow_source_port(frame, (5000, 5001))
+    5000
     """
-    lo, hi = port_range
+    lo, hi = check_port_range(port_range, "port_range")
+    if lo == hi:
+        lo, hi = LINUX_SOURCE_PORTS
+    return _flow_port(inner, lo, hi - lo)
+
+
+def check_port_range(value: object, field: str) -> tuple[int, int]:
+    """``value`` as a source port range ``(low, high)`` with 0 <= low <= high <= 65535, else
+    :class:`~pyvxlan.ConfigError` naming ``field`` (``bool`` is not a port)."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise ConfigError(field, f"must be a (low, high) tuple of ports, got {value!r}")
+    lo, hi = value
+    if type(lo) is not int or type(hi) is not int or not 0 <= lo <= hi <= 65535:
+        raise ConfigError(field, f"must be integers with 0 <= low <= high <= 65535, got {value!r}")
+    return lo, hi
+
+
+def _flow_port(inner: bytes | bytearray | memoryview, lo: int, span: int) -> int:
+    # flow_source_port without the checks, for the core's transmit path (its range is checked once).
     if len(inner) < 14:
         key = bytes(inner)
     else:
@@ -128,7 +152,13 @@ def flow_source_port(inner: bytes | bytearray | memoryview, port_range: tuple[in
             key += bytes(inner[off + 8 : off + 40]) + bytes((proto,))
             if proto in _FLOW_PROTOS and len(inner) >= off + 44:
                 key += bytes(inner[off + 40 : off + 44])
-    return lo + ((zlib.crc32(key) * (hi - lo + 1)) >> 32)
+    # murmur3's fmix32: every input bit reaches every output bit, which CRC-32 alone does not do.
+    h = zlib.crc32(key)
+    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    h ^= h >> 16
+    h = (h ^ (h << 16)) & 0xFFFFFFFF  # udp_flow_src_port: "only upper 16 bits are relevant"
+    return lo + ((h * span) >> 32)
 
 
 def _default_mac(info: IpInfo) -> bytes:
@@ -456,9 +486,9 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
     """
     # The arguments, checked by identity first: the usual call (default ports, or the same port
     # collection every packet, as pcap.read passes) costs a few compares (bench/codec.py).
-    if ports is not _PORTS and _checked_ports.get(id(ports)) is not ports:
+    if ports is not _PORTS and _checked_ports.get(id(ports), _checked_ports) is not ports:
         _check_ports(ports, "ports")
-    if gpe_ports is not _GPE_PORTS and _checked_ports.get(id(gpe_ports)) is not gpe_ports:
+    if gpe_ports is not _GPE_PORTS and _checked_ports.get(id(gpe_ports), _checked_ports) is not gpe_ports:
         _check_ports(gpe_ports, "gpe_ports")
     if strict is not False and strict is not True:
         check_bool(strict, "strict")

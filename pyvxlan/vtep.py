@@ -70,7 +70,7 @@ from pyvxlan.fdb import (
     learned_remotes,
     learned_remotes_tuple,
 )
-from pyvxlan.frame import flow_source_port, internet_checksum
+from pyvxlan.frame import LINUX_SOURCE_PORTS, _eth_type_offset, _flow_port, internet_checksum
 
 __all__ = ["Vtep"]
 
@@ -87,6 +87,16 @@ _RX: Final = Direction.RX
 _TX: Final = Direction.TX
 _ETH_P_ARP: Final = b"\x08\x06"
 _ETH_P_IPV6: Final = b"\x86\xdd"
+_ETH_P_IPV4: Final = b"\x08\x00"
+_VLAN_TYPES: Final = (b"\x81\x00", b"\x88\xa8")
+_GBP_G: Final = 0x80000000
+_GBP_DONT_LEARN: Final = 1 << 22  # VXLAN_GBP_DONT_LEARN: the mark bit and the header bit
+_GBP_POLICY_APPLIED: Final = 1 << 19  # VXLAN_GBP_POLICY_APPLIED
+
+
+def _gbp_word(mark: int) -> bytes:
+    """Word 0 of a GBP header for packet mark ``mark`` (non-zero), as ``vxlan_build_gbp_hdr``."""
+    return (_FLAG_I | _GBP_G | (mark & (_GBP_DONT_LEARN | _GBP_POLICY_APPLIED | 0xFFFF))).to_bytes(4, "big")
 
 # The receive path's parse of the last datagram, for every device it reaches.
 #
@@ -141,9 +151,15 @@ class Vtep:
         "_neigh",
         "_now",
         "_outputs",
-        "_port_range",
+        "_gbp_tx",
+        "_port_low",
+        "_port_span",
         "_records",
         "_reserved0",
+        "_tos",
+        "_ttl_inherit",
+        "_v6",
+        "_zero_csum6",
         "_rx_bytes",
         "_rx_dropped",
         "_rx_errors",
@@ -175,8 +191,16 @@ class Vtep:
         self._vni = config.vni
         self._learning = config.learning
         self._local = config.local
-        self._port_range = config.src_port_range
+        low, high = config.src_port_range
+        if low == high:  # udp_flow_src_port: an empty range means the local port range
+            low, high = LINUX_SOURCE_PORTS
+        self._port_low, self._port_span = low, high - low
         self._reserved0 = _RESERVED0[bool(config.gbp)]  # the low byte of word 1 is always reserved
+        self._gbp_tx = config.gbp
+        self._tos = -1 if config.tos == "inherit" else config.tos
+        self._ttl_inherit = config.ttl_inherit
+        self._zero_csum6 = config.udp6_zero_csum_tx
+        self._v6 = self._fdb.family == 6
         self._rx_packets = self._rx_bytes = self._rx_dropped = self._rx_errors = 0
         self._rx_frame_errors = self._rx_length_errors = 0
         self._tx_packets = self._tx_bytes = self._tx_dropped = self._tx_errors = 0
@@ -280,12 +304,19 @@ class Vtep:
     def _drop(self, direction: Direction, reason: DropReason, size: int, detail: str = "") -> None:
         self._outputs.append(Dropped(direction, reason, size, detail))
 
-    def transmit(self, frame: bytes | bytearray | memoryview, now: float) -> None:
-        """A frame from the local side: forward it to the remotes of its destination's entry."""
+    def transmit(self, frame: bytes | bytearray | memoryview, now: float, *, mark: int = 0) -> None:
+        """A frame from the local side: forward it to the remotes of its destination's entry.
+
+        ``mark`` is the packet's ``skb->mark``: on a ``gbp`` device a non-zero mark sets the G flag
+        and carries the group policy (the low 16 bits), Don't Learn (bit 22) and Policy Applied
+        (bit 19), as ``vxlan_build_gbp_hdr`` does.
+        """
         if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
             self._now = now
         if type(frame) is not bytes:
             frame = bytes(frame)
+        if mark and (type(mark) is not int or not 0 <= mark <= 0xFFFFFFFF):
+            raise ConfigError("mark", f"must be in 0..4294967295, got {mark!r}")
         size = len(frame)
         if not self._up:
             self._tx_dropped += 1
@@ -308,9 +339,34 @@ class Vtep:
                 self._outputs.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, dmac.hex(":")))
                 return
         rec.used = self._now
-        sport = flow_source_port(frame, self._port_range)
+        # The inner network header, after any VLAN tags (skb_vlan_inet_prepare), for the outer
+        # TOS/ECN and an inherited TTL (ip_tunnel_get_dsfield, ip_tunnel_get_ttl).
+        etype = frame[12:14]
+        off = 14
+        if etype in _VLAN_TYPES:
+            ethertype, off = _eth_type_offset(frame)
+            etype = ethertype.to_bytes(2, "big")
+        if etype == _ETH_P_IPV4:
+            if size < off + 20:
+                self._drop_truncated(rec.remotes, size, "IPv4")
+                return
+            dsfield, inner_ttl = frame[off + 1], frame[off + 8]
+        elif etype == _ETH_P_IPV6:
+            if size < off + 40:
+                self._drop_truncated(rec.remotes, size, "IPv6")
+                return
+            dsfield, inner_ttl = ((frame[off] & 0x0F) << 4) | (frame[off + 1] >> 4), frame[off + 7]
+        else:
+            dsfield = inner_ttl = 0
+        # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
+        ecn = dsfield & 3
+        tos = ((dsfield if self._tos < 0 else self._tos) & 0xFC) | (2 if ecn == 3 else ecn)
+        ttl = (inner_ttl or 64) if self._ttl_inherit else 0  # ip4_dst_hoplimit: 64, group or not
+        sport = _flow_port(frame, self._port_low, self._port_span)
         out = self._outputs
         local = self._local
+        zero6 = self._zero_csum6
+        gbp = _gbp_word(mark) if mark and self._gbp_tx else b""
         counted = size - 14  # Linux counts from the inner network header (seen live: ping -s 56 -> 84)
         # Remotes with the same VNI share one header object, so head-end replication builds one
         # payload for all its copies (and their receivers can share its parse: see _rx_last).
@@ -322,10 +378,20 @@ class Vtep:
                 continue
             if rd.header is not header:
                 header = rd.header
-                payload = header + frame
-            out.append(SendDatagram(rd.dst, rd.out_port, sport, rd.ttl, payload, rd.out_vni, local))
+                payload = (gbp + header[4:] if gbp else header) + frame
+            out.append(
+                SendDatagram(
+                    rd.dst, rd.out_port, sport, ttl or rd.ttl, payload, rd.out_vni, local, tos, zero6 and ":" in rd.dst
+                )
+            )
             self._tx_packets += 1
             self._tx_bytes += counted
+
+    def _drop_truncated(self, remotes: Sequence[_Remote], size: int, kind: str) -> None:
+        # vxlan_xmit_one drops the frame once per remote, each counted in tx_dropped.
+        for _ in remotes:
+            self._tx_dropped += 1
+            self._outputs.append(Dropped(_TX, DropReason.INNER_TRUNCATED, size, f"{kind} header cut short"))
 
     def _proxy(self, frame: bytes) -> bool:
         """Linux's ``arp_reduce``/``neigh_reduce``; True when the frame was consumed."""
@@ -401,11 +467,15 @@ class Vtep:
                 eth_dst = opts[i + 2 : i + 8]
                 break
             i += opts[i + 1] * 8
-        na = bytes((136, 0, 0, 0, 0x20 | 0x40, 0, 0, 0)) + target + bytes((2, 1)) + ha
+        # vxlan_na_create: Solicited and Override, and Router when the neighbour's FDB entry has it.
+        rec = self._records.get(ha)
+        flags = 0x60 | (0x80 if rec is not None and rec.kind.router else 0)
+        na = bytes((136, 0, 0, 0, flags, 0, 0, 0)) + target + bytes((2, 1)) + ha
         pseudo = target + saddr + struct.pack("!IxxxB", len(na), 58)
         csum = internet_checksum(pseudo + na)
         na = na[:2] + csum.to_bytes(2, "big") + na[4:]
-        ip6 = frame[14:18] + struct.pack("!HBB", len(na), 58, 255) + target + saddr
+        # pip6->priority = the request's: the top 4 bits of its traffic class; no flow label.
+        ip6 = bytes((0x60 | (frame[14] & 0x0F), 0, 0, 0)) + struct.pack("!HBB", len(na), 58, 255) + target + saddr
         self._outputs.append(DeliverFrame(eth_dst + ha + b"\x86\xdd" + ip6 + na))
 
     def _bridge_local(self, mac: bytes) -> bool:
@@ -414,12 +484,34 @@ class Vtep:
 
     # --- data path: receive -----------------------------------------------------------------------
 
-    def receive(self, payload: bytes | bytearray | memoryview, src: str, src_port: int, now: float) -> None:
+    def receive(
+        self,
+        payload: bytes | bytearray | memoryview,
+        src: str,
+        src_port: int,
+        now: float,
+        *,
+        interface: str | None = None,
+        tos: int = 0,
+        zero_checksum: bool = False,
+    ) -> None:
         """A UDP payload (VXLAN header + inner frame) from underlay address ``src``:``src_port``.
+
+        ``interface`` is the underlay interface it came in on (a source learned from an IPv6
+        link-local address is recorded ``via`` it, as ``vxlan_snoop`` does), ``tos`` the outer IPv4
+        TOS or IPv6 traffic class (its ECN bits: ``IP_ECN_decapsulate``), ``zero_checksum`` that
+        its UDP checksum was 0 (an IPv6 datagram is then dropped unless ``udp6_zero_csum_rx``).
+        ``src`` must be of the device's family: a device's socket never sees the other one.
 
         Handing the same ``bytes`` object to many devices in a row (a multicast datagram reaching
         a group) parses it once: see ``_rx_last``.
         """
+        if type(src) is not str or (":" in src) is not self._v6:
+            raise ConfigError("src", f"{src!r} is not an IPv{6 if self._v6 else 4} address, as the device is")
+        if tos and (type(tos) is not int or not 0 <= tos <= 255):
+            raise ConfigError("tos", f"must be in 0..255, got {tos!r}")
+        if interface is not None and type(interface) is not str:
+            raise ConfigError("interface", f"must be an interface name, got {interface!r}")
         if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
             self._now = now
         parse = _rx_last
@@ -427,6 +519,10 @@ class Vtep:
             parse = _rx_parse(payload if type(payload) is bytes else bytes(payload))
         payload, size, w0, w1, smac, truncated, deliver = parse
         out = self._outputs
+        if zero_checksum and self._v6 and not self._config.udp6_zero_csum_rx:
+            # udp6_csum_init refuses it before any tunnel sees it: no counter of the device's.
+            out.append(Dropped(_RX, DropReason.ZERO_CHECKSUM, size, "IPv6 UDP checksum 0"))
+            return
         if not self._up:
             self._rx_dropped += 1
             out.append(Dropped(_RX, DropReason.DEVICE_DOWN, size, "the device is down"))
@@ -466,13 +562,18 @@ class Vtep:
                 if rd.dst != src and not self._snoop_moved(smac, rec, rd, src, size):
                     return
             else:
-                self._learn(smac, src)
+                self._learn(smac, src, interface)
         if truncated:
             # pskb_inet_may_pull, after vxlan_set_mac: the source was learned, the frame is dropped.
             self._rx_errors += 1
             self._rx_length_errors += 1
             out.append(Dropped(_RX, DropReason.MALFORMED, size, "inner IP header truncated"))
             return
+        if tos & 3 == 3:
+            ce = self._ecn_decapsulate(payload, size, deliver)
+            if ce is None:
+                return
+            deliver = ce
         self._rx_packets += 1
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(deliver)
@@ -496,10 +597,43 @@ class Vtep:
         self._outputs.append(EntryMigrated(smac.hex(":"), rd.dst, src))
         return True
 
-    def _learn(self, smac: bytes, src: str) -> None:
+    def _ecn_decapsulate(self, payload: bytes, size: int, deliver: DeliverFrame) -> DeliverFrame | None:
+        """An outer CE (IP_ECN_decapsulate): marks an ECN-capable inner packet CE, or drops a
+        not-ECT one as a frame error (the source was learned already); None when dropped."""
+        etype = payload[20:22]
+        if etype == _ETH_P_IPV4:
+            inner_tos = payload[23]
+        elif etype == _ETH_P_IPV6:
+            inner_tos = ((payload[22] & 0x0F) << 4) | (payload[23] >> 4)
+        else:
+            return deliver  # not IP: nothing to mark (a VLAN-tagged inner frame counts as not IP)
+        ecn = inner_tos & 3
+        if ecn == 0:
+            self._rx_errors += 1
+            self._rx_frame_errors += 1
+            self._outputs.append(Dropped(_RX, DropReason.ECN_ERROR, size, "outer CE, inner not ECT"))
+            return None
+        if ecn == 3:
+            return deliver
+        frame = bytearray(payload[8:])
+        if etype == _ETH_P_IPV4:
+            # IP_ECN_set_ce: the checksum is adjusted, not recomputed, so a wrong one stays wrong.
+            check = int.from_bytes(frame[24:26], "big") + 0xFFFB + ((inner_tos + 1) & 3)
+            check = (check & 0xFFFF) + (check >> 16)
+            frame[24:26] = check.to_bytes(2, "big")
+            frame[15] |= 3
+        else:
+            frame[15] |= 0x30  # the traffic class's ECN bits are bits 4-5 of its second byte
+        return DeliverFrame(bytes(frame))
+
+    def _learn(self, smac: bytes, src: str, interface: str | None = None) -> None:
         global _learned_last  # the one-entry memo described at the top
         # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
-        remotes = self._learned.get(src)
+        if interface is not None and self._v6 and src[:3].lower() == "fe8":
+            # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
+            remotes: tuple[_Remote] | None = (_Remote(ip_info(src, "src").text, None, None, interface, self._config),)
+        else:
+            remotes = self._learned.get(src)
         if remotes is None:
             remotes = learned_remotes_tuple(src, self._config, self._learned)
         if not self._fdb._learn(smac, remotes, self._now):
@@ -509,6 +643,17 @@ class Vtep:
         if note[0] is not smac or note[1] is not dst:
             note = _learned_last = (smac, dst, EntryLearned(smac.hex(":"), dst))
         self._outputs.append(note[2])
+
+    def _link_changed(self) -> None:
+        """After any ``ip link set ... type vxlan`` change (Linux's ``vxlan_changelink``).
+
+        Linux 6.13 and later rebuild ``cfg.reserved_bits`` in ``vxlan_nl2conf`` from the change
+        request's own attributes, and a change never carries ``IFLA_VXLAN_GBP``: a ``gbp`` device
+        then counts every datagram with GBP bits as a frame error, though it still sends them and
+        ``ip -d link`` still shows ``gbp``. ``gbp_lost_on_change=False`` keeps GBP instead.
+        """
+        if self._config.gbp and self._config.gbp_lost_on_change:
+            self._reserved0 = _RESERVED0[False]
 
     # --- control: bridge fdb ----------------------------------------------------------------------
 
@@ -668,6 +813,7 @@ class Vtep:
         self._clock(now)
         self._learning = bool(on)
         self._config = dataclasses.replace(self._config, learning=bool(on))
+        self._link_changed()
 
     def set_ageing(self, seconds: float, now: float | None = None) -> None:
         """``ip link set DEV type vxlan ageing S`` (0 means 300); applies to existing entries."""
@@ -675,6 +821,7 @@ class Vtep:
         self._config = dataclasses.replace(self._config, ageing=seconds)  # validates, maps 0 to 300
         self._fdb.ageing = self._config.ageing
         self._fdb._config = self._config
+        self._link_changed()
 
     def set_remote(self, address: str | None, *, dev: str | None = None, now: float | None = None) -> None:
         """``ip link set DEV type vxlan remote|group ADDRESS [dev IF]`` on a live device.
@@ -715,3 +862,4 @@ class Vtep:
                     self._outputs.append(JoinGroup(config.group))
         self._config = config
         self._fdb._config = config
+        self._link_changed()

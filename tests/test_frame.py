@@ -205,19 +205,27 @@ def test_source_port_hashes_the_flow_not_the_payload() -> None:
 
 
 def test_source_port_is_stable_across_runs() -> None:
-    # CRC-32 (not hash()) of MACs + IPv4 addresses + protocol, scaled into the range: the same
-    # inner frame gives the same port in every process.
+    # CRC-32 (not hash()) of MACs + IPv4 addresses + protocol, mixed by murmur3's fmix32 and
+    # Linux's ``hash ^= hash << 16``, scaled into [low, high): the same inner frame gives the same
+    # port in every process.
     key = INNER[0:12] + INNER[26:34] + INNER[23:24]
-    assert 49152 + ((zlib.crc32(key) * 16384) >> 32) == 62525
-    assert flow_source_port(INNER) == 62525
-    assert flow_source_port(INNER, LINUX_SOURCE_PORTS) == 55812
+    h = zlib.crc32(key)
+    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    h ^= h >> 16
+    h = (h ^ (h << 16)) & 0xFFFFFFFF
+    assert 49152 + ((h * 16383) >> 32) == 59400
+    assert flow_source_port(INNER) == 59400
+    assert flow_source_port(INNER, LINUX_SOURCE_PORTS) == 50428
     assert flow_source_port(b"") == 49152
 
 
 @given(ethernet_frames(), st.sampled_from([IANA_SOURCE_PORTS, LINUX_SOURCE_PORTS, (1, 1), (4000, 4001)]))
 def test_source_port_in_range_and_stable(inner: bytes, port_range: tuple[int, int]) -> None:
     port = flow_source_port(inner, port_range)
-    assert port_range[0] <= port <= port_range[1]
+    # udp_flow_src_port: [low, high), and an empty range means the local port range.
+    low, high = port_range if port_range[0] < port_range[1] else LINUX_SOURCE_PORTS
+    assert low <= port < high
     assert flow_source_port(bytearray(inner), port_range) == port
     d = decapsulate(encapsulate(inner, vni=1, src="198.51.100.1", dst="198.51.100.2", port_range=port_range))
     assert d.src_port == port

@@ -187,7 +187,7 @@ def test_load_good_file(tmp_path: Path) -> None:
             "hosts[1].address: '198.51.100.300' is not an IPv4 or IPv6 address",
         ),
         ("mtu = 1450", "mtu = 20", "underlay.mtu: must be in 68..65535 for IPv4, got 20"),
-        ("ageing = 60", "ageing = -1", "hosts[0].devices[0].ageing: must be >= 0 seconds, got -1"),
+        ("ageing = 60", "ageing = -1", "hosts[0].devices[0].ageing: must be in 0..4294967295 seconds, got -1"),
         ('mode = "unicast"', 'mode = "evpn"', "mode: must be one of multicast, unicast, controller, got 'evpn'"),
         ("learning = false", "learnin = false", "hosts[0].devices[1].learnin: unknown key (expected one of "),
         ('host = "host2"', 'host = "host9"', "guests[1].host: no host is called 'host9'"),

@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from pyvxlan import (
+    ConfigError,
     DeliverFrame,
     Direction,
     Dropped,
@@ -315,13 +316,35 @@ def test_linux_tx_refreshes_used_not_updated() -> None:
 
 
 def test_linux_source_port_is_a_flow_hash_inside_the_range() -> None:
-    v = make(src_port_range=(5000, 5001))
-    frames = [eth(H2, f"02:00:00:00:01:{i:02x}") for i in range(50)]
+    v = make(src_port_range=(5000, 5010))
+    frames = [eth(H2, f"02:00:00:00:01:{i:02x}") for i in range(200)]
     for f in frames:
         v.transmit(f, now=1.0)
     ports = [d.src_port for d in sends(v.take_outputs())]
-    assert set(ports) == {5000, 5001}
-    assert ports == [flow_source_port(f, (5000, 5001)) for f in frames]
+    assert set(ports) == set(range(5000, 5010))  # udp_flow_src_port: MAX itself is never used
+    assert ports == [flow_source_port(f, (5000, 5010)) for f in frames]
+
+
+def test_linux_udp_flow_src_port_never_uses_max() -> None:
+    """udp_flow_src_port: ``(hash * (max - min)) >> 32) + min``; ``srcport 5000 5001`` sends from
+    5000 only (seen live on Linux 6.18, IPv4 and IPv6 underlays)."""
+    v = make(src_port_range=(5000, 5001))
+    for i in range(100):
+        v.transmit(eth(H2, f"02:00:00:00:01:{i:02x}"), now=1.0)
+    assert {d.src_port for d in sends(v.take_outputs())} == {5000}
+    assert flow_source_port(eth(H2, H1), (5000, 5001)) == 5000
+
+
+def test_linux_udp_flow_src_port_empty_range_is_the_local_port_range() -> None:
+    """udp_flow_src_port: ``min >= max`` takes inet_get_local_port_range (32768-60999 by default;
+    ``srcport 5000 5000`` sent from 33844 to 60120 over 60 flows, seen live)."""
+    v = make(src_port_range=(5000, 5000))
+    for i in range(500):
+        v.transmit(eth(H2, f"02:00:00:00:{i >> 8:02x}:{i & 255:02x}"), now=1.0)
+    ports = [d.src_port for d in sends(v.take_outputs())]
+    assert min(ports) >= 32768 and max(ports) < 60999
+    assert max(ports) - min(ports) > 25000
+    assert flow_source_port(eth(H2, H1), (0, 0)) == flow_source_port(eth(H2, H1), (32768, 60999))
 
 
 # --- proxy ARP / ND ------------------------------------------------------------------------------
@@ -919,3 +942,284 @@ def test_linux_transmit_decisions_match_the_kernel() -> None:
     assert (c.tx_packets, c.tx_bytes) == kernel_tx
     assert c.tx_dropped == stats["dropped"] == 3  # the frames to the entry with remote 0.0.0.0
     assert len(core) == 24  # 3 to m1, 3 to the multicast MAC, 2 copies of each of the 9 others
+
+
+# --- issue 9, points 12-18: the data path and settings the kernel has -----------------------------
+
+LOCAL6, PEER6 = "2001:db8::1", "2001:db8::2"
+
+
+def ipv4(tos: int = 0, ttl: int = 64, payload: bytes = bytes(28)) -> bytes:
+    """An IPv4 header (checksum filled in) and ``payload``, protocol UDP."""
+    head = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        tos,
+        20 + len(payload),
+        1,
+        0,
+        ttl,
+        17,
+        0,
+        bytes((203, 0, 113, 1)),
+        bytes((203, 0, 113, 2)),
+    )
+    check = internet_checksum(head)
+    return head[:10] + check.to_bytes(2, "big") + head[12:] + payload
+
+
+def ipv6(tclass: int = 0, hop_limit: int = 64, payload: bytes = bytes(28)) -> bytes:
+    return (
+        struct.pack("!IHBB", (6 << 28) | (tclass << 20), len(payload), 17, hop_limit)
+        + ipaddress.IPv6Address("2001:db8:1::1").packed
+        + ipaddress.IPv6Address("2001:db8:1::2").packed
+        + payload
+    )
+
+
+def test_linux_neigh_reduce_na_keeps_only_the_priority_of_the_traffic_class() -> None:
+    """vxlan_na_create: ``pip6->priority = ipv6_hdr(request)->priority`` (the top 4 bits of the
+    traffic class), no flow label: an NS starting 61212345 is answered 61000000 (seen live)."""
+    v = make(proxy=True)
+    v.neigh_add("2001:db8::2", H2)
+    ns = bytearray(neighbour_solicitation(H1, "2001:db8::1", "2001:db8::2"))
+    ns[14:18] = bytes.fromhex("61212345")
+    v.transmit(bytes(ns), now=1.0)
+    [out] = v.take_outputs()
+    assert isinstance(out, DeliverFrame)
+    assert out.frame[14:18] == bytes.fromhex("61000000")
+
+
+def test_linux_neigh_reduce_na_router_flag_from_the_neighbours_fdb_entry() -> None:
+    """vxlan_na_create(skb, n, isrouter): Router is set when the FDB entry of the neighbour's MAC
+    has NTF_ROUTER (``bridge fdb add ... router``)."""
+    v = make(proxy=True)
+    v.neigh_add("2001:db8::2", H2)
+    v.fdb_add(H2, OTHER, router=True)
+    v.transmit(neighbour_solicitation(H1, "2001:db8::1", "2001:db8::2"), now=1.0)
+    [out] = v.take_outputs()
+    assert isinstance(out, DeliverFrame)
+    assert out.frame[54 + 4] == 0xE0  # router + solicited + override
+    assert internet_checksum(out.frame[22:54] + struct.pack("!IxxxB", 32, 58) + out.frame[54:]) == 0
+
+
+@pytest.mark.parametrize(
+    ("frame", "kind"),
+    [
+        (eth(H2, H1, 0x0800, bytes(19)), "IPv4"),
+        (eth(H2, H1, 0x86DD, bytes(39)), "IPv6"),
+        (eth(H2, H1, 0x8100, b"\x00\x05\x08\x00" + bytes(19)), "IPv4"),
+        (eth(H2, H1, 0x88A8, b"\x00\x05\x81\x00\x00\x06\x86\xdd" + bytes(39)), "IPv6"),
+    ],
+)
+def test_linux_skb_vlan_inet_prepare_drops_a_cut_inner_header_once_per_remote(frame: bytes, kind: str) -> None:
+    """vxlan_xmit_one: skb_vlan_inet_prepare fails for an IPv4/IPv6 ethertype (after any VLAN
+    tags) without a whole network header: the frame is dropped before encapsulation, tx_dropped
+    once per remote (seen live: 33-byte IPv4, 53-byte IPv6, 37-byte tagged IPv4 frames)."""
+    v = make()
+    v.fdb_append(ZERO, OTHER)
+    v.transmit(frame, now=1.0)
+    out = v.take_outputs()
+    assert out == [Dropped(Direction.TX, DropReason.INNER_TRUNCATED, len(frame), f"{kind} header cut short")] * 2
+    assert (v.counters().tx_dropped, v.counters().tx_packets) == (2, 0)
+
+
+def test_linux_whole_inner_headers_and_other_ethertypes_are_sent() -> None:
+    v = make()
+    for frame in (eth(H2, H1, 0x0800, bytes(20)), eth(H2, H1, 0x86DD, bytes(40)), eth(H2, H1, 0x0806, bytes(2))):
+        v.transmit(frame, now=1.0)
+    assert len(sends(v.take_outputs())) == 3
+    assert v.counters().tx_dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("mark", "word0"),
+    [
+        (0, 0x08000000),
+        (0x1234, 0x88001234),
+        (1 << 22, 0x88400000),  # Don't Learn
+        (1 << 19, 0x88080000),  # Policy Applied
+        ((1 << 22) | (1 << 19) | 0xABCD, 0x8848ABCD),
+        (1 << 20, 0x88000000),  # any mark sets G, even one with no GBP bit
+        ((1 << 31) | 5, 0x88000005),
+    ],
+)
+def test_linux_vxlan_build_gbp_hdr_from_the_packet_mark(mark: int, word0: int) -> None:
+    """vxlan_build_gbp_hdr (md->gbp = skb->mark): the headers Linux 6.18 sent for these marks."""
+    v = make(gbp=True)
+    v.transmit(eth(H2, H1, 0x0800, ipv4()), now=1.0, mark=mark)
+    [d] = sends(v.take_outputs())
+    assert d.payload[:8] == struct.pack("!II", word0, 10 << 8)
+
+
+def test_linux_mark_is_ignored_without_gbp() -> None:
+    v = make()
+    v.transmit(eth(H2, H1, 0x0800, ipv4()), now=1.0, mark=(1 << 22) | 5)
+    [d] = sends(v.take_outputs())
+    assert d.payload[:8] == struct.pack("!II", 0x08000000, 10 << 8)
+
+
+def test_linux_ttl_inherit_copies_the_inner_ttl_or_hop_limit_also_toward_a_group() -> None:
+    """ip_tunnel_get_ttl with IFLA_VXLAN_TTL_INHERIT; no TTL (non-IP, or 0) gives 64
+    (ip4_dst_hoplimit) toward a group too (seen live, IPv4 and IPv6 underlays)."""
+    v = make(ttl_inherit=True, remote=None)
+    v.fdb_append(ZERO, PEER)
+    v.fdb_append(ZERO, "239.1.1.1")
+    frames = [
+        eth(H2, H1, 0x0800, ipv4(ttl=9)),
+        eth(H2, H1, 0x86DD, ipv6(hop_limit=7)),
+        eth(H2, H1, 0x8100, b"\x00\x05\x08\x00" + ipv4(ttl=5)),
+        eth(H2, H1, 0x0800, ipv4(ttl=0)),
+        eth(H2, H1, 0x0806, bytes(28)),
+    ]
+    for f in frames:
+        v.transmit(f, now=1.0)
+    assert [d.ttl for d in sends(v.take_outputs())] == [9, 9, 7, 7, 5, 5, 64, 64, 64, 64]
+
+
+@pytest.mark.parametrize(
+    ("tos", "inner", "outer"),
+    [
+        (0, eth(H2, H1, 0x0800, ipv4(tos=0x03)), 0x02),  # CE goes out as ECT(0)
+        (0, eth(H2, H1, 0x0800, ipv4(tos=0x02)), 0x02),
+        (0, eth(H2, H1, 0x0800, ipv4(tos=0xB9)), 0x01),  # only the ECN bits without inherit
+        ("inherit", eth(H2, H1, 0x0800, ipv4(tos=0xB9)), 0xB9),
+        ("inherit", eth(H2, H1, 0x0800, ipv4(tos=0xA3)), 0xA2),
+        ("inherit", eth(H2, H1, 0x86DD, ipv6(tclass=0xB7)), 0xB6),
+        ("inherit", eth(H2, H1, 0x8100, b"\x00\x05\x08\x00" + ipv4(tos=0x48)), 0x48),
+        ("inherit", eth(H2, H1, 0x0806, bytes(28)), 0x00),
+        (0x10, eth(H2, H1, 0x0800, ipv4(tos=0x01)), 0x11),
+    ],
+)
+def test_linux_ip_tunnel_ecn_encap_outer_tos(tos: int | str, inner: bytes, outer: int) -> None:
+    """ip_tunnel_get_dsfield (``tos inherit``) and INET_ECN_encapsulate: the outer ECN copies the
+    inner ECT, CE becomes ECT(0); the values Linux 6.18 sent for these frames."""
+    v = make(tos=tos)
+    v.transmit(inner, now=1.0)
+    [d] = sends(v.take_outputs())
+    assert d.tos == outer
+
+
+def test_linux_ip_ecn_decapsulate_outer_ce_with_not_ect_inner_is_learned_then_a_frame_error() -> None:
+    """IP_ECN_decapsulate returns 2: vxlan_rcv counts rx_frame_errors and rx_errors and drops,
+    after vxlan_set_mac learned the source (seen live)."""
+    v = make()
+    v.receive(vx(eth(DEV_MAC, H2, 0x0800, ipv4(tos=0))), PEER, 50000, now=1.0, tos=3)
+    out = v.take_outputs()
+    assert out == [
+        EntryLearned(H2, PEER),
+        Dropped(Direction.RX, DropReason.ECN_ERROR, 8 + 14 + 48, "outer CE, inner not ECT"),
+    ]
+    c = v.counters()
+    assert (c.rx_errors, c.rx_frame_errors, c.rx_packets, c.rx_dropped) == (1, 1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("inner", "delivered"),
+    [
+        (eth(DEV_MAC, H2, 0x0800, ipv4(tos=0x02)), eth(DEV_MAC, H2, 0x0800, ipv4(tos=0x03))),
+        (eth(DEV_MAC, H2, 0x0800, ipv4(tos=0xB9)), eth(DEV_MAC, H2, 0x0800, ipv4(tos=0xBB))),
+        (eth(DEV_MAC, H2, 0x0800, ipv4(tos=0x03)), eth(DEV_MAC, H2, 0x0800, ipv4(tos=0x03))),
+        (eth(DEV_MAC, H2, 0x86DD, ipv6(tclass=0xB6)), eth(DEV_MAC, H2, 0x86DD, ipv6(tclass=0xB7))),
+        (eth(DEV_MAC, H2, 0x0806, bytes(28)), eth(DEV_MAC, H2, 0x0806, bytes(28))),
+    ],
+)
+def test_linux_ip_ecn_decapsulate_outer_ce_marks_an_ect_inner_packet(inner: bytes, delivered: bytes) -> None:
+    """IP_ECN_set_ce / IP6_ECN_set_ce: an ECN-capable inner packet is delivered marked CE, its
+    IPv4 checksum adjusted (seen live: inner ECT(0) under an outer CE arrives as CE)."""
+    v = make()
+    v.receive(vx(inner), PEER, 50000, now=1.0, tos=0xFF)
+    assert v.take_outputs()[-1] == DeliverFrame(delivered)
+
+
+def test_linux_outer_ect_with_not_ect_inner_is_delivered() -> None:
+    v = make()
+    v.receive(vx(eth(DEV_MAC, H2, 0x0800, ipv4(tos=0))), PEER, 50000, now=1.0, tos=1)
+    assert v.take_outputs()[-1] == DeliverFrame(eth(DEV_MAC, H2, 0x0800, ipv4(tos=0)))
+
+
+def test_linux_vxlan_snoop_link_local_source_is_learned_via_the_receiving_interface() -> None:
+    """vxlan_snoop: an IPv6 link-local source gets ``remote_ifindex`` = the interface it came in
+    on; a migration to a global address keeps it (both seen live: ``dst fe80::2 via pvh6u``)."""
+    v = make(local=LOCAL6, remote=PEER6)
+    v.receive(vx(eth(DEV_MAC, H2)), "fe80::2", 50000, now=1.0, interface="eth0")
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.interface) == ("fe80::2", "eth0")
+    v.receive(vx(eth(DEV_MAC, H2)), PEER6, 50000, now=2.0, interface="eth0")
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.interface) == (PEER6, "eth0")
+    v.receive(vx(eth(DEV_MAC, H1)), PEER6, 50000, now=3.0, interface="eth0")
+    [e] = v.fdb.get(H1)
+    assert (e.dst, e.interface) == (PEER6, None)  # a global source is learned without via
+
+
+def test_linux_udp6zerocsumtx_sends_ipv6_datagrams_without_checksum() -> None:
+    """IFLA_VXLAN_UDP_ZERO_CSUM6_TX (seen live: checksum 0 only with udp6zerocsumtx)."""
+    for flag in (False, True):
+        v = make(local=LOCAL6, remote=PEER6, udp6_zero_csum_tx=flag)
+        v.transmit(eth(H2, H1), now=1.0)
+        [d] = sends(v.take_outputs())
+        assert d.zero_checksum is flag
+
+
+def test_linux_udp6zerocsumrx_accepts_zero_checksum_ipv6_datagrams() -> None:
+    """udp6_csum_init drops an IPv6 UDP datagram with checksum 0 unless the socket allows it
+    (IFLA_VXLAN_UDP_ZERO_CSUM6_RX); no counter of the device moves (seen live)."""
+    v = make(local=LOCAL6, remote=PEER6)
+    payload = vx(eth(DEV_MAC, H2))
+    v.receive(payload, PEER6, 50000, now=1.0, zero_checksum=True)
+    assert v.take_outputs() == [Dropped(Direction.RX, DropReason.ZERO_CHECKSUM, len(payload), "IPv6 UDP checksum 0")]
+    assert v.counters() == VtepCounters()
+    v = make(local=LOCAL6, remote=PEER6, udp6_zero_csum_rx=True)
+    v.receive(payload, PEER6, 50000, now=1.0, zero_checksum=True)
+    assert v.take_outputs()[-1] == DeliverFrame(eth(DEV_MAC, H2))
+    v = make()  # an IPv4 underlay: a zero UDP checksum means "none"
+    v.receive(payload, PEER, 50000, now=1.0, zero_checksum=True)
+    assert v.take_outputs()[-1] == DeliverFrame(eth(DEV_MAC, H2))
+
+
+def test_linux_vxlan_nl2conf_a_link_change_loses_gbp_on_receive() -> None:
+    """Linux 6.13+ (vxlan_nl2conf rebuilds cfg.reserved_bits from the change request, which has no
+    IFLA_VXLAN_GBP): after ``ip link set ... ageing N`` (or [no]learning) a gbp device counts GBP
+    datagrams as frame errors and neither delivers nor learns from them (seen live on 6.18)."""
+    gbp = vx(eth(DEV_MAC, H2), word0=0x88001234)
+    for change in ("ageing", "learning"):
+        v = make(gbp=True)
+        v.receive(gbp, PEER, 50000, now=1.0)
+        assert isinstance(v.take_outputs()[-1], DeliverFrame)
+        if change == "ageing":
+            v.set_ageing(200)
+        else:
+            v.set_learning(True)
+        v.receive(vx(eth(DEV_MAC, H1), word0=0x88000000), PEER, 50000, now=2.0)
+        assert drops(v.take_outputs()) == [(Direction.RX, DropReason.RESERVED_BITS)]
+        assert v.fdb.get(H1) == [] and v.counters().rx_frame_errors == 1
+        v.transmit(eth(H2, H1), now=3.0, mark=0x1234)  # transmit keeps GBP
+        assert sends(v.take_outputs())[0].payload[:4] == bytes.fromhex("88001234")
+
+
+def test_gbp_lost_on_change_false_keeps_gbp() -> None:
+    v = make(gbp=True, gbp_lost_on_change=False)
+    v.set_ageing(200)
+    v.receive(vx(eth(DEV_MAC, H2), word0=0x88001234), PEER, 50000, now=1.0)
+    assert v.take_outputs()[-1] == DeliverFrame(eth(DEV_MAC, H2))
+
+
+def test_receive_from_the_other_family_is_refused() -> None:
+    """A device's socket is of one family; fdb_add refuses such a remote, and so does receive."""
+    v = make()
+    with pytest.raises(ConfigError) as info:
+        v.receive(vx(eth(DEV_MAC, H2)), PEER6, 50000, now=1.0)
+    assert str(info.value) == "src: '2001:db8::2' is not an IPv4 address, as the device is"
+    assert v.fdb.get(H2) == [] and v.take_outputs() == []
+    v6 = make(local=LOCAL6, remote=PEER6)
+    with pytest.raises(ConfigError, match=r"^src: '198.51.100.2' is not an IPv6 address, as the device is$"):
+        v6.receive(vx(eth(DEV_MAC, H2)), PEER, 50000, now=1.0)
+
+
+def test_transmit_mark_and_receive_tos_are_checked() -> None:
+    v = make(gbp=True)
+    with pytest.raises(ConfigError, match=r"^mark: must be in 0\.\.4294967295, got -1$"):
+        v.transmit(eth(H2, H1), now=1.0, mark=-1)
+    with pytest.raises(ConfigError, match=r"^tos: must be in 0\.\.255, got True$"):
+        v.receive(vx(eth(DEV_MAC, H2)), PEER, 50000, now=1.0, tos=True)
