@@ -216,7 +216,7 @@ def _decode_vxlan(
     """
     # The usual call, 8 bytes of exact bytes, needs no copy into a view; anything else (a longer
     # buffer, an offset, a memoryview) goes through _eight_bytes.
-    if offset or type(data) is not bytes or len(data) != HEADER_LEN:
+    if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
         data = _eight_bytes(data, offset, "vxlan")
     # Identity tests: the usual lenient call pays two compares for checking both flags.
     if strict is False and (gbp is False or gbp is True):
@@ -429,7 +429,7 @@ def _decode_gpe(data: bytes | bytearray | memoryview, strict: bool = False, offs
     ...
     pyvxlan.errors.ReservedBitsError: vxlan-gpe at offset 0: O flag (OAM) is set; Linux drops OAM
     """
-    if offset or type(data) is not bytes or len(data) != HEADER_LEN:
+    if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
         data = _eight_bytes(data, offset, "vxlan-gpe")
     if strict is False:
         return _wrap_gpe(data)
