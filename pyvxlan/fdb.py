@@ -249,7 +249,7 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_orphans", "_records", "_tail")
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_records", "_tail")
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
         self._config = config
@@ -262,7 +262,6 @@ class ForwardingDatabase:
         # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
         self._keys: dict[bytes, set[RemoteKey]] = {}
         self._now = now
-        self._orphans = 0  # records made with another src_vni (see _create_key)
 
     # --- inspection -------------------------------------------------------------------------------
 
@@ -422,21 +421,23 @@ class ForwardingDatabase:
         rhashtable key is {MAC, VNI}). A record made with another ``src_vni`` is an orphan: it is
         dumped and counts toward ``maxaddress``, but no lookup finds it (not transmit, learning,
         add, del or get), so it stays until the device goes (or ageing or ``down`` removes it).
-        Its key here is the MAC followed by the VNI and a serial number: never 6 bytes, so no
-        lookup finds it either.
+        Its key here is the MAC followed by the VNI: never 6 bytes, so no lookup finds it either;
+        a second one with the same MAC and ``src_vni`` is refused with EEXIST by the kernel's
+        hash table, and here by ``_create``.
         """
         if src_vni is None:
             return mac
         if _check_vni(src_vni, "src_vni") == self._config.vni:
             return mac
-        self._orphans += 1
-        return mac + src_vni.to_bytes(3, "big") + self._orphans.to_bytes(8, "big")
+        return mac + src_vni.to_bytes(3, "big")
 
     def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
         limit = self._limit
         records = self._records
         if limit and len(records) >= limit:
             raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac[:6].hex(':')}")
+        if mac in records:  # an orphan's key (see _create_key): rhashtable_lookup_insert_fast's EEXIST
+            raise FdbEntryExists(f"{mac[:6].hex(':')} already has an entry")
         rec = _Record(kind, remotes, now)
         records[mac] = rec
         if kind.ages:

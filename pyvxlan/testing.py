@@ -538,6 +538,11 @@ async def _check_via_flags_src_vni(open_vtep: OpenVtep) -> None:
         )
         await vtep.fdb_add(M5, D3, src_vni=77)
         await _expect_error(
+            FdbEntryExists,
+            vtep.fdb_replace(M5, D4, src_vni=77),
+            "a second entry of a MAC with the same other src_vni raises FdbEntryExists (the hash table's key)",
+        )
+        await _expect_error(
             FdbEntryNotFound,
             vtep.fdb_del(M5, src_vni=77),
             "an entry made with another src_vni is found by no lookup (fdb_del raises FdbEntryNotFound)",

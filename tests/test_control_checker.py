@@ -186,7 +186,7 @@ def broken_opener(cls: type[MemoryVtep]) -> OpenVtep:
             "on a device made with dev, appending its remote without via adds a second remote",
         ),
         (ExternLearnTakesOver, "an extern_learn request leaves the state and flags of the user's entry alone"),
-        (SrcVniIgnored, "an entry made with another src_vni is found by no lookup"),
+        (SrcVniIgnored, "a second entry of a MAC with the same other src_vni raises FdbEntryExists"),
         (SetRemoteKeepsFlags, "set_remote makes the all-zeros entry the device's own, which an extern_learn"),
     ],
 )

@@ -278,6 +278,8 @@ def test_src_vni_other_than_the_devices_makes_an_entry_no_lookup_finds_vxlan_fdb
     not external, looks every entry up under the device's VNI."""
     v = vtep(max_entries=3)
     v.fdb_add(M1, D2, src_vni=77)
+    with pytest.raises(FdbEntryExists, match=r"^02:00:00:00:00:01 already has an entry$"):
+        v.fdb_append(M1, D1, src_vni=77)  # not found, so created: the hash table has that key
     v.fdb_add(M1, "198.51.100.9")  # no EEXIST: the first one is not found
     with pytest.raises(FdbFull):
         v.fdb_add(M2, D2, src_vni=10)  # the orphan counts toward maxaddress
