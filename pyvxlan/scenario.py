@@ -163,7 +163,7 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
     if not isinstance(raw, Mapping):
         raise ConfigError(key, f"must be a table, got {type(raw).__name__}")
     action = raw.get("action")
-    if action not in _KEYS:
+    if not isinstance(action, str) or action not in _KEYS:
         raise ConfigError(f"{key}.action", f"must be one of {', '.join(_KEYS)}, got {action!r}")
     required, optional = _KEYS[action]
     for name in raw:

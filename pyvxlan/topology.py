@@ -100,6 +100,8 @@ class Underlay:
 
     def __post_init__(self) -> None:
         try:
+            if not isinstance(self.subnet, str):  # ipaddress reads an integer as an address
+                raise TypeError
             net = ipaddress.ip_network(self.subnet, strict=True)
         except (ValueError, TypeError):
             raise ConfigError(
@@ -206,6 +208,8 @@ class Host:
     def __post_init__(self) -> None:
         _check_name(self.name, "name")
         try:
+            if not isinstance(self.address, str):  # ipaddress reads 5 as 0.0.0.5
+                raise TypeError
             addr = ipaddress.ip_address(self.address)
         except (ValueError, TypeError):
             raise ConfigError("address", f"{self.address!r} is not an IPv4 or IPv6 address") from None

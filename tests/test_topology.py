@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -212,3 +213,21 @@ def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
         load_topology(path)
     with pytest.raises(TopologyFileError, match=r"nothere\.toml: \(file\): No such file or directory$"):
         load_topology(tmp_path / "nothere.toml")
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda: Host("host1", 5), "address: 5 is not an IPv4 or IPv6 address"),  # type: ignore[arg-type]
+        (lambda: Host("host1", True), "address: True is not an IPv4 or IPv6 address"),  # type: ignore[arg-type]
+        (
+            lambda: Underlay(3325256704),  # type: ignore[arg-type]
+            "subnet: 3325256704 is not an IPv4 or IPv6 network such as 198.51.100.0/24",
+        ),
+    ],
+)
+def test_an_integer_is_not_an_address(make: Any, error: str) -> None:
+    """ipaddress reads integers as addresses (5 is 0.0.0.5); a topology file means text."""
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert str(info.value) == error
