@@ -105,6 +105,12 @@ _MUST_BE_DURATION = "must be a number 0..4294967295"
         ('from = "a"', "from = {x=1}", "steps[0].from: must be a guest name (a string), got a table"),
         ('sides = [["host1"]]', "sides = [[{a=1}]]", "steps[4].sides: must be a host name (a string), got a table"),
         ('to = "b"', "to = 5", "steps[0].to: must be a guest name or an IP address (a string), got the number 5"),
+        (
+            'action = "wait"',
+            'action = ["wait"]',
+            "steps[2].action: must be one of ping, wait, move, link-down, "
+            "link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, got ['wait']",
+        ),
         # not a finite number (was: accepted, then a hang, a late error or nothing)
         ("latency = 0.001", "latency = nan", f"steps[3].latency: {_MUST_BE_DURATION}, got nan"),
         ("seconds = 1", "seconds = inf", f"steps[2].seconds: {_MUST_BE_DURATION}, got inf"),
@@ -259,3 +265,23 @@ def test_kernel_commands_without_pyroute2_say_what_to_install(tmp_path: Path, ar
     path.write_text(BASE.split('[[steps]]\naction = "link"', maxsplit=1)[0])
     done = _without_pyroute2(*(a.format(path=path) for a in argv))
     assert (done.returncode, done.stdout, done.stderr) == (2, "", _INSTALL)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("latency", float("nan"), "latency: must be a finite number >= 0 seconds, got nan"),
+        ("jitter", float("inf"), "jitter: must be a finite number >= 0 seconds, got inf"),
+        ("reorder_delay", "1", "reorder_delay: must be a finite number >= 0 seconds, got '1'"),
+        ("loss", float("nan"), "loss: must be a probability in 0..1, got nan"),
+        ("duplicate", True, "duplicate: must be a probability in 0..1, got True"),
+    ],
+)
+def test_link_profile_refuses_what_is_not_a_finite_number(field: str, value: object, error: str) -> None:
+    """Was: NaN latency accepted (NaN < 0 is false), failing later in the scheduler."""
+    from pyvxlan.errors import ConfigError
+    from pyvxlan.sim.underlay import LinkProfile
+
+    with pytest.raises(ConfigError) as info:
+        LinkProfile(**{field: value})  # type: ignore[arg-type]
+    assert str(info.value) == error

@@ -44,12 +44,16 @@ class LinkProfile:
     reorder_delay: float = 0.005
 
     def __post_init__(self) -> None:
+        # Written so that NaN fails (it fails every comparison) and infinity too: an infinite
+        # latency would park every datagram at the end of time.
         for name in ("latency", "jitter", "reorder_delay"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, f"must be >= 0 seconds, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(name, f"must be a finite number >= 0 seconds, got {value!r}")
         for name in ("loss", "duplicate", "reorder"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(name, f"must be a probability in 0..1, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(name, f"must be a probability in 0..1, got {value!r}")
 
     @property
     def impaired(self) -> bool:
