@@ -491,3 +491,174 @@ def test_a_capture_cut_by_a_snap_length(tmp_path: Path, capsys: pytest.CaptureFi
         "ethernet truncated (10 bytes)",
         False,
     )
+
+
+# --- hostile files: absurd timestamps (issue 10.6) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ticks", "message"),
+    [
+        (2**64 - 1, "packet timestamp 18446744073709551615 (units of 1 s, if_tsoffset 0 s) is after the year 9999"),
+        (10**17, "packet timestamp 100000000000000000 (units of 1 s, if_tsoffset 0 s) is after the year 9999"),
+    ],
+    ids=["2^64-1", "1e17"],
+)
+def test_an_absurd_pcapng_timestamp_is_one_line_naming_the_file(
+    ticks: int, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10.6: if_tsresol 0 and timestamp 2^64-1 gave an OverflowError traceback, 10^17 gave
+    `[Errno 75]` without the file's name (time.gmtime). The reader refuses both, naming the field."""
+    from test_pcap import epb, idb, shb
+
+    good = capture_records()[2][1]
+    path = tmp_path / "ts.pcapng"
+    path.write_bytes(shb("<") + idb("<", 1, tsresol=0) + epb("<", 0, 36000, good) + epb("<", 0, ticks, good))
+    assert run_cli(["decode", str(path)], capsys) == (
+        2,
+        EXPECTED.splitlines(keepends=True)[2].replace(".002000", ".000000")
+        + "1 packets: 1 VXLAN, 0 not VXLAN, 0 malformed\n",
+        f"pyvxlan: error: {path}: pcap at offset {28 + 32 + 132 + 12}: {message}\n",
+    )
+
+
+# --- bounded memory: every kind of line goes out in batches (issue 10.7) ------------------------
+
+
+def _zero_length_records(n: int) -> bytes:
+    """A pcap of ``n`` records of 0 bytes (what a sparse file reads as): each a "malformed" line."""
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + bytes(16 * n)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_malformed_lines_are_written_in_batches(as_json: bool) -> None:
+    """Issue 10.7: "malformed" lines were kept until the end of the file (1M zero-length records:
+    284 MB); they count toward the batch like every other line."""
+    writes: list[str] = []
+    printer = DecodePrinter((4789,), (4790,))
+    printer.record_lines(raw_records(io.BytesIO(_zero_length_records(10))), writes.append, as_json=as_json, batch=3)
+    assert [w.count("\n") for w in writes] == [3, 3, 3, 1]
+    line = (
+        '{"time": 0.0, "malformed": "ethernet at offset 0: need 14 bytes, got 0"}\n'
+        if as_json
+        else "00:00:00.000000 malformed: ethernet at offset 0: need 14 bytes, got 0\n"
+    )
+    assert "".join(writes) == line * 10
+
+
+def test_memory_stays_flat_on_a_file_of_malformed_records(tmp_path: Path) -> None:
+    """Issue 10.7: decoding 150,000 zero-length records raises the process's peak memory by a
+    batch or two, not by the 41 MB of lines the old code held (measured in a fresh interpreter)."""
+    path = tmp_path / "zeros.pcap"
+    path.write_bytes(_zero_length_records(150_000))
+    # VmHWM, the peak resident size of this process image: ru_maxrss would start at the peak of the
+    # pytest process that forked it.
+    script = (
+        "import os, re, sys\n"
+        "from pyvxlan.cli.decode import run\n"
+        "def peak(): return int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read())[1])\n"
+        "before = peak()\n"
+        "with open(os.devnull, 'w') as out:\n"
+        "    stats = run(sys.argv[1], out)\n"
+        "print(stats.malformed, peak() - before)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    malformed, growth_kib = map(int, proc.stdout.split())
+    assert malformed == 150_000
+    assert growth_kib < 6 * 1024, f"peak memory grew by {growth_kib} KiB"
+
+
+def test_a_line_shows_a_few_stacked_vlan_tags_and_counts_the_rest() -> None:
+    """A frame of thousands of stacked tags makes a short line (lines bound the batches' memory)."""
+    inner = MAC2 + MAC1 + b"\x81\x00" + b"\x00\x05\x81\x00" * 2000 + b"\x00\x06\x08\x06" + FRAMES["arp-request"][14:]
+    frame = encapsulate(inner, vni=10, src="2001:db8::1", dst="2001:db8::2", src_port=50003)
+    buf = io.BytesIO()
+    write(buf, [(0.0, frame)])
+    out: list[str] = []
+    buf.seek(0)
+    DecodePrinter((4789,), (4790,)).record_lines(raw_records(buf), out.append)
+    assert out == [
+        "00:00:00.000000 [2001:db8::1]:50003 > [2001:db8::2]:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > "
+        "02:00:00:00:00:02, vlan 5, vlan 5, vlan 5, vlan 5, and 1997 more vlan tags, "
+        "ARP who-has 203.0.113.2 tell 203.0.113.1\n"
+    ]
+
+
+# --- nothing written is lost silently (issue 10.8) ---------------------------------------------
+
+
+def test_output_goes_out_in_bounded_chunks() -> None:
+    """Issue 10.8: one write of 2.25 GiB to stdout wrote 2 GiB and reported success; no write
+    call gets more than WRITE_CHUNK characters."""
+    from pyvxlan.cli.decode import WRITE_CHUNK, checked_writer
+
+    sizes: list[int] = []
+
+    class Recorder(io.StringIO):
+        def write(self, s: str) -> int:
+            sizes.append(len(s))
+            return len(s)
+
+    checked_writer(Recorder())("x" * (2 * WRITE_CHUNK + 5))
+    assert sizes == [WRITE_CHUNK, WRITE_CHUNK, 5]
+
+
+class ShortWriter(io.StringIO):
+    """A stream that writes one character less than it is given, and says so."""
+
+    def write(self, s: str) -> int:
+        return super().write(s[:-1])
+
+
+def test_a_short_write_is_an_error_that_says_so(
+    capture: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyvxlan.cli.decode import OutputError, run
+
+    with pytest.raises(OutputError) as info:
+        run(str(capture), ShortWriter())
+    n = len(EXPECTED) - len("20 packets: 18 VXLAN, 1 not VXLAN, 1 malformed\n")
+    assert str(info.value) == f"output: short write: {n - 1} of {n} characters written; the rest of the output is lost"
+    monkeypatch.setattr(sys, "stdout", ShortWriter())
+    assert main(["decode", str(capture)]) == 2
+    assert capsys.readouterr().err == (
+        f"pyvxlan: error: output: short write: {n - 1} of {n} characters written; the rest of the output is lost\n"
+    )
+
+
+def _big_capture(tmp_path: Path) -> Path:
+    path = tmp_path / "big.pcap"
+    records = capture_records()[:11] * 500  # 5,500 lines, about 900 kB: more than a pipe holds
+    write(path, [(1764237600.0 + i / 1000, f) for i, (_, f) in enumerate(records)])
+    return path
+
+
+def test_a_closed_pipe_is_an_error_that_says_so(tmp_path: Path) -> None:
+    """Issue 10.8: a reader that goes away loses the rest of the output: one line and exit 2 (no
+    traceback, no "Exception ignored" from the interpreter's last flush)."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pyvxlan"), "decode", str(_big_capture(tmp_path))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before anything is read: every write fails
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert err == "pyvxlan: error: standard output: [Errno 32] Broken pipe; the rest of the output is lost\n"
+
+
+def test_a_full_disk_is_an_error_that_says_so(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "pyvxlan"), "decode", str(_big_capture(tmp_path))],
+            stdout=full,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "pyvxlan: error: standard output: [Errno 28] No space left on device; the rest of the output is lost\n"
+    )

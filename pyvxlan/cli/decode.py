@@ -15,6 +15,8 @@ that they agree.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import struct
@@ -30,9 +32,16 @@ from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_GPE_PORT, VXLAN_PORT, Decapsul
 from pyvxlan.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GPE_B, GPE_O, GPE_P, GpeHeader, GpeNextProtocol, VxlanHeader
 from pyvxlan.pcap import PcapStats, frame_of, raw_records
 
-__all__ = ["DecodePrinter", "inner_summary", "register", "run"]
+__all__ = ["DecodePrinter", "OutputError", "checked_writer", "inner_summary", "register", "run"]
 
 _CACHE_MAX: Final = 1 << 16
+# At most this many characters go to the output in one write() call. One write of 2.25 GiB to
+# stdout once wrote 2 GiB and reported success; bounded chunks never reach such limits.
+WRITE_CHUNK: Final = 1 << 20
+# Lines are written in batches of this many: memory stays flat whatever the capture holds.
+BATCH: Final = 4096
+# VLAN tags printed per frame: a frame of thousands of stacked tags must not make a line of megabytes.
+_TAGS_SHOWN: Final = 4
 
 # One unpack reads an untagged IPv4 (IHL 5) VXLAN frame up to the inner Ethernet type: ethertype,
 # version/IHL, total length, fragment field, protocol, addresses and ports (12 bytes), UDP length,
@@ -56,6 +65,60 @@ _VLAN_TYPES: Final = (0x8100, 0x88A8)
 _IPV6_EXT: Final = (0, 43, 60)
 
 _mac_pairs: dict[bytes, str] = {}
+
+
+class OutputError(OSError):
+    """Writing the output failed or wrote short: the lines after the failure are lost.
+
+    ``errno`` is the failed write's (EIO for a short write); the message names the stream.
+    """
+
+    def __init__(self, stream: str, reason: str, errno_: int | None) -> None:
+        super().__init__(f"{stream}: {reason}; the rest of the output is lost")
+        self.errno = errno_
+
+
+def _stream_name(out: IO[str]) -> str:
+    name = getattr(out, "name", None)
+    return "standard output" if name == "<stdout>" else name if isinstance(name, str) else "output"
+
+
+def checked_writer(out: IO[str]) -> Callable[[str], None]:
+    """A function that writes text to ``out`` in chunks of at most :data:`WRITE_CHUNK` characters.
+
+    A write that reports fewer characters than it was given, or fails, raises :class:`OutputError`
+    naming the stream: output is never lost silently.
+    """
+    name = _stream_name(out)
+    write = out.write
+
+    def put(text: str) -> None:
+        for i in range(0, len(text), WRITE_CHUNK):
+            chunk = text[i : i + WRITE_CHUNK] if len(text) > WRITE_CHUNK else text
+            try:
+                n = write(chunk)
+            except OSError as exc:
+                raise OutputError(name, str(exc), exc.errno) from exc
+            if n is not None and n != len(chunk):
+                raise OutputError(name, f"short write: {n} of {len(chunk)} characters written", errno.EIO)
+
+    return put
+
+
+def flush_checked(out: IO[str]) -> None:
+    """Flush ``out``; a failure (a closed pipe, a full disk) raises :class:`OutputError`."""
+    try:
+        out.flush()
+    except OSError as exc:
+        raise OutputError(_stream_name(out), str(exc), exc.errno) from exc
+
+
+def _tags_text(vlans: Collection[int]) -> str:
+    """``vlan 7 vlan 8 `` for outer tags; past a few, how many more there are."""
+    if len(vlans) <= _TAGS_SHOWN:
+        return "".join(f"vlan {v} " for v in vlans)
+    shown = "".join(f"vlan {v} " for v in list(vlans)[:_TAGS_SHOWN])
+    return f"{shown}and {len(vlans) - _TAGS_SHOWN} more vlan tags "
 
 
 def _mac_pair(raw: bytes) -> str:
@@ -209,10 +272,15 @@ def inner_summary(buf: bytes, start: int, end: int) -> str:
     etype = (buf[start + 12] << 8) | buf[start + 13]
     p = start + 14
     tags = ""
+    n = 0
     while etype in _VLAN_TYPES and end - p >= 4:
-        tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
+        if n < _TAGS_SHOWN:
+            tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
+        n += 1
         etype = (buf[p + 2] << 8) | buf[p + 3]
         p += 4
+    if n > _TAGS_SHOWN:
+        tags += f"and {n - _TAGS_SHOWN} more vlan tags, "
     return f"{_mac_pair(buf[start : start + 12])}, {tags}{_l3(etype, buf, p, end)}"
 
 
@@ -264,7 +332,7 @@ def header_text(header: VxlanHeader | GpeHeader) -> str:
 
 def _outer_text(src: bytes, dst: bytes, ports: tuple[int, int], vlans: tuple[int, ...], header: Any) -> str:
     sport, dport = ports
-    tags = "".join(f"vlan {v} " for v in vlans)
+    tags = _tags_text(vlans) if vlans else ""
     return f"{tags}{_ip_port(src, sport)} > {_ip_port(dst, dport)} {header_text(header)}"
 
 
@@ -327,11 +395,13 @@ class DecodePrinter:
         return f"{self.time_text(ts)} {self.outer(d)}: {inner}\n"
 
     def record_lines(
-        self, records: Any, out: Callable[[str], Any], *, as_json: bool = False, fast: bool = True, batch: int = 4096
+        self, records: Any, out: Callable[[str], Any], *, as_json: bool = False, fast: bool = True, batch: int = BATCH
     ) -> None:
-        """Decode every record, writing lines through ``out`` in batches.
+        """Decode every record, writing lines through ``out`` in batches of at most ``batch`` lines.
 
-        ``fast=False`` sends every packet through :func:`~pyvxlan.decapsulate` (the tests compare).
+        Every kind of line (packet, malformed) counts toward the batch, so memory stays flat
+        whatever the capture holds. ``fast=False`` sends every packet through
+        :func:`~pyvxlan.decapsulate` (the tests compare).
         """
         fast = fast and not as_json
         stats = self.stats
@@ -425,14 +495,15 @@ class DecodePrinter:
                     d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, wire_length=wire)
                 except DecodeError as exc:
                     stats.count_error(exc)
-                    if not isinstance(exc, NotVxlanError):
-                        if as_json:
-                            append(json.dumps({"time": ts, "malformed": str(exc)}) + "\n")
-                        else:
-                            append(f"{self.time_text(ts)} malformed: {exc}\n")
-                    continue
-                vxlan += 1
-                append(self.json_line(ts, d, fbuf, fstart) if as_json else self.line(ts, d, fbuf, fstart))
+                    if isinstance(exc, NotVxlanError):
+                        continue
+                    if as_json:
+                        append(json.dumps({"time": ts, "malformed": str(exc)}) + "\n")
+                    else:
+                        append(f"{self.time_text(ts)} malformed: {exc}\n")
+                else:
+                    vxlan += 1
+                    append(self.json_line(ts, d, fbuf, fstart) if as_json else self.line(ts, d, fbuf, fstart))
                 if len(lines) >= batch:
                     out("".join(lines))
                     lines.clear()
@@ -510,16 +581,24 @@ def run(
     gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
     as_json: bool = False,
 ) -> PcapStats:
-    """Decode the capture at ``path`` to ``out``; returns the totals. Raises DecodeError/OSError."""
+    """Decode the capture at ``path`` to ``out``; returns the totals.
+
+    Raises DecodeError (the file), OSError (opening it) or :class:`OutputError` (writing ``out``).
+    """
     printer = DecodePrinter(ports, gpe_ports)
-    write = out.write
+    write = checked_writer(out)
     with open(path, "rb") as f:
         records = raw_records(f)  # raises at once when the file is not a capture
+        output_failed = False
         try:
             printer.record_lines(records, write, as_json=as_json)
+        except OutputError:
+            output_failed = True
+            raise
         finally:
             # A file cut inside a record: what came before is still reported, then the error.
-            write(printer.totals_json() if as_json else printer.totals_text())
+            if not output_failed:
+                write(printer.totals_json() if as_json else printer.totals_text())
     return printer.stats
 
 
@@ -567,13 +646,16 @@ def _main(args: argparse.Namespace) -> int:
     if both:
         raise UsageError(f"port {min(both)} is given both as --port and --gpe-port", prog="pyvxlan decode")
     try:
-        run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, as_json=args.json)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `pyvxlan decode big.pcap | head`: the reader went away, which is not an error. Point
+        try:
+            run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, as_json=args.json)
+        finally:
+            flush_checked(sys.stdout)  # lines before an error in the file are shown before it
+    except OutputError:
+        # A closed pipe or a full disk: lines were lost, which the error says (exit 2). Point
         # stdout at /dev/null so that the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        with contextlib.suppress(OSError, ValueError):  # ValueError: not a real file (a test's capture)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
     except DecodeError as exc:
         # Name the file, as tcpdump does: "pyvxlan: error: FILE: pcap at offset 0: ..."
         exc.args = (f"{args.file}: {exc}",)
