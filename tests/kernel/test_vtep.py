@@ -25,6 +25,7 @@ from pyvxlan import (
     FdbState,
     L2Miss,
     PrivilegeError,
+    Vtep,
     VtepConfig,
 )
 from pyvxlan.events import Notification
@@ -220,7 +221,7 @@ def test_inputs_are_validated_before_anything_is_sent(netns: str) -> None:
         cases: list[tuple[Awaitable[None], str]] = [
             (vtep.fdb_add("zz", "198.51.100.3"), "mac: 'zz' is not a MAC address"),
             (vtep.fdb_add("02:00:00:00:00:01", "nowhere"), "dst: 'nowhere' is not an IPv4 or IPv6 address"),
-            (vtep.fdb_add("02:00:00:00:00:01", "2001:db8::3"), "dst: 2001:db8::3 is IPv6 but vxlan7 is IPv4"),
+            (vtep.fdb_add("02:00:00:00:00:01", "2001:db8::3"), "dst: 2001:db8::3 is IPv6 but the device is IPv4"),
             (vtep.fdb_add("02:00:00:00:00:01", "0.0.0.0"), "dst: 0.0.0.0 is not a remote VTEP address"),
             (vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3", port=0), "port: must be in 1..65535, got 0"),
             (
@@ -295,6 +296,95 @@ def test_max_entries_gives_fdb_full_enospc(netns: str) -> None:
     run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", max_entries=2))
 
 
+def test_refused_replace_makes_the_default_entry_dynamic_and_it_ages_out_vxlan_fdb_update_existing(
+    netns: str,
+) -> None:
+    """Linux's vxlan_fdb_update_existing writes the request's state before it refuses to replace
+    a non-unicast entry (EOPNOTSUPP): the permanent default entry becomes dynamic and ages out
+    (vxlan_cleanup), and the core does the same."""
+
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.up()
+        await trio.sleep(1.2)  # the default entry's ``updated`` is now more than 1 s ago
+        with pytest.raises(FdbOperationNotSupported) as exc:
+            await vtep.fdb_replace("00:00:00:00:00:00", "198.51.100.3", state=FdbState.REACHABLE)
+        assert str(exc.value) == "cannot replace non-unicast fdb entry 00:00:00:00:00:00"
+        assert sh(netns, "bridge fdb show dev vxlan7") == "00:00:00:00:00:00 dst 198.51.100.2 self \n"
+        await vtep.set_ageing(1)  # a new value re-arms the ageing timer (changelink): vxlan_cleanup runs now
+        with trio.fail_after(5):
+            while await vtep.fdb():
+                await trio.sleep(0.1)
+
+    config = VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", ageing=2)
+    run(netns, body, config)
+    core = Vtep(config)
+    core.up(now=0.0)
+    with pytest.raises(FdbOperationNotSupported):
+        core.fdb_replace("00:00:00:00:00:00", "198.51.100.3", state=FdbState.REACHABLE, now=1.2)
+    core.set_ageing(1, now=1.2)
+    assert core.next_timer() == 1.0
+    core.handle_timer(1.2)
+    assert core.fdb_dump() == []
+
+
+def test_via_names_an_interface_and_unknown_ones_are_config_errors(netns: str) -> None:
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.fdb_add("02:00:00:00:00:01", "198.51.100.3", interface="lo", router=True)
+        assert (
+            sh(netns, "bridge fdb show dev vxlan7")
+            == "02:00:00:00:00:01 dst 198.51.100.3 via lo self router permanent\n"
+        )
+        with pytest.raises(ConfigError) as exc:
+            await vtep.fdb_add("02:00:00:00:00:02", "198.51.100.3", interface="pvxknone")
+        assert str(exc.value) == f"interface: no interface named 'pvxknone' in namespace {netns}"
+        with pytest.raises(ConfigError) as exc:
+            await vtep.fdb_del("02:00:00:00:00:01", "198.51.100.3", interface="pvxknone")
+        assert str(exc.value) == f"interface: no interface named 'pvxknone' in namespace {netns}"
+        with pytest.raises(ConfigError) as exc:
+            await vtep.fdb_add("02:00:00:00:00:02", None)
+        assert str(exc.value) == "dst: fdb add needs a remote address (Linux: EINVAL)"
+        await vtep.fdb_del("02:00:00:00:00:01", "198.51.100.3", interface="lo")
+        assert await vtep.fdb() == []
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
+def _groups(netns: str) -> list[str]:
+    """The IPv4 groups joined on ``lo`` in ``netns`` (from /proc/net/igmp, little-endian hex)."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "cat", "/proc/net/igmp"], capture_output=True, text=True, check=True
+    ).stdout
+    groups: list[str] = []
+    on_lo = False
+    for line in out.splitlines():
+        if not line.startswith("\t"):
+            on_lo = line.split()[1] == "lo" if line[:1].isdigit() else False
+        elif on_lo:
+            raw = bytes.fromhex(line.split()[0])[::-1]
+            groups.append(".".join(str(b) for b in raw))
+    return sorted(g for g in groups if g != "224.0.0.1")
+
+
+def test_set_remote_swaps_the_group_joined_vxlan_changelink(netns: str) -> None:
+    """vxlan_changelink on a running device leaves the old group and joins the new one, as the
+    core's set_remote says (LeaveGroup, JoinGroup)."""
+    sh(netns, "ip link set lo up")
+
+    async def body(vtep: KernelVtep) -> None:
+        await vtep.up()
+        assert _groups(netns) == ["239.1.1.1"]
+        await vtep.set_remote("239.1.1.2")
+        assert _groups(netns) == ["239.1.1.2"]
+        assert (vtep.config.group, vtep.config.remote, vtep.config.dev) == ("239.1.1.2", None, "lo")
+        await vtep.set_remote("198.51.100.2")
+        assert _groups(netns) == []
+        assert sh(netns, "bridge fdb show dev vxlan7") == "00:00:00:00:00:00 dst 198.51.100.2 via lo self permanent\n"
+        await vtep.set_remote(None)
+        assert sh(netns, "bridge fdb show dev vxlan7") == ""
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1", group="239.1.1.1", dev="lo"))
+
+
 def test_privilege_error_says_plainly_what_is_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PrivilegeError) as exc:
         nl.require_privilege("create vxlan device vxlan7", euid=1000, cap_net_admin=False)
@@ -360,7 +450,7 @@ def test_an_invalid_entry_in_a_batch_is_never_sent(netns: str) -> None:
         batch = [FdbEntry("02:00:00:00:00:01", "198.51.100.3"), FdbEntry("02:00:00:00:00:02", "2001:db8::1")]
         with pytest.raises(FdbBatchError) as exc:
             await vtep.fdb_append_many(batch)
-        assert str(exc.value) == "entry 1 failed after 1 applied: dst: 2001:db8::1 is IPv6 but vxlan7 is IPv4"
+        assert str(exc.value) == "entry 1 failed after 1 applied: dst: 2001:db8::1 is IPv6 but the device is IPv4"
         assert isinstance(exc.value.__cause__, ConfigError)
         assert keys(await vtep.fdb()) == [("02:00:00:00:00:01", "198.51.100.3", None, None, "permanent")]
 
@@ -540,6 +630,23 @@ def test_neigh_messages_encode_and_parse_back() -> None:
         99,
         None,
     )
+
+
+def test_via_and_src_vni_are_encoded_as_nda_ifindex_and_nda_src_vni() -> None:
+    msg = nl.encode_neigh(
+        nl.RTM_NEWNEIGH,
+        0,
+        1,
+        family=nl.AF_BRIDGE,
+        ifindex=3,
+        state=0x80,
+        ntf=nl.NTF_SELF | nl.NTF_ROUTER,
+        via=9,
+        src_vni=77,
+    )
+    assert msg[28:].hex() == "0800080009000000" + "08000b004d000000"
+    (m,) = nl.parse_neigh_messages(msg)
+    assert (m.via, m.flags) == (9, nl.NTF_SELF | nl.NTF_ROUTER)
 
 
 @pytest.mark.parametrize(
