@@ -285,3 +285,36 @@ def test_link_profile_refuses_what_is_not_a_finite_number(field: str, value: obj
     with pytest.raises(ConfigError) as info:
         LinkProfile(**{field: value})  # type: ignore[arg-type]
     assert str(info.value) == error
+
+
+@pytest.mark.parametrize(
+    ("device", "error"),
+    [
+        ("ageing = nan", "ageing: must be in 0..4294967295 seconds, got nan"),
+        ("ageing = inf", "ageing: must be in 0..4294967295 seconds, got inf"),
+        ("ageing = 1e300", "ageing: must be in 0..4294967295 seconds, got 1e+300"),
+        ('src_port_range = "x"', "src_port_range: must be a (low, high) tuple of ports, got str 'x'"),
+    ],
+)
+def test_bad_device_settings_name_file_table_and_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, device: str, error: str
+) -> None:
+    """VtepConfig validates these (in one place); the loader says where in the file they are.
+    Was: ageing accepted silently; ``src_port_range = "x"`` said "not enough values to unpack"."""
+    path = tmp_path / "bad.toml"
+    old = 'devices = [{ vni = 10, group = "239.1.1.1" }]'
+    path.write_text(BASE.replace(old, f'devices = [{{ vni = 10, group = "239.1.1.1", {device} }}]', 1))
+    assert _run(capsys, ["run", str(path)]) == (2, "", f"pyvxlan: error: {path}: hosts[0].devices[0].{error}\n")
+
+
+def test_an_interrupt_outside_main_is_one_line_not_a_traceback() -> None:
+    """Once ``pyvxlan.cli`` is loaded, a Ctrl-C that reaches the interpreter's top level (before
+    ``main`` runs or after it returned) prints one line."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import pyvxlan.cli; raise KeyboardInterrupt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (-2, "pyvxlan: interrupted\n")
