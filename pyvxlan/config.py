@@ -9,6 +9,7 @@ from typing import Final, Literal
 from pyvxlan.addr import ip_info, normalize_mac
 from pyvxlan.errors import ConfigError
 from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT, check_port_range
+from pyvxlan.header import check_int, describe
 
 __all__ = ["DEFAULT_AGEING", "VtepConfig"]
 
@@ -33,15 +34,9 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _check_int(value: object, name: str, lo: int, hi: int, note: str = "") -> None:
-    # bool is an int subclass, but True is not a port, a TTL or a VNI.
-    if type(value) is not int or not lo <= value <= hi:
-        raise ConfigError(name, f"must be in {lo}..{hi}{note}, got {value!r}")
-
-
 def _check_str(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(name, f"must be a string, got {value!r}")
+        raise ConfigError(name, f"must be a str, got {describe(value)}")
     return value
 
 
@@ -116,7 +111,7 @@ class VtepConfig:
     gbp_lost_on_change: bool = True
 
     def __post_init__(self) -> None:
-        _check_int(self.vni, "vni", 0, (1 << 24) - 1)
+        check_int(self.vni, "vni", 0, (1 << 24) - 1)
         family = None
         if self.local is not None:
             info = ip_info(_check_str(self.local, "local"), "local")
@@ -138,31 +133,33 @@ class VtepConfig:
             if family is not None and info.version != family:
                 raise ConfigError(name, f"{info.text} is IPv{info.version} but local is IPv{family}")
             _set(self, name, info.text)
-        _check_int(self.dst_port, "dst_port", 1, 65535)
+        check_int(self.dst_port, "dst_port", 1, 65535)
         check_port_range(self.src_port_range, "src_port_range")
-        _check_int(self.ttl, "ttl", 0, 255, " (0 = auto)")
-        if type(self.ageing) not in (int, float) or not 0 <= self.ageing <= _U32_MAX:
+        check_int(self.ttl, "ttl", 0, 255)
+        if type(self.ageing) is not int and type(self.ageing) is not float:
+            raise ConfigError("ageing", f"must be a number of seconds, got {describe(self.ageing)}")
+        if not 0 <= self.ageing <= _U32_MAX:  # nan fails this too
             # Linux keeps the ageing time as a u32 of seconds (IFLA_VXLAN_AGEING).
             raise ConfigError("ageing", f"must be in 0..{_U32_MAX} seconds, got {self.ageing!r}")
         if self.ageing == 0:
             _set(self, "ageing", DEFAULT_AGEING)  # Linux: vxlan_config_validate
-        _check_int(self.max_entries, "max_entries", 0, _U32_MAX, " (0 = unlimited)")
+        check_int(self.max_entries, "max_entries", 0, _U32_MAX)
         for flag in _FLAGS:
             if type(getattr(self, flag)) is not bool:
                 raise ConfigError(flag, f"must be true or false, got {getattr(self, flag)!r}")
         if self.tos != "inherit":
-            _check_int(self.tos, "tos", 0, 255, ' or "inherit"')
-        if self.mac:
-            mac = normalize_mac(_check_str(self.mac, "mac"), "mac")
+            check_int(self.tos, "tos", 0, 255)
+        if _check_str(self.mac, "mac"):
+            mac = normalize_mac(self.mac, "mac")
             if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
                 raise ConfigError("mac", f"{mac} is not a unicast address")
             _set(self, "mac", mac)
         else:
             seed = f"{self.local}/{self.vni}".encode()
             _set(self, "mac", "02:" + zlib.crc32(seed).to_bytes(4, "big").hex(":") + ":01")
-        if not self.name:
+        if not _check_str(self.name, "name"):
             _set(self, "name", f"vxlan{self.vni}")
-        name = _check_str(self.name, "name")
+        name = self.name
         if len(name.encode()) > 15 or not name.isprintable() or any(c in name for c in "/ :") or name in (".", ".."):
             # dev_valid_name: at most IFNAMSIZ - 1 bytes, no "/", ":" or whitespace, not "." or "..".
             raise ConfigError("name", f"{name!r} is not a valid interface name (at most 15 bytes)")

@@ -119,17 +119,17 @@ def flow_source_port(inner: bytes | bytearray | memoryview, port_range: tuple[in
     lo, hi = check_port_range(port_range, "port_range")
     if lo == hi:
         lo, hi = LINUX_SOURCE_PORTS
-    return _flow_port(inner, lo, hi - lo)
+    return _flow_port(inner if type(inner) is bytes else byte_view(inner, "inner"), lo, hi - lo)
 
 
 def check_port_range(value: object, field: str) -> tuple[int, int]:
     """``value`` as a source port range ``(low, high)`` with 0 <= low <= high <= 65535, else
     :class:`~pyvxlan.ConfigError` naming ``field`` (``bool`` is not a port)."""
     if not isinstance(value, tuple) or len(value) != 2:
-        raise ConfigError(field, f"must be a (low, high) tuple of ports, got {value!r}")
-    lo, hi = value
-    if type(lo) is not int or type(hi) is not int or not 0 <= lo <= hi <= 65535:
-        raise ConfigError(field, f"must be integers with 0 <= low <= high <= 65535, got {value!r}")
+        raise ConfigError(field, f"must be a (low, high) tuple of ports, got {describe(value)}")
+    lo, hi = check_int(value[0], field, 0, 65535), check_int(value[1], field, 0, 65535)
+    if lo > hi:  # the kernel's "Invalid source port range" (vxlan_nl2conf)
+        raise ConfigError(field, f"must be (low, high) with low <= high, got {value!r}")
     return lo, hi
 
 

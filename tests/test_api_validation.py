@@ -334,6 +334,49 @@ TABLE: list[Entry] = [
             )
         },
     ),
+    Entry(
+        "VtepConfig",
+        pyvxlan.VtepConfig,
+        {"vni": 10, "local": "198.51.100.1", "remote": "198.51.100.2"},
+        {
+            "vni": int_field(0, VNI_MAX),
+            "local": _no_none(NOT_ADDRESS),
+            "remote": _no_none(NOT_ADDRESS),
+            "dst_port": int_field(1, 65535),
+            "src_port_range": st.one_of(
+                NOT_INT,
+                st.tuples(int_field(0, 65535), st.integers(0, 65535)),
+                st.tuples(st.integers(1, 65535), st.integers(0, 65535)).filter(lambda t: t[0] > t[1]),
+                st.lists(st.integers(0, 65535), min_size=2, max_size=2),
+            ),
+            "ttl": int_field(0, 255),
+            "tos": int_field(0, 255).filter(lambda v: v != "inherit"),
+            "ageing": st.one_of(
+                st.booleans(), st.none(), st.text(max_size=3), st.floats(max_value=-1e-9), st.floats(min_value=2.0**32)
+            ),
+            "max_entries": int_field(0, 0xFFFFFFFF),
+            "learning": NOT_BOOL,
+            "proxy": NOT_BOOL,
+            "gbp": NOT_BOOL,
+            "ttl_inherit": NOT_BOOL,
+            "udp6_zero_csum_tx": NOT_BOOL,
+            "udp6_zero_csum_rx": NOT_BOOL,
+            "mac": _no_none(NOT_MAC).filter(lambda v: v != "" and v != b""),
+        },
+    ),
+    Entry(
+        "flow_source_port",
+        pyvxlan.flow_source_port,
+        {"inner": bytes(60)},
+        {
+            "inner": NOT_BYTES,
+            "port_range": st.one_of(
+                NOT_INT,
+                st.tuples(int_field(0, 65535), st.integers(0, 65535)),
+                st.tuples(st.integers(1, 65535), st.integers(0, 65535)).filter(lambda t: t[0] > t[1]),
+            )
+        },
+    ),
 ]
 
 

@@ -262,3 +262,62 @@ def test_any_frame_is_sent_answered_or_dropped(frame: bytes, proxy: bool, l2miss
     assert _outcomes(out) >= 1
     c = vtep.counters()
     assert c.tx_packets == sum(isinstance(o, SendDatagram) for o in out)
+
+
+# --- the flow hash spreads flows over the whole source port range (issue 9, point 17) -------------
+
+# chi-square critical values at p = 0.001 for 15 and 63 degrees of freedom
+_CHI2_15, _CHI2_63 = 37.70, 103.44
+
+
+def _flow(kind: int, i: int) -> bytes:
+    """Flow ``i`` of a family of consecutive flows: source ports, addresses, MACs, IPv6 ports."""
+    src_mac = b"\x02\x00\x00\x00" + (i if kind == 2 else 1).to_bytes(2, "big")
+    dst_mac = b"\x02\x00\x00\x00\x00\x02"
+    if kind == 3:
+        udp = (1000 + i).to_bytes(2, "big") + b"\x00\x35\x00\x08\x00\x00"
+        ip6 = (
+            b"\x60\x00\x00\x00\x00\x08\x11\x40"
+            + b"\x20\x01\x0d\xb8"
+            + bytes(11)
+            + b"\x01"
+            + b"\x20\x01\x0d\xb8"
+            + bytes(11)
+            + b"\x02"
+        )
+        return dst_mac + src_mac + b"\x86\xdd" + ip6 + udp
+    sport = 1000 + i if kind == 0 else 1000
+    src_ip = (0xC0000200 + i).to_bytes(4, "big") if kind == 1 else bytes((203, 0, 113, 1))
+    ip = b"\x45\x00\x00\x1c\x00\x01\x00\x00\x40\x11\x00\x00" + src_ip + bytes((203, 0, 113, 200))
+    return dst_mac + src_mac + b"\x08\x00" + ip + sport.to_bytes(2, "big") + b"\x00\x35\x00\x08\x00\x00"
+
+
+def _chi_square(ports: Sequence[int], low: int, high: int, buckets: int) -> float:
+    counts = [0] * buckets
+    for p in ports:
+        counts[(p - low) * buckets // (high - low)] += 1
+    expected = len(ports) / buckets
+    return sum((c - expected) ** 2 / expected for c in counts)
+
+
+def test_flow_hash_spreads_consecutive_flows_uniformly_over_the_range() -> None:
+    """4,096 consecutive flows of each kind (source port, source address, source MAC, IPv6 source
+    port) through the core's transmit: their source ports pass a chi-square test over 16 and 64
+    buckets of the range, and every 16 consecutive flows span most of it, as 16 uniform draws do
+    (they spanned about 9% of a 1,000-port range with CRC-32 alone). The flows are fixed, so the
+    test is deterministic."""
+    low, high = 40000, 41000
+    for kind in range(4):
+        v = Vtep(VtepConfig(vni=10, local="198.51.100.1", remote="198.51.100.2", src_port_range=(low, high)))
+        v.up(0.0)
+        v.take_outputs()
+        for i in range(4096):
+            v.transmit(_flow(kind, i), now=1.0)
+        ports = [o.src_port for o in v.take_outputs() if isinstance(o, SendDatagram)]
+        assert len(ports) == 4096 and low <= min(ports) and max(ports) < high
+        assert _chi_square(ports, low, high, 16) < _CHI2_15, kind
+        assert _chi_square(ports, low, high, 64) < _CHI2_63, kind
+        # 16 uniform draws span 15/17 of the range on average; CRC-32 alone gave about 9% for
+        # consecutive source ports, while its chi-square over all 4,096 looked fine.
+        spans = [max(ports[j : j + 16]) - min(ports[j : j + 16]) for j in range(0, 4096, 16)]
+        assert sum(spans) / len(spans) > 0.8 * (high - low), kind
