@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
 from typing import Any
 
@@ -38,9 +39,23 @@ class VXLAN(dpkt.Packet):  # type: ignore[misc]  # dpkt ships no type informatio
     Bit-field properties (dpkt generates getters and setters from ``__bit_fields__``):
     ``g`` (GBP present), ``i`` (VNI valid), ``d`` (don't learn), ``a`` (policy applied),
     ``policy`` (16-bit group policy id), ``vni`` (24 bits); ``flags`` is byte 0 and ``rsvd`` the
-    last byte. The reserved bits in between are kept in the words ``w0``/``w1``, so packing
-    gives back the bytes that were parsed. ``data`` is the inner frame as a
-    ``dpkt.ethernet.Ethernet`` (or bytes, when dpkt cannot parse it).
+    last byte. The reserved bits in between are kept in the words ``w0``/``w1``. ``data`` is the
+    inner frame as a ``dpkt.ethernet.Ethernet`` (or bytes, when dpkt cannot parse it).
+
+    Packing gives back the bytes that were parsed, to the byte: dpkt's own classes fill a zero IP,
+    UDP, TCP, ICMP or ICMPv6 checksum, recompute a zero-checksum IPv4 header's length and drop what
+    follows it, when they pack. So while ``data`` packs as a fresh parse of the same bytes would
+    (nothing was changed, or only what dpkt would fill anyway), ``bytes(v)`` is the original inner
+    frame; once the inner packet is changed (or replaced), it is what dpkt packs.
+
+    >>> raw = bytes.fromhex("0800000000000a00" "020000000001020000000002" "0800"
+    ...     "4500001c00010000401100" "00" "cb007101cb007102" "0001000200080000")  # checksums 0
+    >>> v = VXLAN(raw)
+    >>> bytes(v) == raw, v.data.data.sum  # the parsed fields are left as they came
+    (True, 0)
+    >>> v.data.dst = bytes.fromhex("02000000000a")
+    >>> bytes(v)[8:14].hex(), bytes(v)[32:34].hex()  # changed: dpkt packs it, filling the checksum
+    ('02000000000a', '02cc')
 
     >>> v = VXLAN(vni=10)
     >>> bytes(v).hex()
@@ -91,12 +106,34 @@ class VXLAN(dpkt.Packet):  # type: ignore[misc]  # dpkt ships no type informatio
 
     def unpack(self, buf: bytes) -> None:
         dpkt.Packet.unpack(self, buf)
+        self._inner_raw = bytes(self.data)
+        self._inner_parsed: Any = None
         if len(self.data) >= 14:
             # As dpkt's own layers do: keep the bytes when the inner frame does not parse.
             try:
-                self.data = dpkt.ethernet.Ethernet(self.data)
+                self.data = self._inner_parsed = dpkt.ethernet.Ethernet(self._inner_raw)
             except (dpkt.UnpackError, KeyError, ValueError, IndexError):
                 pass
+
+    def _inner_bytes(self) -> bytes:
+        parsed = getattr(self, "_inner_parsed", None)  # None: built from fields, or not parsed
+        if parsed is None or self.data is not parsed:
+            return bytes(self.data)
+        # Packed from a copy: dpkt fills zero checksums in the object it packs, and a packet that
+        # was not changed keeps the fields it was parsed with. When dpkt packs it as it packs a
+        # fresh parse of the same bytes, nothing was changed that dpkt would not rewrite anyway,
+        # and the original bytes are the answer.
+        trial = bytes(copy.deepcopy(parsed))
+        if trial == self._inner_raw or trial == bytes(dpkt.ethernet.Ethernet(self._inner_raw)):
+            return self._inner_raw
+        return bytes(parsed)
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.pack_hdr()) + self._inner_bytes()
+
+    def __len__(self) -> int:
+        # What bytes() gives: the outer layers' lengths (dpkt's IP and UDP ask len()) must agree.
+        return int(self.__hdr_len__) + len(self._inner_bytes())
 
 
 def vxlan_of(eth: Any, ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT)) -> VXLAN | None:
@@ -106,7 +143,9 @@ def vxlan_of(eth: Any, ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT)) 
     removed any 802.1Q tags: ``eth.data`` is the IP packet). A VXLAN port whose payload is under
     8 bytes raises ``dpkt.NeedData``, as every dpkt header does. The UDP packet's ``data`` is
     replaced by the :class:`VXLAN` object, so ``eth.data.data.data`` is the VXLAN layer afterwards
-    and ``bytes(eth)`` is unchanged.
+    and ``bytes(eth)`` is unchanged: :class:`VXLAN` packs to the bytes it parsed. (The outer layers
+    are dpkt's own: a zero outer IPv4 header checksum makes dpkt fill it, and the UDP checksum with
+    it if that is zero, with or without this call; over IPv6, dpkt fills a zero UDP checksum.)
 
     >>> import dpkt
     >>> from pyvxlan import encapsulate

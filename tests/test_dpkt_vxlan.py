@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import struct
+
 import dpkt
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyvxlan import GroupPolicy, VxlanHeader, decapsulate, encapsulate
 from pyvxlan.dpkt_vxlan import VXLAN, vxlan_of
-from pyvxlan.strategies import EncapsulatedFrame, header_bytes, vxlan_frames
+from pyvxlan.strategies import EncapsulatedFrame, ethernet_frames, header_bytes, vxlan_frames
 
 ARP_INNER = bytes.fromhex("ffffffffffff02000000aa010806") + bytes.fromhex(
     "000108000604000102000000aa01cb007101000000000000cb007102"
@@ -101,3 +104,100 @@ def test_vxlan_of_agrees_with_decapsulate(f: EncapsulatedFrame) -> None:
     assert vx.header == d.header == f.header
     inner = vx.data
     assert bytes(inner) == bytes(d.inner) == f.inner
+
+
+# --- lossless: the bytes that were parsed are the bytes that are packed ---------------------------
+
+
+@st.composite
+def captured_inner_frames(draw: st.DrawFn) -> bytes:
+    """Inner frames as captures show them, which dpkt does not pack back as they came: zero
+    checksums (offloaded to the NIC), an IPv4 total length shorter than the frame, Ethernet padding,
+    or bytes that are no frame at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=80))
+    frame = bytearray(draw(ethernet_frames()))
+    if frame[12:14] == b"\x08\x00":  # IPv4 (20-byte header) and ICMP
+        if draw(st.booleans()):
+            frame[24:26] = bytes(2)  # the IPv4 header checksum
+        if draw(st.booleans()):
+            frame[36:38] = bytes(2)  # the ICMP checksum
+        if draw(st.booleans()):
+            frame[16:18] = struct.pack("!H", len(frame) - 14 - draw(st.integers(1, 8)))
+    elif frame[12:14] == b"\x86\xdd":  # IPv6 and ICMPv6 or UDP
+        where = 54 + (2 if frame[20] == 58 else 6)
+        if draw(st.booleans()):
+            frame[where : where + 2] = bytes(2)
+    return bytes(frame) + draw(st.binary(max_size=24))
+
+
+def _inner_ipv4_checksum_zero() -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 17, 0, bytes((203, 0, 113, 1)), bytes((203, 0, 113, 2)))
+    return bytes.fromhex("0200000000020200000000010800") + ip + struct.pack("!HHHH", 1, 2, 8, 0)
+
+
+def test_vxlan_of_leaves_an_inner_ipv4_checksum_of_zero_as_it_was() -> None:
+    """Issue 9: after vxlan_of, bytes(eth) came back with the inner IPv4 and UDP checksums computed."""
+    frame = encapsulate(_inner_ipv4_checksum_zero(), vni=5, src="198.51.100.1", dst="198.51.100.2")
+    eth = dpkt.ethernet.Ethernet(frame)
+    vx = vxlan_of(eth)
+    assert vx is not None and bytes(eth) == frame and len(eth) == len(frame)
+    assert (vx.data.data.sum, vx.data.data.data.sum) == (0, 0)  # packing left the parsed fields alone
+
+
+def test_a_changed_inner_packet_is_packed_by_dpkt() -> None:
+    raw = bytes.fromhex("0800000000000500") + _inner_ipv4_checksum_zero()
+    v = VXLAN(raw)
+    v.data.data.ttl = 1
+    out = bytes(v)
+    assert out[8 + 14 + 8] == 1 and out[8 + 24 : 8 + 26] != bytes(2)  # dpkt filled the checksum
+    assert len(v) == len(out)
+    replaced = VXLAN(raw)
+    replaced.data = b"\x01\x02"
+    assert bytes(replaced) == raw[:8] + b"\x01\x02"
+
+
+def test_dpkt_itself_fills_zero_outer_checksums_with_or_without_vxlan_of() -> None:
+    """The outer layers are dpkt's own: what docs/dpkt.md says dpkt rewrites there."""
+    frame = bytearray(encapsulate(_inner_ipv4_checksum_zero(), vni=5, src="198.51.100.1", dst="198.51.100.2"))
+    frame[24:26] = bytes(2)
+    plain = bytes(dpkt.ethernet.Ethernet(bytes(frame)))
+    eth = dpkt.ethernet.Ethernet(bytes(frame))
+    vxlan_of(eth)
+    assert bytes(eth) == plain != bytes(frame)
+    assert plain[24:26] != bytes(2) and plain[:24] + plain[26:] == bytes(frame[:24] + frame[26:])
+    # Over IPv6 (udp6zerocsumtx), dpkt fills a zero outer UDP checksum, vxlan_of or not.
+    frame6 = bytearray(encapsulate(_inner_ipv4_checksum_zero(), vni=5, src="2001:db8::1", dst="2001:db8::2"))
+    frame6[60:62] = bytes(2)
+    plain6 = bytes(dpkt.ethernet.Ethernet(bytes(frame6)))
+    eth6 = dpkt.ethernet.Ethernet(bytes(frame6))
+    vxlan_of(eth6)
+    assert bytes(eth6) == plain6 and plain6[60:62] != bytes(2) and plain6[:60] == bytes(frame6[:60])
+
+
+@settings(max_examples=300)
+@given(header_bytes(), captured_inner_frames())
+def test_vxlan_packs_the_bytes_it_parsed(header: bytes, inner: bytes) -> None:
+    """Issue 9: bytes(VXLAN(buf)) == buf for any header and any inner frame."""
+    buf = header + inner
+    v = VXLAN(buf)
+    assert bytes(v) == buf and len(v) == len(buf)
+    assert bytes(v) == buf  # packing twice changes nothing either
+
+
+@settings(max_examples=150)
+@given(vxlan_frames(inner=captured_inner_frames()), st.booleans())
+def test_bytes_of_a_parsed_frame_are_the_frame_after_vxlan_of(f: EncapsulatedFrame, udp_checksum: bool) -> None:
+    """Issue 9: bytes(eth) is the captured frame after vxlan_of, whatever the inner frame holds
+    (and over IPv4 with or without an outer UDP checksum)."""
+    frame = f.frame
+    if f.ip_version == 4 and not udp_checksum:
+        frame = encapsulate(
+            f.inner, header=f.header, src=f.src, dst=f.dst, src_port=f.src_port, dst_port=f.dst_port,
+            vlan=f.vlan, udp_checksum=False,
+        )  # fmt: skip
+    eth = dpkt.ethernet.Ethernet(frame)
+    assert bytes(eth) == frame
+    vx = vxlan_of(eth)
+    assert vx is not None and bytes(vx) == frame[len(frame) - len(f.inner) - 8 :]
+    assert bytes(eth) == frame and len(eth) == len(frame)
