@@ -361,7 +361,7 @@ TABLE: list[Entry] = [
             "ttl_inherit": NOT_BOOL,
             "udp6_zero_csum_tx": NOT_BOOL,
             "udp6_zero_csum_rx": NOT_BOOL,
-            "mac": _no_none(NOT_MAC).filter(lambda v: v != "" and v != b""),
+            "mac": _no_none(NOT_MAC).filter(lambda v: v not in ("", b"")),
         },
     ),
     Entry(

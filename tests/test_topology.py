@@ -194,7 +194,7 @@ def test_load_good_file(tmp_path: Path) -> None:
         ('host = "host2"', 'host = "host9"', "guests[1].host: no host is called 'host9'"),
         ('ip = "203.0.113.2/24"', "", "guests[1].ip: is required"),
         ("[underlay]", "[underlay2]", "underlay2: unknown key (expected one of guests, hosts, mode, steps, underlay)"),
-        ("vni = 20", 'vni = "20"', "hosts[0].devices[1].vni: must be in 0..16777215, got '20'"),
+        ("vni = 20", 'vni = "20"', "hosts[0].devices[1].vni: must be an int, got str '20'"),
     ],
 )
 def test_bad_file_names_file_key_and_problem(tmp_path: Path, old: str, new: str, message: str) -> None:
