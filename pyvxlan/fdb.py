@@ -19,10 +19,12 @@ that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is t
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
 ``now`` argument in pyvxlan (a ``now`` older than one already seen is treated as that latest time).
 
-A learned record costs about 120 bytes with its slot in the table: the record's six fields, and
-nothing else of its own. Learned records share their remotes tuple (one per address and device
-settings, process-wide), their MAC key (the receive path slices one bytes object for all the
-devices a flood reaches) and their time objects; the MAC's text form is made only when printed.
+A learned record costs about 120 bytes with its slot in the table when many devices learn the
+same MACs (a flood in a simulation): the record's six fields, and nothing else of its own. Learned
+records share their remotes tuple (one per address and device settings, process-wide), their MAC
+key (the receive path slices one bytes object for all the devices a flood reaches) and their time
+objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
+and its ``now`` float too: about 200 bytes an entry (tests/test_memory.py measures both).
 
 >>> from pyvxlan import VtepConfig
 >>> fdb = ForwardingDatabase(VtepConfig(vni=10, remote="198.51.100.2"))

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import re
+import tracemalloc
+from pathlib import Path
+
 import trio
 import trio.testing
 
@@ -119,3 +124,62 @@ def test_every_method_checkpoints() -> None:
             await control.neighbours()
 
     trio.run(main)
+
+
+# --- what an entry costs (issue 10: the documented figure must be the measured one) --------------
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = b"\x08\x00\x00\x00\x00\x00\x0a\x00\x02\x00\x00\x00\x00\x02\x02"  # VXLAN, then dst MAC, 1st byte of src
+TAIL = b"\x08\x06" + bytes(46)
+
+
+def _bytes_per_entry(devices: int, macs: int) -> float:
+    """Memory traced while ``devices`` cores learn ``macs`` source MACs each, a fresh payload and
+    a fresh ``now`` float per datagram (what a driver hands over), per entry."""
+    cores = [Vtep(VtepConfig(vni=10, local=f"198.51.100.{i + 1}")) for i in range(devices)]
+    for core in cores:
+        core.up(now=0.0)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(macs):
+            payload = HEADER + i.to_bytes(5, "big") + TAIL
+            now = 1.0 + i * 0.001
+            for core in cores:
+                core.receive(payload, "198.51.100.200", 50000, now)
+                core.take_outputs()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert all(len(core.fdb) == macs for core in cores)
+    return grown / (devices * macs)
+
+
+def _documented(path: Path, pattern: str) -> int:
+    match = re.search(pattern, " ".join(path.read_text().split()))
+    assert match is not None, f"{path.name} no longer states the figure"
+    return int(match.group(1))
+
+
+def test_an_unbounded_core_grows_by_the_documented_bytes_per_learned_entry() -> None:
+    """A lone core whose driver never calls handle_timer keeps every source MAC: about 200 bytes
+    each (the record, its dict slot, its MAC key, its ``now`` float), as the docs say."""
+    measured = _bytes_per_entry(1, 30_000)
+    for path, pattern in [
+        (ROOT / "docs" / "state-machine.md", r"own MAC key and `now` float\): about (\d+) bytes an entry"),
+        (ROOT / "pyvxlan" / "fdb.py", r"its ``now`` float too: about (\d+) bytes an entry"),
+    ]:
+        documented = _documented(path, pattern)
+        assert documented * 0.85 <= measured <= documented * 1.15, (path.name, documented, measured)
+
+
+def test_devices_learning_the_same_flood_share_all_but_the_record() -> None:
+    measured = _bytes_per_entry(20, 5_000)
+    for path, pattern in [
+        (ROOT / "docs" / "state-machine.md", r"A learned entry costs about (\d+) bytes with its slot"),
+        (ROOT / "pyvxlan" / "fdb.py", r"A learned record costs about (\d+) bytes with its slot"),
+    ]:
+        documented = _documented(path, pattern)
+        assert documented * 0.85 <= measured <= documented * 1.15, (path.name, documented, measured)
