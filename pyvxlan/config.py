@@ -147,8 +147,8 @@ class VtepConfig:
         for flag in _FLAGS:
             if type(getattr(self, flag)) is not bool:
                 raise ConfigError(flag, f"must be true or false, got {getattr(self, flag)!r}")
-        if self.tos != "inherit":
-            check_int(self.tos, "tos", 0, 255)
+        if self.tos != "inherit" and check_int(self.tos, "tos", 0, 255) == 1:
+            _set(self, "tos", "inherit")  # Linux: IFLA_VXLAN_TOS 1 means inherit
         if _check_str(self.mac, "mac"):
             mac = normalize_mac(self.mac, "mac")
             if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":

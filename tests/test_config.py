@@ -82,6 +82,7 @@ def test_a_wrong_setting_is_a_config_error_naming_its_field(settings: dict[str, 
         ({"src_port_range": (0, 0)}, "src_port_range", (0, 0)),  # srcport 0 0: the local port range
         ({"src_port_range": (5000, 5000)}, "src_port_range", (5000, 5000)),
         ({"tos": "inherit"}, "tos", "inherit"),
+        ({"tos": 1}, "tos", "inherit"),  # IFLA_VXLAN_TOS 1 is Linux's inherit
         ({"tos": 0x10}, "tos", 0x10),
         ({"ttl": 255}, "ttl", 255),
         ({"max_entries": 4294967295}, "max_entries", 4294967295),

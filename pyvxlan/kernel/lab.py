@@ -356,7 +356,10 @@ def _vxlan_words(cfg: VtepConfig) -> str:
         words.append(f"dev {cfg.dev}")
     words.append(f"dstport {cfg.dst_port}")
     words.append(f"srcport {cfg.src_port_range[0]} {cfg.src_port_range[1]}")
-    words.append(f"ttl {cfg.ttl or 'auto'}")
+    words.append("ttl inherit" if cfg.ttl_inherit else f"ttl {cfg.ttl or 'auto'}")
+    if cfg.tos:
+        words.append("tos inherit" if cfg.tos == "inherit" else f"tos {cfg.tos:#04x}")
+    words.extend(flag for flag in ("udp6zerocsumtx", "udp6zerocsumrx") if getattr(cfg, f"udp6_zero_csum_{flag[-2:]}"))
     words.append("learning" if cfg.learning else "nolearning")
     words.append(f"ageing {int(cfg.ageing)}")
     if cfg.max_entries:

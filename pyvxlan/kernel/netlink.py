@@ -649,6 +649,15 @@ def _vxlan_kwargs(config: VtepConfig, link_index: int | None) -> dict[str, Any]:
     }
     if config.gbp:
         kw["vxlan_gbp"] = True
+    # IFLA_VXLAN_TOS 1 is the kernel's "inherit"; TTL_INHERIT is a flag on the way in.
+    if config.tos:
+        kw["vxlan_tos"] = 1 if config.tos == "inherit" else config.tos
+    if config.ttl_inherit:
+        kw["vxlan_ttl_inherit"] = True
+    if config.udp6_zero_csum_tx:
+        kw["vxlan_udp_zero_csum6_tx"] = 1
+    if config.udp6_zero_csum_rx:
+        kw["vxlan_udp_zero_csum6_rx"] = 1
     six = config.ip_version == 6
     if config.local is not None:
         kw["vxlan_local6" if six else "vxlan_local"] = config.local
@@ -679,6 +688,9 @@ _VXLAN_READ = {
     "IFLA_VXLAN_L3MISS": "l3miss",
     "IFLA_VXLAN_GBP": "gbp",
     "IFLA_VXLAN_COLLECT_METADATA": "external",
+    "IFLA_VXLAN_TOS": "tos",
+    "IFLA_VXLAN_UDP_ZERO_CSUM6_TX": "udp6_zero_csum_tx",
+    "IFLA_VXLAN_UDP_ZERO_CSUM6_RX": "udp6_zero_csum_rx",
 }
 
 

@@ -908,4 +908,9 @@ def _config_from_kernel(name: str, info: nl.LinkInfo, dev: str | None) -> VtepCo
         mac=info.mac,
         name=name,
         dev=dev,
+        # IFLA_VXLAN_TTL_INHERIT is not read: the kernel always sends it (a u8), and pyroute2
+        # decodes it as a flag, so it would read as on for every device.
+        tos=int(v.get("tos", 0)),
+        udp6_zero_csum_tx=bool(v.get("udp6_zero_csum_tx", 0)),
+        udp6_zero_csum_rx=bool(v.get("udp6_zero_csum_rx", 0)),
     )

@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -630,3 +631,23 @@ def test_udp6_zero_checksums_as_the_kernel(rigs: list[Rig], args: str) -> None:
     v.receive(payload, rig.peer, 40001, now=1.0, zero_checksum=True)
     assert delivered(v) == got
     assert len(got) == (args == "udp6zerocsumrx")
+
+
+def test_the_new_settings_reach_the_kernel_both_ways(netns: str) -> None:
+    """ttl_inherit, tos, udp6_zero_csum_tx/rx through netlink (KernelVtep's path) and through the
+    ``ip link`` words of the kernel lab: ``ip -d link show`` prints them back."""
+    from pyvxlan.kernel.lab import _vxlan_words
+
+    common: dict[str, Any] = {"local": "2001:db8::1", "remote": "2001:db8::2"}
+    by_netlink = VtepConfig(
+        vni=10, name="pvh6a", ttl_inherit=True, tos="inherit", udp6_zero_csum_tx=True, udp6_zero_csum_rx=True, **common
+    )
+    by_words = VtepConfig(vni=11, name="pvh6b", dst_port=4790, tos=0x10, udp6_zero_csum_tx=True, **common)
+    nl.Rtnl(netns).add_vxlan(by_netlink, None)
+    _run("ip", "-n", netns, "link", "add", "pvh6b", "type", "vxlan", *_vxlan_words(by_words).split())
+    a = _run("ip", "-n", netns, "-d", "link", "show", "pvh6a")
+    b = _run("ip", "-n", netns, "-d", "link", "show", "pvh6b")
+    assert " ttl inherit " in a and " tos inherit " in a and " udp6zerocsumtx udp6zerocsumrx " in a
+    assert " ttl auto " in b and " tos 0x10 " in b and " udp6zerocsumtx noudp6zerocsumrx " in b
+    info = nl.Rtnl(netns).link(name="pvh6a").vxlan
+    assert (info["tos"], info["udp6_zero_csum_tx"], info["udp6_zero_csum_rx"]) == (1, 1, 1)
