@@ -27,7 +27,15 @@ def atheris_or_skip() -> None:
 
 
 def test_every_decoder_has_a_harness() -> None:
-    assert HARNESSES == ["fuzz_decapsulate", "fuzz_gpe", "fuzz_header", "fuzz_payload", "fuzz_pcap"]
+    assert HARNESSES == [
+        "fuzz_decapsulate",
+        "fuzz_gpe",
+        "fuzz_header",
+        "fuzz_payload",
+        "fuzz_pcap",
+        "fuzz_pcapng_options",
+        "fuzz_scenario",
+    ]
 
 
 @pytest.mark.parametrize("name", HARNESSES)
@@ -91,17 +99,44 @@ def test_harness_accepts_every_seed(name: str) -> None:
 
     vectors_dir()
     common = load("_common")
-    one: Callable[[bytes], None] = load(name).test_one_input
-    seeds = {
-        "fuzz_header": common.vector_headers(),
-        "fuzz_gpe": common.vector_headers(),
-        "fuzz_decapsulate": common.vector_frames(),
-        "fuzz_payload": common.vector_payloads(),
-        "fuzz_pcap": common.capture_files(),
-    }[name]
+    harness = load(name)
+    one: Callable[[bytes], None] = harness.test_one_input
+    if name == "fuzz_pcapng_options":
+        seeds = harness.seeds()  # recipes, not files: the harness builds the file
+    elif name == "fuzz_scenario":
+        seeds = [harness.SEED.encode()]
+    else:
+        seeds = {
+            "fuzz_header": common.vector_headers,
+            "fuzz_gpe": common.vector_headers,
+            "fuzz_decapsulate": common.vector_frames,
+            "fuzz_payload": common.vector_payloads,
+            "fuzz_pcap": common.capture_files,
+        }[name]()
+    assert seeds
     for seed in seeds:
         for mode in (b"\x00", b"\x01", b"\x03"):
             one(seed if name == "fuzz_pcap" else mode + seed)
+
+
+def test_the_pcapng_options_harness_reaches_absurd_timestamps() -> None:
+    """Issue 10, "keep it so": the recipe harness builds the files of issue 10.6 (if_tsresol 0, a
+    timestamp of 2^64-1), which the reader must refuse with a DecodeError."""
+    import io
+
+    from pyvxlan.errors import DecodeError
+    from pyvxlan.pcap import read
+
+    harness = load("fuzz_pcapng_options")
+    refused = 0
+    for seed in harness.seeds():
+        blob = harness.build(seed)
+        assert blob[:4] == b"\x0a\x0d\x0d\x0a"
+        try:
+            list(read(io.BytesIO(blob)))
+        except DecodeError as exc:
+            refused += "timestamp" in str(exc) or "if_ts" in str(exc)
+    assert refused >= 1
 
 
 def test_harness_reports_an_escaping_exception(tmp_path: Path) -> None:
