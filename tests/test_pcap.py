@@ -759,3 +759,55 @@ def test_a_section_with_too_many_interfaces_is_refused() -> None:
     # A new section starts a new table.
     again = data + shb("<") + one + epb("<", 0, 0, FRAME)
     assert decoded(again) == [(5.0, 10, "198.51.100.1", 4789), (0.0, 10, "198.51.100.1", 4789)]
+
+
+# Any value of a wrong type or range: what a caller might pass by mistake (no str paths: they
+# would name files).
+_WRONG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.binary(max_size=8),
+    st.lists(st.integers(-5, 70000), max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.tuples(st.floats(), st.binary(max_size=4)),
+    st.just(object()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["linktype", "snaplen", "target", "frame", "ts", "records"]), _WRONG)
+def test_any_wrong_writer_argument_is_a_config_error_naming_it(name: str, value: object) -> None:
+    """Issue 10, API validation: whatever a writer argument holds, the call works or raises
+    ConfigError naming that argument (never a bare TypeError, ValueError or OverflowError)."""
+    args: dict[str, Any] = {"target": io.BytesIO(), "linktype": 1, "snaplen": 65535}
+    record: dict[str, Any] = {"frame": b"\x00" * 20, "ts": 1.5}
+    if name in args:
+        args[name] = value
+    else:
+        record[name] = value
+    try:
+        if name == "records":
+            any_write(args["target"], value)
+        else:
+            with any_pcapwriter(args["target"], linktype=args["linktype"], snaplen=args["snaplen"]) as w:
+                w.write(record["frame"], ts=record["ts"])
+    except ConfigError as exc:
+        assert exc.field == name, exc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["source", "ports", "gpe_ports", "strict", "stats"]), _WRONG)
+def test_any_wrong_reader_argument_is_a_library_error_naming_it(name: str, value: object) -> None:
+    """The same for read(): ConfigError naming the argument, or DecodeError for bytes that are not a
+    capture (a bytes source is not a file object, so that is a ConfigError too)."""
+    args: dict[str, Any] = {"source": io.BytesIO(pcap_bytes([(0, 0, FRAME)])), "ports": (4789,)}
+    args |= {"gpe_ports": (4790,), "strict": False, "stats": None}
+    args[name] = value
+    try:
+        got = [d.header.vni for _ts, d in any_read(**args)]
+    except ConfigError as exc:
+        assert exc.field == name, exc
+    else:
+        assert got in ([10], [])
