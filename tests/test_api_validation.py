@@ -33,6 +33,7 @@ from pyvxlan import (
     decapsulate,
     decapsulate_payload,
     encapsulate,
+    strategies,
 )
 from pyvxlan.addr import (
     format_mac,
@@ -374,8 +375,85 @@ TABLE: list[Entry] = [
                 NOT_INT,
                 st.tuples(int_field(0, 65535), st.integers(0, 65535)),
                 st.tuples(st.integers(1, 65535), st.integers(0, 65535)).filter(lambda t: t[0] > t[1]),
-            )
+            ),
         },
+    ),
+    Entry(
+        "FdbEntry",
+        pyvxlan.FdbEntry,
+        {"mac": "02:00:00:00:00:01", "dst": "198.51.100.2", "interface": "ul0", "updated": 1.5, "used": 2},
+        {
+            "mac": NOT_MAC,
+            "dst": NOT_ADDRESS,
+            "port": int_field(1, 65535, none_ok=True),
+            "vni": int_field(0, VNI_MAX, none_ok=True),
+            "interface": st.one_of(
+                st.integers(), st.booleans(), st.binary(max_size=3), st.sampled_from(["", "a b", "a/b", "x" * 16])
+            ),
+            "state": st.one_of(st.text(max_size=9), st.integers(), st.none(), st.booleans()),
+            "extern_learn": NOT_BOOL,
+            "router": NOT_BOOL,
+            "updated": st.one_of(st.booleans(), st.text(max_size=3), st.sampled_from([float("nan"), float("inf")])),
+            "used": st.one_of(st.booleans(), st.binary(max_size=2), st.sampled_from([float("-inf"), float("nan")])),
+        },
+    ),
+    Entry(
+        "Neighbour",
+        pyvxlan.Neighbour,
+        {"ip": "203.0.113.5", "mac": "02:00:00:00:00:05"},
+        {"ip": NOT_ADDRESS, "mac": NOT_MAC},
+    ),
+]
+
+
+# pyvxlan.strategies checks its arguments too: a wrong one used to draw something else silently.
+NOT_STRATEGY: st.SearchStrategy[Any] = st.one_of(
+    st.integers(), st.booleans(), st.text(max_size=3), st.lists(st.integers(), max_size=2), st.builds(object)
+)
+NOT_OPTIONAL_BOOL = _no_none(NOT_BOOL)
+TABLE += [
+    Entry(
+        "strategies.vnis",
+        strategies.vnis,
+        {},
+        {"min_value": int_field(0, VNI_MAX), "max_value": int_field(0, VNI_MAX)},
+    ),
+    Entry(
+        "strategies.vxlan_headers",
+        strategies.vxlan_headers,
+        {},
+        {"gbp": NOT_OPTIONAL_BOOL, "reserved": NOT_BOOL, "vni": NOT_STRATEGY},
+    ),
+    Entry(
+        "strategies.gpe_headers",
+        strategies.gpe_headers,
+        {},
+        {"next_protocol": NOT_STRATEGY, "linux_valid": NOT_BOOL},
+    ),
+    Entry(
+        "strategies.underlay_addresses",
+        strategies.underlay_addresses,
+        {},
+        {"version": _no_none(int_field(4, 6)) | st.just(5)},
+    ),
+    Entry(
+        "strategies.vxlan_frames",
+        strategies.vxlan_frames,
+        {},
+        {
+            "ip_version": _no_none(int_field(4, 6)) | st.just(5),
+            "gbp": NOT_OPTIONAL_BOOL,
+            "vlan": NOT_OPTIONAL_BOOL,
+            "multicast": NOT_OPTIONAL_BOOL,
+            "ports": NOT_STRATEGY,
+            "inner": NOT_STRATEGY,
+        },
+    ),
+    Entry(
+        "strategies.simplest",
+        strategies.simplest,
+        {"strategy": strategies.vnis()},
+        {"strategy": NOT_STRATEGY | st.none(), "condition": st.one_of(st.integers(), st.text(max_size=2), st.none())},
     ),
 ]
 
