@@ -117,8 +117,10 @@ def format_mac(raw: bytes | bytearray | memoryview) -> str:
     '02:00:00:00:00:0a'
     """
     # bytes(5) would be five zero bytes: only a buffer of exactly 6 bytes is a MAC.
-    if not isinstance(raw, (bytes, bytearray, memoryview)) or len(raw) != 6 or (
-        type(raw) is memoryview and raw.nbytes != 6
+    if (
+        not isinstance(raw, (bytes, bytearray, memoryview))
+        or len(raw) != 6
+        or (type(raw) is memoryview and raw.nbytes != 6)
     ):
         raise ConfigError("mac", f"must be 6 bytes, got {_describe(raw)}")
     return bytes(raw).hex(":")

@@ -257,9 +257,7 @@ def encapsulate(
         total = 20 + udp_len
         if total > 0xFFFF:
             raise ConfigError("inner", f"{len(inner_bytes)} bytes do not fit in one IPv4 packet")
-        ip_hdr = _IPV4.pack(
-            0x45, tos, total, ip_id, 0x4000 if df else 0, ttl, IPPROTO_UDP, 0, s.packed, d.packed
-        )
+        ip_hdr = _IPV4.pack(0x45, tos, total, ip_id, 0x4000 if df else 0, ttl, IPPROTO_UDP, 0, s.packed, d.packed)
         ip_hdr = ip_hdr[:10] + _H.pack(internet_checksum(ip_hdr)) + ip_hdr[12:]
         etype = ETH_P_IPV4
     else:

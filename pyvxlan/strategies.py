@@ -39,6 +39,7 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 
 from pyvxlan.addr import format_mac, ip_info
+from pyvxlan.errors import ConfigError
 from pyvxlan.frame import (
     IANA_SOURCE_PORTS,
     LINUX_VXLAN_PORT,
@@ -47,7 +48,16 @@ from pyvxlan.frame import (
     flow_source_port,
     internet_checksum,
 )
-from pyvxlan.header import VNI_MAX, GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
+from pyvxlan.header import (
+    VNI_MAX,
+    GpeHeader,
+    GpeNextProtocol,
+    GroupPolicy,
+    VxlanHeader,
+    check_bool,
+    check_int,
+    describe,
+)
 
 __all__ = [
     "IPV4_GROUP",
@@ -95,6 +105,23 @@ def _always(_value: object) -> bool:
     return True
 
 
+# The strategies check their arguments when called, as the codecs do: a wrong one is a ConfigError
+# naming it, not a strategy that quietly generates something else (ip_version=5 drew both families).
+def _check_optional_bool(value: object, name: str) -> None:
+    if value is not None:
+        check_bool(value, name)
+
+
+def _check_strategy(value: object, name: str) -> None:
+    if value is not None and not isinstance(value, st.SearchStrategy):
+        raise ConfigError(name, f"must be a hypothesis strategy or None, got {describe(value)}")
+
+
+def _check_ip_version(value: object) -> None:
+    if value is not None and (type(value) is not int or value not in (4, 6)):
+        raise ConfigError("ip_version", f"must be 4, 6 or None, got {describe(value)}")
+
+
 def simplest(strategy: st.SearchStrategy[T], condition: Callable[[T], bool] = _always) -> T:
     """The simplest value of ``strategy`` that satisfies ``condition``, the same on every run.
 
@@ -104,6 +131,10 @@ def simplest(strategy: st.SearchStrategy[T], condition: Callable[[T], bool] = _a
     >>> simplest(unicast_macs())
     '00:00:00:00:00:00'
     """
+    if not isinstance(strategy, st.SearchStrategy):
+        raise ConfigError("strategy", f"must be a hypothesis strategy, got {describe(strategy)}")
+    if not callable(condition):
+        raise ConfigError("condition", f"must be a callable, got {describe(condition)}")
     return find(strategy, condition, settings=_DETERMINISTIC)
 
 
@@ -116,6 +147,8 @@ def vnis(*, min_value: int = 0, max_value: int = VNI_MAX) -> st.SearchStrategy[i
     >>> simplest(vnis(), lambda v: v >= 1 << 23)
     8388608
     """
+    check_int(min_value, "min_value", 0, VNI_MAX)
+    check_int(max_value, "max_value", min_value, VNI_MAX)
     return st.integers(min_value=min_value, max_value=max_value)
 
 
@@ -155,6 +188,9 @@ def vxlan_headers(
     >>> simplest(vxlan_headers(reserved=True), lambda h: h.reserved != 0).reserved
     1
     """
+    _check_optional_bool(gbp, "gbp")
+    check_bool(reserved, "reserved")
+    _check_strategy(vni, "vni")
     vni_st = vni if vni is not None else vnis()
     policy_st: st.SearchStrategy[GroupPolicy | None]
     if gbp is None:
@@ -186,6 +222,8 @@ def gpe_headers(
     >>> simplest(gpe_headers(linux_valid=True))
     GpeHeader(vni=0, next_protocol=GpeNextProtocol.IPV4)
     """
+    _check_strategy(next_protocol, "next_protocol")
+    check_bool(linux_valid, "linux_valid")
     np_st: st.SearchStrategy[GpeNextProtocol | int] = (
         next_protocol if next_protocol is not None else st.sampled_from(GpeNextProtocol) | st.integers(0, 0xFF)
     )
@@ -245,6 +283,8 @@ def ipv6_underlay_addresses() -> st.SearchStrategy[str]:
 
 def underlay_addresses(version: int | None = None) -> st.SearchStrategy[str]:
     """Underlay unicast addresses of IP ``version`` 4 or 6 (either when ``None``)."""
+    if version is not None and (type(version) is not int or version not in (4, 6)):
+        raise ConfigError("version", f"must be 4, 6 or None, got {describe(version)}")
     if version == 4:
         return ipv4_underlay_addresses()
     if version == 6:
@@ -437,6 +477,11 @@ def vxlan_frames(
     >>> (f.src, f.dst, f.ttl, f.dst_port, f.header)
     ('2001:db8::1', 'ff05::100', 1, 4789, VxlanHeader(vni=0))
     """
+    _check_ip_version(ip_version)
+    for name, flag in (("gbp", gbp), ("vlan", vlan), ("multicast", multicast)):
+        _check_optional_bool(flag, name)
+    _check_strategy(ports, "ports")
+    _check_strategy(inner, "inner")
     versions = st.just(ip_version) if ip_version is not None else st.sampled_from([4, 6])
     port_st = ports if ports is not None else st.sampled_from([VXLAN_PORT, LINUX_VXLAN_PORT])
     inner_st = inner if inner is not None else ethernet_frames()
