@@ -815,8 +815,8 @@ class NotificationStream:
                 if m.lladdr is None or m.dst is None or not m.flags & nl.NTF_SELF:
                     continue
                 mac, dst = format_mac(m.lladdr), _ip_text(m.dst)
-                if mac == ZERO_MAC:
-                    continue
+                if mac == ZERO_MAC and m.msg_type == nl.RTM_NEWNEIGH:
+                    continue  # the default entry is never learned (its expiry is reported below)
                 if m.msg_type == nl.RTM_NEWNEIGH and _is_learned_state(m.state) and not m.flags & nl.NTF_EXT_LEARNED:
                     old = self._known.get(mac)
                     self._known[mac] = dst

@@ -310,10 +310,10 @@ def test_refused_replace_makes_the_default_entry_dynamic_and_it_ages_out_vxlan_f
             await vtep.fdb_replace("00:00:00:00:00:00", "198.51.100.3", state=FdbState.REACHABLE)
         assert str(exc.value) == "cannot replace non-unicast fdb entry 00:00:00:00:00:00"
         assert sh(netns, "bridge fdb show dev vxlan7") == "00:00:00:00:00:00 dst 198.51.100.2 self \n"
-        await vtep.set_ageing(1)  # a new value re-arms the ageing timer (changelink): vxlan_cleanup runs now
-        with trio.fail_after(5):
-            while await vtep.fdb():
-                await trio.sleep(0.1)
+        async with vtep.subscribe() as stream:
+            await vtep.set_ageing(1)  # a new value re-arms the ageing timer (changelink): vxlan_cleanup runs now
+            assert await _next(stream, 5.0) == EntryExpired("00:00:00:00:00:00", "198.51.100.2")
+        assert await vtep.fdb() == []
 
     config = VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2", ageing=2)
     run(netns, body, config)
@@ -325,6 +325,7 @@ def test_refused_replace_makes_the_default_entry_dynamic_and_it_ages_out_vxlan_f
     assert core.next_timer() == 1.0
     core.handle_timer(1.2)
     assert core.fdb_dump() == []
+    assert core.take_outputs()[-1] == EntryExpired("00:00:00:00:00:00", "198.51.100.2")
 
 
 def test_via_names_an_interface_and_unknown_ones_are_config_errors(netns: str) -> None:
