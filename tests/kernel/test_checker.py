@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 import trio
 
-from pyvxlan import ConfigError, FdbEntry, FdbState, VtepConfig, VtepControl, VxlanError
+from pyvxlan import ConfigError, FdbEntry, FdbState, Vtep, VtepConfig, VtepControl, VxlanError
 from pyvxlan.kernel import KernelVtep, open_vtep
+from pyvxlan.memory import MemoryVtep
 from pyvxlan.sim import run
 from pyvxlan.testing import check_vtep_control
 from tests.sim.test_conformance import open_sim_vtep
@@ -127,3 +129,51 @@ def test_simulated_vtep_matches_the_kernel_step_by_step(netns: str, seed: int, s
                 assert (kernel.config.remote, kernel.config.group) == (sim.config.remote, sim.config.group), call
 
     run(main)  # the simulator's virtual clock; the kernel's calls run in worker threads all the same
+
+
+@pytest.mark.parametrize(
+    ("seed", "six", "group"), [(11, False, False), (12, True, True), (13, False, True), (14, True, False)]
+)
+def test_core_matches_the_kernel_step_by_step_on_devices_made_with_dev(
+    netns: str, seed: int, six: bool, group: bool
+) -> None:
+    """As above, for what a simulated host cannot make: devices with ``dev`` (here ``lo``), whose
+    default remote has ``via``, and groups (``set_remote`` moves between groups and remotes). The
+    core behind :class:`~pyvxlan.memory.MemoryVtep` against a real device."""
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    local = "2001:db8::1" if six else "198.51.100.1"
+    address = ("ff05::100" if six else "239.1.1.1") if group else ("2001:db8::2" if six else "198.51.100.2")
+    config = VtepConfig(
+        vni=VNI,
+        local=local,
+        group=address if group else None,
+        remote=None if group else address,
+        dev="lo",
+        dst_port=4789,
+        name="pvxkdiff",
+    )
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        async with open_vtep(config, netns=netns) as kernel:
+            core = MemoryVtep(Vtep(config))
+            await kernel.up()
+            await core.up()
+            for step in range(200):
+                op, args, kw = _random_step(rng, six)
+                outcomes = []
+                for backend in (kernel, core):
+                    try:
+                        await getattr(backend, op)(*args, **kw)
+                    except VxlanError as exc:
+                        outcomes.append(_outcome(exc))
+                    else:
+                        outcomes.append(_outcome(None))
+                k_rows, c_rows = _rows(await kernel.fdb()), _rows(await core.fdb())
+                call = f"step {step}: {op}{args} {kw}"
+                assert outcomes[0] == outcomes[1], f"{call}: kernel {outcomes[0]}, core {outcomes[1]}"
+                assert k_rows == c_rows, f"{call}:\n kernel {k_rows}\n core   {c_rows}"
+                k_cfg, c_cfg = kernel.config, core.config
+                assert (k_cfg.remote, k_cfg.group, k_cfg.dev) == (c_cfg.remote, c_cfg.group, c_cfg.dev), call
+
+    trio.run(main)
