@@ -13,6 +13,7 @@ only a file that is not a capture (or is cut inside a record) raises
 from __future__ import annotations
 
 import enum
+import errno
 import math
 import os
 import struct
@@ -84,6 +85,13 @@ def _usec(ts: float) -> tuple[int, int]:
     return divmod(total, 1_000_000)
 
 
+def _put(f: IO[bytes], data: bytes | bytearray | memoryview) -> None:
+    # A raw file may take fewer bytes than it is given; a capture with a hole in it is garbage.
+    n = f.write(data)
+    if n is not None and n != len(data):
+        raise OSError(errno.EIO, f"short write to the pcap file: {n} of {len(data)} bytes written")
+
+
 def _int_setting(name: str, value: object, low: int, high: int) -> int:
     """``value`` as an int in ``low..high`` (bool refused: ``True`` is not a length), else ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -131,7 +139,7 @@ class PcapWriter:
             self._file = target
             self._owned = False
         self._closed = False
-        self._file.write(_GLOBAL_LE.pack(PCAP_MAGIC_USEC, 2, 4, 0, 0, snaplen, int(linktype)))
+        _put(self._file, _GLOBAL_LE.pack(PCAP_MAGIC_USEC, 2, 4, 0, 0, snaplen, int(linktype)))
 
     def write(self, frame: bytes | bytearray | memoryview, ts: float) -> None:
         """Append one record: ``frame`` captured at ``ts`` (seconds since the epoch, >= 0)."""
@@ -147,8 +155,8 @@ class PcapWriter:
         n = len(frame)
         cap = min(n, self._snaplen)
         f = self._file
-        f.write(_RECORD_LE.pack(sec, usec, cap, n))
-        f.write(frame if cap == n else bytes(frame[:cap]))
+        _put(f, _RECORD_LE.pack(sec, usec, cap, n))
+        _put(f, frame if cap == n else bytes(frame[:cap]))
         self.count += 1
 
     def close(self) -> None:

@@ -811,3 +811,16 @@ def test_any_wrong_reader_argument_is_a_library_error_naming_it(name: str, value
         assert exc.field == name, exc
     else:
         assert got in ([10], [])
+
+
+def test_a_short_write_of_the_pcap_file_is_an_error() -> None:
+    """Nothing written is silently lost (issue 10.8): a file object that takes fewer bytes than it
+    is given makes the writer raise, not a capture with a hole in it."""
+
+    class Short(io.BytesIO):
+        def write(self, data: Any) -> int:
+            return super().write(bytes(data)[:-1]) if len(data) == 20 else super().write(data)
+
+    w = PcapWriter(Short())
+    with pytest.raises(OSError, match=r"^\[Errno 5\] short write to the pcap file: 19 of 20 bytes written$"):
+        w.write(bytes(20), ts=0.0)
