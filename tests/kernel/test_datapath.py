@@ -651,3 +651,23 @@ def test_the_new_settings_reach_the_kernel_both_ways(netns: str) -> None:
     assert " ttl auto " in b and " tos 0x10 " in b and " udp6zerocsumtx noudp6zerocsumrx " in b
     info = nl.Rtnl(netns).link(name="pvh6a").vxlan
     assert (info["tos"], info["udp6_zero_csum_tx"], info["udp6_zero_csum_rx"]) == (1, 1, 1)
+
+
+@VERSIONS
+def test_proxy_requests_the_kernel_does_not_answer_are_not_answered(rigs: list[Rig], version: int) -> None:
+    """vxlan_na_create returns NULL for an NS option of length 0; an NS or ARP request for an
+    address without a neighbour, or for a multicast target, gets no reply either."""
+    rig = Rig(version, "proxy")
+    rigs.append(rig)
+    rig.ip("neigh", "add", "2001:db8:1::2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
+    v = model(rig, proxy=True)
+    v.neigh_add("2001:db8:1::2", "02:00:00:00:00:02")
+    unknown = bytearray(_ns(0x60000000, b"\x01\x01" + G1))
+    unknown[62 + 15] = 9  # target 2001:db8:1::9
+    unknown_arp = bytearray(_arp())
+    unknown_arp[41] = 9  # target 203.0.113.9
+    for request in (_ns(0x60000000, b"\x0e\x00" + bytes(6)), bytes(unknown), bytes(unknown_arp)):
+        rig.transmit(request, wait=0.0)
+        kernel = rig.replies()
+        v.transmit(request, now=1.0)
+        assert delivered(v) == kernel == [], request.hex()
