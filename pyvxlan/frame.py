@@ -190,8 +190,9 @@ def encapsulate(
     """Build the outer Ethernet frame that carries ``inner`` to VTEP ``dst``.
 
     Give ``vni`` (an RFC 7348 header is built) or a whole ``header``. As Linux does, the TTL is 64,
-    or 1 toward a multicast group; the UDP checksum is computed (over IPv6 it is mandatory and
-    ``udp_checksum=False`` is refused); the source port is :func:`flow_source_port` of ``inner``
+    or 1 toward a multicast group; the UDP checksum is computed unless ``udp_checksum=False``
+    (over IPv6 too, as Linux's ``udp6zerocsumtx`` does: RFC 6935 lets tunnels send a zero UDP
+    checksum over IPv6); the source port is :func:`flow_source_port` of ``inner``
     in ``port_range`` unless ``src_port`` is given. Without ``eth_dst`` a multicast group's MAC is
     used, and for unicast a locally administered MAC derived from the address (likewise ``eth_src``).
 
@@ -237,8 +238,6 @@ def encapsulate(
     if vlan is not None:
         check_int(vlan, "vlan", 0, 4095)
     check_bool(udp_checksum, "udp_checksum")
-    if d.version == 6 and not udp_checksum:
-        raise ConfigError("udp_checksum", "the UDP checksum is mandatory over IPv6 (RFC 8200)")
 
     payload = header.encode() + inner_bytes
     udp_len = 8 + len(payload)
