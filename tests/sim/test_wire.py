@@ -95,7 +95,7 @@ def test_skb_truesize_as_measured_on_linux() -> None:
 def test_the_neighbour_queue_holds_unres_qlen_bytes(size: int, arrived: int) -> None:
     # __neigh_event_send: while ARP resolves, packets wait up to unres_qlen_bytes (212992) of
     # their truesize, the oldest dropped first; the rest go out once the reply comes.
-    async def body(lab: SimLab) -> tuple[int, int, int]:
+    async def body(lab: SimLab) -> tuple[int, int, int, int]:
         sock = lab.guest("guest2").udp_socket(9)
         for i in range(300):
             lab.guest("guest1").send_udp("203.0.113.2", 9, i.to_bytes(2, "big") + bytes(size - 2))
