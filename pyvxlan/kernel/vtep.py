@@ -257,8 +257,8 @@ class KernelVtep:
     ) -> dict[str, Any]:
         """Validate one entry and give its :func:`~pyvxlan.kernel.netlink.encode_neigh` fields.
 
-        ``any_dst`` (``fdb del``) lets an unspecified address or one of the other family through:
-        Linux answers those itself (the whole MAC; nothing).
+        ``any_dst`` (``fdb del``) lets an address of the other family through: Linux answers
+        itself (nothing is deleted, or ENOENT).
         """
         raw_mac = parse_mac(mac, "mac")
         if not isinstance(state, FdbState):
@@ -281,13 +281,11 @@ class KernelVtep:
             if not isinstance(dst, str):
                 raise ConfigError("dst", f"{dst!r} is not an IPv4 or IPv6 address")
             info = ip_info(dst, "dst")
-            if not any_dst:
-                if info.is_unspecified:
-                    raise ConfigError("dst", f"{info.text} is not a remote VTEP address")
-                if _AF[info.version] != self._family:
-                    raise ConfigError(
-                        "dst", f"{info.text} is IPv{info.version} but the device is IPv{4 if self._family == 2 else 6}"
-                    )
+            # An unspecified dst is allowed, as Linux does: the entry of a bridge-local MAC.
+            if not any_dst and _AF[info.version] != self._family:
+                raise ConfigError(
+                    "dst", f"{info.text} is IPv{info.version} but the device is IPv{4 if self._family == 2 else 6}"
+                )
             fields["dst"] = info.packed
         return fields
 

@@ -83,7 +83,8 @@ def _random_step(rng: random.Random, six: bool) -> tuple[str, tuple[Any, ...], d
     kw["router"] = rng.random() < 0.2
     if rng.random() < 0.1:
         kw["src_vni"] = rng.choice([VNI, 77])
-    return op, (mac, None if rng.random() < 0.03 else dst), kw
+    roll = rng.random()
+    return op, (mac, None if roll < 0.03 else unspecified if roll < 0.06 else dst), kw
 
 
 VNI = 4242
