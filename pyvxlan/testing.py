@@ -224,6 +224,19 @@ async def _check_full(open_vtep: OpenVtep) -> None:
             "a full table still takes replaces of existing MACs and more remotes of existing MACs",
         )
         await vtep.fdb_del(M2)
+        await vtep.fdb_add(M2, D3)
+        await vtep.fdb_del(ZERO)
+        await vtep.fdb_add(M3, D3)
+        await _expect_error(
+            FdbFull, vtep.set_remote(D6), "set_remote that needs a new all-zeros entry in a full table raises FdbFull"
+        )
+        if vtep.config.remote != REMOTE:
+            raise _fail("a refused set_remote keeps the config", f"remote is {vtep.config.remote}")
+        await vtep.fdb_del(M3)
+        await vtep.set_remote(D6)
+        await vtep.set_remote(REMOTE)
+        await vtep.fdb_append(ZERO, D5)
+        await vtep.fdb_del(M2)
         batch = [FdbEntry(M4, D3), FdbEntry(M5, D3), FdbEntry(M3, D3)]
         exc = await _expect_error(
             FdbBatchError, vtep.fdb_append_many(batch), "fdb_append_many past max_entries raises FdbBatchError"

@@ -711,7 +711,12 @@ class KernelVtep:
         kw: dict[str, Any] = {"vxlan_group6" if six else "vxlan_group": text}
         if dev is not None:
             kw["vxlan_link"] = await self._via(dev)
-        await self._set_vxlan(f"set remote {text}", **kw)
+        try:
+            await _run(lambda: self._rtnl.set_vxlan(self._index, **kw))
+        except nl.NetlinkFailure as exc:
+            if exc.errno == errno.ENOSPC:  # the new all-zeros entry does not fit (maxaddress)
+                raise self._fdb_error(exc.errno, exc.message, "set remote", ZERO_MAC) from None
+            raise _link_error(exc, f"set remote {text} on {self.name}") from None
         self._config = dataclasses.replace(
             self._config, group=new if is_group else None, remote=None if is_group else new, dev=lower
         )
