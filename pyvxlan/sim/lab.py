@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TextIO, TypeVar
 
 import trio
 import trio.testing
@@ -55,7 +56,10 @@ from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.vtep import Vtep
 
-__all__ = ["SimLab", "SimVtep", "open_lab"]
+__all__ = ["KEPT_EVENTS", "SimLab", "SimVtep", "open_lab"]
+
+#: How many of the latest events ``lab.events`` keeps by default (``keep_events``).
+KEPT_EVENTS = 10_000
 
 
 _NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may end without a drop
@@ -206,12 +210,17 @@ class SimLab:
         topology: Topology,
         *,
         seed: int = 0,
-        keep_events: bool = True,
+        keep_events: bool | int = KEPT_EVENTS,
+        events_file: str | os.PathLike[str] | None = None,
         link: LinkProfile | None = None,
         controller: str = "eager",
     ) -> None:
         if controller not in ("eager", "on-miss"):
             raise ConfigError("controller", f"must be 'eager' or 'on-miss', got {controller!r}")
+        if type(keep_events) is not bool and (type(keep_events) is not int or keep_events < 0):
+            raise ConfigError(
+                "keep_events", f"must be True (all), False (none) or a number of events >= 0, got {keep_events!r}"
+            )
         self.topology = topology
         self.controller = controller
         self._on_miss = topology.mode is FdbMode.CONTROLLER and controller == "on-miss"
@@ -221,7 +230,14 @@ class SimLab:
         self._directory_mac = {g.mac: g for g in topology.guests}
         self.seed = seed
         self.keep_events = keep_events
-        self.events: list[LabEvent] = []
+        kept = None if keep_events is True else int(keep_events)
+        # The latest events (all of them with keep_events=True); event_counts counts every one.
+        self.events: deque[LabEvent] = deque(maxlen=kept)
+        self._kinds: Counter[EventKind] = Counter()
+        self._stream: TextIO | None = None
+        self._keep = kept != 0
+        # Whether events are made at all: the hot paths skip formatting them when not.
+        self._recording = self._keep or events_file is not None
         self._sched = Scheduler()
         self._rng = random.Random(seed)
         # IPv4 IDs, for the guests' packets and the captured outer headers: their own generator,
@@ -298,6 +314,11 @@ class SimLab:
                 self._nic_index.setdefault(mac, set()).add(guest)
             guest.on_tap = self._fanout_cache.clear  # the rows hold untapped lone guests
             self._plug(guest, spec.host, spec.vni)
+        if events_file is not None:  # last: nothing after it can fail and leave the file open
+            try:
+                self._stream = open(events_file, "w", encoding="utf-8")  # noqa: SIM115 - closed with the lab
+            except OSError as exc:
+                raise ConfigError("events_file", f"cannot write {os.fspath(events_file)!r}: {exc.strerror}") from None
 
     # --- the Lab protocol -------------------------------------------------------------------------
 
@@ -587,7 +608,7 @@ class SimLab:
         flood = not smac[0] & 1 and bool(payload[8] & 1) and smac != b"\0" * 6
         if flood:
             smac = self._macs.setdefault(smac, smac)
-        notify = self.keep_events or self._listening
+        notify = self._recording or self._listening
         inf = math.inf
         learned = 0
         rejected = 0  # flood copies the lone guest's NIC filter refused
@@ -663,8 +684,10 @@ class SimLab:
         """The core's outputs for one received datagram copy, when they are not the common shape."""
         if dev is None:
             self._ledger.ended["unknown_vni"] += 1
-            if self.keep_events:
+            if self._recording:
                 self._log(EventKind.DROPPED, host.name, f"unknown_vni port {dst_port} from {src}", "unknown_vni")
+            else:
+                self._kinds[EventKind.DROPPED] += 1
             return
         units = 0
         for out in outs:
@@ -778,8 +801,10 @@ class SimLab:
             reason = out.reason.value
             self._ledger.ended[reason] += 1
             self._counts["dropped"] += 1
-            if self.keep_events:
+            if self._recording:
                 self._log(EventKind.DROPPED, dev.label, f"{reason} {out.direction.value} {out.detail}", reason)
+            else:
+                self._kinds[EventKind.DROPPED] += 1
             self._notify(dev, out)
         elif kind is EntryMigrated:
             self._counts["migrated"] += 1
@@ -802,7 +827,7 @@ class SimLab:
                 self._arm_timer(dev)
 
     def _notify(self, dev: _Device, note: Notification) -> None:
-        if self.keep_events and type(note) is not Dropped:
+        if self._recording and type(note) is not Dropped:
             kind = type(note)
             if kind is EntryLearned:
                 assert isinstance(note, EntryLearned)
@@ -850,9 +875,25 @@ class SimLab:
 
     # --- drops and captures -------------------------------------------------------------------------
 
+    @property
+    def event_counts(self) -> dict[EventKind, int]:
+        """How many events of each kind happened since the lab opened, kept in ``events`` or not."""
+        counts = dict(self._kinds)
+        # Counted where they happen: the hot paths make no event object when nothing records them.
+        counts[EventKind.LEARNED] = self.learned
+        counts[EventKind.MIGRATED] = self._counts["migrated"]
+        counts[EventKind.EXPIRED] = self._counts["expired"]
+        counts[EventKind.MISSED] = self._counts["missed"]
+        return {kind: counts[kind] for kind in EventKind if counts.get(kind)}
+
     def _log(self, kind: EventKind, where: str, detail: str, reason: str | None = None) -> None:
-        if self.keep_events:
-            self.events.append(LabEvent(self._sched.now, kind, where, detail, reason))
+        self._kinds[kind] += 1
+        if self._recording:
+            event = LabEvent(self._sched.now, kind, where, detail, reason)
+            if self._keep:
+                self.events.append(event)
+            if self._stream is not None:
+                self._stream.write(f"{event}\n")
 
     def _underlay_drop(self, reason: str, detail: str, copies: int) -> None:
         self._ledger.ended[reason] += copies
@@ -901,6 +942,9 @@ class SimLab:
         for writer in self._writers:
             writer.close()
         self._writers.clear()
+        if self._stream is not None:
+            self._stream.close()  # raises if the last lines could not be written: none is lost quietly
+            self._stream = None
 
 
 def _check_clock() -> None:
@@ -918,7 +962,8 @@ async def open_lab(
     topology: Topology,
     *,
     seed: int = 0,
-    keep_events: bool = True,
+    keep_events: bool | int = KEPT_EVENTS,
+    events_file: str | os.PathLike[str] | None = None,
     link: LinkProfile | None = None,
     controller: str = "eager",
 ) -> AsyncIterator[SimLab]:
@@ -926,8 +971,13 @@ async def open_lab(
 
     Needs trio's ``MockClock(autojump_threshold=0)`` (see :func:`pyvxlan.sim.run`). ``seed``
     seeds every random choice (loss, jitter, ...): the same topology, seed and actions give the
-    same events and byte-identical captures. ``keep_events=False`` keeps only counters (large
-    labs); ``link`` is every host's initial :class:`~pyvxlan.sim.LinkProfile`.
+    same events and byte-identical captures. ``link`` is every host's initial
+    :class:`~pyvxlan.sim.LinkProfile`.
+
+    ``lab.events`` keeps the latest ``keep_events`` events (``KEPT_EVENTS``, 10,000, by default,
+    so that a long run stays in bounded memory), every one with ``keep_events=True``, none with
+    ``False`` (the fastest: large labs); ``lab.event_counts`` counts every event by kind whatever
+    is kept. ``events_file`` streams every event, one ``str(event)`` line each, to a file.
 
     In ``UNICAST`` mode each device then gets an all-zeros entry per peer; in ``CONTROLLER``
     mode the controller programs every guest's static FDB and neighbour entries on every other
@@ -936,7 +986,9 @@ async def open_lab(
     ARP for a guest goes unanswered; the guest's retry a second later is answered).
     """
     _check_clock()
-    lab = SimLab(topology, seed=seed, keep_events=keep_events, link=link, controller=controller)
+    lab = SimLab(
+        topology, seed=seed, keep_events=keep_events, events_file=events_file, link=link, controller=controller
+    )
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(lab._sched.run)
