@@ -21,13 +21,14 @@ import trio.testing
 from pyvxlan.sim.bridge import Bridge, BridgeEntry
 from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest, UdpSocket
-from pyvxlan.sim.lab import SimLab, SimVtep, open_lab
+from pyvxlan.sim.lab import KEPT_EVENTS, SimLab, SimVtep, open_lab
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.underlay import LinkProfile
 
 __all__ = [
     "Bridge",
     "BridgeEntry",
+    "KEPT_EVENTS",
     "EventKind",
     "LabEvent",
     "LabStats",
