@@ -34,7 +34,9 @@ from pyvxlan.pcap import PcapStats, frame_of, raw_records
 
 __all__ = ["DecodePrinter", "OutputError", "checked_writer", "inner_summary", "register", "run"]
 
-_CACHE_MAX: Final = 1 << 16
+# Entries per text cache, each emptied when full: with 8192, a capture of 300,000 distinct flows
+# peaks 25 MB above start-up (96 MB with 65536), and a capture of a few flows is as fast.
+_CACHE_MAX: Final = 1 << 13
 # At most this many characters go to the output in one write() call. One write of 2.25 GiB to
 # stdout once wrote 2 GiB and reported success; bounded chunks never reach such limits.
 WRITE_CHUNK: Final = 1 << 20
