@@ -52,7 +52,7 @@ from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
-from pyvxlan.sim.underlay import Endpoint, LinkProfile, SimUnderlay
+from pyvxlan.sim.underlay import Endpoint, LinkProfile, Outer, SimUnderlay
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.vtep import Vtep
 
@@ -173,8 +173,8 @@ class _Host:
         self.devices: dict[int, _Device] = {}
         self.by_vni: dict[tuple[int, bytes], _Device] = {}  # (dst port, 3 VNI bytes) -> device
 
-    def receive(self, payload: bytes, src: str, src_port: int, dst_port: int) -> None:
-        self.lab._receive_many([(self.source, self.address, self.receive)], payload, src, src_port, dst_port)
+    def receive(self, payload: bytes, src: str, src_port: int, dst_port: int, outer: Outer | None) -> None:
+        self.lab._receive_many([(self.source, self.address, self.receive)], payload, src, src_port, dst_port, outer)
 
 
 # One receiver of a fan-out, looked up once per group membership: host, device (None: no device
@@ -194,8 +194,13 @@ _NOBODY: frozenset[Any] = frozenset()
 FANOUT_CACHE_MIN = 9
 
 
-def _ignore(*_args: Any) -> None:
+def _ignore(*_args: Any, **_kwargs: Any) -> None:
     return None
+
+
+def _outer(act: SendDatagram) -> Outer | None:
+    """What the receiving cores must see of ``act``'s outer header besides addresses and ports."""
+    return (act.tos, act.zero_checksum) if act.tos or act.zero_checksum else None
 
 
 def _no_outputs() -> list[Any]:
@@ -577,7 +582,7 @@ class SimLab:
                 src = act.src or host.address
                 if self._underlay_writers:
                     self._capture_underlay(act, src, act.dst)
-                self.underlay.send(src, act.dst, act.src_port, act.dst_port, act.ttl, act.payload)
+                self.underlay.send(src, act.dst, act.src_port, act.dst_port, act.ttl, act.payload, _outer(act))
             elif type(act) is DeliverFrame:
                 self._ledger.created += 1
                 dev.bridge.receive(dev.port_name, act.frame, self._sched.time)
@@ -589,7 +594,15 @@ class SimLab:
                 self._log(EventKind.LEFT, dev.label, act.group)
         self._arm_timer(dev)
 
-    def _receive_many(self, receivers: list[Endpoint], payload: bytes, src: str, src_port: int, dst_port: int) -> int:
+    def _receive_many(  # noqa: PLR0917 - the underlay's fields
+        self,
+        receivers: list[Endpoint],
+        payload: bytes,
+        src: str,
+        src_port: int,
+        dst_port: int,
+        outer: Outer | None = None,
+    ) -> int:
         """One datagram arrives at every host in ``receivers`` (a multicast datagram: thousands).
 
         The hot loop of a flood-and-learn lab. The datagram is read once (port and VNI pick the
@@ -621,7 +634,10 @@ class SimLab:
         arp = False
         tip = sip = b""
         for host, dev, receive, take, fdb, port, lone in rows:
-            receive(payload, src, src_port, now)
+            if outer is None:
+                receive(payload, src, src_port, now)
+            else:
+                receive(payload, src, src_port, now, tos=outer[0], zero_checksum=outer[1])
             outs: list[Any] = take()
             if len(outs) == 1:
                 out = outs[0]
@@ -791,9 +807,9 @@ class SimLab:
             for dst in dsts:
                 self._capture_underlay(first, src, dst)
         if len(dsts) == 1:
-            self.underlay.send(src, dsts[0], first.src_port, first.dst_port, first.ttl, first.payload)
+            self.underlay.send(src, dsts[0], first.src_port, first.dst_port, first.ttl, first.payload, _outer(first))
         else:
-            self.underlay.send_many(src, dsts, first.src_port, first.dst_port, first.ttl, first.payload)
+            self.underlay.send_many(src, dsts, first.src_port, first.dst_port, first.ttl, first.payload, _outer(first))
 
     def _other_output(self, dev: _Device, out: Any) -> None:
         kind = type(out)

@@ -62,8 +62,12 @@ class LinkProfile:
 
 _DEFAULT_LINK = LinkProfile()
 
-# A receiving host: (stable source id, address, receive(payload, src, src_port, dst_port)).
-Endpoint = tuple[int, str, Callable[[bytes, str, int, int], None]]
+# The outer header fields a receiving core reads besides addresses and ports, (TOS or traffic
+# class, UDP checksum zero), for a datagram that does not have the usual (0, False): None then,
+# so that the common datagram carries nothing more.
+Outer = tuple[int, bool]
+# A receiving host: (stable source id, address, receive(payload, src, src_port, dst_port, outer)).
+Endpoint = tuple[int, str, Callable[[bytes, str, int, int, "Outer | None"], None]]
 
 
 def _source_of(ep: Endpoint) -> int:
@@ -91,7 +95,7 @@ class SimUnderlay:
         self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
         # A receiver of many copies at once (the lab's fast path); else each endpoint's own.
         # It skips the sender and returns how many hosts it delivered to.
-        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int], int] | None = None
+        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int, Outer | None], int] | None = None
         self._endpoints: dict[str, Endpoint] = {}
         self._links: dict[str, LinkProfile] = {}
         self._down: set[str] = set()
@@ -108,7 +112,7 @@ class SimUnderlay:
 
     # --- topology -----------------------------------------------------------------------------------
 
-    def attach(self, source: int, address: str, receive: Callable[[bytes, str, int, int], None]) -> None:
+    def attach(self, source: int, address: str, receive: Callable[[bytes, str, int, int, Outer | None], None]) -> None:
         """Connect a host (``source`` is its stable id) with the default :class:`LinkProfile`."""
         self._endpoints[address] = (source, address, receive)
         self._links[address] = _DEFAULT_LINK
@@ -190,7 +194,9 @@ class SimUnderlay:
 
     # --- sending --------------------------------------------------------------------------------------
 
-    def send(self, src: str, dst: str, src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - hot path, called per datagram
+    def send(  # noqa: PLR0917 - hot path, called per datagram
+        self, src: str, dst: str, src_port: int, dst_port: int, ttl: int, payload: bytes, outer: Outer | None = None
+    ) -> None:
         """Put one datagram on the wire from ``src`` (a host's address) to ``dst``."""
         size = self.ip_header + 8 + len(payload)
         self.datagrams += 1
@@ -223,11 +229,22 @@ class SimUnderlay:
         if not self._impaired and self._latency is not None:
             # The group's own member list goes out as it is (the sender, if a member, is skipped
             # on delivery): the lab caches its per-list work for the next flood to the group.
-            sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)
+            sched.call_later(
+                2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload, outer
+            )
             return
-        self._send_impaired(source, src, receivers, src_port, dst_port, payload)
+        self._send_impaired(source, src, receivers, src_port, dst_port, payload, outer)
 
-    def send_many(self, src: str, dsts: list[str], src_port: int, dst_port: int, ttl: int, payload: bytes) -> None:  # noqa: PLR0917 - send's fields
+    def send_many(  # noqa: PLR0917 - send's fields
+        self,
+        src: str,
+        dsts: list[str],
+        src_port: int,
+        dst_port: int,
+        ttl: int,
+        payload: bytes,
+        outer: Outer | None = None,
+    ) -> None:
         """:meth:`send` to each of ``dsts``: the copies of one datagram that head-end replication
         makes. When every copy would take the same time (unimpaired links, one latency) to a
         known unicast host, they travel as one scheduler event; else each is sent on its own."""
@@ -235,7 +252,7 @@ class SimUnderlay:
         eps = self._endpoints
         if self._impaired or self._latency is None or size > self.mtu or any(d not in eps for d in dsts):
             for dst in dsts:
-                self.send(src, dst, src_port, dst_port, ttl, payload)
+                self.send(src, dst, src_port, dst_port, ttl, payload, outer)
             return
         n = len(dsts)
         self.datagrams += n
@@ -244,10 +261,19 @@ class SimUnderlay:
             self.flood_datagrams += n
         source = eps[src][0] if src in eps else 0
         receivers = [eps[dst] for dst in dsts]
-        self._sched.call_later(2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload)
+        self._sched.call_later(
+            2 * self._latency, source, self._deliver, receivers, src, src_port, dst_port, payload, outer
+        )
 
     def _send_impaired(  # noqa: PLR0917 - the same fields as send
-        self, source: int, src: str, receivers: list[Endpoint], src_port: int, dst_port: int, payload: bytes
+        self,
+        source: int,
+        src: str,
+        receivers: list[Endpoint],
+        src_port: int,
+        dst_port: int,
+        payload: bytes,
+        outer: Outer | None,
     ) -> None:
         rng = self._rng
         sched = self._sched
@@ -286,14 +312,16 @@ class SimUnderlay:
             if copies == 2:
                 self._ledger.created += 1
         for delay, eps in buckets.items():
-            sched.call_later(delay, source, self._deliver, eps, src, src_port, dst_port, payload)
+            sched.call_later(delay, source, self._deliver, eps, src, src_port, dst_port, payload, outer)
 
-    def _deliver(self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes) -> None:
+    def _deliver(  # noqa: PLR0917 - send's fields
+        self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes, outer: Outer | None
+    ) -> None:
         """Hand a datagram to ``receivers``, except its sender (multicast loop is off)."""
         if self.receive_many is not None:
-            self.deliveries += self.receive_many(receivers, payload, src, src_port, dst_port)
+            self.deliveries += self.receive_many(receivers, payload, src, src_port, dst_port, outer)
             return
         for ep in receivers:
             if ep[1] != src:
                 self.deliveries += 1
-                ep[2](payload, src, src_port, dst_port)
+                ep[2](payload, src, src_port, dst_port, outer)

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from pyvxlan.config import VtepConfig
 from pyvxlan.frame import decapsulate
 from pyvxlan.lab import PingResult
 from pyvxlan.pcap import raw_records
 from pyvxlan.sim import LinkProfile, SimLab, open_lab, run
 from pyvxlan.sim.guest import ARP_QUEUE_BYTES, ECHO_DATA, skb_truesize
 from pyvxlan.sim.ipid import IpIdents
-from pyvxlan.topology import FdbMode, classic_demo
+from pyvxlan.topology import FdbMode, Topology, classic_demo
 
 
 def in_lab(body: Callable[[SimLab], Awaitable[Any]], **kw: Any) -> Any:
@@ -152,3 +154,39 @@ def test_unicast_and_controller_modes_send_the_same_shapes(tmp_path: Path) -> No
         captured = frames(tmp_path / f"{mode.value}.pcap")
         assert {struct.unpack_from("!H", f, 20)[0] for f in captured} == {0}
         assert all(f[18:20] != b"\0\0" for f in captured)
+
+
+class _Tuned(Topology):
+    """The classic demo with every device's VtepConfig changed (settings Topology does not offer)."""
+
+    __slots__ = ("changes",)
+    changes: dict[str, Any]
+
+    def __init__(self, base: Topology, **changes: Any) -> None:
+        super().__init__(base.underlay, base.hosts, base.guests, base.mode)
+        object.__setattr__(self, "changes", changes)
+
+    def vtep_config(self, host: str, vni: int) -> VtepConfig:
+        return replace(super().vtep_config(host, vni), **self.changes)
+
+
+@pytest.mark.parametrize("rx", [False, True], ids=["udp6zerocsumrx-off", "udp6zerocsumrx-on"])
+def test_tos_and_a_zero_udp_checksum_reach_the_wire_and_the_receiver(tmp_path: Path, rx: bool) -> None:
+    # The core's transmit decisions (SendDatagram.tos, .zero_checksum) are what the capture shows
+    # and what the receiving core is told; without udp6zerocsumrx it drops the datagram, as UDP6.
+    topology = _Tuned(classic_demo(2, ipv6=True), tos=0x20, udp6_zero_csum_tx=True, udp6_zero_csum_rx=rx)
+
+    async def main() -> tuple[int, dict[str, int]]:
+        async with open_lab(topology) as lab:
+            lab.capture(str(tmp_path / "u.pcap"))
+            r = await lab.guest("guest1").ping("203.0.113.2", timeout=5)
+            return r.received, lab.stats().drops
+
+    received, drops = run(main)
+    captured = frames(tmp_path / "u.pcap")
+    assert {(int.from_bytes(f[14:18], "big") >> 20) & 0xFF for f in captured} == {0x20}  # traffic class
+    assert {f[60:62] for f in captured} == {b"\0\0"}  # UDP checksum
+    if rx:
+        assert (received, drops) == (1, {})
+    else:
+        assert (received, drops) == (0, {"zero_checksum": 3, "guest:arp_failed": 1})  # 3 ARP requests, 1 ping
