@@ -152,13 +152,10 @@ def _flow_port(inner: bytes | bytearray | memoryview, lo: int, span: int) -> int
             key += bytes(inner[off + 8 : off + 40]) + bytes((proto,))
             if proto in _FLOW_PROTOS and len(inner) >= off + 44:
                 key += bytes(inner[off + 40 : off + 44])
-    # murmur3's fmix32: every input bit reaches every output bit, which CRC-32 alone does not do.
-    h = zlib.crc32(key)
-    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
-    h ^= h >> 16
-    h = (h ^ (h << 16)) & 0xFFFFFFFF  # udp_flow_src_port: "only upper 16 bits are relevant"
-    return lo + ((h * span) >> 32)
+    # CRC-32 is linear: flows one port apart differ in a few fixed low bits, which a range mapping
+    # (it reads the top bits) hardly sees. A Fibonacci multiply carries every bit into the top
+    # ones, at the cost of one multiplication on the transmit path.
+    return lo + ((((zlib.crc32(key) * 0x9E3779B1) & 0xFFFFFFFF) * span) >> 32)
 
 
 def _default_mac(info: IpInfo) -> bytes:

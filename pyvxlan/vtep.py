@@ -88,7 +88,6 @@ _TX: Final = Direction.TX
 _ETH_P_ARP: Final = b"\x08\x06"
 _ETH_P_IPV6: Final = b"\x86\xdd"
 _ETH_P_IPV4: Final = b"\x08\x00"
-_VLAN_TYPES: Final = (b"\x81\x00", b"\x88\xa8")
 _GBP_G: Final = 0x80000000
 _GBP_DONT_LEARN: Final = 1 << 22  # VXLAN_GBP_DONT_LEARN: the mark bit and the header bit
 _GBP_POLICY_APPLIED: Final = 1 << 19  # VXLAN_GBP_POLICY_APPLIED
@@ -197,7 +196,7 @@ class Vtep:
         self._port_low, self._port_span = low, high - low
         self._reserved0 = _RESERVED0[bool(config.gbp)]  # the low byte of word 1 is always reserved
         self._gbp_tx = config.gbp
-        self._tos = -1 if config.tos == "inherit" else config.tos
+        self._tos = -1 if config.tos == "inherit" else config.tos & 0xFC  # its ECN bits are the inner's
         self._ttl_inherit = config.ttl_inherit
         self._zero_csum6 = config.udp6_zero_csum_tx
         self._v6 = self._fdb.family == 6
@@ -339,28 +338,20 @@ class Vtep:
                 self._outputs.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, dmac.hex(":")))
                 return
         rec.used = self._now
-        # The inner network header, after any VLAN tags (skb_vlan_inet_prepare), for the outer
-        # TOS/ECN and an inherited TTL (ip_tunnel_get_dsfield, ip_tunnel_get_ttl).
-        etype = frame[12:14]
-        off = 14
-        if etype in _VLAN_TYPES:
-            ethertype, off = _eth_type_offset(frame)
-            etype = ethertype.to_bytes(2, "big")
-        if etype == _ETH_P_IPV4:
-            if size < off + 20:
-                self._drop_truncated(rec.remotes, size, "IPv4")
-                return
-            dsfield, inner_ttl = frame[off + 1], frame[off + 8]
-        elif etype == _ETH_P_IPV6:
-            if size < off + 40:
-                self._drop_truncated(rec.remotes, size, "IPv6")
-                return
-            dsfield, inner_ttl = ((frame[off] & 0x0F) << 4) | (frame[off + 1] >> 4), frame[off + 7]
+        # The inner network header's DS field and TTL, for the outer TOS/ECN and an inherited TTL
+        # (ip_tunnel_get_dsfield, ip_tunnel_get_ttl); an untagged IPv4 packet is the usual case.
+        if size >= 34 and frame[12:14] == _ETH_P_IPV4:
+            dsfield = frame[15]
+            inner_ttl = frame[22]
         else:
-            dsfield = inner_ttl = 0
+            fields = self._inner_fields(frame, size, rec.remotes)
+            if fields is None:
+                return
+            dsfield, inner_ttl = fields
         # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
         ecn = dsfield & 3
-        tos = ((dsfield if self._tos < 0 else self._tos) & 0xFC) | (2 if ecn == 3 else ecn)
+        base = self._tos
+        tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
         ttl = (inner_ttl or 64) if self._ttl_inherit else 0  # ip4_dst_hoplimit: 64, group or not
         sport = _flow_port(frame, self._port_low, self._port_span)
         out = self._outputs
@@ -387,11 +378,25 @@ class Vtep:
             self._tx_packets += 1
             self._tx_bytes += counted
 
-    def _drop_truncated(self, remotes: Sequence[_Remote], size: int, kind: str) -> None:
-        # vxlan_xmit_one drops the frame once per remote, each counted in tx_dropped.
+    def _inner_fields(self, frame: bytes, size: int, remotes: Sequence[_Remote]) -> tuple[int, int] | None:
+        """(DS field, TTL) of the inner IPv4/IPv6 header after any VLAN tags, (0, 0) when not IP;
+        None when skb_vlan_inet_prepare refuses it: vxlan_xmit_one then drops the frame once per
+        remote, each counted in tx_dropped."""
+        ethertype, off = _eth_type_offset(frame)
+        if ethertype == 0x0800:
+            if size >= off + 20:
+                return frame[off + 1], frame[off + 8]
+            kind = "IPv4"
+        elif ethertype == 0x86DD:
+            if size >= off + 40:
+                return ((frame[off] & 0x0F) << 4) | (frame[off + 1] >> 4), frame[off + 7]
+            kind = "IPv6"
+        else:
+            return 0, 0
         for _ in remotes:
             self._tx_dropped += 1
             self._outputs.append(Dropped(_TX, DropReason.INNER_TRUNCATED, size, f"{kind} header cut short"))
+        return None
 
     def _proxy(self, frame: bytes) -> bool:
         """Linux's ``arp_reduce``/``neigh_reduce``; True when the frame was consumed."""

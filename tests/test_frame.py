@@ -205,18 +205,14 @@ def test_source_port_hashes_the_flow_not_the_payload() -> None:
 
 
 def test_source_port_is_stable_across_runs() -> None:
-    # CRC-32 (not hash()) of MACs + IPv4 addresses + protocol, mixed by murmur3's fmix32 and
-    # Linux's ``hash ^= hash << 16``, scaled into [low, high): the same inner frame gives the same
-    # port in every process.
+    # CRC-32 (not hash()) of MACs + IPv4 addresses + protocol, times the 32-bit golden ratio
+    # (Fibonacci hashing), scaled into [low, high): the same inner frame gives the same port in
+    # every process.
     key = INNER[0:12] + INNER[26:34] + INNER[23:24]
-    h = zlib.crc32(key)
-    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
-    h ^= h >> 16
-    h = (h ^ (h << 16)) & 0xFFFFFFFF
-    assert 49152 + ((h * 16383) >> 32) == 59400
-    assert flow_source_port(INNER) == 59400
-    assert flow_source_port(INNER, LINUX_SOURCE_PORTS) == 50428
+    h = (zlib.crc32(key) * 0x9E3779B1) & 0xFFFFFFFF
+    assert 49152 + ((h * 16383) >> 32) == 54755
+    assert flow_source_port(INNER) == 54755
+    assert flow_source_port(INNER, LINUX_SOURCE_PORTS) == 42424
     assert flow_source_port(b"") == 49152
 
 
