@@ -1,4 +1,5 @@
-"""ForwardingDatabase on its own: records, errors with their messages, ageing bookkeeping."""
+"""ForwardingDatabase on its own (records, errors with their messages, ageing bookkeeping), and the
+kernel's control-path quirks through Vtep's control methods (see docs/kernel-quirks.md)."""
 
 from __future__ import annotations
 
