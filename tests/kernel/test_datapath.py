@@ -671,3 +671,42 @@ def test_proxy_requests_the_kernel_does_not_answer_are_not_answered(rigs: list[R
         kernel = rig.replies()
         v.transmit(request, now=1.0)
         assert delivered(v) == kernel == [], request.hex()
+
+
+@VERSIONS
+def test_random_proxy_requests_are_answered_as_the_kernel(rigs: list[Rig], version: int) -> None:
+    """60 neighbour solicitations and ARP requests from a fixed seed (any traffic class and flow
+    label, options in any order and length, source link-layer option or not, padding, sender
+    MACs): the model's replies (or silence) are the kernel's, byte for byte."""
+    import random
+
+    rng = random.Random(9_12)
+    rig = Rig(version, "proxy")
+    rigs.append(rig)
+    rig.ip("neigh", "add", "2001:db8:1::2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
+    rig.ip("neigh", "add", "203.0.113.2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
+    v = model(rig, proxy=True)
+    v.neigh_add("2001:db8:1::2", "02:00:00:00:00:02")
+    v.neigh_add("203.0.113.2", "02:00:00:00:00:02")
+    answered = 0
+    for _ in range(60):
+        sender = bytes((rng.randrange(0, 256) & 0xFE | 0x02, *rng.randbytes(5)))
+        if rng.random() < 0.3:
+            request = bytearray(_arp(hrd=rng.choice((1, 6)), pad=rng.randrange(0, 20)))
+            request[6:12] = request[22:28] = sender
+        else:
+            options = b""
+            for _ in range(rng.randrange(0, 4)):
+                kind = rng.choice((1, 1, 2, 14, 3))
+                units = rng.choice((1, 1, 2))
+                body = sender if kind == 1 and units == 1 else rng.randbytes(units * 8 - 2)
+                options += bytes((kind, units)) + body
+            request = bytearray(
+                _ns(0x60000000 | rng.randrange(1 << 28), options, src_mac=sender, pad=rng.choice((0, 0, 6)))
+            )
+        rig.transmit(bytes(request), wait=0.0)
+        kernel = rig.replies(wait=0.1)
+        v.transmit(bytes(request), now=1.0)
+        assert delivered(v) == kernel, bytes(request).hex()
+        answered += len(kernel)
+    assert answered > 40
