@@ -115,7 +115,7 @@ __all__ = [
 
 # Submodules with optional or heavier dependencies load on first use: ``pyvxlan.strategies``
 # needs hypothesis (the ``testing`` extra) and ``pyvxlan.kernel`` needs pyroute2 (``kernel``).
-_LAZY_SUBMODULES = frozenset({"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory"})
+_LAZY_SUBMODULES = frozenset({"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory", "replay"})
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,911 @@
+"""Replay a capture of underlay traffic through model VTEPs: what every VTEP learned, and when.
+
+A capture shows packets, not state: ``bridge fdb show`` is now, not then, and learned entries age
+out. :class:`Replay` reads a pcap or pcapng of underlay traffic (one host's interface, a mirror
+port, several merged), infers the VTEPs and their VNIs, and hands every VXLAN datagram, in capture
+order and with the capture's timestamps as ``now``, to a model :class:`~pyvxlan.Vtep` per
+(receiving address, VNI). What those cores report (learned, migrated, expired, dropped) becomes a
+timeline of :class:`TableChange` events; what looks wrong on the wire becomes :class:`Finding`
+records, each naming the frame numbers (1-based, as Wireshark numbers them) it rests on.
+
+The file is read twice. The first pass only infers (see :class:`ModelVtep` for what and how), so
+that a VTEP that receives a flood before it ever sends is modelled from the first packet on; the
+second pass replays. Memory is bounded by the number of VTEPs, VNIs and MACs, not packets.
+
+>>> import io
+>>> from pyvxlan import encapsulate, pcap
+>>> def arp(host: int) -> bytes:
+...     return bytes.fromhex(f"ffffffffffff02000000000{host}") + b"\\x08\\x06" + bytes(28)
+>>> buf = io.BytesIO()
+>>> pcap.write(buf, [(1.0, encapsulate(arp(1), vni=10, src="198.51.100.1", dst="239.1.1.1")),
+...                  (2.0, encapsulate(arp(2), vni=10, src="198.51.100.2", dst="239.1.1.1"))])
+2
+>>> for event in Replay(buf).events():
+...     print(event)
+00:00:01.000 198.51.100.2 vni 10 learned 02:00:00:00:00:01 -> 198.51.100.1 [frame 1]
+00:00:02.000 198.51.100.1 vni 10 learned 02:00:00:00:00:02 -> 198.51.100.2 [frame 2]
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import ipaddress
+import math
+import os
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Final, TypeAlias, cast
+
+from pyvxlan.config import VtepConfig
+from pyvxlan.entries import FdbEntry, FdbState
+from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
+from pyvxlan.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
+from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_PORT, decapsulate
+from pyvxlan.pcap import PcapStats, frame_of, raw_records
+from pyvxlan.vtep import Vtep
+
+__all__ = [
+    "DEFAULT_FLAP_WINDOW",
+    "ChangeKind",
+    "Finding",
+    "FindingKind",
+    "ModelVtep",
+    "Replay",
+    "ReplayEvent",
+    "TableChange",
+    "VtepSpec",
+    "format_time",
+    "parse_time",
+    "replay",
+]
+
+# A MAC that comes back to a VTEP it left less than this many seconds earlier is flapping (two
+# hosts share it, or a loop): a live migration moves a MAC once, not back and forth.
+DEFAULT_FLAP_WINDOW: Final = 10.0
+# Per finding, at most this many frame numbers are kept (the count says how many there were).
+FRAMES_KEPT: Final = 10
+_CACHE_MAX: Final = 1 << 16
+_FLAG_I: Final = 0x08
+_ZERO_MAC: Final = bytes(6)
+
+# The untagged IPv4 (IHL 5) VXLAN frame, in one unpack: ethertype, version/IHL, TOS, total
+# length, fragment field, protocol, addresses (8 bytes), ports, UDP length, the VXLAN header, the
+# inner destination and source MACs.
+_FAST: Final = struct.Struct("!12xHBBH2xHxB2x8sHHH2x8s6s6s")
+_fast_unpack = _FAST.unpack_from
+
+
+class ChangeKind(enum.Enum):
+    """What happened to a VTEP's forwarding entry."""
+
+    LEARNED = "learned"
+    MIGRATED = "migrated"
+    REFRESHED = "refreshed"  # only with ``refreshed=True``: one per received frame, noisy
+    EXPIRED = "expired"
+
+
+class FindingKind(enum.Enum):
+    """What looks wrong in a capture."""
+
+    DUPLICATE_MAC = "duplicate_mac"  # a MAC flapping between two VTEPs within the flap window
+    BLACKHOLE = "blackhole"  # a unicast frame sent to a VTEP the destination MAC had left
+    FLOOD_OUTSIDE_MEMBERSHIP = "flood_outside_membership"  # a flood to a VTEP without that VNI
+    MISSING_I_FLAG = "missing_i_flag"  # vxlan_rcv drops it: I flag clear
+    RESERVED_BITS = "reserved_bits"  # vxlan_rcv drops it: reserved bits set (rx_frame_errors)
+    WRONG_PORT = "wrong_port"  # sent to a UDP port the receiving VTEP does not listen on
+    RECEIVE_DROP = "receive_drop"  # another drop of the receive path (the detail names the reason)
+    PACKET_TOO_BIG = "packet_too_big"  # an ICMP frag-needed / packet-too-big quotes a VXLAN datagram
+
+
+@dataclass(frozen=True, slots=True)
+class TableChange:
+    """A change of the forwarding table of VTEP ``vtep`` (its address) for ``vni``.
+
+    ``dst`` is where ``mac`` lives now (for EXPIRED: lived); ``old_dst`` is where it lived before a
+    migration. ``frame`` is the 1-based number of the frame that caused it (``None`` for an
+    expiry, which the passing of time causes).
+    """
+
+    time: float
+    vtep: str
+    vni: int
+    kind: ChangeKind
+    mac: str
+    dst: str
+    old_dst: str | None = None
+    frame: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{format_time(self.time)} {self.vtep} vni {self.vni} {self.kind.value} {self.mac}"
+        what = f"{self.old_dst} -> {self.dst}" if self.old_dst is not None else f"-> {self.dst}"
+        return f"{where} {what}" + (f" [frame {self.frame}]" if self.frame is not None else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something that looks wrong, with the frames (1-based numbers) it rests on.
+
+    ``time`` is the first offending packet's; ``count`` how many packets showed it (``frames``
+    keeps the first :data:`FRAMES_KEPT` of them, after any evidence frames the detail names).
+    """
+
+    time: float
+    kind: FindingKind
+    frames: tuple[int, ...]
+    detail: str
+    count: int = 1
+    vni: int | None = None
+    mac: str | None = None
+    vtep: str | None = None
+
+    def __str__(self) -> str:
+        frames = ", ".join(map(str, self.frames))
+        more = f" ({self.count} packets)" if self.count > 1 else ""
+        return f"{format_time(self.time)} {self.kind.value}: {self.detail}{more} [frames {frames}]"
+
+
+ReplayEvent: TypeAlias = TableChange | Finding
+
+
+@dataclass(frozen=True, slots=True)
+class VtepSpec:
+    """What the user says about a VTEP that the capture cannot show (``--vtep``).
+
+    ``vni=None`` applies to every VNI of ``address``; ``static`` holds ``(mac, dst)`` pairs added
+    as ``bridge fdb add MAC dst DST static``.
+    """
+
+    address: str
+    vni: int | None = None
+    port: int | None = None
+    ageing: float | None = None
+    learning: bool | None = None
+    group: str | None = None
+    static: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _set = object.__setattr__
+        _set(self, "address", _address(self.address, "address", multicast=False))
+        if self.vni is not None and (type(self.vni) is not int or not 0 <= self.vni < 1 << 24):
+            raise ConfigError("vni", f"must be in 0..16777215, got {self.vni!r}")
+        if self.port is not None and (type(self.port) is not int or not 0 < self.port <= 0xFFFF):
+            raise ConfigError("port", f"must be in 1..65535, got {self.port!r}")
+        if self.ageing is not None and (type(self.ageing) not in (int, float) or not 0 < self.ageing < math.inf):
+            raise ConfigError("ageing", f"must be a number of seconds > 0, got {self.ageing!r}")
+        if self.learning is not None and type(self.learning) is not bool:
+            raise ConfigError("learning", f"must be True or False, got {self.learning!r}")
+        if self.group is not None:
+            _set(self, "group", _address(self.group, "group", multicast=True))
+        if not isinstance(self.static, tuple):
+            raise ConfigError("static", f"must be a tuple of (mac, dst) pairs, got {type(self.static).__name__}")
+        pairs = []
+        for pair in self.static:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ConfigError("static", f"must be a tuple of (mac, dst) pairs, got {pair!r}")
+            entry = FdbEntry(pair[0], pair[1])  # checks and normalizes both, naming the field
+            pairs.append((entry.mac, entry.dst))
+        _set(self, "static", tuple(pairs))
+
+    @classmethod
+    def parse(cls, text: str) -> VtepSpec:
+        """``ADDR[,vni=N][,port=N][,ageing=S][,learning=on|off][,group=G][,static=MAC@DST]...``."""
+        if not isinstance(text, str):
+            raise ConfigError("vtep", f"must be text, got {type(text).__name__}")
+        address, *options = text.split(",")
+        kw: dict[str, object] = {}
+        static: list[tuple[str, str]] = []
+        for option in options:
+            key, eq, value = option.partition("=")
+            if not eq or not value:
+                raise ConfigError("vtep", f"{option!r} is not KEY=VALUE")
+            if key in ("vni", "port"):
+                try:
+                    kw[key] = int(value, 10)
+                except ValueError:
+                    raise ConfigError(key, f"{value!r} is not a number") from None
+            elif key == "ageing":
+                try:
+                    kw[key] = float(value)
+                except ValueError:
+                    raise ConfigError(key, f"{value!r} is not a number of seconds") from None
+            elif key == "learning":
+                if value not in ("on", "off"):
+                    raise ConfigError(key, f"must be on or off, got {value!r}")
+                kw[key] = value == "on"
+            elif key == "group":
+                kw[key] = value
+            elif key == "static":
+                mac, at, dst = value.partition("@")
+                if not at:
+                    raise ConfigError("static", f"{value!r} is not MAC@DST")
+                static.append((mac, dst))
+            else:
+                raise ConfigError("vtep", f"unknown option {key!r} (vni, port, ageing, learning, group, static)")
+        return cls(address, static=tuple(static), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVtep:
+    """One modelled VTEP and what the replay assumed about it.
+
+    Inferred from the capture: a VTEP for (address, VNI) exists when the address sent a valid
+    VXLAN datagram with that VNI, received a unicast (not flooded) frame with it, or a ``--vtep``
+    names it. Its ``port`` is the UDP destination port it sends to (a Linux device listens on its
+    ``dstport``), else the one it receives most on; its ``group`` the multicast group it sends to
+    (a device floods to its own group, so it is a member); ``remotes`` the addresses it floods to
+    by unicast (head-end replication: all-zeros entries). ``ageing`` and ``learning`` are Linux's
+    defaults (300 s, on) unless a ``--vtep`` says otherwise; ``assumed`` lists, in words, what the
+    capture could not show.
+    """
+
+    address: str
+    vni: int
+    port: int
+    ageing: float
+    learning: bool
+    group: str | None
+    remotes: tuple[str, ...]
+    static: tuple[tuple[str, str], ...]
+    assumed: tuple[str, ...]
+
+
+def _address(value: object, field: str, *, multicast: bool | None = None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(field, f"must be an IPv4 or IPv6 address, got {type(value).__name__}")
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(field, f"{value!r} is not an IPv4 or IPv6 address") from None
+    if multicast is True and not ip.is_multicast:
+        raise ConfigError(field, f"{ip} is not a multicast address")
+    if multicast is False and ip.is_multicast:
+        raise ConfigError(field, f"{ip} is a multicast address")
+    return str(ip)
+
+
+def format_time(ts: float) -> str:
+    """``HH:MM:SS.mmm`` in UTC, as the timeline prints a capture timestamp."""
+    ms = round(ts * 1000)
+    return time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}"
+
+
+def parse_time(text: str, first: float | None) -> float:
+    """A moment of the capture: seconds since the epoch (``1700000000.5``), ``+S`` seconds after
+    the first packet (``first``), or ``HH:MM:SS[.fff]`` UTC on the day of the first packet."""
+    if not isinstance(text, str):
+        raise ConfigError("at", f"must be text, got {type(text).__name__}")
+    base = first if first is not None else 0.0
+    try:
+        if text.startswith("+"):
+            value = base + float(text[1:])
+        elif ":" in text:
+            hms, _, frac = text.partition(".")
+            h, m, s = (int(p, 10) for p in hms.split(":"))
+            if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60) or (frac and not frac.isdigit()):
+                raise ValueError
+            day = math.floor(base / 86400) * 86400
+            value = day + h * 3600 + m * 60 + s + (float("0." + frac) if frac else 0.0)
+        else:
+            value = float(text)
+    except ValueError:
+        raise ConfigError("at", f"{text!r} is not a time (HH:MM:SS[.fff], +SECONDS or SECONDS)") from None
+    if not math.isfinite(value):
+        raise ConfigError("at", f"{text!r} is not a finite time")
+    return value
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+# A datagram as both passes see it: number, time, outer source and destination (packed), ports,
+# the VXLAN header (8 bytes), the UDP payload (header + inner frame), the outer TOS.
+_Datagram: TypeAlias = tuple[int, float, bytes, bytes, int, int, bytes, bytes, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _IcmpTooBig:
+    """An ICMP error quoting a UDP datagram: its frame, time, the quoted addresses and ports, the
+    MTU it reports and the quoted datagram's IP length."""
+
+    n: int
+    ts: float
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    mtu: int
+    qlen: int
+
+
+def _icmp_too_big(n: int, ts: float, frame: bytes | memoryview) -> _IcmpTooBig | None:
+    """An ICMP frag-needed (IPv4 type 3 code 4) or ICMPv6 packet-too-big quoting UDP, else None."""
+    off, etype = 12, 0
+    while off + 2 <= len(frame):
+        etype = (frame[off] << 8) | frame[off + 1]
+        if etype not in (0x8100, 0x88A8):
+            break
+        off += 4
+    p = off + 2
+    if etype == 0x0800 and len(frame) >= p + 20 and frame[p + 9] == 1:
+        ihl = (frame[p] & 0x0F) * 4
+        icmp = p + ihl
+        if len(frame) < icmp + 8 + 20 or frame[icmp] != 3 or frame[icmp + 1] != 4:
+            return None
+        mtu = (frame[icmp + 6] << 8) | frame[icmp + 7]
+        q = icmp + 8
+        qihl = (frame[q] & 0x0F) * 4
+        if frame[q + 9] != 17 or len(frame) < q + qihl + 4:
+            return None
+        sport, dport = struct.unpack_from("!HH", frame, q + qihl)
+        qlen = (frame[q + 2] << 8) | frame[q + 3]
+        return _IcmpTooBig(n, ts, bytes(frame[q + 12 : q + 16]), bytes(frame[q + 16 : q + 20]), sport, dport, mtu, qlen)
+    if etype == 0x86DD and len(frame) >= p + 40 + 8 + 40 + 4 and frame[p + 6] == 58:
+        icmp = p + 40
+        if frame[icmp] != 2 or frame[icmp + 1] != 0:
+            return None
+        mtu = int.from_bytes(frame[icmp + 4 : icmp + 8], "big")
+        q = icmp + 8
+        if frame[q + 6] != 17:
+            return None
+        sport, dport = struct.unpack_from("!HH", frame, q + 40)
+        qlen = 40 + ((frame[q + 4] << 8) | frame[q + 5])
+        return _IcmpTooBig(n, ts, bytes(frame[q + 8 : q + 24]), bytes(frame[q + 24 : q + 40]), sport, dport, mtu, qlen)
+    return None
+
+
+def _read(f: IO[bytes], ports: frozenset[int], stats: PcapStats) -> Iterator[_Datagram | _IcmpTooBig]:
+    """Every VXLAN datagram on ``ports`` (any header bits: the receive checks are the model's) and
+    every ICMP error that quotes a UDP datagram, numbered as Wireshark numbers frames."""
+    fast_unpack = _fast_unpack
+    n = 0
+    for ts, linktype, buf, start, end, wirelen in raw_records(f):
+        n += 1
+        if linktype == 1 and end - start >= 62:
+            etype, vihl, tos, total, frag, proto, addrs, sport, dport, ulen, hdr, _dmac, _smac = fast_unpack(buf, start)
+            if (
+                etype == 0x0800
+                and vihl == 0x45
+                and proto == 17
+                and not frag & 0x3FFF
+                and total == end - start - 14
+                and ulen == total - 20
+            ):
+                if dport in ports:
+                    yield (n, ts, addrs[:4], addrs[4:], sport, dport, hdr, buf[start + 42 : end], tos)
+                continue
+        frame = frame_of(linktype, buf, start, end, stats)
+        if frame is None:
+            continue
+        wire = wirelen + len(frame) - (end - start) if wirelen > end - start else 0
+        try:
+            d = decapsulate(frame, ports=ports, gpe_ports=(), wire_length=wire)
+        except NotVxlanError:
+            icmp = _icmp_too_big(n, ts, frame)
+            if icmp is not None:
+                yield icmp
+            continue
+        except DecodeError as exc:
+            stats.count_error(exc)
+            continue
+        inner = bytes(d.inner)
+        header = d.header.encode()
+        yield (n, ts, d.outer_src_packed, d.outer_dst_packed, d.src_port, d.dst_port, header, header + inner, 0)
+    stats.packets = n
+
+
+_texts: dict[bytes, str] = {}
+
+
+def _text(packed: bytes) -> str:
+    text = _texts.get(packed)
+    if text is None:
+        text = str(ipaddress.ip_address(packed))
+        if len(_texts) >= _CACHE_MAX:
+            _texts.clear()
+        _texts[packed] = text
+    return text
+
+
+def _is_multicast(packed: bytes) -> bool:
+    return (packed[0] >> 4 == 14) if len(packed) == 4 else packed[0] == 0xFF
+
+
+# --- the replay -----------------------------------------------------------------------------------
+
+
+class _Location:
+    """Where a MAC was last seen (the outer source of frames it sent), and where before."""
+
+    __slots__ = ("first_frame", "last_frame", "last_time", "prev", "prev_last_frame", "prev_last_time", "src")
+
+    def __init__(self, src: bytes, frame: int, ts: float) -> None:
+        self.src = src
+        self.first_frame = self.last_frame = frame
+        self.last_time = ts
+        self.prev: bytes | None = None
+        self.prev_last_frame = 0
+        self.prev_last_time = -math.inf
+
+
+class _Acc:
+    """A finding being gathered: its first time, evidence, the first frames and how many."""
+
+    __slots__ = ("count", "detail", "evidence", "frames", "kind", "mac", "time", "vni", "vtep")
+
+    def __init__(
+        self, kind: FindingKind, ts: float, detail: str, *, vni: int | None, mac: str | None, vtep: str | None
+    ) -> None:
+        self.kind = kind
+        self.time = ts
+        self.detail = detail
+        self.vni = vni
+        self.mac = mac
+        self.vtep = vtep
+        self.evidence: tuple[int, ...] = ()
+        self.frames: list[int] = []
+        self.count = 0
+
+
+_DROP_KINDS: Final = {
+    DropReason.MISSING_I_FLAG: FindingKind.MISSING_I_FLAG,
+    DropReason.RESERVED_BITS: FindingKind.RESERVED_BITS,
+}
+# Drops that say nothing wrong about the network: the model's own MAC cannot be in a capture.
+_QUIET_DROPS: Final = frozenset({DropReason.LOCAL_MAC, DropReason.UNKNOWN_VNI})
+
+
+class Replay:
+    """A capture replayed through model VTEPs; iterate :meth:`events` once, then read
+    :meth:`tables`.
+
+    ``source`` is a path or a binary file object that can be read twice (it is rewound).
+    ``ports`` are the UDP destination ports read as VXLAN; ``vteps`` what the user knows that the
+    capture cannot show; ``flap_window`` the seconds within which a MAC returning to a VTEP it
+    left is a :data:`FindingKind.DUPLICATE_MAC`; ``refreshed`` adds a REFRESHED change for every
+    frame that refreshes an entry. Errors in the file raise :class:`~pyvxlan.DecodeError`; bad
+    settings :class:`~pyvxlan.ConfigError`.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
+        vteps: Sequence[VtepSpec] = (),
+        flap_window: float = DEFAULT_FLAP_WINDOW,
+        refreshed: bool = False,
+    ) -> None:
+        if not isinstance(source, (str, os.PathLike)) and not callable(getattr(source, "read", None)):
+            raise ConfigError("source", f"must be a path or a binary file object, got {type(source).__name__}")
+        if isinstance(ports, (str, bytes)) or not isinstance(ports, Collection) or not ports:
+            raise ConfigError("ports", f"must be a non-empty collection of UDP ports, got {ports!r:.60}")
+        for port in ports:
+            if type(port) is not int or not 0 < port <= 0xFFFF:
+                raise ConfigError("ports", f"must be in 1..65535, got {port!r}")
+        if isinstance(vteps, (str, bytes)) or not all(isinstance(v, VtepSpec) for v in vteps):
+            raise ConfigError("vteps", "must be a sequence of VtepSpec")
+        if type(flap_window) not in (int, float) or not 0 <= flap_window < math.inf:
+            raise ConfigError("flap_window", f"must be a number of seconds >= 0, got {flap_window!r}")
+        if type(refreshed) is not bool:
+            raise ConfigError("refreshed", f"must be True or False, got {refreshed!r}")
+        self._source = source
+        self._ports = frozenset(ports)
+        self._specs = tuple(vteps)
+        self._flap_window = float(flap_window)
+        self._refreshed = refreshed
+        self.stats = PcapStats()
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self._models = self._infer()
+        self._vteps: dict[tuple[str, int], Vtep] = {}
+        self._used = False
+
+    # --- pass 1: inference ----------------------------------------------------------------------
+
+    def _open(self) -> IO[bytes]:
+        if isinstance(self._source, (str, os.PathLike)):
+            return open(self._source, "rb")
+        self._source.seek(0)
+        return cast(IO[bytes], _Unclosed(self._source))
+
+    def _infer(self) -> tuple[ModelVtep, ...]:
+        # Distinct (source, destination, port, VNI, flood?) of valid datagrams: as many as VTEP
+        # pairs, whatever the number of packets.
+        seen: set[tuple[bytes, bytes, int, bytes, bool]] = set()
+        first = last = None
+        with self._open() as f:
+            for rec in _read(f, self._ports, PcapStats()):
+                if isinstance(rec, _IcmpTooBig):
+                    continue
+                _n, ts, src_b, dst_b, _sport, dport, hdr, payload, _tos = rec
+                if first is None:
+                    first = ts
+                last = ts
+                if hdr[0] & _FLAG_I and len(payload) >= 22:
+                    seen.add((src_b, dst_b, dport, hdr[4:7], bool(payload[8] & 1)))
+        self.first_time, self.last_time = first, last
+        sends: dict[tuple[str, int], Counter[int]] = {}
+        receives: dict[str, Counter[int]] = {}
+        groups: dict[tuple[str, int], str] = {}
+        remotes: dict[tuple[str, int], set[str]] = {}
+        members: set[tuple[str, int]] = set()
+        for src_b, dst_b, dport, vni_b, flood in seen:
+            vni = int.from_bytes(vni_b, "big")
+            src, dst = _text(src_b), _text(dst_b)
+            members.add((src, vni))
+            sends.setdefault((src, vni), Counter())[dport] += 1
+            if _is_multicast(dst_b):
+                groups[(src, vni)] = dst
+                continue
+            receives.setdefault(dst, Counter())[dport] += 1
+            if flood:
+                remotes.setdefault((src, vni), set()).add(dst)
+            else:
+                members.add((dst, vni))
+        vni_groups: dict[int, set[str]] = {}
+        for (_, vni), flooded_to in groups.items():
+            vni_groups.setdefault(vni, set()).add(flooded_to)
+        for spec in self._specs:
+            if spec.vni is not None:  # without a VNI, a spec applies to the VNIs the capture shows
+                members.add((spec.address, spec.vni))
+        models = []
+        for address, vni in sorted(members, key=lambda k: (ipaddress.ip_address(k[0]).packed, k[1])):
+            specs = [s for s in self._specs if s.address == address and s.vni in (None, vni)]
+            assumed: list[str] = []
+            port = next((s.port for s in specs if s.port is not None), None)
+            if port is None:
+                counts = sends.get((address, vni)) or receives.get(address)
+                if counts:
+                    port = max(sorted(counts), key=lambda p: counts[p])
+                    how = "sends to" if sends.get((address, vni)) else "receives most on"
+                    assumed.append(f"port {port}: the port it {how}")
+                else:
+                    port = VXLAN_PORT
+                    assumed.append(f"port {port}: IANA's, nothing in the capture says")
+            ageing = next((s.ageing for s in specs if s.ageing is not None), None)
+            if ageing is None:
+                ageing = 300.0
+                assumed.append("ageing 300 s: Linux's default")
+            learning = next((s.learning for s in specs if s.learning is not None), None)
+            if learning is None:
+                learning = True
+                assumed.append("learning on: Linux's default")
+            group = next((s.group for s in specs if s.group is not None), None)
+            if group is None:
+                group = groups.get((address, vni))
+                if group is not None:
+                    assumed.append(f"group {group}: it floods to it")
+                elif len(vni_groups.get(vni, ())) == 1:
+                    # A VTEP that never floods still joined its group: devices of one VNI share one.
+                    (group,) = vni_groups[vni]
+                    assumed.append(f"group {group}: the one group vni {vni} floods to")
+            her = tuple(sorted(remotes.get((address, vni), ()), key=lambda a: ipaddress.ip_address(a).packed))
+            if her:
+                assumed.append("all-zeros entries to " + ", ".join(her) + ": it floods to them by unicast")
+            static = tuple(pair for s in specs for pair in s.static)
+            if not static:
+                assumed.append("no static entries")
+            models.append(ModelVtep(address, vni, port, float(ageing), learning, group, her, static, tuple(assumed)))
+        return tuple(models)
+
+    @property
+    def models(self) -> tuple[ModelVtep, ...]:
+        """The modelled VTEPs, with what was assumed about each (known before :meth:`events`)."""
+        return self._models
+
+    # --- pass 2: the replay ----------------------------------------------------------------------
+
+    def _build(self, now: float) -> None:
+        for m in self._models:
+            config = VtepConfig(
+                vni=m.vni, local=m.address, group=m.group, dst_port=m.port, ageing=m.ageing, learning=m.learning
+            )
+            vtep = Vtep(config, now=now)
+            for dst in m.remotes:
+                vtep.fdb_append("00:00:00:00:00:00", dst, now=now)
+            for mac, dst in m.static:
+                vtep.fdb_add(mac, dst, state=FdbState.STATIC, now=now)
+            vtep.up(now=now)
+            vtep.take_outputs()
+            self._vteps[(m.address, m.vni)] = vtep
+
+    def tables(self) -> dict[tuple[str, int], list[FdbEntry]]:
+        """Every modelled VTEP's table, by (address, VNI), as ``bridge fdb show`` would list it at
+        the moment :meth:`events` stopped."""
+        return {key: vtep.fdb.dump() for key, vtep in self._vteps.items()}
+
+    def events(self, *, until: float | None = None) -> Iterator[ReplayEvent]:
+        """The timeline, in capture order, then the findings (by time).
+
+        With ``until``, the replay stops at that moment (packets after it are not read; entries
+        due to expire by then do), so :meth:`tables` is the state at ``until``.
+        """
+        if self._used:
+            raise ConfigError("events", "a Replay runs once; make a new one to replay again")
+        if until is not None and (type(until) not in (int, float) or not math.isfinite(until)):
+            raise ConfigError("until", f"must be a finite time in seconds, got {until!r}")
+        self._used = True
+        return self._run(until)
+
+    def _run(self, until: float | None) -> Iterator[ReplayEvent]:
+        self._build(self.first_time if self.first_time is not None else 0.0)
+        vteps = self._vteps
+        models = {(m.address, m.vni): m for m in self._models}
+        members_by_group: dict[tuple[str, int], list[tuple[str, Vtep, int]]] = {}
+        for m in self._models:
+            if m.group is not None:
+                members_by_group.setdefault((m.group, m.vni), []).append((m.address, vteps[(m.address, m.vni)], m.port))
+        refreshed = self._refreshed
+        flap_window = self._flap_window
+        accs: dict[tuple[object, ...], _Acc] = {}
+        locations: dict[tuple[int, bytes], _Location] = {}
+        last_sent: dict[tuple[bytes, bytes, int, int], int] = {}
+        routes: dict[tuple[bytes, bytes, int, bytes], tuple[str, str, int, list[tuple[str, Vtep, int]]]] = {}
+        pending: list[ReplayEvent] = []
+        ageing = {key: m.ageing for key, m in models.items()}
+        addresses = {m.address for m in self._models}
+        next_check = math.inf
+
+        def add(key: tuple[object, ...], kind: FindingKind, n: int, ts: float, detail: str, **kw: object) -> _Acc:
+            acc = accs.get(key)
+            if acc is None:
+                acc = accs[key] = _Acc(kind, ts, detail, vni=kw.get("vni"), mac=kw.get("mac"), vtep=kw.get("vtep"))  # type: ignore[arg-type]
+            acc.count += 1
+            if len(acc.frames) < FRAMES_KEPT:
+                acc.frames.append(n)
+            return acc
+
+        def timers(now: float) -> float:
+            due: list[TableChange] = []
+            soonest = math.inf
+            for (address, vni), vtep in vteps.items():
+                t = vtep.next_timer()
+                while t is not None and t <= now:
+                    vtep.handle_timer(t)
+                    for o in vtep.take_outputs():
+                        if type(o) is EntryExpired:
+                            due.append(TableChange(t, address, vni, ChangeKind.EXPIRED, o.mac, o.dst))
+                    t = vtep.next_timer()
+                if t is not None and t < soonest:
+                    soonest = t
+            due.sort(key=lambda c: c.time)
+            pending.extend(due)
+            return soonest
+
+        with self._open() as f:
+            for rec in _read(f, self._ports, self.stats):
+                if isinstance(rec, _IcmpTooBig):
+                    if until is not None and rec.ts > until:
+                        break
+                    if rec.dport in self._ports:
+                        self._too_big(rec, add, last_sent.get((rec.src, rec.dst, rec.sport, rec.dport)))
+                    continue
+                n, ts, src_b, dst_b, sport, dport, hdr, payload, tos = rec
+                if until is not None and ts > until:
+                    break
+                if ts >= next_check:
+                    next_check = timers(ts)
+                if not hdr[0] & _FLAG_I:
+                    # vxlan_rcv checks the I flag before it looks the VNI up: every device drops it.
+                    dst = _text(dst_b)
+                    if dst in addresses or _is_multicast(dst_b):
+                        add(
+                            (FindingKind.MISSING_I_FLAG, src_b, dst_b),
+                            FindingKind.MISSING_I_FLAG,
+                            n,
+                            ts,
+                            f"{_text(src_b)} > {dst}: I flag clear (header {hdr.hex()}); Linux drops it",
+                            vtep=dst,
+                        )
+                    continue
+                key = (src_b, dst_b, dport, hdr)
+                route = routes.get(key)
+                if route is None:
+                    route = self._route(src_b, dst_b, hdr, vteps, members_by_group)
+                    if len(routes) >= _CACHE_MAX:
+                        routes.clear()
+                    routes[key] = route
+                src, dst, vni, receivers = route
+                if len(last_sent) >= _CACHE_MAX:
+                    last_sent.clear()
+                last_sent[(src_b, dst_b, sport, dport)] = n
+                size = len(payload)
+                if size >= 22:
+                    smac = payload[14:20]
+                    dmac0 = payload[8]
+                    # Where the capture sees each MAC: behind the outer source of the frames it sends.
+                    if not smac[0] & 1:
+                        loc = locations.get((vni, smac))
+                        if loc is None:
+                            if len(locations) >= 1 << 22:
+                                locations.clear()  # a bound against a capture of random MACs
+                            locations[(vni, smac)] = _Location(src_b, n, ts)
+                        elif loc.src == src_b:
+                            loc.last_frame, loc.last_time = n, ts
+                        else:
+                            if loc.prev == src_b and ts - loc.prev_last_time <= flap_window:
+                                mac = smac.hex(":")
+                                acc = add(
+                                    (FindingKind.DUPLICATE_MAC, vni, smac),
+                                    FindingKind.DUPLICATE_MAC,
+                                    n,
+                                    ts,
+                                    f"vni {vni} {mac} seen behind {_text(src_b)} and {_text(loc.src)} "
+                                    f"alternately within {flap_window:g} s",
+                                    vni=vni,
+                                    mac=mac,
+                                )
+                                if not acc.evidence:
+                                    acc.evidence = (loc.prev_last_frame, loc.first_frame)
+                            loc.prev, loc.prev_last_frame, loc.prev_last_time = loc.src, loc.last_frame, loc.last_time
+                            loc.src, loc.first_frame, loc.last_frame, loc.last_time = src_b, n, n, ts
+                    if not dmac0 & 1 and not _is_multicast(dst_b):
+                        dloc = locations.get((vni, payload[8:14]))
+                        if dloc is not None and dloc.src != dst_b and dloc.prev == dst_b:
+                            mac = payload[8:14].hex(":")
+                            acc = add(
+                                (FindingKind.BLACKHOLE, src_b, dst_b, vni, mac),
+                                FindingKind.BLACKHOLE,
+                                n,
+                                ts,
+                                f"{src} sent vni {vni} frames for {mac} to {dst} after it moved to "
+                                f"{_text(dloc.src)} (frame {dloc.first_frame})",
+                                vni=vni,
+                                mac=mac,
+                                vtep=src,
+                            )
+                            if not acc.evidence:
+                                acc.evidence = (dloc.first_frame,)
+                    if not receivers and dmac0 & 1 and not _is_multicast(dst_b) and (dst, vni) not in vteps:
+                        add(
+                            (FindingKind.FLOOD_OUTSIDE_MEMBERSHIP, src_b, dst_b, vni),
+                            FindingKind.FLOOD_OUTSIDE_MEMBERSHIP,
+                            n,
+                            ts,
+                            f"{src} floods vni {vni} to {dst}, which has no VTEP for vni {vni}",
+                            vni=vni,
+                            vtep=dst,
+                        )
+                for address, vtep, port in receivers:
+                    if port != dport:
+                        add(
+                            (FindingKind.WRONG_PORT, src_b, address, dport, vni),
+                            FindingKind.WRONG_PORT,
+                            n,
+                            ts,
+                            f"{src} > {address}:{dport} vni {vni}, but {address} listens on port {port}",
+                            vni=vni,
+                            vtep=address,
+                        )
+                        continue
+                    vtep.receive(payload, src, sport, ts, tos=tos)
+                    outs = vtep.take_outputs()
+                    if len(outs) == 1 and type(outs[0]) is DeliverFrame:
+                        if refreshed:
+                            mac = payload[14:20].hex(":")
+                            for e in vtep.fdb.get(mac):
+                                if e.dst == src and e.updated == ts and e.state is FdbState.REACHABLE:
+                                    pending.append(
+                                        TableChange(ts, address, vni, ChangeKind.REFRESHED, mac, src, None, n)
+                                    )
+                        continue
+                    for o in outs:
+                        t = type(o)
+                        if t is EntryLearned:
+                            pending.append(TableChange(ts, address, vni, ChangeKind.LEARNED, o.mac, o.dst, None, n))  # type: ignore[union-attr]
+                            expiry = ts + ageing[(address, vni)]
+                            next_check = min(next_check, expiry)
+                        elif t is EntryMigrated:
+                            pending.append(
+                                TableChange(ts, address, vni, ChangeKind.MIGRATED, o.mac, o.new_dst, o.old_dst, n)  # type: ignore[union-attr]
+                            )
+                        elif t is Dropped:
+                            self._drop_finding(o, add, n, ts, src_b=src_b, address=address, vni=vni)  # type: ignore[arg-type]
+                if pending:
+                    yield from pending
+                    pending.clear()
+            end = until if until is not None else self.last_time
+            if end is not None and end >= next_check:
+                timers(end)
+                yield from pending
+                pending.clear()
+        findings = [
+            Finding(
+                a.time,
+                a.kind,
+                tuple(dict.fromkeys([*a.evidence, *a.frames])),
+                a.detail,
+                a.count,
+                a.vni,
+                a.mac,
+                a.vtep,
+            )
+            for a in accs.values()
+        ]
+        findings.sort(key=lambda x: (x.time, x.frames))
+        yield from findings
+
+    @staticmethod
+    def _too_big(rec: _IcmpTooBig, add: Callable[..., _Acc], sent: int | None) -> None:
+        src, dst = _text(rec.src), _text(rec.dst)
+        acc = add(
+            (FindingKind.PACKET_TOO_BIG, rec.src, rec.dst, rec.mtu),
+            FindingKind.PACKET_TOO_BIG,
+            rec.n,
+            rec.ts,
+            f"{src} > {dst}:{rec.dport} datagrams of {rec.qlen} bytes exceed the path MTU {rec.mtu}"
+            + (f" (frame {sent} is the last one sent before the ICMP error)" if sent else ""),
+            vtep=src,
+        )
+        if sent and not acc.evidence:
+            acc.evidence = (sent,)
+
+    @staticmethod
+    def _drop_finding(
+        o: Dropped, add: Callable[..., _Acc], n: int, ts: float, *, src_b: bytes, address: str, vni: int
+    ) -> None:
+        if o.reason in _QUIET_DROPS:
+            return
+        kind = _DROP_KINDS.get(o.reason, FindingKind.RECEIVE_DROP)
+        src = _text(src_b)
+        why = f"{o.reason.value}" + (f" ({o.detail})" if o.detail else "")
+        add(
+            (kind, o.reason, src_b, address, vni),
+            kind,
+            n,
+            ts,
+            f"{address} vni {vni} drops datagrams from {src}: {why}",
+            vni=vni,
+            vtep=address,
+        )
+
+    @staticmethod
+    def _route(
+        src_b: bytes,
+        dst_b: bytes,
+        hdr: bytes,
+        vteps: dict[tuple[str, int], Vtep],
+        members_by_group: dict[tuple[str, int], list[tuple[str, Vtep, int]]],
+    ) -> tuple[str, str, int, list[tuple[str, Vtep, int]]]:
+        """Who receives a datagram: its destination's VTEP for the VNI, or a group's members."""
+        src, dst = _text(src_b), _text(dst_b)
+        vni = int.from_bytes(hdr[4:7], "big")
+        if _is_multicast(dst_b):
+            receivers = [r for r in members_by_group.get((dst, vni), []) if r[0] != src]
+        else:
+            vtep = vteps.get((dst, vni))
+            receivers = [(dst, vtep, vtep.config.dst_port)] if vtep is not None else []
+        return src, dst, vni, receivers
+
+
+class _Unclosed(io.RawIOBase):
+    """A caller's file object, read through without closing it at the end of a pass."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._f.read(size)
+
+    def close(self) -> None:
+        pass  # the caller's file stays open
+
+
+def replay(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
+    vteps: Sequence[VtepSpec] = (),
+    flap_window: float = DEFAULT_FLAP_WINDOW,
+    refreshed: bool = False,
+    until: float | None = None,
+) -> Iterator[ReplayEvent]:
+    """The events of :class:`Replay` ``(source, ...)``: the timeline, then the findings."""
+    return Replay(source, ports=ports, vteps=vteps, flap_window=flap_window, refreshed=refreshed).events(until=until)
