@@ -69,6 +69,9 @@ _IPV6_EXT: Final = (0, 43, 60)
 _mac_pairs: dict[bytes, str] = {}
 
 
+EXIT_SIGPIPE: Final = 128 + 13  # what a shell reports for a process that SIGPIPE ended
+
+
 class OutputError(OSError):
     """Writing the output failed or wrote short: the lines after the failure are lost.
 
@@ -652,12 +655,15 @@ def _main(args: argparse.Namespace) -> int:
             run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, as_json=args.json)
         finally:
             flush_checked(sys.stdout)  # lines before an error in the file are shown before it
-    except OutputError:
-        # A closed pipe or a full disk: lines were lost, which the error says (exit 2). Point
-        # stdout at /dev/null so that the interpreter's final flush does not fail again.
+    except OutputError as exc:
+        # Point stdout at /dev/null so that the interpreter's final flush does not fail again.
         with contextlib.suppress(OSError, ValueError):  # ValueError: not a real file (a test's capture)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise
+        if exc.errno == errno.EPIPE:
+            # The reader went away (`| head`): it wanted no more, as tcpdump's reader does when
+            # SIGPIPE ends tcpdump. End quietly with SIGPIPE's status, so `set -o pipefail` sees it.
+            return EXIT_SIGPIPE
+        raise  # a full disk or a short write: lines were lost, which the error says (exit 2)
     except DecodeError as exc:
         # Name the file, as tcpdump does: "pyvxlan: error: FILE: pcap at offset 0: ..."
         exc.args = (f"{args.file}: {exc}",)
