@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Final, TypeAlias, cast
+from typing import IO, Any, Final, TypeAlias, cast
 
 from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbEntry, FdbState
@@ -300,6 +300,9 @@ def parse_time(text: str, first: float | None) -> float:
 
 # --- reading --------------------------------------------------------------------------------------
 
+# Who receives a datagram and what the loop needs of it: source and destination as text, VNI,
+# receivers (address, core, port), the VNI's MAC locations, to a group?, packed source, destination.
+_Route: TypeAlias = tuple[str, str, int, list[tuple[str, Vtep, int]], dict[bytes, "_Location"], bool, bytes, bytes]
 # A datagram as both passes see it: number, time, outer source and destination (packed), ports,
 # the VXLAN header (8 bytes), the UDP payload (header + inner frame), the outer TOS.
 _Datagram: TypeAlias = tuple[int, float, bytes, bytes, int, int, bytes, bytes, int]
@@ -356,44 +359,33 @@ def _icmp_too_big(n: int, ts: float, frame: bytes | memoryview) -> _IcmpTooBig |
     return None
 
 
-def _read(f: IO[bytes], ports: frozenset[int], stats: PcapStats) -> Iterator[_Datagram | _IcmpTooBig]:
-    """Every VXLAN datagram on ``ports`` (any header bits: the receive checks are the model's) and
-    every ICMP error that quotes a UDP datagram, numbered as Wireshark numbers frames."""
-    fast_unpack = _fast_unpack
-    n = 0
-    for ts, linktype, buf, start, end, wirelen in raw_records(f):
-        n += 1
-        if linktype == 1 and end - start >= 62:
-            etype, vihl, tos, total, frag, proto, addrs, sport, dport, ulen, hdr, _dmac, _smac = fast_unpack(buf, start)
-            if (
-                etype == 0x0800
-                and vihl == 0x45
-                and proto == 17
-                and not frag & 0x3FFF
-                and total == end - start - 14
-                and ulen == total - 20
-            ):
-                if dport in ports:
-                    yield (n, ts, addrs[:4], addrs[4:], sport, dport, hdr, buf[start + 42 : end], tos)
-                continue
-        frame = frame_of(linktype, buf, start, end, stats)
-        if frame is None:
-            continue
-        wire = wirelen + len(frame) - (end - start) if wirelen > end - start else 0
-        try:
-            d = decapsulate(frame, ports=ports, gpe_ports=(), wire_length=wire)
-        except NotVxlanError:
-            icmp = _icmp_too_big(n, ts, frame)
-            if icmp is not None:
-                yield icmp
-            continue
-        except DecodeError as exc:
-            stats.count_error(exc)
-            continue
-        inner = bytes(d.inner)
-        header = d.header.encode()
-        yield (n, ts, d.outer_src_packed, d.outer_dst_packed, d.src_port, d.dst_port, header, header + inner, 0)
-    stats.packets = n
+def _slow(  # noqa: PLR0917 - the record's fields, in raw_records' order
+    n: int,
+    ts: float,
+    linktype: int,
+    buf: bytes,
+    start: int,
+    end: int,
+    wirelen: int,
+    ports: frozenset[int],
+    stats: PcapStats,
+) -> _Datagram | _IcmpTooBig | None:
+    """A record the fast path does not read (IPv6, VLAN tags, options, cooked or raw link types, a
+    snapped frame): a VXLAN datagram on ``ports`` (any header bits: the receive checks are the
+    model's), an ICMP error quoting a UDP datagram, or ``None``."""
+    frame = frame_of(linktype, buf, start, end, stats)
+    if frame is None:
+        return None
+    wire = wirelen + len(frame) - (end - start) if wirelen > end - start else 0
+    try:
+        d = decapsulate(frame, ports=ports, gpe_ports=(), wire_length=wire)
+    except NotVxlanError:
+        return _icmp_too_big(n, ts, frame)
+    except DecodeError as exc:
+        stats.count_error(exc)
+        return None
+    header = d.header.encode()
+    return (n, ts, d.outer_src_packed, d.outer_dst_packed, d.src_port, d.dst_port, header, header + bytes(d.inner), 0)
 
 
 _texts: dict[bytes, str] = {}
@@ -407,6 +399,13 @@ def _text(packed: bytes) -> str:
             _texts.clear()
         _texts[packed] = text
     return text
+
+
+def _shown(value: object) -> object:
+    """A finding's argument as text: packed MACs (6 bytes) and addresses (4 or 16), else as is."""
+    if type(value) is bytes:
+        return value.hex(":") if len(value) == 6 else _text(value)
+    return value
 
 
 def _is_multicast(packed: bytes) -> bool:
@@ -436,7 +435,14 @@ class _Acc:
     __slots__ = ("count", "detail", "evidence", "frames", "kind", "mac", "time", "vni", "vtep")
 
     def __init__(
-        self, kind: FindingKind, ts: float, detail: str, *, vni: int | None, mac: str | None, vtep: str | None
+        self,
+        kind: FindingKind,
+        ts: float,
+        detail: str,
+        *,
+        vni: int | None = None,
+        mac: str | None = None,
+        vtep: str | None = None,
     ) -> None:
         self.kind = kind
         self.time = ts
@@ -514,26 +520,46 @@ class Replay:
     def _infer(self) -> tuple[ModelVtep, ...]:
         # Distinct (source, destination, port, VNI, flood?) of valid datagrams: as many as VTEP
         # pairs, whatever the number of packets.
-        seen: set[tuple[bytes, bytes, int, bytes, bool]] = set()
-        first = last = None
+        seen: set[tuple[bytes, int, bytes, int]] = set()
+        first: float | None = None
+        ts = 0.0
+        ports = self._ports
+        fast_unpack = _fast_unpack
+        stats = PcapStats()
+        n = 0
         with self._open() as f:
-            for rec in _read(f, self._ports, PcapStats()):
-                if isinstance(rec, _IcmpTooBig):
-                    continue
-                _n, ts, src_b, dst_b, _sport, dport, hdr, payload, _tos = rec
+            for ts, linktype, buf, start, end, wirelen in raw_records(f):
+                n += 1
                 if first is None:
                     first = ts
-                last = ts
-                if hdr[0] & _FLAG_I and len(payload) >= 22:
-                    seen.add((src_b, dst_b, dport, hdr[4:7], bool(payload[8] & 1)))
-        self.first_time, self.last_time = first, last
+                if linktype == 1 and end - start >= 62:
+                    etype, vihl, _tos, total, frag, proto, addrs, _sport, dport, ulen, hdr, dmac, _smac = fast_unpack(
+                        buf, start
+                    )
+                    if (
+                        etype == 0x0800
+                        and vihl == 0x45
+                        and proto == 17
+                        and not frag & 0x3FFF
+                        and total == end - start - 14
+                        and ulen == total - 20
+                    ):
+                        if dport in ports and hdr[0] & _FLAG_I:
+                            seen.add((addrs, dport, hdr, dmac[0] & 1))
+                        continue
+                rec = _slow(n, ts, linktype, buf, start, end, wirelen, ports, stats)
+                if type(rec) is tuple and rec[6][0] & _FLAG_I and len(rec[7]) >= 22:
+                    seen.add((rec[2] + rec[3], rec[5], rec[6], rec[7][8] & 1))
+        self.first_time, self.last_time = first, (ts if first is not None else None)
         sends: dict[tuple[str, int], Counter[int]] = {}
         receives: dict[str, Counter[int]] = {}
         groups: dict[tuple[str, int], str] = {}
         remotes: dict[tuple[str, int], set[str]] = {}
         members: set[tuple[str, int]] = set()
-        for src_b, dst_b, dport, vni_b, flood in seen:
-            vni = int.from_bytes(vni_b, "big")
+        for addrs, dport, hdr, flood in seen:
+            half = len(addrs) // 2
+            src_b, dst_b = addrs[:half], addrs[half:]
+            vni = int.from_bytes(hdr[4:7], "big")
             src, dst = _text(src_b), _text(dst_b)
             members.add((src, vni))
             sends.setdefault((src, vni), Counter())[dport] += 1
@@ -633,26 +659,34 @@ class Replay:
     def _run(self, until: float | None) -> Iterator[ReplayEvent]:
         self._build(self.first_time if self.first_time is not None else 0.0)
         vteps = self._vteps
-        models = {(m.address, m.vni): m for m in self._models}
         members_by_group: dict[tuple[str, int], list[tuple[str, Vtep, int]]] = {}
         for m in self._models:
             if m.group is not None:
                 members_by_group.setdefault((m.group, m.vni), []).append((m.address, vteps[(m.address, m.vni)], m.port))
         refreshed = self._refreshed
         flap_window = self._flap_window
+        ports = self._ports
+        stats = self.stats
         accs: dict[tuple[object, ...], _Acc] = {}
-        locations: dict[tuple[int, bytes], _Location] = {}
-        last_sent: dict[tuple[bytes, bytes, int, int], int] = {}
-        routes: dict[tuple[bytes, bytes, int, bytes], tuple[str, str, int, list[tuple[str, Vtep, int]]]] = {}
+        # Where the capture sees each MAC, per VNI: behind the outer source of the frames it sends.
+        locations: dict[int, dict[bytes, _Location]] = {}
+        # The last datagram between two addresses (packed, source then destination), for ICMP errors.
+        last_sent: dict[bytes, int] = {}
+        routes: dict[tuple[bytes, int, bytes], _Route] = {}
         pending: list[ReplayEvent] = []
-        ageing = {key: m.ageing for key, m in models.items()}
+        ageing = {(m.address, m.vni): m.ageing for m in self._models}
         addresses = {m.address for m in self._models}
         next_check = math.inf
+        fast_unpack = _fast_unpack
+        learned, migrated, dropped, deliver = EntryLearned, EntryMigrated, Dropped, DeliverFrame
 
-        def add(key: tuple[object, ...], kind: FindingKind, n: int, ts: float, detail: str, **kw: object) -> _Acc:
+        def add(key: tuple[object, ...], n: int, ts: float, text: str, args: tuple[object, ...], **kw: Any) -> _Acc:
             acc = accs.get(key)
             if acc is None:
-                acc = accs[key] = _Acc(kind, ts, detail, vni=kw.get("vni"), mac=kw.get("mac"), vtep=kw.get("vtep"))  # type: ignore[arg-type]
+                # Formatted once, here: a finding seen a million times costs a count after that.
+                if "mac" in kw:
+                    kw["mac"] = _shown(kw["mac"])
+                acc = accs[key] = _Acc(key[0], ts, text.format(*map(_shown, args)), **kw)  # type: ignore[arg-type]
             acc.count += 1
             if len(acc.frames) < FRAMES_KEPT:
                 acc.frames.append(n)
@@ -675,141 +709,134 @@ class Replay:
             pending.extend(due)
             return soonest
 
+        n = 0
         with self._open() as f:
-            for rec in _read(f, self._ports, self.stats):
-                if isinstance(rec, _IcmpTooBig):
-                    if until is not None and rec.ts > until:
-                        break
-                    if rec.dport in self._ports:
-                        self._too_big(rec, add, last_sent.get((rec.src, rec.dst, rec.sport, rec.dport)))
-                    continue
-                n, ts, src_b, dst_b, sport, dport, hdr, payload, tos = rec
+            for ts, linktype, buf, start, end, wirelen in raw_records(f):
+                n += 1
+                # The common case in one unpack (the layout decode's fast path reads); the rest
+                # through decapsulate, both arriving at the same variables below.
+                if linktype == 1 and end - start >= 62:
+                    etype, vihl, tos, total, frag, proto, addrs, sport, dport, ulen, hdr, dmac, smac = fast_unpack(
+                        buf, start
+                    )
+                    if (
+                        etype == 0x0800
+                        and vihl == 0x45
+                        and proto == 17
+                        and not frag & 0x3FFF
+                        and total == end - start - 14
+                        and ulen == total - 20
+                    ):
+                        if dport not in ports:
+                            continue
+                        payload = buf[start + 42 : end]
+                    else:
+                        linktype = -linktype  # noqa: PLW2901 - marks "take the general path"
+                if linktype != 1:
+                    rec = _slow(n, ts, abs(linktype), buf, start, end, wirelen, ports, stats)
+                    if rec is None:
+                        continue
+                    if isinstance(rec, _IcmpTooBig):
+                        if until is not None and ts > until:
+                            break
+                        if rec.dport in ports:
+                            self._too_big(rec, add, last_sent.get(rec.src + rec.dst))
+                        continue
+                    _, _, src_b, dst_b, sport, dport, hdr, payload, tos = rec
+                    addrs = src_b + dst_b
+                    dmac, smac = payload[8:14], payload[14:20]
                 if until is not None and ts > until:
                     break
                 if ts >= next_check:
                     next_check = timers(ts)
+                route = routes.get((addrs, dport, hdr))
+                if route is None:
+                    route = self._route(addrs, hdr, vteps, members_by_group, locations)
+                    if len(routes) >= _CACHE_MAX:
+                        routes.clear()
+                    routes[(addrs, dport, hdr)] = route
+                src, dst, vni, receivers, locs, to_group, src_b, dst_b = route
+                if len(last_sent) >= _CACHE_MAX:
+                    last_sent.clear()
+                last_sent[addrs] = n
                 if not hdr[0] & _FLAG_I:
                     # vxlan_rcv checks the I flag before it looks the VNI up: every device drops it.
-                    dst = _text(dst_b)
-                    if dst in addresses or _is_multicast(dst_b):
+                    if dst in addresses or to_group:
                         add(
-                            (FindingKind.MISSING_I_FLAG, src_b, dst_b),
-                            FindingKind.MISSING_I_FLAG,
+                            (FindingKind.MISSING_I_FLAG, addrs),
                             n,
                             ts,
-                            f"{_text(src_b)} > {dst}: I flag clear (header {hdr.hex()}); Linux drops it",
+                            "{} > {}: I flag clear (header {}); Linux drops it",
+                            (src, dst, hdr.hex()),
                             vtep=dst,
                         )
                     continue
-                key = (src_b, dst_b, dport, hdr)
-                route = routes.get(key)
-                if route is None:
-                    route = self._route(src_b, dst_b, hdr, vteps, members_by_group)
-                    if len(routes) >= _CACHE_MAX:
-                        routes.clear()
-                    routes[key] = route
-                src, dst, vni, receivers = route
-                if len(last_sent) >= _CACHE_MAX:
-                    last_sent.clear()
-                last_sent[(src_b, dst_b, sport, dport)] = n
-                size = len(payload)
-                if size >= 22:
-                    smac = payload[14:20]
-                    dmac0 = payload[8]
-                    # Where the capture sees each MAC: behind the outer source of the frames it sends.
-                    if not smac[0] & 1:
-                        loc = locations.get((vni, smac))
-                        if loc is None:
-                            if len(locations) >= 1 << 22:
-                                locations.clear()  # a bound against a capture of random MACs
-                            locations[(vni, smac)] = _Location(src_b, n, ts)
-                        elif loc.src == src_b:
-                            loc.last_frame, loc.last_time = n, ts
-                        else:
-                            if loc.prev == src_b and ts - loc.prev_last_time <= flap_window:
-                                mac = smac.hex(":")
-                                acc = add(
-                                    (FindingKind.DUPLICATE_MAC, vni, smac),
-                                    FindingKind.DUPLICATE_MAC,
-                                    n,
-                                    ts,
-                                    f"vni {vni} {mac} seen behind {_text(src_b)} and {_text(loc.src)} "
-                                    f"alternately within {flap_window:g} s",
-                                    vni=vni,
-                                    mac=mac,
-                                )
-                                if not acc.evidence:
-                                    acc.evidence = (loc.prev_last_frame, loc.first_frame)
-                            loc.prev, loc.prev_last_frame, loc.prev_last_time = loc.src, loc.last_frame, loc.last_time
-                            loc.src, loc.first_frame, loc.last_frame, loc.last_time = src_b, n, n, ts
-                    if not dmac0 & 1 and not _is_multicast(dst_b):
-                        dloc = locations.get((vni, payload[8:14]))
-                        if dloc is not None and dloc.src != dst_b and dloc.prev == dst_b:
-                            mac = payload[8:14].hex(":")
-                            acc = add(
-                                (FindingKind.BLACKHOLE, src_b, dst_b, vni, mac),
-                                FindingKind.BLACKHOLE,
-                                n,
-                                ts,
-                                f"{src} sent vni {vni} frames for {mac} to {dst} after it moved to "
-                                f"{_text(dloc.src)} (frame {dloc.first_frame})",
-                                vni=vni,
-                                mac=mac,
-                                vtep=src,
-                            )
-                            if not acc.evidence:
-                                acc.evidence = (dloc.first_frame,)
-                    if not receivers and dmac0 & 1 and not _is_multicast(dst_b) and (dst, vni) not in vteps:
+                if len(payload) < 22:
+                    smac = dmac = b"\x01"  # no inner Ethernet header: nothing to track
+                if not smac[0] & 1:
+                    loc = locs.get(smac)
+                    if loc is None:
+                        if len(locs) >= 1 << 20:
+                            locs.clear()  # a bound against a capture of random MACs
+                        locs[smac] = _Location(src_b, n, ts)
+                    elif loc.src == src_b:
+                        loc.last_frame = n
+                        loc.last_time = ts
+                    else:
+                        self._moved(loc, src_b, n, ts, vni=vni, smac=smac, add=add, window=flap_window)
+                if not dmac[0] & 1 and not to_group:
+                    dloc = locs.get(dmac)
+                    if dloc is not None and dloc.prev == dst_b:
+                        self._blackhole(dloc, src, dst, vni=vni, dmac=dmac, n=n, ts=ts, add=add)
+                if not receivers:
+                    if dmac[0] & 1 and not to_group:
                         add(
-                            (FindingKind.FLOOD_OUTSIDE_MEMBERSHIP, src_b, dst_b, vni),
-                            FindingKind.FLOOD_OUTSIDE_MEMBERSHIP,
+                            (FindingKind.FLOOD_OUTSIDE_MEMBERSHIP, addrs, vni),
                             n,
                             ts,
-                            f"{src} floods vni {vni} to {dst}, which has no VTEP for vni {vni}",
+                            "{} floods vni {} to {}, which has no VTEP for vni {}",
+                            (src, vni, dst, vni),
                             vni=vni,
                             vtep=dst,
                         )
+                    continue
                 for address, vtep, port in receivers:
                     if port != dport:
                         add(
-                            (FindingKind.WRONG_PORT, src_b, address, dport, vni),
-                            FindingKind.WRONG_PORT,
+                            (FindingKind.WRONG_PORT, addrs, address, dport, vni),
                             n,
                             ts,
-                            f"{src} > {address}:{dport} vni {vni}, but {address} listens on port {port}",
+                            "{} > {}:{} vni {}, but {} listens on port {}",
+                            (src, address, dport, vni, address, port),
                             vni=vni,
                             vtep=address,
                         )
                         continue
                     vtep.receive(payload, src, sport, ts, tos=tos)
                     outs = vtep.take_outputs()
-                    if len(outs) == 1 and type(outs[0]) is DeliverFrame:
+                    if len(outs) == 1 and type(outs[0]) is deliver:
                         if refreshed:
-                            mac = payload[14:20].hex(":")
-                            for e in vtep.fdb.get(mac):
-                                if e.dst == src and e.updated == ts and e.state is FdbState.REACHABLE:
-                                    pending.append(
-                                        TableChange(ts, address, vni, ChangeKind.REFRESHED, mac, src, None, n)
-                                    )
+                            pending.extend(self._refreshes(vtep, address, vni=vni, smac=smac, src=src, n=n, ts=ts))
                         continue
                     for o in outs:
                         t = type(o)
-                        if t is EntryLearned:
+                        if t is learned:
                             pending.append(TableChange(ts, address, vni, ChangeKind.LEARNED, o.mac, o.dst, None, n))  # type: ignore[union-attr]
                             expiry = ts + ageing[(address, vni)]
                             next_check = min(next_check, expiry)
-                        elif t is EntryMigrated:
+                        elif t is migrated:
                             pending.append(
                                 TableChange(ts, address, vni, ChangeKind.MIGRATED, o.mac, o.new_dst, o.old_dst, n)  # type: ignore[union-attr]
                             )
-                        elif t is Dropped:
-                            self._drop_finding(o, add, n, ts, src_b=src_b, address=address, vni=vni)  # type: ignore[arg-type]
+                        elif t is dropped:
+                            self._drop_finding(o, add, n, ts, src=src, address=address, vni=vni)  # type: ignore[arg-type]
                 if pending:
                     yield from pending
                     pending.clear()
-            end = until if until is not None else self.last_time
-            if end is not None and end >= next_check:
-                timers(end)
+            stats.packets = n
+            end_time = until if until is not None else self.last_time
+            if end_time is not None and end_time >= next_check:
+                timers(end_time)
                 yield from pending
                 pending.clear()
         findings = [
@@ -829,15 +856,74 @@ class Replay:
         yield from findings
 
     @staticmethod
+    def _moved(
+        loc: _Location,
+        src_b: bytes,
+        n: int,
+        ts: float,
+        *,
+        vni: int,
+        smac: bytes,
+        add: Callable[..., _Acc],
+        window: float,
+    ) -> None:
+        """``smac`` is seen behind a new VTEP; back behind the one it left within ``window``: a flap."""
+        if loc.prev == src_b and ts - loc.prev_last_time <= window:
+            acc = add(
+                (FindingKind.DUPLICATE_MAC, vni, smac),
+                n,
+                ts,
+                "vni {} {} seen behind {} and {} alternately within {:g} s",
+                (vni, smac, src_b, loc.src, window),
+                vni=vni,
+                mac=smac,
+            )
+            if not acc.evidence:
+                acc.evidence = (loc.prev_last_frame, loc.first_frame)
+        loc.prev, loc.prev_last_frame, loc.prev_last_time = loc.src, loc.last_frame, loc.last_time
+        loc.src, loc.first_frame, loc.last_frame, loc.last_time = src_b, n, n, ts
+
+    @staticmethod
+    def _blackhole(
+        dloc: _Location, src: str, dst: str, *, vni: int, dmac: bytes, n: int, ts: float, add: Callable[..., _Acc]
+    ) -> None:
+        """A unicast frame for ``dmac`` went to ``dst``, which the MAC had left for ``dloc.src``."""
+        moved = dloc.first_frame
+        acc = add(
+            (FindingKind.BLACKHOLE, src, dst, vni, dmac),
+            n,
+            ts,
+            "{} sent vni {} frames for {} to {} after it moved to {} (frame {})",
+            (src, vni, dmac, dst, dloc.src, moved),
+            vni=vni,
+            mac=dmac,
+            vtep=src,
+        )
+        if not acc.evidence:
+            acc.evidence = (moved,)
+
+    @staticmethod
+    def _refreshes(
+        vtep: Vtep, address: str, *, vni: int, smac: bytes, src: str, n: int, ts: float
+    ) -> list[TableChange]:
+        """The learned entry of ``smac`` that this frame refreshed (Linux: ``f->updated = now``)."""
+        mac = smac.hex(":")
+        return [
+            TableChange(ts, address, vni, ChangeKind.REFRESHED, mac, src, None, n)
+            for e in vtep.fdb.get(mac)
+            if e.dst == src and e.updated == ts and e.state is FdbState.REACHABLE
+        ]
+
+    @staticmethod
     def _too_big(rec: _IcmpTooBig, add: Callable[..., _Acc], sent: int | None) -> None:
         src, dst = _text(rec.src), _text(rec.dst)
+        extra = f" (frame {sent} is the last one sent before the ICMP error)" if sent else ""
         acc = add(
             (FindingKind.PACKET_TOO_BIG, rec.src, rec.dst, rec.mtu),
-            FindingKind.PACKET_TOO_BIG,
             rec.n,
             rec.ts,
-            f"{src} > {dst}:{rec.dport} datagrams of {rec.qlen} bytes exceed the path MTU {rec.mtu}"
-            + (f" (frame {sent} is the last one sent before the ICMP error)" if sent else ""),
+            "{} > {}:{} datagrams of {} bytes exceed the path MTU {}{}",
+            (src, dst, rec.dport, rec.qlen, rec.mtu, extra),
             vtep=src,
         )
         if sent and not acc.evidence:
@@ -845,40 +931,42 @@ class Replay:
 
     @staticmethod
     def _drop_finding(
-        o: Dropped, add: Callable[..., _Acc], n: int, ts: float, *, src_b: bytes, address: str, vni: int
+        o: Dropped, add: Callable[..., _Acc], n: int, ts: float, *, src: str, address: str, vni: int
     ) -> None:
         if o.reason in _QUIET_DROPS:
             return
         kind = _DROP_KINDS.get(o.reason, FindingKind.RECEIVE_DROP)
-        src = _text(src_b)
         why = f"{o.reason.value}" + (f" ({o.detail})" if o.detail else "")
         add(
-            (kind, o.reason, src_b, address, vni),
-            kind,
+            (kind, o.reason, src, address, vni),
             n,
             ts,
-            f"{address} vni {vni} drops datagrams from {src}: {why}",
+            "{} vni {} drops datagrams from {}: {}",
+            (address, vni, src, why),
             vni=vni,
             vtep=address,
         )
 
     @staticmethod
     def _route(
-        src_b: bytes,
-        dst_b: bytes,
+        addrs: bytes,
         hdr: bytes,
         vteps: dict[tuple[str, int], Vtep],
         members_by_group: dict[tuple[str, int], list[tuple[str, Vtep, int]]],
-    ) -> tuple[str, str, int, list[tuple[str, Vtep, int]]]:
+        locations: dict[int, dict[bytes, _Location]],
+    ) -> _Route:
         """Who receives a datagram: its destination's VTEP for the VNI, or a group's members."""
+        half = len(addrs) // 2
+        src_b, dst_b = addrs[:half], addrs[half:]
         src, dst = _text(src_b), _text(dst_b)
         vni = int.from_bytes(hdr[4:7], "big")
-        if _is_multicast(dst_b):
+        to_group = _is_multicast(dst_b)
+        if to_group:
             receivers = [r for r in members_by_group.get((dst, vni), []) if r[0] != src]
         else:
             vtep = vteps.get((dst, vni))
             receivers = [(dst, vtep, vtep.config.dst_port)] if vtep is not None else []
-        return src, dst, vni, receivers
+        return src, dst, vni, receivers, locations.setdefault(vni, {}), to_group, src_b, dst_b
 
 
 class _Unclosed(io.RawIOBase):
