@@ -738,6 +738,7 @@ class Replay:
                         continue
                     if isinstance(rec, _IcmpTooBig):
                         if until is not None and ts > until:
+                            n -= 1  # counted: the packets replayed
                             break
                         if rec.dport in ports:
                             self._too_big(rec, add, last_sent.get(rec.src + rec.dst))
@@ -746,6 +747,7 @@ class Replay:
                     addrs = src_b + dst_b
                     dmac, smac = payload[8:14], payload[14:20]
                 if until is not None and ts > until:
+                    n -= 1
                     break
                 if ts >= next_check:
                     next_check = timers(ts)
