@@ -1,0 +1,584 @@
+"""``UdpVtep``: the sans-I/O core on real UDP sockets, a VTEP that Linux's vxlan devices talk to.
+
+The core decides everything (what to send where, what to learn, what to drop); this driver only
+carries its actions out on the host's network stack and feeds it what arrives:
+
+* ``SendDatagram`` goes out of a UDP socket bound to the device's ``local`` address and the
+  action's source port (one socket per source port in use, opened on first use), with the action's
+  TTL (``IP_TTL``/``IP_MULTICAST_TTL``, ``IPV6_UNICAST_HOPS``/``IPV6_MULTICAST_HOPS``), TOS or
+  traffic class, and a zero IPv6 checksum when the action says so (``UDP_NO_CHECK6_TX``). The
+  kernel fills in the IPv4 ID, the IP checksum and the UDP checksum; DF stays clear and the IPv6
+  flow label 0, as the vxlan device sends by default (``df unset``, ``flowlabel 0``).
+* ``JoinGroup``/``LeaveGroup`` join and leave on the device's ``dev`` (a socket bound to the group
+  address and port, so that it sees that group's datagrams only).
+* Datagrams read on the port go to ``Vtep.receive`` with their source, source port and outer
+  TOS (``IP_RECVTOS``/``IPV6_RECVTCLASS``, for ECN); the core's ``DeliverFrame`` goes to the local
+  side: a TAP device, in-process guests (the simulator's guest stack on a learning bridge, in real
+  time), or :meth:`UdpVtep.receive_frame`.
+* The core's timer (``next_timer``) is armed as a trio deadline; ageing runs ``handle_timer``.
+
+Sockets and TAP are read until they would block, up to ``batch`` at a time, before going back to
+trio: one datagram per wake-up would cap a trio task near 80,000 a second.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import math
+import os
+import secrets
+import socket
+import struct
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import trio
+
+from pyvxlan.addr import normalize_mac
+from pyvxlan.config import VtepConfig
+from pyvxlan.errors import ConfigError
+from pyvxlan.events import Action, DeliverFrame, JoinGroup, SendDatagram
+from pyvxlan.memory import MemoryVtep
+from pyvxlan.sim.bridge import Bridge
+from pyvxlan.sim.guest import SimGuest
+from pyvxlan.sim.ipid import IpIdents
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.scheduler import Scheduler
+from pyvxlan.udp.syscalls import (
+    UDP_NO_CHECK6_RX,
+    UDP_NO_CHECK6_TX,
+    in_netns,
+    interface_index,
+    open_tap,
+    open_udp_socket,
+)
+from pyvxlan.vtep import Vtep
+
+__all__ = ["DEFAULT_BATCH", "DriverStats", "GuestSpec", "UdpVtep", "open_vtep"]
+
+DEFAULT_BATCH: Final = 256
+# Source-port sockets kept open at once; the least recently opened is closed beyond it (a flow
+# that comes back opens its socket again).
+MAX_SOURCE_SOCKETS: Final = 1024
+FRAME_QUEUE: Final = 1024  # frames kept for receive_frame() when nothing else is on the local side
+_CMSG_SPACE: Final = socket.CMSG_SPACE(4)
+_TAP_PORT: Final = "tap"
+# First two characters of the multicast addresses' text (224-239.x, ffXX::): a cheap test first.
+_MCAST_PREFIXES: Final = frozenset({"22", "23", "ff", "FF", "Ff", "fF"})
+_T = TypeVar("_T")
+_Port = Callable[[bytes], None]
+_VXLAN_PORT: Final = "vxlan"
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSpec:
+    """An in-process guest: ``mac`` and ``ip`` with its prefix (``203.0.113.2/24``)."""
+
+    mac: str
+    ip: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mac", normalize_mac(self.mac, "guest"))
+        try:
+            iface = ipaddress.ip_interface(self.ip)
+        except ValueError:
+            raise ConfigError("guest", f"{self.ip!r} is not an address with a prefix (203.0.113.2/24)") from None
+        if "/" not in self.ip:
+            raise ConfigError("guest", f"{self.ip!r} has no prefix length (203.0.113.2/24)")
+        object.__setattr__(self, "ip", str(iface))
+
+    @classmethod
+    def parse(cls, text: str) -> GuestSpec:
+        """``MAC,IP/PREFIX`` (the command's ``--guest``)."""
+        mac, sep, ip = text.partition(",")
+        if not sep:
+            raise ConfigError("guest", f"{text!r} is not MAC,IP/PREFIX")
+        return cls(mac.strip(), ip.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStats:
+    """What the driver itself counted (the core's counters are :meth:`UdpVtep.counters`)."""
+
+    rx_datagrams: int = 0  # read from the sockets and handed to the core
+    rx_own: int = 0  # our own multicast datagrams, looped back by the host: not handed to the core
+    tx_datagrams: int = 0  # sent
+    tx_errors: int = 0  # refused by the host (a full buffer, no route): the datagram is lost
+    source_port_fallbacks: int = 0  # sent from the device's port because the flow's was taken
+    tap_rx: int = 0  # frames read from the TAP device
+    tap_tx: int = 0  # frames written to it
+    tap_tx_errors: int = 0  # frames it refused (its queue full): lost
+    local_dropped: int = 0  # frames for receive_frame() dropped because nobody read them
+
+
+class _TxSocket:
+    __slots__ = ("opts", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.opts: tuple[int, int, bool, bool] | None = None  # (ttl, tos, zero checksum, multicast)
+
+
+class UdpVtep(MemoryVtep):
+    """A VTEP on the host's UDP sockets; a :class:`~pyvxlan.VtepControl`. Made by :func:`open_vtep`."""
+
+    def __init__(
+        self,
+        config: VtepConfig,
+        *,
+        netns: str | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        super().__init__(Vtep(config, now=trio.current_time()), clock=trio.current_time, on_actions=self._carry_out)
+        self._netns = netns
+        self._batch = batch
+        self._family = socket.AF_INET6 if config.local is not None and ":" in config.local else socket.AF_INET
+        if config.local is None and any(a is not None and ":" in a for a in (config.group, config.remote)):
+            self._family = socket.AF_INET6
+        self._local = config.local
+        self._nursery: trio.Nursery | None = None
+        self._main: socket.socket | None = None
+        self._groups: dict[str, socket.socket | None] = {}  # group -> its socket (None: the main one)
+        self._tx: dict[int, _TxSocket] = {}  # source port -> socket
+        self._own_ports: set[int] = set()
+        self._tap: int | None = None
+        self._tap_name: str | None = None
+        self._bridge: Bridge | None = None
+        self._sched: Scheduler | None = None
+        self._guests: dict[str, SimGuest] = {}
+        self._frames: deque[bytes] = deque()
+        self._frames_ready = trio.Event()
+        self._timer_scope: trio.CancelScope | None = None
+        self._closed = False
+        self.guest_drops: Counter[str] = Counter()  # (reason) frames the guests or bridge gave up on
+        self._rx = self._rx_own = self._tx_n = self._tx_err = self._fallbacks = 0
+        self._tap_rx = self._tap_tx = self._tap_err = self._local_dropped = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("up" if self.vtep.is_up else "down")
+        return f"<UdpVtep {self.config.name} vni={self.config.vni} port={self.config.dst_port} {state}>"
+
+    # --- public extras ----------------------------------------------------------------------------
+
+    @property
+    def tap(self) -> str | None:
+        """The TAP device's name, when the VTEP has one."""
+        return self._tap_name
+
+    @property
+    def guests(self) -> list[SimGuest]:
+        """The in-process guests, in the order given."""
+        return list(self._guests.values())
+
+    def guest(self, name: str) -> SimGuest:
+        """The in-process guest called ``name`` (``guest1``, ... unless named); ``KeyError`` if none."""
+        return self._guests[name]
+
+    @property
+    def source_ports(self) -> list[int]:
+        """The source ports with a socket open now (the flows sent recently)."""
+        return sorted(self._tx)
+
+    def stats(self) -> DriverStats:
+        """The driver's own counters."""
+        return DriverStats(
+            rx_datagrams=self._rx,
+            rx_own=self._rx_own,
+            tx_datagrams=self._tx_n,
+            tx_errors=self._tx_err,
+            source_port_fallbacks=self._fallbacks,
+            tap_rx=self._tap_rx,
+            tap_tx=self._tap_tx,
+            tap_tx_errors=self._tap_err,
+            local_dropped=self._local_dropped,
+        )
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Hand an Ethernet frame to the VTEP as if it came from the local side."""
+        await trio.lowlevel.checkpoint()
+        self._local_transmit(bytes(frame))
+        self._flush()
+
+    async def receive_frame(self) -> bytes:
+        """The next frame the core delivered to the local side, when there is no TAP device and
+        no guest (the latest ``FRAME_QUEUE`` are kept)."""
+        while not self._frames:
+            self._frames_ready = trio.Event()
+            await self._frames_ready.wait()
+        await trio.lowlevel.checkpoint()
+        return self._frames.popleft()
+
+    # --- opening and closing ----------------------------------------------------------------------
+
+    def _open(self, nursery: trio.Nursery, tap: str | None, guests: Sequence[GuestSpec]) -> None:
+        self._nursery = nursery
+        cfg = self.config
+        if cfg.dev is not None:
+            in_netns(self._netns, lambda: interface_index(cfg.dev or ""))
+        self._main = self._in_ns(
+            lambda: open_udp_socket(self._family, self._local, cfg.dst_port, what=cfg.name, reuse=False)
+        )
+        self._prepare_rx(self._main)
+        self._own_ports.add(cfg.dst_port)
+        self._tx[cfg.dst_port] = _TxSocket(self._main)
+        nursery.start_soon(self._rx_loop, self._main)
+        if tap is not None:
+            self._tap, self._tap_name = self._in_ns(lambda: open_tap(tap))
+            nursery.start_soon(self._tap_loop, self._tap)
+        if guests:
+            self._start_guests(nursery, guests)
+        nursery.start_soon(self._timer_loop)
+
+    def _in_ns(self, fn: Callable[[], _T]) -> _T:
+        return in_netns(self._netns, fn)
+
+    def _start_guests(self, nursery: trio.Nursery, guests: Sequence[GuestSpec]) -> None:
+        sched = self._sched = Scheduler()
+        ledger = Ledger()
+        bridge = self._bridge = Bridge("br0", drop=lambda reason, _frame: self._guest_drop(reason), ledger=ledger)
+        bridge.attach(_VXLAN_PORT, self._local_transmit)
+        if self._tap is not None:
+            bridge.attach(_TAP_PORT, self._tap_write)
+        idents = IpIdents(secrets.randbits(63))
+        for i, spec in enumerate(guests):
+            name = spec.name or f"guest{i + 1}"
+            if name in self._guests:
+                raise ConfigError("guest", f"two guests are called {name!r}")
+            g = SimGuest(
+                name,
+                spec.mac,
+                spec.ip,
+                source=i + 1,
+                sched=sched,
+                ledger=ledger,
+                drop=lambda _name, reason: self._guest_drop(reason),
+                idents=idents,
+            )
+            bridge.attach(name, g.deliver)
+            g.attach(self._guest_port(name))
+            self._guests[name] = g
+        nursery.start_soon(sched.run)
+
+    def _guest_drop(self, reason: str) -> None:
+        self.guest_drops[reason] += 1
+
+    def _guest_port(self, name: str) -> _Port:
+        def port(frame: bytes) -> None:
+            assert self._bridge is not None and self._sched is not None
+            self._bridge.receive(name, frame, self._sched.now)
+            self._flush()
+
+        return port
+
+    def _close(self) -> None:
+        """Down (leaving the groups, as ``ip link set down``), then every socket and the TAP."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.vtep.down(trio.current_time())
+            self._flush()
+        finally:
+            for sock in {*(s for s in self._groups.values() if s is not None), *(t.sock for t in self._tx.values())}:
+                sock.close()
+            self._groups.clear()
+            self._tx.clear()
+            if self._main is not None:
+                self._main.close()
+            if self._tap is not None:
+                os.close(self._tap)
+                self._tap = None
+
+    # --- the core's outputs -----------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        outputs = self.vtep.take_outputs()
+        if outputs:
+            actions = self.dispatch(outputs)
+            if actions:
+                self._carry_out(actions)
+
+    def _carry_out(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            kind = type(action)
+            if kind is SendDatagram:
+                self._send(action)  # type: ignore[arg-type]
+            elif kind is DeliverFrame:
+                self._deliver(action.frame)  # type: ignore[union-attr]
+            elif kind is JoinGroup:
+                self._join(action.group)  # type: ignore[union-attr]
+            else:
+                self._leave(action.group)  # type: ignore[union-attr]
+        self._rearm()
+
+    def _rearm(self) -> None:
+        scope = self._timer_scope
+        if scope is not None:
+            due = self.vtep.next_timer()
+            if due is not None and due < scope.deadline:
+                scope.deadline = due
+
+    def _send(self, d: SendDatagram) -> None:
+        tx = self._tx.get(d.src_port)
+        if tx is None:
+            tx = self._source_socket(d.src_port)
+        multicast = d.dst[:2] in _MCAST_PREFIXES and ipaddress.ip_address(d.dst).is_multicast
+        opts = (d.ttl, d.tos, d.zero_checksum, multicast)
+        if tx.opts != opts:
+            self._set_options(tx, opts)
+        try:
+            tx.sock.sendto(d.payload, (d.dst, d.dst_port))
+        except OSError:
+            # A full send buffer (the kernel's qdisc would drop too), no route, an ICMP error
+            # reported on this socket: the datagram is lost, as on a kernel VTEP.
+            self._tx_err += 1
+            return
+        self._tx_n += 1
+
+    def _set_options(self, tx: _TxSocket, opts: tuple[int, int, bool, bool]) -> None:
+        ttl, tos, zero, multicast = opts
+        sock = tx.sock
+        if self._family == socket.AF_INET6:
+            name = socket.IPV6_MULTICAST_HOPS if multicast else socket.IPV6_UNICAST_HOPS
+            sock.setsockopt(socket.IPPROTO_IPV6, name, ttl)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+            sock.setsockopt(socket.IPPROTO_UDP, UDP_NO_CHECK6_TX, int(zero))
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL if multicast else socket.IP_TTL, ttl)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+        tx.opts = opts
+
+    def _source_socket(self, port: int) -> _TxSocket:
+        """The socket for source port ``port``, opened now; the device's own socket when another
+        program holds the port (counted in ``source_port_fallbacks``)."""
+        while len(self._tx) >= MAX_SOURCE_SOCKETS:
+            oldest = next(p for p in self._tx if p != self.config.dst_port)
+            self._tx.pop(oldest).sock.close()
+            self._own_ports.discard(oldest)
+        try:
+            sock = self._in_ns(lambda: open_udp_socket(self._family, self._local, port, what="source port", reuse=True))
+        except OSError:
+            self._fallbacks += 1
+            main = self._tx[self.config.dst_port]
+            self._tx[port] = main
+            return main
+        # Nothing is sent to a source port: a small buffer, never read.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)
+        self._set_multicast_if(sock)
+        tx = self._tx[port] = _TxSocket(sock)
+        self._own_ports.add(port)
+        return tx
+
+    def _set_multicast_if(self, sock: socket.socket) -> None:
+        dev = self.config.dev
+        if dev is None:
+            return
+        index = self._in_ns(lambda: interface_index(dev))
+        if self._family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        else:
+            local = socket.inet_aton(self._local or "0.0.0.0")
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("4s4si", bytes(4), local, index))
+
+    def _membership(self, group: str) -> bytes:
+        dev = self.config.dev
+        index = self._in_ns(lambda: interface_index(dev)) if dev is not None else 0
+        if self._family == socket.AF_INET6:
+            return struct.pack("16sI", socket.inet_pton(socket.AF_INET6, group), index)
+        local = socket.inet_aton(self._local or "0.0.0.0") if index == 0 else bytes(4)
+        return struct.pack("4s4si", socket.inet_aton(group), local, index)
+
+    def _join(self, group: str) -> None:
+        if group in self._groups:
+            return
+        assert self._main is not None and self._nursery is not None
+        if self._local is None:
+            # The device's socket is bound to any address: it receives the group's datagrams.
+            sock, own = self._main, None
+        else:
+            sock = self._in_ns(
+                lambda: open_udp_socket(self._family, group, self.config.dst_port, what=f"group {group}", reuse=True)
+            )
+            own = sock
+        try:
+            if self._family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, self._membership(group))
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, self._membership(group))
+        except OSError as exc:
+            if own is not None:
+                own.close()
+            raise ConfigError("group", f"cannot join {group}: {exc.strerror}") from None
+        self._groups[group] = own
+        if own is not None:
+            self._prepare_rx(own)
+            self._nursery.start_soon(self._rx_loop, own)
+
+    def _leave(self, group: str) -> None:
+        if group not in self._groups:
+            return
+        own = self._groups.pop(group)
+        sock = own if own is not None else self._main
+        assert sock is not None
+        try:
+            if self._family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, self._membership(group))
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, self._membership(group))
+        except OSError:
+            pass  # the interface went away, and the membership with it
+        if own is not None:
+            trio.lowlevel.notify_closing(own)
+            own.close()
+
+    def _deliver(self, frame: bytes) -> None:
+        if self._bridge is not None:
+            assert self._sched is not None
+            self._bridge.receive(_VXLAN_PORT, frame, self._sched.now)
+        elif self._tap is not None:
+            self._tap_write(frame)
+        else:
+            if len(self._frames) >= FRAME_QUEUE:
+                self._frames.popleft()
+                self._local_dropped += 1
+            self._frames.append(frame)
+            self._frames_ready.set()
+
+    def _tap_write(self, frame: bytes) -> None:
+        assert self._tap is not None
+        try:
+            os.write(self._tap, frame)
+        except OSError:
+            self._tap_err += 1  # the TAP's queue is full, or nobody has it up: lost, as on a NIC
+            return
+        self._tap_tx += 1
+
+    def _local_transmit(self, frame: bytes) -> None:
+        self.vtep.transmit(frame, trio.current_time())
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    def _prepare_rx(self, sock: socket.socket) -> None:
+        if self._family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+            if self.config.udp6_zero_csum_rx:
+                sock.setsockopt(socket.IPPROTO_UDP, UDP_NO_CHECK6_RX, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+
+    async def _rx_loop(self, sock: socket.socket) -> None:
+        batch = self._batch
+        receive = self.vtep.receive
+        recvmsg = sock.recvmsg
+        local = self._local
+        own = self._own_ports
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                now = trio.current_time()
+                for _ in range(batch):
+                    try:
+                        data, ancillary, _flags, addr = recvmsg(65535, _CMSG_SPACE)
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        if exc.errno == errno.EBADF:
+                            return
+                        continue  # an ICMP error queued on the socket: nothing to read
+                    src: str = addr[0]
+                    if src == local and addr[1] in own:
+                        self._rx_own += 1  # our own multicast, looped back by the host
+                        continue
+                    tos = ancillary[0][2][0] if ancillary else 0
+                    interface = None
+                    if "%" in src:
+                        src, _, interface = src.partition("%")
+                    self._rx += 1
+                    receive(data, src, addr[1], now, tos=tos, interface=interface)
+                self._flush()
+        except (trio.ClosedResourceError, OSError):
+            return  # the socket was closed: a group left, or the VTEP closing
+
+    async def _tap_loop(self, fd: int) -> None:
+        batch = self._batch
+        read = os.read
+        bridge = self._bridge
+        transmit = self.vtep.transmit
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            now = trio.current_time()
+            for _ in range(batch):
+                try:
+                    frame = read(fd, 65536)
+                except BlockingIOError:
+                    break
+                self._tap_rx += 1
+                if bridge is not None:
+                    bridge.receive(_TAP_PORT, frame, now)
+                else:
+                    transmit(frame, now)
+            self._flush()
+
+    async def _timer_loop(self) -> None:
+        vtep = self.vtep
+        while True:
+            now = trio.current_time()
+            due = vtep.next_timer()
+            # At least once a second: a control call (set_ageing) can bring the next expiry closer
+            # without any action that would re-arm the timer.
+            deadline = min(due if due is not None else math.inf, now + 1.0)
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            vtep.handle_timer(trio.current_time())
+            self._flush()
+
+
+
+@asynccontextmanager
+async def open_vtep(
+    config: VtepConfig,
+    *,
+    tap: str | None = None,
+    guests: Sequence[GuestSpec | str] = (),
+    netns: str | None = None,
+    up: bool = False,
+    batch: int = DEFAULT_BATCH,
+) -> AsyncIterator[UdpVtep]:
+    """A VTEP on the host's UDP sockets for the duration of the ``async with``; created down, as
+    :func:`pyvxlan.kernel.open_vtep` creates its device (``up=True``, or ``await vtep.up()``,
+    brings it up: it then joins its group and forwards).
+
+    Binds ``config.dst_port`` on ``config.local`` (any address when ``None``), creates TAP device
+    ``tap`` (needs CAP_NET_ADMIN) and/or starts the in-process ``guests`` (no privilege) as its
+    local side (``guests`` as :class:`GuestSpec` or ``"MAC,IP/PREFIX"``), and in ``netns`` (a named network namespace, needs root) makes every socket and
+    device there. On exit, cancellation or error the device goes down (its groups left) and every
+    socket and the TAP device are closed.
+
+    Errors: :class:`~pyvxlan.ConfigError` for settings (``dev``: no such interface; ``netns``: no
+    such namespace; ``group``: cannot join), :class:`~pyvxlan.udp.DriverError` for a port in use
+    or a TAP device that cannot be made, :class:`~pyvxlan.PrivilegeError` for missing privilege.
+    """
+    if not isinstance(config, VtepConfig):
+        raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
+    if type(batch) is not int or batch < 1:
+        raise ConfigError("batch", f"must be a positive int, got {batch!r}")
+    specs = [GuestSpec.parse(g) if isinstance(g, str) else g for g in guests]
+    vtep = UdpVtep(config, netns=netns, batch=batch)
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                vtep._open(nursery, tap, specs)
+                if up:
+                    await vtep.up()
+                yield vtep
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        vtep._close()

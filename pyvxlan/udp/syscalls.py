@@ -1,0 +1,184 @@
+"""The system calls the UDP driver needs that Python's ``socket`` module does not name.
+
+Kept apart from the driver so that every Linux constant has one place, with its source: the
+values are from ``include/uapi/linux/in.h``, ``in6.h``, ``udp.h``, ``if_tun.h`` and ``sched.h``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+from pyvxlan.errors import ConfigError, PrivilegeError
+
+__all__ = [
+    "DriverError",
+    "in_netns",
+    "interface_index",
+    "open_tap",
+    "open_udp_socket",
+]
+
+T = TypeVar("T")
+
+IP_MTU_DISCOVER: Final = 10
+IP_PMTUDISC_DONT: Final = 0
+IP_FREEBIND: Final = 15
+IP_MULTICAST_ALL: Final = 49
+IPV6_MTU_DISCOVER: Final = 23
+IPV6_PMTUDISC_DONT: Final = 0
+IPV6_AUTOFLOWLABEL: Final = 70
+IPV6_FREEBIND: Final = 78
+IPV6_MULTICAST_ALL: Final = 29
+UDP_NO_CHECK6_TX: Final = 101
+UDP_NO_CHECK6_RX: Final = 102
+TUNSETIFF: Final = 0x400454CA
+IFF_TAP: Final = 0x0002
+IFF_NO_PI: Final = 0x1000
+IFF_UP: Final = 0x1
+SIOCGIFFLAGS: Final = 0x8913
+SIOCSIFFLAGS: Final = 0x8914
+CLONE_NEWNET: Final = 0x40000000
+NETNS_DIR: Final = "/run/netns"
+
+
+class DriverError(OSError):
+    """A system call of the UDP driver failed in a way the user can act on (a port in use, a
+    missing device, no privilege); the message names the thing."""
+
+
+def interface_index(name: str) -> int:
+    """The index of interface ``name`` in the calling thread's namespace; ConfigError (``dev``)
+    when there is none, as ``ip link add ... dev IF`` refuses a missing device."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        raise ConfigError("dev", f"no interface named {name!r}") from None
+
+
+def open_udp_socket(family: int, address: str | None, port: int, *, what: str, reuse: bool = False) -> socket.socket:
+    """A non-blocking UDP socket bound to ``address``:``port`` (``None``: any), set up to send as
+    the kernel's vxlan device does: no DF (``df unset``), no IPv6 flow label (``flowlabel 0``), and
+    no multicast of groups other sockets joined.
+
+    ``IP_FREEBIND`` lets ``local`` be an address the host does not have (yet), which Linux's vxlan
+    device accepts too. A port in use is a :class:`DriverError` naming ``what`` and the address.
+    """
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, 0)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+            host = address if address is not None else "::"
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+            host = address if address is not None else "0.0.0.0"
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise DriverError(exc.errno, f"{what}: UDP {where} is in use") from None
+            if exc.errno == errno.EACCES:
+                raise PrivilegeError(f"{what}: binding UDP {where} needs CAP_NET_BIND_SERVICE") from None
+            raise DriverError(exc.errno, f"{what}: cannot bind UDP {where}: {exc.strerror}") from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def open_tap(name: str) -> tuple[int, str]:
+    """Create TAP device ``name`` (``IFF_TAP | IFF_NO_PI``: bare Ethernet frames), set it up, and
+    return its non-blocking descriptor and name. Closing the descriptor removes the device."""
+    if not name or len(name.encode()) > 15 or "/" in name or " " in name:
+        raise ConfigError("tap", f"{name!r} is not a valid interface name")
+    try:
+        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise DriverError(errno.ENOENT, "tap: /dev/net/tun does not exist (no TUN/TAP support)") from None
+    except PermissionError:
+        raise PrivilegeError("tap: opening /dev/net/tun needs CAP_NET_ADMIN") from None
+    try:
+        request = struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI)
+        try:
+            fcntl.ioctl(fd, TUNSETIFF, request)
+        except PermissionError:
+            raise PrivilegeError(f"tap: creating TAP device {name!r} needs CAP_NET_ADMIN") from None
+        except OSError as exc:
+            # EBUSY: a TAP of that name is open elsewhere; EINVAL: the name is another kind of device.
+            raise DriverError(exc.errno, f"tap: cannot create TAP device {name!r}: {exc.strerror}") from None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
+            ifreq = struct.pack("16sH22x", name.encode(), 0)
+            flags = struct.unpack_from("16sH", fcntl.ioctl(ctl, SIOCGIFFLAGS, ifreq))[1]
+            fcntl.ioctl(ctl, SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(), flags | IFF_UP))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _setns(fd: int) -> None:
+    global _libc  # loaded once, on first use: only namespace users need it
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        if code == errno.EPERM:
+            raise PrivilegeError("netns: entering a network namespace needs CAP_SYS_ADMIN")
+        raise DriverError(code, f"netns: setns failed: {os.strerror(code)}")
+
+
+def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
+    """``fn()`` with its sockets and devices made in network namespace ``netns`` (``None``: here).
+
+    A network namespace belongs to a thread, and a socket or TAP device to the namespace it was
+    made in for life; so ``fn`` runs in a short-lived thread that enters the namespace, and the
+    caller's thread never changes namespace.
+    """
+    if netns is None:
+        return fn()
+    if not netns or "/" in netns or netns in (".", ".."):
+        raise ConfigError("netns", f"{netns!r} is not a valid namespace name")
+    path = os.path.join(NETNS_DIR, netns)
+    if not os.path.exists(path):
+        raise ConfigError("netns", f"no network namespace named {netns!r}")
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(nsfd)
+            finally:
+                os.close(nsfd)
+            result.append(fn())
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=f"pyvxlan-netns-{netns}")
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return result[0]
