@@ -520,9 +520,13 @@ class SimLab:
             await dev.control.up()
         mode = self.topology.mode
         if mode is FdbMode.UNICAST:
+            # One (checked) entry value per peer, shared by every device that lists it: N x N
+            # entries would be built and checked N times over.
+            entries: dict[str, FdbEntry] = {}
             for (host, vni), dev in self._devices.items():
                 peers = self.topology.peers(host, vni)
-                await dev.control.fdb_append_many([FdbEntry("00:00:00:00:00:00", peer) for peer in peers])
+                batch = [entries.get(p) or entries.setdefault(p, FdbEntry("00:00:00:00:00:00", p)) for p in peers]
+                await dev.control.fdb_append_many(batch)
         elif mode is FdbMode.CONTROLLER and not self._on_miss:
             for spec in self.topology.guests:
                 await self._controller_attach(spec, spec.host, None)
