@@ -23,7 +23,7 @@ __all__ = ["UsageError", "main"]
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
-_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab", "replay")
+_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab", "replay", "conform")
 
 # The line printed for each signal that ends a command; the status is 128 + the signal number.
 _SIGNALS: dict[int, str] = {
