@@ -215,29 +215,35 @@ class UdpVtep(MemoryVtep):
 
     # --- opening and closing ----------------------------------------------------------------------
 
-    def _open(self, nursery: trio.Nursery, tap: str | None, guests: Sequence[GuestSpec]) -> None:
-        self._nursery = nursery
+    def _open(self, tap: str | None, guests: Sequence[GuestSpec]) -> None:
         cfg = self.config
         if cfg.dev is not None:
-            in_netns(self._netns, lambda: interface_index(cfg.dev or ""))
+            self._in_ns(lambda: interface_index(cfg.dev or ""))
         self._main = self._in_ns(
             lambda: open_udp_socket(self._family, self._local, cfg.dst_port, what=cfg.name, reuse=False)
         )
         self._prepare_rx(self._main)
         self._own_ports.add(cfg.dst_port)
         self._tx[cfg.dst_port] = _TxSocket(self._main)
-        nursery.start_soon(self._rx_loop, self._main)
         if tap is not None:
             self._tap, self._tap_name = self._in_ns(lambda: open_tap(tap))
-            nursery.start_soon(self._tap_loop, self._tap)
         if guests:
-            self._start_guests(nursery, guests)
+            self._make_guests(guests)
+
+    def _start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        assert self._main is not None
+        nursery.start_soon(self._rx_loop, self._main)
+        if self._tap is not None:
+            nursery.start_soon(self._tap_loop, self._tap)
+        if self._sched is not None:
+            nursery.start_soon(self._sched.run)
         nursery.start_soon(self._timer_loop)
 
     def _in_ns(self, fn: Callable[[], _T]) -> _T:
         return in_netns(self._netns, fn)
 
-    def _start_guests(self, nursery: trio.Nursery, guests: Sequence[GuestSpec]) -> None:
+    def _make_guests(self, guests: Sequence[GuestSpec]) -> None:
         sched = self._sched = Scheduler()
         ledger = Ledger()
         bridge = self._bridge = Bridge("br0", drop=lambda reason, _frame: self._guest_drop(reason), ledger=ledger)
@@ -262,7 +268,6 @@ class UdpVtep(MemoryVtep):
             bridge.attach(name, g.deliver)
             g.attach(self._guest_port(name))
             self._guests[name] = g
-        nursery.start_soon(sched.run)
 
     def _guest_drop(self, reason: str) -> None:
         self.guest_drops[reason] += 1
@@ -572,13 +577,25 @@ async def open_vtep(
     specs = [GuestSpec.parse(g) if isinstance(g, str) else g for g in guests]
     vtep = UdpVtep(config, netns=netns, batch=batch)
     try:
-        async with trio.open_nursery() as nursery:
-            try:
-                vtep._open(nursery, tap, specs)
-                if up:
-                    await vtep.up()
-                yield vtep
-            finally:
-                nursery.cancel_scope.cancel()
+        vtep._open(tap, specs)  # outside the nursery: a port in use is raised as itself
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    vtep._start(nursery)
+                    if up:
+                        await vtep.up()
+                    yield vtep
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The driver's tasks raise nothing, so a group holds the body's one exception (or
+            # up()'s): raise it as itself, as a caller of an async with expects.
+            raise _single(group) from None
     finally:
         vtep._close()
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+        group = group.exceptions[0]  # type: ignore[assignment]
+    return group

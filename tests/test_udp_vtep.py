@@ -1,0 +1,299 @@
+"""The UDP driver without privilege: loopback sockets, in-process guests, the VtepControl checker.
+
+Every VTEP here binds a 127.0.9.x address (IP_FREEBIND needs no privilege, and loopback answers
+for all of 127/8) on a port of its own, so the tests do not meet a vxlan device or another test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import struct
+
+import pytest
+import trio
+
+from pyvxlan import ConfigError, SendDatagram, Vtep, VtepConfig, VtepControl
+from pyvxlan.events import EntryExpired, EntryLearned, Notification
+from pyvxlan.packets import icmp_echo_frame
+from pyvxlan.testing import check_vtep_control
+from pyvxlan.udp import DriverError, GuestSpec, UdpVtep, open_vtep
+
+A, B = "127.0.9.1", "127.0.9.2"
+MAC1, MAC2 = "02:00:00:00:09:01", "02:00:00:00:09:02"
+IP_RECVTTL = 12  # include/uapi/linux/in.h; Python's socket module does not name it
+_ports = itertools.count(47900 + (os.getpid() % 200) * 8)
+
+
+def _port() -> int:
+    return next(_ports)
+
+
+def _pair(port: int, **kw: object) -> tuple[VtepConfig, VtepConfig]:
+    a = VtepConfig(vni=10, local=A, remote=B, dst_port=port, **kw)  # type: ignore[arg-type]
+    b = VtepConfig(vni=10, local=B, remote=A, dst_port=port, **kw)  # type: ignore[arg-type]
+    return a, b
+
+
+async def _collect(vtep: VtepControl, into: list[Notification], *, task_status: trio.TaskStatus[None]) -> None:
+    async with vtep.subscribe() as stream:
+        task_status.started()
+        async for note in stream:
+            into.append(note)
+
+
+def test_udp_vtep_is_a_vtep_control_and_passes_the_checker() -> None:
+    async def main() -> None:
+        async with open_vtep(VtepConfig(vni=1, local=A, dst_port=_port())) as vtep:
+            control: VtepControl = vtep  # mypy checks the Protocol here
+            assert isinstance(control, VtepControl)
+        await check_vtep_control(open_vtep, dev="lo")
+
+    trio.run(main)
+
+
+def test_guests_ping_each_other_through_two_userspace_vteps_and_learn() -> None:
+    notes: list[Notification] = []
+
+    async def main() -> None:
+        a, b = _pair(_port())
+        async with (
+            open_vtep(a, guests=[GuestSpec(MAC1, "203.0.113.1/24")], up=True) as va,
+            open_vtep(b, guests=[f"{MAC2},203.0.113.2/24"], up=True) as vb,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(_collect, va, notes)
+            result = await va.guest("guest1").ping("203.0.113.2", count=3, interval=0.01)
+            assert (result.sent, result.received) == (3, 3)
+            assert all(0 < rtt < 0.5 for rtt in result.rtts)
+            back = await vb.guest("guest1").ping("203.0.113.1", count=1)
+            assert back.received == 1
+            learned = {(e.mac, e.dst) for e in await va.fdb() if e.mac != "00:00:00:00:00:00"}
+            assert learned == {(MAC2, B)}
+            assert va.guest("guest1").arp_cache[bytes([203, 0, 113, 2])][0] == bytes.fromhex("020000000902")
+            stats = va.stats()
+            assert stats.tx_datagrams >= 4 and stats.rx_datagrams >= 4 and stats.tx_errors == 0
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert EntryLearned(MAC2, B) in notes
+
+
+def test_guest_udp_sockets_carry_datagrams_across() -> None:
+    async def main() -> None:
+        a, b = _pair(_port())
+        async with (
+            open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as va,
+            open_vtep(b, guests=[f"{MAC2},203.0.113.2/24"], up=True) as vb,
+        ):
+            server = vb.guest("guest1").udp_socket(7000)
+            va.guest("guest1").udp_socket(7001).send(b"hello", ("203.0.113.2", 7000))
+            with trio.fail_after(5):
+                payload, sender = await server.receive()
+            assert (payload, sender) == (b"hello", ("203.0.113.1", 7001))
+
+    trio.run(main)
+
+
+def test_multicast_flood_and_learn_on_a_group_joined_on_dev() -> None:
+    """Both VTEPs join 239.1.1.1 on lo; the first ARP floods to the group, the reply is unicast
+    to the learned VTEP; the host's loopback of our own multicast is not handed to the core."""
+
+    async def main() -> None:
+        port = _port()
+        a = VtepConfig(vni=10, local=A, group="239.1.1.1", dev="lo", dst_port=port)
+        b = VtepConfig(vni=10, local=B, group="239.1.1.1", dev="lo", dst_port=port)
+        async with (
+            open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as va,
+            open_vtep(b, guests=[f"{MAC2},203.0.113.2/24"], up=True) as vb,
+        ):
+            result = await va.guest("guest1").ping("203.0.113.2", count=2, interval=0.01)
+            assert result.received == 2
+            assert {(e.mac, e.dst) for e in await vb.fdb()} >= {(MAC1, A)}
+            assert {(e.mac, e.dst) for e in await va.fdb()} >= {(MAC2, B)}
+            assert va.stats().rx_own >= 1  # its own ARP broadcast, looped back by the host
+
+    trio.run(main)
+
+
+def _receiver(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    sock.bind((B, port))
+    return sock
+
+
+def test_datagrams_carry_the_cores_source_port_ttl_tos_and_payload() -> None:
+    """What a peer receives is the core's SendDatagram: a different source port per flow (the
+    core's flow hash, as Linux's udp_flow_src_port), the TTL and the TOS with the inner ECN."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port, ttl=17, tos=0x28)
+    frames = [
+        icmp_echo_frame(
+            bytes.fromhex("020000000901"),
+            bytes.fromhex("020000000902"),
+            bytes([203, 0, 113, 1]),
+            bytes([203, 0, 113, n]),
+            reply=False,
+            ident=n,
+            seq=0,
+            data=b"x",
+        )
+        for n in (2, 3, 4)
+    ]
+    model = Vtep(config)
+    model.up(0.0)
+    want = []
+    for frame in frames:
+        model.transmit(frame, 0.0)
+        want += [(o.src_port, o.ttl, o.tos, o.payload) for o in model.take_outputs() if isinstance(o, SendDatagram)]
+    assert len({w[0] for w in want}) == 3  # three flows, three source ports
+
+    async def main() -> list[tuple[int, int, int, bytes]]:
+        got = []
+        with _receiver(port) as peer:
+            async with open_vtep(config, up=True) as vtep:
+                for frame in frames:
+                    await vtep.send_frame(frame)
+                for _ in frames:
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(peer)
+                    data, anc, _flags, addr = peer.recvmsg(65535, 64)
+                    fields = {t: d for _lvl, t, d in anc}
+                    ttl = struct.unpack("i", fields[socket.IP_TTL])[0]
+                    got.append((addr[1], ttl, fields[socket.IP_TOS][0], data))
+                assert vtep.source_ports == sorted({config.dst_port, *(w[0] for w in want)})
+        return got
+
+    assert trio.run(main) == want
+
+
+def test_a_port_in_use_is_one_error_naming_the_address() -> None:
+    port = _port()
+
+    async def main() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+            squatter.bind((A, port))
+            with pytest.raises(DriverError) as info:
+                async with open_vtep(VtepConfig(vni=10, local=A, dst_port=port)):
+                    pass
+            assert str(info.value) == f"[Errno 98] vxlan10: UDP {A}:{port} is in use"
+
+    trio.run(main)
+
+
+def test_a_missing_underlay_device_is_a_config_error() -> None:
+    async def main() -> None:
+        config = VtepConfig(vni=10, local=A, group="239.1.1.1", dev="pvh9nope", dst_port=_port())
+        with pytest.raises(ConfigError, match=r"^dev: no interface named 'pvh9nope'$"):
+            async with open_vtep(config):
+                pass
+
+    trio.run(main)
+
+
+def test_a_missing_namespace_is_a_config_error() -> None:
+    async def main() -> None:
+        with pytest.raises(ConfigError, match=r"^netns: no network namespace named 'pvh9-none'$"):
+            async with open_vtep(VtepConfig(vni=10, local=A, dst_port=_port()), netns="pvh9-none"):
+                pass
+
+    trio.run(main)
+
+
+def _memberships(group_hex: str = "010101EF") -> int:
+    with open("/proc/net/igmp") as f:
+        return sum(1 for line in f if group_hex in line)
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("how", ["exit", "cancel", "error"])
+def test_closing_leaves_no_socket_and_no_membership(how: str) -> None:
+    port = _port()
+    before = _memberships()
+    used: list[int] = []
+
+    async def run(vtep_box: list[UdpVtep]) -> None:
+        a = VtepConfig(vni=10, local=A, group="239.1.1.1", dev="lo", dst_port=port)
+        async with open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as vtep:
+            vtep_box.append(vtep)
+            await vtep.guest("guest1").ping("203.0.113.9", count=1, timeout=0.05)  # floods to the group
+            used.extend(vtep.source_ports)
+            assert _memberships() == before + 1
+            if how == "cancel":
+                await trio.sleep_forever()
+            if how == "error":
+                raise KeyError("boom")
+
+    async def main() -> None:
+        box: list[UdpVtep] = []
+        if how == "cancel":
+            with trio.move_on_after(0.5):
+                await run(box)
+        elif how == "error":
+            with pytest.raises(KeyError):
+                await run(box)
+        else:
+            await run(box)
+
+    trio.run(main)
+    assert _memberships() == before
+    assert len(used) >= 2 and all(_bindable(A, p) for p in used)
+    assert _bindable("239.1.1.1", port)
+
+
+def test_learned_entries_age_out_on_the_cores_timer() -> None:
+    notes: list[Notification] = []
+
+    async def main() -> None:
+        a, b = _pair(_port(), ageing=0.3)
+        async with (
+            open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as va,
+            open_vtep(b, guests=[f"{MAC2},203.0.113.2/24"], up=True),
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(_collect, va, notes)
+            assert (await va.guest("guest1").ping("203.0.113.2", interval=0.0)).received == 1
+            with trio.fail_after(3):
+                while EntryExpired(MAC2, B) not in notes:
+                    await trio.sleep(0.05)
+            assert [e.mac for e in await va.fdb()] == ["00:00:00:00:00:00"]
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+def test_frames_without_a_local_side_are_read_with_receive_frame() -> None:
+    async def main() -> None:
+        a, b = _pair(_port())
+        frame = bytes.fromhex("020000000902020000000901") + b"\x88\xb5" + b"pyvxlan"
+        async with open_vtep(a, up=True) as va, open_vtep(b, up=True) as vb:
+            await va.send_frame(frame)
+            with trio.fail_after(5):
+                assert await vb.receive_frame() == frame
+
+    trio.run(main)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("02:00:00:00:00:01", "guest: '02:00:00:00:00:01' is not MAC,IP/PREFIX"),
+        ("02:00:00:00:00:01,203.0.113.1", "guest: '203.0.113.1' has no prefix length (203.0.113.2/24)"),
+        ("02:00:00:00:00:01,nope/24", "guest: 'nope/24' is not an address with a prefix (203.0.113.2/24)"),
+    ],
+)
+def test_guest_specs_are_checked(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        GuestSpec.parse(text)
+    assert str(info.value) == message
