@@ -713,6 +713,7 @@ class Replay:
         with self._open() as f:
             for ts, linktype, buf, start, end, wirelen in raw_records(f):
                 n += 1
+                fast = False
                 # The common case in one unpack (the layout decode's fast path reads); the rest
                 # through decapsulate, both arriving at the same variables below.
                 if linktype == 1 and end - start >= 62:
@@ -730,10 +731,9 @@ class Replay:
                         if dport not in ports:
                             continue
                         payload = buf[start + 42 : end]
-                    else:
-                        linktype = -linktype  # noqa: PLW2901 - marks "take the general path"
-                if linktype != 1:
-                    rec = _slow(n, ts, abs(linktype), buf, start, end, wirelen, ports, stats)
+                        fast = True
+                if not fast:
+                    rec = _slow(n, ts, linktype, buf, start, end, wirelen, ports, stats)
                     if rec is None:
                         continue
                     if isinstance(rec, _IcmpTooBig):

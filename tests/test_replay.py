@@ -516,3 +516,24 @@ def test_a_caller_file_is_read_twice_and_left_open() -> None:
         "00:00:01.000 198.51.100.2 vni 10 learned 02:00:00:00:00:0a -> 198.51.100.1 [frame 1]"
     ]
     assert not buf.closed
+
+
+def test_frame_numbers_count_every_record_as_wireshark_does() -> None:
+    """Frames that are not VXLAN (a short ARP, a DNS datagram) still count; VLAN-tagged and IPv6
+    datagrams take the general path to the same model."""
+    arp = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+    dns = encapsulate(eth(MAC_B, MAC_A), vni=10, src=A, dst=B, dst_port=53)
+    records = [
+        (1.0, arp),
+        (1.1, dns),
+        (1.2, dgram(A, B, MAC_A, MAC_B, vlan=7)),
+        (1.3, dgram("2001:db8::1", "2001:db8::2", MAC_C, MAC_M)),
+        (1.4, dgram(B, A, MAC_B, MAC_A)),
+    ]
+    r = Replay(capture(records))
+    assert [(c.vtep, c.mac, c.frame) for c in changes(list(r.events()))] == [
+        (B, MAC_A, 3),
+        ("2001:db8::2", MAC_C, 4),
+        (A, MAC_B, 5),
+    ]
+    assert r.stats.packets == 5
