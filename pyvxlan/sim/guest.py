@@ -9,8 +9,8 @@ first, and all are dropped, counted, when the resolution fails); an answered ent
 answers and learns the asker, as Linux does.
 
 What a guest sends is what a Linux guest puts on its veth: frames unpadded (Linux pads only on
-real NICs), IPv4 IDs from ``__ip_select_ident`` (see :mod:`pyvxlan.sim.ipid`), DF set except on
-ICMP echo replies (Linux's ICMP socket does not do path MTU discovery), and the echo requests of
+real NICs), IPv4 IDs from ``__ip_select_ident`` and IPv6 flow labels from ``ip6_make_flowlabel``
+(see :mod:`pyvxlan.sim.ipid`; neighbour discovery keeps label 0), DF set except on ICMP echo replies (Linux's ICMP socket does not do path MTU discovery), and the echo requests of
 :meth:`SimGuest.ping` as the kernel lab's ``ping`` sends them (``ECHO_DATA``: sequence numbers from
 0, 16 bytes of data, ``pyvxlan-`` and the send time as a big-endian double).
 
@@ -410,7 +410,10 @@ class SimGuest:
             proto = _PROTO_UDP
         frame = _unpadded(frame)
         if self.v6:
-            return frame
+            # ip6_make_flowlabel: a hash of the flow (auto_flowlabels), the traffic class kept.
+            word = int.from_bytes(frame[14:18], "big") & 0xFFF00000
+            label = self._idents.flow_label(self.ip_bytes, target, frame[20])
+            return frame[:14] + (word | label).to_bytes(4, "big") + frame[18:]
         # Linux's ICMP socket (echo replies) sends with IP_PMTUDISC_DONT: no DF.
         return _ipv4_as_linux(frame, self._idents.take(self.ip_bytes, target, proto), kind != "echo-reply")
 
