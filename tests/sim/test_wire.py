@@ -190,3 +190,23 @@ def test_tos_and_a_zero_udp_checksum_reach_the_wire_and_the_receiver(tmp_path: P
         assert (received, drops) == (1, {})
     else:
         assert (received, drops) == (0, {"zero_checksum": 3, "guest:arp_failed": 1})  # 3 ARP requests, 1 ping
+
+
+def test_ipv6_guests_label_their_flows_but_not_neighbour_discovery(tmp_path: Path) -> None:
+    # ip6_make_flowlabel with auto_flowlabels (Linux's default) labels socket traffic; ndisc
+    # sends with label 0. One label per direction of the flow, from the seed.
+    topo = classic_demo(2)
+    guests = tuple(replace(g, ip=f"2001:db8:10::{i}/64") for i, g in enumerate(topo.guests, 1))
+
+    async def main() -> None:
+        async with open_lab(Topology(topo.underlay, topo.hosts, guests, topo.mode)) as lab:
+            lab.capture(str(tmp_path / "u.pcap"))
+            await lab.guest("guest1").ping("2001:db8:10::2", count=2)
+
+    run(main)
+    inner = [bytes(decapsulate(f).inner) for f in frames(tmp_path / "u.pcap")]
+    labels = [(f[54], int.from_bytes(f[14:18], "big") & 0xFFFFF) for f in inner]
+    g1, g2 = (bytes.fromhex(f"20010db800100000000000000000000{i}") for i in (1, 2))
+    a, b = IpIdents(0).flow_label(g1, g2, 58), IpIdents(0).flow_label(g2, g1, 58)
+    assert labels == [(135, 0), (136, 0), (128, a), (129, b), (128, a), (129, b)]
+    assert 0 not in (a, b) and a != b
