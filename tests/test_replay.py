@@ -537,3 +537,26 @@ def test_frame_numbers_count_every_record_as_wireshark_does() -> None:
         (A, MAC_B, 5),
     ]
     assert r.stats.packets == 5
+
+
+def test_the_docs_page_shows_what_the_command_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/replay.md's first two output blocks are the command's output, line for line."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "replay.md").read_text()
+    shown = re.findall(r"^```text\n(.*?)^```", page, re.S | re.M)
+    monkeypatch.chdir(tmp_path)
+
+    async def lab() -> None:
+        async with open_lab(classic_demo(3)) as lab:
+            lab.capture("underlay.pcap")
+            await lab.guest("guest1").ping("203.0.113.2")
+            await lab.move_guest("guest2", "host3")
+            await lab.sleep(1)
+            await lab.guest("guest1").ping("203.0.113.2")
+
+    run(lab)
+    assert main(["replay", "underlay.pcap"]) == 0
+    assert capsys.readouterr().out == shown[0]
+    assert main(["replay", "underlay.pcap", "--at", "+0.002"]) == 0
+    assert capsys.readouterr().out == shown[1]

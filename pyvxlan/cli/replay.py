@@ -242,7 +242,7 @@ def _main(args: argparse.Namespace) -> int:
     except DecodeError as exc:
         raise UsageError(f"{path}: {exc}", prog=_PROG) from None
     except ConfigError as exc:
-        what = f"--at {args.at!r}" if exc.args and str(exc).startswith("at:") else path
+        what = f"--at {args.at!r}" if exc.field == "at" else path
         raise UsageError(f"{what}: {exc}", prog=_PROG) from None
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file", prog=_PROG) from None
