@@ -4,7 +4,9 @@ Each host has one link to the underlay with a :class:`LinkProfile` (latency, jit
 duplication, reordering); a datagram from A to B takes A's latency plus B's. Multicast reaches
 exactly the hosts that joined the group (joins and leaves come from the VTEP cores' actions),
 never the sender (Linux's vxlan socket clears ``IP_MULTICAST_LOOP``). An outer packet larger than
-the underlay MTU is dropped, as with DF set. Links can go down and the hosts can be partitioned.
+the underlay MTU is dropped (``mtu``): Linux never sends one, as its bridge does not forward a
+frame larger than the vxlan device's MTU (the underlay's minus the overhead), and the simulated
+guests have no MTU of their own. Links can go down and the hosts can be partitioned.
 Every datagram copy that does not arrive is reported to ``drop`` with a reason.
 
 Speed matters here: a broadcast in a flood-and-learn lab of 10,000 VTEPs is one datagram with
