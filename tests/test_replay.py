@@ -484,6 +484,7 @@ def test_cli_mac_history_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["/nonexistent/c.pcap"], "pyvxlan replay: error: /nonexistent/c.pcap: no such file"),
         (["{tmp}"], "pyvxlan replay: error: {tmp}: is a directory"),
         (["{bad}"], "pyvxlan replay: error: {bad}: pcap at offset 0: not a pcap or pcapng file (magic 6e6f7420)"),
+        (["{cut}"], "pyvxlan replay: error: {cut}: pcap at offset 24: record of 110 bytes is cut after 50 bytes"),
         (
             ["{good}", "--vtep", "198.51.100.1,vni=x"],
             "pyvxlan replay: error: --vtep '198.51.100.1,vni=x': vni: 'x' is not a number",
@@ -495,7 +496,7 @@ def test_cli_mac_history_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["{good}", "--mac", "nope"], "pyvxlan replay: error: --mac 'nope': mac: 'nope' is not a MAC address"),
         (["{good}", "--port", "0"], "pyvxlan replay: error: argument --port: invalid port '0': must be in 1..65535"),
     ],
-    ids=["missing", "directory", "not-a-capture", "vtep", "at", "mac", "port"],
+    ids=["missing", "directory", "not-a-capture", "cut", "vtep", "at", "mac", "port"],
 )
 def test_cli_bad_input_is_one_line_naming_input_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
@@ -503,7 +504,9 @@ def test_cli_bad_input_is_one_line_naming_input_and_field(
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"not a capture at all, just text")
     good = write_capture(tmp_path / "good.pcap", [(1.0, dgram(A, B, MAC_A, MAC_B))])
-    names = {"tmp": str(tmp_path), "bad": str(bad), "good": good}
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(Path(good).read_bytes()[: 24 + 16 + 50])
+    names = {"tmp": str(tmp_path), "bad": str(bad), "good": good, "cut": str(cut)}
     assert main(["replay", *(a.format(**names) for a in args)]) == 2
     err = capsys.readouterr().err
     assert err == message.format(**names) + "\n"
