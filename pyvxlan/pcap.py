@@ -16,8 +16,10 @@ import enum
 import errno
 import math
 import os
+import select
+import stat
 import struct
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, Final
@@ -274,15 +276,32 @@ class PcapStats:
 
 
 class _Source:
-    """A binary file read in large chunks; records are offsets into the chunks (no copy)."""
+    """A binary file read in large chunks; records are offsets into the chunks (no copy).
 
-    __slots__ = ("buf", "eof", "file", "offset")
+    A read returns what the file has ready (``read1``, or one ``read`` of a raw file), so records
+    from a pipe reach the reader as they arrive instead of when a whole chunk has come. ``idle``,
+    when given, is called before a read that would block (a pipe or socket with nothing ready):
+    the moment for a streaming consumer to flush what it holds.
+    """
 
-    def __init__(self, file: IO[bytes]) -> None:
+    __slots__ = ("_fd", "_read", "buf", "eof", "file", "idle", "offset")
+
+    def __init__(self, file: IO[bytes], idle: Callable[[], object] | None = None) -> None:
         self.file = file
         self.buf = b""
         self.offset = 0  # file offset of buf[0]
         self.eof = False
+        self.idle = idle
+        read1 = getattr(file, "read1", None)
+        self._read: Callable[[int], object] = read1 if callable(read1) else file.read
+        self._fd = -1  # polled before each read when there is an idle callback and it can block
+        if idle is not None:
+            try:
+                fd = file.fileno()
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a regular file never makes a reader wait
+                    self._fd = fd
+            except (OSError, ValueError, AttributeError):
+                pass  # no descriptor (BytesIO): reads do not block
 
     def fill(self, pos: int, need: int) -> int:
         """Make ``need`` bytes available from ``pos``; returns the new position of that byte (0)."""
@@ -291,13 +310,18 @@ class _Source:
         parts = [rest]
         have = len(rest)
         while have < need and not self.eof:
-            data = self.file.read(max(_CHUNK, need - have))
+            if self._fd >= 0 and self.idle is not None and not select.select([self._fd], [], [], 0)[0]:
+                self.idle()
+            data = self._read(max(_CHUNK, need - have))
+            if data is None:  # a non-blocking file with nothing ready
+                select.select([self._fd if self._fd >= 0 else self.file], [], [])
+                continue
             if not isinstance(data, (bytes, bytearray)):
                 raise ConfigError("source", f"must be opened in binary mode: read() gave {type(data).__name__}")
             if not data:
                 self.eof = True
                 break
-            parts.append(data)
+            parts.append(bytes(data))
             have += len(data)
         self.buf = b"".join(parts) if len(parts) > 1 else rest
         return 0
@@ -401,18 +425,26 @@ def _port_set(name: str, ports: object) -> frozenset[int]:
     return frozenset(ports)
 
 
-def raw_records(source: IO[bytes]) -> Iterator[tuple[float, int, bytes, int, int, int]]:
+def raw_records(
+    source: IO[bytes], *, idle: Callable[[], object] | None = None
+) -> Iterator[tuple[float, int, bytes, int, int, int]]:
     """The records of an open capture file as ``(timestamp, linktype, buffer, start, end, wire_length)``.
 
-    The captured bytes are ``buffer[start:end]``: ``buffer`` is a large chunk of the file shared by
+    The captured bytes are ``buffer[start:end]``: ``buffer`` is a chunk of the file shared by
     many records, so nothing is copied per record. ``wire_length`` is the packet's length on the
-    wire, more than ``end - start`` when the capture's snap length cut it. This is the low-level loop under :func:`read`,
-    for tools that want every packet (VXLAN or not) or their own fast path.
+    wire, more than ``end - start`` when the capture's snap length cut it. This is the low-level
+    loop under :func:`read`, for tools that want every packet (VXLAN or not) or their own fast path.
+
+    A pipe streams: each record is yielded as soon as its bytes have arrived (``tcpdump -U -w - |``),
+    and ``idle`` is called whenever the next read would wait for the writer, so that a consumer
+    can show what it has before it blocks.
     """
     _check_source(source)
     if isinstance(source, (str, os.PathLike)):
         raise ConfigError("source", "must be an open binary file object (read() takes a path)")
-    src = _Source(source)
+    if idle is not None and not callable(idle):
+        raise ConfigError("idle", f"must be callable or None, got {type(idle).__name__}")
+    src = _Source(source, idle)
     src.fill(0, 24)
     if len(src.buf) < 4:
         raise TruncatedError("pcap", 0, f"file header needs 24 bytes, got {len(src.buf)}")

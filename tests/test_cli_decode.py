@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pyvxlan import DecodeError, GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader, decapsulate, encapsulate
 from pyvxlan.cli import main
-from pyvxlan.cli.decode import DecodePrinter
+from pyvxlan.cli.decode import DecodeOptions, DecodePrinter
 from pyvxlan.frame import internet_checksum
 from pyvxlan.pcap import raw_records, write
 from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
@@ -201,7 +201,7 @@ def test_json_lines(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "vni": 10,
         "flags": 8,
         "i_flag": True,
-        "reserved": 0,
+        "reserved": "0x0000000000000000",
         "gbp": None,
         "inner_src": "02:00:00:00:00:01",
         "inner_dst": "ff:ff:ff:ff:ff:ff",
@@ -210,7 +210,9 @@ def test_json_lines(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
     }
     assert objs[11]["gbp"] == {"policy_id": 50000, "dont_learn": True, "policy_applied": False}
     assert objs[11]["flags"] == 0x88
-    assert objs[12]["reserved"] == 0x0000010000000001
+    # 64 bits as a hex string: a JSON number that wide loses its low bits in jq (issue 13)
+    assert objs[12]["reserved"] == "0x0000010000000001"
+    assert '"time": 1764237600.012000, ' in out.splitlines()[12]
     assert (objs[14]["vlans"], objs[14]["ttl"]) == ([7], 1)
     assert {k: objs[16][k] for k in ("type", "vni", "next_protocol", "p_flag", "bum", "oam", "version")} == {
         "type": "vxlan-gpe",
@@ -227,7 +229,7 @@ def test_json_lines(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "malformed": "ipv4 at offset 14: total length 78 exceeds the 46 bytes captured",
     }
     assert objs[19] == {
-        "totals": {"packets": 20, "vxlan": 18, "not_vxlan": 1, "malformed": 1},
+        "totals": {"packets": 20, "vxlan": 18, "not_vxlan": 1, "malformed": 1, "shown": 19},
         "reasons": {"ipv4: truncated": 1, "udp: not VXLAN": 1},
     }
 
@@ -423,7 +425,26 @@ def test_a_cut_file_prints_what_it_decoded_then_the_error(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["decode"], "pyvxlan decode: error: the following arguments are required: FILE"),
+        (["decode"], "pyvxlan decode: error: give a capture FILE (- for standard input) or -i IFACE"),
+        (["decode", "-i", "lo", "f"], "pyvxlan decode: error: give a capture FILE or -i IFACE, not both"),
+        (["decode", "--gbp", "f"], "pyvxlan decode: error: --gbp applies to --strict only"),
+        (
+            ["decode", "--vni", "16777216", "f"],
+            "pyvxlan decode: error: argument --vni: invalid VNI '16777216': must be in 0..16777215",
+        ),
+        (
+            ["decode", "--host", "x", "f"],
+            "pyvxlan decode: error: argument --host: invalid address 'x': not an IPv4 or IPv6 address",
+        ),
+        (["decode", "--mac", "02:00", "f"], "pyvxlan decode: error: argument --mac: invalid MAC address '02:00'"),
+        (
+            ["decode", "-c", "0", "f"],
+            "pyvxlan decode: error: argument -c/--count: invalid count '0': must be at least 1",
+        ),
+        (
+            ["decode", "--time-format", "x", "f"],
+            "pyvxlan decode: error: argument --time-format: invalid choice: 'x' (choose from 'clock', 'abs', 'rel', 'epoch')",
+        ),
         (["decode", "--port", "x", "f"], "pyvxlan decode: error: argument --port: invalid port 'x': not a number"),
         (
             ["decode", "--port", "70000", "f"],
@@ -435,7 +456,20 @@ def test_a_cut_file_prints_what_it_decoded_then_the_error(
         ),
         (["decode", "--bogus", "f"], "pyvxlan: error: unrecognized arguments: --bogus"),
     ],
-    ids=["no-file", "port-text", "port-range", "port-twice", "unknown-option"],
+    ids=[
+        "no-file",
+        "file-and-iface",
+        "gbp-alone",
+        "vni-range",
+        "host",
+        "mac",
+        "count",
+        "time-format",
+        "port-text",
+        "port-range",
+        "port-twice",
+        "unknown-option",
+    ],
 )
 def test_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(args, capsys) == (2, "", message + "\n")
@@ -536,11 +570,11 @@ def test_malformed_lines_are_written_in_batches(as_json: bool) -> None:
     """Issue 10.7: "malformed" lines were kept until the end of the file (1M zero-length records:
     284 MB); they count toward the batch like every other line."""
     writes: list[str] = []
-    printer = DecodePrinter((4789,), (4790,))
-    printer.record_lines(raw_records(io.BytesIO(_zero_length_records(10))), writes.append, as_json=as_json, batch=3)
+    printer = DecodePrinter((4789,), (4790,), DecodeOptions(as_json=as_json))
+    printer.record_lines(raw_records(io.BytesIO(_zero_length_records(10))), writes.append, batch=3)
     assert [w.count("\n") for w in writes] == [3, 3, 3, 1]
     line = (
-        '{"time": 0.0, "malformed": "ethernet at offset 0: need 14 bytes, got 0"}\n'
+        '{"time": 0.000000, "malformed": "ethernet at offset 0: need 14 bytes, got 0"}\n'
         if as_json
         else "00:00:00.000000 malformed: ethernet at offset 0: need 14 bytes, got 0\n"
     )

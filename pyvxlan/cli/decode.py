@@ -16,23 +16,63 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import errno
 import json
 import os
+import select
+import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from pyvxlan.addr import format_mac
+from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.cli import UsageError
-from pyvxlan.errors import DecodeError, NotVxlanError
-from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_GPE_PORT, VXLAN_PORT, Decapsulated, decapsulate, ip_text
-from pyvxlan.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GPE_B, GPE_O, GPE_P, GpeHeader, GpeNextProtocol, VxlanHeader
+from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
+from pyvxlan.frame import (
+    LINUX_VXLAN_PORT,
+    VXLAN_GPE_PORT,
+    VXLAN_PORT,
+    Decapsulated,
+    decapsulate,
+    internet_checksum,
+    ip_text,
+)
+from pyvxlan.header import (
+    FLAG_G,
+    FLAG_I,
+    GBP_A,
+    GBP_D,
+    GPE_B,
+    GPE_O,
+    GPE_P,
+    VNI_MAX,
+    GpeHeader,
+    GpeNextProtocol,
+    VxlanHeader,
+)
 from pyvxlan.pcap import PcapStats, frame_of, raw_records
 
-__all__ = ["DecodePrinter", "OutputError", "checked_writer", "inner_summary", "register", "run"]
+__all__ = [
+    "ChecksumStatus",
+    "DecodeOptions",
+    "DecodePrinter",
+    "OuterDetails",
+    "OutputError",
+    "Selection",
+    "TimeFormat",
+    "checked_writer",
+    "flush_checked",
+    "inner_summary",
+    "live_records",
+    "open_capture",
+    "outer_details",
+    "register",
+    "run",
+]
 
 # Entries per text cache, each emptied when full: with 8192, a capture of 300,000 distinct flows
 # peaks 25 MB above start-up (96 MB with 65536), and a capture of a few flows is as fast.
@@ -46,9 +86,9 @@ BATCH: Final = 4096
 _TAGS_SHOWN: Final = 4
 
 # One unpack reads an untagged IPv4 (IHL 5) VXLAN frame up to the inner Ethernet type: ethertype,
-# version/IHL, total length, fragment field, protocol, addresses and ports (12 bytes), UDP length,
+# version/IHL, total length, fragment field, TTL, protocol, addresses and ports (12 bytes), UDP length,
 # the VXLAN header (8 bytes), the inner MAC pair (12 bytes) and the inner ethertype.
-_FAST: Final = struct.Struct("!12xHBxH2xHxB2x12sH2x8s12sH")
+_FAST: Final = struct.Struct("!12xHBxH2xHBB2x12sH2x8s12sH")
 # An inner IPv4 header and the first 8 bytes of ICMP: version/IHL, total length, fragment field,
 # protocol, addresses, type, code, identifier, sequence number.
 _INNER_ICMP4: Final = struct.Struct("!BxH2xHxB2x8sBB2xHH").unpack_from
@@ -341,85 +381,424 @@ def _outer_text(src: bytes, dst: bytes, ports: tuple[int, int], vlans: tuple[int
     return f"{tags}{_ip_port(src, sport)} > {_ip_port(dst, dport)} {header_text(header)}"
 
 
-class DecodePrinter:
-    """Turns records into lines; keeps the caches and the totals of one run."""
+class TimeFormat(enum.Enum):
+    """How a text line shows the capture time (``--time-format``); JSON always gives epoch seconds."""
 
-    def __init__(self, ports: Collection[int], gpe_ports: Collection[int]) -> None:
+    CLOCK = "clock"  # HH:MM:SS.uuuuuu, tcpdump's default (in UTC here)
+    ABS = "abs"  # YYYY-MM-DD HH:MM:SS.uuuuuu, tcpdump -tttt
+    REL = "rel"  # HH:MM:SS.uuuuuu since the first packet shown, tcpdump -ttttt
+    EPOCH = "epoch"  # seconds since the epoch, tcpdump -tt
+
+
+class ChecksumStatus(enum.Enum):
+    """The outer UDP checksum of a packet, verified over the pseudo-header, as ``-v`` shows it."""
+
+    OK = "ok"
+    BAD = "bad"
+    NONE = "none"  # zero: no checksum sent (Linux's default over IPv4, udp6zerocsumtx over IPv6)
+    UNVERIFIED = "unverified"  # not all of the datagram was captured (snap length, GSO)
+
+
+@dataclass(frozen=True, slots=True)
+class OuterDetails:
+    """What ``-v`` adds about the outer headers. IPv4 has ``df`` and ``ip_id``; IPv6 ``flow_label``."""
+
+    tos: int  # IPv4 TOS byte, IPv6 traffic class
+    df: bool | None
+    ip_id: int | None
+    flow_label: int | None
+    udp_checksum: ChecksumStatus
+
+    def text(self, ttl: int) -> str:
+        """``ttl 64, tos 0x00, id 7, DF, udp sum ok`` (IPv6: ``hlim 64, class 0x00, flowlabel 0x00000, ...``)."""
+        if self.flow_label is None:
+            df = ", DF" if self.df else ""
+            return f"ttl {ttl}, tos {self.tos:#04x}, id {self.ip_id}{df}, udp sum {self.udp_checksum.value}"
+        return f"hlim {ttl}, class {self.tos:#04x}, flowlabel {self.flow_label:#07x}, udp sum {self.udp_checksum.value}"
+
+    def json_fields(self) -> str:
+        """The keys ``tos``, ``df``, ``ip_id``, ``flow_label``, ``udp_checksum`` as a JSON fragment."""
+        fields = {
+            "tos": self.tos,
+            "df": self.df,
+            "ip_id": self.ip_id,
+            "flow_label": self.flow_label,
+            "udp_checksum": self.udp_checksum.value,
+        }
+        return json.dumps(fields)[1:-1]
+
+
+def outer_details(d: Decapsulated, buf: bytes, start: int) -> OuterDetails:
+    """The outer TOS, DF, IP ID or flow label and UDP checksum status of ``d``, decoded from ``buf[start:]``.
+
+    The checksum is verified, not only shown: RFC 768's sum over the IPv4 or IPv6 pseudo-header
+    and the whole datagram. A capture taken on the sending host shows ``bad`` where the NIC fills
+    the checksum in after the capture point (checksum offload), as tcpdump -v shows it too.
+    """
+    off = start + 14 + 4 * len(d[7])  # outer IP header, after the MACs and any VLAN tags
+    udp = start + d[9] - 16  # the UDP header precedes the 8-byte VXLAN header
+    ulen = (buf[udp + 4] << 8) | buf[udp + 5]
+    src, dst = d[2], d[3]
+    if len(src) == 4:
+        tos, ip_id, df, flow = buf[off + 1], (buf[off + 4] << 8) | buf[off + 5], bool(buf[off + 6] & 0x40), None
+        pseudo = src + dst + struct.pack("!HH", 17, ulen)
+    else:
+        word = int.from_bytes(buf[off : off + 4], "big")
+        tos, ip_id, df, flow = (word >> 20) & 0xFF, None, None, word & 0xFFFFF
+        pseudo = src + dst + struct.pack("!II", ulen, 17)
+    end = start + d[9] + len(d[1])
+    if d[10] == 0:
+        status = ChecksumStatus.NONE
+    elif ulen < 8 or udp + ulen > end:
+        status = ChecksumStatus.UNVERIFIED
+    else:
+        ok = internet_checksum(pseudo + buf[udp : udp + ulen]) == 0
+        status = ChecksumStatus.OK if ok else ChecksumStatus.BAD
+    return OuterDetails(tos, df, ip_id, flow, status)
+
+
+def _is_ethernet(header: VxlanHeader | GpeHeader) -> bool:
+    """Whether the payload of ``header`` is an Ethernet frame (always for VXLAN)."""
+    if isinstance(header, GpeHeader):
+        w0 = header.word0
+        return (w0 & 0xFF) == GpeNextProtocol.ETHERNET or not w0 & GPE_P
+    return True
+
+
+def _inner_l3(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int) -> tuple[int, int]:
+    """The inner network protocol (an ethertype, -1 when none) and where its header starts."""
+    if not _is_ethernet(header):
+        np = header.word0 & 0xFF
+        return (IPV4 if np == GpeNextProtocol.IPV4 else IPV6 if np == GpeNextProtocol.IPV6 else -1), start
+    if end - start < 14:
+        return -1, start
+    etype = (buf[start + 12] << 8) | buf[start + 13]
+    p = start + 14
+    while etype in _VLAN_TYPES and end - p >= 4:
+        etype = (buf[p + 2] << 8) | buf[p + 3]
+        p += 4
+    return etype, p
+
+
+def inner_addresses(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int) -> tuple[bytes, ...]:
+    """The packed IP addresses of the inner frame ``buf[start:end]``: IPv4, IPv6 or ARP (sender, target)."""
+    etype, p = _inner_l3(header, buf, start, end)
+    if etype == IPV4 and end - p >= 20:
+        return buf[p + 12 : p + 16], buf[p + 16 : p + 20]
+    if etype == IPV6 and end - p >= 40:
+        return buf[p + 8 : p + 24], buf[p + 24 : p + 40]
+    if etype == ARP and end - p >= 28 and buf[p + 4] == 6 and buf[p + 5] == 4:
+        return buf[p + 14 : p + 18], buf[p + 24 : p + 28]
+    return ()
+
+
+def inner_ip_length(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int) -> int | None:
+    """The inner IPv4 total length or IPv6 length (payload + 40) as its header says; ``None`` if not IP."""
+    etype, p = _inner_l3(header, buf, start, end)
+    if etype == IPV4 and end - p >= 4:
+        return (buf[p + 2] << 8) | buf[p + 3]
+    if etype == IPV6 and end - p >= 6:
+        return ((buf[p + 4] << 8) | buf[p + 5]) + 40
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which packets are shown, like tcpdump's primitives: a packet must match every kind given
+    (AND across kinds) and, within a kind, any one value (OR). An empty selection shows all."""
+
+    vnis: frozenset[int] = frozenset()
+    hosts: frozenset[bytes] = frozenset()  # packed addresses: the outer or the inner IP/ARP ones
+    macs: frozenset[bytes] = frozenset()  # 6 bytes: the outer or the inner Ethernet addresses
+
+    def __post_init__(self) -> None:
+        checks: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+            ("vnis", "VNI", lambda v: type(v) is int and 0 <= v <= VNI_MAX),
+            ("hosts", "packed IPv4 or IPv6 address", lambda v: type(v) is bytes and len(v) in (4, 16)),
+            ("macs", "6-byte MAC address", lambda v: type(v) is bytes and len(v) == 6),
+        )
+        for name, what, ok in checks:
+            values = getattr(self, name)
+            if not isinstance(values, frozenset):
+                raise ConfigError(name, f"must be a frozenset, got {type(values).__name__}")
+            for v in values:
+                if not ok(v):
+                    raise ConfigError(name, f"holds {v!r:.40}, not a {what}")
+
+    @property
+    def empty(self) -> bool:
+        """True when every packet matches."""
+        return not (self.vnis or self.hosts or self.macs)
+
+    def matches(self, d: Decapsulated, buf: bytes, start: int) -> bool:
+        """Whether the packet ``d``, decoded from ``buf[start:]``, is selected."""
+        header = d[0]
+        if self.vnis and header.vni not in self.vnis:
+            return False
+        istart = start + d[9]
+        iend = istart + len(d[1])
+        if self.macs:
+            outer = bytes(d[8])
+            seen = {outer[0:6], outer[6:12]}
+            if _is_ethernet(header) and iend - istart >= 12:
+                seen |= {buf[istart : istart + 6], buf[istart + 6 : istart + 12]}
+            if seen.isdisjoint(self.macs):
+                return False
+        if self.hosts:
+            seen = {d[2], d[3], *inner_addresses(header, buf, istart, iend)}
+            if seen.isdisjoint(self.hosts):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    """What ``pyvxlan decode`` prints: the command's options, checked once."""
+
+    as_json: bool = False
+    verbose: bool = False
+    strict: bool = False  # Linux's receive rules for the header; dropped packets show the reason
+    gbp: bool = False  # with strict: the device has `gbp` (the G bits are not reserved)
+    time_format: TimeFormat = TimeFormat.CLOCK
+    selection: Selection = Selection()
+    count: int | None = None  # stop after this many lines of packets
+
+    def __post_init__(self) -> None:
+        for name in ("as_json", "verbose", "strict", "gbp"):
+            if type(getattr(self, name)) is not bool:
+                raise ConfigError(name, f"must be a bool, got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.time_format, TimeFormat):
+            raise ConfigError("time_format", f"must be a TimeFormat, got {self.time_format!r:.40}")
+        if not isinstance(self.selection, Selection):
+            raise ConfigError("selection", f"must be a Selection, got {type(self.selection).__name__}")
+        if self.count is not None and (type(self.count) is not int or self.count < 1):
+            raise ConfigError("count", f"must be an int >= 1 or None, got {self.count!r:.40}")
+
+
+def _json_outer(src: bytes, dst: bytes, ports_ttl: tuple[int, int, int], vlans: tuple[int, ...], header: Any) -> str:
+    """The outer keys of a JSON line, ``"type"`` to ``"gbp"`` (GPE: to ``"oam"``), without braces.
+
+    ``ports_ttl`` is the UDP source and destination port and the outer TTL.
+    """
+    gpe = isinstance(header, GpeHeader)
+    obj: dict[str, Any] = {
+        "type": "vxlan-gpe" if gpe else "vxlan",
+        "outer_src": ip_text(src),
+        "outer_dst": ip_text(dst),
+        "src_port": ports_ttl[0],
+        "dst_port": ports_ttl[1],
+        "ttl": ports_ttl[2],
+        "vlans": list(vlans),
+        "vni": header.vni,
+        "flags": header[0],  # byte 0: a header is its 8 bytes
+        "i_flag": header.i_flag,
+        # 64 bits: a JSON number that wide loses its low bits in most readers (jq, JavaScript).
+        "reserved": f"{header.reserved:#018x}",
+    }
+    if gpe:
+        np = header.next_protocol
+        obj.update(
+            next_protocol=np.name if isinstance(np, GpeNextProtocol) else np,
+            version=header.version,
+            p_flag=header.p_flag,
+            bum=header.bum,
+            oam=header.oam,
+        )
+    else:
+        gp = header.group_policy
+        obj["gbp"] = (
+            None
+            if gp is None
+            else {"policy_id": gp.policy_id, "dont_learn": gp.dont_learn, "policy_applied": gp.policy_applied}
+        )
+    return json.dumps(obj)[1:-1]
+
+
+_json_pairs: dict[bytes, str] = {}
+
+
+def _json_pair(raw: bytes) -> str:
+    """``"inner_src": ..., "inner_dst": ...`` of the 12 bytes that start an Ethernet frame (cached)."""
+    text = _json_pairs.get(raw)
+    if text is None:
+        text = f'"inner_src": "{format_mac(raw[6:12])}", "inner_dst": "{format_mac(raw[0:6])}"'
+        if len(_json_pairs) >= _CACHE_MAX:
+            _json_pairs.clear()
+        _json_pairs[raw] = text
+    return text
+
+
+def _hms(sec: int) -> str:
+    return f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}."
+
+
+class DecodePrinter:
+    """Turns records into lines; keeps the caches and the totals of one run.
+
+    Lines wait in :attr:`pending` until a batch is full, the input would block (:meth:`drain`),
+    or the records end.
+    """
+
+    def __init__(
+        self, ports: Collection[int], gpe_ports: Collection[int], options: DecodeOptions | None = None
+    ) -> None:
         self.ports = frozenset(ports)
         self.gpe_ports = frozenset(gpe_ports)
+        self.options = options = DecodeOptions() if options is None else options
+        if not isinstance(options, DecodeOptions):
+            raise ConfigError("options", f"must be a DecodeOptions, got {type(options).__name__}")
         self.stats = PcapStats()
+        self.shown = 0  # lines of packets written (VXLAN, dropped, malformed)
+        self.pending: list[str] = []
+        self._out: Callable[[str], Any] | None = None
         self._outer: dict[tuple[Any, ...], str] = {}
+        self._as_json = options.as_json
+        fmt = TimeFormat.EPOCH if options.as_json else options.time_format
+        self._prefix: Callable[[int], str] = {
+            TimeFormat.CLOCK: lambda sec: time.strftime("%H:%M:%S.", time.gmtime(sec)),
+            TimeFormat.ABS: lambda sec: time.strftime("%Y-%m-%d %H:%M:%S.", time.gmtime(sec)),
+            TimeFormat.REL: _hms,
+            TimeFormat.EPOCH: lambda sec: f"{sec}.",
+        }[fmt]
+        # Wall-clock formats read a negative time as before the epoch; the others need a sign.
+        self._signed = fmt in (TimeFormat.REL, TimeFormat.EPOCH)
+        self._rel = fmt is TimeFormat.REL
+        self._base: int | None = None if self._rel else 0  # microseconds subtracted from each time
         self._sec = -1
         self._sec_text = ""
 
-    def time_text(self, ts: float) -> str:
-        """``HH:MM:SS.uuuuuu`` in UTC (tcpdump prints local time; UTC keeps output reproducible)."""
-        usec = round(ts * 1_000_000)
+    def _stamp(self, usec: int) -> str:
+        if usec < 0 and self._signed:
+            return "-" + self._stamp(-usec)
         sec = usec // 1_000_000
-        usec -= sec * 1_000_000
         if sec != self._sec:
             self._sec = sec
-            self._sec_text = time.strftime("%H:%M:%S", time.gmtime(sec))
-        return f"{self._sec_text}.{usec:06d}"
+            self._sec_text = self._prefix(sec)
+        return f"{self._sec_text}{usec - sec * 1_000_000:06d}"
+
+    def time_text(self, ts: float) -> str:
+        """The time of a line as ``--time-format`` says (UTC; tcpdump prints local time, UTC keeps
+        output reproducible); in JSON, seconds since the epoch to the microsecond."""
+        usec = round(ts * 1_000_000)
+        if self._base is None:
+            self._base = usec  # REL: the first line shown is 00:00:00.000000
+        return self._stamp(usec - self._base)
 
     def outer(self, d: Decapsulated) -> str:
-        """The outer text of a decoded packet: VLAN tags, addresses, ports and the whole header.
+        """The outer text (or JSON keys) of a decoded packet: VLAN tags, addresses, ports, TTL and
+        the whole header.
 
         The cache key holds all 8 header bytes (a header is its bytes, and compares its type too):
         packets of one flow differ in VNI, GBP policy, GPE next protocol or reserved bits.
         """
-        key = (d[2], d[3], d[4], d[5], d[7], d[0])
+        key = (d[2], d[3], d[4], d[5], d[6], d[7], d[0])
         text = self._outer.get(key)
         if text is None:
-            text = _outer_text(d[2], d[3], (d[4], d[5]), d[7], d[0])
-            self._cache_outer(key, text)
+            if self._as_json:
+                text = _json_outer(d[2], d[3], (d[4], d[5], d[6]), d[7], d[0])
+            else:
+                text = _outer_text(d[2], d[3], (d[4], d[5]), d[7], d[0])
+            if len(self._outer) >= _CACHE_MAX:
+                self._outer.clear()
+            self._outer[key] = text
         return text
 
-    def _cache_outer(self, key: tuple[Any, ...], text: str) -> None:
-        if len(self._outer) >= _CACHE_MAX:
-            self._outer.clear()
-        self._outer[key] = text
-
-    def _fast_outer(self, addrs_ports: bytes, hdr: bytes) -> str:
+    def _fast_outer(self, addrs_ports: bytes, hdr: bytes, ttl: int) -> str:
         """The outer text of a fast-path frame, or "" when its port is not a VXLAN port."""
         sport, dport = _u16x2(addrs_ports, 8)
         if dport not in self.ports:
             return ""
         header = VxlanHeader.decode(hdr)
+        if self._as_json:
+            return _json_outer(addrs_ports[:4], addrs_ports[4:8], (sport, dport, ttl), (), header)
         return _outer_text(addrs_ports[:4], addrs_ports[4:8], (sport, dport), (), header)
 
     def line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
-        """The text line of a packet that :func:`~pyvxlan.decapsulate` decoded from ``buf[start:]``."""
+        """The line (text or JSON) of a packet that :func:`~pyvxlan.decapsulate` decoded from ``buf[start:]``."""
         istart = start + d[9]
         iend = istart + len(d[1])
         header = d[0]
-        if isinstance(header, GpeHeader):
-            inner = _gpe_inner(header, buf, istart, iend)
-        else:
-            inner = inner_summary(buf, istart, iend)
+        ethernet = _is_ethernet(header)
+        inner = inner_summary(buf, istart, iend) if ethernet else _gpe_inner(header, buf, istart, iend)
+        verbose = self.options.verbose
+        if self._as_json:
+            parts = ['{"time": ', self.time_text(ts), ", ", self.outer(d)]
+            if verbose:
+                parts += (", ", outer_details(d, buf, start).json_fields())
+            if ethernet and iend - istart >= 14:
+                parts += (", ", _json_pair(buf[istart : istart + 12]))
+                inner = inner.split(", ", 1)[1]  # the MAC pair is in the two keys above
+            parts.append(f', "inner_length": {iend - istart}')
+            if verbose:
+                parts.append(f', "inner_ip_length": {json.dumps(inner_ip_length(header, buf, istart, iend))}')
+            parts += (', "summary": ', json.dumps(inner), "}\n")
+            return "".join(parts)
+        if verbose:
+            details = outer_details(d, buf, start).text(d[6])
+            ip_len = inner_ip_length(header, buf, istart, iend)
+            lengths = f"inner length {iend - istart}" + (f", ip length {ip_len}" if ip_len is not None else "")
+            return f"{self.time_text(ts)} ({details}) {self.outer(d)}: {inner} ({lengths})\n"
         return f"{self.time_text(ts)} {self.outer(d)}: {inner}\n"
 
+    def json_line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
+        """:meth:`line` of a JSON printer (kept for callers of the earlier name)."""
+        return self.line(ts, d, buf, start)
+
+    def malformed_line(self, ts: float, exc: DecodeError) -> str:
+        """The line of a packet that is VXLAN-shaped but broken."""
+        if self._as_json:
+            return f'{{"time": {self.time_text(ts)}, "malformed": {json.dumps(str(exc))}}}\n'
+        return f"{self.time_text(ts)} malformed: {exc}\n"
+
+    def dropped_line(self, ts: float, d: Decapsulated, exc: DecodeError) -> str:
+        """The line of a packet that ``--strict`` drops as Linux would: its outer headers and why."""
+        if self._as_json:
+            return f'{{"time": {self.time_text(ts)}, {self.outer(d)}, "dropped": {json.dumps(str(exc))}}}\n'
+        return f"{self.time_text(ts)} {self.outer(d)}: dropped: {exc}\n"
+
+    def drain(self) -> None:
+        """Write the pending lines now (the input would block: show what has arrived)."""
+        if self.pending and self._out is not None:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self._out(text)
+
     def record_lines(
-        self, records: Any, out: Callable[[str], Any], *, as_json: bool = False, fast: bool = True, batch: int = BATCH
+        self,
+        records: Iterable[tuple[float, int, bytes, int, int, int]],
+        out: Callable[[str], Any],
+        *,
+        fast: bool = True,
+        batch: int = BATCH,
     ) -> None:
         """Decode every record, writing lines through ``out`` in batches of at most ``batch`` lines.
 
         Every kind of line (packet, malformed) counts toward the batch, so memory stays flat
         whatever the capture holds. ``fast=False`` sends every packet through
-        :func:`~pyvxlan.decapsulate` (the tests compare).
+        :func:`~pyvxlan.decapsulate` (the tests compare); a selection, a count, ``strict`` and
+        ``verbose`` do too.
         """
-        fast = fast and not as_json
+        opts = self.options
+        select = None if opts.selection.empty else opts.selection
+        count = opts.count
+        strict, gbp, as_json = opts.strict, opts.gbp, self._as_json
+        fast = fast and select is None and count is None and not strict and not opts.verbose
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
-        fast_outer: dict[tuple[bytes, bytes], str] = {}
-        lines: list[str] = []
+        fast_outer: dict[tuple[bytes, bytes, int], str] = {}
+        self._out = out
+        lines = self.pending
         append = lines.append
         fast_unpack = _fast_unpack
         inner_unpack = _INNER_ICMP4
         ip4_pairs = _ip4_pairs
         digits = _DIGITS3
-        mac_pairs = _mac_pairs
-        packets = vxlan = 0
+        mac_pairs = _json_pairs if as_json else _mac_pairs
+        pair_of = _json_pair if as_json else _mac_pair
+        prefix = self._prefix
+        signed = self._signed
+        base = self._base
+        packets = vxlan = shown = 0
         last_sec = -1
         sec_text = ""
         try:
@@ -428,7 +807,7 @@ class DecodePrinter:
                 if fast and linktype == 1 and end - start >= 64:
                     # Addresses and ports (12 bytes), the VXLAN header (8) and the inner MACs (12)
                     # come out as bytes: a cache key without building any integer.
-                    etype, vihl, total, frag, proto, addrs_ports, ulen, hdr, macs, ietype = fast_unpack(buf, start)
+                    etype, vihl, total, frag, ttl, proto, addrs_ports, ulen, hdr, macs, ietype = fast_unpack(buf, start)
                     outer = None
                     if (
                         etype == IPV4
@@ -439,17 +818,18 @@ class DecodePrinter:
                         and ulen == total - 20
                     ):
                         # The same checks decapsulate makes, for this one layout; anything else below.
-                        outer = fast_outer.get((addrs_ports, hdr))
+                        outer = fast_outer.get((addrs_ports, hdr, ttl))
                         if outer is None:
-                            outer = self._fast_outer(addrs_ports, hdr)  # "" when not a VXLAN port
+                            outer = self._fast_outer(addrs_ports, hdr, ttl)  # "" when not a VXLAN port
                             if len(fast_outer) >= _CACHE_MAX:
                                 fast_outer.clear()
-                            fast_outer[addrs_ports, hdr] = outer
+                            fast_outer[addrs_ports, hdr, ttl] = outer
                     if outer:
                         vxlan += 1
+                        shown += 1
                         pair = mac_pairs.get(macs)
                         if pair is None:
-                            pair = _mac_pair(macs)
+                            pair = pair_of(macs)
                         p = start + 64
                         inner = ""
                         if ietype == IPV4:
@@ -475,13 +855,25 @@ class DecodePrinter:
                             inner = inner_summary(buf, start + 50, end).split(", ", 1)[1]
                         else:
                             inner = _l3(ietype, buf, p, end)
-                        usec = round(ts * 1_000_000)
-                        sec = usec // 1_000_000
-                        usec -= sec * 1_000_000
-                        if sec != last_sec:
-                            last_sec = sec
-                            sec_text = time.strftime("%H:%M:%S", time.gmtime(sec)) + "."
-                        append(f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]} {outer}: {pair}, {inner}\n")
+                        if base is None:  # REL: the first line shown is the origin
+                            base = self._base = round(ts * 1_000_000)
+                        usec = round(ts * 1_000_000) - base
+                        if usec < 0 and signed:
+                            stamp = self._stamp(usec)
+                        else:
+                            sec = usec // 1_000_000
+                            usec -= sec * 1_000_000
+                            if sec != last_sec:
+                                last_sec = sec
+                                sec_text = prefix(sec)
+                            stamp = f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]}"
+                        if as_json:
+                            append(
+                                f'{{"time": {stamp}, {outer}, {pair}, "inner_length": {end - start - 50},'
+                                f' "summary": "{inner}"}}\n'
+                            )
+                        else:
+                            append(f"{stamp} {outer}: {pair}, {inner}\n")
                         if len(lines) >= batch:
                             out("".join(lines))
                             lines.clear()
@@ -500,110 +892,184 @@ class DecodePrinter:
                     d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, wire_length=wire)
                 except DecodeError as exc:
                     stats.count_error(exc)
-                    if isinstance(exc, NotVxlanError):
-                        continue
-                    if as_json:
-                        append(json.dumps({"time": ts, "malformed": str(exc)}) + "\n")
-                    else:
-                        append(f"{self.time_text(ts)} malformed: {exc}\n")
+                    if isinstance(exc, NotVxlanError) or select is not None:
+                        continue  # a selection cannot match what did not decode
+                    append(self.malformed_line(ts, exc))
                 else:
-                    vxlan += 1
-                    append(self.json_line(ts, d, fbuf, fstart) if as_json else self.line(ts, d, fbuf, fstart))
+                    if select is not None and not select.matches(d, fbuf, fstart):
+                        vxlan += 1
+                        continue
+                    if strict:
+                        try:
+                            decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=True, gbp=gbp, wire_length=wire)
+                        except DecodeError as exc:
+                            stats.count_error(exc)
+                            append(self.dropped_line(ts, d, exc))
+                            d = None  # type: ignore[assignment]
+                    if d is not None:
+                        vxlan += 1
+                        append(self.line(ts, d, fbuf, fstart))
+                shown += 1
                 if len(lines) >= batch:
                     out("".join(lines))
                     lines.clear()
-
+                if shown == count:
+                    break
         finally:
             # Also when the file turns out to be cut: what was decoded is printed and counted.
             if lines:
-                out("".join(lines))
+                text = "".join(lines)
+                lines.clear()
+                out(text)
             stats.packets += packets
             stats.vxlan += vxlan
-
-    def json_line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
-        """One JSON object for a decoded packet (see docs/decode.md for the keys)."""
-        header = d[0]
-        istart = start + d[9]
-        iend = istart + len(d[1])
-        gpe = isinstance(header, GpeHeader)
-        obj: dict[str, Any] = {
-            "time": round(ts, 9),
-            "type": "vxlan-gpe" if gpe else "vxlan",
-            "outer_src": d.outer_src,
-            "outer_dst": d.outer_dst,
-            "src_port": d.src_port,
-            "dst_port": d.dst_port,
-            "ttl": d.ttl,
-            "vlans": list(d.vlans),
-            "vni": header.vni,
-            "flags": header[0],  # byte 0: a header is its 8 bytes
-            "i_flag": header.i_flag,
-            "reserved": header.reserved,
-        }
-        if isinstance(header, GpeHeader):
-            np = header.next_protocol
-            obj.update(
-                next_protocol=np.name if isinstance(np, GpeNextProtocol) else np,
-                version=header.version,
-                p_flag=header.p_flag,
-                bum=header.bum,
-                oam=header.oam,
-            )
-            ethernet = np == GpeNextProtocol.ETHERNET or not header.p_flag
-            summary = _gpe_inner(header, buf, istart, iend)
-        else:
-            gp = header.group_policy
-            obj["gbp"] = (
-                None
-                if gp is None
-                else {"policy_id": gp.policy_id, "dont_learn": gp.dont_learn, "policy_applied": gp.policy_applied}
-            )
-            ethernet = True
-            summary = inner_summary(buf, istart, iend)
-        if ethernet and iend - istart >= 14:
-            obj["inner_src"] = format_mac(buf[istart + 6 : istart + 12])
-            obj["inner_dst"] = format_mac(buf[istart : istart + 6])
-            summary = summary.split(", ", 1)[1]  # the MAC pair is in the two keys above
-        obj["inner_length"] = iend - istart
-        obj["summary"] = summary
-        return json.dumps(obj) + "\n"
+            self.shown += shown
 
     def totals_text(self) -> str:
+        """The last line: how many packets were read, of which kinds (and shown, when selecting)."""
         s = self.stats
-        return f"{s.packets} packets: {s.vxlan} VXLAN, {s.not_vxlan} not VXLAN, {s.malformed} malformed\n"
+        text = f"{s.packets} packets: {s.vxlan} VXLAN, {s.not_vxlan} not VXLAN, {s.malformed} malformed"
+        if not self.options.selection.empty or self.options.count is not None:
+            text += f", {self.shown} shown"
+        return text + "\n"
 
     def totals_json(self) -> str:
+        """The last JSON line: the totals, lines shown and the skip reasons."""
         s = self.stats
-        totals = {"packets": s.packets, "vxlan": s.vxlan, "not_vxlan": s.not_vxlan, "malformed": s.malformed}
+        totals = {
+            "packets": s.packets,
+            "vxlan": s.vxlan,
+            "not_vxlan": s.not_vxlan,
+            "malformed": s.malformed,
+            "shown": self.shown,
+        }
         return json.dumps({"totals": totals, "reasons": dict(sorted(s.reasons.items()))}) + "\n"
 
 
+# --- live capture --------------------------------------------------------------------------
+
+ETH_P_ALL: Final = 0x0003
+_PACKET_OUTGOING: Final = 4
+_ARPHRD_LOOPBACK: Final = 772
+_SO_TIMESTAMPNS: Final = 35  # <asm-generic/socket.h>; Python 3.11 does not name it
+# Link-layer types by ARPHRD: Ethernet and loopback (a zero Ethernet header) give Ethernet frames;
+# tun devices (ARPHRD_NONE) give bare IP. Anything else is counted as an unsupported link type.
+_LINKTYPES: Final = {1: 1, 772: 1, 65534: 101}
+_SNAPLEN: Final = 262144
+
+
+def open_capture(interface: str) -> socket.socket:
+    """A packet socket that receives every frame of ``interface`` (root or CAP_NET_RAW).
+
+    Raises :class:`~pyvxlan.cli.UsageError` with one line when privilege or the interface is missing.
+    """
+    try:
+        # Protocol 0 receives nothing until bind: no frame of another interface slips in between.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    except PermissionError:
+        raise UsageError(f"capturing on {interface} needs root (CAP_NET_RAW): permission denied") from None
+    try:
+        sock.bind((interface, socket.htons(ETH_P_ALL)))
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.ENODEV, errno.ENXIO, errno.EINVAL):
+            raise UsageError(f"{interface}: no such interface") from None
+        raise UsageError(f"{interface}: cannot capture: {exc.strerror}") from None
+    except UnicodeError:
+        sock.close()
+        raise UsageError(f"{interface!r}: no such interface") from None
+    sock.setblocking(False)
+    return sock
+
+
+def live_records(
+    sock: socket.socket, idle: Callable[[], object] | None = None
+) -> Iterator[tuple[float, int, bytes, int, int, int]]:
+    """The frames a packet socket receives, as :func:`~pyvxlan.pcap.raw_records` gives records.
+
+    ``idle`` is called whenever no frame is waiting, before blocking for the next one.
+    """
+    unpack_ts = _TIMESPEC.unpack_from
+    while True:
+        try:
+            data, ancillary, _flags, address = sock.recvmsg(_SNAPLEN, 64)
+        except BlockingIOError:
+            if idle is not None:
+                idle()
+            select.select([sock], [], [])
+            continue
+        hatype = address[3]
+        if address[2] == _PACKET_OUTGOING and hatype == _ARPHRD_LOOPBACK:
+            continue  # loopback shows each frame twice, going out and coming in; libpcap keeps one
+        ts = 0.0
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+                sec, nsec = unpack_ts(value)
+                ts = sec + nsec / 1e9
+        if not ts:
+            ts = time.time()
+        yield ts, _LINKTYPES.get(hatype, 0), data, 0, len(data), len(data)
+
+
+_TIMESPEC: Final = struct.Struct("@qq")
+
+
+@contextlib.contextmanager
+def open_records(
+    path: str | None, interface: str | None = None, idle: Callable[[], object] | None = None
+) -> Iterator[Iterator[tuple[float, int, bytes, int, int, int]]]:
+    """The records of a capture file (``-``: standard input) or of a live ``interface``."""
+    if interface is not None:
+        sock = open_capture(interface)
+        try:
+            yield live_records(sock, idle)
+        finally:
+            sock.close()
+    elif path == "-":
+        # Unbuffered: each read returns what the pipe holds, so records stream as they arrive.
+        with open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) as f:
+            yield raw_records(f, idle=idle)  # raises at once when the input is not a capture
+    else:
+        if path is None:
+            raise ConfigError("path", "give a capture file, - for standard input, or an interface")
+        with open(path, "rb") as f:
+            yield raw_records(f, idle=idle)
+
+
 def run(
-    path: str,
+    path: str | None,
     out: IO[str],
     *,
     ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
     gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
-    as_json: bool = False,
+    options: DecodeOptions | None = None,
+    interface: str | None = None,
 ) -> PcapStats:
-    """Decode the capture at ``path`` to ``out``; returns the totals.
+    """Decode the capture at ``path`` (``-``: standard input, streamed) or live from ``interface``
+    to ``out``; returns the totals. Lines are flushed whenever the input would block.
 
-    Raises DecodeError (the file), OSError (opening it) or :class:`OutputError` (writing ``out``).
+    Raises DecodeError (the file), OSError (opening it), :class:`OutputError` (writing ``out``) or
+    KeyboardInterrupt (after writing the totals of what was read).
     """
-    printer = DecodePrinter(ports, gpe_ports)
+    printer = DecodePrinter(ports, gpe_ports, options)
     write = checked_writer(out)
-    with open(path, "rb") as f:
-        records = raw_records(f)  # raises at once when the file is not a capture
+
+    def idle() -> None:
+        printer.drain()
+        flush_checked(out)
+
+    with open_records(path, interface, idle) as records:
         output_failed = False
         try:
-            printer.record_lines(records, write, as_json=as_json)
+            printer.record_lines(records, write)
         except OutputError:
             output_failed = True
             raise
         finally:
-            # A file cut inside a record: what came before is still reported, then the error.
+            # A file cut inside a record, or Ctrl-C: what came before is still reported.
             if not output_failed:
-                write(printer.totals_json() if as_json else printer.totals_text())
+                write(printer.totals_json() if printer.options.as_json else printer.totals_text())
     return printer.stats
 
 
@@ -617,14 +1083,50 @@ def _port(text: str) -> int:
     return value
 
 
+def _vni(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid VNI {text!r}: not a number") from None
+    if not 0 <= value <= VNI_MAX:
+        raise argparse.ArgumentTypeError(f"invalid VNI {text!r}: must be in 0..{VNI_MAX}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: must be at least 1")
+    return value
+
+
+def _host(text: str) -> bytes:
+    try:
+        return ip_info(text, "host").packed
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: not an IPv4 or IPv6 address") from None
+
+
+def _mac(text: str) -> bytes:
+    try:
+        return parse_mac(text, "mac")
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"invalid MAC address {text!r}") from None
+
+
 def register(subparsers: Any) -> None:
     """Add ``decode`` to the ``pyvxlan`` command."""
     p = subparsers.add_parser(
         "decode",
-        help="print the VXLAN packets of a pcap or pcapng capture",
-        description="Print every VXLAN packet of a pcap or pcapng file, one line each, then totals.",
+        help="print the VXLAN packets of a pcap or pcapng capture, standard input or an interface",
+        description="Print every VXLAN packet of a pcap or pcapng file (- for standard input, streamed) "
+        "or of a live interface (-i), one line each, then totals.",
     )
-    p.add_argument("file", metavar="FILE", help="a pcap or pcapng capture")
+    p.add_argument("file", metavar="FILE", nargs="?", help="a pcap or pcapng capture; - reads standard input")
+    p.add_argument("-i", "--interface", metavar="IFACE", help="capture live from this interface (root)")
     p.add_argument(
         "--port",
         action="append",
@@ -639,20 +1141,65 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"a UDP destination port carrying VXLAN-GPE (repeatable; default {VXLAN_GPE_PORT})",
     )
+    p.add_argument("--vni", action="append", type=_vni, metavar="N", help="only this VNI (repeatable: any of them)")
+    p.add_argument(
+        "--host",
+        action="append",
+        type=_host,
+        metavar="ADDR",
+        help="only packets with this outer or inner IP address (repeatable)",
+    )
+    p.add_argument(
+        "--mac",
+        action="append",
+        type=_mac,
+        metavar="MAC",
+        help="only packets with this outer or inner MAC address (repeatable)",
+    )
+    p.add_argument("-c", "--count", type=_count, metavar="N", help="stop after N packets shown")
+    p.add_argument(
+        "--strict", action="store_true", help="apply Linux's receive rules; show dropped packets with the reason"
+    )
+    p.add_argument("--gbp", action="store_true", help="with --strict: the device has gbp (the G bits are not reserved)")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="outer TTL, TOS, DF, IP ID, UDP checksum status; inner lengths"
+    )
+    p.add_argument(
+        "--time-format",
+        choices=[f.value for f in TimeFormat],
+        default=TimeFormat.CLOCK.value,
+        help="clock (HH:MM:SS.uuuuuu, the default), abs (with the date), rel (since the first packet), epoch",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line, then a totals object")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    prog = "pyvxlan decode"
+    if args.file is None and args.interface is None:
+        raise UsageError("give a capture FILE (- for standard input) or -i IFACE", prog=prog)
+    if args.file is not None and args.interface is not None:
+        raise UsageError("give a capture FILE or -i IFACE, not both", prog=prog)
+    if args.gbp and not args.strict:
+        raise UsageError("--gbp applies to --strict only", prog=prog)
     ports: list[int] = args.port or [VXLAN_PORT, LINUX_VXLAN_PORT]
     # `--port 4790` means VXLAN on 4790: the GPE default then steps aside.
     gpe_ports: list[int] = args.gpe_port or [p for p in (VXLAN_GPE_PORT,) if p not in ports]
     both = set(ports) & set(gpe_ports)
     if both:
-        raise UsageError(f"port {min(both)} is given both as --port and --gpe-port", prog="pyvxlan decode")
+        raise UsageError(f"port {min(both)} is given both as --port and --gpe-port", prog=prog)
+    options = DecodeOptions(
+        as_json=args.json,
+        verbose=args.verbose,
+        strict=args.strict,
+        gbp=args.gbp,
+        time_format=TimeFormat(args.time_format),
+        selection=Selection(frozenset(args.vni or ()), frozenset(args.host or ()), frozenset(args.mac or ())),
+        count=args.count,
+    )
     try:
         try:
-            run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, as_json=args.json)
+            run(args.file, sys.stdout, ports=ports, gpe_ports=gpe_ports, options=options, interface=args.interface)
         finally:
             flush_checked(sys.stdout)  # lines before an error in the file are shown before it
     except OutputError as exc:
@@ -664,8 +1211,13 @@ def _main(args: argparse.Namespace) -> int:
             # SIGPIPE ends tcpdump. End quietly with SIGPIPE's status, so `set -o pipefail` sees it.
             return EXIT_SIGPIPE
         raise  # a full disk or a short write: lines were lost, which the error says (exit 2)
+    except KeyboardInterrupt:
+        if args.interface is not None:
+            return 0  # Ctrl-C is how a live capture ends, as tcpdump's: the totals are out
+        raise  # a file or a pipe not read to its end: "interrupted", 130
     except DecodeError as exc:
         # Name the file, as tcpdump does: "pyvxlan: error: FILE: pcap at offset 0: ..."
-        exc.args = (f"{args.file}: {exc}",)
+        name = "standard input" if args.file == "-" else args.file
+        exc.args = (f"{name}: {exc}",)
         raise
     return 0
