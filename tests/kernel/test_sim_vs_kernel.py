@@ -15,7 +15,11 @@ sequence numbers.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import struct
+import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +30,7 @@ import trio
 
 from pyvxlan import sim
 from pyvxlan.frame import decapsulate
+from pyvxlan.kernel import netlink as nl
 from pyvxlan.kernel import open_lab as open_kernel_lab
 from pyvxlan.pcap import raw_records
 from pyvxlan.sim.guest import ECHO_DATA
@@ -208,3 +213,60 @@ def test_set_ageing_on_a_running_device_ages_out_learned_entries_on_both(root: N
     (sim_tables, _), (kernel_tables, _) = run_both(classic_demo(), body, tmp_path)
     default = ("00:00:00:00:00:00", "239.1.1.1", "permanent")
     assert sim_tables == kernel_tables == ([default, ("02:00:00:00:00:02", "198.51.100.2", "")], [default])
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("payload", [16, 300, 1000])
+def test_the_neighbour_queue_holds_what_linux_holds(netns: str, payload: int) -> None:
+    # __neigh_event_send: 400 UDP datagrams to a neighbour that answers ARP only after its second
+    # probe; Linux sends what unres_qlen_bytes held (each datagram charged its truesize), and the
+    # simulated guest's queue (skb_truesize) holds the same number.
+    other = netns + "b"
+    nl.netns_create(other)
+    try:
+        _ip("-n", netns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", other)
+        _ip("-n", netns, "addr", "add", "203.0.113.1/24", "dev", "eth0")
+        _ip("-n", other, "addr", "add", "203.0.113.2/24", "dev", "eth0")
+        nl.netns_sysctl(other, "net/ipv4/conf/all/arp_ignore", "8")  # answer no ARP for now
+        _ip("-n", netns, "link", "set", "eth0", "up")
+        _ip("-n", other, "link", "set", "eth0", "up")
+        with (
+            nl.open_socket(netns, socket.AF_INET, socket.SOCK_DGRAM) as tx,
+            nl.open_socket(other, socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        ):
+            # Room for everything in the sockets' own buffers: only the neighbour queue limits.
+            tx.setsockopt(socket.SOL_SOCKET, 32, 1 << 23)  # SO_SNDBUFFORCE
+            rx.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE
+            rx.bind(("203.0.113.2", 9))
+            rx.setblocking(False)
+            for i in range(400):
+                tx.sendto(i.to_bytes(2, "big") + bytes(payload - 2), ("203.0.113.2", 9))
+            time.sleep(0.5)  # the second probe goes 1 s after the first
+            nl.netns_sysctl(other, "net/ipv4/conf/all/arp_ignore", "0")
+            time.sleep(1.5)
+            got = []
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    got.append(int.from_bytes(rx.recv(65535)[:2], "big"))
+    finally:
+        nl.netns_remove(other)
+
+    async def in_sim() -> list[int]:
+        async with sim.open_lab(classic_demo()) as lab:
+            sock = lab.guest("guest2").udp_socket(9)
+            lab.set_link("host2", sim.LinkProfile(loss=1.0))  # the first ARP request is lost
+            for i in range(400):
+                lab.guest("guest1").send_udp("203.0.113.2", 9, i.to_bytes(2, "big") + bytes(payload - 2))
+            await lab.sleep(0.5)
+            lab.set_link("host2", sim.LinkProfile())
+            received = []
+            with trio.move_on_after(2):
+                while True:
+                    received.append(int.from_bytes((await sock.receive())[0][:2], "big"))
+            return received
+
+    assert got == sim.run(in_sim) == list(range(400 - len(got), 400))
+    assert len(got) == {16: 256, 300: 166, 1000: 92}[payload]
