@@ -77,12 +77,12 @@ def frames(path: Path) -> list[bytes]:
 
 
 def housekeeping(inner: bytes) -> bool:
-    """An inner IPv6 DAD probe (a solicitation from ::) or MLD report (an ICMPv6 type 143 after
-    a hop-by-hop header)."""
+    """An inner IPv6 DAD probe (a solicitation from ::), router solicitation, or MLD report (an
+    ICMPv6 type 143 after a hop-by-hop header)."""
     if inner[12:14] != b"\x86\xdd":
         return False
     dad = inner[20] == 58 and inner[54] == 135 and inner[22:38] == bytes(16)
-    return dad or (inner[20] == 0 and inner[62] == 143)
+    return dad or (inner[20] == 58 and inner[54] == 133) or (inner[20] == 0 and inner[62] == 143)
 
 
 def fields(frame: bytes) -> dict[str, Any]:
