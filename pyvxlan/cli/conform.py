@@ -34,6 +34,12 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid seed {text!r}: not a number") from None
 
 
+def _prefix(text: str) -> str:
+    if not 1 <= len(text) <= 40 or not all(c.isalnum() or c in "-_" for c in text):
+        raise argparse.ArgumentTypeError(f"invalid prefix {text!r}: letters, digits, - and _ (at most 40)")
+    return text
+
+
 def register(subparsers: Any) -> None:
     """Add ``conform`` to the ``pyvxlan`` command."""
     p = subparsers.add_parser(
@@ -54,6 +60,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--keep", action="store_true", help="leave the scratch namespaces for inspection")
+    p.add_argument(
+        "--prefix",
+        type=_prefix,
+        default=None,
+        metavar="NAME",
+        help="the scratch namespaces are NAMEa and NAMEb (default pvc and 6 random hex digits)",
+    )
     p.set_defaults(func=_main)
 
 
@@ -64,7 +77,7 @@ def _main(args: argparse.Namespace) -> int:
         only = parse_only(args.only)
     except ConfigError as exc:
         raise UsageError(f"--only: {exc.reason}", prog="pyvxlan conform") from None
-    report = conform(seed=args.seed, steps=args.steps, only=only, keep=args.keep)
+    report = conform(seed=args.seed, steps=args.steps, only=only, keep=args.keep, prefix=args.prefix)
     print(report.json() if args.json else report.text())
     sys.stdout.flush()
     return 0 if report.ok else 1

@@ -199,14 +199,17 @@ def conform(
     model: ModelFactory | None = None,
     kernel: Oracle | None = None,
     keep: bool = False,
+    prefix: str | None = None,
     shrink_budget: int = 150,
+    shrink_seconds: float = 60.0,
     max_findings: int = 5,
 ) -> Report:
     """Hold ``model`` (default :class:`pyvxlan.Vtep`) against ``kernel`` (default: a real vxlan
     device in scratch namespaces, :class:`KernelOracle`; needs root) for ``steps`` random steps of
     the ``only`` categories drawn from ``seed``. Every disagreement (at most ``max_findings``, one
     per episode) is shrunk and reported with its reproduction; the namespaces are removed on every
-    exit path unless ``keep``."""
+    exit path unless ``keep`` (they are named ``PREFIXa`` and ``PREFIXb``; ``prefix`` defaults to
+    ``pvc`` and 6 random hex digits)."""
     from pyvxlan.vtep import Vtep
 
     cats = implemented(only)
@@ -215,7 +218,7 @@ def conform(
     factory: ModelFactory = model if model is not None else Vtep
     start = time.monotonic()
     owned = kernel is None
-    side: Oracle = KernelOracle(keep=keep) if kernel is None else kernel
+    side: Oracle = KernelOracle(prefix, keep=keep) if kernel is None else kernel
     report = Report(seed=seed, categories=tuple(sorted(c.value for c in cats)))
     if isinstance(side, KernelOracle):
         report.kernel_release, report.iproute2 = side.kernel_release, side.iproute2_version()
@@ -228,7 +231,7 @@ def conform(
             found = play(episode, side, mirror, counts)
             if found is None:
                 continue
-            small = shrink(found, lambda e: play(e, side, mirror), budget=shrink_budget)
+            small = shrink(found, lambda e: play(e, side, mirror), budget=shrink_budget, seconds=shrink_seconds)
             a, b = (side.a, side.b) if isinstance(side, KernelOracle) else ("A", "B")
             report.findings.append(
                 Finding(

@@ -141,7 +141,7 @@ def play(
         k_snap, m_snap = kernel.snapshot(detail), model.snapshot(detail)
         mismatches = compare(k_snap, m_snap, k_out, m_out, age=age)
         if counts is not None:
-            tally = counts.setdefault(step.category, [0, 0])
+            tally = counts.setdefault(Category.AGE if age else step.category, [0, 0])
             tally[0] += 1
             tally[1] += 1
         if mismatches:
@@ -154,15 +154,18 @@ def shrink(
     replay: Callable[[Episode], Disagreement | None],
     *,
     budget: int = 200,
+    seconds: float = 60.0,
 ) -> Disagreement:
     """The smallest episode ``replay`` still finds disagreeing on one of ``found``'s fields
-    (ddmin over the steps up to the disagreement; at most ``budget`` replays)."""
+    (ddmin over the steps up to the disagreement; at most ``budget`` replays and about ``seconds``
+    of them: an age episode's replay sleeps as long as the episode did)."""
+    deadline = time.monotonic() + seconds
     wanted = found.fields
     best = found
     steps = list(found.episode.steps[: found.index + 1])
     n = 2
     tries = 0
-    while len(steps) >= 2 and tries < budget:
+    while len(steps) >= 2 and tries < budget and time.monotonic() < deadline:
         size = -(-len(steps) // n)
         progressed = False
         for start in range(0, len(steps), size):
@@ -177,7 +180,7 @@ def shrink(
                 n = max(n - 1, 2)
                 progressed = True
                 break
-            if tries >= budget:
+            if tries >= budget or time.monotonic() >= deadline:
                 break
         if not progressed:
             if n >= len(steps):

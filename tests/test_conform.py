@@ -1,0 +1,314 @@
+"""The conformance engine without a kernel: episodes, comparison, shrinking, the report, the CLI's
+usage errors, and the quirks registry against docs/kernel-quirks.md. A model stands in for the
+kernel (``kernel=ModelOracle(Vtep)``), and deliberately broken models must be caught by it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyvxlan import ConfigError, FdbState, Vtep, VtepConfig
+from pyvxlan.cli import main
+from pyvxlan.conform import (
+    QUIRKS,
+    Category,
+    Device,
+    Disagreement,
+    Episode,
+    ModelOracle,
+    Snapshot,
+    compare,
+    conform,
+    episodes,
+    parse_only,
+    play,
+    shrink,
+)
+from pyvxlan.conform.engine import python_script, shell_script
+from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, LinkOp, Wait
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+M1 = "02:00:00:00:42:01"
+
+
+class NeverMigrates(Vtep):
+    """A broken model: a learned MAC seen from another address stays where it was (the frame is
+    dropped), where Linux's vxlan_snoop migrates it."""
+
+    def receive(self, payload: bytes | bytearray | memoryview, src: str, src_port: int, now: float, **kw: Any) -> None:
+        smac = bytes(payload[14:20]).hex(":")
+        for entry in self.fdb_dump():
+            if entry.mac == smac and entry.state is FdbState.REACHABLE and entry.dst != src:
+                return
+        super().receive(payload, src, src_port, now, **kw)
+
+
+def ignores_maxaddress(config: VtepConfig) -> Vtep:
+    """A broken model: ``maxaddress`` is never enforced."""
+    import dataclasses
+
+    return Vtep(dataclasses.replace(config, max_entries=0))
+
+
+def _arp_from(mac: str, vni: int = VNI) -> bytes:
+    src = bytes.fromhex(mac.replace(":", ""))
+    header = bytes((8, 0, 0, 0)) + vni.to_bytes(3, "big") + b"\x00"
+    return header + b"\xff" * 6 + src + bytes.fromhex("08060001080006040001") + src + bytes(4) + bytes(6) + bytes(4)
+
+
+def test_episodes_are_the_seeds_and_add_up_to_the_steps() -> None:
+    cats = frozenset({Category.CTL, Category.RX, Category.AGE})
+    first, again = episodes(7, 700, cats), episodes(7, 700, cats)
+    assert first == again
+    assert sum(len(e.steps) for e in first) == 700
+    assert all(e.steps[0] == LinkOp("up") for e in first)
+    ages = [e for e in first if e.categories <= {Category.AGE, Category.RX, Category.CTL} and e.device.ageing < 60]
+    # Every sixth episode is an age episode: ageing of seconds, no maxaddress, a final sweep wait.
+    assert len(ages) == 1
+    assert ages[0].device.max_entries == 0
+    assert ages[0].steps[-1] == Wait(10.5 + ages[0].device.ageing)
+    assert episodes(8, 700, cats) != first
+
+
+def test_the_model_agrees_with_itself_over_every_category() -> None:
+    report = conform(seed=3, steps=600, kernel=ModelOracle(Vtep))
+    assert report.ok, report.text()
+    assert report.steps == report.comparisons == 600
+    assert set(report.counts) == {"ctl", "rx", "age"}
+
+
+def test_a_model_that_never_migrates_is_caught_and_shrunk_to_three_steps() -> None:
+    """Linux's vxlan_snoop migrates a learned MAC to the new source address; this model does not."""
+    report = conform(seed=1, steps=400, only=[Category.RX], model=NeverMigrates, kernel=ModelOracle(Vtep))
+    assert not report.ok
+    finding = report.findings[0]
+    d = finding.disagreement
+    # up, a datagram that learns the MAC, one from another address that should migrate it.
+    assert len(d.episode.steps) == 3
+    assert isinstance(d.episode.steps[1], Datagram) and isinstance(d.episode.steps[2], Datagram)
+    assert d.episode.steps[1].src != d.episode.steps[2].src
+    assert "fdb" in d.fields
+    assert finding.original_steps > 3
+    assert finding.python[-1].startswith("vtep.receive(bytes.fromhex(")
+
+
+def test_a_model_that_ignores_maxaddress_is_caught_and_shrunk() -> None:
+    report = conform(seed=2, steps=1000, only=[Category.CTL], model=ignores_maxaddress, kernel=ModelOracle(Vtep))
+    assert not report.ok
+    d = report.findings[0].disagreement
+    assert d.episode.device.max_entries in (3, 5)
+    assert "outcome" in d.fields
+    [outcome] = [m for m in d.mismatches if m.field == "outcome"]
+    assert (outcome.kernel, outcome.model) == ("ENOSPC", "ok")
+    # up, then one new MAC more than maxaddress leaves room for (the default entry counts too).
+    assert len(d.episode.steps) <= d.episode.device.max_entries + 1
+
+
+def test_shrink_keeps_a_sequence_that_still_disagrees_on_the_same_field() -> None:
+    """ddmin with a fake replay: the sides disagree once steps 3 and 11 have both run."""
+    device = Device()
+    steps = tuple(Wait(float(i)) for i in range(20))
+
+    def replay(episode: Episode) -> Disagreement | None:
+        seen = [s.seconds for s in episode.steps if isinstance(s, Wait)]
+        if 3.0 in seen and 11.0 in seen:
+            index = max(seen.index(3.0), seen.index(11.0))
+            snap = Snapshot(True, None, None, True, 300, (), ())
+            from pyvxlan.conform import Mismatch
+
+            return Disagreement(episode, index, (Mismatch("fdb", [], [1]),), snap, snap)
+        return None
+
+    found = replay(Episode(device, steps))
+    assert found is not None and found.index == 11
+    small = shrink(found, replay)
+    assert small.episode.steps == (Wait(3.0), Wait(11.0))
+    assert small.index == 1
+
+
+def _snap(**changes: object) -> Snapshot:
+    values: dict[str, object] = {
+        "up": True,
+        "remote": "198.51.100.2",
+        "group": None,
+        "learning": True,
+        "ageing": 300,
+        "rows": (),
+        "neighbours": (),
+    }
+    values.update(changes)
+    return Snapshot(**values)  # type: ignore[arg-type]
+
+
+ROW = (M1, "198.51.100.3", None, None, None, "", False, False)
+
+
+def test_compare_names_each_field_that_differs() -> None:
+    k = _snap(rows=(ROW,), counters=(("rx_packets", 2), ("rx_bytes", 10)))
+    m = _snap(learning=False, counters=(("rx_packets", 1), ("rx_bytes", 10)))
+    got = compare(k, m, "EEXIST", "ok", age=False)
+    assert [(x.field, x.kernel, x.model) for x in got] == [
+        ("outcome", "EEXIST", "ok"),
+        ("learning", True, False),
+        ("fdb", [ROW], []),
+        ("counters", {"rx_packets": 2}, {"rx_packets": 1}),
+    ]
+
+
+def test_compare_lets_an_expired_row_linger_in_the_kernel_until_vxlan_cleanup() -> None:
+    """vxlan_cleanup runs at most every FDB_AGE_INTERVAL (10 s): a row the model aged out may
+    still be in the kernel; a row the model still has may not be missing from it."""
+    assert compare(_snap(rows=(ROW,)), _snap(maybe=(ROW,)), "ok", "ok", age=True) == ()
+    [miss] = compare(_snap(), _snap(rows=(ROW,), maybe=(ROW,)), "ok", "ok", age=True)
+    assert (miss.field, miss.kernel, miss.model) == ("fdb", [], [ROW])
+
+
+def test_compare_takes_updated_within_one_second() -> None:
+    k = _snap(updated=((M1, "198.51.100.3", 3),))
+    assert compare(k, _snap(updated=((M1, "198.51.100.3", 2),)), "ok", "ok", age=True) == ()
+    [far] = compare(k, _snap(updated=((M1, "198.51.100.3", 1),)), "ok", "ok", age=True)
+    assert (far.field, far.kernel, far.model) == ("updated", {f"{M1} 198.51.100.3": 3}, {f"{M1} 198.51.100.3": 1})
+
+
+def test_play_counts_steps_and_comparisons_per_category() -> None:
+    device = Device()
+    episode = Episode(
+        device,
+        (
+            LinkOp("up"),
+            FdbOp("add", M1, "198.51.100.3", state=FdbState.STATIC),
+            Datagram("198.51.100.4", _arp_from("02:00:00:00:42:02")),
+        ),
+    )
+    counts: dict[Category, list[int]] = {}
+    assert play(episode, ModelOracle(Vtep), ModelOracle(Vtep), counts) is None
+    assert counts == {Category.CTL: [2, 2], Category.RX: [1, 1]}
+
+
+def test_reproductions_are_the_commands_and_calls() -> None:
+    device = Device(version=4, mode="remote", dst_port=8472, max_entries=3)
+    episode = Episode(
+        device,
+        (
+            LinkOp("up"),
+            FdbOp("replace", "00:00:00:00:00:00", "198.51.100.3", port=5555, state=FdbState.REACHABLE, router=True),
+            Datagram("198.51.100.3", _arp_from(M1)),
+            Wait(1.5),
+        ),
+    )
+    shell = shell_script(episode, "NSA", "NSB", with_rig=False)
+    assert shell == [
+        f"ip -n NSA link add pvh8vx address {DEV_MAC} type vxlan id {VNI} local 198.51.100.1 remote 198.51.100.2 "
+        "dstport 8472 maxaddress 3 ageing 300",
+        "ip -n NSA link set pvh8vx addrgenmode none",
+        "ip -n NSA link set pvh8vx up",
+        "bridge -n NSA fdb replace 00:00:00:00:00:00 dev pvh8vx dst 198.51.100.3 port 5555 self router dynamic",
+        "ip netns exec NSB python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        's.bind(("198.51.100.3", 0)); '
+        f's.sendto(bytes.fromhex("{_arp_from(M1).hex()}"), ("198.51.100.1", 8472))\'',
+        "sleep 1.5",
+    ]
+    assert python_script(episode) == [
+        "from pyvxlan import FdbState, Vtep, VtepConfig",
+        "vtep = Vtep(VtepConfig(vni=4242, local='198.51.100.1', remote='198.51.100.2', dst_port=8472, "
+        f"max_entries=3, mac='{DEV_MAC}'))",
+        "vtep.up()",
+        "vtep.fdb_replace('00:00:00:00:00:00', '198.51.100.3', port=5555, state=FdbState.REACHABLE, router=True)",
+        f"vtep.receive(bytes.fromhex('{_arp_from(M1).hex()}'), '198.51.100.3', 0, now=0.000)",
+        "vtep.handle_timer(1.500)",
+    ]
+
+
+def test_the_python_reproduction_runs() -> None:
+    report = conform(seed=1, steps=400, only=[Category.RX], model=NeverMigrates, kernel=ModelOracle(Vtep))
+    namespace: dict[str, object] = {}
+    exec("\n".join(report.findings[0].python), namespace)
+    vtep = namespace["vtep"]
+    assert isinstance(vtep, Vtep)
+
+
+def test_report_json_holds_what_the_issue_asks() -> None:
+    report = conform(seed=1, steps=400, only=[Category.RX], model=NeverMigrates, kernel=ModelOracle(Vtep))
+    data = json.loads(report.json())
+    assert set(data) == {
+        "kernel_release",
+        "iproute2",
+        "seed",
+        "categories",
+        "counts",
+        "steps",
+        "comparisons",
+        "disagreements",
+        "quirks",
+        "seconds",
+    }
+    assert data["seed"] == 1 and data["steps"] == sum(c["steps"] for c in data["counts"].values())
+    first = data["disagreements"][0]
+    assert set(first) == {"device", "steps", "original_steps", "step", "mismatches", "shell", "python"}
+    assert first["mismatches"][0]["field"] in ("fdb", "counters")
+    assert len(data["quirks"]) == len(QUIRKS)
+    text = report.text()
+    assert "kernel (expected):" in text and "model  (actual):" in text
+    assert "known kernel quirks the model copies (19):" in text
+
+
+def test_parse_only() -> None:
+    assert parse_only("ctl, rx") == frozenset({Category.CTL, Category.RX})
+    with pytest.raises(ConfigError, match=r"^only: unknown category 'txx' \(known: ctl,rx,age,tx,proxy,neigh\)$"):
+        parse_only("ctl,txx")
+    with pytest.raises(ConfigError, match=r"^only: category 'proxy' is not compared yet \(compared: ctl,rx,age\)$"):
+        parse_only("proxy")
+    with pytest.raises(ConfigError, match=r"^only: names no category$"):
+        parse_only(",")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--only", "nope"],
+            "pyvxlan conform: error: --only: unknown category 'nope' (known: ctl,rx,age,tx,proxy,neigh)",
+        ),
+        (["--steps", "0"], "pyvxlan conform: error: argument --steps: invalid count '0': must be at least 1"),
+        (["--seed", "x"], "pyvxlan conform: error: argument --seed: invalid seed 'x': not a number"),
+        (
+            ["--prefix", "a b"],
+            "pyvxlan conform: error: argument --prefix: invalid prefix 'a b': letters, digits, - and _ (at most 40)",
+        ),
+    ],
+)
+def test_cli_usage_errors_are_one_line_and_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["conform", *argv]) == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_cli_without_privilege_is_status_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert main(["conform", "--steps", "5"]) == 2
+    assert (
+        capsys.readouterr().err == "pyvxlan: error: pyvxlan conform needs root (network namespaces and vxlan devices)\n"
+    )
+
+
+def _doc_functions() -> list[str]:
+    text = (DOCS / "kernel-quirks.md").read_text()
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("| ") or line.startswith("| quirk"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        assert len(cells) == 3, f"a quirks table row with {len(cells)} cells: {line[:80]}"
+        out.append(cells[1])
+    return out
+
+
+def test_the_quirks_page_shows_the_registry() -> None:
+    """docs/kernel-quirks.md's tables list exactly the registry's quirks, by kernel function, in order."""
+    assert _doc_functions() == [q.kernel_function for q in QUIRKS]
+    assert len({q.name for q in QUIRKS}) == len(QUIRKS)
