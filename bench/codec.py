@@ -9,7 +9,9 @@
     (goal: at most 1/5 of dpkt's time).
 (c) ``pyvxlan decode`` (the installed command, output to a file) over a generated capture, against
     ``tshark -r FILE -T fields -e vxlan.vni`` (goal: at least 5x faster) and ``tcpdump -nr FILE``
-    (goal: at most 3x tcpdump's time).
+    (goal: at most 3x tcpdump's time); the same with the capture on standard input
+    (``pyvxlan decode - < FILE``: the streaming reader); and ``pyvxlan decode --json`` against the
+    text output (goal: at most 1.5x its time).
 
 Micro-benchmarks interleave candidate and baseline and keep the best of many rounds; commands run
 alternately, best of five. Exit status 1 when a goal is missed.
@@ -18,6 +20,8 @@ alternately, best of five. Exit status 1 when a goal is missed.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
 import struct
@@ -146,10 +150,10 @@ def capture_records(n: int) -> Iterator[tuple[float, bytes]]:
         yield base + i * 0.0001, encapsulate(inner, vni=vni, src=src, dst=dst)
 
 
-def run_timed(cmd: list[str], out_path: Path) -> float:
-    with out_path.open("wb") as out:
+def run_timed(cmd: list[str], out_path: Path, stdin: Path | None = None) -> float:
+    with out_path.open("wb") as out, (stdin or Path(os.devnull)).open("rb") as inp:
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(cmd, stdin=inp, stdout=out, stderr=subprocess.PIPE, check=False)
         elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
@@ -164,7 +168,11 @@ def bench_cli(packets: int) -> list[tuple[str, float, str, float, bool]]:
         t0 = time.perf_counter()
         write(pcap, capture_records(packets))
         print(f"generated {packets} packets ({pcap.stat().st_size >> 20} MiB) in {time.perf_counter() - t0:.1f} s")
-        cmds = {"pyvxlan": [pyvxlan_cmd, "decode", str(pcap)]}
+        cmds = {
+            "pyvxlan": [pyvxlan_cmd, "decode", str(pcap)],
+            "pyvxlan-stdin": [pyvxlan_cmd, "decode", "-"],
+            "pyvxlan-json": [pyvxlan_cmd, "decode", "--json", str(pcap)],
+        }
         if tools["tshark"]:
             cmds["tshark"] = [tools["tshark"], "-r", str(pcap), "-T", "fields", "-e", "vxlan.vni"]
         if tools["tcpdump"]:
@@ -172,25 +180,33 @@ def bench_cli(packets: int) -> list[tuple[str, float, str, float, bool]]:
         best = dict.fromkeys(cmds, float("inf"))
         for _ in range(5):
             for name, cmd in cmds.items():
-                best[name] = min(best[name], run_timed(cmd, Path(tmp) / f"{name}.out"))
-        lines = (Path(tmp) / "pyvxlan.out").read_text().splitlines()
-        assert (
-            len(lines) == packets + 1 and lines[-1] == f"{packets} packets: {packets} VXLAN, 0 not VXLAN, 0 malformed"
-        )
+                stdin = pcap if name == "pyvxlan-stdin" else None
+                best[name] = min(best[name], run_timed(cmd, Path(tmp) / f"{name}.out", stdin))
+        totals = f"{packets} packets: {packets} VXLAN, 0 not VXLAN, 0 malformed"
+        for name in ("pyvxlan", "pyvxlan-stdin"):
+            lines = (Path(tmp) / f"{name}.out").read_text().splitlines()
+            assert len(lines) == packets + 1 and lines[-1] == totals, (name, lines[-1])
+        lines = (Path(tmp) / "pyvxlan-json.out").read_text().splitlines()
+        assert len(lines) == packets + 1 and json.loads(lines[-1])["totals"]["vxlan"] == packets
     rows = []
     per = {k: v / packets for k, v in best.items()}
-    if "tshark" in best:
-        rows.append(
-            ("pyvxlan decode", per["pyvxlan"], "tshark -T fields", per["tshark"], best["tshark"] / best["pyvxlan"] >= 5)
+    for name, label in (("pyvxlan", "pyvxlan decode"), ("pyvxlan-stdin", "pyvxlan decode - <")):
+        if "tshark" in best:
+            rows.append((label, per[name], "tshark -T fields", per["tshark"], best["tshark"] / best[name] >= 5))
+        if "tcpdump" in best:
+            rows.append((label, per[name], "tcpdump -nr", per["tcpdump"], best[name] / best["tcpdump"] <= 3))
+    rows.append(
+        (
+            "pyvxlan decode --json",
+            per["pyvxlan-json"],
+            "pyvxlan decode (text)",
+            per["pyvxlan"],
+            best["pyvxlan-json"] / best["pyvxlan"] <= 1.5,
         )
-    else:
-        print("tshark is not installed: skipped")
-    if "tcpdump" in best:
-        rows.append(
-            ("pyvxlan decode", per["pyvxlan"], "tcpdump -nr", per["tcpdump"], best["pyvxlan"] / best["tcpdump"] <= 3)
-        )
-    else:
-        print("tcpdump is not installed: skipped")
+    )
+    for tool in ("tshark", "tcpdump"):
+        if tool not in best:
+            print(f"{tool} is not installed: skipped")
     print(
         f"wall time for {packets} packets: "
         + ", ".join(f"{name} {secs:.2f} s ({packets / secs / 1000:.0f}k packets/s)" for name, secs in best.items())
@@ -224,6 +240,7 @@ def main() -> int:
             "dpkt to UDP payload": ">= 5x faster",
             "tshark -T fields": ">= 5x faster",
             "tcpdump -nr": "<= 3x slower",
+            "pyvxlan decode (text)": "<= 1.5x slower",
         }[base_name]
         print(
             f"{what:<22} {fmt_time(ours):>10}   {base_name:<22} {fmt_time(base):>10}   {ratio:>12}  {goal}"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
+import re
+import select
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from hypothesis import given, settings
@@ -18,7 +22,7 @@ from hypothesis import strategies as st
 
 from pyvxlan import DecodeError, GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader, decapsulate, encapsulate
 from pyvxlan.cli import main
-from pyvxlan.cli.decode import DecodeOptions, DecodePrinter
+from pyvxlan.cli.decode import DecodeOptions, DecodePrinter, TimeFormat
 from pyvxlan.frame import internet_checksum
 from pyvxlan.pcap import raw_records, write
 from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
@@ -786,3 +790,293 @@ def test_a_linux_capture_of_two_vnis_on_one_flow_prints_each_packets_vni(two_vni
     assert {vni for _, vni in packets} == {10, 20}
     printed = [int(line.split(" VXLAN vni ", 1)[1].split(" ", 1)[0]) for line in lines]
     assert printed == [vni for _, vni in packets]
+
+
+# --- issue 13: standard input streams ----------------------------------------------------------
+
+PYVXLAN = str(Path(sys.executable).parent / "pyvxlan")
+
+
+def _readline_within(stream: IO[bytes], seconds: float) -> bytes:
+    """One line from ``stream`` (a pipe), or b"" when none came within ``seconds``."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else b""
+
+
+def test_standard_input_streams_each_packet_as_it_arrives() -> None:
+    """Issue 13: `tcpdump -U -w - | pyvxlan decode -` printed nothing until tcpdump exited. A packet
+    fed to standard input is printed while the writer still holds the pipe open."""
+    buf = io.BytesIO()
+    records = capture_records()
+    write(buf, records[:3])
+    data = buf.getvalue()
+    first_end = 24 + 16 + len(records[0][1])
+    proc = subprocess.Popen([PYVXLAN, "decode", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(data[:first_end])  # the file header and one record, then nothing
+        proc.stdin.flush()
+        assert _readline_within(proc.stdout, 20).decode() == EXPECTED.splitlines(keepends=True)[0]
+        proc.stdin.write(data[first_end:])
+        proc.stdin.flush()
+        assert _readline_within(proc.stdout, 20).decode() == EXPECTED.splitlines(keepends=True)[1]
+        proc.stdin.close()
+        rest = proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None and not proc.stdin.closed:
+            proc.kill()
+    assert proc.wait(timeout=20) == 0
+    assert rest == EXPECTED.splitlines(keepends=True)[2] + "3 packets: 3 VXLAN, 0 not VXLAN, 0 malformed\n"
+
+
+def test_standard_input_gives_what_the_file_gives(capture: Path) -> None:
+    with capture.open("rb") as f:
+        proc = subprocess.run([PYVXLAN, "decode", "-"], stdin=f, capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, EXPECTED, "")
+
+
+def test_standard_input_that_is_not_a_capture_is_named() -> None:
+    proc = subprocess.run([PYVXLAN, "decode", "-"], input=b"hello", capture_output=True, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr.decode()) == (
+        2,
+        b"",
+        "pyvxlan: error: standard input: pcap at offset 0: not a pcap or pcapng file (magic 68656c6c)\n",
+    )
+
+
+# --- issue 13: selections, like tcpdump's primitives --------------------------------------------
+
+LINES = EXPECTED.splitlines(keepends=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "indexes"),
+    [
+        (["--vni", "20", "--vni", "40"], [11, 13]),  # OR within a kind
+        (["--vni", "10", "--host", "2001:db8:1::2"], [7, 8]),  # AND across kinds; inner IPv6 (not an NS target)
+        (["--host", "2001:db8::2"], [13]),  # the outer address
+        (["--host", "203.0.113.2", "--mac", "ff:ff:ff:ff:ff:ff"], [0, 12]),  # ARP addresses, inner MAC
+        (["--host", "203.0.113.1", "--vni", "61"], [16]),  # a GPE packet without inner Ethernet
+        (["--mac", "02:00:c6:33:64:02", "--vni", "60"], [15]),  # the outer MAC (from 198.51.100.2)
+        (["--vni", "99"], []),
+    ],
+    ids=["vni-or", "vni-and-inner-ipv6", "outer-host", "arp-and-mac", "gpe-ipv4", "outer-mac", "none"],
+)
+def test_selections_combine_as_tcpdump_primitives(
+    capture: Path, capsys: pytest.CaptureFixture[str], args: list[str], indexes: list[int]
+) -> None:
+    status, out, err = run_cli(["decode", *args, str(capture)], capsys)
+    totals = f"20 packets: 18 VXLAN, 1 not VXLAN, 1 malformed, {len(indexes)} shown\n"
+    assert (status, out, err) == (0, "".join(LINES[i] for i in indexes) + totals, "")
+
+
+def test_count_stops_reading_after_n_packets_shown(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["decode", "-c", "2", "--vni", "10", "--vni", "40", str(capture)], capsys) == (
+        0,
+        LINES[0] + LINES[1] + "2 packets: 2 VXLAN, 0 not VXLAN, 0 malformed, 2 shown\n",
+        "",
+    )
+    assert run_cli(["decode", "-c", "1", "--vni", "40", str(capture)], capsys)[1].splitlines()[-1] == (
+        "14 packets: 14 VXLAN, 0 not VXLAN, 0 malformed, 1 shown"
+    )
+
+
+def test_strict_shows_what_linux_vxlan_rcv_drops_with_the_reason(
+    capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--strict applies the library's Linux receive rules (vxlan_rcv: the I flag, then the
+    reserved bits of the device's mask; the G bits are reserved without gbp): the packets a Linux
+    device drops are shown with the reason and counted as malformed."""
+    status, out, _ = run_cli(["decode", "--strict", str(capture)], capsys)
+    assert status == 0
+    assert out.splitlines(keepends=True) == [
+        *LINES[:11],
+        "10:00:00.011000 198.51.100.1:50001 > 198.51.100.2:4789 VXLAN vni 20 flags [G,I] gbp id 50000 dont-learn:"
+        " dropped: vxlan at offset 42: reserved bits 0x8040c35000000000 are set (G bit set but GBP is not enabled)\n",
+        "10:00:00.012000 198.51.100.1:50002 > 198.51.100.2:4789 VXLAN vni 30 flags [I] reserved 0x0000010000000001:"
+        " dropped: vxlan at offset 42: reserved bits 0x0000010000000001 are set\n",
+        *LINES[13:19],
+        "20 packets: 16 VXLAN, 1 not VXLAN, 3 malformed\n",
+    ]
+    status, out, _ = run_cli(["decode", "--strict", "--gbp", "--vni", "20", str(capture)], capsys)
+    assert out == LINES[11] + "20 packets: 17 VXLAN, 1 not VXLAN, 2 malformed, 1 shown\n"
+    status, out, _ = run_cli(["decode", "--strict", "--json", "--vni", "30", str(capture)], capsys)
+    obj = json.loads(out.splitlines()[0])
+    assert (obj["vni"], obj["reserved"], obj["dropped"]) == (
+        30,
+        "0x0000010000000001",
+        "vxlan at offset 42: reserved bits 0x0000010000000001 are set",
+    )
+
+
+def test_strict_drops_a_clear_i_flag() -> None:
+    """vxlan_rcv drops a packet whose I flag is clear before it looks at anything else."""
+    frame = encapsulate(
+        FRAMES["arp-request"],
+        header=VxlanHeader.from_words(0, 10 << 8),
+        src="198.51.100.1",
+        dst="198.51.100.2",
+        src_port=50000,
+    )
+    buf = io.BytesIO()
+    write(buf, [(1764237600.0, frame)])
+    buf.seek(0)
+    printer = DecodePrinter((4789,), (4790,), DecodeOptions(strict=True))
+    out: list[str] = []
+    printer.record_lines(raw_records(buf), out.append)
+    assert out == [
+        "10:00:00.000000 198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags []: dropped: vxlan at offset 42:"
+        " I flag (VNI valid) is clear\n"
+    ]
+    assert printer.stats.reasons == {"vxlan: I flag clear": 1}
+
+
+# --- issue 13: -v and --time-format -------------------------------------------------------------
+
+
+def _lines(records: list[tuple[float, bytes]], options: DecodeOptions, fast: bool = True) -> list[str]:
+    buf = io.BytesIO()
+    write(buf, records)
+    buf.seek(0)
+    out: list[str] = []
+    DecodePrinter((4789, 8472), (4790,), options).record_lines(raw_records(buf), out.append, fast=fast)
+    return "".join(out).splitlines()
+
+
+def test_verbose_shows_the_outer_ip_fields_the_checksum_status_and_inner_lengths() -> None:
+    src, dst, echo = "198.51.100.1", "198.51.100.2", FRAMES["echo-request"]
+    good = encapsulate(echo, vni=10, src=src, dst=dst, src_port=50000, tos=0xB8, df=True, ip_id=4660)
+    bad = bytearray(good)
+    bad[40] ^= 0xFF  # the UDP checksum's first byte
+    none = encapsulate(echo, vni=10, src=src, dst=dst, src_port=50000, udp_checksum=False)
+    six = encapsulate(FRAMES["arp-request"], vni=40, src="2001:db8::1", dst="2001:db8::2", src_port=50003, tos=0x20)
+    six = six[:15] + bytes([six[15] | 0x0A, 0xBC, 0xDE]) + six[18:]  # flow label 0xabcde
+    records = [(1764237600.0, good), (1764237600.5, bytes(bad)), (1764237601.0, none), (1764237602.0, six)]
+    tail = ": 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 7 seq 1"
+    outer = "198.51.100.1:50000 > 198.51.100.2:4789 VXLAN vni 10 flags [I]"
+    assert _lines(records, DecodeOptions(verbose=True)) == [
+        f"10:00:00.000000 (ttl 64, tos 0xb8, id 4660, DF, udp sum ok) {outer}{tail} (inner length 50, ip length 36)",
+        f"10:00:00.500000 (ttl 64, tos 0xb8, id 4660, DF, udp sum bad) {outer}{tail} (inner length 50, ip length 36)",
+        f"10:00:01.000000 (ttl 64, tos 0x00, id 0, udp sum none) {outer}{tail} (inner length 50, ip length 36)",
+        "10:00:02.000000 (hlim 64, class 0x20, flowlabel 0xabcde, udp sum ok) [2001:db8::1]:50003 >"
+        " [2001:db8::2]:4789 VXLAN vni 40 flags [I]: 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff,"
+        " ARP who-has 203.0.113.2 tell 203.0.113.1 (inner length 42)",
+    ]
+    objs = [json.loads(line) for line in _lines(records, DecodeOptions(verbose=True, as_json=True))]
+    assert [
+        (o["tos"], o["df"], o["ip_id"], o["flow_label"], o["udp_checksum"], o["inner_ip_length"]) for o in objs
+    ] == [
+        (0xB8, True, 4660, None, "ok", 36),
+        (0xB8, True, 4660, None, "bad", 36),
+        (0, False, 0, None, "none", 36),
+        (0x20, None, None, 0xABCDE, "ok", None),
+    ]
+
+
+def test_verbose_leaves_a_snapped_checksum_unverified(tmp_path: Path) -> None:
+    frame = encapsulate(FRAMES["echo-request"], vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
+    buf = io.BytesIO()
+    write(buf, [(1764237600.0, frame)], snaplen=96)
+    buf.seek(0)
+    out: list[str] = []
+    DecodePrinter((4789,), (4790,), DecodeOptions(verbose=True)).record_lines(raw_records(buf), out.append)
+    assert out[0].startswith("10:00:00.000000 (ttl 64, tos 0x00, id 0, udp sum unverified) ")
+    assert out[0].endswith(" (inner length 46, ip length 36)\n")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stamps"),
+    [
+        (TimeFormat.CLOCK, ["10:00:00.000000", "10:00:00.001000", "09:59:58.999999", "10:00:00.002000"]),
+        (
+            TimeFormat.ABS,
+            [
+                "2025-11-27 10:00:00.000000",
+                "2025-11-27 10:00:00.001000",
+                "2025-11-27 09:59:58.999999",
+                "2025-11-27 10:00:00.002000",
+            ],
+        ),
+        (TimeFormat.REL, ["00:00:00.000000", "00:00:00.001000", "-00:00:01.000001", "00:00:00.002000"]),
+        (TimeFormat.EPOCH, ["1764237600.000000", "1764237600.001000", "1764237598.999999", "1764237600.002000"]),
+    ],
+)
+def test_time_formats_as_tcpdump_tttt_ttttt_tt(fmt: TimeFormat, stamps: list[str]) -> None:
+    """abs is tcpdump's -tttt (date and time), rel its -ttttt (since the first packet shown),
+    epoch its -tt. A packet older than the first one shown (captures are not always in order) is
+    a negative delta in rel."""
+    frame = encapsulate(FRAMES["arp-request"], vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
+    records = [(1764237600.0, frame), (1764237600.001, frame), (1764237598.999999, frame), (1764237600.002, frame)]
+    for fast in (True, False):
+        assert [line.split(" 198.51", 1)[0] for line in _lines(records, DecodeOptions(time_format=fmt), fast)] == stamps
+
+
+def test_the_cli_takes_a_time_format(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run_cli(["decode", "--time-format", "rel", str(capture)], capsys)
+    assert (
+        out.splitlines()[18]
+        == "00:00:00.019000 malformed: ipv4 at offset 14: total length 78 exceeds the 46 bytes captured"
+    )
+
+
+# --- issue 13: JSON ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", list(TimeFormat))
+def test_fast_and_general_paths_agree_in_json_and_every_time_format(fmt: TimeFormat) -> None:
+    records = capture_records()
+    for as_json in (False, True):
+        options = DecodeOptions(as_json=as_json, time_format=fmt)
+        assert _lines(records, options, fast=True) == _lines(records, options, fast=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(vxlan_frames(ports=st.sampled_from([4789, 8472, 4790])), min_size=1, max_size=4))
+def test_json_fast_and_general_paths_agree_on_any_frame(frames: list[EncapsulatedFrame]) -> None:
+    records = [(float(i), f.frame) for i, f in enumerate(frames)]
+    options = DecodeOptions(as_json=True)
+    fast, general = _lines(records, options, fast=True), _lines(records, options, fast=False)
+    assert fast == general
+    for line in fast:
+        json.loads(line)
+
+
+def test_json_costs_at_most_one_and_a_half_times_the_text() -> None:
+    """Issue 13: --json took 5x the text's time; the JSON lines now come from the same fast path
+    and caches. Interleaved rounds, best of each (the machine is shared)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_codec", Path(__file__).resolve().parent.parent / "bench" / "codec.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    buf = io.BytesIO()
+    write(buf, bench.capture_records(20000))
+    data = buf.getvalue()
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(5):
+        for as_json in (False, True):
+            printer = DecodePrinter((4789, 8472), (4790,), DecodeOptions(as_json=as_json))
+            sink: list[str] = []
+            t0 = time.perf_counter()
+            printer.record_lines(raw_records(io.BytesIO(data)), sink.append)
+            best[as_json] = min(best[as_json], time.perf_counter() - t0)
+    assert best[True] / best[False] <= 1.5, best
+
+
+def test_the_json_keys_are_documented() -> None:
+    """Every key a JSON line can hold is in docs/decode.md's table, and every key there occurs."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "decode.md").read_text()
+    table = doc[doc.index("| key | value |") :].split("\n\n", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:])))
+    seen: set[str] = set()
+    buf = io.BytesIO()
+    write(buf, capture_records())
+    for options in (DecodeOptions(as_json=True), DecodeOptions(as_json=True, verbose=True, strict=True)):
+        printer = DecodePrinter((4789, 8472), (4790,), options)
+        out: list[str] = []
+        printer.record_lines(raw_records(io.BytesIO(buf.getvalue())), out.append)
+        for line in "".join([*out, printer.totals_json()]).splitlines():
+            obj = json.loads(line)
+            seen |= set(obj) | set(obj.get("totals", {})) | set(obj.get("gbp") or {})
+    assert seen == documented

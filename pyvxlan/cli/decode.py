@@ -896,19 +896,20 @@ class DecodePrinter:
                         continue  # a selection cannot match what did not decode
                     append(self.malformed_line(ts, exc))
                 else:
-                    if select is not None and not select.matches(d, fbuf, fstart):
-                        vxlan += 1
-                        continue
+                    dropped: DecodeError | None = None
                     if strict:
+                        # The library's Linux rules on every packet: the totals do not depend on
+                        # what is selected.
                         try:
                             decapsulate(frame, ports=ports, gpe_ports=gpe_ports, strict=True, gbp=gbp, wire_length=wire)
                         except DecodeError as exc:
                             stats.count_error(exc)
-                            append(self.dropped_line(ts, d, exc))
-                            d = None  # type: ignore[assignment]
-                    if d is not None:
+                            dropped = exc
+                    if dropped is None:
                         vxlan += 1
-                        append(self.line(ts, d, fbuf, fstart))
+                    if select is not None and not select.matches(d, fbuf, fstart):
+                        continue
+                    append(self.line(ts, d, fbuf, fstart) if dropped is None else self.dropped_line(ts, d, dropped))
                 shown += 1
                 if len(lines) >= batch:
                     out("".join(lines))
