@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -824,3 +825,52 @@ def test_a_short_write_of_the_pcap_file_is_an_error() -> None:
     w = PcapWriter(Short())
     with pytest.raises(OSError, match=r"^\[Errno 5\] short write to the pcap file: 19 of 20 bytes written$"):
         w.write(bytes(20), ts=0.0)
+
+
+# --- streaming (issue 13) ----------------------------------------------------------------------
+
+
+def _stream_capture(n: int) -> bytes:
+    buf = io.BytesIO()
+    frame = encapsulate(bytes(14), vni=7, src="198.51.100.1", dst="198.51.100.2")
+    write(buf, [(float(i), frame) for i in range(n)])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "raw"])
+def test_a_pipe_streams_records_and_says_when_it_would_wait(buffered: bool) -> None:
+    """A record that has arrived is yielded though the writer keeps the pipe open (a read of a
+    whole chunk used to wait for 1 MiB or the end), and ``idle`` is called before a read that
+    would wait: the writer here sends the second record only once idle was called."""
+    data = _stream_capture(2)
+    one = 24 + (len(data) - 24) // 2
+    r, w = os.pipe()
+    idled = threading.Event()
+
+    def writer() -> None:
+        os.write(w, data[:one])
+        idled.wait(10)
+        os.write(w, data[one:])
+        os.close(w)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with open(r, "rb", buffering=-1 if buffered else 0) as f:
+        records = [ts for ts, *_ in raw_records(f, idle=idled.set)]
+    thread.join()
+    assert (records, idled.is_set()) == ([0.0, 1.0], True)
+
+
+def test_a_file_is_read_in_large_chunks_without_idle_calls(tmp_path: Path) -> None:
+    path = tmp_path / "s.pcap"
+    path.write_bytes(_stream_capture(3))
+    calls: list[int] = []
+    with path.open("rb") as f:
+        assert [ts for ts, *_ in raw_records(f, idle=lambda: calls.append(1))] == [0.0, 1.0, 2.0]
+    assert calls == []  # a regular file never makes the reader wait
+
+
+def test_idle_must_be_callable() -> None:
+    with pytest.raises(ConfigError) as info:
+        raw_records(io.BytesIO(_stream_capture(1)), idle=3)  # type: ignore[arg-type]
+    assert str(info.value) == "idle: must be callable or None, got int"
