@@ -70,7 +70,7 @@ def one(n: int, mode: str, seed: int) -> dict[str, Any]:
                 pairs = [(i, i % n + 1) for i in range(1, n + 1)]
                 count = 3
             else:
-                pairs = [tuple(rng.sample(range(1, n + 1), 2)) for _ in range(PINGS)]
+                pairs = [(a, b) for a, b in (rng.sample(range(1, n + 1), 2) for _ in range(PINGS))]
                 count = 1
             for a, b in pairs:
                 r = await lab.guest(f"g{a}").ping(f"2001:db8:1::{b:x}", count=count, interval=1.0, timeout=1.0)
