@@ -29,6 +29,7 @@ import pytest
 import trio
 
 from pyvxlan import sim
+from pyvxlan.config import VtepConfig
 from pyvxlan.frame import decapsulate
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.kernel import open_lab as open_kernel_lab
@@ -194,6 +195,54 @@ def test_a_ping_puts_the_same_packets_on_the_underlay(
                 # __ip_select_ident: one counter per flow, moving on with every packet
                 assert len(set(flow)) == len(flow), flow
                 assert all(b - a & 0xFFFF < 0x8000 for a, b in zip(flow, flow[1:], strict=False)), flow
+
+
+class _Tuned(Topology):
+    """A topology whose devices all get ``changes`` to their VtepConfig (settings that Topology
+    does not offer); both labs build their devices from ``vtep_config``."""
+
+    __slots__ = ("changes",)
+    changes: dict[str, Any]
+
+    def __init__(self, base: Topology, **changes: Any) -> None:
+        super().__init__(base.underlay, base.hosts, base.guests, base.mode)
+        object.__setattr__(self, "changes", changes)
+
+    def vtep_config(self, host: str, vni: int) -> VtepConfig:
+        return replace(super().vtep_config(host, vni), **self.changes)
+
+
+SETTINGS: list[tuple[dict[str, Any], bool]] = [
+    *(
+        (settings, ipv6)
+        for settings in ({"tos": 0x20}, {"tos": "inherit"}, {"ttl": 5}, {"ttl_inherit": True})
+        for ipv6 in (False, True)
+    ),
+    ({"udp6_zero_csum_tx": True, "udp6_zero_csum_rx": True}, True),  # an IPv6 underlay's option
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "ipv6"),
+    SETTINGS,
+    ids=[",".join(f"{k}={v}" for k, v in d.items()) + (",ipv6" if v6 else ",ipv4") for d, v6 in SETTINGS],
+)
+def test_the_devices_outer_header_settings_on_both(
+    root: None, tmp_path: Path, settings: dict[str, Any], ipv6: bool
+) -> None:
+    # The core's transmit decisions for tos, ttl and the IPv6 zero checksum, carried by the
+    # simulator onto the wire, are the kernel's (vxlan_xmit_one, udp_tunnel(6)_xmit_skb).
+    topology = _Tuned(classic_demo(2, ipv6=ipv6), **settings)
+
+    async def ping(lab: Any) -> tuple[int, int]:
+        result = await lab.guest("guest1").ping("203.0.113.2", count=2, interval=0.2)
+        return result.sent, result.received
+
+    (sim_result, sim_frames), (kernel_result, kernel_frames) = run_both(topology, ping, tmp_path)
+    assert sim_result == kernel_result == (2, 2)
+    assert len(kernel_frames) == 6
+    for i, (s, k) in enumerate(zip(sim_frames, kernel_frames, strict=True)):
+        assert fields(s) == fields(k), f"packet {i}"
 
 
 def test_set_ageing_on_a_running_device_ages_out_learned_entries_on_both(root: None, tmp_path: Path) -> None:
