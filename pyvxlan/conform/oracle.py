@@ -45,6 +45,7 @@ __all__ = [
     "outcome_of",
     "render",
     "rig_commands",
+    "socket_in",
 ]
 
 # vxlan_cleanup runs at most this often (FDB_AGE_INTERVAL, 10 s): an entry can outlive its
@@ -265,6 +266,38 @@ class ModelOracle:
         self._vtep = None
 
 
+_CLONE_NEWNET = 0x40000000
+
+
+def socket_in(netns: str, family: int, kind: int) -> socket.socket:
+    """A socket in namespace ``netns``, made by a short-lived thread that enters it (``setns``
+    changes only the calling thread's namespace; a socket keeps the one it was made in). No fork:
+    a forked helper would inherit the command's signal handlers and unwind its clean-up."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list[socket.socket] = []
+    failed: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with open(f"/run/netns/{netns}", "rb") as handle:
+                if libc.setns(handle.fileno(), _CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns({netns}): {os.strerror(code)}")
+            made.append(socket.socket(family, kind))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=enter, name=f"setns-{netns}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
 def rig_commands(a: str, b: str) -> list[str]:
     """The shell commands that build the rig: namespace ``a`` holds the device under test and one
     end of a veth, namespace ``b`` the other end with the peers' addresses (no DAD: they are usable
@@ -309,6 +342,7 @@ class KernelOracle:
         self.setup: list[str] = []
         self.episode: list[str] = []
         self._made: list[str] = []
+        self._pid = os.getpid()
         self._socks: dict[str, socket.socket] = {}
         self._t0 = time.monotonic()
         self._device = Device()
@@ -372,12 +406,10 @@ class KernelOracle:
         return _kernel_outcome(done.returncode, done.stderr)
 
     def _send(self, step: Datagram) -> None:
-        from pyvxlan.kernel import netlink as nl
-
         sock = self._socks.get(step.src)
         if sock is None:
             family = socket.AF_INET6 if ":" in step.src else socket.AF_INET
-            sock = nl.open_socket(self.b, family, socket.SOCK_DGRAM)
+            sock = socket_in(self.b, family, socket.SOCK_DGRAM)
             sock.bind((step.src, 0))
             self._socks[step.src] = sock
         sock.sendto(step.payload, (LOCAL[self._device.version], self._device.dst_port))
@@ -438,7 +470,8 @@ class KernelOracle:
         for sock in self._socks.values():
             sock.close()
         self._socks.clear()
-        if self.keep:
+        if self.keep or os.getpid() != self._pid:
+            # A forked child (a library's helper process) unwinding must not remove our namespaces.
             return
         for ns in self._made:
             _run(["ip", "netns", "del", ns])
