@@ -9,6 +9,10 @@ differs fails with an :class:`AssertionError` that names the behaviour.
 ``open_vtep`` is a factory: called with a :class:`~pyvxlan.VtepConfig` it returns an async context
 manager that creates that device (down, as ``ip link add`` does), yields its control, and deletes
 it on exit. Each check opens a fresh device.
+
+:func:`conform` (from :mod:`pyvxlan.conform`) is the randomized counterpart for property tests: it
+holds a model (``model=``, :class:`pyvxlan.Vtep` by default) against the running kernel step by
+step and returns a :class:`ConformReport` whose findings carry shrunk reproductions.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import TypeAlias
 
 from pyvxlan.config import VtepConfig
+from pyvxlan.conform import Report as ConformReport
+from pyvxlan.conform import conform
 from pyvxlan.control import VtepControl
 from pyvxlan.entries import FdbEntry, FdbState, Neighbour
 from pyvxlan.errors import (
@@ -31,7 +37,7 @@ from pyvxlan.errors import (
 )
 from pyvxlan.events import VtepCounters
 
-__all__ = ["OpenVtep", "check_vtep_control"]
+__all__ = ["ConformReport", "OpenVtep", "check_vtep_control", "conform"]
 
 OpenVtep: TypeAlias = Callable[[VtepConfig], AbstractAsyncContextManager[VtepControl]]
 

@@ -20,6 +20,7 @@ from pyvxlan.conform import (
     Disagreement,
     Episode,
     ModelOracle,
+    Report,
     Snapshot,
     compare,
     conform,
@@ -312,3 +313,32 @@ def test_the_quirks_page_shows_the_registry() -> None:
     """docs/kernel-quirks.md's tables list exactly the registry's quirks, by kernel function, in order."""
     assert _doc_functions() == [q.kernel_function for q in QUIRKS]
     assert len({q.name for q in QUIRKS}) == len(QUIRKS)
+
+
+def test_pyvxlan_testing_exports_conform_for_property_tests() -> None:
+    """Other projects hold their own model against the kernel through pyvxlan.testing."""
+    from pyvxlan import testing
+
+    assert testing.conform is conform
+    report = testing.conform(seed=4, steps=200, only=[Category.RX], model=NeverMigrates, kernel=ModelOracle(Vtep))
+    assert isinstance(report, testing.ConformReport)
+    assert not report.ok
+
+
+@pytest.mark.parametrize(("broken", "status"), [(False, 0), (True, 1)])
+def test_cli_status_is_1_on_a_disagreement(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], broken: bool, status: int
+) -> None:
+    import pyvxlan.conform
+
+    def fake(**kw: Any) -> Report:
+        kw.pop("keep")
+        kw.pop("prefix")
+        return conform(**kw, kernel=ModelOracle(Vtep), model=NeverMigrates if broken else Vtep)
+
+    monkeypatch.setattr(pyvxlan.conform, "conform", fake)
+    assert main(["conform", "--seed", "1", "--steps", "300", "--only", "rx"]) == status
+    out = capsys.readouterr().out
+    assert out.startswith("kernel (a model), (none), seed 1\n")
+    found = int(re.search(r"^  (\d+) disagreement\(s\) in ", out, re.M).group(1))  # type: ignore[union-attr]
+    assert (found > 0) is broken
