@@ -23,7 +23,7 @@ __all__ = ["UsageError", "main"]
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
-_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab", "replay", "conform")
+_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab", "replay", "conform", "vtep")
 
 # The line printed for each signal that ends a command; the status is 128 + the signal number.
 _SIGNALS: dict[int, str] = {
@@ -78,6 +78,12 @@ class _Signals:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # Python runs signal handlers in the main thread only, and sets them there only
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A background job of a shell without job control starts with SIGINT ignored. The
+            # other signals are handed to SIGINT's handler, which trio installs only over Python's
+            # default one: without it SIGTERM could not unwind a lab safely.
+            self._saved[signal.SIGINT] = signal.SIG_IGN
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             previous = signal.getsignal(signum)
             if previous is signal.SIG_IGN:
@@ -93,10 +99,9 @@ class _Signals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signal.Signals(signum)
         handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)  # trio's (deferred while protected) or Python's default
-        else:
+        if not callable(handler):  # someone set SIG_IGN or SIG_DFL since: still end, as asked
             raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)  # trio's (deferred while protected) or Python's default
 
 
 def _only_interrupts(exc: BaseException) -> bool:

@@ -396,7 +396,9 @@ def _with_prefix(prefix: str) -> str:
     )
 
 
-def _signal_trial(tmp_path: Any, command: str, prefix: str, signum: int, moment: str) -> tuple[int, str, str]:
+def _signal_trial(
+    tmp_path: Any, command: str, prefix: str, signum: int, moment: str, *, sigint_ignored: bool = False
+) -> tuple[int, str, str]:
     """Start ``command`` on the kernel backend, send ``signum`` at ``moment``, and return its exit
     status, stdout and stderr once it ended (whatever it left is removed afterwards)."""
     import subprocess
@@ -406,8 +408,14 @@ def _signal_trial(tmp_path: Any, command: str, prefix: str, signum: int, moment:
     path = tmp_path / "long.toml"
     path.write_text(_SIGNAL_SCENARIO)
     argv = ["demo", "--backend", "kernel"] if command == "demo" else ["run", str(path), "--backend", "kernel"]
+    # The child's SIGINT disposition before pyvxlan loads: Python's default, or as the test asks
+    # (a test runner in the background of a shell without job control passes on SIG_IGN).
+    start = "signal.SIG_IGN" if sigint_ignored else "signal.default_int_handler"
     child = subprocess.Popen(
-        [sys.executable, "-c", _with_prefix(prefix), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", f"import signal; signal.signal(signal.SIGINT, {start}); " + _with_prefix(prefix), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -455,3 +463,11 @@ def test_a_signal_during_start_up_ends_without_a_traceback(root: None, tmp_path:
     # command unwinds (128 + signum). Either way: no traceback and, above, no lab left.
     assert code in (-signum, 128 + signum)
     assert err in ("", f"pyvxlan: {_LINES[signum]}\n")
+
+
+@pytest.mark.parametrize("signum", [15, 1], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_unwinds_the_lab_when_sigint_was_ignored_at_start(root: None, tmp_path: Any, signum: int) -> None:
+    """A background job of a shell without job control starts with SIGINT ignored; SIGTERM and
+    SIGHUP still unwind the lab (they go through SIGINT's handler, which pyvxlan puts back)."""
+    code, _out, err = _signal_trial(tmp_path, "run", "pvx3a22", signum, "run", sigint_ignored=True)
+    assert (code, err) == (128 + signum, f"pyvxlan: {_LINES[signum]}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -108,13 +109,30 @@ def test_lab_names_carry_the_prefix_and_everything_goes_on_exit(root: None) -> N
             with pytest.raises(ConfigError) as exc:
                 async with open_lab(classic_demo(), prefix="pvx00a1"):
                     pass
-            assert (
-                str(exc.value)
-                == "prefix: a lab with prefix pvx00a1 exists already (pyvxlan lab cleanup --prefix pvx00a1)"
-            )
+            # the lab's lock says who runs it (this process)
+            assert str(exc.value) == f"prefix: a lab with prefix pvx00a1 is running (pid {os.getpid()})"
 
     trio.run(main)
     assert lab_namespaces("pvx00a1") == []
+
+
+def test_a_prefix_with_leftovers_and_no_owner_is_refused_with_the_cleanup_command(root: None) -> None:
+    nl.netns_create("pvx00a2-underlay")  # what a SIGKILLed lab leaves: namespaces, no owner
+    try:
+
+        async def main() -> None:
+            with pytest.raises(ConfigError) as exc:
+                async with open_lab(classic_demo(), prefix="pvx00a2"):
+                    pass
+            assert (
+                str(exc.value)
+                == "prefix: a lab with prefix pvx00a2 exists already (pyvxlan lab cleanup --prefix pvx00a2)"
+            )
+
+        trio.run(main)
+        assert lab_namespaces("pvx00a2") == ["pvx00a2-underlay"]  # nothing of it was touched
+    finally:
+        nl.netns_remove("pvx00a2-underlay")
 
 
 def test_two_labs_run_side_by_side(root: None) -> None:
@@ -401,12 +419,14 @@ def test_the_printed_commands_build_a_lab_that_pings(root: None, mode: FdbMode) 
 
 
 _INTERRUPTED = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the test runner ignores SIGINT
 import trio
 from pyvxlan.kernel import open_lab
 from pyvxlan.topology import classic_demo
 
 async def main():
-    async with open_lab(classic_demo(4), prefix="pvx0e1f") as lab:
+    async with open_lab(classic_demo(4), prefix="PREFIX") as lab:
         await lab.guest("guest1").ping("203.0.113.2")
         await trio.sleep_forever()
 
@@ -415,17 +435,19 @@ trio.run(main)
 
 
 def test_sigint_to_a_real_process_during_set_up_leaves_nothing_behind(root: None) -> None:
-    import os
     import signal
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED], stderr=subprocess.PIPE, text=True)
+    prefix = labmod.new_prefix()  # not a fixed one: a leftover of another run would end the wait at once
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED.replace("PREFIX", prefix)], stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
-        while not lab_namespaces("pvx0e1f") and proc.poll() is None and time.monotonic() < deadline:
+        while not lab_namespaces(prefix) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        assert lab_namespaces("pvx0e1f"), "the lab never started"
+        assert lab_namespaces(prefix), "the lab never started"
         os.kill(proc.pid, signal.SIGINT)  # its first namespace exists: set-up is under way
         _, err = proc.communicate(timeout=60)
     finally:
@@ -434,7 +456,7 @@ def test_sigint_to_a_real_process_during_set_up_leaves_nothing_behind(root: None
     # KeyboardInterrupt went through open_lab's clean-up and ended the process
     assert proc.returncode == -signal.SIGINT, err
     assert err.rstrip().endswith("KeyboardInterrupt"), err
-    assert lab_namespaces("pvx0e1f") == []
+    assert lab_namespaces(prefix) == []
 
 
 def test_down_flushes_the_proxy_neighbours_so_arp_behind_that_vtep_fails(root: None) -> None:
