@@ -94,11 +94,14 @@ def test_a_model_that_never_migrates_is_caught_and_shrunk_to_three_steps() -> No
     assert d.episode.steps[1].src != d.episode.steps[2].src
     assert "fdb" in d.fields
     assert finding.original_steps > 3
+    # Every finding is shrunk, at least to the steps up to its disagreement.
+    assert all(len(f.disagreement.episode.steps) == f.disagreement.index + 1 for f in report.findings)
+    assert [len(f.disagreement.episode.steps) for f in report.findings] == [3, 3, 3, 3]
     assert finding.python[-1].startswith("vtep.receive(bytes.fromhex(")
 
 
 def test_a_model_that_ignores_maxaddress_is_caught_and_shrunk() -> None:
-    report = conform(seed=2, steps=1000, only=[Category.CTL], model=ignores_maxaddress, kernel=ModelOracle(Vtep))
+    report = conform(seed=3, steps=1000, only=[Category.CTL], model=ignores_maxaddress, kernel=ModelOracle(Vtep))
     assert not report.ok
     d = report.findings[0].disagreement
     assert d.episode.device.max_entries in (3, 5)

@@ -161,8 +161,9 @@ def shrink(
     of them: an age episode's replay sleeps as long as the episode did)."""
     deadline = time.monotonic() + seconds
     wanted = found.fields
-    best = found
     steps = list(found.episode.steps[: found.index + 1])
+    # What follows the disagreement is never part of it, even when nothing else can be dropped.
+    best = dataclasses.replace(found, episode=Episode(found.episode.device, tuple(steps)))
     n = 2
     tries = 0
     while len(steps) >= 2 and tries < budget and time.monotonic() < deadline:

@@ -82,6 +82,7 @@ class Device:
     dst_port: int = 4789
     max_entries: int = 0
     ageing: int = 300
+    gbp: bool = False
 
     def config(self) -> VtepConfig:
         """The model's configuration of this device."""
@@ -95,6 +96,7 @@ class Device:
             dst_port=self.dst_port,
             max_entries=self.max_entries,
             ageing=self.ageing,
+            gbp=self.gbp,
             mac=DEV_MAC,
             name=DEV,
         )
@@ -109,6 +111,8 @@ class Device:
         if self.max_entries:
             parts.append(f"maxaddress {self.max_entries}")
         parts.append(f"ageing {self.ageing}")
+        if self.gbp:
+            parts.append("gbp")
         return " ".join(parts)
 
 
@@ -288,7 +292,8 @@ def random_device(rng: random.Random, categories: frozenset[Category]) -> Device
         # Until vxlan_cleanup sweeps it (up to 10 s late), an expired entry still counts toward
         # maxaddress in the kernel: which learn is refused would depend on the sweep's timing.
         limit = 0
-    return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing)
+    gbp = Category.AGE not in categories and rng.random() < 0.2
+    return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing, gbp=gbp)
 
 
 def _fdb_op(rng: random.Random, device: Device) -> FdbOp:
@@ -389,8 +394,12 @@ def _datagram(rng: random.Random, device: Device) -> Datagram:
         vni, what = 99, "wrong VNI"
     elif roll < 0.17:
         reserved, what = rng.choice((1, 0x80)), "reserved bits"
-    elif roll < 0.21:
-        flags, what = 0x88, "G flag (GBP) on a device without gbp"
+    elif roll < 0.21 or (device.gbp and roll < 0.4):
+        # On a gbp device: a policy, and the D and A bits; learned from until a link change
+        # (vxlan_nl2conf's lost GBP mask), a frame error after it.
+        flags, what = 0x88, "G flag (GBP)"
+        header = bytes((flags, rng.choice((0, 0x40, 0x08)))) + rng.randrange(1 << 16).to_bytes(2, "big")
+        return Datagram(src, header + vni.to_bytes(3, "big") + b"\x00" + _inner(rng, mac), what)
     elif roll < 0.27:
         mac, what = DEV_MAC, "the device's own MAC"
     elif roll < 0.33:

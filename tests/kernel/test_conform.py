@@ -49,7 +49,7 @@ def test_a_model_that_never_migrates_is_reported_with_three_steps(root: None) ->
 
 def test_a_model_that_ignores_maxaddress_is_reported_with_a_few_steps(root: None) -> None:
     """The kernel refuses a new MAC past maxaddress with ENOSPC (vxlan_fdb_create)."""
-    report = conform(seed=2, steps=600, only=[Category.CTL], model=ignores_maxaddress, prefix=f"{PREFIX}mx")
+    report = conform(seed=3, steps=600, only=[Category.CTL], model=ignores_maxaddress, prefix=f"{PREFIX}mx")
     assert not report.ok
     d = report.findings[0].disagreement
     [outcome] = [m for m in d.mismatches if m.field == "outcome"]
