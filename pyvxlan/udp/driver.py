@@ -545,7 +545,6 @@ class UdpVtep(MemoryVtep):
             self._flush()
 
 
-
 @asynccontextmanager
 async def open_vtep(
     config: VtepConfig,
