@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pyvxlan import ConfigError, FdbState, Vtep, VtepConfig
+from pyvxlan import ConfigError, FdbState, SendDatagram, Vtep, VtepConfig
 from pyvxlan.cli import main
 from pyvxlan.conform import (
     QUIRKS,
@@ -30,7 +30,7 @@ from pyvxlan.conform import (
     shrink,
 )
 from pyvxlan.conform.engine import python_script, shell_script
-from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, LinkOp, Wait
+from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, Frame, LinkOp, Wait
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 M1 = "02:00:00:00:42:01"
@@ -79,7 +79,7 @@ def test_the_model_agrees_with_itself_over_every_category() -> None:
     report = conform(seed=3, steps=600, kernel=ModelOracle(Vtep))
     assert report.ok, report.text()
     assert report.steps == report.comparisons == 600
-    assert set(report.counts) == {"ctl", "rx", "age"}
+    assert set(report.counts) == {"ctl", "rx", "age", "tx"}
 
 
 def test_a_model_that_never_migrates_is_caught_and_shrunk_to_three_steps() -> None:
@@ -209,6 +209,7 @@ def test_reproductions_are_the_commands_and_calls() -> None:
         f"ip -n NSA link add pvh8vx address {DEV_MAC} type vxlan id {VNI} local 198.51.100.1 remote 198.51.100.2 "
         "dstport 8472 maxaddress 3 ageing 300",
         "ip -n NSA link set pvh8vx addrgenmode none",
+        "ip -n NSA link set pvh8vx master pvh8br",
         "ip -n NSA link set pvh8vx up",
         "bridge -n NSA fdb replace 00:00:00:00:00:00 dev pvh8vx dst 198.51.100.3 port 5555 self router dynamic",
         "ip netns exec NSB python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
@@ -264,7 +265,7 @@ def test_parse_only() -> None:
     assert parse_only("ctl, rx") == frozenset({Category.CTL, Category.RX})
     with pytest.raises(ConfigError, match=r"^only: unknown category 'txx' \(known: ctl,rx,age,tx,proxy,neigh\)$"):
         parse_only("ctl,txx")
-    with pytest.raises(ConfigError, match=r"^only: category 'proxy' is not compared yet \(compared: ctl,rx,age\)$"):
+    with pytest.raises(ConfigError, match=r"^only: category 'proxy' is not compared yet \(compared: ctl,rx,age,tx\)$"):
         parse_only("proxy")
     with pytest.raises(ConfigError, match=r"^only: names no category$"):
         parse_only(",")
@@ -345,3 +346,23 @@ def test_cli_status_is_1_on_a_disagreement(
     assert out.startswith("kernel (a model), (none), seed 1\n")
     found = int(re.search(r"^  (\d+) disagreement\(s\) in ", out, re.M).group(1))  # type: ignore[union-attr]
     assert (found > 0) is broken
+
+
+class NoReplication(Vtep):
+    """A broken model: a frame goes to the first remote of its entry only (no head-end replication)."""
+
+    def take_outputs(self) -> list[Any]:
+        out = super().take_outputs()
+        sends = [o for o in out if isinstance(o, SendDatagram)]
+        return [o for o in out if not isinstance(o, SendDatagram)] + sends[:1]
+
+
+def test_a_model_without_head_end_replication_is_caught_on_tx() -> None:
+    report = conform(seed=5, steps=600, only=[Category.CTL, Category.TX], model=NoReplication, kernel=ModelOracle(Vtep))
+    assert not report.ok
+    d = report.findings[0].disagreement
+    assert "sent" in d.fields
+    [sent] = [m for m in d.mismatches if m.field == "sent"]
+    assert len(sent.kernel) > len(sent.model) == 1
+    assert isinstance(d.step, Frame)
+    assert len(d.episode.steps) <= 4  # up, a second remote for the MAC (or all-zeros), the frame

@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "conform",
         help="hold pyvxlan's model against this machine's kernel (root)",
-        description="Run random sequences of bridge fdb / ip neigh / ip link commands and crafted VXLAN "
-        "datagrams against a real vxlan device in scratch namespaces and against pyvxlan.Vtep side by side, "
+        description="Run random sequences of bridge fdb / ip neigh / ip link commands, crafted VXLAN "
+        "datagrams and frames from a guest behind a bridge against a real vxlan device in scratch namespaces and against pyvxlan.Vtep side by side, "
         "compare after every step (iproute2's JSON is the kernel's side), and print each disagreement "
         "shrunk to a minimal reproduction. Exit 0: all agree; 1: a disagreement; 2: usage or privilege.",
     )
@@ -54,9 +54,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=_count, default=500, metavar="N", help="steps in all (default 500)")
     p.add_argument(
         "--only",
-        default="ctl,rx,age",
+        default="ctl,rx,age,tx",
         metavar="CATS",
-        help="comma-separated categories: ctl, rx, age (tx, proxy, neigh: not compared yet; default ctl,rx,age)",
+        help="comma-separated categories: ctl, rx, age, tx (proxy, neigh: not compared yet; default all four)",
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--keep", action="store_true", help="leave the scratch namespaces for inspection")

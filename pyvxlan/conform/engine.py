@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.config import VtepConfig
-from pyvxlan.conform.oracle import FDB_AGE_INTERVAL, ModelOracle, Oracle, Snapshot, render, rig_commands
+from pyvxlan.conform.oracle import (
+    FDB_AGE_INTERVAL,
+    ModelOracle,
+    Oracle,
+    Snapshot,
+    device_commands,
+    render,
+    rig_commands,
+)
 from pyvxlan.conform.steps import (
     IMPLEMENTED,
     Category,
@@ -84,7 +92,7 @@ class Disagreement:
 
 
 def _detail(categories: Iterable[Category]) -> bool:
-    return bool({Category.RX, Category.AGE} & set(categories))
+    return bool({Category.RX, Category.AGE, Category.TX} & set(categories))
 
 
 def compare(kernel: Snapshot, model: Snapshot, k_out: str, m_out: str, *, age: bool) -> tuple[Mismatch, ...]:
@@ -104,6 +112,8 @@ def compare(kernel: Snapshot, model: Snapshot, k_out: str, m_out: str, *, age: b
         out.append(Mismatch("fdb", list(kernel.rows), list(model.rows)))
     if kernel.neighbours != model.neighbours:
         out.append(Mismatch("neighbours", list(kernel.neighbours), list(model.neighbours)))
+    if kernel.sent != model.sent:
+        out.append(Mismatch("sent", list(kernel.sent), list(model.sent)))
     if kernel.counters != model.counters:
         k_c, m_c = dict(kernel.counters), dict(model.counters)
         names = [n for n in k_c.keys() | m_c.keys() if k_c.get(n) != m_c.get(n)]
@@ -254,8 +264,7 @@ def python_script(episode: Episode, times: list[float] | None = None) -> list[st
 def shell_script(episode: Episode, a: str, b: str, *, with_rig: bool = True) -> list[str]:
     """The shell commands that do ``episode`` to a real device in namespace ``a``."""
     lines = rig_commands(a, b) if with_rig else []
-    lines.append(f"ip -n {a} {episode.device.ip_link_add()}")
-    lines.append(f"ip -n {a} link set pvh8vx addrgenmode none")
+    lines += device_commands(episode.device, a)
     lines += [render(step, episode.device, a, b) for step in episode.steps]
     return lines
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import secrets
+import select
 import shlex
 import socket
 import subprocess
@@ -22,7 +23,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
 from pyvxlan.config import VtepConfig
-from pyvxlan.conform.steps import DEV, LOCAL, PEERS, UNDER, Datagram, Device, FdbOp, LinkOp, NeighOp, Step, Wait
+from pyvxlan.conform.steps import (
+    DEV,
+    LOCAL,
+    PEER_MAC,
+    PEERS,
+    UNDER,
+    Datagram,
+    Device,
+    FdbOp,
+    Frame,
+    LinkOp,
+    NeighOp,
+    Step,
+    Wait,
+)
 from pyvxlan.entries import FdbEntry, Neighbour
 from pyvxlan.errors import (
     ConfigError,
@@ -32,7 +47,7 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
     PrivilegeError,
 )
-from pyvxlan.events import VtepCounters
+from pyvxlan.events import SendDatagram, VtepCounters
 
 __all__ = [
     "FDB_AGE_INTERVAL",
@@ -52,6 +67,12 @@ __all__ = [
 # ageing time by up to that much in the kernel. Half a second more for the scheduler.
 FDB_AGE_INTERVAL = 10.5
 RX_COUNTERS = ("rx_packets", "rx_bytes", "rx_dropped", "rx_errors", "rx_frame_errors", "rx_length_errors")
+TX_COUNTERS = ("tx_packets", "tx_bytes", "tx_dropped", "tx_errors")
+COUNTERS = RX_COUNTERS + TX_COUNTERS
+
+# One datagram the device sent: destination, port, outer TTL, and the UDP payload (VXLAN header and
+# inner frame) in hex. The source port is left out: the kernel's comes from a per-boot random hash.
+Sent: TypeAlias = tuple[str, int, int, str]
 
 Row: TypeAlias = tuple[str, str, int | None, int | None, str | None, str, bool, bool]
 
@@ -75,6 +96,7 @@ class Snapshot:
     neighbours: tuple[tuple[str, str], ...]
     counters: tuple[tuple[str, int], ...] = ()
     updated: tuple[tuple[str, str, int], ...] = ()
+    sent: tuple[Sent, ...] = ()
     maybe: tuple[Row, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -186,6 +208,7 @@ class ModelOracle:
         self._vtep: ModelVtep | None = None
         self._now = 0.0
         self._expired: list[tuple[Row, float]] = []
+        self._sent: tuple[Sent, ...] = ()
 
     @property
     def vtep(self) -> ModelVtep:
@@ -219,17 +242,22 @@ class ModelOracle:
             self.tick(self._now + step.seconds)
             return "ok"
         method, args, kw = step.call()
-        if isinstance(step, Datagram):
+        self._sent = ()
+        if isinstance(step, (Datagram, Frame)):
             if not vtep.is_up:
-                # No socket is open for a device that is down: a driver hands it nothing.
+                # No socket is open for a device that is down, and a bridge forwards nothing to a
+                # port that is down: a driver hands it nothing.
                 return "ok"
             kw = {"now": self._now}
         try:
             getattr(vtep, method)(*args, **kw)
-        except Exception as exc:
+        except Exception as exc:  # every exception is an outcome to compare
             return outcome_of(exc)
         finally:
-            vtep.take_outputs()
+            outputs = vtep.take_outputs()
+            self._sent = tuple(
+                sorted((o.dst, o.dst_port, o.ttl, o.payload.hex()) for o in outputs if isinstance(o, SendDatagram))
+            )
         return "ok"
 
     def snapshot(self, detail: bool) -> Snapshot:
@@ -241,7 +269,7 @@ class ModelOracle:
         maybe: tuple[Row, ...] = ()
         if detail:
             c = vtep.counters()
-            counters = tuple((name, getattr(c, name)) for name in RX_COUNTERS)
+            counters = tuple((name, getattr(c, name)) for name in COUNTERS)
             updated = tuple(
                 sorted((e.mac, e.dst, int(self._now - e.updated)) for e in entries if e.updated is not None)
             )
@@ -256,6 +284,7 @@ class ModelOracle:
             neighbours=tuple(sorted((n.ip, n.mac) for n in vtep.neighbours())),
             counters=counters,
             updated=updated,
+            sent=self._sent if detail else (),
             maybe=maybe,
         )
 
@@ -269,7 +298,7 @@ class ModelOracle:
 _CLONE_NEWNET = 0x40000000
 
 
-def socket_in(netns: str, family: int, kind: int) -> socket.socket:
+def socket_in(netns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket in namespace ``netns``, made by a short-lived thread that enters it (``setns``
     changes only the calling thread's namespace; a socket keeps the one it was made in). No fork:
     a forked helper would inherit the command's signal handlers and unwind its clean-up."""
@@ -286,7 +315,7 @@ def socket_in(netns: str, family: int, kind: int) -> socket.socket:
                 if libc.setns(handle.fileno(), _CLONE_NEWNET) != 0:
                     code = ctypes.get_errno()
                     raise OSError(code, f"setns({netns}): {os.strerror(code)}")
-            made.append(socket.socket(family, kind))
+            made.append(socket.socket(family, kind, proto))
         except BaseException as exc:  # handed to the caller's thread
             failed.append(exc)
 
@@ -298,17 +327,87 @@ def socket_in(netns: str, family: int, kind: int) -> socket.socket:
     return made[0]
 
 
+BRIDGE = "pvh8br"
+BRIDGE_MAC = "02:00:00:00:4b:01"
+TX_PORTS = frozenset({4789, 8472, 5555})  # the devices' ports and the one fdb entries name
+
+
 def rig_commands(a: str, b: str) -> list[str]:
     """The shell commands that build the rig: namespace ``a`` holds the device under test and one
     end of a veth, namespace ``b`` the other end with the peers' addresses (no DAD: they are usable
     at once)."""
     commands = [f"ip netns add {a}", f"ip netns add {b}", f"ip -n {a} link set lo up", f"ip -n {b} link set lo up"]
-    commands.append(f"ip -n {a} link add {UNDER} type veth peer name pvh8p netns {b}")
+    commands.append(f"ip -n {a} link add {UNDER} type veth peer name pvh8p address {PEER_MAC} netns {b}")
     commands += [f"ip -n {a} addr add {LOCAL[4]}/24 dev {UNDER}", f"ip -n {a} addr add {LOCAL[6]}/64 dev {UNDER} nodad"]
     commands += [f"ip -n {b} addr add {p}/24 dev pvh8p" for p in PEERS[4]]
     commands += [f"ip -n {b} addr add {p}/64 dev pvh8p nodad" for p in PEERS[6]]
     commands += [f"ip -n {a} link set {UNDER} up", f"ip -n {b} link set pvh8p up"]
+    # Known peers: the device's datagrams leave at once, with no ARP or ND before them.
+    commands += [
+        f"ip -n {a} neigh replace {p} lladdr {PEER_MAC} dev {UNDER} nud permanent" for p in (*PEERS[4], *PEERS[6])
+    ]
+    # The guest behind a bridge (STP off: a port forwards at once), everything without IPv6
+    # addresses so that nothing but the guest's frames reaches the vxlan port.
+    c = guest_namespace(b)
+    commands += [
+        f"ip netns add {c}",
+        # Its own MAC, or it would take the lowest port's (maybe the vxlan device's); no multicast
+        # snooping (it would drop multicast frames it cannot parse, and send queries).
+        f"ip -n {a} link add {BRIDGE} address {BRIDGE_MAC} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+        f"ip -n {a} link set {BRIDGE} addrgenmode none",
+        f"ip netns exec {a} sysctl -qw net.ipv6.conf.{BRIDGE}.disable_ipv6=1",
+        f"ip -n {a} link add pvh8g type veth peer name pvh8gc netns {c}",
+        f"ip -n {a} link set pvh8g addrgenmode none",
+        f"ip -n {c} link set pvh8gc addrgenmode none",
+        f"ip netns exec {c} sysctl -qw net.ipv6.conf.pvh8gc.disable_ipv6=1",
+        f"ip -n {a} link set pvh8g master {BRIDGE}",
+        f"ip -n {a} link set pvh8g up",
+        f"ip -n {c} link set pvh8gc up",
+        f"ip -n {a} link set {BRIDGE} up",
+        # br_netfilter, where loaded, would hand bridged frames to iptables, which drops what it
+        # cannot parse (a cut IPv4 header) before the vxlan port sees it.
+        f"ip netns exec {a} sh -c 'test ! -d /proc/sys/net/bridge || sysctl -qw "
+        "net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 "
+        "net.bridge.bridge-nf-call-arptables=0'",
+    ]
     return commands
+
+
+def device_commands(device: Device, a: str) -> list[str]:
+    """The commands that make ``device`` in namespace ``a``: created, without addresses of its own
+    (so it sends nothing by itself: no DAD, no MLD), a port of the guest's bridge."""
+    return [
+        f"ip -n {a} {device.ip_link_add()}",
+        f"ip -n {a} link set {DEV} addrgenmode none",
+        f"ip -n {a} link set {DEV} master {BRIDGE}",
+    ]
+
+
+_ETH_P_ALL = 0x0003
+_PACKET_OUTGOING = 4
+
+
+def _outer(frame: bytes) -> Sent | None:
+    """A captured underlay frame as (destination, port, TTL, UDP payload), if it is a datagram
+    to one of the ports a device or an entry uses."""
+    kind = frame[12:14]
+    if kind == b"\x08\x00" and frame[23] == 17:
+        udp = 14 + (frame[14] & 0x0F) * 4
+        dst, ttl = socket.inet_ntop(socket.AF_INET, frame[30:34]), frame[22]
+    elif kind == b"\x86\xdd" and frame[20] == 17:
+        udp = 54
+        dst, ttl = socket.inet_ntop(socket.AF_INET6, frame[38:54]), frame[21]
+    else:
+        return None
+    dport, length = int.from_bytes(frame[udp + 2 : udp + 4], "big"), int.from_bytes(frame[udp + 4 : udp + 6], "big")
+    if dport not in TX_PORTS:
+        return None
+    return (dst, dport, ttl, frame[udp + 8 : udp + length].hex())
+
+
+def guest_namespace(b: str) -> str:
+    """The guest's namespace: the peer's name with its last letter ``c`` (``PREFIXb``: ``PREFIXc``)."""
+    return b[:-1] + "c"
 
 
 def render(step: Step, device: Device, a: str, b: str) -> str:
@@ -319,6 +418,8 @@ def render(step: Step, device: Device, a: str, b: str) -> str:
         return f"ip -n {a} {step.shell(device)}"
     if isinstance(step, Datagram):
         return f"ip netns exec {b} {step.shell(device)}"
+    if isinstance(step, Frame):
+        return f"ip netns exec {guest_namespace(b)} {step.shell(device)}"
     return step.shell(device)
 
 
@@ -346,6 +447,7 @@ class KernelOracle:
         self._socks: dict[str, socket.socket] = {}
         self._t0 = time.monotonic()
         self._device = Device()
+        self._sent: tuple[Sent, ...] = ()
         try:
             self._build()
         except BaseException:
@@ -381,11 +483,11 @@ class KernelOracle:
         self._device = device
         self.episode = []
         _run(["ip", "-n", self.a, "link", "del", DEV])
-        done = self._sh(f"ip -n {self.a} {device.ip_link_add()}", record=self.episode)
-        if done.returncode != 0:
-            raise ConfigError("device", f"ip link add failed: {done.stderr.strip()}")
-        # No addresses of its own, so the device sends nothing by itself (no DAD, no MLD).
-        self._sh(f"ip -n {self.a} link set {DEV} addrgenmode none", record=self.episode)
+        for command in device_commands(device, self.a):
+            done = self._sh(command, record=self.episode)
+            if done.returncode != 0:
+                raise ConfigError("device", f"{command!r} failed: {done.stderr.strip()}")
+        self._drain()
         self._t0 = time.monotonic()
 
     def render(self, step: Step) -> str:
@@ -398,12 +500,49 @@ class KernelOracle:
             self.episode.append(command)
             time.sleep(step.seconds)
             return "ok"
+        self._sent = ()
         if isinstance(step, Datagram):
             self.episode.append(command)
             self._send(step)
             return "ok"
+        if isinstance(step, Frame):
+            self.episode.append(command)
+            self._transmit(step)
+            return "ok"
         done = self._sh(command, record=self.episode)
         return _kernel_outcome(done.returncode, done.stderr)
+
+    def _packet_socket(self, key: str, netns: str, ifname: str) -> socket.socket:
+        sock = self._socks.get(key)
+        if sock is None:
+            sock = socket_in(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+            sock.bind((ifname, 0))
+            self._socks[key] = sock
+        return sock
+
+    def _drain(self) -> list[bytes]:
+        """What reached the peer's veth since the last call (frames it sent itself left out)."""
+        capture = self._packet_socket("capture", self.b, "pvh8p")
+        got: list[bytes] = []
+        while select.select([capture], [], [], 0)[0]:
+            data, address = capture.recvfrom(65535)
+            if address[2] != _PACKET_OUTGOING:
+                got.append(data)
+        return got
+
+    def _transmit(self, step: Frame) -> None:
+        self._drain()
+        guest = self._packet_socket("guest", guest_namespace(self.b), "pvh8gc")
+        guest.send(step.frame)
+        # The bridge and the device run in the sender's softirq; what is not there after a quiet
+        # spell of 20 ms was not sent.
+        frames: list[bytes] = []
+        deadline = time.monotonic() + 0.5
+        capture = self._packet_socket("capture", self.b, "pvh8p")
+        while time.monotonic() < deadline and select.select([capture], [], [], 0.02)[0]:
+            frames += self._drain()
+        frames += self._drain()
+        self._sent = tuple(sorted(s for s in (_outer(f) for f in frames) if s is not None))
 
     def _send(self, step: Datagram) -> None:
         sock = self._socks.get(step.src)
@@ -443,6 +582,7 @@ class KernelOracle:
         counters: tuple[tuple[str, int], ...] = ()
         if detail:
             rx = link["stats64"]["rx"]
+            tx = link["stats64"]["tx"]
             counters = (
                 ("rx_packets", rx["packets"]),
                 ("rx_bytes", rx["bytes"]),
@@ -450,6 +590,10 @@ class KernelOracle:
                 ("rx_errors", rx["errors"]),
                 ("rx_frame_errors", rx.get("frame_errors", 0)),
                 ("rx_length_errors", rx.get("length_errors", 0)),
+                ("tx_packets", tx["packets"]),
+                ("tx_bytes", tx["bytes"]),
+                ("tx_dropped", tx["dropped"]),
+                ("tx_errors", tx["errors"]),
             )
         return Snapshot(
             up="UP" in link.get("flags", []),
@@ -461,6 +605,7 @@ class KernelOracle:
             neighbours=tuple(sorted((n["dst"], n.get("lladdr", "")) for n in neigh)),
             counters=counters,
             updated=tuple(sorted(updated)) if detail else (),
+            sent=self._sent if detail else (),
         )
 
     def now(self) -> float:

@@ -22,6 +22,7 @@ __all__ = [
     "Datagram",
     "Device",
     "FdbOp",
+    "Frame",
     "LinkOp",
     "NeighOp",
     "Step",
@@ -41,6 +42,8 @@ GROUP = {4: "239.1.1.1", 6: "ff05::100"}
 ZERO = "00:00:00:00:00:00"
 MCAST = "01:00:5e:01:01:01"
 MACS = ("02:00:00:00:42:01", "02:00:00:00:42:02", "02:00:00:00:42:03")
+GUESTS = ("02:00:00:00:43:01", "02:00:00:00:43:02")  # behind the bridge; never a destination
+PEER_MAC = "02:00:00:00:0b:01"  # the underlay peer's veth
 
 
 class Category(enum.Enum):
@@ -55,7 +58,7 @@ class Category(enum.Enum):
 
 
 # What this engine drives today; the others are refused by ``--only`` with a message saying so.
-IMPLEMENTED: tuple[Category, ...] = (Category.CTL, Category.RX, Category.AGE)
+IMPLEMENTED: tuple[Category, ...] = (Category.CTL, Category.RX, Category.AGE, Category.TX)
 
 
 def _py(value: object) -> str:
@@ -274,7 +277,33 @@ class Wait:
         return "handle_timer", (), {}
 
 
-Step: TypeAlias = FdbOp | NeighOp | LinkOp | Datagram | Wait
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An Ethernet frame sent by the guest namespace behind the device's bridge (a packet socket on
+    its veth): the bridge floods or forwards it to the vxlan port, which encapsulates it."""
+
+    frame: bytes
+    what: str = ""
+
+    category = Category.TX
+
+    def program(self) -> str:
+        """The Python program that sends it (run in the guest namespace)."""
+        return (
+            "import socket; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); "
+            f's.bind(("pvh8gc", 0)); s.send(bytes.fromhex("{self.frame.hex()}"))'
+        )
+
+    def shell(self, device: Device) -> str:
+        """``python3 -c PROGRAM`` (run with ``ip netns exec GUEST``)."""
+        return f"python3 -c {shlex.quote(self.program())}"
+
+    def call(self) -> tuple[str, tuple[object, ...], dict[str, Any]]:
+        """The model's method and arguments (``now`` is added by the engine)."""
+        return "transmit", (bytes(self.frame),), {}
+
+
+Step: TypeAlias = FdbOp | NeighOp | LinkOp | Datagram | Wait | Frame
 
 
 # --- random draws ---------------------------------------------------------------------------------
@@ -296,7 +325,7 @@ def random_device(rng: random.Random, categories: frozenset[Category]) -> Device
     return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing, gbp=gbp)
 
 
-def _fdb_op(rng: random.Random, device: Device) -> FdbOp:
+def _fdb_op(rng: random.Random, device: Device, vias: tuple[str, ...]) -> FdbOp:
     v = device.version
     other = 6 if v == 4 else 4
     mac = rng.choice((ZERO, MCAST, *MACS))
@@ -311,7 +340,7 @@ def _fdb_op(rng: random.Random, device: Device) -> FdbOp:
         dst = rng.choice(PEERS[v])
     port = 5555 if rng.random() < 0.15 else None
     vni = rng.choice((99, VNI)) if rng.random() < 0.15 else None
-    via = rng.choice(("lo", UNDER)) if rng.random() < 0.15 else None
+    via = rng.choice(vias) if rng.random() < 0.15 else None
     op = rng.choice(("add", "add", "append", "append", "replace", "del", "del"))
     if op == "del":
         return FdbOp("del", mac, rng.choice((None, dst, dst)), port, vni, via)
@@ -411,6 +440,16 @@ def _datagram(rng: random.Random, device: Device) -> Datagram:
     return Datagram(src, header + inner, what)
 
 
+def _frame(rng: random.Random) -> Frame:
+    # Not the device's own MAC (the bridge keeps it as a local entry) nor a guest's (learned on
+    # the guest's port): every destination here is forwarded or flooded to the vxlan port.
+    dst = rng.choice((*MACS, "ff:ff:ff:ff:ff:ff", "01:00:5e:01:01:01", "02:00:00:00:42:99"))
+    frame = _inner(rng, rng.choice(GUESTS))
+    frame = bytes.fromhex(dst.replace(":", "")) + frame[6:]
+    what = "unicast, broadcast or multicast"
+    return Frame(frame, what)
+
+
 def random_step(rng: random.Random, device: Device, categories: frozenset[Category]) -> Step:
     """One step of a category in ``categories``, drawn for ``device``."""
     kinds: list[str] = []
@@ -420,13 +459,19 @@ def random_step(rng: random.Random, device: Device, categories: frozenset[Catego
         kinds += ["rx"] * 5
     if Category.AGE in categories:
         kinds += ["rx", "wait"]
+    if Category.TX in categories:
+        kinds += ["tx"] * 4
     kind = rng.choice(kinds)
     if kind == "fdb":
-        return _fdb_op(rng, device)
+        # With frames to send, only the underlay as via: the model has no routing table, and a
+        # remote via lo is a route lookup that fails (tx_errors), not vxlan behaviour.
+        return _fdb_op(rng, device, (UNDER,) if Category.TX in categories else ("lo", UNDER))
     if kind == "link":
         return _link_op(rng, device)
     if kind == "neigh":
         return _neigh_op(rng)
     if kind == "rx":
         return _datagram(rng, device)
+    if kind == "tx":
+        return _frame(rng)
     return Wait(rng.choice((0.5, 1.0, 1.5)))

@@ -98,7 +98,7 @@ def test_ci_run_finds_no_disagreement(root: None) -> None:
     steps = comparisons = 0
     for seed in CI_SEEDS:
         report = conform(seed=seed, steps=CI_STEPS, prefix=f"{PREFIX}ci", max_findings=3)
-        assert set(report.counts) == {"ctl", "rx", "age"}
+        assert set(report.counts) == {"ctl", "rx", "age", "tx"}
         steps += report.steps
         comparisons += report.comparisons
         findings += [f.text() for f in report.findings]
@@ -126,16 +126,16 @@ def test_cli_json_report_and_status_0(root: None) -> None:
     assert (data["seed"], data["steps"], data["comparisons"]) == (5, 150, 150)
     assert data["counts"] == {"ctl": {"steps": 150, "comparisons": 150}}
     assert data["disagreements"] == []
-    assert f"{PREFIX}cja" not in _netns()
+    assert not {f"{PREFIX}cja", f"{PREFIX}cjb", f"{PREFIX}cjc"} & _netns()
 
 
 def test_cli_keep_leaves_the_namespaces(root: None) -> None:
     done = _cli("--steps", "5", "--only", "ctl", "--keep", "--prefix", f"{PREFIX}kp")
     try:
         assert done.returncode == 0, done.stderr
-        assert {f"{PREFIX}kpa", f"{PREFIX}kpb"} <= _netns()
+        assert {f"{PREFIX}kpa", f"{PREFIX}kpb", f"{PREFIX}kpc"} <= _netns()
     finally:
-        for ns in (f"{PREFIX}kpa", f"{PREFIX}kpb"):
+        for ns in (f"{PREFIX}kpa", f"{PREFIX}kpb", f"{PREFIX}kpc"):
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
@@ -145,7 +145,7 @@ def test_cli_keep_leaves_the_namespaces(root: None) -> None:
 def test_cli_cleans_up_on_a_signal(root: None, signum: int, status: int, line: str) -> None:
     prefix = f"{PREFIX}sg{status}"
     proc = subprocess.Popen(
-        [*CLI, "conform", "--steps", "100000", "--only", "ctl,rx", "--prefix", prefix],
+        [*CLI, "conform", "--steps", "100000", "--prefix", prefix],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -164,4 +164,4 @@ def test_cli_cleans_up_on_a_signal(root: None, signum: int, status: int, line: s
             proc.wait()
     assert proc.returncode == status
     assert err.strip().splitlines()[-1] == f"pyvxlan: {line}"
-    assert not {f"{prefix}a", f"{prefix}b"} & _netns()
+    assert not {f"{prefix}a", f"{prefix}b", f"{prefix}c"} & _netns()
