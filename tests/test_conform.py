@@ -30,7 +30,8 @@ from pyvxlan.conform import (
     shrink,
 )
 from pyvxlan.conform.engine import python_script, shell_script
-from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, Frame, LinkOp, Wait
+from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, Frame, LinkOp, NeighOp, Wait
+from pyvxlan.packets import arp_frame
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 M1 = "02:00:00:00:42:01"
@@ -79,7 +80,7 @@ def test_the_model_agrees_with_itself_over_every_category() -> None:
     report = conform(seed=3, steps=600, kernel=ModelOracle(Vtep))
     assert report.ok, report.text()
     assert report.steps == report.comparisons == 600
-    assert set(report.counts) == {"ctl", "rx", "age", "tx"}
+    assert set(report.counts) == {"ctl", "rx", "age", "tx", "proxy", "neigh"}
 
 
 def test_a_model_that_never_migrates_is_caught_and_shrunk_to_three_steps() -> None:
@@ -265,8 +266,7 @@ def test_parse_only() -> None:
     assert parse_only("ctl, rx") == frozenset({Category.CTL, Category.RX})
     with pytest.raises(ConfigError, match=r"^only: unknown category 'txx' \(known: ctl,rx,age,tx,proxy,neigh\)$"):
         parse_only("ctl,txx")
-    with pytest.raises(ConfigError, match=r"^only: category 'proxy' is not compared yet \(compared: ctl,rx,age,tx\)$"):
-        parse_only("proxy")
+    assert parse_only("proxy,neigh,tx,age") == frozenset({Category.PROXY, Category.NEIGH, Category.TX, Category.AGE})
     with pytest.raises(ConfigError, match=r"^only: names no category$"):
         parse_only(",")
 
@@ -366,3 +366,39 @@ def test_a_model_without_head_end_replication_is_caught_on_tx() -> None:
     assert len(sent.kernel) > len(sent.model) == 1
     assert isinstance(d.step, Frame)
     assert len(d.episode.steps) <= 4  # up, a second remote for the MAC (or all-zeros), the frame
+
+
+def test_a_model_without_proxy_arp_is_caught_on_proxy() -> None:
+    """Linux's arp_reduce answers an ARP request for a neighbour of a proxy device."""
+    import dataclasses
+
+    def no_proxy(config: VtepConfig) -> Vtep:
+        return Vtep(dataclasses.replace(config, proxy=False))
+
+    report = conform(seed=1, steps=400, only=[Category.PROXY], model=no_proxy, kernel=ModelOracle(Vtep))
+    assert not report.ok
+    d = report.findings[0].disagreement
+    # A proxy device keeps every ARP request to itself (arp_reduce), answered or not: the model
+    # without proxy floods it to the remotes instead.
+    [sent] = [m for m in d.mismatches if m.field == "sent"]
+    assert sent.kernel == [] and len(sent.model) == 1
+    assert d.episode.device.proxy
+    assert len(d.episode.steps) == 2  # up, the request
+    assert isinstance(d.step, Frame) and d.step.category is Category.PROXY
+    # A request for a neighbour: the kernel's side answers it, byte for byte as arp_reduce builds it.
+    request = arp_frame(1, bytes.fromhex("020000004301"), bytes((203, 0, 113, 1)), bytes((203, 0, 113, 5)))
+    episode = Episode(d.episode.device, (LinkOp("up"), NeighOp("add", "203.0.113.5", M1), Frame(request)))
+    found = play(episode, ModelOracle(Vtep), ModelOracle(no_proxy))
+    assert found is not None and found.index == 2
+    [replies] = [m for m in found.mismatches if m.field == "replies"]
+    # arp_reduce's reply is not padded to 60 bytes: the 42 of an Ethernet ARP packet.
+    reply = arp_frame(
+        2,
+        bytes.fromhex(M1.replace(":", "")),
+        bytes((203, 0, 113, 5)),
+        bytes((203, 0, 113, 1)),
+        dst_mac=bytes.fromhex("020000004301"),
+        target_mac=bytes.fromhex("020000004301"),
+    )
+    assert replies.kernel == [reply[:42].hex()]
+    assert replies.model == []

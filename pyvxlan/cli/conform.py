@@ -54,9 +54,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=_count, default=500, metavar="N", help="steps in all (default 500)")
     p.add_argument(
         "--only",
-        default="ctl,rx,age,tx",
+        default="ctl,rx,age,tx,proxy,neigh",
         metavar="CATS",
-        help="comma-separated categories: ctl, rx, age, tx (proxy, neigh: not compared yet; default all four)",
+        help="comma-separated categories: ctl, rx, age, tx, proxy, neigh (default all)",
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--keep", action="store_true", help="leave the scratch namespaces for inspection")

@@ -92,7 +92,7 @@ class Disagreement:
 
 
 def _detail(categories: Iterable[Category]) -> bool:
-    return bool({Category.RX, Category.AGE, Category.TX} & set(categories))
+    return bool({Category.RX, Category.AGE, Category.TX, Category.PROXY, Category.NEIGH} & set(categories))
 
 
 def compare(kernel: Snapshot, model: Snapshot, k_out: str, m_out: str, *, age: bool) -> tuple[Mismatch, ...]:
@@ -114,6 +114,8 @@ def compare(kernel: Snapshot, model: Snapshot, k_out: str, m_out: str, *, age: b
         out.append(Mismatch("neighbours", list(kernel.neighbours), list(model.neighbours)))
     if kernel.sent != model.sent:
         out.append(Mismatch("sent", list(kernel.sent), list(model.sent)))
+    if kernel.replies != model.replies:
+        out.append(Mismatch("replies", list(kernel.replies), list(model.replies)))
     if kernel.counters != model.counters:
         k_c, m_c = dict(kernel.counters), dict(model.counters)
         names = [n for n in k_c.keys() | m_c.keys() if k_c.get(n) != m_c.get(n)]
@@ -219,7 +221,7 @@ def episodes(seed: int, steps: int, only: frozenset[Category]) -> list[Episode]:
             body = [random_step(rng, device, cats) for _ in range(max(count - 2, 0))]
             body.append(Wait(FDB_AGE_INTERVAL + device.ageing))
         else:
-            device = random_device(rng, frozenset())
+            device = random_device(rng, mixed)
             count = min(left, EPISODE_STEPS)
             body = [random_step(rng, device, mixed) for _ in range(max(count - 1, 0))]
         out.append(Episode(device, (LinkOp("up"), *body)[:count] if count > 1 else (LinkOp("up"),)))

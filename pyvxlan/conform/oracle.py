@@ -47,7 +47,7 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
     PrivilegeError,
 )
-from pyvxlan.events import SendDatagram, VtepCounters
+from pyvxlan.events import DeliverFrame, SendDatagram, VtepCounters
 
 __all__ = [
     "FDB_AGE_INTERVAL",
@@ -97,6 +97,7 @@ class Snapshot:
     counters: tuple[tuple[str, int], ...] = ()
     updated: tuple[tuple[str, str, int], ...] = ()
     sent: tuple[Sent, ...] = ()
+    replies: tuple[str, ...] = ()
     maybe: tuple[Row, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -209,6 +210,7 @@ class ModelOracle:
         self._now = 0.0
         self._expired: list[tuple[Row, float]] = []
         self._sent: tuple[Sent, ...] = ()
+        self._replies: tuple[str, ...] = ()
 
     @property
     def vtep(self) -> ModelVtep:
@@ -243,6 +245,7 @@ class ModelOracle:
             return "ok"
         method, args, kw = step.call()
         self._sent = ()
+        self._replies = ()
         if isinstance(step, (Datagram, Frame)):
             if not vtep.is_up:
                 # No socket is open for a device that is down, and a bridge forwards nothing to a
@@ -258,6 +261,9 @@ class ModelOracle:
             self._sent = tuple(
                 sorted((o.dst, o.dst_port, o.ttl, o.payload.hex()) for o in outputs if isinstance(o, SendDatagram))
             )
+            if isinstance(step, Frame):
+                # What a frame from the bridge side gets back: proxy ARP and ND replies.
+                self._replies = tuple(sorted(o.frame.hex() for o in outputs if isinstance(o, DeliverFrame)))
         return "ok"
 
     def snapshot(self, detail: bool) -> Snapshot:
@@ -285,6 +291,7 @@ class ModelOracle:
             counters=counters,
             updated=updated,
             sent=self._sent if detail else (),
+            replies=self._replies if detail else (),
             maybe=maybe,
         )
 
@@ -448,6 +455,7 @@ class KernelOracle:
         self._t0 = time.monotonic()
         self._device = Device()
         self._sent: tuple[Sent, ...] = ()
+        self._replies: tuple[str, ...] = ()
         try:
             self._build()
         except BaseException:
@@ -501,6 +509,7 @@ class KernelOracle:
             time.sleep(step.seconds)
             return "ok"
         self._sent = ()
+        self._replies = ()
         if isinstance(step, Datagram):
             self.episode.append(command)
             self._send(step)
@@ -530,8 +539,18 @@ class KernelOracle:
                 got.append(data)
         return got
 
+    def _guest_replies(self) -> list[bytes]:
+        guest = self._packet_socket("guest", guest_namespace(self.b), "pvh8gc")
+        got: list[bytes] = []
+        while select.select([guest], [], [], 0)[0]:
+            data, address = guest.recvfrom(65535)
+            if address[2] != _PACKET_OUTGOING:
+                got.append(data)
+        return got
+
     def _transmit(self, step: Frame) -> None:
         self._drain()
+        self._guest_replies()
         guest = self._packet_socket("guest", guest_namespace(self.b), "pvh8gc")
         guest.send(step.frame)
         # The bridge and the device run in the sender's softirq; what is not there after a quiet
@@ -543,6 +562,7 @@ class KernelOracle:
             frames += self._drain()
         frames += self._drain()
         self._sent = tuple(sorted(s for s in (_outer(f) for f in frames) if s is not None))
+        self._replies = tuple(sorted(f.hex() for f in self._guest_replies()))
 
     def _send(self, step: Datagram) -> None:
         sock = self._socks.get(step.src)
@@ -606,6 +626,7 @@ class KernelOracle:
             counters=counters,
             updated=tuple(sorted(updated)) if detail else (),
             sent=self._sent if detail else (),
+            replies=self._replies if detail else (),
         )
 
     def now(self) -> float:

@@ -9,6 +9,7 @@ run in the peer namespace, which is also what the reproduction prints.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 import shlex
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, TypeAlias
 
 from pyvxlan.config import VtepConfig
 from pyvxlan.entries import FdbState
+from pyvxlan.packets import arp_frame, ns_frame
 
 __all__ = [
     "Category",
@@ -44,6 +46,7 @@ MCAST = "01:00:5e:01:01:01"
 MACS = ("02:00:00:00:42:01", "02:00:00:00:42:02", "02:00:00:00:42:03")
 GUESTS = ("02:00:00:00:43:01", "02:00:00:00:43:02")  # behind the bridge; never a destination
 PEER_MAC = "02:00:00:00:0b:01"  # the underlay peer's veth
+NEIGHBOURS = ("203.0.113.5", "203.0.113.6", "2001:db8:1::5", "2001:db8:1::6")
 
 
 class Category(enum.Enum):
@@ -58,7 +61,14 @@ class Category(enum.Enum):
 
 
 # What this engine drives today; the others are refused by ``--only`` with a message saying so.
-IMPLEMENTED: tuple[Category, ...] = (Category.CTL, Category.RX, Category.AGE, Category.TX)
+IMPLEMENTED: tuple[Category, ...] = (
+    Category.CTL,
+    Category.RX,
+    Category.AGE,
+    Category.TX,
+    Category.PROXY,
+    Category.NEIGH,
+)
 
 
 def _py(value: object) -> str:
@@ -86,6 +96,7 @@ class Device:
     max_entries: int = 0
     ageing: int = 300
     gbp: bool = False
+    proxy: bool = False
 
     def config(self) -> VtepConfig:
         """The model's configuration of this device."""
@@ -100,6 +111,7 @@ class Device:
             max_entries=self.max_entries,
             ageing=self.ageing,
             gbp=self.gbp,
+            proxy=self.proxy,
             mac=DEV_MAC,
             name=DEV,
         )
@@ -116,6 +128,8 @@ class Device:
         parts.append(f"ageing {self.ageing}")
         if self.gbp:
             parts.append("gbp")
+        if self.proxy:
+            parts.append("proxy")
         return " ".join(parts)
 
 
@@ -284,8 +298,7 @@ class Frame:
 
     frame: bytes
     what: str = ""
-
-    category = Category.TX
+    category: Category = Category.TX  # PROXY for ARP requests, NEIGH for neighbour solicitations
 
     def program(self) -> str:
         """The Python program that sends it (run in the guest namespace)."""
@@ -322,7 +335,8 @@ def random_device(rng: random.Random, categories: frozenset[Category]) -> Device
         # maxaddress in the kernel: which learn is refused would depend on the sweep's timing.
         limit = 0
     gbp = Category.AGE not in categories and rng.random() < 0.2
-    return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing, gbp=gbp)
+    proxy = bool({Category.PROXY, Category.NEIGH} & categories) and rng.random() < 0.7
+    return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing, gbp=gbp, proxy=proxy)
 
 
 def _fdb_op(rng: random.Random, device: Device, vias: tuple[str, ...]) -> FdbOp:
@@ -364,7 +378,7 @@ def _link_op(rng: random.Random, device: Device) -> LinkOp:
 
 
 def _neigh_op(rng: random.Random) -> NeighOp:
-    ip = rng.choice(("203.0.113.5", "203.0.113.6", "2001:db8:1::5"))
+    ip = rng.choice(NEIGHBOURS)
     if rng.random() < 0.6:
         return NeighOp("add", ip, rng.choice(MACS))
     return NeighOp("del", ip)
@@ -450,6 +464,10 @@ def _frame(rng: random.Random) -> Frame:
     return Frame(frame, what)
 
 
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
 def random_step(rng: random.Random, device: Device, categories: frozenset[Category]) -> Step:
     """One step of a category in ``categories``, drawn for ``device``."""
     kinds: list[str] = []
@@ -461,6 +479,10 @@ def random_step(rng: random.Random, device: Device, categories: frozenset[Catego
         kinds += ["rx", "wait"]
     if Category.TX in categories:
         kinds += ["tx"] * 4
+    if Category.PROXY in categories:
+        kinds += ["arp"] * 3 + ["neigh"] * 2
+    if Category.NEIGH in categories:
+        kinds += ["ns"] * 3 + ["neigh"] * 2
     kind = rng.choice(kinds)
     if kind == "fdb":
         # With frames to send, only the underlay as via: the model has no routing table, and a
@@ -474,4 +496,13 @@ def random_step(rng: random.Random, device: Device, categories: frozenset[Catego
         return _datagram(rng, device)
     if kind == "tx":
         return _frame(rng)
+    if kind == "arp":
+        target = rng.choice(("203.0.113.5", "203.0.113.6", "203.0.113.7"))
+        frame = arp_frame(1, _mac(rng.choice(GUESTS)), bytes((203, 0, 113, 1)), ipaddress.IPv4Address(target).packed)
+        return Frame(frame, f"ARP request for {target}", Category.PROXY)
+    if kind == "ns":
+        target = rng.choice(("2001:db8:1::5", "2001:db8:1::6", "2001:db8:1::7"))
+        src = ipaddress.IPv6Address("2001:db8:1::1").packed
+        frame = ns_frame(_mac(rng.choice(GUESTS)), src, ipaddress.IPv6Address(target).packed)
+        return Frame(frame, f"neighbour solicitation for {target}", Category.NEIGH)
     return Wait(rng.choice((0.5, 1.0, 1.5)))

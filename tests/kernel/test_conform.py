@@ -98,7 +98,7 @@ def test_ci_run_finds_no_disagreement(root: None) -> None:
     steps = comparisons = 0
     for seed in CI_SEEDS:
         report = conform(seed=seed, steps=CI_STEPS, prefix=f"{PREFIX}ci", max_findings=3)
-        assert set(report.counts) == {"ctl", "rx", "age", "tx"}
+        assert set(report.counts) == {"ctl", "rx", "age", "tx", "proxy", "neigh"}
         steps += report.steps
         comparisons += report.comparisons
         findings += [f.text() for f in report.findings]
