@@ -67,8 +67,6 @@ MAX_SOURCE_SOCKETS: Final = 1024
 FRAME_QUEUE: Final = 1024  # frames kept for receive_frame() when nothing else is on the local side
 _CMSG_SPACE: Final = socket.CMSG_SPACE(4)
 _TAP_PORT: Final = "tap"
-# First two characters of the multicast addresses' text (224-239.x, ffXX::): a cheap test first.
-_MCAST_PREFIXES: Final = frozenset({"22", "23", "ff", "FF", "Ff", "fF"})
 _T = TypeVar("_T")
 _Port = Callable[[bytes], None]
 _VXLAN_PORT: Final = "vxlan"
@@ -121,7 +119,9 @@ class _TxSocket:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.opts: tuple[int, int, bool, bool] | None = None  # (ttl, tos, zero checksum, multicast)
+        # (destination, TTL, TOS, zero checksum) the options were last set for: a new destination
+        # may be a group, whose TTL is IP_MULTICAST_TTL.
+        self.opts: tuple[str, int, int, bool] | None = None
 
 
 class UdpVtep(MemoryVtep):
@@ -303,10 +303,25 @@ class UdpVtep(MemoryVtep):
 
     def _flush(self) -> None:
         outputs = self.vtep.take_outputs()
-        if outputs:
-            actions = self.dispatch(outputs)
+        if not outputs:
+            return
+        # The data path's common case first: datagrams go out in this one pass; the rest (frames,
+        # notifications, joins) takes the general route through dispatch.
+        send = self._send
+        rest = None
+        for out in outputs:
+            if type(out) is SendDatagram:
+                send(out)
+            elif rest is None:
+                rest = [out]
+            else:
+                rest.append(out)
+        if rest is not None:
+            actions = self.dispatch(rest)
             if actions:
                 self._carry_out(actions)
+        else:
+            self._rearm()
 
     def _carry_out(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -332,8 +347,7 @@ class UdpVtep(MemoryVtep):
         tx = self._tx.get(d.src_port)
         if tx is None:
             tx = self._source_socket(d.src_port)
-        multicast = d.dst[:2] in _MCAST_PREFIXES and ipaddress.ip_address(d.dst).is_multicast
-        opts = (d.ttl, d.tos, d.zero_checksum, multicast)
+        opts = (d.dst, d.ttl, d.tos, d.zero_checksum)
         if tx.opts != opts:
             self._set_options(tx, opts)
         try:
@@ -345,8 +359,9 @@ class UdpVtep(MemoryVtep):
             return
         self._tx_n += 1
 
-    def _set_options(self, tx: _TxSocket, opts: tuple[int, int, bool, bool]) -> None:
-        ttl, tos, zero, multicast = opts
+    def _set_options(self, tx: _TxSocket, opts: tuple[str, int, int, bool]) -> None:
+        dst, ttl, tos, zero = opts
+        multicast = ipaddress.ip_address(dst).is_multicast
         sock = tx.sock
         if self._family == socket.AF_INET6:
             name = socket.IPV6_MULTICAST_HOPS if multicast else socket.IPV6_UNICAST_HOPS

@@ -1,0 +1,346 @@
+"""Frames per second through the userspace VTEP, against a bare relay and the kernel, in one run.
+
+Two namespaces joined by a veth: S (198.51.100.1) and R (198.51.100.2). In R, one relay at a time:
+
+* ``bare``: a Python loop doing only the system calls any Python VTEP must make (``read`` from a
+  TAP device, ``sendto`` a UDP socket with an 8-byte header in front; ``recvmsg`` from the socket,
+  ``write`` to the TAP), reading until EAGAIN before it polls again: the floor.
+* ``pyvxlan``: :func:`pyvxlan.udp.open_vtep` with a TAP device (the core decides every frame).
+* ``kernel``: a vxlan device (the frames go into it through a packet socket, the datagrams come
+  out of it the kernel's way).
+
+TAP to UDP: a source process writes one frame over and over into the TAP device (the vxlan
+device for the kernel) through a packet socket; the rate is what leaves R's veth. UDP to TAP: a
+source in S sends VXLAN datagrams to R:4789; the rate is what the TAP (the vxlan device) passes up.
+Each figure counts the device counters over ``SECONDS`` of overload; a source runs in its own
+process and is faster than the Python relays (its own rate is printed). The kernel's figures are
+bounded by that source: read them as "at least".
+
+Then the ping round trip from a guest namespace behind a kernel VTEP to one behind R, with R's side
+once a kernel vxlan device and once ``pyvxlan vtep --tap`` (the median of 200 pings each).
+
+Needs root. Run: ``.venv/bin/python bench/udp_relay.py``. The machine may be shared: each figure
+is one run, so the ratios (taken in the same run) matter more than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SECONDS = 1.5
+SIZES = (64, 1400)
+S_ADDR, R_ADDR, SINK = "198.51.100.1", "198.51.100.2", "198.51.100.9"
+SINK_MAC = "02:00:00:00:0b:09"
+GUEST_MAC, PEER_MAC = bytes.fromhex("0200000000a1"), bytes.fromhex("0200000000a2")
+PORT = 4789
+VXLAN_HEADER = bytes.fromhex("0800000000000a00")  # I flag, VNI 10
+PY = sys.executable
+HERE = os.path.abspath(__file__)
+
+
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def frame(size: int, dst: bytes = PEER_MAC, src: bytes = GUEST_MAC) -> bytes:
+    """An Ethernet frame of ``size`` bytes (IPv4, UDP) from ``src`` to ``dst``."""
+    ip_len = size - 14
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, ip_len, 1, 0, 64, 17, 0, bytes([203, 0, 113, 1]), bytes([203, 0, 113, 2])
+    )
+    udp = struct.pack("!HHHH", 40000, 9, ip_len - 20, 0)
+    return dst + src + b"\x08\x00" + ip + udp + bytes(ip_len - 28)
+
+
+# --- the processes (this file runs itself in a namespace with a role) -----------------------------
+
+
+def _open_tap(name: str) -> int:
+    from pyvxlan.udp.syscalls import open_tap
+
+    fd, _ = open_tap(name)
+    return fd
+
+
+def role_bare(direction: str) -> None:
+    """The floor: the same system calls as the driver, nothing else."""
+    tap = _open_tap("rt0")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: DONT, as the driver
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    sock.bind((R_ADDR, PORT))
+    sock.setblocking(False)
+    print("ready", flush=True)
+    poll = select.epoll()
+    if direction == "both":  # the ping path: frames both ways, to the peer VTEP
+        poll.register(tap, select.EPOLLIN)
+        poll.register(sock.fileno(), select.EPOLLIN)
+        space = socket.CMSG_SPACE(4)
+        while True:
+            for fd, _ in poll.poll():
+                if fd == tap:
+                    sock.sendto(VXLAN_HEADER + os.read(tap, 65536), (S_ADDR, PORT))
+                else:
+                    os.write(tap, sock.recvmsg(65535, space)[0][8:])
+    if direction == "tx":
+        poll.register(tap, select.EPOLLIN)
+        read, send, dst = os.read, sock.sendto, (SINK, PORT)
+        while True:
+            poll.poll()
+            for _ in range(256):
+                try:
+                    data = read(tap, 65536)
+                except BlockingIOError:
+                    break
+                send(VXLAN_HEADER + data, dst)
+    else:
+        poll.register(sock.fileno(), select.EPOLLIN)
+        recvmsg, write = sock.recvmsg, os.write
+        space = socket.CMSG_SPACE(4)
+        while True:
+            poll.poll()
+            for _ in range(256):
+                try:
+                    data, _anc, _flags, _addr = recvmsg(65535, space)
+                except BlockingIOError:
+                    break
+                write(tap, data[8:])
+
+
+def role_pyvxlan() -> None:
+    import trio
+
+    from pyvxlan import VtepConfig
+    from pyvxlan.udp import open_vtep
+
+    async def main() -> None:
+        config = VtepConfig(vni=10, local=R_ADDR, remote=SINK, dst_port=PORT)
+        async with open_vtep(config, tap="rt0", up=True):
+            print("ready", flush=True)
+            await trio.sleep_forever()
+
+    trio.run(main)
+
+
+def role_source_frames(dev: str, size: int, seconds: float) -> None:
+    """Write one frame into ``dev`` through a packet socket, as fast as this process can."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((dev, 0))
+    data = frame(size)
+    send = sock.send
+    n = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(1000):
+            try:
+                send(data)
+            except OSError:
+                pass  # the device queue is full: the relay is behind
+        n += 1000
+    print(int(n / seconds), flush=True)
+
+
+def role_source_datagrams(size: int, seconds: float) -> None:
+    """Send one VXLAN datagram (an inner frame of ``size`` bytes) to R, as fast as this process can."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((S_ADDR, 0))
+    data = VXLAN_HEADER + frame(size, dst=GUEST_MAC, src=PEER_MAC)
+    send = sock.sendto
+    dst = (R_ADDR, PORT)
+    n = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(1000):
+            try:
+                send(data, dst)
+            except OSError:
+                pass
+        n += 1000
+    print(int(n / seconds), flush=True)
+
+
+# --- the rig --------------------------------------------------------------------------------------
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.prefix = "pvh9b" + secrets.token_hex(2)
+        self.s, self.r = f"{self.prefix}-s", f"{self.prefix}-r"
+        self.made: list[str] = []
+
+    def __enter__(self) -> Rig:
+        for ns in (self.s, self.r):
+            sh("ip", "netns", "add", ns)
+            self.made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", self.s, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", self.r)
+        for ns, addr in ((self.s, S_ADDR), (self.r, R_ADDR)):
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        # The sink: an address on S's segment that no one has; S drops what comes (not its MAC).
+        sh("ip", "-n", self.r, "neigh", "add", SINK, "lladdr", SINK_MAC, "dev", "eth0")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for ns in reversed(self.made):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+    def counter(self, ns: str, dev: str, key: str) -> int:
+        info = json.loads(sh("ip", "-n", ns, "-s", "-j", "link", "show", dev))[0]
+        return int(info["stats64"][key]["packets"])
+
+
+@contextmanager
+def process(ns: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, PY, HERE, *args], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"{args[0]} did not start: {line!r}")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def measure(rig: Rig, relay: str, direction: str, size: int) -> tuple[float, int]:
+    """(frames/s through the relay, the source's own rate)."""
+
+    def run(dev: str) -> tuple[float, int]:
+        if direction == "tx":
+            out_ns, out_dev, key = rig.r, "eth0", "tx"
+            source = ["ip", "netns", "exec", rig.r, PY, HERE, "source-frames", dev, str(size), str(SECONDS)]
+        else:
+            out_ns, out_dev, key = rig.r, dev, "rx"
+            source = ["ip", "netns", "exec", rig.s, PY, HERE, "source-datagrams", str(size), str(SECONDS)]
+        proc = subprocess.Popen(source, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.25)  # the source's start-up (Python's import) is not counted
+        before, t0 = rig.counter(out_ns, out_dev, key), time.perf_counter()
+        time.sleep(SECONDS - 0.5)
+        after, t1 = rig.counter(out_ns, out_dev, key), time.perf_counter()
+        src_rate = int(proc.communicate()[0].strip() or 0)
+        return (after - before) / (t1 - t0), src_rate
+
+    if relay == "kernel":
+        sh("ip", "-n", rig.r, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
+           "remote", SINK, "dstport", str(PORT))  # fmt: skip
+        sh("ip", "-n", rig.r, "link", "set", "vx0", "up")
+        try:
+            return run("vx0")
+        finally:
+            sh("ip", "-n", rig.r, "link", "del", "vx0")
+    args = ["bare", direction] if relay == "bare" else ["pyvxlan"]
+    with process(rig.r, *args):
+        return run("rt0")
+
+
+def rtt_rig_ping(side: str) -> list[float]:
+    """RTTs (ms) of 200 pings from G1 (behind a kernel VTEP on K) to G2 (behind H, where ``side``
+    is a kernel vxlan device, ``pyvxlan vtep --tap``, or the bare relay on a TAP)."""
+    p = "pvh9r" + secrets.token_hex(2)
+    k, h, g1, g2 = (f"{p}-{n}" for n in ("k", "h", "g1", "g2"))
+    made: list[str] = []
+    vtep: subprocess.Popen[str] | None = None
+    try:
+        for ns in (k, h, g1, g2):
+            sh("ip", "netns", "add", ns)
+            made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", k, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", h)
+        for ns, addr in ((k, S_ADDR), (h, R_ADDR)):
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "add", "br0", "type", "bridge")
+            sh("ip", "-n", ns, "link", "set", "br0", "up")
+        for ns, guest, ip in ((k, g1, "203.0.113.1"), (h, g2, "203.0.113.2")):
+            sh("ip", "-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "eth0", "netns", guest)
+            sh("ip", "-n", ns, "link", "set", "v0", "master", "br0", "up")
+            sh("ip", "-n", guest, "addr", "add", f"{ip}/24", "dev", "eth0")
+            sh("ip", "-n", guest, "link", "set", "eth0", "up")
+        sh("ip", "-n", k, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", S_ADDR, "remote", R_ADDR,
+           "dstport", str(PORT))  # fmt: skip
+        sh("ip", "-n", k, "link", "set", "vx0", "master", "br0", "up")
+        if side == "bare":
+            vtep = subprocess.Popen(
+                ["ip", "netns", "exec", h, PY, HERE, "bare", "both"], stdout=subprocess.PIPE, text=True
+            )
+            assert vtep.stdout is not None
+            vtep.stdout.readline()
+            sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
+        elif side == "pyvxlan":
+            vtep = subprocess.Popen(
+                ["ip", "netns", "exec", h, os.path.join(os.path.dirname(PY), "pyvxlan"), "vtep", "--vni", "10",
+                 "--local", R_ADDR, "--remote", S_ADDR, "--tap", "t0"],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert vtep.stdout is not None
+            vtep.stdout.readline()  # the start line: the TAP exists
+            sh("ip", "-n", h, "link", "set", "t0", "master", "br0")
+        else:
+            sh("ip", "-n", h, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
+               "remote", S_ADDR, "dstport", str(PORT))  # fmt: skip
+            sh("ip", "-n", h, "link", "set", "vx0", "master", "br0", "up")
+        sh("ip", "netns", "exec", g1, "ping", "-c", "3", "-i", "0.1", "203.0.113.2")  # ARP, learning
+        out = sh("ip", "netns", "exec", g1, "ping", "-n", "-c", "200", "-i", "0.005", "203.0.113.2")
+        return [float(x.split("time=")[1].split()[0]) for x in out.splitlines() if "time=" in x]
+    finally:
+        if vtep is not None:
+            vtep.terminate()
+            vtep.wait()
+        for ns in reversed(made):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        sys.exit("bench/udp_relay.py needs root (namespaces, TAP and vxlan devices)")
+    print(f"frames/s over {SECONDS - 0.5:.1f} s of overload each; the source's own rate in brackets")
+    with Rig() as rig:
+        for direction, label in (("tx", "TAP to UDP"), ("rx", "UDP to TAP")):
+            for size in SIZES:
+                rates = {}
+                for relay in ("bare", "pyvxlan", "kernel"):
+                    rates[relay] = measure(rig, relay, direction, size)
+                bare, ours, kern = (rates[r][0] for r in ("bare", "pyvxlan", "kernel"))
+                goal = 0.75 if direction == "tx" else 0.6
+                verdict = "meets" if ours >= goal * bare else "misses"
+                print(
+                    f"{label} {size:>5} B: bare {bare:>9,.0f} [{rates['bare'][1]:,}]  pyvxlan {ours:>9,.0f} "
+                    f"[{rates['pyvxlan'][1]:,}]  kernel >= {kern:>9,.0f} [{rates['kernel'][1]:,}]  "
+                    f"pyvxlan/bare {ours / bare:.2f}x ({verdict} the {goal}x goal), kernel/pyvxlan {kern / ours:.1f}x"
+                )
+    kernel, bare, ours = (statistics.median(rtt_rig_ping(side)) * 1000 for side in ("kernel", "bare", "pyvxlan"))
+    verdict = "meets" if ours - kernel < 100 else "misses"
+    print(
+        f"ping RTT median: kernel VTEP {kernel:.0f} us, bare relay {bare:.0f} us, pyvxlan VTEP {ours:.0f} us: "
+        f"{ours - kernel:.0f} us added by pyvxlan ({verdict} the 100 us goal), {bare - kernel:.0f} by a bare relay"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        role, rest = sys.argv[1], sys.argv[2:]
+        if role == "bare":
+            role_bare(rest[0])
+        elif role == "pyvxlan":
+            role_pyvxlan()
+        elif role == "source-frames":
+            role_source_frames(rest[0], int(rest[1]), float(rest[2]))
+        elif role == "source-datagrams":
+            role_source_datagrams(int(rest[0]), float(rest[1]))
+    else:
+        main()
