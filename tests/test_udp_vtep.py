@@ -6,10 +6,15 @@ for all of 127/8) on a port of its own, so the tests do not meet a vxlan device 
 
 from __future__ import annotations
 
+import errno
 import itertools
+import json
 import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 
 import pytest
 import trio
@@ -179,7 +184,7 @@ def test_a_port_in_use_is_one_error_naming_the_address() -> None:
             with pytest.raises(DriverError) as info:
                 async with open_vtep(VtepConfig(vni=10, local=A, dst_port=port)):
                     pass
-            assert str(info.value) == f"[Errno 98] vxlan10: UDP {A}:{port} is in use"
+            assert (info.value.errno, str(info.value)) == (errno.EADDRINUSE, f"vxlan10: UDP {A}:{port} is in use")
 
     trio.run(main)
 
@@ -297,3 +302,73 @@ def test_guest_specs_are_checked(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         GuestSpec.parse(text)
     assert str(info.value) == message
+
+
+def _start_cli(*args: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-c", "import sys; from pyvxlan.cli import main; sys.exit(main())", "vtep", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "line"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_the_command_prints_events_as_json_lines_and_ends_cleanly_on_a_signal(
+    signum: int, status: int, line: str
+) -> None:
+    port = _port()
+    proc = _start_cli(
+        "--vni", "10", "--local", B, "--remote", A, "--port", str(port), "--guest", f"{MAC2},203.0.113.2/24", "--json"
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        started = json.loads(proc.stdout.readline())
+        assert started == {
+            "time": 0.0,
+            "event": "started",
+            "vni": 10,
+            "local": B,
+            "port": port,
+            "flood": f"remote {A}",
+            "side": f"guest1 {MAC2} 203.0.113.2",
+        }
+
+        async def main() -> None:
+            a = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+            async with open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as va:
+                assert (await va.guest("guest1").ping("203.0.113.2", count=2, interval=0.05)).received == 2
+
+        trio.run(main)
+        event = json.loads(proc.stdout.readline())
+        assert {k: v for k, v in event.items() if k != "time"} == {"event": "learned", "mac": MAC1, "dst": A}
+    finally:
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, err) == (status, f"pyvxlan: {line}\n")
+    assert _bindable(B, port)
+
+
+def test_the_command_says_in_one_line_that_a_port_is_in_use() -> None:
+    port = _port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((A, port))
+        proc = _start_cli("--vni", "10", "--local", A, "--remote", B, "--port", str(port))
+        out, err = proc.communicate(timeout=20)
+    assert (proc.returncode, out, err) == (2, "", f"pyvxlan: error: vxlan10: UDP {A}:{port} is in use\n")
+
+
+def test_a_tap_device_without_cap_net_admin_is_one_privilege_error() -> None:
+    """As root the command runs with an empty capability set (setpriv), as an ordinary user runs."""
+    argv = [
+        sys.executable, "-c", "import sys; from pyvxlan.cli import main; sys.exit(main())",
+        "vtep", "--vni", "10", "--local", A, "--remote", B, "--port", str(_port()), "--tap", "pvh9tapx",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        argv = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", *argv]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        "",
+        "pyvxlan: error: tap: creating TAP device 'pvh9tapx' needs CAP_NET_ADMIN\n",
+    )

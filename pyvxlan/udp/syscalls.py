@@ -52,7 +52,10 @@ NETNS_DIR: Final = "/run/netns"
 
 class DriverError(OSError):
     """A system call of the UDP driver failed in a way the user can act on (a port in use, a
-    missing device, no privilege); the message names the thing."""
+    device that cannot be made); the message names the thing, ``errno`` is the system's."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the message alone: the command prints it as one line
 
 
 def interface_index(name: str) -> int:
