@@ -395,7 +395,7 @@ class ChecksumStatus(enum.Enum):
 
     OK = "ok"
     BAD = "bad"
-    NONE = "none"  # zero: no checksum sent (Linux's default over IPv4, udp6zerocsumtx over IPv6)
+    NONE = "none"  # zero: no checksum sent (a Linux device with noudpcsum, or udp6zerocsumtx over IPv6)
     UNVERIFIED = "unverified"  # not all of the datagram was captured (snap length, GSO)
 
 
@@ -970,7 +970,7 @@ def open_capture(interface: str) -> socket.socket:
     except PermissionError:
         raise UsageError(f"capturing on {interface} needs root (CAP_NET_RAW): permission denied") from None
     try:
-        sock.bind((interface, socket.htons(ETH_P_ALL)))
+        sock.bind((interface, ETH_P_ALL))  # Python puts the protocol in network order itself
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     except OSError as exc:
         sock.close()
