@@ -339,3 +339,30 @@ def test_tshark_reads_the_userspace_vteps_packets_as_the_kernels(
     kernel, userspace = senders[rig.addr(0)], senders[rig.addr(1)]
     assert len(kernel) > 15
     assert userspace == kernel
+
+
+@pytest.mark.parametrize("zero", [True, False])
+def test_ipv6_datagrams_carry_the_actions_checksum_hop_limit_and_traffic_class(netns: str, zero: bool) -> None:
+    """udp6zerocsumtx: the action's zero_checksum clears the UDP checksum (UDP_NO_CHECK6_TX), as
+    Linux's udp_tunnel6_xmit_skb does; else the host computes it. Hop limit and traffic class are
+    the action's, the flow label 0 (vxlan's default ``flowlabel 0``)."""
+    sh("ip", "-n", netns, "link", "set", "lo", "up")
+    capture = in_netns(netns, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)))
+    config = VtepConfig(vni=10, local="::1", remote="::1", dst_port=4789, udp6_zero_csum_tx=zero, ttl=7, tos=0x20)
+
+    async def main() -> None:
+        async with open_vtep(config, netns=netns, up=True) as vtep:
+            await vtep.send_frame(bytes.fromhex("020000000902020000000901") + b"\x88\xb5" + bytes(50))
+            with trio.fail_after(2):
+                while vtep.stats().tx_datagrams < 1:
+                    await trio.sleep(0.01)
+
+    with capture:
+        capture.bind(("lo", 0))
+        capture.setblocking(False)
+        trio.run(main)
+        frame = capture.recv(65535)
+    assert frame[12:14] == b"\x86\xdd" and frame[20] == 17
+    assert (frame[14:18], frame[21]) == (bytes.fromhex("62000000"), 7)  # version 6, class 0x20, label 0
+    checksum = int.from_bytes(frame[60:62], "big")
+    assert (checksum == 0) is zero
