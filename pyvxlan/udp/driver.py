@@ -537,6 +537,8 @@ class UdpVtep(MemoryVtep):
                     frame = read(fd, 65536)
                 except BlockingIOError:
                     break
+                except OSError:
+                    return  # the TAP device was closed or removed under us: no more frames
                 self._tap_rx += 1
                 if bridge is not None:
                     bridge.receive(_TAP_PORT, frame, now)
