@@ -1080,3 +1080,23 @@ def test_the_json_keys_are_documented() -> None:
             obj = json.loads(line)
             seen |= set(obj) | set(obj.get("totals", {})) | set(obj.get("gbp") or {})
     assert seen == documented
+
+
+def _drop_net_raw() -> None:
+    """In the child: lose CAP_NET_RAW for good, as an unprivileged user has it (root may drop it
+    from the bounding set; a user without it has nothing to drop)."""
+    import ctypes
+
+    pr_capbset_drop, cap_net_raw = 24, 13
+    ctypes.CDLL(None, use_errno=True).prctl(pr_capbset_drop, cap_net_raw, 0, 0, 0)
+
+
+def test_a_live_capture_without_privilege_is_one_line() -> None:
+    proc = subprocess.run(
+        [PYVXLAN, "decode", "-i", "lo"], capture_output=True, text=True, check=False, preexec_fn=_drop_net_raw
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        "",
+        "pyvxlan: error: capturing on lo needs root (CAP_NET_RAW): permission denied\n",
+    )
