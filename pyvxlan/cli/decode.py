@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import enum
 import errno
 import json
@@ -53,6 +54,7 @@ from pyvxlan.header import (
     GpeHeader,
     GpeNextProtocol,
     VxlanHeader,
+    check_bool,
 )
 from pyvxlan.pcap import PcapStats, frame_of, raw_records
 
@@ -644,13 +646,17 @@ class DecodePrinter:
     ) -> None:
         self.ports = frozenset(ports)
         self.gpe_ports = frozenset(gpe_ports)
-        self.options = options = DecodeOptions() if options is None else options
+        options = DecodeOptions() if options is None else options
         if not isinstance(options, DecodeOptions):
             raise ConfigError("options", f"must be a DecodeOptions, got {type(options).__name__}")
         self.stats = PcapStats()
         self.shown = 0  # lines of packets written (VXLAN, dropped, malformed)
         self.pending: list[str] = []
         self._out: Callable[[str], Any] | None = None
+        self._configure(options)
+
+    def _configure(self, options: DecodeOptions) -> None:
+        self.options = options
         self._outer: dict[tuple[Any, ...], str] = {}
         self._as_json = options.as_json
         fmt = TimeFormat.EPOCH if options.as_json else options.time_format
@@ -770,18 +776,22 @@ class DecodePrinter:
         *,
         fast: bool = True,
         batch: int = BATCH,
+        as_json: bool | None = None,
     ) -> None:
         """Decode every record, writing lines through ``out`` in batches of at most ``batch`` lines.
 
         Every kind of line (packet, malformed) counts toward the batch, so memory stays flat
         whatever the capture holds. ``fast=False`` sends every packet through
         :func:`~pyvxlan.decapsulate` (the tests compare); a selection, a count, ``strict`` and
-        ``verbose`` do too.
+        ``verbose`` do too. ``as_json``, when given, switches the printer to that output from now on.
         """
+        if as_json is not None and as_json != self._as_json:
+            self._configure(dataclasses.replace(self.options, as_json=check_bool(as_json, "as_json")))
         opts = self.options
         select = None if opts.selection.empty else opts.selection
         count = opts.count
-        strict, gbp, as_json = opts.strict, opts.gbp, self._as_json
+        strict, gbp = opts.strict, opts.gbp
+        as_json = self._as_json
         fast = fast and select is None and count is None and not strict and not opts.verbose
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
