@@ -91,8 +91,9 @@ CI_SEEDS = (11, 12)
 CI_STEPS = 1000
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENCE)
 def test_ci_run_finds_no_disagreement(root: None) -> None:
+    """Fixed seeds over every category: the model agrees with the kernel after every step (71 s
+    here for 2,000 steps; docs/conformance.md has the figures)."""
     start = time.monotonic()
     findings = []
     steps = comparisons = 0
