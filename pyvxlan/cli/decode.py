@@ -807,9 +807,11 @@ class DecodePrinter:
         pair_of = _json_pair if as_json else _mac_pair
         prefix = self._prefix
         signed = self._signed
-        base = self._base
+        rel_pending = self._rel
+        base = self._base or 0
+        negative = False
         packets = vxlan = shown = 0
-        last_sec = -1
+        last_sec: int | None = None
         sec_text = ""
         try:
             for ts, linktype, buf, start, end, wirelen in records:
@@ -865,25 +867,37 @@ class DecodePrinter:
                             inner = inner_summary(buf, start + 50, end).split(", ", 1)[1]
                         else:
                             inner = _l3(ietype, buf, p, end)
-                        if base is None:  # REL: the first line shown is the origin
-                            base = self._base = round(ts * 1_000_000)
                         usec = round(ts * 1_000_000) - base
-                        if usec < 0 and signed:
-                            stamp = self._stamp(usec)
-                        else:
-                            sec = usec // 1_000_000
-                            usec -= sec * 1_000_000
-                            if sec != last_sec:
-                                last_sec = sec
-                                sec_text = prefix(sec)
-                            stamp = f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]}"
-                        if as_json:
+                        sec = usec // 1_000_000
+                        if sec != last_sec:
+                            # Once a second of capture: the text of the second, and what is rare.
+                            if rel_pending:  # REL: the first line shown is the origin
+                                if self._base is None:
+                                    self._base = round(ts * 1_000_000)
+                                base = self._base
+                                rel_pending = False
+                                usec = round(ts * 1_000_000) - base
+                                sec = usec // 1_000_000
+                            last_sec = sec
+                            sec_text = prefix(sec)
+                            negative = usec < 0 and signed  # the same for every time of this second
+                        usec -= sec * 1_000_000
+                        if negative:
+                            stamp = self._stamp(sec * 1_000_000 + usec)
+                            if as_json:
+                                append(
+                                    f'{{"time": {stamp}, {outer}, {pair}, "inner_length": {end - start - 50},'
+                                    f' "summary": "{inner}"}}\n'
+                                )
+                            else:
+                                append(f"{stamp} {outer}: {pair}, {inner}\n")
+                        elif as_json:
                             append(
-                                f'{{"time": {stamp}, {outer}, {pair}, "inner_length": {end - start - 50},'
-                                f' "summary": "{inner}"}}\n'
+                                f'{{"time": {sec_text}{digits[usec // 1000]}{digits[usec % 1000]}, {outer}, {pair}, '
+                                f'"inner_length": {end - start - 50}, "summary": "{inner}"}}\n'
                             )
                         else:
-                            append(f"{stamp} {outer}: {pair}, {inner}\n")
+                            append(f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]} {outer}: {pair}, {inner}\n")
                         if len(lines) >= batch:
                             out("".join(lines))
                             lines.clear()
