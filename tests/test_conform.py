@@ -402,3 +402,97 @@ def test_a_model_without_proxy_arp_is_caught_on_proxy() -> None:
     )
     assert replies.kernel == [reply[:42].hex()]
     assert replies.model == []
+
+
+# --- run --backend both: the engine with the simulator on both sides ------------------------------
+
+TWO = """
+mode = "multicast"
+[underlay]
+subnet = "198.51.100.0/24"
+[[hosts]]
+name = "host1"
+address = "198.51.100.1"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+[[hosts]]
+name = "host2"
+address = "198.51.100.2"
+devices = [{ vni = 10, group = "239.1.1.1" }]
+[[guests]]
+name = "a"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:01"
+ip = "203.0.113.1/24"
+[[guests]]
+name = "b"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:02"
+ip = "203.0.113.2/24"
+[[steps]]
+action = "ping"
+from = "a"
+to = "b"
+count = 2
+expect = "all"
+[[steps]]
+action = "expect-fdb"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:02"
+dst = "198.51.100.2"
+"""
+
+
+def _sim_other(learning: bool) -> Any:
+    import dataclasses
+    from contextlib import asynccontextmanager
+
+    from pyvxlan.sim import open_lab
+
+    @asynccontextmanager
+    async def opener(topology: Any) -> Any:
+        hosts = [
+            dataclasses.replace(h, devices=tuple(dataclasses.replace(d, learning=learning) for d in h.devices))
+            if h.name == "host1"
+            else h
+            for h in topology.hosts
+        ]
+        async with open_lab(dataclasses.replace(topology, hosts=tuple(hosts))) as lab:
+            yield lab
+
+    return opener
+
+
+@pytest.mark.parametrize("learning", [True, False])
+def test_run_both_compares_after_every_step_and_names_the_first_divergence(tmp_path: Path, learning: bool) -> None:
+    import trio.testing
+
+    from pyvxlan.conform.labs import run_both
+    from pyvxlan.scenario import load_scenario
+
+    path = tmp_path / "two.toml"
+    path.write_text(TWO)
+    scenario = load_scenario(path)
+    seen: list[tuple[str, int]] = []
+    sim, other, divergence = run_both(
+        scenario,
+        report=lambda side, r: seen.append((side, r.index)),
+        other=_sim_other(learning),
+        other_clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    assert [r.passed for r in sim] == [True, True]
+    if learning:
+        assert divergence is None
+        assert seen == [("sim", 0), ("sim", 1), ("kernel", 0), ("kernel", 1)]
+        return
+    # host1 without learning: its table lacks b's MAC after the ping; the run stops there.
+    assert divergence is not None
+    assert (divergence.index, divergence.field) == (0, "fdb of host1 vni 10")
+    assert ("02:00:00:00:00:02", "198.51.100.2", None, None, None, "", False, False) in divergence.sim
+    assert all(row[0] != "02:00:00:00:00:02" for row in divergence.kernel)
+    assert len(other) == 1
+    assert divergence.text().startswith(
+        "first divergence after step 1 (ping from=a to=b count=2 expect=all), fdb of host1 vni 10:\n  sim:    ["
+    )
