@@ -26,6 +26,10 @@ APT_PACKAGES = {
     "bridge": "iproute2",
     "ping": "iputils-ping",
     "sysctl": "procps",
+    # FRR's daemons are not on PATH: which() takes the full path (EVPN tests run bgpd and zebra).
+    "/usr/lib/frr/bgpd": "frr",
+    "/usr/lib/frr/zebra": "frr",
+    "vtysh": "frr",
 }
 
 
