@@ -17,7 +17,8 @@ process and is faster than the Python relays (its own rate is printed). The kern
 bounded by that source: read them as "at least".
 
 Then the ping round trip from a guest namespace behind a kernel VTEP to one behind R, with R's side
-once a kernel vxlan device and once ``pyvxlan vtep --tap`` (the median of 200 pings each).
+a kernel vxlan device, the bare relay (epoll), the bare relay under trio, and ``pyvxlan vtep --tap``
+(the median of 200 pings each).
 
 Needs root. Run: ``.venv/bin/python bench/udp_relay.py``. The machine may be shared: each figure
 is one run, so the ratios (taken in the same run) matter more than the absolute numbers.
@@ -116,6 +117,44 @@ def role_bare(direction: str) -> None:
                 except BlockingIOError:
                     break
                 write(tap, data[8:])
+
+
+def role_trio_relay() -> None:
+    """The ping path's floor under trio: the bare relay's calls, woken by trio instead of epoll."""
+    import trio
+
+    tap = _open_tap("rt0")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((R_ADDR, PORT))
+    sock.setblocking(False)
+    print("ready", flush=True)
+
+    async def tap_to_udp() -> None:
+        while True:
+            await trio.lowlevel.wait_readable(tap)
+            while True:
+                try:
+                    data = os.read(tap, 65536)
+                except BlockingIOError:
+                    break
+                sock.sendto(VXLAN_HEADER + data, (S_ADDR, PORT))
+
+    async def udp_to_tap() -> None:
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            while True:
+                try:
+                    data = sock.recvmsg(65535, 64)[0]
+                except BlockingIOError:
+                    break
+                os.write(tap, data[8:])
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tap_to_udp)
+            nursery.start_soon(udp_to_tap)
+
+    trio.run(main)
 
 
 def role_pyvxlan() -> None:
@@ -284,12 +323,12 @@ def rtt_rig_ping(side: str) -> list[float]:
         elif side == "pyvxlan":
             vtep = subprocess.Popen(
                 ["ip", "netns", "exec", h, os.path.join(os.path.dirname(PY), "pyvxlan"), "vtep", "--vni", "10",
-                 "--local", R_ADDR, "--remote", S_ADDR, "--tap", "t0"],
+                 "--local", R_ADDR, "--remote", S_ADDR, "--tap", "rt0"],
                 stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             assert vtep.stdout is not None
             vtep.stdout.readline()  # the start line: the TAP exists
-            sh("ip", "-n", h, "link", "set", "t0", "master", "br0")
+            sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
         else:
             sh("ip", "-n", h, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
                "remote", S_ADDR, "dstport", str(PORT))  # fmt: skip
@@ -323,11 +362,13 @@ def main() -> None:
                     f"[{rates['pyvxlan'][1]:,}]  kernel >= {kern:>9,.0f} [{rates['kernel'][1]:,}]  "
                     f"pyvxlan/bare {ours / bare:.2f}x ({verdict} the {goal}x goal), kernel/pyvxlan {kern / ours:.1f}x"
                 )
-    kernel, bare, ours = (statistics.median(rtt_rig_ping(side)) * 1000 for side in ("kernel", "bare", "pyvxlan"))
+    sides = ("kernel", "bare", "trio", "pyvxlan")
+    kernel, bare, trio_relay, ours = (statistics.median(rtt_rig_ping(side)) * 1000 for side in sides)
     verdict = "meets" if ours - kernel < 100 else "misses"
     print(
-        f"ping RTT median: kernel VTEP {kernel:.0f} us, bare relay {bare:.0f} us, pyvxlan VTEP {ours:.0f} us: "
-        f"{ours - kernel:.0f} us added by pyvxlan ({verdict} the 100 us goal), {bare - kernel:.0f} by a bare relay"
+        f"ping RTT median: kernel VTEP {kernel:.0f} us, bare relay {bare:.0f} us, the same under trio "
+        f"{trio_relay:.0f} us, pyvxlan VTEP {ours:.0f} us: {ours - kernel:.0f} us added by pyvxlan ({verdict} the "
+        f"100 us goal), {bare - kernel:.0f} by a bare relay, {trio_relay - kernel:.0f} by a bare relay under trio"
     )
 
 
@@ -338,6 +379,8 @@ if __name__ == "__main__":
             role_bare(rest[0])
         elif role == "pyvxlan":
             role_pyvxlan()
+        elif role == "trio-relay":
+            role_trio_relay()
         elif role == "source-frames":
             role_source_frames(rest[0], int(rest[1]), float(rest[2]))
         elif role == "source-datagrams":
