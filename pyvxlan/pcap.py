@@ -82,6 +82,8 @@ def _usec(ts: float) -> tuple[int, int]:
         raise ConfigError("ts", f"must be a finite number of seconds, got {ts!r}")
     if ts >= 1 << 32:  # a huge finite float times 1e6 is inf, which round() cannot take
         raise ConfigError("ts", f"{ts!r} does not fit a 32-bit pcap timestamp")
+    if ts <= -1:  # likewise for a huge negative one; above -1 the rounding below decides
+        raise ConfigError("ts", f"must not be negative, got {ts!r}")
     # Round once to whole microseconds, then split with integers: 1.9999999 must not give usec=1000000.
     total = round(ts * 1_000_000)
     if total < 0:

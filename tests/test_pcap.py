@@ -874,3 +874,10 @@ def test_idle_must_be_callable() -> None:
     with pytest.raises(ConfigError) as info:
         raw_records(io.BytesIO(_stream_capture(1)), idle=3)  # type: ignore[arg-type]
     assert str(info.value) == "idle: must be callable or None, got int"
+
+
+def test_a_huge_negative_timestamp_is_refused_before_it_is_scaled() -> None:
+    """-1.8e302 s times 1e6 is -inf, which round() cannot take (an OverflowError escaped)."""
+    with pytest.raises(ConfigError) as info:
+        write(io.BytesIO(), [(-1.797693134862316e302, bytes(14))])
+    assert str(info.value) == "ts: must not be negative, got -1.797693134862316e+302"
