@@ -629,7 +629,7 @@ def test_a_line_shows_a_few_stacked_vlan_tags_and_counts_the_rest() -> None:
 def test_output_goes_out_in_bounded_chunks() -> None:
     """Issue 10.8: one write of 2.25 GiB to stdout wrote 2 GiB and reported success; no write
     call gets more than WRITE_CHUNK characters."""
-    from pyvxlan.cli.decode import WRITE_CHUNK, checked_writer
+    from pyvxlan.cli.output import WRITE_CHUNK, checked_writer
 
     sizes: list[int] = []
 
@@ -652,7 +652,8 @@ class ShortWriter(io.StringIO):
 def test_a_short_write_is_an_error_that_says_so(
     capture: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pyvxlan.cli.decode import OutputError, run
+    from pyvxlan.cli.decode import run
+    from pyvxlan.cli.output import OutputError
 
     with pytest.raises(OutputError) as info:
         run(str(capture), ShortWriter())

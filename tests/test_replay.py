@@ -563,3 +563,21 @@ def test_the_docs_page_shows_what_the_command_prints(
     assert capsys.readouterr().out == shown[0]
     assert main(["replay", "underlay.pcap", "--at", "+0.002"]) == 0
     assert capsys.readouterr().out == shown[1]
+
+
+def test_cli_a_reader_that_goes_away_ends_replay_quietly(tmp_path: Path) -> None:
+    """As decode: `pyvxlan replay x | head` ends with no message and SIGPIPE's status 141."""
+    import subprocess
+    import sys
+
+    records = [(1.0 + i / 1000, dgram(A, B, MAC_A, MAC_B) if i % 2 else dgram(B, A, MAC_B, MAC_A)) for i in range(2000)]
+    path = write_capture(tmp_path / "c.pcap", records)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pyvxlan"), "replay", "-v", path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before anything is read: every write fails
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (141, "")

@@ -20,7 +20,6 @@ import dataclasses
 import enum
 import errno
 import json
-import os
 import select
 import socket
 import struct
@@ -32,6 +31,7 @@ from typing import IO, Any, Final
 
 from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.cli import UsageError
+from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
 from pyvxlan.frame import (
     LINUX_VXLAN_PORT,
@@ -63,11 +63,8 @@ __all__ = [
     "DecodeOptions",
     "DecodePrinter",
     "OuterDetails",
-    "OutputError",
     "Selection",
     "TimeFormat",
-    "checked_writer",
-    "flush_checked",
     "inner_summary",
     "live_records",
     "open_capture",
@@ -81,7 +78,6 @@ __all__ = [
 _CACHE_MAX: Final = 1 << 13
 # At most this many characters go to the output in one write() call. One write of 2.25 GiB to
 # stdout once wrote 2 GiB and reported success; bounded chunks never reach such limits.
-WRITE_CHUNK: Final = 1 << 20
 # Lines are written in batches of this many: memory stays flat whatever the capture holds.
 BATCH: Final = 4096
 # VLAN tags printed per frame: a frame of thousands of stacked tags must not make a line of megabytes.
@@ -111,53 +107,6 @@ _IPV6_EXT: Final = (0, 43, 60)
 _mac_pairs: dict[bytes, str] = {}
 
 
-EXIT_SIGPIPE: Final = 128 + 13  # what a shell reports for a process that SIGPIPE ended
-
-
-class OutputError(OSError):
-    """Writing the output failed or wrote short: the lines after the failure are lost.
-
-    ``errno`` is the failed write's (EIO for a short write); the message names the stream.
-    """
-
-    def __init__(self, stream: str, reason: str, errno_: int | None) -> None:
-        super().__init__(f"{stream}: {reason}; the rest of the output is lost")
-        self.errno = errno_
-
-
-def _stream_name(out: IO[str]) -> str:
-    name = getattr(out, "name", None)
-    return "standard output" if name == "<stdout>" else name if isinstance(name, str) else "output"
-
-
-def checked_writer(out: IO[str]) -> Callable[[str], None]:
-    """A function that writes text to ``out`` in chunks of at most :data:`WRITE_CHUNK` characters.
-
-    A write that reports fewer characters than it was given, or fails, raises :class:`OutputError`
-    naming the stream: output is never lost silently.
-    """
-    name = _stream_name(out)
-    write = out.write
-
-    def put(text: str) -> None:
-        for i in range(0, len(text), WRITE_CHUNK):
-            chunk = text[i : i + WRITE_CHUNK] if len(text) > WRITE_CHUNK else text
-            try:
-                n = write(chunk)
-            except OSError as exc:
-                raise OutputError(name, str(exc), exc.errno) from exc
-            if n is not None and n != len(chunk):
-                raise OutputError(name, f"short write: {n} of {len(chunk)} characters written", errno.EIO)
-
-    return put
-
-
-def flush_checked(out: IO[str]) -> None:
-    """Flush ``out``; a failure (a closed pipe, a full disk) raises :class:`OutputError`."""
-    try:
-        out.flush()
-    except OSError as exc:
-        raise OutputError(_stream_name(out), str(exc), exc.errno) from exc
 
 
 def _tags_text(vlans: Collection[int]) -> str:
@@ -1228,14 +1177,7 @@ def _main(args: argparse.Namespace) -> int:
         finally:
             flush_checked(sys.stdout)  # lines before an error in the file are shown before it
     except OutputError as exc:
-        # Point stdout at /dev/null so that the interpreter's final flush does not fail again.
-        with contextlib.suppress(OSError, ValueError):  # ValueError: not a real file (a test's capture)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if exc.errno == errno.EPIPE:
-            # The reader went away (`| head`): it wanted no more, as tcpdump's reader does when
-            # SIGPIPE ends tcpdump. End quietly with SIGPIPE's status, so `set -o pipefail` sees it.
-            return EXIT_SIGPIPE
-        raise  # a full disk or a short write: lines were lost, which the error says (exit 2)
+        return output_failed(exc)
     except KeyboardInterrupt:
         if args.interface is not None:
             return 0  # Ctrl-C is how a live capture ends, as tcpdump's: the totals are out

@@ -9,15 +9,13 @@ writes one JSON object per line (the schema is in docs/replay.md).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from pyvxlan.cli import UsageError
-from pyvxlan.cli.decode import OutputError, checked_writer, flush_checked
+from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError
 from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_PORT
 from pyvxlan.replay import (
@@ -235,10 +233,8 @@ def _main(args: argparse.Namespace) -> int:
             )
         finally:
             flush_checked(sys.stdout)
-    except OutputError:
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise
+    except OutputError as exc:
+        return output_failed(exc)
     except DecodeError as exc:
         raise UsageError(f"{path}: {exc}", prog=_PROG) from None
     except ConfigError as exc:
