@@ -313,10 +313,9 @@ def rtt_rig_ping(side: str) -> list[float]:
         sh("ip", "-n", k, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", S_ADDR, "remote", R_ADDR,
            "dstport", str(PORT))  # fmt: skip
         sh("ip", "-n", k, "link", "set", "vx0", "master", "br0", "up")
-        if side == "bare":
-            vtep = subprocess.Popen(
-                ["ip", "netns", "exec", h, PY, HERE, "bare", "both"], stdout=subprocess.PIPE, text=True
-            )
+        if side in ("bare", "trio"):
+            role = ["bare", "both"] if side == "bare" else ["trio-relay"]
+            vtep = subprocess.Popen(["ip", "netns", "exec", h, PY, HERE, *role], stdout=subprocess.PIPE, text=True)
             assert vtep.stdout is not None
             vtep.stdout.readline()
             sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
@@ -329,7 +328,7 @@ def rtt_rig_ping(side: str) -> list[float]:
             assert vtep.stdout is not None
             vtep.stdout.readline()  # the start line: the TAP exists
             sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
-        else:
+        elif side == "kernel":
             sh("ip", "-n", h, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
                "remote", S_ADDR, "dstport", str(PORT))  # fmt: skip
             sh("ip", "-n", h, "link", "set", "vx0", "master", "br0", "up")
