@@ -372,3 +372,33 @@ def test_a_tap_device_without_cap_net_admin_is_one_privilege_error() -> None:
         "",
         "pyvxlan: error: tap: creating TAP device 'pvh9tapx' needs CAP_NET_ADMIN\n",
     )
+
+
+def test_the_command_prints_one_text_line_per_event_without_json() -> None:
+    port = _port()
+    proc = _start_cli(
+        "--vni", "10", "--local", B, "--remote", A, "--port", str(port), "--guest", f"{MAC2},203.0.113.2/24"
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == (
+            f"vtep vxlan10 vni 10 on {B} port {port}, flooding to remote {A}; local side: guest1 {MAC2} 203.0.113.2\n"
+        )
+
+        async def main() -> None:
+            a = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+            async with open_vtep(a, guests=[f"{MAC1},203.0.113.1/24"], up=True) as va:
+                assert (await va.guest("guest1").ping("203.0.113.2", count=1)).received == 1
+                # A frame the command's VTEP cannot deliver: a reserved bit set in its header.
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+                    raw.bind((A, 0))
+                    raw.sendto(bytes.fromhex("0800000100000a00") + bytes(14), (B, port))
+
+        trio.run(main)
+        learned = proc.stdout.readline()
+        dropped = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert learned.split("s ", 1)[1] == f"learned {MAC1} behind {A}\n"
+    assert dropped.split("s ", 1)[1] == "dropped rx reserved_bits 22 bytes (header 0800000100000a00)\n"
