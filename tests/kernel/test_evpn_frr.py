@@ -402,3 +402,25 @@ def test_agent_with_frr_host_both_ways_move_and_session_loss(lab: Lab) -> None:
                 nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_keepalives_hold_a_short_session_with_frr(lab: Lab) -> None:
+    """RFC 4271 10: with a 3 s hold time both sides send KEEPALIVEs every second; the session
+    outlives several hold times, and FRR reports the negotiated timers."""
+
+    async def main() -> None:
+        async with open_bgp_session(
+            asn=65000, router_id=AGENT, stream=await connect(lab.agent, RR), hold_time=3
+        ) as conn:
+            events = conn.events()
+            established = await events.__anext__()
+            assert isinstance(established, SessionEstablished) and established.hold_time == 3
+            await trio.sleep(7.5)
+            assert conn.session.state.value == "established"
+            neighbors = await trio.to_thread.run_sync(lab.vtysh, lab.rr, "show bgp neighbors json")
+            peer = neighbors[AGENT]
+            assert peer["bgpState"] == "Established"
+            assert (peer["bgpTimerHoldTimeMsecs"], peer["bgpTimerKeepAliveIntervalMsecs"]) == (3000, 1000)
+            assert peer["messageStats"]["keepalivesRecv"] >= 7
+
+    trio.run(main)
