@@ -116,6 +116,8 @@ def compare(kernel: Snapshot, model: Snapshot, k_out: str, m_out: str, *, age: b
         out.append(Mismatch("sent", list(kernel.sent), list(model.sent)))
     if kernel.replies != model.replies:
         out.append(Mismatch("replies", list(kernel.replies), list(model.replies)))
+    if kernel.misses != model.misses:
+        out.append(Mismatch("misses", list(kernel.misses), list(model.misses)))
     if kernel.counters != model.counters:
         k_c, m_c = dict(kernel.counters), dict(model.counters)
         names = [n for n in k_c.keys() | m_c.keys() if k_c.get(n) != m_c.get(n)]

@@ -47,7 +47,7 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
     PrivilegeError,
 )
-from pyvxlan.events import DeliverFrame, SendDatagram, VtepCounters
+from pyvxlan.events import DeliverFrame, L2Miss, L3Miss, SendDatagram, VtepCounters
 
 __all__ = [
     "FDB_AGE_INTERVAL",
@@ -98,6 +98,7 @@ class Snapshot:
     updated: tuple[tuple[str, str, int], ...] = ()
     sent: tuple[Sent, ...] = ()
     replies: tuple[str, ...] = ()
+    misses: tuple[str, ...] = ()
     maybe: tuple[Row, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -211,6 +212,7 @@ class ModelOracle:
         self._expired: list[tuple[Row, float]] = []
         self._sent: tuple[Sent, ...] = ()
         self._replies: tuple[str, ...] = ()
+        self._misses: tuple[str, ...] = ()
 
     @property
     def vtep(self) -> ModelVtep:
@@ -246,6 +248,7 @@ class ModelOracle:
         method, args, kw = step.call()
         self._sent = ()
         self._replies = ()
+        self._misses = ()
         if isinstance(step, (Datagram, Frame)):
             if not vtep.is_up:
                 # No socket is open for a device that is down, and a bridge forwards nothing to a
@@ -264,6 +267,12 @@ class ModelOracle:
             if isinstance(step, Frame):
                 # What a frame from the bridge side gets back: proxy ARP and ND replies.
                 self._replies = tuple(sorted(o.frame.hex() for o in outputs if isinstance(o, DeliverFrame)))
+            self._misses = tuple(
+                sorted(
+                    [f"l2miss {o.mac}" for o in outputs if isinstance(o, L2Miss)]
+                    + [f"l3miss {o.ip}" for o in outputs if isinstance(o, L3Miss)]
+                )
+            )
         return "ok"
 
     def snapshot(self, detail: bool) -> Snapshot:
@@ -292,6 +301,7 @@ class ModelOracle:
             updated=updated,
             sent=self._sent if detail else (),
             replies=self._replies if detail else (),
+            misses=self._misses if detail else (),
             maybe=maybe,
         )
 
@@ -456,6 +466,9 @@ class KernelOracle:
         self._device = Device()
         self._sent: tuple[Sent, ...] = ()
         self._replies: tuple[str, ...] = ()
+        self._misses: tuple[str, ...] = ()
+        self._monitor: subprocess.Popen[bytes] | None = None
+        self._monitor_buf = b""
         try:
             self._build()
         except BaseException:
@@ -476,6 +489,35 @@ class KernelOracle:
             self._must(command)
             if command.startswith("ip netns add "):
                 self._made.append(command.split()[-1])
+        # l2miss and l3miss are netlink notifications (RTM_GETNEIGH): iproute2 prints them as "miss".
+        self._monitor = subprocess.Popen(["ip", "-n", self.a, "monitor", "neigh"], stdout=subprocess.PIPE)
+        assert self._monitor.stdout is not None
+        os.set_blocking(self._monitor.stdout.fileno(), False)
+
+    def _miss_lines(self) -> list[str]:
+        """The ``miss`` lines ``ip monitor neigh`` printed since the last call, as ``l2miss MAC`` or
+        ``l3miss IP``."""
+        if self._monitor is None or self._monitor.stdout is None:
+            return []
+        while True:
+            try:
+                chunk = os.read(self._monitor.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self._monitor_buf += chunk
+        *lines, self._monitor_buf = self._monitor_buf.split(b"\n")
+        out = []
+        for raw in lines:
+            words = raw.decode(errors="replace").split()
+            if not words or words[0] != "miss":
+                continue
+            if "lladdr" in words:
+                out.append(f"l2miss {words[words.index('lladdr') + 1]}")
+            else:
+                out.append(f"l3miss {words[1]}")
+        return out
 
     @property
     def kernel_release(self) -> str:
@@ -510,6 +552,7 @@ class KernelOracle:
             return "ok"
         self._sent = ()
         self._replies = ()
+        self._misses = ()
         if isinstance(step, Datagram):
             self.episode.append(command)
             self._send(step)
@@ -551,6 +594,7 @@ class KernelOracle:
     def _transmit(self, step: Frame) -> None:
         self._drain()
         self._guest_replies()
+        self._miss_lines()
         guest = self._packet_socket("guest", guest_namespace(self.b), "pvh8gc")
         guest.send(step.frame)
         # The bridge and the device run in the sender's softirq; what is not there after a quiet
@@ -563,6 +607,7 @@ class KernelOracle:
         frames += self._drain()
         self._sent = tuple(sorted(s for s in (_outer(f) for f in frames) if s is not None))
         self._replies = tuple(sorted(f.hex() for f in self._guest_replies()))
+        self._misses = tuple(sorted(self._miss_lines()))
 
     def _send(self, step: Datagram) -> None:
         sock = self._socks.get(step.src)
@@ -627,12 +672,17 @@ class KernelOracle:
             updated=tuple(sorted(updated)) if detail else (),
             sent=self._sent if detail else (),
             replies=self._replies if detail else (),
+            misses=self._misses if detail else (),
         )
 
     def now(self) -> float:
         return time.monotonic() - self._t0
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.terminate()
+            self._monitor.wait()
+            self._monitor = None
         for sock in self._socks.values():
             sock.close()
         self._socks.clear()

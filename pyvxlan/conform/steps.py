@@ -97,6 +97,8 @@ class Device:
     ageing: int = 300
     gbp: bool = False
     proxy: bool = False
+    l2miss: bool = False
+    l3miss: bool = False
 
     def config(self) -> VtepConfig:
         """The model's configuration of this device."""
@@ -112,6 +114,8 @@ class Device:
             ageing=self.ageing,
             gbp=self.gbp,
             proxy=self.proxy,
+            l2miss=self.l2miss,
+            l3miss=self.l3miss,
             mac=DEV_MAC,
             name=DEV,
         )
@@ -130,6 +134,7 @@ class Device:
             parts.append("gbp")
         if self.proxy:
             parts.append("proxy")
+        parts += [word for word, on in (("l2miss", self.l2miss), ("l3miss", self.l3miss)) if on]
         return " ".join(parts)
 
 
@@ -336,7 +341,20 @@ def random_device(rng: random.Random, categories: frozenset[Category]) -> Device
         limit = 0
     gbp = Category.AGE not in categories and rng.random() < 0.2
     proxy = bool({Category.PROXY, Category.NEIGH} & categories) and rng.random() < 0.7
-    return Device(version=version, mode=mode, dst_port=port, max_entries=limit, ageing=ageing, gbp=gbp, proxy=proxy)
+    frames = bool({Category.TX, Category.PROXY, Category.NEIGH} & categories)
+    l2miss = frames and rng.random() < 0.5
+    l3miss = frames and rng.random() < 0.5
+    return Device(
+        version=version,
+        mode=mode,
+        dst_port=port,
+        max_entries=limit,
+        ageing=ageing,
+        gbp=gbp,
+        proxy=proxy,
+        l2miss=l2miss,
+        l3miss=l3miss,
+    )
 
 
 def _fdb_op(rng: random.Random, device: Device, vias: tuple[str, ...]) -> FdbOp:
