@@ -402,3 +402,54 @@ def test_the_command_prints_one_text_line_per_event_without_json() -> None:
         proc.communicate(timeout=10)
     assert learned.split("s ", 1)[1] == f"learned {MAC1} behind {A}\n"
     assert dropped.split("s ", 1)[1] == "dropped rx reserved_bits 22 bytes (header 0800000100000a00)\n"
+
+
+def test_a_source_port_held_elsewhere_falls_back_to_the_device_port_and_old_flows_are_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When another program holds a flow's source port, the datagram still goes (from the device's
+    port, counted); beyond MAX_SOURCE_SOCKETS the oldest flow's socket is closed, never the
+    device's own socket that a fallen-back flow shares."""
+    from pyvxlan.udp import driver
+
+    monkeypatch.setattr(driver, "MAX_SOURCE_SOCKETS", 3)
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    frames = [
+        icmp_echo_frame(
+            bytes.fromhex("020000000901"),
+            bytes.fromhex("020000000902"),
+            bytes([203, 0, 113, 1]),
+            bytes([203, 0, 113, n]),
+            reply=False,
+            ident=n,
+            seq=0,
+            data=b"x",
+        )
+        for n in (2, 3, 4, 5)
+    ]
+    model = Vtep(config)
+    model.up(0.0)
+    sports = []
+    for frame in frames:
+        model.transmit(frame, 0.0)
+        sports += [o.src_port for o in model.take_outputs() if isinstance(o, SendDatagram)]
+    assert len(set(sports)) == 4
+
+    async def main() -> list[int]:
+        seen = []
+        with _receiver(port) as peer, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+            squatter.bind((A, sports[0]))
+            async with open_vtep(config, up=True) as vtep:
+                for frame in [*frames, frames[0]]:
+                    await vtep.send_frame(frame)
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(peer)
+                    seen.append(peer.recvfrom(65535)[1][1])
+                # The first flow's fallback was evicted too, so its return tries its port again.
+                assert vtep.stats().source_port_fallbacks == 2
+                assert vtep.source_ports == sorted([port, sports[3], sports[0]])
+                assert _bindable(A, sports[1]) and _bindable(A, sports[2])  # evicted: closed
+        return seen
+
+    assert trio.run(main) == [port, *sports[1:], port]

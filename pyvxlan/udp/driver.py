@@ -383,7 +383,9 @@ class UdpVtep(MemoryVtep):
         program holds the port (counted in ``source_port_fallbacks``)."""
         while len(self._tx) >= MAX_SOURCE_SOCKETS:
             oldest = next(p for p in self._tx if p != self.config.dst_port)
-            self._tx.pop(oldest).sock.close()
+            gone = self._tx.pop(oldest)
+            if gone.sock is not self._main:  # a port that fell back to the device's socket
+                gone.sock.close()
             self._own_ports.discard(oldest)
         try:
             sock = self._in_ns(lambda: open_udp_socket(self._family, self._local, port, what="source port", reuse=True))
