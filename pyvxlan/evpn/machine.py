@@ -483,6 +483,7 @@ class EvpnMachine:
             # The MAC moved away from this VTEP: its local entry goes (the bridge would learn it on
             # the vxlan port now), and the move counts toward duplicate detection.
             state.local = False
+            state.local_sticky = False
             state.local_ips.clear()
             self._dad(state, route.mac, is_local=False, now=now, actions=actions)
         touched.add(route.mac)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import doctest
-import io
 import os
 from pathlib import Path
 
@@ -299,12 +298,11 @@ def test_updates_without_raw_parts_come_back_equal(update: Update) -> None:
 
 @given(st.binary(max_size=200))
 def test_random_bytes_raise_only_decode_error(data: bytes) -> None:
-    for raw in (data, b"\xff" * 16 + len(data[:180] + b"...").to_bytes(2, "big") + data[:180]):
-        try:
-            message = decode_message(raw)
-        except DecodeError:
-            continue
-        assert message.encode() == raw
+    try:
+        message = decode_message(data)
+    except DecodeError:
+        return
+    assert message.encode() == data
 
 
 @given(st.binary(max_size=120), st.sampled_from([1, 2, 3, 4, 5]))
@@ -422,6 +420,4 @@ def test_frr_messages_round_trip_and_mean_what_frr_meant() -> None:
 
 
 def test_frr_eor_is_typed() -> None:
-    assert decode_message(io.BytesIO(bytes.fromhex("ff" * 16 + "001d0200000006800f03001946")).read()) == Update(
-        (MpUnreachNlri((), 0x80),)
-    )
+    assert decode_message(bytes.fromhex("ff" * 16 + "001d0200000006800f03001946")) == Update((MpUnreachNlri((), 0x80),))

@@ -359,3 +359,16 @@ def test_apply_actions_maps_to_vtep_control() -> None:
         ("neigh_add", "203.0.113.1", MAC),
         ("neigh_del", "203.0.113.1"),
     ]
+
+
+def test_a_sticky_local_mac_taken_away_is_no_longer_sticky() -> None:
+    """Found by the stateful test: a local sticky MAC that loses to a remote sticky path (same
+    sequence, lower VTEP address) is gone; learning it again, not sticky, is refused like any
+    local learn of a remote sticky MAC."""
+    m = machine()
+    m.local_learned(MAC, 1.0, sticky=True)
+    lower = "198.51.100.0"
+    assert m.routes_received(announce(lower, sticky=True), 2.0)[0] == FdbSet(MAC, lower, static=True)
+    assert m.local_learned(MAC, 3.0) == []
+    assert m.routes_received(withdraw(lower), 4.0) == [FdbClear(MAC, lower)]
+    assert m.advertised == m.advertised[:1]  # only the type-3 route: the local MAC left
