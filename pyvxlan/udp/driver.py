@@ -223,6 +223,7 @@ class UdpVtep(MemoryVtep):
             lambda: open_udp_socket(self._family, self._local, cfg.dst_port, what=cfg.name, reuse=False)
         )
         self._prepare_rx(self._main)
+        self._set_multicast_if(self._main)
         self._own_ports.add(cfg.dst_port)
         self._tx[cfg.dst_port] = _TxSocket(self._main)
         if tap is not None:
@@ -402,6 +403,13 @@ class UdpVtep(MemoryVtep):
         return tx
 
     def _set_multicast_if(self, sock: socket.socket) -> None:
+        if self._local is None:
+            # Without a local address our own looped-back multicast cannot be told from a peer's
+            # (the core would learn our guests behind our own address): the host keeps it.
+            if self._family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         dev = self.config.dev
         if dev is None:
             return

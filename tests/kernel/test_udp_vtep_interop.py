@@ -366,3 +366,21 @@ def test_ipv6_datagrams_carry_the_actions_checksum_hop_limit_and_traffic_class(n
     assert (frame[14:18], frame[21]) == (bytes.fromhex("62000000"), 7)  # version 6, class 0x20, label 0
     checksum = int.from_bytes(frame[60:62], "big")
     assert (checksum == 0) is zero
+
+
+def test_without_a_local_address_its_own_multicast_is_not_looped_back_to_it(rig_factory: list[Rig]) -> None:
+    """Bound to any address, a VTEP cannot tell its own looped-back multicast from a peer's; the
+    host keeps it (IP_MULTICAST_LOOP off), so the core never learns its own guest as remote."""
+    rig = Rig(4, 4789)
+    rig_factory.append(rig)
+    host = rig.host(0)
+    config = VtepConfig(vni=10, group=GROUP[4], dev="eth0", dst_port=4789)
+
+    async def main() -> None:
+        async with open_vtep(config, netns=host, guests=[f"{GUEST_MAC[0]},{GUEST_IP[0]}/24"], up=True) as vtep:
+            await vtep.guest("guest1").ping(GUEST_IP[1], count=1, timeout=0.3)
+            assert vtep.stats().tx_datagrams >= 1
+            assert vtep.stats().rx_datagrams == 0
+            assert [e.mac for e in await vtep.fdb()] == [ZERO]
+
+    trio.run(main)
