@@ -21,12 +21,14 @@ from pyvxlan.evpn import (
     ENCAP_VXLAN,
     ExtendedCommunities,
     InclusiveMulticastRoute,
+    IpPrefixRoute,
     MacIpRoute,
     MacMobility,
     MpReachNlri,
     Open,
     Origin,
     PmsiTunnel,
+    RouteDistinguisher,
     RouterMac,
     RouteTarget,
     Update,
@@ -184,3 +186,58 @@ def subprocess_open_fields(message: bytes) -> list[str]:
         for name in fields:
             args += ["-e", name]
         return subprocess.run(args, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def tshark_fields(frames: list[bytes], fields: list[str]) -> list[list[str]]:
+    exe = shutil.which("tshark")
+    if exe is None:
+        pytest.skip("tshark is not installed")
+    with tempfile.TemporaryDirectory(prefix="pvh11") as tmp:
+        path = Path(tmp) / "bgp.pcap"
+        pcap.write(path, [(float(i), f) for i, f in enumerate(frames)])
+        args = [exe, "-n", "-r", str(path), "-T", "fields", "-E", "separator=\t"]
+        for name in fields:
+            args += ["-e", name]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def test_tshark_reads_withdrawals_end_of_rib_and_type5() -> None:
+    rd = RouteDistinguisher.as2(65000, 7)
+    mac = MacIpRoute(rd, "02:00:00:00:00:01", "203.0.113.1", (0,))
+    imet = InclusiveMulticastRoute(rd, "198.51.100.9")
+    prefix = IpPrefixRoute(rd, "192.0.2.0", 24, "198.51.100.9", label=5000)
+    updates = [
+        Update.withdraw([mac, imet]),
+        Update.end_of_rib(),
+        Update.announce([prefix], next_hop="198.51.100.9", communities=[RouteTarget.as2(65000, 5000), ENCAP_VXLAN]),
+    ]
+    rows = tshark_fields(
+        [tcp_frame(u.encode(), sport=41000 + i) for i, u in enumerate(updates)],
+        [
+            "bgp.update.path_attribute.type_code",
+            "bgp.update.path_attribute.mp_unreach_nlri.afi",
+            "bgp.update.path_attribute.mp_unreach_nlri.safi",
+            "bgp.evpn.nlri.rt",
+            "bgp.evpn.nlri.rd",
+            "bgp.evpn.nlri.mac_addr",
+            "bgp.evpn.nlri.ip.addr",
+            "bgp.evpn.nlri.prefix_len",
+            "bgp.evpn.nlri.ipv4.gtw_addr",
+        ],
+    )
+    assert rows == [
+        [
+            "15",
+            "25",
+            "70",
+            "2,3",
+            "0000fde800000007,0000fde800000007",
+            "02:00:00:00:00:01",
+            "203.0.113.1,198.51.100.9",
+            "",
+            "",
+        ],
+        ["15", "25", "70", "", "", "", "", "", ""],
+        ["14,1,2,5,16", "", "", "5", "0000fde800000007", "", "192.0.2.0", "24", "198.51.100.9"],
+    ]
