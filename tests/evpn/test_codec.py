@@ -46,7 +46,8 @@ from pyvxlan.evpn import (
     split_messages,
 )
 from pyvxlan.evpn import strategies as evst
-from tests.evpn._wire import tcp_payload
+
+from ._wire import tcp_payload
 
 FRR_PCAP = Path(__file__).resolve().parents[3] / "shared" / "research" / "evpn-frr-8.4.4-ibgp.pcap"
 RD1 = RouteDistinguisher.ipv4("198.51.100.1", 2)

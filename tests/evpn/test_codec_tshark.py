@@ -34,7 +34,8 @@ from pyvxlan.evpn import (
     Update,
 )
 from pyvxlan.evpn import strategies as evst
-from tests.evpn._wire import tcp_frame
+
+from ._wire import tcp_frame
 
 pytestmark = pytest.mark.tshark
 
