@@ -496,3 +496,23 @@ def test_run_both_compares_after_every_step_and_names_the_first_divergence(tmp_p
     assert divergence.text().startswith(
         "first divergence after step 1 (ping from=a to=b count=2 expect=all), fdb of host1 vni 10:\n  sim:    ["
     )
+
+
+class NeverAges(Vtep):
+    """A broken model: learned entries never expire (Linux's vxlan_cleanup removes them)."""
+
+    def handle_timer(self, now: float) -> None:
+        self._clock(now)
+
+
+def test_a_model_that_never_ages_is_caught_on_age() -> None:
+    report = conform(seed=21, steps=64, only=[Category.AGE], model=NeverAges, kernel=ModelOracle(Vtep))
+    assert not report.ok
+    d = report.findings[0].disagreement
+    assert "fdb" in d.fields
+    [fdb] = [m for m in d.mismatches if m.field == "fdb"]
+    assert len(fdb.model) > len(fdb.kernel)
+    assert isinstance(d.step, Wait)
+    # up, a datagram that learns, waits past the ageing time (here an ageing change first).
+    kinds = [type(s) for s in d.episode.steps]
+    assert len(kinds) <= 4 and kinds[0] is LinkOp and Datagram in kinds

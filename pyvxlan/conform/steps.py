@@ -494,7 +494,7 @@ def random_step(rng: random.Random, device: Device, categories: frozenset[Catego
     if Category.RX in categories:
         kinds += ["rx"] * 5
     if Category.AGE in categories:
-        kinds += ["rx", "wait"]
+        kinds += ["rx", "wait"] * 3 + ["ageing"]
     if Category.TX in categories:
         kinds += ["tx"] * 4
     if Category.PROXY in categories:
@@ -508,6 +508,9 @@ def random_step(rng: random.Random, device: Device, categories: frozenset[Catego
         return _fdb_op(rng, device, (UNDER,) if Category.TX in categories else ("lo", UNDER))
     if kind == "link":
         return _link_op(rng, device)
+    if kind == "ageing":
+        # In seconds, both ways: the kernel's next sweep uses the new time for every entry.
+        return LinkOp("ageing", rng.choice((1, 2, 4)))
     if kind == "neigh":
         return _neigh_op(rng)
     if kind == "rx":
