@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.conform.engine import (
@@ -119,17 +119,18 @@ class Finding:
         return "\n".join(lines)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Report:
-    """What a run found: where it ran, what it compared, what differed."""
+    """What a run found: where it ran, what it compared (``counts``: per category, the steps
+    played and the comparisons made), what differed."""
 
     seed: int
-    kernel_release: str = ""
-    iproute2: str = ""
-    categories: tuple[str, ...] = ()
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    seconds: float = 0.0
+    kernel_release: str
+    iproute2: str
+    categories: tuple[str, ...]
+    counts: dict[str, dict[str, int]]
+    findings: tuple[Finding, ...]
+    seconds: float
 
     @property
     def ok(self) -> bool:
@@ -205,8 +206,8 @@ def conform(
     device in scratch namespaces, :class:`KernelOracle`; needs root) for ``steps`` random steps of
     the ``only`` categories drawn from ``seed``. Every disagreement (at most ``max_findings``, one
     per episode) is shrunk and reported with its reproduction; the namespaces are removed on every
-    exit path unless ``keep`` (they are named ``PREFIXa`` and ``PREFIXb``; ``prefix`` defaults to
-    ``pvc`` and 6 random hex digits)."""
+    exit path unless ``keep`` (they are named ``PREFIXa``, ``PREFIXb`` and ``PREFIXc``; ``prefix``
+    defaults to ``pvc`` and 6 random hex digits)."""
     from pyvxlan.vtep import Vtep
 
     cats = implemented(only)
@@ -216,11 +217,11 @@ def conform(
     start = time.monotonic()
     owned = kernel is None
     side: Oracle = KernelOracle(prefix, keep=keep) if kernel is None else kernel
-    report = Report(seed=seed, categories=tuple(sorted(c.value for c in cats)))
     if isinstance(side, KernelOracle):
-        report.kernel_release, report.iproute2 = side.kernel_release, side.iproute2_version()
+        release, iproute2 = side.kernel_release, side.iproute2_version()
     else:
-        report.kernel_release, report.iproute2 = "(a model)", "(none)"
+        release, iproute2 = "(a model)", "(none)"
+    findings: list[Finding] = []
     counts: dict[Category, list[int]] = {}
     mirror = ModelOracle(factory)
     try:
@@ -230,7 +231,7 @@ def conform(
                 continue
             small = shrink(found, lambda e: play(e, side, mirror), budget=shrink_budget, seconds=shrink_seconds)
             a, b = (side.a, side.b) if isinstance(side, KernelOracle) else ("A", "B")
-            report.findings.append(
+            findings.append(
                 Finding(
                     small,
                     tuple(shell_script(small.episode, a, b)),
@@ -238,12 +239,18 @@ def conform(
                     len(episode.steps),
                 )
             )
-            if len(report.findings) >= max_findings:
+            if len(findings) >= max_findings:
                 break
     finally:
         if owned:
             side.close()
         mirror.close()
-    report.counts = {c.value: {"steps": n[0], "comparisons": n[1]} for c, n in counts.items()}
-    report.seconds = time.monotonic() - start
-    return report
+    return Report(
+        seed=seed,
+        kernel_release=release,
+        iproute2=iproute2,
+        categories=tuple(sorted(c.value for c in cats)),
+        counts={c.value: {"steps": n[0], "comparisons": n[1]} for c, n in counts.items()},
+        findings=tuple(findings),
+        seconds=time.monotonic() - start,
+    )

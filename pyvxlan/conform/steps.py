@@ -1,9 +1,10 @@
 """The events a conformance run feeds to both sides, and the devices it feeds them to.
 
-Each step knows three renderings of itself: the shell command that does it to a real device (the
-kernel side runs exactly that command, so a reproduction is what really ran), the Python call that
-does it to the model, and the call itself. Datagrams are sent by a small ``python3 -c`` program
-run in the peer namespace, which is also what the reproduction prints.
+Each step knows three renderings of itself: the shell command that does it to a real device,
+the Python call that does it to the model, and the call itself. Control steps run on the kernel
+as exactly that command (``bridge``, ``ip``), so a reproduction is what really ran; datagrams and
+guest frames are sent from sockets the engine keeps open in the peer and guest namespaces, and
+the reproduction prints a ``python3 -c`` program that sends the same bytes from there.
 """
 
 from __future__ import annotations
