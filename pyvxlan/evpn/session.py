@@ -6,7 +6,8 @@ events out with :meth:`~BgpSession.next_events`, bytes out with :meth:`~BgpSessi
 the finite-state machine from OPEN to ESTABLISHED, sends KEEPALIVEs at a third of the negotiated
 hold time, and closes with a NOTIFICATION on a malformed message, an unacceptable OPEN or an
 expired hold timer. It offers only what an EVPN VTEP needs: the L2VPN EVPN family, route
-refresh and 4-octet AS numbers (no ADD-PATH, so EVPN routes carry no path identifiers).
+refresh, 4-octet AS numbers, and graceful restart with no families (so that the peer sends
+End-of-RIB); no ADD-PATH, so EVPN routes carry no path identifiers.
 
 :func:`open_bgp_session` connects over TCP with trio and runs the core.
 
@@ -41,12 +42,14 @@ from pyvxlan.evpn.codec import (
     Message,
     Notification,
     Open,
+    RawCapability,
     RouteRefresh,
     Update,
     decode_message,
 )
 
 __all__ = [
+    "EOR_ONLY_RESTART",
     "BgpConnection",
     "BgpSession",
     "CloseReason",
@@ -61,6 +64,10 @@ __all__ = [
 ]
 
 _HEADER = 19
+# The graceful restart capability with no restart time and no families (RFC 4724 section 3):
+# it promises nothing about keeping routes across a restart, only that End-of-RIB is understood.
+# FRR sends End-of-RIB only to peers that offer it (live, FRR 8.4.4).
+EOR_ONLY_RESTART = RawCapability(64, b"\x00\x00")
 
 
 class SessionState(enum.Enum):
@@ -154,7 +161,7 @@ class BgpSession:
         """The TCP connection is up: send our OPEN."""
         if self.state is not SessionState.IDLE:
             raise ConfigError("state", f"start() in state {self.state.value}")
-        self._send(Open.build(self.asn, self.router_id, self.hold_time))
+        self._send(Open.build(self.asn, self.router_id, self.hold_time, extra=(EOR_ONLY_RESTART,)))
         self.state = SessionState.OPEN_SENT
         # RFC 4271 8.2.2: a large hold timer (4 minutes suggested) while waiting for the OPEN.
         self._hold_deadline = now + 240.0

@@ -12,6 +12,7 @@ import trio.testing
 from pyvxlan import ConfigError, FdbEntryNotFound, FdbState
 from pyvxlan.evpn import (
     ENCAP_VXLAN,
+    EOR_ONLY_RESTART,
     BgpConnection,
     BgpSession,
     CloseReason,
@@ -58,7 +59,10 @@ def messages(data: bytes) -> list[Any]:
 
 
 def test_handshake_negotiates_the_smaller_hold_time() -> None:
+    """Our OPEN also offers graceful restart with no families: FRR 8.4.4 sends End-of-RIB only to
+    peers that offer the capability (seen live: none came without it)."""
     a, b = established()
+    assert EOR_ONLY_RESTART in a.peer.capabilities  # type: ignore[union-attr]
     assert a.state is b.state is SessionState.ESTABLISHED
     [ea] = a.next_events()
     assert isinstance(ea, SessionEstablished) and ea.hold_time == 90 and ea.peer.router_id == B

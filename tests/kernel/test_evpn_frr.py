@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 import trio
 
-from pyvxlan import FdbState, VtepConfig
+from pyvxlan import FdbState, VtepConfig, pcap
 from pyvxlan.evpn import (
     ENCAP_VXLAN,
     EndOfRibReceived,
@@ -39,6 +40,7 @@ from pyvxlan.evpn import (
     InclusiveMulticastRoute,
     MacIpRoute,
     MacMobility,
+    Open,
     PmsiTunnel,
     RouteDistinguisher,
     RouteTarget,
@@ -46,6 +48,7 @@ from pyvxlan.evpn import (
     Update,
     UpdateReceived,
     open_bgp_session,
+    split_messages,
 )
 from pyvxlan.kernel import open_vtep
 
@@ -233,6 +236,25 @@ async def until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> A
     pytest.fail(f"timed out after {timeout} s waiting for {what}: last {check()!r}")
 
 
+def bgp_streams(path: Path) -> dict[tuple[bytes, int], bytes]:
+    """The TCP payload each side sent to or from port 179 in an Ethernet/IPv4 capture, by
+    (source address, source port), put in sequence order (retransmissions dropped)."""
+    segments: dict[tuple[bytes, int], dict[int, bytes]] = {}
+    with path.open("rb") as f:
+        for _ts, _link, buf, start, end, _wire in pcap.raw_records(f):
+            frame = bytes(buf[start:end])
+            if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+                continue
+            ip = 14
+            tcp = ip + (frame[ip] & 0x0F) * 4
+            total = int.from_bytes(frame[ip + 2 : ip + 4], "big")
+            sport, dport, seq = struct.unpack("!HHI", frame[tcp : tcp + 8])
+            payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 : ip + total]
+            if payload and 179 in (sport, dport):
+                segments.setdefault((frame[26:30], sport), {})[seq] = payload
+    return {flow: b"".join(p for _, p in sorted(parts.items())) for flow, parts in segments.items()}
+
+
 def bridge_fdb(ns: str, dev: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(sh("bridge", "-n", ns, "-j", "fdb", "show", "dev", dev) or "[]")
     return rows
@@ -318,6 +340,57 @@ def test_agent_with_frr_host_both_ways_move_and_session_loss(lab: Lab) -> None:
     async def main() -> None:
         # FRR advertises MACs the bridge holds on a non-vxlan port (research/evpn-frr.md 2.1).
         sh("bridge", "-n", lab.host, "fdb", "add", HOST_MAC, "dev", "hport", "master", "dynamic")
+        # Capture the session, to hold the codec against every byte FRR sent in this lab.
+        capture = Path(f"/tmp/{lab.agent}-bgp.pcap")
+        dump = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                lab.agent,
+                "tcpdump",
+                "-U",
+                "-s0",
+                "-i",
+                "eth0",
+                "-w",
+                str(capture),
+                "tcp port 179",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert dump.stderr is not None
+        # tcpdump says "listening on eth0" once its socket is capturing.
+        line = await trio.to_thread.run_sync(dump.stderr.readline)
+        assert "listening on eth0" in line, line
+        try:
+            await run_agent(capture)
+        finally:
+            dump.terminate()
+            dump.wait(10)
+            dump.stderr.close()
+        streams = bgp_streams(capture)
+        capture.unlink()
+        frr_sent = streams[(socket.inet_aton(RR), 179)]
+        messages, rest = split_messages(frr_sent)
+        assert rest == b"" and isinstance(messages[0], Open)  # the capture holds the whole session
+        assert b"".join(m.encode() for m in messages) == frr_sent
+        updates = [m for m in messages if isinstance(m, Update)]
+        assert sum(u.is_end_of_rib for u in updates) == 1
+        host_routes = [(u, r) for u in updates if u.reach for r in u.reach.routes if u.reach.next_hop == HOST]
+        imets = [u for u, r in host_routes if isinstance(r, InclusiveMulticastRoute)]
+        assert imets and imets[0].pmsi == PmsiTunnel(HOST, VNI)
+        macs = [(u, r) for u, r in host_routes if isinstance(r, MacIpRoute) and r.mac == HOST_MAC]
+        assert [r.labels for _, r in macs] == [(VNI,), (VNI,)]
+        assert [next((c for c in u.communities if isinstance(c, MacMobility)), None) for u, _ in macs] == [
+            None,
+            MacMobility(2),
+        ]
+        assert all(RouteTarget.as2(65000, VNI) in u.communities and ENCAP_VXLAN in u.communities for u, _ in macs)
+
+    async def run_agent(capture: Path) -> None:
         config = VtepConfig(vni=VNI, local=AGENT, learning=False, name="vxlan100")
         async with open_vtep(config, netns=lab.agent, up=True) as vtep:
             agent = EvpnAgent(EvpnMachine(EvpnConfig(vni=VNI, local=AGENT, asn=65000)), vtep)
