@@ -23,6 +23,7 @@ from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest, UdpSocket
 from pyvxlan.sim.lab import KEPT_EVENTS, SimLab, SimVtep, open_lab
 from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.one_vtep import open_vtep
 from pyvxlan.sim.underlay import LinkProfile
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SimVtep",
     "UdpSocket",
     "open_lab",
+    "open_vtep",
     "run",
 ]
 

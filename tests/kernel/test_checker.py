@@ -15,9 +15,9 @@ import trio
 from pyvxlan import ConfigError, FdbEntry, FdbState, Vtep, VtepConfig, VtepControl, VxlanError
 from pyvxlan.kernel import KernelVtep, open_vtep
 from pyvxlan.memory import MemoryVtep
+from pyvxlan.sim import open_vtep as open_sim_vtep
 from pyvxlan.sim import run
 from pyvxlan.testing import check_vtep_control
-from tests.sim.test_conformance import open_sim_vtep
 
 pytestmark = pytest.mark.kernel
 
