@@ -318,3 +318,26 @@ def test_an_interrupt_outside_main_is_one_line_not_a_traceback() -> None:
         check=False,
     )
     assert (done.returncode, done.stderr) == (-2, "pyvxlan: interrupted\n")
+
+
+_FORKED = """
+import os, signal, time
+from pyvxlan.cli import _Signals
+_Signals().install()  # as main() does
+pid = os.fork()  # as pyroute2 does to enter a namespace, without exec
+if pid == 0:
+    time.sleep(10)
+    os._exit(0)
+time.sleep(0.2)
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print(os.WTERMSIG(status) if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
+"""
+
+
+def test_sigterm_to_a_forked_helper_ends_the_helper() -> None:
+    """A fork without exec inherits the SIGTERM handler; there SIGTERM must end the process as
+    its sender expects. Was: the helper pyroute2 forks ran pyvxlan's unwinding in a copy of the
+    command, and the lab's owner waited for it forever."""
+    done = subprocess.run([sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "15\n", "")

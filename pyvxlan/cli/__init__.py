@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -73,6 +74,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self.received = signal.SIGINT
+        self._pid = os.getpid()
         self._saved: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
 
     def install(self) -> None:
@@ -97,6 +99,13 @@ class _Signals:
         self._saved.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            # A fork that did not exec (pyroute2 forks a helper to enter a namespace) inherits
+            # this handler: there the signal must do what its sender expects, end the process,
+            # not run pyvxlan's unwinding in a copy of it (the helper's parent then waits forever).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.received = signal.Signals(signum)
         handler = signal.getsignal(signal.SIGINT)
         if not callable(handler):  # someone set SIG_IGN or SIG_DFL since: still end, as asked

@@ -628,7 +628,7 @@ class KernelGuest:
         family, proto = (
             (socket.AF_INET6, socket.IPPROTO_ICMPV6) if info.version == 6 else (socket.AF_INET, socket.IPPROTO_ICMP)
         )
-        raw = await trio.to_thread.run_sync(nl.open_socket, self.netns, family, socket.SOCK_RAW, proto)
+        raw = await _socket_in(self.netns, family, socket.SOCK_RAW, proto)
         sock = trio.socket.from_stdlib_socket(raw)
         ident = secrets.randbits(16)
         rtts: list[float] = []
@@ -647,7 +647,7 @@ class KernelGuest:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
         frame = announcement_frame(parse_mac(self._spec.mac), ip_info(self._spec.address).packed)
-        raw = await trio.to_thread.run_sync(nl.open_socket, self.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
+        raw = await _socket_in(self.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
         with raw:
             raw.bind((UPLINK, 0))
             raw.send(frame)
@@ -658,6 +658,22 @@ class KernelGuest:
 
     def __repr__(self) -> str:
         return f"<KernelGuest {self.name} {self.ip} in {self.netns}>"
+
+
+#: How long opening a socket in a guest's namespace may take (a few milliseconds normally).
+SOCKET_TIMEOUT = 10.0
+
+
+async def _socket_in(netns: str, family: int, kind: int, proto: int) -> socket.socket:
+    """A socket in ``netns``, opened in a worker thread.
+
+    pyroute2 forks a helper process that enters the namespace and passes the socket back. The wait
+    for it is bounded, and a cancellation (Ctrl-C, SIGTERM) abandons the thread (a socket it opens
+    later is closed when collected): a helper that never answers cannot hold the lab's owner.
+    """
+    with trio.move_on_after(SOCKET_TIMEOUT):
+        return await trio.to_thread.run_sync(nl.open_socket, netns, family, kind, proto, abandon_on_cancel=True)
+    raise ConfigError("netns", f"no socket could be opened in network namespace {netns!r} within {SOCKET_TIMEOUT:g} s")
 
 
 def _flush_neighbours(ns: str) -> None:

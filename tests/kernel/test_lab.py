@@ -480,3 +480,36 @@ def test_the_demo_page_shows_exactly_the_commands_lab_commands_gives() -> None:
     section = page.split("## The commands it corresponds to", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     assert block.splitlines() == lab_commands(classic_demo(), prefix="pvx0001")
+
+
+def test_a_guest_socket_that_never_opens_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyroute2's helper for a socket in a namespace was seen never to answer when the namespace
+    went meanwhile (``lab cleanup --force``): the wait is bounded, and a cancellation ends it."""
+    import threading
+    import time
+
+    released = threading.Event()
+
+    def never_answers(*_args: Any) -> Any:
+        released.wait(5)  # the old code waited for this thread: it failed after 5 s, not at once
+        raise RuntimeError("the helper answered late")
+
+    monkeypatch.setattr(nl, "open_socket", never_answers)
+    monkeypatch.setattr(labmod, "SOCKET_TIMEOUT", 0.2)
+    guest = labmod.KernelGuest(classic_demo().guests[0], "pvx3a50-guest1")
+
+    async def main() -> None:
+        start = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            await guest.ping("203.0.113.2")
+        assert str(info.value) == (
+            "netns: no socket could be opened in network namespace 'pvx3a50-guest1' within 0.2 s"
+        )
+        with trio.move_on_after(0.05):  # as Ctrl-C or SIGTERM cancels it
+            await guest.announce()
+        assert time.monotonic() - start < 2
+
+    try:
+        trio.run(main)
+    finally:
+        released.set()
