@@ -29,6 +29,7 @@ def atheris_or_skip() -> None:
 def test_every_decoder_has_a_harness() -> None:
     assert HARNESSES == [
         "fuzz_decapsulate",
+        "fuzz_evpn",
         "fuzz_gpe",
         "fuzz_header",
         "fuzz_payload",
@@ -101,6 +102,17 @@ def test_harness_accepts_every_seed(name: str) -> None:
     common = load("_common")
     harness = load(name)
     one: Callable[[bytes], None] = harness.test_one_input
+    if name == "fuzz_evpn":
+        # Each seed carries its mode byte (a message, a stream of them, an NLRI field) and must
+        # decode and encode back to itself: a seed that only raised DecodeError would test nothing.
+        from pyvxlan.evpn import decode_message, decode_routes, split_messages
+
+        for seed in harness.seeds():
+            one(seed)
+            mode, body = seed[0], seed[1:]
+            decoded = decode_message(body) if mode == 0 else split_messages(body)[0] if mode == 1 else decode_routes(body)
+            assert decoded
+        return
     if name == "fuzz_pcapng_options":
         seeds = harness.seeds()  # recipes, not files: the harness builds the file
     elif name == "fuzz_scenario":
