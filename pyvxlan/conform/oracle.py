@@ -354,6 +354,7 @@ def socket_in(netns: str, family: int, kind: int, proto: int = 0) -> socket.sock
 
 BRIDGE = "pvh8br"
 BRIDGE_MAC = "02:00:00:00:4b:01"
+FENCE = "192.0.2.254"  # a neighbour of the bridge, added and deleted to fence ip monitor's output
 TX_PORTS = frozenset({4789, 8472, 5555})  # the devices' ports and the one fdb entries name
 
 
@@ -477,6 +478,7 @@ class KernelOracle:
         self._misses: tuple[str, ...] = ()
         self._monitor: subprocess.Popen[bytes] | None = None
         self._monitor_buf = b""
+        self._fenced = False
         try:
             self._build()
         except BaseException:
@@ -502,20 +504,36 @@ class KernelOracle:
         assert self._monitor.stdout is not None
         os.set_blocking(self._monitor.stdout.fileno(), False)
 
-    def _miss_lines(self) -> list[str]:
+    def _miss_lines(self, *, fence: bool = False) -> list[str]:
         """The ``miss`` lines ``ip monitor neigh`` printed since the last call, as ``l2miss MAC`` or
-        ``l3miss IP``."""
+        ``l3miss IP``. With ``fence``, a neighbour of the bridge is added or deleted first and the
+        lines are read up to its own: netlink delivers notifications in order, so every miss the
+        last frame caused is then in (a loaded machine may schedule ``ip monitor`` late)."""
         if self._monitor is None or self._monitor.stdout is None:
             return []
+        lines: list[bytes] = []
+        if fence:
+            self._fenced = not self._fenced
+            if self._fenced:
+                _run(
+                    ["ip", "-n", self.a, "neigh", "add", FENCE, "lladdr", BRIDGE_MAC, "dev", BRIDGE, "nud", "permanent"]
+                )
+            else:
+                _run(["ip", "-n", self.a, "neigh", "del", FENCE, "dev", BRIDGE])
+        deadline = time.monotonic() + 2.0
         while True:
             try:
                 chunk = os.read(self._monitor.stdout.fileno(), 65536)
             except BlockingIOError:
+                chunk = None
+            if chunk:
+                self._monitor_buf += chunk
+                continue
+            *done, self._monitor_buf = self._monitor_buf.split(b"\n")
+            lines += done
+            if not fence or any(FENCE.encode() in line for line in lines) or time.monotonic() > deadline:
                 break
-            if not chunk:
-                break
-            self._monitor_buf += chunk
-        *lines, self._monitor_buf = self._monitor_buf.split(b"\n")
+            select.select([self._monitor.stdout], [], [], 0.05)
         out = []
         for raw in lines:
             words = raw.decode(errors="replace").split()
@@ -615,7 +633,7 @@ class KernelOracle:
         frames += self._drain()
         self._sent = tuple(sorted(s for s in (_outer(f) for f in frames) if s is not None))
         self._replies = tuple(sorted(f.hex() for f in self._guest_replies()))
-        self._misses = tuple(sorted(self._miss_lines()))
+        self._misses = tuple(sorted(self._miss_lines(fence=True)))
 
     def _send(self, step: Datagram) -> None:
         sock = self._socks.get(step.src)

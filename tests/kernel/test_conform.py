@@ -93,7 +93,7 @@ CI_STEPS = 1000
 
 
 def test_ci_run_finds_no_disagreement(root: None) -> None:
-    """Fixed seeds over every category: the model agrees with the kernel after every step (63 s
+    """Fixed seeds over every category: the model agrees with the kernel after every step (72 s
     here for 2,000 steps; docs/conformance.md has the figures)."""
     start = time.monotonic()
     findings = []
