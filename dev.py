@@ -30,6 +30,8 @@ APT_PACKAGES = {
     "/usr/lib/frr/bgpd": "frr",
     "/usr/lib/frr/zebra": "frr",
     "vtysh": "frr",
+    # pyvxlan draw lays its pictures out with Graphviz's dot (the graphviz package only calls it).
+    "dot": "graphviz",
 }
 
 

@@ -7,58 +7,58 @@ Codecs (:mod:`pyvxlan.header`, :mod:`pyvxlan.frame`, :mod:`pyvxlan.pcap`), a san
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pyvxlan.config import VtepConfig
-from pyvxlan.control import VtepControl
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour
-from pyvxlan.errors import (
-    ConfigError,
-    DecodeError,
-    FdbBatchError,
-    FdbEntryExists,
-    FdbEntryNotFound,
-    FdbError,
-    FdbFull,
-    FdbOperationNotSupported,
-    MissingIFlagError,
-    NotVxlanError,
-    PrivilegeError,
-    ReservedBitsError,
-    TruncatedError,
-    VxlanError,
-)
-from pyvxlan.events import (
-    DeliverFrame,
-    Direction,
-    Dropped,
-    DropReason,
-    EntryExpired,
-    EntryLearned,
-    EntryMigrated,
-    JoinGroup,
-    L2Miss,
-    L3Miss,
-    LeaveGroup,
-    SendDatagram,
-    VtepCounters,
-)
-from pyvxlan.fdb import ForwardingDatabase
-from pyvxlan.frame import (
-    IANA_SOURCE_PORTS,
-    LINUX_SOURCE_PORTS,
-    LINUX_VXLAN_PORT,
-    VXLAN_GPE_PORT,
-    VXLAN_PORT,
-    Decapsulated,
-    decapsulate,
-    decapsulate_payload,
-    encapsulate,
-    flow_source_port,
-)
-from pyvxlan.header import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
-from pyvxlan.vtep import Vtep
+if TYPE_CHECKING:  # the names as type checkers see them; at run time they load on first use
+    from pyvxlan.config import VtepConfig
+    from pyvxlan.control import VtepControl
+    from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+    from pyvxlan.errors import (
+        ConfigError,
+        DecodeError,
+        FdbBatchError,
+        FdbEntryExists,
+        FdbEntryNotFound,
+        FdbError,
+        FdbFull,
+        FdbOperationNotSupported,
+        MissingIFlagError,
+        NotVxlanError,
+        PrivilegeError,
+        ReservedBitsError,
+        TruncatedError,
+        VxlanError,
+    )
+    from pyvxlan.events import (
+        DeliverFrame,
+        Direction,
+        Dropped,
+        DropReason,
+        EntryExpired,
+        EntryLearned,
+        EntryMigrated,
+        JoinGroup,
+        L2Miss,
+        L3Miss,
+        LeaveGroup,
+        SendDatagram,
+        VtepCounters,
+    )
+    from pyvxlan.fdb import ForwardingDatabase
+    from pyvxlan.frame import (
+        IANA_SOURCE_PORTS,
+        LINUX_SOURCE_PORTS,
+        LINUX_VXLAN_PORT,
+        VXLAN_GPE_PORT,
+        VXLAN_PORT,
+        Decapsulated,
+        decapsulate,
+        decapsulate_payload,
+        encapsulate,
+        flow_source_port,
+    )
+    from pyvxlan.header import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
+    from pyvxlan.vtep import Vtep
 
 __version__ = "0.1.0"
 
@@ -113,12 +113,80 @@ __all__ = [
     "flow_source_port",
 ]
 
-# Submodules with optional or heavier dependencies load on first use: ``pyvxlan.strategies``
-# needs hypothesis (the ``testing`` extra) and ``pyvxlan.kernel`` needs pyroute2 (``kernel``).
-_LAZY_SUBMODULES = frozenset({"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory", "replay"})
+# Every public name loads its module on first use: ``import pyvxlan`` (and so every ``pyvxlan``
+# command's start) costs next to nothing, and a Ctrl-C in the first tenth of a second reaches the
+# CLI's handlers instead of a half-imported package. Submodules with optional or heavier
+# dependencies load the same way: ``pyvxlan.strategies`` needs hypothesis (the ``testing`` extra)
+# and ``pyvxlan.kernel`` needs pyroute2 (``kernel``).
+_HOMES: dict[str, str] = {
+    "VtepConfig": "pyvxlan.config",
+    "VtepControl": "pyvxlan.control",
+    "FdbEntry": "pyvxlan.entries",
+    "FdbState": "pyvxlan.entries",
+    "Neighbour": "pyvxlan.entries",
+    "ConfigError": "pyvxlan.errors",
+    "DecodeError": "pyvxlan.errors",
+    "FdbBatchError": "pyvxlan.errors",
+    "FdbEntryExists": "pyvxlan.errors",
+    "FdbEntryNotFound": "pyvxlan.errors",
+    "FdbError": "pyvxlan.errors",
+    "FdbFull": "pyvxlan.errors",
+    "FdbOperationNotSupported": "pyvxlan.errors",
+    "MissingIFlagError": "pyvxlan.errors",
+    "NotVxlanError": "pyvxlan.errors",
+    "PrivilegeError": "pyvxlan.errors",
+    "ReservedBitsError": "pyvxlan.errors",
+    "TruncatedError": "pyvxlan.errors",
+    "VxlanError": "pyvxlan.errors",
+    "DeliverFrame": "pyvxlan.events",
+    "Direction": "pyvxlan.events",
+    "Dropped": "pyvxlan.events",
+    "DropReason": "pyvxlan.events",
+    "EntryExpired": "pyvxlan.events",
+    "EntryLearned": "pyvxlan.events",
+    "EntryMigrated": "pyvxlan.events",
+    "JoinGroup": "pyvxlan.events",
+    "L2Miss": "pyvxlan.events",
+    "L3Miss": "pyvxlan.events",
+    "LeaveGroup": "pyvxlan.events",
+    "SendDatagram": "pyvxlan.events",
+    "VtepCounters": "pyvxlan.events",
+    "ForwardingDatabase": "pyvxlan.fdb",
+    "IANA_SOURCE_PORTS": "pyvxlan.frame",
+    "LINUX_SOURCE_PORTS": "pyvxlan.frame",
+    "LINUX_VXLAN_PORT": "pyvxlan.frame",
+    "VXLAN_GPE_PORT": "pyvxlan.frame",
+    "VXLAN_PORT": "pyvxlan.frame",
+    "Decapsulated": "pyvxlan.frame",
+    "decapsulate": "pyvxlan.frame",
+    "decapsulate_payload": "pyvxlan.frame",
+    "encapsulate": "pyvxlan.frame",
+    "flow_source_port": "pyvxlan.frame",
+    "GpeHeader": "pyvxlan.header",
+    "GpeNextProtocol": "pyvxlan.header",
+    "GroupPolicy": "pyvxlan.header",
+    "VxlanHeader": "pyvxlan.header",
+    "Vtep": "pyvxlan.vtep",
+}
+_LAZY_SUBMODULES = frozenset(
+    {"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory", "replay"}
+)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _HOMES:
+        # The first public name used loads them all, as plain attributes from then on: vars(pyvxlan)
+        # is then the whole API (eval(repr(value), vars(pyvxlan)) rebuilds any value).
+        for each, home in _HOMES.items():
+            globals()[each] = getattr(importlib.import_module(home), each)
+        return globals()[name]
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"pyvxlan.{name}")
     raise AttributeError(f"module 'pyvxlan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The API only: not the helpers above, nor ``annotations`` from the __future__ import.
+    return sorted([*__all__, "__version__"])

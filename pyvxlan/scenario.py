@@ -21,7 +21,16 @@ action          keys                                             does
 ``vtep-up``     ``host``, ``vni``                                 ... and up
 ``expect-fdb``  ``host``, ``vni``, ``mac``, ``dst`` (optional),   an FDB entry is there (or not)
                 ``present`` (true)
+``expect-       ``counter`` (a :class:`~pyvxlan.sim.LabStats`     a lab total since the start is
+counter``       field such as ``flood_datagrams``), ``equals``,   in range (simulator only)
+                ``at_least``, ``at_most`` (one or more)
+``expect-       ``kind`` (``learned``, ``dropped``, ...),         so many events of that kind
+event``         ``where`` (``host1/vxlan10``), ``detail`` (text   (filtered by place and text)
+                it contains), ``equals``, ``at_least``,           since the start (simulator only)
+                ``at_most`` (default: at least 1)
 ==============  ===============================================  ===================================
+
+Steps are numbered from 1, in the report and in errors alike (``step 3.host``).
 
 A step that is wrong (an unknown action or key, a host that does not exist) makes the whole file
 bad: :func:`load_scenario` raises :class:`~pyvxlan.topology.TopologyFileError` before anything runs.
@@ -36,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyvxlan.entries import FdbEntry
 from pyvxlan.errors import ConfigError
 from pyvxlan.lab import Lab
 from pyvxlan.topology import Topology, TopologyFileError, parse_topology, read_toml
@@ -45,8 +55,11 @@ __all__ = [
     "Scenario",
     "Step",
     "StepResult",
+    "COUNTERS",
+    "EVENT_KINDS",
     "check_backend",
     "load_scenario",
+    "needs_all_events",
     "parse_scenario",
     "run_scenario",
 ]
@@ -64,7 +77,28 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vtep-down": (("host", "vni"), ()),
     "vtep-up": (("host", "vni"), ()),
     "expect-fdb": (("host", "vni", "mac"), ("dst", "present")),
+    "expect-counter": (("counter",), ("equals", "at_least", "at_most")),
+    "expect-event": (("kind",), ("where", "detail", "equals", "at_least", "at_most")),
 }
+# The lab totals ``expect-counter`` may name: LabStats' integer fields (its ``drops`` is a table).
+COUNTERS = (
+    "datagrams",
+    "multicast_datagrams",
+    "unicast_datagrams",
+    "flood_datagrams",
+    "deliveries",
+    "bytes",
+    "learned",
+    "migrated",
+    "expired",
+    "missed",
+    "delivered",
+    "proxy_answered",
+)
+# EventKind's values (pyvxlan.sim.events), spelled here so that parsing a file loads no simulator.
+EVENT_KINDS = ("learned", "migrated", "expired", "missed", "dropped", "joined", "left", "action")
+# The lab method each expectation reads; a backend without it cannot run the step.
+_READS = {"expect-counter": "stats", "expect-event": "event_counts"}
 _EXPECT = ("all", "some", "none")
 
 
@@ -107,6 +141,7 @@ class StepResult:
     time: float
     passed: bool | None
     detail: str
+    entries: tuple[FdbEntry, ...] = ()  # expect-fdb: the entries found for the MAC
 
 
 # The longest a ``wait`` may be: the largest ageing Linux accepts (``ageing`` is a u32), so any
@@ -197,6 +232,17 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
                         raise ConfigError("", f"{value!r} is neither a guest nor an IP address") from None
             elif name == "vni":
                 _number(value, integer=True, high=(1 << 24) - 1)
+            elif name in ("equals", "at_least", "at_most"):
+                _number(value, integer=True, high=float(1 << 63))
+            elif name == "counter":
+                if value not in COUNTERS:
+                    raise ConfigError("", f"must be one of {', '.join(COUNTERS)}, got {value!r}")
+            elif name == "kind":
+                if value not in EVENT_KINDS:
+                    raise ConfigError("", f"must be one of {', '.join(EVENT_KINDS)}, got {value!r}")
+            elif name in ("where", "detail"):
+                if not isinstance(value, str):
+                    raise ConfigError("", f"must be a string, got {_toml_type(value)}")
             elif name == "count":
                 _number(value, integer=True, low=1, high=10000)
             elif name == "timeout":
@@ -233,6 +279,8 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
         except ValueError as exc:
             raise ConfigError(where, str(exc)) from None
         args.append((name, value))
+    if action == "expect-counter" and not any(k in raw for k in ("equals", "at_least", "at_most")):
+        raise ConfigError(f"{key}.equals", "expect-counter needs equals, at_least or at_most")
     if action in ("vtep-down", "vtep-up", "expect-fdb"):
         host = topology.host(raw["host"])
         if all(d.vni != raw["vni"] for d in host.devices):
@@ -246,12 +294,13 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
     raw_steps = data.get("steps", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ConfigError("steps", "a scenario needs at least one [[steps]] table")
-    return Scenario(topology, tuple(_check_step(raw, topology, f"steps[{i}]") for i, raw in enumerate(raw_steps)))
+    # "step 3", counted from 1 as the report counts, not TOML's steps[2].
+    return Scenario(topology, tuple(_check_step(raw, topology, f"step {i + 1}") for i, raw in enumerate(raw_steps)))
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file; a bad one raises :class:`~pyvxlan.topology.TopologyFileError`
-    naming the file, the key (``steps[2].host``) and what is wrong."""
+    naming the file, the key (``step 3.host``: steps count from 1) and what is wrong."""
     data = read_toml(path)
     try:
         return parse_scenario(data)
@@ -281,6 +330,7 @@ async def run_scenario(
     for i, step in enumerate(scenario.steps):
         passed: bool | None = None
         detail = ""
+        found: list[FdbEntry] = []
         a = step.action
         if a == "ping":
             ip = _guest_ip(topology, step.get("to"))
@@ -310,12 +360,49 @@ async def run_scenario(
                 detail = f"no entry to {dst}; there is: " + "; ".join(e.bridge_line(name) for e in for_mac)
             else:
                 detail = f"no entry for {mac}"
+        elif a in _READS:
+            passed, detail = _expect_count(lab, step)
         else:
             await _fault(lab, step)
-        result = StepResult(i, step, now(), passed, detail)
+        result = StepResult(i, step, now(), passed, detail, tuple(found))
         results.append(result)
         report(result)
     return results
+
+
+def _expect_count(lab: Lab, step: Step) -> tuple[bool, str]:
+    """An ``expect-counter`` or ``expect-event`` step against the lab's totals since it opened."""
+    sim: Any = lab  # stats, event_counts and events are the simulator's (check_backend checked)
+    if step.action == "expect-counter":
+        value = int(getattr(sim.stats(), step.get("counter")))
+        what = step.get("counter")
+    else:
+        kind, where, text = step.get("kind"), step.get("where"), step.get("detail")
+        if where is None and text is None:
+            counts = sim.event_counts()
+            value = sum(n for k, n in counts.items() if k.value == kind)
+        else:
+            # Only kept events can be filtered: ``pyvxlan run`` keeps every one for such steps.
+            value = sum(
+                1
+                for e in sim.events
+                if e.kind.value == kind and (where is None or e.where == where) and (text is None or text in e.detail)
+            )
+        what = f"{kind} events"
+    checks = [(k, step.get(k)) for k in ("equals", "at_least", "at_most") if step.get(k) is not None]
+    if not checks:
+        checks = [("at_least", 1)]
+    ok = all({"equals": value == b, "at_least": value >= b, "at_most": value <= b}[k] for k, b in checks)
+    expected = ", ".join(f"{k.replace('_', ' ')} {b}" for k, b in checks)
+    return ok, f"{value} {what} (expected {expected})"
+
+
+def needs_all_events(scenario: Scenario) -> bool:
+    """Whether a step filters events by place or text, which needs every event kept."""
+    return any(
+        s.action == "expect-event" and (s.get("where") is not None or s.get("detail") is not None)
+        for s in scenario.steps
+    )
 
 
 # The lab method each fault step calls; a backend that lacks one cannot run that step.
@@ -332,12 +419,12 @@ _FAULTS = {
 
 
 def check_backend(scenario: Scenario, lab_type: type, backend: str) -> None:
-    """Raise :class:`~pyvxlan.ConfigError` (field ``steps[N].action``) for the first step that
-    labs of ``lab_type`` cannot do, so that a run fails before its first step, not half-way."""
+    """Raise :class:`~pyvxlan.ConfigError` (field ``step N.action``, N from 1) for the first step
+    that labs of ``lab_type`` cannot do, so that a run fails before its first step, not half-way."""
     for i, step in enumerate(scenario.steps):
-        method = _FAULTS.get(step.action)
+        method = _FAULTS.get(step.action) or _READS.get(step.action)
         if method is not None and not callable(getattr(lab_type, method, None)):
-            raise ConfigError(f"steps[{i}].action", f"{step.action} is not supported by the {backend} backend")
+            raise ConfigError(f"step {i + 1}.action", f"{step.action} is not supported by the {backend} backend")
 
 
 async def _fault(lab: Lab, step: Step) -> None:

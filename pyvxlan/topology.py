@@ -36,6 +36,7 @@ from pyvxlan.errors import ConfigError
 from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT
 
 __all__ = [
+    "MAX_COUNT",
     "MAX_FILE_SIZE",
     "FdbMode",
     "GuestSpec",
@@ -469,6 +470,13 @@ class TopologyFileError(ConfigError):
 _DEVICE_KEYS = {f.name for f in fields(VxlanDevice)}
 _HOST_KEYS = {"name", "address", "devices"}
 _GUEST_KEYS = {"name", "host", "vni", "mac", "ip"}
+# A table with ``count`` stands for that many, ``{n}`` in its strings running from ``first`` (1).
+_REPEAT_KEYS = {"count", "first"}
+#: The most entries one ``count`` may make: more than any lab the backends can run (a /24
+#: underlay has 254 hosts), few enough that a typo cannot exhaust memory.
+MAX_COUNT: Final = 4096
+# ``{n}``, ``{n:02x}``, ``{n:3d}``: the number alone, in decimal or hex with an optional width.
+_PLACEHOLDER = re.compile(r"\{n(?::(0?[0-9]?)([dxX]))?\}")
 _UNDERLAY_KEYS = {"subnet", "mtu"}
 
 
@@ -509,21 +517,53 @@ def _build(cls: Any, data: Mapping[str, Any], key: str, **extra: Any) -> Any:
         raise ConfigError(key, str(exc)) from None
 
 
+def _fill(value: Any, n: int) -> Any:
+    """``value`` with every ``{n}`` placeholder in its strings (nested too) replaced by ``n``."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda m: format(n, (m.group(1) or "") + (m.group(2) or "d")), value)
+    if isinstance(value, list):
+        return [_fill(v, n) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _fill(v, n) for k, v in value.items()}
+    return value
+
+
+def _expand(raw: object, key: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """A ``[[hosts]]`` or ``[[guests]]`` table as the tables it stands for, each with its key
+    path for errors: itself, or with ``count`` one per ``n`` in ``first .. first + count - 1``."""
+    table = _table(raw, key)
+    if "count" not in table:
+        if "first" in table:
+            raise ConfigError(f"{key}.first", "needs count")
+        return [(key, table)]
+    count, first = table["count"], table.get("first", 1)
+    for name, value, low in (("count", count, 1), ("first", first, 0)):
+        if type(value) is not int or not low <= value <= MAX_COUNT * 16:
+            raise ConfigError(f"{key}.{name}", f"must be an integer {low}..{MAX_COUNT * 16}, got {value!r}")
+    if count > MAX_COUNT:
+        raise ConfigError(f"{key}.count", f"must be an integer 1..{MAX_COUNT}, got {count!r}")
+    rest = {k: v for k, v in table.items() if k not in _REPEAT_KEYS}
+    return [(f"{key}(n={n})", _fill(rest, n)) for n in range(first, first + count)]
+
+
 def parse_topology(data: Mapping[str, Any], *, allow: frozenset[str] = frozenset()) -> Topology:
     """A :class:`Topology` from parsed TOML (or any mapping of the same shape).
 
     Top-level keys: ``mode``, ``underlay``, ``hosts``, ``guests``, plus those in ``allow`` (a
     scenario's ``steps``), which are left to the caller. Raises :class:`~pyvxlan.ConfigError`
     whose ``field`` is the key path, such as ``hosts[1].devices[0].group``.
+
+    A host or guest table with ``count = N`` (and ``first``, 1 by default) stands for N tables,
+    ``{n}`` (or ``{n:02x}``, ``{n:3d}``) in its strings replaced by ``first``, ``first + 1``, ...;
+    an error in one of them names it as ``hosts[0](n=7).address``.
     """
     _check_keys(data, {"mode", "underlay", "hosts", "guests"} | allow, "", ("underlay", "hosts"))
     underlay_data = _table(data["underlay"], "underlay")
     _check_keys(underlay_data, _UNDERLAY_KEYS, "underlay", ("subnet",))
     underlay = _build(Underlay, underlay_data, "underlay")
     hosts = []
-    for i, raw in enumerate(_array(data["hosts"], "hosts")):
-        key = f"hosts[{i}]"
-        host_data = _table(raw, key)
+    host_tables = [t for i, raw in enumerate(_array(data["hosts"], "hosts")) for t in _expand(raw, f"hosts[{i}]")]
+    for key, host_data in host_tables:
         _check_keys(host_data, _HOST_KEYS, key, ("name", "address"))
         devices = []
         for j, dev_raw in enumerate(_array(host_data.get("devices", []), f"{key}.devices")):
@@ -533,9 +573,10 @@ def parse_topology(data: Mapping[str, Any], *, allow: frozenset[str] = frozenset
             devices.append(_build(VxlanDevice, dev_data, dkey))
         hosts.append(_build(Host, {k: v for k, v in host_data.items() if k != "devices"}, key, devices=tuple(devices)))
     guests = []
-    for i, raw in enumerate(_array(data.get("guests", []), "guests")):
-        key = f"guests[{i}]"
-        guest_data = _table(raw, key)
+    guest_tables = [
+        t for i, raw in enumerate(_array(data.get("guests", []), "guests")) for t in _expand(raw, f"guests[{i}]")
+    ]
+    for key, guest_data in guest_tables:
         _check_keys(guest_data, _GUEST_KEYS, key, tuple(sorted(_GUEST_KEYS)))
         guests.append(_build(GuestSpec, guest_data, key))
     mode = data.get("mode", "multicast")

@@ -100,30 +100,31 @@ _MUST_BE_DURATION = "must be a number 0..4294967295"
         (
             'host = "host2"\nlatency',
             "host = []\nlatency",
-            "steps[3].host: must be a host name (a string), got an array",
+            "step 4.host: must be a host name (a string), got an array",
         ),
-        ('from = "a"', "from = {x=1}", "steps[0].from: must be a guest name (a string), got a table"),
-        ('sides = [["host1"]]', "sides = [[{a=1}]]", "steps[4].sides: must be a host name (a string), got a table"),
-        ('to = "b"', "to = 5", "steps[0].to: must be a guest name or an IP address (a string), got the number 5"),
+        ('from = "a"', "from = {x=1}", "step 1.from: must be a guest name (a string), got a table"),
+        ('sides = [["host1"]]', "sides = [[{a=1}]]", "step 5.sides: must be a host name (a string), got a table"),
+        ('to = "b"', "to = 5", "step 1.to: must be a guest name or an IP address (a string), got the number 5"),
         (
             'action = "wait"',
             'action = ["wait"]',
-            "steps[2].action: must be one of ping, wait, move, link-down, "
-            "link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, got ['wait']",
+            "step 3.action: must be one of ping, wait, move, link-down, "
+            "link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, "
+            "expect-counter, expect-event, got ['wait']",
         ),
         # not a finite number (was: accepted, then a hang, a late error or nothing)
-        ("latency = 0.001", "latency = nan", f"steps[3].latency: {_MUST_BE_DURATION}, got nan"),
-        ("seconds = 1", "seconds = inf", f"steps[2].seconds: {_MUST_BE_DURATION}, got inf"),
-        ("seconds = 1", "seconds = nan", f"steps[2].seconds: {_MUST_BE_DURATION}, got nan"),
-        ("seconds = 1", "seconds = 1e300", f"steps[2].seconds: {_MUST_BE_DURATION}, got 1e+300"),
-        ("interval = 1.0", "interval = inf", f"steps[0].interval: {_MUST_BE_DURATION}, got inf"),
-        ("timeout = 1.0", "timeout = nan", "steps[0].timeout: must be a number > 0 and <= 4294967295, got nan"),
-        ("timeout = 1.0", "timeout = 0", "steps[0].timeout: must be a number > 0 and <= 4294967295, got 0"),
-        ("loss = 0.0", "loss = nan", "steps[3].loss: must be a number 0..1, got nan"),
-        ("duplicate = 0.0", "duplicate = nan", "steps[3].duplicate: must be a number 0..1, got nan"),
-        ("duplicate = 0.0", "duplicate = true", "steps[3].duplicate: must be a number 0..1, got True"),
+        ("latency = 0.001", "latency = nan", f"step 4.latency: {_MUST_BE_DURATION}, got nan"),
+        ("seconds = 1", "seconds = inf", f"step 3.seconds: {_MUST_BE_DURATION}, got inf"),
+        ("seconds = 1", "seconds = nan", f"step 3.seconds: {_MUST_BE_DURATION}, got nan"),
+        ("seconds = 1", "seconds = 1e300", f"step 3.seconds: {_MUST_BE_DURATION}, got 1e+300"),
+        ("interval = 1.0", "interval = inf", f"step 1.interval: {_MUST_BE_DURATION}, got inf"),
+        ("timeout = 1.0", "timeout = nan", "step 1.timeout: must be a number > 0 and <= 4294967295, got nan"),
+        ("timeout = 1.0", "timeout = 0", "step 1.timeout: must be a number > 0 and <= 4294967295, got 0"),
+        ("loss = 0.0", "loss = nan", "step 4.loss: must be a number 0..1, got nan"),
+        ("duplicate = 0.0", "duplicate = nan", "step 4.duplicate: must be a number 0..1, got nan"),
+        ("duplicate = 0.0", "duplicate = true", "step 4.duplicate: must be a number 0..1, got True"),
         # an integer is not an address (was: 5 read as 0.0.0.5)
-        ('dst = "198.51.100.2"', "dst = 5", "steps[1].dst: must be an IP address (a string), got the number 5"),
+        ('dst = "198.51.100.2"', "dst = 5", "step 2.dst: must be an IP address (a string), got the number 5"),
     ],
 )
 def test_bad_step_values_are_one_line_naming_file_step_and_field(
@@ -207,7 +208,7 @@ def test_a_step_the_backend_cannot_do_fails_before_the_first_step(
     assert _run(capsys, ["run", str(path), "--backend", "kernel"]) == (
         2,
         "",
-        f"pyvxlan: error: {path}: steps[3].action: link is not supported by the kernel backend\n",
+        f"pyvxlan: error: {path}: step 4.action: link is not supported by the kernel backend\n",
     )
 
 

@@ -9,22 +9,52 @@ lab removes its namespaces, then one line and status 128 + the signal (130, 143,
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from types import FrameType, TracebackType
+from collections.abc import Callable
+from types import TracebackType
 
-from pyvxlan.errors import VxlanError
+
+def _only_interrupts(exc: BaseException) -> bool:
+    """A KeyboardInterrupt, or a group of nothing else (trio nurseries wrap what they carry)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def _quiet_interrupt_hook(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None, previous: Callable[..., object]
+) -> None:
+    if _only_interrupts(value):
+        print("pyvxlan: interrupted", file=sys.stderr)
+    else:
+        previous(kind, value, tb)
+
+
+def _install_excepthook() -> None:
+    # A Ctrl-C after main() returned, or before it started, reaches the interpreter's top level:
+    # one line instead of a KeyboardInterrupt traceback.
+    previous = sys.excepthook
+    sys.excepthook = lambda kind, value, tb: _quiet_interrupt_hook(kind, value, tb, previous)
+
+
+# First, before any other import: a Ctrl-C during the rest of start-up is then one line too.
+_install_excepthook()
+
+import argparse  # noqa: E402 - after the hook, on purpose
+import importlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from types import FrameType  # noqa: E402
+
+from pyvxlan.errors import VxlanError  # noqa: E402
 
 __all__ = ["UsageError", "main"]
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
-_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "lab", "replay", "conform", "vtep")
+_COMMAND_MODULES: tuple[str, ...] = ("decode", "demo", "run", "draw", "lab", "replay", "conform", "vtep")
 
 # The line printed for each signal that ends a command; the status is 128 + the signal number.
 _SIGNALS: dict[int, str] = {
@@ -55,6 +85,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     more) on every run: a fifth of a second that the decode benchmark counts.
     """
     parser = _Parser(prog="pyvxlan", description="VXLAN codecs, simulator and kernel labs.")
+    parser.add_argument("--version", action="version", version=f"pyvxlan {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     names = (command,) if command in _COMMAND_MODULES else _COMMAND_MODULES
@@ -62,6 +93,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(f"pyvxlan.cli.{name}")
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    from pyvxlan import __version__
+
+    return __version__
+
+
+def _os_error(exc: OSError) -> str:
+    """``FILE: No such file or directory``, as ls and cp say it, not ``[Errno 2] ...: 'FILE'``."""
+    text = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"{os.fsdecode(exc.filename)}: {text}"
+    return text
 
 
 class _Signals:
@@ -113,22 +158,6 @@ class _Signals:
         handler(signal.SIGINT, frame)  # trio's (deferred while protected) or Python's default
 
 
-def _only_interrupts(exc: BaseException) -> bool:
-    """A KeyboardInterrupt, or a group of nothing else (trio nurseries wrap what they carry)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_only_interrupts(e) for e in exc.exceptions)
-    return isinstance(exc, KeyboardInterrupt)
-
-
-def _quiet_interrupt_hook(
-    kind: type[BaseException], value: BaseException, tb: TracebackType | None, previous: Callable[..., object]
-) -> None:
-    if _only_interrupts(value):
-        print("pyvxlan: interrupted", file=sys.stderr)
-    else:
-        previous(kind, value, tb)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyvxlan``; returns the exit status (0 ok, 1 an expectation failed, 2 usage, 128 +
     the signal number when SIGINT, SIGTERM or SIGHUP ended it)."""
@@ -141,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except (UsageError, VxlanError, OSError) as exc:
         prog = exc.prog if isinstance(exc, UsageError) else "pyvxlan"
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_os_error(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
         return 2
     except BaseException as exc:
         if not _only_interrupts(exc):
@@ -150,13 +179,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signals.received
     finally:
         signals.restore()
-
-
-def _install_excepthook() -> None:
-    # A Ctrl-C after main() returned (or before it started, once this module is loaded) reaches
-    # the interpreter's top level: one line instead of a KeyboardInterrupt traceback.
-    previous = sys.excepthook
-    sys.excepthook = lambda kind, value, tb: _quiet_interrupt_hook(kind, value, tb, previous)
-
-
-_install_excepthook()

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyvxlan.config import DEFAULT_AGEING
+from pyvxlan.entries import FdbEntry
 from pyvxlan.lab import Lab, PingResult
 from pyvxlan.topology import FdbMode, Topology, classic_demo
 
-__all__ = ["DemoReport", "ModeFigures", "compare", "register", "run_demo"]
+__all__ = ["DemoReport", "ModeFigures", "compare", "fdb_object", "register", "run_demo"]
 
 PINGS = 3
 
@@ -44,6 +45,7 @@ class DemoReport:
     backend: str
     pings: list[PingLine] = field(default_factory=list)
     fdb: dict[str, list[str]] = field(default_factory=dict)  # "host/device" -> bridge fdb lines
+    fdb_objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ... as bridge -j fdb show
     stats: dict[str, Any] | None = None  # simulator only
 
     @property
@@ -63,6 +65,31 @@ async def run_demo(lab: Lab, topology: Topology, report: DemoReport, say: Callab
         for dev in host.devices:
             entries = await lab.vtep(host.name, dev.vni).fdb()
             report.fdb[f"{host.name}/{dev.name}"] = [e.bridge_line(dev.name) for e in entries]
+            report.fdb_objects[f"{host.name}/{dev.name}"] = [fdb_object(e, dev.name) for e in entries]
+
+
+def fdb_object(entry: FdbEntry, device: str) -> dict[str, Any]:
+    """``entry`` as ``bridge -j fdb show`` prints it (iproute2's print_fdb: keys in its order, only
+    those it prints for this entry; a learned entry's ``state`` is ``""``).
+
+    >>> fdb_object(FdbEntry("00:00:00:00:00:00", "239.1.1.1", interface="eth0"), "vxlan10")
+    {'mac': '00:00:00:00:00:00', 'ifname': 'vxlan10', 'dst': '239.1.1.1', 'viaIf': 'eth0', 'flags': ['self'], 'state': 'permanent'}
+    """
+    obj: dict[str, Any] = {"mac": entry.mac, "ifname": device, "dst": entry.dst}
+    if entry.port is not None:
+        obj["port"] = entry.port
+    if entry.vni is not None:
+        obj["vni"] = entry.vni
+    if entry.interface is not None:
+        obj["viaIf"] = entry.interface
+    flags = ["self"]
+    if entry.router:
+        flags.append("router")
+    if entry.extern_learn:
+        flags.append("extern_learn")
+    obj["flags"] = flags
+    obj["state"] = entry.state.value
+    return obj
 
 
 def _ping_summary(r: PingResult) -> str:
@@ -236,29 +263,67 @@ def register(subparsers: Any) -> None:
         description="Two hosts, vxlan10 (VNI 10, group 239.1.1.1) in a bridge on each, a guest on each, three pings across.",
     )
     p.add_argument("--hosts", type=int, default=2, metavar="N", help="number of hosts, one guest each (default 2)")
-    p.add_argument("--mode", choices=[m.value for m in FdbMode], default="multicast", help="how the FDBs are filled")
+    # --mode and --seed default to None so that giving one where it means nothing is refused.
+    p.add_argument("--mode", choices=[m.value for m in FdbMode], help="how the FDBs are filled (default multicast)")
     p.add_argument("--pcap", metavar="FILE", help="write the underlay traffic to a pcap")
-    p.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
+    p.add_argument("--seed", type=int, help="the simulator's seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--compare", action="store_true", help="run the workload in all three modes and compare")
     p.add_argument("--backend", choices=["sim", "kernel"], default="sim", help="simulated (default) or real namespaces")
     p.add_argument("--print-commands", action="store_true", help="print the ip/bridge commands that build the lab")
     p.add_argument("--ipv6", action="store_true", help="an IPv6 underlay (2001:db8::/64, group ff05::100)")
+    p.add_argument("--plot", metavar="FILE.svg", help="with --compare: chart the figures (needs pyvxlan[draw])")
     p.set_defaults(func=_main)
 
 
-def _check_pcap_path(path: str) -> None:
-    """Refuse a ``--pcap`` that cannot be written before the demo runs, not after it (the
-    capture file itself is only opened once the lab is up)."""
+# Options that mean nothing together: (option, option, why), checked in this order. An option is
+# "given" when it is not None/False (see refuse_conflicts).
+_CONFLICTS: tuple[tuple[str, str, str], ...] = (
+    ("compare", "pcap", "--compare runs three labs; capture one demo with --mode instead"),
+    ("compare", "mode", "--compare runs every mode"),
+    ("compare", "print_commands", "--print-commands prints one lab's commands and runs nothing"),
+    ("compare", "kernel", "--compare runs in the simulator only"),
+    ("print_commands", "json", "--print-commands prints shell commands, not JSON"),
+    ("print_commands", "pcap", "--print-commands runs nothing to capture"),
+    ("print_commands", "seed", "--print-commands runs nothing to seed"),
+    ("print_commands", "plot", "--print-commands runs nothing to plot"),
+    ("kernel", "seed", "the kernel backend has no seed: its timing is the machine's"),
+)
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    if name == "kernel":
+        return bool(getattr(args, "backend", None) == "kernel")
+    value = getattr(args, name, None)
+    return value is not None and value is not False
+
+
+def _flag(name: str) -> str:
+    return "--backend kernel" if name == "kernel" else "--" + name.replace("_", "-")
+
+
+def refuse_conflicts(args: argparse.Namespace, conflicts: tuple[tuple[str, str, str], ...]) -> None:
+    """Raise :class:`~pyvxlan.cli.UsageError` (one line, exit status 2) for the first pair of
+    options in ``conflicts`` that were both given: an option ignored silently misleads."""
+    from pyvxlan.cli import UsageError
+
+    for a, b, why in conflicts:
+        if _given(args, a) and _given(args, b):
+            raise UsageError(f"{_flag(a)} and {_flag(b)} cannot be used together: {why}")
+
+
+def check_output_path(path: str, option: str = "--pcap") -> None:
+    """Refuse an output file (``--pcap``, ``--plot``) that cannot be written before the demo
+    runs, not after it (the file itself is only opened once the lab is up, or at the end)."""
     from pyvxlan.cli import UsageError
 
     folder = os.path.dirname(path) or "."
     if os.path.isdir(path):
-        raise UsageError(f"--pcap {path}: is a folder")
+        raise UsageError(f"{option} {path}: is a folder")
     if not os.path.isdir(folder):
-        raise UsageError(f"--pcap {path}: no such folder {folder}")
+        raise UsageError(f"{option} {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK):
-        raise UsageError(f"--pcap {path}: cannot write in {folder}")
+        raise UsageError(f"{option} {path}: cannot write in {folder}")
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -269,9 +334,16 @@ def _main(args: argparse.Namespace) -> int:
 
     from pyvxlan.cli import UsageError
 
-    topology = classic_demo(args.hosts, FdbMode(args.mode), args.ipv6)
+    refuse_conflicts(args, _CONFLICTS)
+    if args.plot and not args.compare:
+        raise UsageError("--plot charts the figures of --compare: give both")
+    mode = FdbMode(args.mode or FdbMode.MULTICAST.value)
+    args.seed = 0 if args.seed is None else args.seed
+    topology = classic_demo(args.hosts, mode, args.ipv6)
     if args.pcap and not args.print_commands and not args.compare:
-        _check_pcap_path(args.pcap)
+        check_output_path(args.pcap)
+    if args.plot:
+        check_output_path(args.plot, "--plot")
     if args.backend == "kernel" and not args.print_commands and not args.compare:
         from pyvxlan.kernel.lab import require_kernel_extra
 
@@ -283,8 +355,6 @@ def _main(args: argparse.Namespace) -> int:
             print(line)
         return 0
     if args.compare:
-        if args.backend != "sim":
-            raise UsageError("--compare runs in the simulator only")
         rows = trio.run(compare, args.hosts, args.seed, args.ipv6, clock=trio.testing.MockClock(autojump_threshold=0))
         if args.json:
             print(json.dumps([asdict(r) for r in rows], indent=2))
@@ -294,6 +364,11 @@ def _main(args: argparse.Namespace) -> int:
             )
             for line in compare_table(rows):
                 print(line)
+        if args.plot:
+            from pyvxlan.cli.draw import plot_compare
+
+            title = f"pyvxlan demo --compare: {args.hosts} hosts (host1 .. host{args.hosts}), seed {args.seed}"
+            plot_compare(rows, args.plot, title)
         return 0 if all(r.received for r in rows) else 1
 
     quiet = args.json
@@ -311,6 +386,8 @@ def _main(args: argparse.Namespace) -> int:
         report = trio.run(_kernel_demo, topology, args, say)
     if args.json:
         data = asdict(report)
+        # Each FDB as `bridge -j fdb show` gives it (docs/quickstart.md), not as text lines.
+        data["fdb"] = data.pop("fdb_objects")
         data["ok"] = report.ok
         json.dump(data, sys.stdout, indent=2)
         print()

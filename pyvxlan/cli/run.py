@@ -2,17 +2,21 @@
 
 Exit status 0 when every expectation holds, 1 when one fails, 2 when the file is bad or asks for
 a step the backend cannot do (before anything runs); 130, 143 or 129 when SIGINT, SIGTERM or
-SIGHUP ends it (a kernel lab is removed first). On a terminal, long runs show which step is running on stderr.
+SIGHUP ends it (a kernel lab is removed first). On a terminal, a run longer than two seconds shows
+its progress on stderr (see :mod:`pyvxlan.cli.progress`); ``--json`` prints one object per line.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+from dataclasses import asdict
 from typing import Any
 
+from pyvxlan.cli.demo import check_output_path, fdb_object, refuse_conflicts
+from pyvxlan.cli.progress import Progress, wall_clock
 from pyvxlan.errors import ConfigError
-from pyvxlan.scenario import Scenario, StepResult, check_backend, load_scenario, run_scenario
+from pyvxlan.scenario import Scenario, StepResult, check_backend, load_scenario, needs_all_events, run_scenario
 from pyvxlan.topology import TopologyFileError
 
 __all__ = ["register"]
@@ -27,27 +31,29 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("file", metavar="FILE.toml", help="the scenario (see docs/scenarios.md)")
     p.add_argument("--backend", choices=["sim", "kernel"], default="sim", help="simulated (default) or real namespaces")
-    p.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
-    p.add_argument("--events", action="store_true", help="print the simulator's event log at the end")
+    p.add_argument("--seed", type=int, help="the simulator's seed (default 0)")
+    p.add_argument("--events", action="store_true", help="print the simulator's whole event log at the end")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: each step, then a summary")
+    p.add_argument("--pcap", metavar="FILE", help="write the underlay traffic to a pcap")
     p.set_defaults(func=_main)
 
 
-class _Progress:
-    """``[3/12] step...`` on stderr, rewritten in place, only on a terminal."""
+_CONFLICTS = (
+    ("kernel", "seed", "the kernel backend has no seed: its timing is the machine's"),
+    ("kernel", "events", "the kernel backend keeps no event log (watch it with ip monitor)"),
+)
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.enabled = sys.stderr.isatty()
 
-    def show(self, index: int, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r\x1b[K[{index + 1}/{self.total}] {text[:70]}")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+def _json_step(r: StepResult, scenario: Scenario) -> str:
+    """A step's line of ``--json``: its number (from 1, as the text counts), action, keys, time,
+    result and, for ``expect-fdb``, the entries found as ``bridge -j fdb show`` objects."""
+    obj: dict[str, Any] = {"type": "step", "step": r.index + 1, "action": r.step.action}
+    obj["args"] = {k: v for k, v in r.step.args}
+    obj.update(time=r.time, passed=r.passed, detail=r.detail)
+    if r.step.action == "expect-fdb":
+        dev = scenario.topology.host(r.step.get("host")).device(r.step.get("vni"))
+        obj["fdb"] = [fdb_object(e, dev.name) for e in r.entries]
+    return json.dumps(obj)
 
 
 def _line(r: StepResult) -> str:
@@ -56,46 +62,76 @@ def _line(r: StepResult) -> str:
     return f"{r.time:10.3f}s {mark:<4} {r.index + 1:>3}. {r.step.describe()}{detail}"
 
 
-async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[str]]:
-    from pyvxlan.sim import open_lab
+def _printer(scenario: Scenario, args: argparse.Namespace, progress: Progress) -> Any:
+    """The ``report`` callback: print a step's result above the progress line, then show the next."""
 
-    progress = _Progress(len(scenario.steps))
-    async with open_lab(scenario.topology, seed=args.seed) as lab:
+    def report(r: StepResult) -> None:
+        line = _json_step(r, scenario) if args.json else _line(r)
+        progress.above(lambda: print(line, flush=True))
+        if r.index + 1 < len(scenario.steps):
+            progress.step(r.index + 1, scenario.steps[r.index + 1].describe())
 
-        def report(r: StepResult) -> None:
-            progress.clear()
-            print(_line(r), flush=True)
-            if r.index + 1 < len(scenario.steps):
-                progress.show(r.index + 1, scenario.steps[r.index + 1].describe())
-
-        progress.show(0, scenario.steps[0].describe())
-        results = await run_scenario(lab, scenario, now=lambda: lab.now, sleep=lab.sleep, report=report)
-        progress.clear()
-        return results, [str(e) for e in lab.events]
+    return report
 
 
-async def _run_kernel(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[str]]:
+async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[Any], dict[str, Any]]:
+    from pyvxlan.sim import KEPT_EVENTS, open_lab
+
+    # Every event when they are printed or filtered, else the bounded default.
+    keep: bool | int = True if args.events or needs_all_events(scenario) else KEPT_EVENTS
+    async with open_lab(scenario.topology, seed=args.seed, keep_events=keep) as lab:
+        if args.pcap:
+            lab.capture(args.pcap)
+        u = lab.underlay
+        progress = Progress(len(scenario.steps), lambda: f"{lab.now:.3f}s virtual, {u.deliveries} deliveries")
+        progress.step(0, scenario.steps[0].describe())
+        progress.start()
+        try:
+            results = await run_scenario(
+                lab, scenario, now=lambda: lab.now, sleep=lab.sleep, report=_printer(scenario, args, progress)
+            )
+        finally:
+            progress.stop()
+        return results, list(lab.events), asdict(lab.stats())
+
+
+async def _run_kernel(
+    scenario: Scenario, args: argparse.Namespace
+) -> tuple[list[StepResult], list[Any], dict[str, Any]]:
     import trio
 
     from pyvxlan.kernel import open_lab
 
     start = trio.current_time()
     async with open_lab(scenario.topology) as lab:
-        results = await run_scenario(
-            lab,
-            scenario,
-            now=lambda: trio.current_time() - start,
-            sleep=trio.sleep,
-            report=lambda r: print(_line(r), flush=True),
-        )
-        return results, []
+        if args.pcap:
+            lab.capture(args.pcap)
+        elapsed = wall_clock()
+        progress = Progress(len(scenario.steps), lambda: f"{elapsed():.1f}s")
+        progress.step(0, scenario.steps[0].describe())
+        progress.start()
+        try:
+            results = await run_scenario(
+                lab,
+                scenario,
+                now=lambda: trio.current_time() - start,
+                sleep=trio.sleep,
+                report=_printer(scenario, args, progress),
+            )
+        finally:
+            progress.stop()
+        return results, [], {}
 
 
 def _main(args: argparse.Namespace) -> int:
     import trio  # here, not at import: see pyvxlan.cli.demo._main
     import trio.testing
 
+    refuse_conflicts(args, _CONFLICTS)
+    args.seed = 0 if args.seed is None else args.seed
     scenario = load_scenario(args.file)  # a bad file: TopologyFileError, exit status 2
+    if args.pcap:
+        check_output_path(args.pcap)
     lab_type: type
     if args.backend == "sim":
         from pyvxlan.sim import SimLab
@@ -113,19 +149,32 @@ def _main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise TopologyFileError(args.file, exc.field, exc.reason) from None
     topo = scenario.topology
-    print(
-        f"pyvxlan run {args.file}: {len(topo.hosts)} hosts, {len(topo.guests)} guests, mode {topo.mode.value}, "
-        f"{len(scenario.steps)} steps, backend {args.backend}"
-    )
+    if not args.json:
+        print(
+            f"pyvxlan run {args.file}: {len(topo.hosts)} hosts, {len(topo.guests)} guests, mode {topo.mode.value}, "
+            f"{len(scenario.steps)} steps, backend {args.backend}"
+        )
     if args.backend == "sim":
-        results, events = trio.run(_run_sim, scenario, args, clock=trio.testing.MockClock(autojump_threshold=0))
+        results, events, stats = trio.run(_run_sim, scenario, args, clock=trio.testing.MockClock(autojump_threshold=0))
     else:
-        results, events = trio.run(_run_kernel, scenario, args)
-    if args.events:
-        print("events:")
-        for line in events:
-            print(line)
+        results, events, stats = trio.run(_run_kernel, scenario, args)
     checks = [r for r in results if r.passed is not None]
     failed = [r for r in checks if not r.passed]
+    if args.json:
+        for e in events if args.events else []:
+            event = {"type": "event", "time": e.time, "kind": e.kind.value, "where": e.where, "detail": e.detail}
+            print(json.dumps(event | ({"reason": e.reason} if e.reason else {})))
+        summary = {"type": "summary", "file": args.file, "backend": args.backend, "seed": args.seed}
+        summary.update(steps=len(results), expectations=len(checks), failed=len(failed), ok=not failed)
+        if stats:
+            summary["stats"] = stats
+        print(json.dumps(summary))
+        return 1 if failed else 0
+    if args.events:
+        print("events:")
+        for e in events:
+            print(e)
     print(f"{len(results)} steps, {len(checks)} expectations, {len(failed)} failed")
+    if args.pcap:
+        print(f"underlay capture: {args.pcap}")
     return 1 if failed else 0

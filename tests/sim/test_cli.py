@@ -61,9 +61,10 @@ def test_demo_json_and_pcap(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     data = json.loads(capsys.readouterr().out)
     assert (data["ok"], data["mode"], data["hosts"], data["backend"]) == (True, "controller", 3, "sim")
     assert [(p["target"], p["result"]["received"]) for p in data["pings"]] == [("guest2", 3), ("guest3", 3)]
+    # bridge -j fdb show's objects (docs/quickstart.md), not text lines.
     assert data["fdb"]["host3/vxlan10"] == [
-        "02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self permanent",
-        "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self permanent",
+        {"mac": "02:00:00:00:00:01", "ifname": "vxlan10", "dst": "198.51.100.1", "flags": ["self"], "state": "permanent"},
+        {"mac": "02:00:00:00:00:02", "ifname": "vxlan10", "dst": "198.51.100.2", "flags": ["self"], "state": "permanent"},
     ]
     assert data["stats"]["flood_datagrams"] == 0
     assert pcap.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
@@ -231,19 +232,19 @@ def test_run_failed_expectation_exits_1(capsys: pytest.CaptureFixture[str], tmp_
         (
             'action = "link-down"',
             'action = "explode"',
-            "steps[2].action: must be one of ping, wait, move, link-down, link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, got 'explode'",
+            "step 3.action: must be one of ping, wait, move, link-down, link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, expect-counter, expect-event, got 'explode'",
         ),
         (
             'host = "host2"\n\n[[steps]]\naction = "ping"',
             'host = "host9"\n\n[[steps]]\naction = "ping"',
-            "steps[2].host: no host is called 'host9'",
+            "step 3.host: no host is called 'host9'",
         ),
-        ("count = 1", "count = 0", "steps[3].count: must be an integer 1..10000, got 0"),
-        ('expect = "all"', 'expect = "most"', "steps[0].expect: must be one of all, some, none, got 'most'"),
+        ("count = 1", "count = 0", "step 4.count: must be an integer 1..10000, got 0"),
+        ('expect = "all"', 'expect = "most"', "step 1.expect: must be one of all, some, none, got 'most'"),
         (
             'dst = "198.51.100.2"',
             'dst = "nowhere"',
-            "steps[1].dst: 'nowhere' does not appear to be an IPv4 or IPv6 address",
+            "step 2.dst: 'nowhere' does not appear to be an IPv4 or IPv6 address",
         ),
         (
             'subnet = "198.51.100.0/24"',
@@ -293,9 +294,16 @@ def test_demo_on_the_kernel_backend(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--backend", "kernel", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["backend"], data["ok"], data["pings"][0]["result"]["received"]) == ("kernel", True, 3)
-    assert sorted(data["fdb"]["host1/vxlan10"]) == [
-        "00:00:00:00:00:00 dev vxlan10 dst 239.1.1.1 via eth0 self permanent",
-        "02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2 self",
+    assert sorted(data["fdb"]["host1/vxlan10"], key=lambda e: str(e["mac"])) == [
+        {
+            "mac": "00:00:00:00:00:00",
+            "ifname": "vxlan10",
+            "dst": "239.1.1.1",
+            "viaIf": "eth0",
+            "flags": ["self"],
+            "state": "permanent",
+        },
+        {"mac": "02:00:00:00:00:02", "ifname": "vxlan10", "dst": "198.51.100.2", "flags": ["self"], "state": ""},
     ]
 
 
