@@ -119,7 +119,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self.received = signal.SIGINT
-        self._pid = os.getpid()
+        self.pid = os.getpid()
         self._saved: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
 
     def install(self) -> None:
@@ -144,7 +144,7 @@ class _Signals:
         self._saved.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != self._pid:
+        if os.getpid() != self.pid:
             # A fork that did not exec (pyroute2 forks a helper to enter a namespace) inherits
             # this handler: there the signal must do what its sender expects, end the process,
             # not run pyvxlan's unwinding in a copy of it (the helper's parent then waits forever).
@@ -163,10 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     the signal number when SIGINT, SIGTERM or SIGHUP ended it)."""
     signals = _Signals()
     signals.install()
+    starting = _starting(signals)
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(argv[0] if argv else None).parse_args(argv)
         func: Callable[[argparse.Namespace], int] = args.func
+        if starting:
+            # From here a KeyboardInterrupt unwinds (trio installs its handler over this one only).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            starting = False
         return func(args)
     except (UsageError, VxlanError, OSError) as exc:
         prog = exc.prog if isinstance(exc, UsageError) else "pyvxlan"
@@ -178,4 +183,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyvxlan: {_SIGNALS[signals.received]}", file=sys.stderr)
         return 128 + signals.received
     finally:
+        if starting:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         signals.restore()
+
+
+def _starting(signals: _Signals) -> bool:
+    """While the command starts (imports, parsing), SIGINT ends the process at once with the one
+    line: a KeyboardInterrupt raised inside an import's lock callback or a weakref callback is
+    printed as "Exception ignored" and lost, and nothing exists yet that needs unwinding. Returns
+    whether the handler was installed (only over Python's default one, in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != signals.pid:
+            return  # not in a fork: see _Signals._handle
+        os.write(2, f"pyvxlan: {_SIGNALS[signals.received]}\n".encode())
+        os._exit(128 + signals.received)
+
+    signal.signal(signal.SIGINT, interrupted)
+    return True

@@ -53,8 +53,18 @@ class DemoReport:
         return all(p.result.received for p in self.pings)
 
 
-async def run_demo(lab: Lab, topology: Topology, report: DemoReport, say: Callable[[str], None]) -> None:
-    """guest1 pings every other guest; then read every VTEP's FDB. Works on either backend."""
+async def run_demo(
+    lab: Lab,
+    topology: Topology,
+    report: DemoReport,
+    say: Callable[[str], None],
+    now: Callable[[], float] | None = None,
+) -> None:
+    """guest1 pings every other guest; then read every VTEP's FDB. Works on either backend.
+
+    ``now`` is the clock of the entries' ``updated``/``used`` (the simulated lab's ``now``; on the
+    kernel backend :func:`trio.current_time`): with it the JSON objects give their ages.
+    """
     first = topology.guests[0]
     for other in topology.guests[1:]:
         say(f"{first.name} pings {other.name} ({other.address}), {PINGS} echo requests")
@@ -65,12 +75,15 @@ async def run_demo(lab: Lab, topology: Topology, report: DemoReport, say: Callab
         for dev in host.devices:
             entries = await lab.vtep(host.name, dev.vni).fdb()
             report.fdb[f"{host.name}/{dev.name}"] = [e.bridge_line(dev.name) for e in entries]
-            report.fdb_objects[f"{host.name}/{dev.name}"] = [fdb_object(e, dev.name) for e in entries]
+            at = None if now is None else now()
+            report.fdb_objects[f"{host.name}/{dev.name}"] = [fdb_object(e, dev.name, at) for e in entries]
 
 
-def fdb_object(entry: FdbEntry, device: str) -> dict[str, Any]:
+def fdb_object(entry: FdbEntry, device: str, now: float | None = None) -> dict[str, Any]:
     """``entry`` as ``bridge -j fdb show`` prints it (iproute2's print_fdb: keys in its order, only
-    those it prints for this entry; a learned entry's ``state`` is ``""``).
+    those it prints for this entry; a learned entry's ``state`` is ``""``). With ``now`` (in the
+    clock of the entry's ``updated``/``used``) it has ``used`` and ``updated`` as ``bridge -j -s fdb
+    show`` gives them: whole seconds ago.
 
     >>> fdb_object(FdbEntry("00:00:00:00:00:00", "239.1.1.1", interface="eth0"), "vxlan10")
     {'mac': '00:00:00:00:00:00', 'ifname': 'vxlan10', 'dst': '239.1.1.1', 'viaIf': 'eth0', 'flags': ['self'], 'state': 'permanent'}
@@ -87,6 +100,11 @@ def fdb_object(entry: FdbEntry, device: str) -> dict[str, Any]:
         flags.append("router")
     if entry.extern_learn:
         flags.append("extern_learn")
+    if now is not None:
+        # bridge -s prints the kernel's ticks ago divided by HZ: whole seconds, rounded down.
+        for name, t in (("used", entry.used), ("updated", entry.updated)):
+            if t is not None:
+                obj[name] = int(max(0.0, now - t))
     obj["flags"] = flags
     obj["state"] = entry.state.value
     return obj
@@ -164,20 +182,23 @@ async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[
     async with open_lab(topology, seed=args.seed) as lab:
         if args.pcap:
             lab.capture(args.pcap)
-        await run_demo(lab, topology, report, say)
+        await run_demo(lab, topology, report, say, lambda: lab.now)
         stats = lab.stats()
         report.stats = asdict(stats)
     return report
 
 
 async def _kernel_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None]) -> DemoReport:
+    import trio
+
     from pyvxlan.kernel import open_lab
 
     report = DemoReport(topology.mode.value, len(topology.hosts), args.seed, "kernel")
     async with open_lab(topology) as lab:
         if args.pcap:
             lab.capture(args.pcap)
-        await run_demo(lab, topology, report, say)
+        # The kernel backend's updated/used are in trio's clock (pyvxlan.kernel.KernelVtep.fdb).
+        await run_demo(lab, topology, report, say, trio.current_time)
     return report
 
 
@@ -348,6 +369,9 @@ def _main(args: argparse.Namespace) -> int:
         from pyvxlan.kernel.lab import require_kernel_extra
 
         require_kernel_extra()
+        from pyvxlan.kernel.netlink import require_privilege
+
+        require_privilege("run the demo on the kernel backend")  # before a line is printed
     if args.print_commands:
         from pyvxlan.kernel import lab_commands
 
