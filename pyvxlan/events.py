@@ -27,6 +27,7 @@ __all__ = [
     "LeaveGroup",
     "Notification",
     "Output",
+    "SendBatch",
     "SendDatagram",
     "VtepCounters",
 ]
@@ -55,6 +56,35 @@ class SendDatagram:
     src: str | None = None
     tos: int = 0
     zero_checksum: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SendBatch:
+    """Datagrams with one route, in order: what :meth:`pyvxlan.Vtep.transmit_many` returns for a
+    burst of frames instead of one :class:`SendDatagram` each (a burst to one remote shares every
+    field but the source port and the payload).
+
+    ``datagrams`` holds ``(src_port, payload)`` pairs; the other fields mean what they mean in
+    :class:`SendDatagram`, and :meth:`sends` gives those datagrams one by one.
+    """
+
+    dst: str
+    dst_port: int
+    ttl: int
+    vni: int
+    src: str | None
+    tos: int
+    zero_checksum: bool
+    datagrams: tuple[tuple[int, bytes], ...]
+
+    def sends(self) -> list[SendDatagram]:
+        """The batch as the :class:`SendDatagram` actions ``Vtep.transmit`` would have queued."""
+        return [
+            SendDatagram(
+                self.dst, self.dst_port, sport, self.ttl, payload, self.vni, self.src, self.tos, self.zero_checksum
+            )
+            for sport, payload in self.datagrams
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ ETH_P_8021Q: Final = 0x8100
 ETH_P_8021AD: Final = 0x88A8
 IPPROTO_UDP: Final = 17
 _FLOW_PROTOS: Final = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: have ports
+_VLAN_TYPES: Final = frozenset((ETH_P_8021Q, ETH_P_8021AD))
 _IPV6_EXT: Final = frozenset((0, 43, 60))  # hop-by-hop, routing, destination options
 
 _H: Final = struct.Struct("!H")
@@ -135,23 +136,33 @@ def check_port_range(value: object, field: str) -> tuple[int, int]:
 
 def _flow_port(inner: bytes | bytearray | memoryview, lo: int, span: int) -> int:
     # flow_source_port without the checks, for the core's transmit path (its range is checked once).
-    if len(inner) < 14:
-        key = bytes(inner)
+    # It runs once per transmitted frame: slices of bytes are bytes already (no copies), and an
+    # untagged frame skips the VLAN walk.
+    if type(inner) is not bytes:
+        inner = bytes(inner)
+    size = len(inner)
+    if size < 14:
+        key = inner
     else:
-        etype, off = _eth_type_offset(inner)
-        key = bytes(inner[0:12])
-        if etype == ETH_P_IPV4 and len(inner) >= off + 20:
-            ihl = (inner[off] & 0x0F) * 4
+        etype = (inner[12] << 8) | inner[13]
+        if etype in _VLAN_TYPES:
+            etype, off = _eth_type_offset(inner)
+        else:
+            off = 14
+        if etype == ETH_P_IPV4 and size >= off + 20:
             proto = inner[off + 9]
-            key += bytes(inner[off + 12 : off + 20]) + bytes((proto,))
-            frag = ((inner[off + 6] << 8) | inner[off + 7]) & 0x3FFF
-            if proto in _FLOW_PROTOS and not frag and len(inner) >= off + ihl + 4:
-                key += bytes(inner[off + ihl : off + ihl + 4])
-        elif etype == ETH_P_IPV6 and len(inner) >= off + 40:
-            proto = inner[off + 6]
-            key += bytes(inner[off + 8 : off + 40]) + bytes((proto,))
-            if proto in _FLOW_PROTOS and len(inner) >= off + 44:
-                key += bytes(inner[off + 40 : off + 44])
+            # MACs, addresses, protocol: the key's layout is the hash's input, kept as it was.
+            key = inner[0:12] + inner[off + 12 : off + 20] + inner[off + 9 : off + 10]
+            if proto in _FLOW_PROTOS and not (((inner[off + 6] << 8) | inner[off + 7]) & 0x3FFF):
+                ihl = (inner[off] & 0x0F) * 4
+                if size >= off + ihl + 4:
+                    key += inner[off + ihl : off + ihl + 4]
+        elif etype == ETH_P_IPV6 and size >= off + 40:
+            key = inner[0:12] + inner[off + 8 : off + 40] + inner[off + 6 : off + 7]
+            if inner[off + 6] in _FLOW_PROTOS and size >= off + 44:
+                key += inner[off + 40 : off + 44]
+        else:
+            key = inner[0:12]
     # CRC-32 is linear: flows one port apart differ in a few fixed low bits, which a range mapping
     # (it reads the top bits) hardly sees. A Fibonacci multiply carries every bit into the top
     # ones, at the cost of one multiplication on the transmit path.

@@ -41,7 +41,7 @@ import trio
 from pyvxlan.addr import normalize_mac
 from pyvxlan.config import VtepConfig
 from pyvxlan.errors import ConfigError
-from pyvxlan.events import Action, DeliverFrame, JoinGroup, SendDatagram
+from pyvxlan.events import Action, DeliverFrame, JoinGroup, SendBatch, SendDatagram
 from pyvxlan.memory import MemoryVtep
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.guest import SimGuest
@@ -365,6 +365,32 @@ class UdpVtep(MemoryVtep):
             return
         self._tx_n += 1
 
+    def _send_batch(self, batch: SendBatch) -> None:
+        """A burst of datagrams with one route: a socket's options are compared when the burst
+        moves to another socket, not for every datagram."""
+        addr = (batch.dst, batch.dst_port)
+        opts = (batch.dst, batch.ttl, batch.tos, batch.zero_checksum)
+        sockets = self._tx
+        last: _TxSocket | None = None
+        sendto = None
+        sent = errors = 0
+        for sport, payload in batch.datagrams:
+            tx = sockets.get(sport)
+            if tx is None:
+                tx = self._source_socket(sport)
+            if tx is not last:
+                if tx.opts != opts:
+                    self._set_options(tx, opts)
+                last, sendto = tx, tx.sock.sendto
+            try:
+                sendto(payload, addr)  # type: ignore[misc]
+            except OSError:
+                errors += 1  # lost, as in _send
+                continue
+            sent += 1
+        self._tx_n += sent
+        self._tx_err += errors
+
     def _set_options(self, tx: _TxSocket, opts: tuple[str, int, int, bool]) -> None:
         dst, ttl, tos, zero = opts
         multicast = ipaddress.ip_address(dst).is_multicast
@@ -543,23 +569,32 @@ class UdpVtep(MemoryVtep):
         batch = self._batch
         read = os.read
         bridge = self._bridge
-        transmit = self.vtep.transmit
+        transmit_many = self.vtep.transmit_many
+        send_batch = self._send_batch
         while True:
             await trio.lowlevel.wait_readable(fd)
             now = trio.current_time()
+            frames: list[bytes] = []
+            gone = False
             for _ in range(batch):
                 try:
-                    frame = read(fd, 65536)
+                    frames.append(read(fd, 65536))
                 except BlockingIOError:
                     break
                 except OSError:
-                    return  # the TAP device was closed or removed under us: no more frames
-                self._tap_rx += 1
-                if bridge is not None:
+                    gone = True  # the TAP device was closed or removed under us: no more frames
+                    break
+            self._tap_rx += len(frames)
+            if bridge is not None:
+                for frame in frames:
                     bridge.receive(_TAP_PORT, frame, now)
-                else:
-                    transmit(frame, now)
+            else:
+                # The burst goes through the core in one call and out in one loop per route.
+                for sends in transmit_many(frames, now):
+                    send_batch(sends)
             self._flush()
+            if gone:
+                return
 
     async def _timer_loop(self) -> None:
         vtep = self.vtep
