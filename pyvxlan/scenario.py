@@ -379,7 +379,7 @@ def _expect_count(lab: Lab, step: Step) -> tuple[bool, str]:
     else:
         kind, where, text = step.get("kind"), step.get("where"), step.get("detail")
         if where is None and text is None:
-            counts = sim.event_counts()
+            counts = sim.event_counts
             value = sum(n for k, n in counts.items() if k.value == kind)
         else:
             # Only kept events can be filtered: ``pyvxlan run`` keeps every one for such steps.
@@ -393,7 +393,7 @@ def _expect_count(lab: Lab, step: Step) -> tuple[bool, str]:
     if not checks:
         checks = [("at_least", 1)]
     ok = all({"equals": value == b, "at_least": value >= b, "at_most": value <= b}[k] for k, b in checks)
-    expected = ", ".join(f"{k.replace('_', ' ')} {b}" for k, b in checks)
+    expected = ", ".join(f"{'' if k == 'equals' else k.replace('_', ' ') + ' '}{b}" for k, b in checks)
     return ok, f"{value} {what} (expected {expected})"
 
 
@@ -423,7 +423,7 @@ def check_backend(scenario: Scenario, lab_type: type, backend: str) -> None:
     that labs of ``lab_type`` cannot do, so that a run fails before its first step, not half-way."""
     for i, step in enumerate(scenario.steps):
         method = _FAULTS.get(step.action) or _READS.get(step.action)
-        if method is not None and not callable(getattr(lab_type, method, None)):
+        if method is not None and getattr(lab_type, method, None) is None:
             raise ConfigError(f"step {i + 1}.action", f"{step.action} is not supported by the {backend} backend")
 
 

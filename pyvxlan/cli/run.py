@@ -74,7 +74,9 @@ def _printer(scenario: Scenario, args: argparse.Namespace, progress: Progress) -
     return report
 
 
-async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[StepResult], list[Any], dict[str, Any]]:
+async def _run_sim(
+    scenario: Scenario, args: argparse.Namespace, clock: Any
+) -> tuple[list[StepResult], list[Any], dict[str, Any]]:
     from pyvxlan.sim import KEPT_EVENTS, open_lab
 
     # Every event when they are printed or filtered, else the bounded default.
@@ -83,7 +85,11 @@ async def _run_sim(scenario: Scenario, args: argparse.Namespace) -> tuple[list[S
         if args.pcap:
             lab.capture(args.pcap)
         u = lab.underlay
-        progress = Progress(len(scenario.steps), lambda: f"{lab.now:.3f}s virtual, {u.deliveries} deliveries")
+        # The progress thread reads the MockClock (lab.now needs trio's context) and a counter.
+        start = clock.current_time() - lab.now
+        progress = Progress(
+            len(scenario.steps), lambda: f"{clock.current_time() - start:.3f}s virtual, {u.deliveries} deliveries"
+        )
         progress.step(0, scenario.steps[0].describe())
         progress.start()
         try:
@@ -158,7 +164,8 @@ def _main(args: argparse.Namespace) -> int:
             f"{len(scenario.steps)} steps, backend {args.backend}"
         )
     if args.backend == "sim":
-        results, events, stats = trio.run(_run_sim, scenario, args, clock=trio.testing.MockClock(autojump_threshold=0))
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        results, events, stats = trio.run(_run_sim, scenario, args, clock, clock=clock)
     else:
         results, events, stats = trio.run(_run_kernel, scenario, args)
     checks = [r for r in results if r.passed is not None]
