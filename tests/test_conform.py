@@ -516,3 +516,17 @@ def test_a_model_that_never_ages_is_caught_on_age() -> None:
     # up, a datagram that learns, waits past the ageing time (here an ageing change first).
     kinds = [type(s) for s in d.episode.steps]
     assert len(kinds) <= 4 and kinds[0] is LinkOp and Datagram in kinds
+
+
+def test_run_both_refuses_simulator_only_steps_before_anything_runs(tmp_path: Path) -> None:
+    """expect-counter reads the simulator's own totals: the kernel lab has none, so the whole run
+    is refused up front, naming the step (the CLI prints it as a bad file, status 2)."""
+    from pyvxlan.conform.labs import run_both
+    from pyvxlan.scenario import load_scenario
+
+    path = tmp_path / "counter.toml"
+    path.write_text(TWO + '[[steps]]\naction = "expect-counter"\ncounter = "flood_datagrams"\nequals = 1\n')
+    seen: list[str] = []
+    with pytest.raises(ConfigError, match=r"^step 3\.action: expect-counter is not supported by the kernel backend$"):
+        run_both(load_scenario(path), report=lambda side, r: seen.append(side))
+    assert seen == []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.lab import Lab
-from pyvxlan.scenario import Scenario, StepResult, run_scenario
+from pyvxlan.scenario import Scenario, StepResult, check_backend, run_scenario
 from pyvxlan.topology import Topology
 
 __all__ = ["Divergence", "LabState", "lab_state", "run_both"]
@@ -146,11 +146,16 @@ def run_both(
     import trio
     import trio.testing
 
+    from pyvxlan.sim import SimLab
     from pyvxlan.sim import open_lab as open_sim_lab
 
+    # Every step against both backends before the first one runs (ConfigError naming the step).
+    check_backend(scenario, SimLab, "sim")
     if other is None:
         from pyvxlan.kernel import open_lab as open_kernel_lab
+        from pyvxlan.kernel.lab import KernelLab
 
+        check_backend(scenario, KernelLab, "kernel")
         other = open_kernel_lab
 
     sim_states: list[LabState] = []
