@@ -453,3 +453,98 @@ def test_a_source_port_held_elsewhere_falls_back_to_the_device_port_and_old_flow
         return seen
 
     assert trio.run(main) == [port, *sports[1:], port]
+
+
+def _echo(src_mac: str, dst_mac: str, n: int) -> bytes:
+    return icmp_echo_frame(
+        bytes.fromhex(dst_mac.replace(":", "")),
+        bytes.fromhex(src_mac.replace(":", "")),
+        bytes([203, 0, 113, 1]),
+        bytes([203, 0, 113, 2]),
+        reply=False,
+        ident=n,
+        seq=n,
+        data=b"x",
+    )
+
+
+def _fake_tap_vtep(config: VtepConfig) -> tuple[UdpVtep, socket.socket]:
+    """A UdpVtep whose TAP is one end of a packet socketpair (frames as a TAP passes them); the
+    other end is returned, as the host's side of the TAP. Nothing is started."""
+    vtep = UdpVtep(config)
+    vtep._open(None, [])
+    host, tap = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    tap.setblocking(False)
+    vtep._tap = tap.detach()  # the VTEP closes it
+    return vtep, host
+
+
+def test_a_tap_burst_goes_through_transmit_many_and_out_as_the_cores_datagrams() -> None:
+    """Frames read from the TAP in one burst leave as the datagrams transmit would have made, in
+    order, each flow from its own source port."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    frames = [_echo(MAC1, MAC2, n) for n in range(6)]
+    model = Vtep(config)
+    model.up(0.0)
+    for frame in frames:
+        model.transmit(frame, 0.0)
+    want = [(o.src_port, o.payload) for o in model.take_outputs() if isinstance(o, SendDatagram)]
+
+    async def main() -> list[tuple[int, bytes]]:
+        vtep, host = _fake_tap_vtep(config)
+        with _receiver(port) as peer, host:
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._nursery = nursery
+                    await vtep.up()
+                    for frame in frames:
+                        host.send(frame)
+                    assert vtep._tap is not None
+                    assert vtep._tap_burst(vtep._tap)  # one burst, no trio in between
+                    assert vtep.stats().tap_rx == 6
+                    got = []
+                    for _ in frames:
+                        data, addr = peer.recvfrom(65535)
+                        got.append((addr[1], data))
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        return got
+
+    assert trio.run(main) == want
+
+
+def test_the_answer_to_a_frame_written_to_the_tap_is_read_before_going_back_to_trio() -> None:
+    """A frame the TAP already holds when a datagram's frame was written to it (a guest's answer,
+    made inside the write) is read and sent in the same pass: the TAP's own task is not even
+    running here, and nothing awaits in between."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    request = _echo(MAC2, MAC1, 1)
+    answer = _echo(MAC1, MAC2, 2)
+
+    async def main() -> tuple[bytes, bytes]:
+        vtep, host = _fake_tap_vtep(config)
+        header = bytes.fromhex("0800000000000a00")
+        with _receiver(port) as peer, host:
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._nursery = nursery
+                    await vtep.up()
+                    assert vtep._main is not None
+                    nursery.start_soon(vtep._rx_loop, vtep._main)  # the TAP's task is not started
+                    host.send(answer)  # already waiting on the TAP when the request arrives
+                    peer.sendto(header + request, (A, port))
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(peer)
+                    sent = peer.recv(65535)
+                    delivered = host.recv(65535)
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        return delivered, sent
+
+    delivered, sent = trio.run(main)
+    assert delivered == request
+    assert sent == bytes.fromhex("0800000000000a00") + answer
