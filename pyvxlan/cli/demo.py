@@ -371,7 +371,7 @@ def _main(args: argparse.Namespace) -> int:
         require_kernel_extra()
         from pyvxlan.kernel.netlink import require_privilege
 
-        require_privilege("run the demo on the kernel backend")  # before a line is printed
+        require_privilege("build a lab in network namespaces")  # before a line is printed
     if args.print_commands:
         from pyvxlan.kernel import lab_commands
 

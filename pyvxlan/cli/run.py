@@ -149,7 +149,7 @@ def _main(args: argparse.Namespace) -> int:
         require_kernel_extra()
         from pyvxlan.kernel.netlink import require_privilege
 
-        require_privilege("run a scenario on the kernel backend")  # before a line is printed
+        require_privilege("build a lab in network namespaces")  # before a line is printed
         lab_type = KernelLab
     try:
         # Every step against the backend before the first one runs: a run that stops half-way
