@@ -175,14 +175,33 @@ def _describe(topology: Topology, say: Callable[[str], None]) -> None:
                         say(f"  ip neigh add {guest.address} lladdr {guest.mac} dev {dev.name} nud permanent")
 
 
-async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None]) -> DemoReport:
+async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None], clock: Any) -> DemoReport:
+    from pyvxlan.cli.progress import Progress
     from pyvxlan.sim import open_lab
 
     report = DemoReport(topology.mode.value, len(topology.hosts), args.seed, "sim")
     async with open_lab(topology, seed=args.seed) as lab:
         if args.pcap:
             lab.capture(args.pcap)
-        await run_demo(lab, topology, report, say, lambda: lab.now)
+        u = lab.underlay
+        start = clock.current_time() - lab.now  # the progress thread reads the clock, not lab.now
+        progress = Progress(
+            len(topology.guests) - 1, lambda: f"{clock.current_time() - start:.3f}s virtual, {u.deliveries} deliveries"
+        )
+        pings = 0
+
+        def say_above(line: str) -> None:
+            nonlocal pings
+            progress.above(lambda: say(line))
+            if " pings " in line and not line.startswith(" "):
+                progress.step(pings, line)
+                pings += 1
+
+        progress.start()
+        try:
+            await run_demo(lab, topology, report, say_above, lambda: lab.now)
+        finally:
+            progress.stop()
         stats = lab.stats()
         report.stats = asdict(stats)
     return report
@@ -405,7 +424,8 @@ def _main(args: argparse.Namespace) -> int:
     say(f"pyvxlan demo: the classic VXLAN demo, {backend} (seed {args.seed})")
     _describe(topology, say)
     if args.backend == "sim":
-        report = trio.run(_sim_demo, topology, args, say, clock=trio.testing.MockClock(autojump_threshold=0))
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        report = trio.run(_sim_demo, topology, args, say, clock, clock=clock)
     else:
         report = trio.run(_kernel_demo, topology, args, say)
     if args.json:

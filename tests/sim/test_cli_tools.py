@@ -317,6 +317,15 @@ def test_progress_on_a_terminal_only_and_results_unchanged(tmp_path: Path) -> No
     assert shown.endswith("\r\x1b[K")  # erased at the end
 
 
+def test_demo_progress_on_a_terminal_only_and_results_unchanged() -> None:
+    env = dict(os.environ, PYVXLAN_PROGRESS_AFTER="0")
+    argv = [PY, "-m", "pyvxlan", "demo", "--hosts", "40"]
+    status, out, progress = _run_with_stderr_on_a_pty(argv, env)
+    piped = subprocess.run(argv, check=False, capture_output=True, env=env, cwd=ROOT, timeout=60)
+    assert (status, piped.returncode, out, piped.stderr) == (0, 0, piped.stdout, b"")
+    assert re.search(r"\[[0-9]+/39\] [0-9]+\.[0-9]{3}s virtual, [0-9]+ deliveries: ", progress.decode())
+
+
 # --- point 5: kernel backend -----------------------------------------------------------------------
 
 
