@@ -170,7 +170,11 @@ class NetlinkFailure(Exception):
 
 
 def _from_pyroute2(exc: NetlinkError) -> NetlinkFailure:
-    return NetlinkFailure(int(exc.code), "")
+    # With ext_ack the second argument is the kernel's own message (e.g. "A VXLAN device with the
+    # specified VNI already exists"); without one it is strerror's text, which says nothing more.
+    code = int(exc.code)
+    message = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else ""
+    return NetlinkFailure(code, "" if message == os.strerror(code) else message)
 
 
 # --- namespaces ------------------------------------------------------------------------------------
@@ -705,7 +709,8 @@ class Rtnl:
                 raise ConfigError("netns", f"no network namespace named {netns_name!r}")
         try:
             # flags=0: never create a namespace that is not there.
-            self._ipr = IPRoute(netns=netns_name, flags=0) if netns_name else IPRoute()
+            # ext_ack: the kernel's refusals carry its reason, which iproute2 prints too.
+            self._ipr = IPRoute(netns=netns_name, flags=0, ext_ack=True) if netns_name else IPRoute(ext_ack=True)
         except FileNotFoundError:
             raise ConfigError("netns", f"no network namespace named {netns_name!r}") from None
         except PermissionError:

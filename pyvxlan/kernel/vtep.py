@@ -871,6 +871,9 @@ def _in(netns: str | None) -> str:
 def _link_error(exc: nl.NetlinkFailure, what: str) -> VxlanError:
     if exc.errno in (errno.EPERM, errno.EACCES):
         return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what}")
+    if exc.errno == errno.EEXIST and "VNI" in exc.message:
+        # vxlan_vni_in_use: another device of this namespace has the VNI on the same port.
+        return ConfigError("vni", f"cannot {what}: {exc.message}")
     if exc.errno == errno.EEXIST:
         return ConfigError("name", f"cannot {what}: {exc}")
     if exc.errno == errno.EOPNOTSUPP:

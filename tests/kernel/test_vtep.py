@@ -114,6 +114,27 @@ def test_explicit_dst_port_is_sent_where_linux_would_pick_8472(netns: str) -> No
     run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
 
 
+def test_a_vni_already_in_use_says_so_as_iproute2_does_vxlan_vni_in_use(netns: str) -> None:
+    """vxlan_vni_in_use: a second device with the same VNI and port in one namespace is EEXIST, and
+    the kernel's extended ack says why; pyvxlan gives that reason, as `ip link add` prints it."""
+
+    async def body(vtep: KernelVtep) -> None:
+        with pytest.raises(ConfigError) as info:
+            await KernelVtep.create(VtepConfig(vni=7, local="198.51.100.1", name="vxlan7b"), netns=netns)
+        assert (info.value.field, str(info.value)) == (
+            "vni",
+            "vni: cannot create vxlan device vxlan7b: A VXLAN device with the specified VNI already exists",
+        )
+        with pytest.raises(ConfigError) as info:  # the same name is about the name, not the VNI
+            await KernelVtep.create(VtepConfig(vni=8, local="198.51.100.1", name="vxlan7"), netns=netns)
+        assert (info.value.field, str(info.value)) == (
+            "name",
+            f"name: an interface named 'vxlan7' exists already in namespace {netns}",
+        )
+
+    run(netns, body, VtepConfig(vni=7, local="198.51.100.1"))
+
+
 def test_unicast_remote_goes_in_the_group_attribute_and_becomes_the_all_zeros_entry(netns: str) -> None:
     async def body(vtep: KernelVtep) -> None:
         assert "remote 198.51.100.2" in sh(netns, "ip -d link show vxlan7")
