@@ -530,3 +530,15 @@ def test_run_both_refuses_simulator_only_steps_before_anything_runs(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"^step 3\.action: expect-counter is not supported by the kernel backend$"):
         run_both(load_scenario(path), report=lambda side, r: seen.append(side))
     assert seen == []
+
+
+@pytest.mark.parametrize("option", ["--json", "--events"])
+def test_run_backend_both_refuses_per_lab_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text(TWO)
+    assert main(["run", str(path), "--backend", "both", option]) == 2
+    assert capsys.readouterr().err == (
+        f"pyvxlan: error: --backend both and {option} cannot be used together: it compares two labs in step\n"
+    )

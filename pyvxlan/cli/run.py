@@ -30,7 +30,12 @@ def register(subparsers: Any) -> None:
         description="Run a scenario: ping, wait, move guests, take links or VTEPs down, expect FDB entries.",
     )
     p.add_argument("file", metavar="FILE.toml", help="the scenario (see docs/scenarios.md)")
-    p.add_argument("--backend", choices=["sim", "kernel"], default="sim", help="simulated (default) or real namespaces")
+    p.add_argument(
+        "--backend",
+        choices=["sim", "kernel", "both"],
+        default="sim",
+        help="simulated (default), real namespaces, or both in step, compared after every step",
+    )
     p.add_argument("--seed", type=int, help="the simulator's seed (default 0)")
     p.add_argument("--events", action="store_true", help="print the simulator's whole event log at the end")
     p.add_argument("--json", action="store_true", help="one JSON object per line: each step, then a summary")
@@ -129,6 +134,41 @@ async def _run_kernel(
         return results, [], {}
 
 
+def _run_both(scenario: Scenario, args: argparse.Namespace) -> int:
+    """``--backend both``: the simulator and the kernel lab in step (pyvxlan.conform.labs); the
+    first divergence is printed with the step and both sides, and is a failure (status 1)."""
+    from pyvxlan.cli import UsageError
+    from pyvxlan.conform.labs import run_both
+    from pyvxlan.kernel.lab import require_kernel_extra
+    from pyvxlan.kernel.netlink import require_privilege
+
+    for option in ("json", "pcap", "events"):
+        if getattr(args, option):
+            raise UsageError(f"--backend both and --{option} cannot be used together: it compares two labs in step")
+    require_kernel_extra()
+    require_privilege("build a lab in network namespaces")  # before a line is printed
+    from pyvxlan.kernel.lab import KernelLab
+    from pyvxlan.sim import SimLab
+
+    try:
+        for lab_type, name in ((SimLab, "sim"), (KernelLab, "kernel")):
+            check_backend(scenario, lab_type, name)
+    except ConfigError as exc:
+        raise TopologyFileError(args.file, exc.field, exc.reason) from None
+    topo = scenario.topology
+    print(
+        f"pyvxlan run {args.file}: {len(topo.hosts)} hosts, {len(topo.guests)} guests, mode {topo.mode.value}, "
+        f"{len(scenario.steps)} steps, backend both"
+    )
+    sim, kernel, divergence = run_both(
+        scenario, seed=args.seed, report=lambda side, r: print(f"{side:<6} {_line(r)}", flush=True)
+    )
+    failed = [r for r in (*sim, *kernel) if r.passed is False]
+    print(divergence.text() if divergence is not None else f"no divergence in {len(kernel)} steps")
+    print(f"{len(scenario.steps)} steps, {len(failed)} failed expectations, {int(divergence is not None)} divergence")
+    return 1 if failed or divergence is not None else 0
+
+
 def _main(args: argparse.Namespace) -> int:
     import trio  # here, not at import: see pyvxlan.cli.demo._main
     import trio.testing
@@ -138,6 +178,8 @@ def _main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)  # a bad file: TopologyFileError, exit status 2
     if args.pcap:
         check_output_path(args.pcap)
+    if args.backend == "both":
+        return _run_both(scenario, args)
     lab_type: type
     if args.backend == "sim":
         from pyvxlan.sim import SimLab

@@ -224,3 +224,26 @@ def test_doc_scenarios_agree_on_both_backends(root: None, tmp_path: Path, name: 
     assert divergence is None, divergence.text()
     assert [r.passed for r in kernel] == [r.passed for r in sim]
     assert len(kernel) == len(scenario.steps)
+
+
+def test_cli_run_backend_both(root: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``pyvxlan run FILE --backend both``: each side's steps, then no divergence (status 0), or
+    the first divergence with the step and both sides (status 1)."""
+    from pyvxlan.cli import main
+
+    scenarios = dict(_doc_scenarios())
+    agreeing = next(toml for toml in scenarios.values() if "move" not in toml)
+    path = tmp_path / "two.toml"
+    path.write_text(agreeing)
+    assert main(["run", str(path), "--backend", "both"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(", backend both")
+    assert [line.split()[0] for line in out[1:5]] == ["sim", "sim", "kernel", "kernel"]
+    assert out[-2:] == ["no divergence in 2 steps", "2 steps, 0 failed expectations, 0 divergence"]
+
+    moving = next(toml for toml in scenarios.values() if "move" in toml)
+    path = tmp_path / "migration.toml"
+    path.write_text(moving)
+    assert main(["run", str(path), "--backend", "both"]) == 1
+    text = capsys.readouterr().out
+    assert "first divergence after step 3 (move guest=db to=host3), counters of host1 vni 10:\n" in text
