@@ -18,7 +18,9 @@ carries its actions out on the host's network stack and feeds it what arrives:
 * The core's timer (``next_timer``) is armed as a trio deadline; ageing runs ``handle_timer``.
 
 Sockets and TAP are read until they would block, up to ``batch`` at a time, before going back to
-trio: one datagram per wake-up would cap a trio task near 80,000 a second.
+trio: one datagram per wake-up would cap a trio task near 80,000 a second. TAP frames go through
+``Vtep.transmit_many`` in chunks of ``CHUNK``; after writing to the TAP the driver reads it once
+more (the answer is often there already), so a round trip costs one trio wake-up, not two.
 """
 
 from __future__ import annotations
