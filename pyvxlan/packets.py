@@ -35,6 +35,7 @@ __all__ = [
     "parse_ipv6",
     "solicited_node_mac",
     "udp_frame",
+    "unpadded",
 ]
 
 ETH_IPV4: Final = 0x0800
@@ -72,6 +73,24 @@ class ArpPacket:
     sender_ip: bytes
     target_mac: bytes
     target_ip: bytes
+
+
+def unpadded(frame: bytes) -> bytes:
+    """``frame`` without the padding to 60 bytes that the builders here add: Linux pads only on a
+    real NIC, so a veth, a bridge and a vxlan device carry the short frame, and a lab's guest
+    (simulated or in a namespace) sends it short.
+
+    >>> len(unpadded(announcement_frame(bytes.fromhex("020000000001"), bytes((203, 0, 113, 1)))))
+    42
+    """
+    kind = frame[12:14]
+    if kind == b"\x08\x06":
+        return frame[:42]
+    if kind == b"\x08\x00":
+        return frame[: 14 + int.from_bytes(frame[16:18], "big")]
+    if kind == b"\x86\xdd":
+        return frame[: 54 + int.from_bytes(frame[18:20], "big")]
+    return frame
 
 
 def arp_frame(

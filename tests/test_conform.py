@@ -56,7 +56,7 @@ def ignores_maxaddress(config: VtepConfig) -> Vtep:
     return Vtep(dataclasses.replace(config, max_entries=0))
 
 
-def _arp_from(mac: str, vni: int = VNI) -> bytes:
+def arp_from(mac: str, vni: int = VNI) -> bytes:
     src = bytes.fromhex(mac.replace(":", ""))
     header = bytes((8, 0, 0, 0)) + vni.to_bytes(3, "big") + b"\x00"
     return header + b"\xff" * 6 + src + bytes.fromhex("08060001080006040001") + src + bytes(4) + bytes(6) + bytes(4)
@@ -186,7 +186,7 @@ def test_play_counts_steps_and_comparisons_per_category() -> None:
         (
             LinkOp("up"),
             FdbOp("add", M1, "198.51.100.3", state=FdbState.STATIC),
-            Datagram("198.51.100.4", _arp_from("02:00:00:00:42:02")),
+            Datagram("198.51.100.4", arp_from("02:00:00:00:42:02")),
         ),
     )
     counts: dict[Category, list[int]] = {}
@@ -201,7 +201,7 @@ def test_reproductions_are_the_commands_and_calls() -> None:
         (
             LinkOp("up"),
             FdbOp("replace", "00:00:00:00:00:00", "198.51.100.3", port=5555, state=FdbState.REACHABLE, router=True),
-            Datagram("198.51.100.3", _arp_from(M1)),
+            Datagram("198.51.100.3", arp_from(M1)),
             Wait(1.5),
         ),
     )
@@ -215,7 +215,7 @@ def test_reproductions_are_the_commands_and_calls() -> None:
         "bridge -n NSA fdb replace 00:00:00:00:00:00 dev pvh8vx dst 198.51.100.3 port 5555 self router dynamic",
         "ip netns exec NSB python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
         's.bind(("198.51.100.3", 0)); '
-        f's.sendto(bytes.fromhex("{_arp_from(M1).hex()}"), ("198.51.100.1", 8472))\'',
+        f's.sendto(bytes.fromhex("{arp_from(M1).hex()}"), ("198.51.100.1", 8472))\'',
         "sleep 1.5",
     ]
     assert python_script(episode) == [
@@ -224,7 +224,7 @@ def test_reproductions_are_the_commands_and_calls() -> None:
         f"max_entries=3, mac='{DEV_MAC}'))",
         "vtep.up()",
         "vtep.fdb_replace('00:00:00:00:00:00', '198.51.100.3', port=5555, state=FdbState.REACHABLE, router=True)",
-        f"vtep.receive(bytes.fromhex('{_arp_from(M1).hex()}'), '198.51.100.3', 0, now=0.000)",
+        f"vtep.receive(bytes.fromhex('{arp_from(M1).hex()}'), '198.51.100.3', 0, now=0.000)",
         "vtep.handle_timer(1.500)",
     ]
 

@@ -48,7 +48,7 @@ except ModuleNotFoundError as exc:
 else:
     HAVE_NETLINK = True
 from pyvxlan.lab import PingResult
-from pyvxlan.packets import announcement_frame
+from pyvxlan.packets import announcement_frame, unpadded
 from pyvxlan.pcap import PcapWriter
 from pyvxlan.topology import FdbMode, GuestSpec, Topology
 
@@ -646,7 +646,8 @@ class KernelGuest:
     async def announce(self) -> None:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
-        frame = announcement_frame(parse_mac(self._spec.mac), ip_info(self._spec.address).packed)
+        # Short, as the simulated guest and Linux's own ARP send it on a veth: both labs' counters agree.
+        frame = unpadded(announcement_frame(parse_mac(self._spec.mac), ip_info(self._spec.address).packed))
         raw = await _socket_in(self.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
         with raw:
             raw.bind((UPLINK, 0))
@@ -859,8 +860,10 @@ class KernelLab:
         namespace, the guest keeps its MAC and IP and sends a gratuitous ARP; in controller mode
         every VTEP is reprogrammed first, as the simulated lab's controller does.
 
-        Unlike a simulated guest, the kernel forgets the guest's ARP cache when its link goes
-        down during the move.
+        The guest's link goes down while its veth moves, and Linux forgets its ARP/ND cache when
+        the carrier change is processed (linkwatch, asynchronously: sometimes before the next
+        ping, sometimes not). The move flushes the cache itself, so a move is the same every time
+        and the same as in the simulated lab.
         """
         guest = self.guest(name)
         spec = self.topology.guest(name)
@@ -883,6 +886,8 @@ class KernelLab:
         del ctx.index[(old_ns, gif)]
         _set_master(ctx, new_ns, gif, bridge)
         _link_up(ctx, new_ns, gif)
+        gns = self._names.ns(name)
+        ctx.ipr(gns).flush_neighbours(ctx.idx(gns, UPLINK))
 
     async def _controller_attach(self, spec: GuestSpec, host: str, old: str) -> None:
         # The simulated lab's controller after a move: the new host drops its entries for the

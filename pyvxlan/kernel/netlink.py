@@ -15,6 +15,7 @@ Two layers live here, both blocking (callers run them in a worker thread):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -821,6 +822,16 @@ class Rtnl:
     def set_multicast(self, index: int, on: bool) -> None:
         """``ip link set DEV multicast on|off`` (IFF_MULTICAST)."""
         self._call("link", "set", index=index, flags=0x1000 if on else 0, change=0x1000)
+
+    def flush_neighbours(self, index: int) -> None:
+        """``ip neigh flush dev DEV``: forget the interface's ARP and ND entries (all but
+        permanent ones, as iproute2 does). pyroute2 has no flush: a dump, then one delete each."""
+        for msg in self._call("neigh", "dump", ifindex=index):
+            dst = msg.get_attr("NDA_DST")
+            if dst is None or msg["state"] & 0x80:  # NUD_PERMANENT
+                continue
+            with contextlib.suppress(NetlinkFailure):  # gone meanwhile (it expired)
+                self._call("neigh", "del", ifindex=index, dst=dst, family=msg["family"])
 
     def set_address(self, index: int, mac: str) -> None:
         """``ip link set DEV address MAC``."""

@@ -47,6 +47,7 @@ from pyvxlan.packets import (
     parse_ip,
     solicited_node_mac,
     udp_frame,
+    unpadded,
 )
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
@@ -94,19 +95,6 @@ class _Resolution:
     # Packets to build once resolved, with their truesize, and the sum of those sizes.
     queue: deque[tuple[tuple[object, ...], int]] = field(default_factory=deque)
     queued: int = 0
-
-
-def _unpadded(frame: bytes) -> bytes:
-    """``frame`` without the padding to 60 bytes that the packet builders add: Linux pads only
-    on a real NIC, so a veth, a bridge and a vxlan device carry the short frame."""
-    kind = frame[12:14]
-    if kind == b"\x08\x06":
-        return frame[:42]
-    if kind == b"\x08\x00":
-        return frame[: 14 + int.from_bytes(frame[16:18], "big")]
-    if kind == b"\x86\xdd":
-        return frame[: 54 + int.from_bytes(frame[18:20], "big")]
-    return frame
 
 
 def _ipv4_as_linux(frame: bytes, ident: int, df: bool) -> bytes:
@@ -332,7 +320,7 @@ class SimGuest:
     def announce(self) -> None:
         """Send a gratuitous ARP (IPv6: an unsolicited neighbour advertisement to all nodes), as
         a migrated VM does, so that bridges and VTEPs relearn where it is."""
-        frame = _unpadded(announcement_frame(self.mac_bytes, self.ip_bytes))
+        frame = unpadded(announcement_frame(self.mac_bytes, self.ip_bytes))
         self._sched.call_later(0.0, self.source, self._transmit, frame)
 
     def flush_arp(self) -> None:
@@ -408,7 +396,7 @@ class SimGuest:
                 self.mac_bytes, dst_mac, self.ip_bytes, target, src_port=sport, dst_port=dport, payload=payload
             )
             proto = _PROTO_UDP
-        frame = _unpadded(frame)
+        frame = unpadded(frame)
         if self.v6:
             # ip6_make_flowlabel: a hash of the flow (auto_flowlabels), the traffic class kept.
             word = int.from_bytes(frame[14:18], "big") & 0xFFF00000
@@ -430,7 +418,7 @@ class SimGuest:
         if self.v6:
             self._transmit(ns_frame(self.mac_bytes, self.ip_bytes, target))
         else:
-            self._transmit(_unpadded(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target)))
+            self._transmit(unpadded(arp_frame(ARP_REQUEST, self.mac_bytes, self.ip_bytes, target)))
         self._sched.call_later(ARP_RETRANS, self.source, self._arp_probe, target)
 
     def _learn(self, ip: bytes, mac: bytes) -> None:
@@ -534,7 +522,7 @@ class SimGuest:
                 return  # our own gratuitous ARP, or an address conflict probe
             self._learn(arp.sender_ip, arp.sender_mac)
             self._transmit(
-                _unpadded(
+                unpadded(
                     arp_frame(
                         ARP_REPLY,
                         self.mac_bytes,

@@ -454,9 +454,11 @@ class SimLab:
         await self.vtep(host, vni).up()
 
     async def move_guest(self, name: str, host: str) -> None:
-        """Move a guest to ``host``'s bridge (a live migration): it keeps its MAC, IP and ARP
-        cache and announces itself with a gratuitous ARP; in controller mode the controller
-        reprograms every VTEP first, as Docker's overlay driver does on leave and join."""
+        """Move a guest to ``host``'s bridge (a live migration): it keeps its MAC and IP, loses its
+        ARP/ND cache as a Linux guest whose link goes down does (the kernel lab moves its veth,
+        so both labs put the same frames on the wire), and announces itself with a gratuitous ARP;
+        in controller mode the controller reprograms every VTEP first, as Docker's overlay driver
+        does on leave and join."""
         guest = self.guest(name)
         spec = self.topology.guest(name)
         old = self._guest_host[name]
@@ -465,6 +467,7 @@ class SimLab:
             return
         self._log(EventKind.ACTION, "lab", f"move {name} from {old} to {host}")
         self._unplug(guest, old, spec.vni)
+        guest.flush_arp()
         self._plug(guest, host, spec.vni)
         if self.topology.mode is FdbMode.CONTROLLER:
             await self._controller_attach(spec, host, old)
