@@ -142,6 +142,14 @@ def _rx_parse(payload: bytes) -> _RxParse:
     return parse
 
 
+def _snoop_interface(src: str, interface: str | None) -> str | None:
+    """The receive interface ``vxlan_snoop`` holds a remote to: the one the datagram came in on
+    for an IPv6 link-local source (reachable only through it), none (ifindex 0) for any other."""
+    if interface is None or ":" not in src:
+        return None
+    return interface if ipaddress.IPv6Address(src).is_link_local else None
+
+
 class Vtep:
     """One vxlan device as a pure state machine; created down, like ``ip link add``.
 
@@ -655,7 +663,11 @@ class Vtep:
                     if rec.kind is _LEARNED and rec.next is not None:
                         self._fdb._touch(smac, rec)  # to the end of the ageing order: O(1)
                 rd = rec.remotes[0]
-                if rd.dst != src and not self._snoop_moved(smac, rec, rd, src, size):
+                # vxlan_snoop compares the remote's address and its interface (ifindex) with the
+                # datagram's; the interface is only ever set for an IPv6 link-local source.
+                if (rd.dst != src or rd.interface is not None or interface is not None) and not self._snoop_moved(
+                    smac, rec, rd, src, size, interface
+                ):
                     return
             else:
                 self._learn(smac, src, interface)
@@ -674,10 +686,18 @@ class Vtep:
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(deliver)
 
-    def _snoop_moved(self, smac: bytes, rec: _Record, rd: _Remote, src: str, size: int) -> bool:
-        """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver."""
+    def _snoop_moved(  # noqa: PLR0917 - receive's hot path
+        self, smac: bytes, rec: _Record, rd: _Remote, src: str, size: int, interface: str | None
+    ) -> bool:
+        """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver.
+
+        Elsewhere is another address, or another interface: an entry made ``via`` an interface
+        is not the remote a datagram from the same address came from (its ifindex is 0 unless
+        the source is link-local), so a static entry drops it and a dynamic one "migrates" to the
+        same address, its interface kept (Linux's vxlan_snoop rewrites remote_ip only).
+        """
         src = ip_info(src, "src").text
-        if rd.dst == src:
+        if rd.dst == src and rd.interface == _snoop_interface(src, interface):
             return True
         state = rec.kind.state
         if state is not _REACHABLE:
@@ -725,9 +745,10 @@ class Vtep:
     def _learn(self, smac: bytes, src: str, interface: str | None = None) -> None:
         global _learned_last  # the one-entry memo described at the top
         # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
-        if interface is not None and self._v6 and src[:3].lower() == "fe8":
+        via = _snoop_interface(src, interface) if self._v6 else None
+        if via is not None:
             # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
-            remotes: tuple[_Remote] | None = (_Remote(ip_info(src, "src").text, None, None, interface, self._config),)
+            remotes: tuple[_Remote] | None = (_Remote(ip_info(src, "src").text, None, None, via, self._config),)
         else:
             remotes = self._learned.get(src)
         if remotes is None:

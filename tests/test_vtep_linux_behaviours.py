@@ -1223,3 +1223,37 @@ def test_transmit_mark_and_receive_tos_are_checked() -> None:
         v.transmit(eth(H2, H1), now=1.0, mark=-1)
     with pytest.raises(ConfigError, match=r"^tos: must be in 0\.\.255, got True$"):
         v.receive(vx(eth(DEV_MAC, H2)), PEER, 50000, now=1.0, tos=True)
+
+
+def test_linux_vxlan_snoop_an_entry_via_an_interface_is_another_remote_than_the_datagrams() -> None:
+    """vxlan_snoop compares remote_ip and remote_ifindex; a datagram's ifindex is 0 unless its
+    source is IPv6 link-local (seen live, found by ``pyvxlan conform --seed 11``): a static entry
+    made ``via`` an interface drops a datagram from its own address, and a dynamic one "migrates"
+    to the same address, keeping its interface (only remote_ip is rewritten)."""
+    v = make(dev="ul0")
+    v.fdb_add(H2, PEER, interface="ul0", state=FdbState.STATIC)
+    v.receive(vx(eth(DEV_MAC, H2)), PEER, 50000, now=1.0)
+    out = v.take_outputs()
+    assert drops(out) == [(Direction.RX, DropReason.ENTRY_EXISTS)]
+    assert not [o for o in out if isinstance(o, DeliverFrame)]
+
+    v = make(dev="ul0")
+    v.fdb_add(H2, PEER, interface="ul0", state=FdbState.REACHABLE)
+    v.receive(vx(eth(DEV_MAC, H2)), PEER, 50000, now=1.0)
+    out = v.take_outputs()
+    assert [o for o in out if isinstance(o, EntryMigrated)] == [EntryMigrated(H2, PEER, PEER)]
+    assert isinstance(out[-1], DeliverFrame)
+    [e] = v.fdb.get(H2)
+    assert (e.dst, e.interface) == (PEER, "ul0")
+
+
+def test_linux_vxlan_snoop_a_link_local_source_on_its_interface_is_the_same_remote() -> None:
+    """The other side of the same comparison: a link-local source learned via eth0 is the same
+    remote for the next datagram that comes in on eth0 (no migration), not on another one."""
+    v = make(local=LOCAL6, remote=PEER6)
+    v.receive(vx(eth(DEV_MAC, H2)), "fe80::2", 50000, now=1.0, interface="eth0")
+    v.take_outputs()
+    v.receive(vx(eth(DEV_MAC, H2)), "fe80::2", 50000, now=2.0, interface="eth0")
+    assert not [o for o in v.take_outputs() if isinstance(o, EntryMigrated)]
+    v.receive(vx(eth(DEV_MAC, H2)), "fe80::2", 50000, now=3.0, interface="eth1")
+    assert [o for o in v.take_outputs() if isinstance(o, EntryMigrated)] == [EntryMigrated(H2, "fe80::2", "fe80::2")]

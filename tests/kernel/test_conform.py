@@ -58,24 +58,20 @@ def test_a_model_that_ignores_maxaddress_is_reported_with_a_few_steps(root: None
     assert len(d.episode.steps) <= d.episode.device.max_entries + 1
 
 
-KNOWN_DIVERGENCE = (
-    "the model's receive() compares only a remote's address with the datagram's source; Linux's "
-    "vxlan_snoop compares remote_ip and remote_ifindex (0 unless the source is IPv6 link-local), so "
-    "an entry made with via is another remote: a static or permanent one drops the datagram"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENCE)
-def test_vxlan_snoop_compares_remote_ifindex_so_a_static_entry_with_via_drops(root: None) -> None:
+@pytest.mark.parametrize("state", [FdbState.STATIC, FdbState.PERMANENT, FdbState.REACHABLE])
+def test_vxlan_snoop_compares_remote_ifindex_so_an_entry_with_via_is_another_remote(root: None, state: FdbState) -> None:
     """Found by ``pyvxlan conform --seed 11``: after ``bridge fdb add M dst D via pvh8u static``, a
-    datagram from D with source M is dropped by the kernel (vxlan_snoop: the remote's ifindex is
-    not the receive ifindex 0, and a static entry is not migrated) and delivered by the model."""
+    datagram from D with source M is dropped by the kernel (vxlan_snoop compares remote_ip and
+    remote_ifindex, and the receive ifindex is 0 unless the source is link-local; a static or
+    permanent entry is not migrated). A dynamic one "migrates" to the same address and keeps its
+    interface (vxlan_snoop rewrites remote_ip only). The model does the same, step for step."""
     device = Device(version=4, mode="remote-dev")
     episode = Episode(
         device,
         (
             LinkOp("up"),
-            FdbOp("add", M1, "198.51.100.3", via="pvh8u", state=FdbState.STATIC),
+            FdbOp("add", M1, "198.51.100.3", via="pvh8u", state=state),
+            Datagram("198.51.100.3", arp_from(M1)),
             Datagram("198.51.100.3", arp_from(M1)),
         ),
     )
