@@ -140,6 +140,13 @@ QUIRKS: tuple[Quirk, ...] = (
         "`vxlan_snoop` (`IPV6_ADDR_LINKLOCAL`)",
     ),
     Quirk(
+        "via-entry-is-another-remote",
+        Category.RX,
+        "an entry made via an interface is not the remote of a datagram from its own address (ifindex 0): "
+        "a static one drops it, a dynamic one migrates to the same address, keeping its interface",
+        "`vxlan_snoop` (`remote_ifindex`; only `remote_ip` is rewritten)",
+    ),
+    Quirk(
         "udp6-zero-checksum",
         Category.RX,
         "an IPv6 datagram with UDP checksum 0 never reaches the device without udp6zerocsumrx",
