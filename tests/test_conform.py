@@ -518,16 +518,102 @@ def test_a_model_that_never_ages_is_caught_on_age() -> None:
     assert len(kinds) <= 4 and kinds[0] is LinkOp and Datagram in kinds
 
 
-def test_run_both_refuses_simulator_only_steps_before_anything_runs(tmp_path: Path) -> None:
-    """expect-counter reads the simulator's own totals: the kernel lab has none, so the whole run
-    is refused up front, naming the step (the CLI prints it as a bad file, status 2)."""
+SIM_ONLY_STEPS = """
+[[steps]]
+action = "expect-counter"
+counter = "flood_datagrams"
+equals = 1
+[[steps]]
+action = "expect-event"
+kind = "learned"
+where = "host2/vxlan10"
+detail = "02:00:00:00:00:01"
+equals = 1
+[[steps]]
+action = "expect-counter"
+counter = "learned"
+equals = 99
+[[steps]]
+action = "ping"
+from = "b"
+to = "a"
+count = 1
+expect = "all"
+"""
+
+
+def test_run_both_checks_simulator_only_steps_on_the_simulator_and_reports_them_on_the_other(tmp_path: Path) -> None:
+    """expect-counter and expect-event read the simulator's own totals and events: the simulator
+    side checks them (one holds, one fails here), the other side does nothing and says
+    "simulator only" (neither passed nor failed), the comparison after each still finds the labs
+    alike, and the run goes on to the end."""
+    import trio.testing
+
+    from pyvxlan.conform.labs import SIM_ONLY_DETAIL, run_both
+    from pyvxlan.scenario import load_scenario
+
+    path = tmp_path / "counters.toml"
+    path.write_text(TWO + SIM_ONLY_STEPS)
+    seen: list[tuple[str, int, bool | None]] = []
+    sim, other, divergence = run_both(
+        load_scenario(path),
+        report=lambda side, r: seen.append((side, r.index, r.passed)),
+        other=_sim_other(True),
+        other_clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    assert divergence is None, divergence.text()
+    assert [r.passed for r in sim] == [True, True, True, True, False, True]
+    assert sim[2].detail == "1 flood_datagrams (expected 1)"
+    assert sim[3].detail == "1 learned events (expected 1)"
+    assert sim[4].detail == "2 learned (expected 99)"  # each VTEP learned the other guest
+    assert [r.passed for r in other] == [True, True, None, None, None, True]
+    assert [r.detail for r in other[2:5]] == [SIM_ONLY_DETAIL] * 3 == ["simulator only"] * 3
+    assert seen == [("sim", i, r.passed) for i, r in enumerate(sim)] + [
+        ("kernel", i, r.passed) for i, r in enumerate(other)
+    ]
+
+
+def test_run_both_still_compares_the_labs_after_a_simulator_only_step(tmp_path: Path) -> None:
+    """The step does nothing on the other side, but the state after it is compared: a lab that
+    differs from the start (here a static entry the simulator lacks) diverges at that step."""
+    from contextlib import asynccontextmanager
+
+    import trio.testing
+
+    from pyvxlan.conform.labs import run_both
+    from pyvxlan.scenario import load_scenario
+    from pyvxlan.sim import open_lab
+
+    @asynccontextmanager
+    async def with_an_entry(topology: Any) -> Any:
+        async with open_lab(topology) as lab:
+            await lab.vtep("host1", 10).fdb_add("02:00:00:00:00:09", "198.51.100.9")
+            yield lab
+
+    path = tmp_path / "counter-first.toml"
+    topology, steps = TWO.split("[[steps]]", 1)
+    path.write_text(topology + '[[steps]]\naction = "expect-counter"\ncounter = "flood_datagrams"\nequals = 1\n')
+    scenario = load_scenario(path)
+    assert scenario.steps[0].action == "expect-counter"
+    sim, other, divergence = run_both(
+        scenario, other=with_an_entry, other_clock=trio.testing.MockClock(autojump_threshold=0)
+    )
+    assert divergence is not None
+    assert (divergence.index, divergence.field) == (0, "fdb of host1 vni 10")
+    assert len(other) == 1 and other[0].passed is None
+    assert sim[0].passed is False  # nothing sent yet: 0 flood_datagrams, expected 1
+
+
+def test_run_both_refuses_steps_the_kernel_lab_cannot_do_before_anything_runs(tmp_path: Path) -> None:
+    """``link`` changes a simulated link's latency or loss: the kernel lab has no such links, so
+    the whole run is refused up front, naming the step (the CLI prints it as a bad file, status 2)."""
     from pyvxlan.conform.labs import run_both
     from pyvxlan.scenario import load_scenario
 
-    path = tmp_path / "counter.toml"
-    path.write_text(TWO + '[[steps]]\naction = "expect-counter"\ncounter = "flood_datagrams"\nequals = 1\n')
+    path = tmp_path / "link.toml"
+    path.write_text(TWO + '[[steps]]\naction = "link"\nhost = "host1"\nloss = 0.5\n')
     seen: list[str] = []
-    with pytest.raises(ConfigError, match=r"^step 3\.action: expect-counter is not supported by the kernel backend$"):
+    with pytest.raises(ConfigError, match=r"^step 3\.action: link is not supported by the kernel backend$"):
         run_both(load_scenario(path), report=lambda side, r: seen.append(side))
     assert seen == []
 

@@ -9,6 +9,11 @@ The simulator is deterministic, so it runs first (in virtual time) and its state
 is kept; the kernel lab then runs step by step (in real time) and is compared after each one, and
 stops at the first divergence: what running them side by side would show, without holding the
 simulator's clock while the kernel works.
+
+A simulator-only expectation (``expect-counter``, ``expect-event``: :data:`pyvxlan.scenario.SIM_ONLY`)
+is checked on the simulator side only, where it passes or fails as in ``--backend sim``; on the
+kernel side it does nothing and is reported as :data:`SIM_ONLY_DETAIL` (``passed`` is ``None``).
+The comparison after it still happens, on everything but whether it held.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.lab import Lab
-from pyvxlan.scenario import Scenario, StepResult, check_backend, run_scenario
+from pyvxlan.scenario import SIM_ONLY, Scenario, StepResult, check_backend, needs_all_events, run_scenario
 from pyvxlan.topology import Topology
 
-__all__ = ["Divergence", "LabState", "lab_state", "run_both"]
+__all__ = ["SIM_ONLY_DETAIL", "Divergence", "LabState", "lab_state", "run_both"]
 
 SETTLE = 0.05  # seconds on each side's clock after every step, before the comparison
 _PING = re.compile(r"^(\d+) sent, (\d+) received")
+#: The detail of a simulator-only expectation on the kernel side, where it does nothing.
+SIM_ONLY_DETAIL = "simulator only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +122,18 @@ async def _steps(
     now: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
     after: Callable[[StepResult, LabState], bool],
+    skip_sim_only: bool = False,
 ) -> list[StepResult]:
     """Run ``scenario`` on ``lab`` one step at a time, calling ``after`` with each result and the
-    state; stop when it returns False."""
+    state; stop when it returns False. With ``skip_sim_only`` a simulator-only expectation does
+    nothing: its result expects nothing (``passed`` is ``None``) and says so."""
     results: list[StepResult] = []
     for i, step in enumerate(scenario.steps):
-        [r] = await run_scenario(lab, Scenario(scenario.topology, (step,)), now=now, sleep=sleep)
-        r = dataclasses.replace(r, index=i)
+        if skip_sim_only and step.action in SIM_ONLY:
+            r = StepResult(i, step, now(), None, SIM_ONLY_DETAIL)
+        else:
+            [r] = await run_scenario(lab, Scenario(scenario.topology, (step,)), now=now, sleep=sleep)
+            r = dataclasses.replace(r, index=i)
         # Let what the step set in motion land (a moved guest's announcement crosses the
         # simulated underlay in virtual milliseconds, the kernel's in microseconds) before looking.
         await sleep(SETTLE)
@@ -142,20 +154,22 @@ def run_both(
     """The scenario on both backends (the kernel lab needs root): each side's results and the
     first divergence, or ``None``. ``report(side, result)`` is called after each step. ``other``
     opens the lab held against the simulator (default: the kernel lab), run with ``other_clock``
-    (a trio clock; default: real time)."""
+    (a trio clock; default: real time). A simulator-only expectation is checked on the simulator
+    only; on the other side its result is ``passed=None`` with the detail :data:`SIM_ONLY_DETAIL`."""
     import trio
     import trio.testing
 
-    from pyvxlan.sim import SimLab
+    from pyvxlan.sim import KEPT_EVENTS, SimLab
     from pyvxlan.sim import open_lab as open_sim_lab
 
-    # Every step against both backends before the first one runs (ConfigError naming the step).
+    # Every step against both backends before the first one runs (ConfigError naming the step);
+    # the kernel side does nothing for a simulator-only expectation.
     check_backend(scenario, SimLab, "sim")
     if other is None:
         from pyvxlan.kernel import open_lab as open_kernel_lab
         from pyvxlan.kernel.lab import KernelLab
 
-        check_backend(scenario, KernelLab, "kernel")
+        check_backend(scenario, KernelLab, "kernel", skip_sim_only=True)
         other = open_kernel_lab
 
     sim_states: list[LabState] = []
@@ -166,7 +180,9 @@ def run_both(
         return True
 
     async def on_sim() -> list[StepResult]:
-        async with open_sim_lab(scenario.topology, seed=seed) as lab:
+        # Every event kept when a step filters them by place or text, as ``pyvxlan run`` does.
+        kept: bool | int = True if needs_all_events(scenario) else KEPT_EVENTS
+        async with open_sim_lab(scenario.topology, seed=seed, keep_events=kept) as lab:
             return await _steps(lab, scenario, now=lambda: lab.now, sleep=lab.sleep, after=keep)
 
     sim_results = trio.run(on_sim, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -174,7 +190,11 @@ def run_both(
 
     def check(r: StepResult, state: LabState) -> bool:
         report("kernel", r)
-        diff = _differs(sim_states[r.index], state)
+        expected = sim_states[r.index]
+        if r.step.action in SIM_ONLY:
+            # Held on the simulator only: the rest of the state is still compared.
+            expected = dataclasses.replace(expected, passed=None)
+        diff = _differs(expected, state)
         if diff is not None:
             found.append(Divergence(r.index, r.step.describe(), *diff))
             return False
@@ -183,7 +203,14 @@ def run_both(
     async def on_kernel() -> list[StepResult]:
         start = trio.current_time()
         async with other(scenario.topology) as lab:
-            return await _steps(lab, scenario, now=lambda: trio.current_time() - start, sleep=trio.sleep, after=check)
+            return await _steps(
+                lab,
+                scenario,
+                now=lambda: trio.current_time() - start,
+                sleep=trio.sleep,
+                after=check,
+                skip_sim_only=True,
+            )
 
     kernel_results = trio.run(on_kernel, clock=other_clock)
     return sim_results, kernel_results, found[0] if found else None
