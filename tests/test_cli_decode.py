@@ -397,11 +397,12 @@ def test_fast_and_general_paths_agree_on_any_frame(
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: the file and the reason, as tcpdump says it, without Python's ``[Errno 2]``."""
     path = tmp_path / "missing.pcap"
     assert run_cli(["decode", str(path)], capsys) == (
         2,
         "",
-        f"pyvxlan: error: [Errno 2] No such file or directory: '{path}'\n",
+        f"pyvxlan: error: {path}: No such file or directory\n",
     )
 
 
@@ -700,7 +701,7 @@ def test_a_full_disk_is_an_error_that_says_so(tmp_path: Path) -> None:
         )
     assert proc.returncode == 2
     assert proc.stderr == (
-        "pyvxlan: error: standard output: [Errno 28] No space left on device; the rest of the output is lost\n"
+        "pyvxlan: error: standard output: No space left on device; the rest of the output is lost\n"
     )
 
 

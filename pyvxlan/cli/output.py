@@ -51,7 +51,7 @@ def checked_writer(out: IO[str]) -> Callable[[str], None]:
             try:
                 n = write(chunk)
             except OSError as exc:
-                raise OutputError(name, str(exc), exc.errno) from exc
+                raise OutputError(name, exc.strerror or str(exc), exc.errno) from exc
             if n is not None and n != len(chunk):
                 raise OutputError(name, f"short write: {n} of {len(chunk)} characters written", errno.EIO)
 
@@ -63,7 +63,7 @@ def flush_checked(out: IO[str]) -> None:
     try:
         out.flush()
     except OSError as exc:
-        raise OutputError(_stream_name(out), str(exc), exc.errno) from exc
+        raise OutputError(_stream_name(out), exc.strerror or str(exc), exc.errno) from exc
 
 
 def output_failed(exc: OutputError) -> int:
