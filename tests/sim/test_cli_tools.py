@@ -468,11 +468,14 @@ def test_sigint_early_in_start_up_ends_without_a_traceback() -> None:
         status = proc.wait(timeout=60)
         assert "Traceback" not in err and "Exception ignored" not in err, (delay, err)
         # Interrupted: one line, and 130 (or, before main() ran, killed by SIGINT as Python ends an
-        # uncaught KeyboardInterrupt), or finished before the signal came.
+        # uncaught KeyboardInterrupt), or finished before the signal came; or finished and the
+        # signal came while the interpreter was shutting down, after it had reset its handlers
+        # to the default (killed by SIGINT, nothing printed: seen once on a fresh-clone CI run).
         assert (status, err) in (
             (130, "pyvxlan: interrupted\n"),
             (-signal.SIGINT, "pyvxlan: interrupted\n"),
             (0, ""),
+            (-signal.SIGINT, ""),
         ), (
             delay,
             status,
