@@ -6,7 +6,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import DecodeError
-    from pyvxlan.frame import decapsulate
+    from pyvxlan.wire.frame import decapsulate
 
 from _common import main, vector_frames
 

@@ -44,12 +44,17 @@ def seeds() -> list[bytes]:
         Open.build(65000, "198.51.100.1", 90).encode(),
         Keepalive().encode(),
         Update.announce([mac], next_hop="198.51.100.1", communities=[rt, Encapsulation(), MacMobility(3)]).encode(),
-        Update.announce([imet], next_hop="198.51.100.1", communities=[rt], pmsi=PmsiTunnel("198.51.100.1", 100)).encode(),
+        Update.announce(
+            [imet], next_hop="198.51.100.1", communities=[rt], pmsi=PmsiTunnel("198.51.100.1", 100)
+        ).encode(),
         Update.announce([prefix], next_hop="198.51.100.1").encode(),
         Update.withdraw([mac]).encode(),
         Update.end_of_rib().encode(),
     ]
-    return [b"\x00" + m for m in messages] + [b"\x01" + b"".join(messages), b"\x02" + encode_routes([mac, imet, prefix])]
+    return [b"\x00" + m for m in messages] + [
+        b"\x01" + b"".join(messages),
+        b"\x02" + encode_routes([mac, imet, prefix]),
+    ]
 
 
 def test_one_input(data: bytes) -> None:

@@ -6,7 +6,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import DecodeError
-    from pyvxlan.header import GpeHeader
+    from pyvxlan.wire.header import GpeHeader
 
 from _common import main, vector_headers
 

@@ -10,7 +10,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import DecodeError
-    from pyvxlan.header import VxlanHeader
+    from pyvxlan.wire.header import VxlanHeader
 
 from _common import main, vector_headers
 

@@ -6,7 +6,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import DecodeError
-    from pyvxlan.frame import decapsulate_payload
+    from pyvxlan.wire.frame import decapsulate_payload
 
 from _common import main, vector_payloads
 

@@ -1,4 +1,4 @@
-"""Fuzz ``pyvxlan.pcap.read`` on whole files (pcap and pcapng, every link type it reads).
+"""Fuzz ``pyvxlan.wire.pcap.read`` on whole files (pcap and pcapng, every link type it reads).
 
 Bad packets are counted, not fatal; a bad file raises ``DecodeError``; nothing else escapes.
 """
@@ -11,7 +11,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import DecodeError
-    from pyvxlan.pcap import PcapStats, read
+    from pyvxlan.wire.pcap import PcapStats, read
 
 from _common import capture_files, main
 

@@ -25,9 +25,9 @@ import atheris
 with atheris.instrument_imports():
     from pyvxlan.cli.decode import DecodePrinter
     from pyvxlan.errors import DecodeError
-    from pyvxlan.frame import encapsulate
-    from pyvxlan.header import GpeHeader, GroupPolicy, VxlanHeader
-    from pyvxlan.pcap import PcapStats, raw_records, read
+    from pyvxlan.wire.frame import encapsulate
+    from pyvxlan.wire.header import GpeHeader, GroupPolicy, VxlanHeader
+    from pyvxlan.wire.pcap import PcapStats, raw_records, read
 
 from _common import main
 

@@ -21,9 +21,9 @@ import atheris
 
 with atheris.instrument_imports():
     from pyvxlan.errors import ConfigError
-    from pyvxlan.scenario import MAX_SECONDS, check_backend, parse_scenario
+    from pyvxlan.lab.scenario import MAX_SECONDS, check_backend, parse_scenario
+    from pyvxlan.lab.topology import parse_toml
     from pyvxlan.sim import SimLab
-    from pyvxlan.topology import parse_toml
 
 from _common import main
 

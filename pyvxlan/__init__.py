@@ -1,6 +1,6 @@
 """pyvxlan: a typed Python library for VXLAN (RFC 7348) overlay networks.
 
-Codecs (:mod:`pyvxlan.header`, :mod:`pyvxlan.frame`, :mod:`pyvxlan.pcap`), a sans-I/O VTEP
+Codecs (:mod:`pyvxlan.wire.header`, :mod:`pyvxlan.wire.frame`, :mod:`pyvxlan.wire.pcap`), a sans-I/O VTEP
 (:class:`Vtep`), a deterministic trio simulator (:mod:`pyvxlan.sim`) and a Linux kernel backend
 (:mod:`pyvxlan.kernel`) behind one control API (:class:`VtepControl`).
 """
@@ -11,26 +11,10 @@ from __future__ import annotations
 # type checkers read a module-level TYPE_CHECKING as typing's.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names as type checkers see them; at run time they load on first use
-    from pyvxlan.config import VtepConfig
-    from pyvxlan.control import VtepControl
-    from pyvxlan.entries import FdbEntry, FdbState, Neighbour
-    from pyvxlan.errors import (
-        ConfigError,
-        DecodeError,
-        FdbBatchError,
-        FdbEntryExists,
-        FdbEntryNotFound,
-        FdbError,
-        FdbFull,
-        FdbOperationNotSupported,
-        MissingIFlagError,
-        NotVxlanError,
-        PrivilegeError,
-        ReservedBitsError,
-        TruncatedError,
-        VxlanError,
-    )
-    from pyvxlan.events import (
+    from pyvxlan.core.config import VtepConfig
+    from pyvxlan.core.control import VtepControl
+    from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour
+    from pyvxlan.core.events import (
         DeliverFrame,
         Direction,
         Dropped,
@@ -45,8 +29,29 @@ if TYPE_CHECKING:  # the names as type checkers see them; at run time they load 
         SendDatagram,
         VtepCounters,
     )
-    from pyvxlan.fdb import ForwardingDatabase
-    from pyvxlan.frame import (
+    from pyvxlan.core.fdb import ForwardingDatabase
+    from pyvxlan.core.vtep import Vtep
+    from pyvxlan.errors import (
+        BackendError,
+        ClockError,
+        ConfigError,
+        DecodeError,
+        FdbBatchError,
+        FdbEntryExists,
+        FdbEntryNotFound,
+        FdbError,
+        FdbFull,
+        FdbOperationNotSupported,
+        LabKeyError,
+        MissingIFlagError,
+        NeighbourError,
+        NotVxlanError,
+        PrivilegeError,
+        ReservedBitsError,
+        TruncatedError,
+        VxlanError,
+    )
+    from pyvxlan.wire.frame import (
         IANA_SOURCE_PORTS,
         LINUX_SOURCE_PORTS,
         LINUX_VXLAN_PORT,
@@ -58,8 +63,7 @@ if TYPE_CHECKING:  # the names as type checkers see them; at run time they load 
         encapsulate,
         flow_source_port,
     )
-    from pyvxlan.header import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
-    from pyvxlan.vtep import Vtep
+    from pyvxlan.wire.header import GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader
 
 __version__ = "0.1.0"
 
@@ -69,6 +73,8 @@ __all__ = [
     "LINUX_VXLAN_PORT",
     "VXLAN_GPE_PORT",
     "VXLAN_PORT",
+    "BackendError",
+    "ClockError",
     "ConfigError",
     "Decapsulated",
     "DecodeError",
@@ -94,9 +100,11 @@ __all__ = [
     "JoinGroup",
     "L2Miss",
     "L3Miss",
+    "LabKeyError",
     "LeaveGroup",
     "MissingIFlagError",
     "Neighbour",
+    "NeighbourError",
     "NotVxlanError",
     "PrivilegeError",
     "ReservedBitsError",
@@ -120,12 +128,16 @@ __all__ = [
 # dependencies load the same way: ``pyvxlan.strategies`` needs hypothesis (the ``testing`` extra)
 # and ``pyvxlan.kernel`` needs pyroute2 (``kernel``).
 _HOMES: dict[str, str] = {
-    "VtepConfig": "pyvxlan.config",
-    "VtepControl": "pyvxlan.control",
-    "FdbEntry": "pyvxlan.entries",
-    "FdbState": "pyvxlan.entries",
-    "Neighbour": "pyvxlan.entries",
+    "VtepConfig": "pyvxlan.core.config",
+    "VtepControl": "pyvxlan.core.control",
+    "FdbEntry": "pyvxlan.core.entries",
+    "FdbState": "pyvxlan.core.entries",
+    "Neighbour": "pyvxlan.core.entries",
+    "BackendError": "pyvxlan.errors",
+    "ClockError": "pyvxlan.errors",
     "ConfigError": "pyvxlan.errors",
+    "LabKeyError": "pyvxlan.errors",
+    "NeighbourError": "pyvxlan.errors",
     "DecodeError": "pyvxlan.errors",
     "FdbBatchError": "pyvxlan.errors",
     "FdbEntryExists": "pyvxlan.errors",
@@ -139,38 +151,52 @@ _HOMES: dict[str, str] = {
     "ReservedBitsError": "pyvxlan.errors",
     "TruncatedError": "pyvxlan.errors",
     "VxlanError": "pyvxlan.errors",
-    "DeliverFrame": "pyvxlan.events",
-    "Direction": "pyvxlan.events",
-    "Dropped": "pyvxlan.events",
-    "DropReason": "pyvxlan.events",
-    "EntryExpired": "pyvxlan.events",
-    "EntryLearned": "pyvxlan.events",
-    "EntryMigrated": "pyvxlan.events",
-    "JoinGroup": "pyvxlan.events",
-    "L2Miss": "pyvxlan.events",
-    "L3Miss": "pyvxlan.events",
-    "LeaveGroup": "pyvxlan.events",
-    "SendDatagram": "pyvxlan.events",
-    "VtepCounters": "pyvxlan.events",
-    "ForwardingDatabase": "pyvxlan.fdb",
-    "IANA_SOURCE_PORTS": "pyvxlan.frame",
-    "LINUX_SOURCE_PORTS": "pyvxlan.frame",
-    "LINUX_VXLAN_PORT": "pyvxlan.frame",
-    "VXLAN_GPE_PORT": "pyvxlan.frame",
-    "VXLAN_PORT": "pyvxlan.frame",
-    "Decapsulated": "pyvxlan.frame",
-    "decapsulate": "pyvxlan.frame",
-    "decapsulate_payload": "pyvxlan.frame",
-    "encapsulate": "pyvxlan.frame",
-    "flow_source_port": "pyvxlan.frame",
-    "GpeHeader": "pyvxlan.header",
-    "GpeNextProtocol": "pyvxlan.header",
-    "GroupPolicy": "pyvxlan.header",
-    "VxlanHeader": "pyvxlan.header",
-    "Vtep": "pyvxlan.vtep",
+    "DeliverFrame": "pyvxlan.core.events",
+    "Direction": "pyvxlan.core.events",
+    "Dropped": "pyvxlan.core.events",
+    "DropReason": "pyvxlan.core.events",
+    "EntryExpired": "pyvxlan.core.events",
+    "EntryLearned": "pyvxlan.core.events",
+    "EntryMigrated": "pyvxlan.core.events",
+    "JoinGroup": "pyvxlan.core.events",
+    "L2Miss": "pyvxlan.core.events",
+    "L3Miss": "pyvxlan.core.events",
+    "LeaveGroup": "pyvxlan.core.events",
+    "SendDatagram": "pyvxlan.core.events",
+    "VtepCounters": "pyvxlan.core.events",
+    "ForwardingDatabase": "pyvxlan.core.fdb",
+    "IANA_SOURCE_PORTS": "pyvxlan.wire.frame",
+    "LINUX_SOURCE_PORTS": "pyvxlan.wire.frame",
+    "LINUX_VXLAN_PORT": "pyvxlan.wire.frame",
+    "VXLAN_GPE_PORT": "pyvxlan.wire.frame",
+    "VXLAN_PORT": "pyvxlan.wire.frame",
+    "Decapsulated": "pyvxlan.wire.frame",
+    "decapsulate": "pyvxlan.wire.frame",
+    "decapsulate_payload": "pyvxlan.wire.frame",
+    "encapsulate": "pyvxlan.wire.frame",
+    "flow_source_port": "pyvxlan.wire.frame",
+    "GpeHeader": "pyvxlan.wire.header",
+    "GpeNextProtocol": "pyvxlan.wire.header",
+    "GroupPolicy": "pyvxlan.wire.header",
+    "VxlanHeader": "pyvxlan.wire.header",
+    "Vtep": "pyvxlan.core.vtep",
 }
 _LAZY_SUBMODULES = frozenset(
-    {"pcap", "strategies", "testing", "sim", "kernel", "topology", "dpkt_vxlan", "memory", "replay"}
+    {
+        "pcap",
+        "strategies",
+        "testing",
+        "sim",
+        "kernel",
+        "topology",
+        "dpkt_vxlan",
+        "memory",
+        "replay",
+        "scenario",
+        "lab",
+        "wire",
+        "core",
+    }
 )
 
 

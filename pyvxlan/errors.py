@@ -7,6 +7,8 @@ everything the library raises deliberately and nothing else.
 from __future__ import annotations
 
 __all__ = [
+    "BackendError",
+    "ClockError",
     "ConfigError",
     "DecodeError",
     "FdbBatchError",
@@ -15,7 +17,9 @@ __all__ = [
     "FdbError",
     "FdbFull",
     "FdbOperationNotSupported",
+    "LabKeyError",
     "MissingIFlagError",
+    "NeighbourError",
     "NotVxlanError",
     "PrivilegeError",
     "ReservedBitsError",
@@ -110,3 +114,62 @@ class FdbBatchError(FdbError):
 
 class PrivilegeError(VxlanError, PermissionError):
     """The operation needs root or CAP_NET_ADMIN (network namespaces, vxlan devices)."""
+
+
+class NeighbourError(VxlanError):
+    """A neighbour-table (proxy ARP/ND) operation failed: not an FDB error, the two tables differ.
+
+    ``neighbour_delete`` of an address that has no entry raises it, as Linux answers ENOENT.
+    """
+
+
+class ClockError(VxlanError, ValueError):
+    """A time handed to the core that is earlier than one it already saw: time never goes back.
+
+    >>> str(ClockError(5.0, 4.0))
+    'time went backwards: 4.0 after 5.0'
+    """
+
+    def __init__(self, last: float, now: float) -> None:
+        super().__init__(f"time went backwards: {now} after {last}")
+        self.last = last
+        self.now = now
+
+
+class BackendError(VxlanError, OSError):
+    """The backend (netlink, a namespace, a socket) refused an operation; ``errno`` says why.
+
+    Not a :class:`ConfigError`: the settings may be valid and the kernel still refuse them (a
+    missing module, a name in use, an older kernel without the attribute).
+
+    >>> e = BackendError(17, "RTM_NEWLINK vxlan10", "File exists")
+    >>> (e.errno, str(e))
+    (17, 'RTM_NEWLINK vxlan10: File exists (errno 17)')
+    """
+
+    def __init__(self, errno: int, operation: str, reason: str) -> None:
+        super().__init__(errno, f"{operation}: {reason} (errno {errno})")
+        self.operation = operation
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
+class LabKeyError(VxlanError, KeyError):
+    """A lab lookup of a name it does not have (a host, a guest, a VTEP); ``what`` and ``name`` say which.
+
+    A :class:`KeyError` too, so ``except KeyError`` written against the ``Lab`` protocol still works.
+
+    >>> str(LabKeyError("guest", "g9", ["g1", "g2"]))
+    "no guest 'g9' (there are: g1, g2)"
+    """
+
+    def __init__(self, what: str, name: object, known: list[str] | None = None) -> None:
+        there = f" (there are: {', '.join(known)})" if known else ""
+        super().__init__(f"no {what} {name!r}{there}")
+        self.what = what
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])

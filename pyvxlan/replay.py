@@ -40,13 +40,13 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, TypeAlias, cast
 
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry, FdbState
+from pyvxlan.core.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
+from pyvxlan.core.vtep import Vtep
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
-from pyvxlan.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
-from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_PORT, decapsulate
-from pyvxlan.pcap import PcapStats, frame_of, raw_records
-from pyvxlan.vtep import Vtep
+from pyvxlan.wire.frame import LINUX_VXLAN_PORT, VXLAN_PORT, decapsulate
+from pyvxlan.wire.pcap import PcapStats, frame_of, raw_records
 
 __all__ = [
     "DEFAULT_FLAP_WINDOW",

@@ -38,9 +38,9 @@ from typing import Final, TypeVar
 from hypothesis import find, settings
 from hypothesis import strategies as st
 
-from pyvxlan.addr import format_mac, ip_info
 from pyvxlan.errors import ConfigError
-from pyvxlan.frame import (
+from pyvxlan.wire.addr import format_mac, ip_info
+from pyvxlan.wire.frame import (
     IANA_SOURCE_PORTS,
     LINUX_VXLAN_PORT,
     VXLAN_PORT,
@@ -48,7 +48,7 @@ from pyvxlan.frame import (
     flow_source_port,
     internet_checksum,
 )
-from pyvxlan.header import (
+from pyvxlan.wire.header import (
     VNI_MAX,
     GpeHeader,
     GpeNextProtocol,

@@ -2,7 +2,7 @@
 
 :func:`check_vtep_control` runs one :class:`~pyvxlan.VtepControl` implementation through what a
 Linux vxlan device really does with ``bridge fdb``, ``ip neigh`` and ``ip link set``: the same
-checker passes against the in-memory core (:class:`pyvxlan.memory.MemoryVtep`) and against real
+checker passes against the in-memory core (:class:`pyvxlan.sim.memory.MemoryVtep`) and against real
 kernel devices (``pyvxlan.kernel``). It checks only behaviour observed on Linux; a backend that
 differs fails with an :class:`AssertionError` that names the behaviour.
 
@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeAlias
 
-from pyvxlan.config import VtepConfig
 from pyvxlan.conform import Report as ConformReport
 from pyvxlan.conform import conform
-from pyvxlan.control import VtepControl
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.control import VtepControl
+from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.core.events import VtepCounters
 from pyvxlan.errors import (
     ConfigError,
     FdbBatchError,
@@ -35,7 +36,6 @@ from pyvxlan.errors import (
     FdbFull,
     FdbOperationNotSupported,
 )
-from pyvxlan.events import VtepCounters
 
 __all__ = ["ConformReport", "OpenVtep", "check_vtep_control", "conform"]
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyvxlan
-import pyvxlan.addr
+import pyvxlan.wire.addr
 from pyvxlan import (
     ConfigError,
     Decapsulated,
@@ -35,7 +35,7 @@ from pyvxlan import (
     encapsulate,
     strategies,
 )
-from pyvxlan.addr import (
+from pyvxlan.wire.addr import (
     format_mac,
     ip_info,
     is_multicast_mac,
@@ -44,11 +44,11 @@ from pyvxlan.addr import (
     normalize_mac,
     parse_mac,
 )
-from pyvxlan.frame import internet_checksum, overhead
-from pyvxlan.header import VNI_MAX
+from pyvxlan.wire.frame import internet_checksum, overhead
+from pyvxlan.wire.header import VNI_MAX
 
 # The cases below pass wrong types on purpose; through this name the type checker lets them.
-api: Any = SimpleNamespace(**{**vars(pyvxlan), **vars(pyvxlan.addr), "overhead": overhead})
+api: Any = SimpleNamespace(**{**vars(pyvxlan), **vars(pyvxlan.wire.addr), "overhead": overhead})
 
 # --- wrong values, by kind ---------------------------------------------------------------------
 

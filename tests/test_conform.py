@@ -31,7 +31,7 @@ from pyvxlan.conform import (
 )
 from pyvxlan.conform.engine import python_script, shell_script
 from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, Frame, LinkOp, NeighOp, Wait
-from pyvxlan.packets import arp_frame
+from pyvxlan.wire.packets import arp_frame
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 M1 = "02:00:00:00:42:01"
@@ -470,7 +470,7 @@ def test_run_both_compares_after_every_step_and_names_the_first_divergence(tmp_p
     import trio.testing
 
     from pyvxlan.conform.labs import run_both
-    from pyvxlan.scenario import load_scenario
+    from pyvxlan.lab.scenario import load_scenario
 
     path = tmp_path / "two.toml"
     path.write_text(TWO)
@@ -550,7 +550,7 @@ def test_run_both_checks_simulator_only_steps_on_the_simulator_and_reports_them_
     import trio.testing
 
     from pyvxlan.conform.labs import SIM_ONLY_DETAIL, run_both
-    from pyvxlan.scenario import load_scenario
+    from pyvxlan.lab.scenario import load_scenario
 
     path = tmp_path / "counters.toml"
     path.write_text(TWO + SIM_ONLY_STEPS)
@@ -581,7 +581,7 @@ def test_run_both_still_compares_the_labs_after_a_simulator_only_step(tmp_path: 
     import trio.testing
 
     from pyvxlan.conform.labs import run_both
-    from pyvxlan.scenario import load_scenario
+    from pyvxlan.lab.scenario import load_scenario
     from pyvxlan.sim import open_lab
 
     @asynccontextmanager
@@ -608,7 +608,7 @@ def test_run_both_refuses_steps_the_kernel_lab_cannot_do_before_anything_runs(tm
     """``link`` changes a simulated link's latency or loss: the kernel lab has no such links, so
     the whole run is refused up front, naming the step (the CLI prints it as a bad file, status 2)."""
     from pyvxlan.conform.labs import run_both
-    from pyvxlan.scenario import load_scenario
+    from pyvxlan.lab.scenario import load_scenario
 
     path = tmp_path / "link.toml"
     path.write_text(TWO + '[[steps]]\naction = "link"\nhost = "host1"\nloss = 0.5\n')

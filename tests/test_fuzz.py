@@ -86,7 +86,7 @@ def test_seeds_come_from_the_shared_vectors() -> None:
     # The synthesized seeds (SLL, SLL2, raw IP, pcapng) decode like the frames they wrap.
     import io
 
-    from pyvxlan.pcap import PcapStats, read
+    from pyvxlan.wire.pcap import PcapStats, read
 
     for seed in files[-4:]:
         stats = PcapStats()
@@ -110,7 +110,9 @@ def test_harness_accepts_every_seed(name: str) -> None:
         for seed in harness.seeds():
             one(seed)
             mode, body = seed[0], seed[1:]
-            decoded = decode_message(body) if mode == 0 else split_messages(body)[0] if mode == 1 else decode_routes(body)
+            decoded = (
+                decode_message(body) if mode == 0 else split_messages(body)[0] if mode == 1 else decode_routes(body)
+            )
             assert decoded
         return
     if name == "fuzz_pcapng_options":
@@ -137,7 +139,7 @@ def test_the_pcapng_options_harness_reaches_absurd_timestamps() -> None:
     import io
 
     from pyvxlan.errors import DecodeError
-    from pyvxlan.pcap import read
+    from pyvxlan.wire.pcap import read
 
     harness = load("fuzz_pcapng_options")
     refused = 0

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import pyvxlan
 from pyvxlan import ConfigError, encapsulate, pcap
 from pyvxlan.cli import main
+from pyvxlan.lab.topology import FdbMode, classic_demo
 from pyvxlan.replay import (
     ChangeKind,
     Finding,
@@ -27,7 +28,6 @@ from pyvxlan.replay import (
     replay,
 )
 from pyvxlan.sim import EventKind, open_lab, run
-from pyvxlan.topology import FdbMode, classic_demo
 
 A, B, C, D = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
 MAC_A, MAC_B, MAC_C, MAC_M = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c", "02:00:00:00:00:99"

@@ -13,7 +13,6 @@ from hypothesis.database import InMemoryExampleDatabase
 
 import pyvxlan.strategies
 from pyvxlan import GpeHeader, ReservedBitsError, VxlanHeader, decapsulate
-from pyvxlan.frame import internet_checksum
 from pyvxlan.strategies import (
     IPV4_GROUP,
     IPV6_GROUP,
@@ -37,6 +36,7 @@ from pyvxlan.strategies import (
     vxlan_frames,
     vxlan_headers,
 )
+from pyvxlan.wire.frame import internet_checksum
 
 DOC_V4 = [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")]
 DOC_V6 = ipaddress.ip_network("2001:db8::/32")

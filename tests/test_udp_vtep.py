@@ -20,10 +20,10 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, SendDatagram, Vtep, VtepConfig, VtepControl
-from pyvxlan.events import EntryExpired, EntryLearned, Notification
-from pyvxlan.packets import icmp_echo_frame
+from pyvxlan.core.events import EntryExpired, EntryLearned, Notification
 from pyvxlan.testing import check_vtep_control
 from pyvxlan.udp import DriverError, GuestSpec, UdpVtep, open_vtep
+from pyvxlan.wire.packets import icmp_echo_frame
 
 A, B = "127.0.9.1", "127.0.9.2"
 MAC1, MAC2 = "02:00:00:00:09:01", "02:00:00:00:09:02"

@@ -29,11 +29,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from pyvxlan.addr import format_mac, ip_info, parse_mac
 from pyvxlan.cli import UsageError
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
-from pyvxlan.frame import (
+from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
+from pyvxlan.wire.frame import (
     LINUX_VXLAN_PORT,
     VXLAN_GPE_PORT,
     VXLAN_PORT,
@@ -42,7 +42,7 @@ from pyvxlan.frame import (
     internet_checksum,
     ip_text,
 )
-from pyvxlan.header import (
+from pyvxlan.wire.header import (
     FLAG_G,
     FLAG_I,
     GBP_A,
@@ -56,7 +56,7 @@ from pyvxlan.header import (
     VxlanHeader,
     check_bool,
 )
-from pyvxlan.pcap import PcapStats, frame_of, raw_records
+from pyvxlan.wire.pcap import PcapStats, frame_of, raw_records
 
 __all__ = [
     "ChecksumStatus",
@@ -105,8 +105,6 @@ _VLAN_TYPES: Final = (0x8100, 0x88A8)
 _IPV6_EXT: Final = (0, 43, 60)
 
 _mac_pairs: dict[bytes, str] = {}
-
-
 
 
 def _tags_text(vlans: Collection[int]) -> str:
@@ -299,7 +297,7 @@ _GPE_NAMES: Final = frozenset(int(p) for p in GpeNextProtocol)
 def header_text(header: VxlanHeader | GpeHeader) -> str:
     """``VXLAN vni 10 flags [I]``, with GBP, GPE and reserved-bit details when present.
 
-    >>> from pyvxlan.header import GroupPolicy
+    >>> from pyvxlan.wire.header import GroupPolicy
     >>> header_text(VxlanHeader(10, group_policy=GroupPolicy(50000, dont_learn=True)))
     'VXLAN vni 10 flags [G,I] gbp id 50000 dont-learn'
     """
@@ -960,7 +958,7 @@ def open_capture(interface: str) -> socket.socket:
 def live_records(
     sock: socket.socket, idle: Callable[[], object] | None = None
 ) -> Iterator[tuple[float, int, bytes, int, int, int]]:
-    """The frames a packet socket receives, as :func:`~pyvxlan.pcap.raw_records` gives records.
+    """The frames a packet socket receives, as :func:`~pyvxlan.wire.pcap.raw_records` gives records.
 
     ``idle`` is called whenever no frame is waiting, before blocking for the next one.
     """

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pyvxlan.config import DEFAULT_AGEING
-from pyvxlan.entries import FdbEntry
+from pyvxlan.core.config import DEFAULT_AGEING
+from pyvxlan.core.entries import FdbEntry
 from pyvxlan.lab import Lab, PingResult
-from pyvxlan.topology import FdbMode, Topology, classic_demo
+from pyvxlan.lab.topology import FdbMode, Topology, classic_demo
 
 __all__ = ["DemoReport", "ModeFigures", "compare", "fdb_object", "register", "run_demo"]
 

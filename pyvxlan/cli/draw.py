@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyvxlan.topology import FdbMode, Topology
+from pyvxlan.lab.topology import FdbMode, Topology
 
 if TYPE_CHECKING:
     from pyvxlan.cli.demo import ModeFigures
@@ -150,11 +150,11 @@ def _main(args: argparse.Namespace) -> int:
     if not args.demo and (args.hosts is not None or args.mode is not None):
         raise UsageError("--hosts and --mode go with --demo only")
     if args.demo:
-        from pyvxlan.topology import classic_demo
+        from pyvxlan.lab.topology import classic_demo
 
         topology = classic_demo(args.hosts or 2, FdbMode(args.mode or "multicast"))
     else:
-        from pyvxlan.topology import load_topology
+        from pyvxlan.lab.topology import load_topology
 
         topology = load_topology(args.file)
     write_topology(topology, args.output)

@@ -17,7 +17,6 @@ from typing import Any
 from pyvxlan.cli import UsageError
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError
-from pyvxlan.frame import LINUX_VXLAN_PORT, VXLAN_PORT
 from pyvxlan.replay import (
     DEFAULT_FLAP_WINDOW,
     Finding,
@@ -28,6 +27,7 @@ from pyvxlan.replay import (
     format_time,
     parse_time,
 )
+from pyvxlan.wire.frame import LINUX_VXLAN_PORT, VXLAN_PORT
 
 __all__ = ["register", "run"]
 
@@ -210,7 +210,7 @@ def _main(args: argparse.Namespace) -> int:
     specs = [_vtep_spec(t) for t in args.vtep]
     mac = args.mac
     if mac is not None:
-        from pyvxlan.entries import FdbEntry
+        from pyvxlan.core.entries import FdbEntry
 
         try:
             mac = FdbEntry(mac, "0.0.0.0").mac

@@ -16,7 +16,7 @@ from typing import Any
 from pyvxlan.cli.demo import check_output_path, fdb_object, refuse_conflicts
 from pyvxlan.cli.progress import Progress, wall_clock
 from pyvxlan.errors import ConfigError
-from pyvxlan.scenario import (
+from pyvxlan.lab.scenario import (
     SIM_ONLY,
     Scenario,
     StepResult,
@@ -25,7 +25,7 @@ from pyvxlan.scenario import (
     needs_all_events,
     run_scenario,
 )
-from pyvxlan.topology import TopologyFileError
+from pyvxlan.lab.topology import TopologyFileError
 
 __all__ = ["register"]
 

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 def describe(note: object) -> dict[str, object]:
     """A notification as a JSON-ready dict: ``event`` and the notification's fields."""
-    from pyvxlan.events import Dropped, EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss
+    from pyvxlan.core.events import Dropped, EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss
 
     if isinstance(note, EntryLearned):
         return {"event": "learned", "mac": note.mac, "dst": note.dst}
@@ -104,7 +104,7 @@ def _emit(args: argparse.Namespace, t: float, fields: dict[str, object]) -> None
 def _main(args: argparse.Namespace) -> int:
     import trio
 
-    from pyvxlan.config import VtepConfig
+    from pyvxlan.core.config import VtepConfig
     from pyvxlan.udp import GuestSpec, open_vtep
 
     remotes: list[str] = args.remote or []

@@ -208,7 +208,7 @@ def conform(
     per episode) is shrunk and reported with its reproduction; the namespaces are removed on every
     exit path unless ``keep`` (they are named ``PREFIXa``, ``PREFIXb`` and ``PREFIXc``; ``prefix``
     defaults to ``pvc`` and 6 random hex digits)."""
-    from pyvxlan.vtep import Vtep
+    from pyvxlan.core.vtep import Vtep
 
     cats = implemented(only)
     if not cats:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pyvxlan.config import VtepConfig
 from pyvxlan.conform.oracle import (
     FDB_AGE_INTERVAL,
     ModelOracle,
@@ -40,6 +39,7 @@ from pyvxlan.conform.steps import (
     random_device,
     random_step,
 )
+from pyvxlan.core.config import VtepConfig
 
 __all__ = ["Disagreement", "Episode", "Mismatch", "compare", "episodes", "play", "python_script", "shrink"]
 

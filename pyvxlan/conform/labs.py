@@ -10,7 +10,7 @@ is kept; the kernel lab then runs step by step (in real time) and is compared af
 stops at the first divergence: what running them side by side would show, without holding the
 simulator's clock while the kernel works.
 
-A simulator-only expectation (``expect-counter``, ``expect-event``: :data:`pyvxlan.scenario.SIM_ONLY`)
+A simulator-only expectation (``expect-counter``, ``expect-event``: :data:`pyvxlan.lab.scenario.SIM_ONLY`)
 is checked on the simulator side only, where it passes or fails as in ``--backend sim``; on the
 kernel side it does nothing and is reported as :data:`SIM_ONLY_DETAIL` (``passed`` is ``None``).
 The comparison after it still happens, on everything but whether it held.
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.lab import Lab
-from pyvxlan.scenario import SIM_ONLY, Scenario, StepResult, check_backend, needs_all_events, run_scenario
-from pyvxlan.topology import Topology
+from pyvxlan.lab.scenario import SIM_ONLY, Scenario, StepResult, check_backend, needs_all_events, run_scenario
+from pyvxlan.lab.topology import Topology
 
 __all__ = ["SIM_ONLY_DETAIL", "Divergence", "LabState", "lab_state", "run_both"]
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
-from pyvxlan.config import VtepConfig
 from pyvxlan.conform.steps import (
     DEV,
     LOCAL,
@@ -38,7 +37,9 @@ from pyvxlan.conform.steps import (
     Step,
     Wait,
 )
-from pyvxlan.entries import FdbEntry, Neighbour
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry, Neighbour
+from pyvxlan.core.events import DeliverFrame, L2Miss, L3Miss, SendDatagram, VtepCounters
 from pyvxlan.errors import (
     ConfigError,
     FdbEntryExists,
@@ -47,7 +48,6 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
     PrivilegeError,
 )
-from pyvxlan.events import DeliverFrame, L2Miss, L3Miss, SendDatagram, VtepCounters
 
 __all__ = [
     "FDB_AGE_INTERVAL",

@@ -16,9 +16,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbState
-from pyvxlan.packets import arp_frame, ns_frame
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbState
+from pyvxlan.wire.packets import arp_frame, ns_frame
 
 __all__ = [
     "Category",
@@ -404,7 +404,7 @@ def _neigh_op(rng: random.Random) -> NeighOp:
 
 
 def _ipv4_udp(size: int) -> bytes:
-    from pyvxlan.frame import internet_checksum
+    from pyvxlan.wire.frame import internet_checksum
 
     total = 28 + size
     header = bytearray(

@@ -19,7 +19,7 @@ from typing import TypeAlias
 
 import trio
 
-from pyvxlan.control import VtepControl
+from pyvxlan.core.control import VtepControl
 from pyvxlan.errors import ConfigError
 from pyvxlan.evpn._util import describe
 from pyvxlan.evpn.codec import Update

@@ -33,8 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from pyvxlan.control import VtepControl
-from pyvxlan.entries import FdbState
+from pyvxlan.core.control import VtepControl
+from pyvxlan.core.entries import FdbState
 from pyvxlan.errors import ConfigError, FdbEntryNotFound
 from pyvxlan.evpn._util import check_int, check_ip, check_mac, describe
 from pyvxlan.evpn.codec import (

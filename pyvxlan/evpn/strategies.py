@@ -76,11 +76,17 @@ def vnis() -> st.SearchStrategy[int]:
     return st.integers(0, 0xFFFFFF)
 
 
+def _v6(prefix: str, i: int) -> str:
+    # The canonical text (RFC 5952) of prefix + i: "2001:db8::", not "2001:db8::0", which no decoder
+    # prints back (tshark, ipaddress and the codec all say "2001:db8::").
+    return f"{prefix}{i:x}" if i else prefix
+
+
 def vtep_ips() -> st.SearchStrategy[str]:
     """Underlay addresses: 198.51.100.0/24 and 2001:db8::/64."""
     return st.one_of(
         st.integers(0, 255).map(lambda i: f"198.51.100.{i}"),
-        st.integers(0, 0xFFFF).map(lambda i: f"2001:db8::{i:x}"),
+        st.integers(0, 0xFFFF).map(lambda i: _v6("2001:db8::", i)),
     )
 
 
@@ -92,7 +98,7 @@ def _guest_ips() -> st.SearchStrategy[str]:
     return st.one_of(
         st.integers(0, 255).map(lambda i: f"203.0.113.{i}"),
         st.integers(0, 255).map(lambda i: f"192.0.2.{i}"),
-        st.integers(0, 0xFFFF).map(lambda i: f"2001:db8:1::{i:x}"),
+        st.integers(0, 0xFFFF).map(lambda i: _v6("2001:db8:1::", i)),
     )
 
 
@@ -141,11 +147,11 @@ def ip_prefix_routes(draw: st.DrawFn) -> IpPrefixRoute:
     """Type-5 routes, IPv4 or IPv6."""
     v6 = draw(st.booleans())
     prefix = (
-        draw(st.integers(0, 0xFFFF).map(lambda i: f"2001:db8:1::{i:x}"))
+        draw(st.integers(0, 0xFFFF).map(lambda i: _v6("2001:db8:1::", i)))
         if v6
         else draw(_guest_ips().filter(lambda a: ":" not in a))
     )
-    gateway = draw(st.integers(0, 0xFFFF).map(lambda i: f"2001:db8::{i:x}")) if v6 else draw(_ipv4_vteps())
+    gateway = draw(st.integers(0, 0xFFFF).map(lambda i: _v6("2001:db8::", i))) if v6 else draw(_ipv4_vteps())
     return IpPrefixRoute(
         rd=draw(route_distinguishers()),
         prefix=prefix,

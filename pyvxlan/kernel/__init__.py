@@ -2,7 +2,7 @@
 
 :class:`KernelVtep` drives one vxlan device through netlink (the same
 :class:`~pyvxlan.VtepControl` as the simulator's VTEP); :func:`open_lab` builds a whole
-:class:`~pyvxlan.topology.Topology` in namespaces and :func:`lab_commands` prints the ``ip`` and
+:class:`~pyvxlan.lab.topology.Topology` in namespaces and :func:`lab_commands` prints the ``ip`` and
 ``bridge`` commands that build the same by hand. Needs the ``kernel`` extra (pyroute2), and root or
 CAP_NET_ADMIN for anything but :func:`lab_commands`, which works without either. Without pyroute2,
 the rest raises :class:`~pyvxlan.ConfigError` saying to install ``pyvxlan[kernel]``.

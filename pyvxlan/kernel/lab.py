@@ -1,4 +1,4 @@
-"""Labs in network namespaces: a :class:`~pyvxlan.topology.Topology` built for real.
+"""Labs in network namespaces: a :class:`~pyvxlan.lab.topology.Topology` built for real.
 
 The structure is the classic demo's: an underlay namespace holding one bridge, a namespace per
 host joined to that bridge by a veth (the host's ``eth0`` with its underlay address), on each host
@@ -30,11 +30,11 @@ from typing import Any, Final
 
 import trio
 
-from pyvxlan.addr import ZERO_MAC, ip_info, parse_mac
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry
 from pyvxlan.errors import ConfigError, PrivilegeError
-from pyvxlan.frame import internet_checksum
+from pyvxlan.wire.addr import ZERO_MAC, ip_info, parse_mac
+from pyvxlan.wire.frame import internet_checksum
 
 try:
     from pyvxlan.kernel import netlink as nl
@@ -48,9 +48,9 @@ except ModuleNotFoundError as exc:
 else:
     HAVE_NETLINK = True
 from pyvxlan.lab import PingResult
-from pyvxlan.packets import announcement_frame, unpadded
-from pyvxlan.pcap import PcapWriter
-from pyvxlan.topology import FdbMode, GuestSpec, Topology
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
+from pyvxlan.wire.packets import announcement_frame, unpadded
+from pyvxlan.wire.pcap import PcapWriter
 
 __all__ = [
     "HAVE_NETLINK",
@@ -573,7 +573,7 @@ def lab_commands(topology: Topology, *, prefix: str | None = None) -> list[str]:
 
     What :func:`open_lab` does, as a script (run it as root). Needs no privilege itself.
 
-    >>> from pyvxlan.topology import classic_demo
+    >>> from pyvxlan.lab.topology import classic_demo
     >>> cmds = lab_commands(classic_demo(), prefix="pvx0001")
     >>> cmds[0], cmds[-1]
     ('ip netns add pvx0001-underlay', 'ip netns del pvx0001-underlay')

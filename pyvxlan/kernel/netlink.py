@@ -29,9 +29,9 @@ from typing import Any, Final
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from pyvxlan.addr import ip_info
-from pyvxlan.config import VtepConfig
+from pyvxlan.core.config import VtepConfig
 from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.wire.addr import ip_info
 
 __all__ = [
     "AF_BRIDGE",

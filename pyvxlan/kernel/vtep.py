@@ -19,9 +19,9 @@ from typing import Any
 
 import trio
 
-from pyvxlan.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, parse_mac
-from pyvxlan.config import DEFAULT_AGEING, VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour, check_interface
+from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
+from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour, check_interface
+from pyvxlan.core.events import EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss, Notification, VtepCounters
 from pyvxlan.errors import (
     ConfigError,
     FdbBatchError,
@@ -33,9 +33,9 @@ from pyvxlan.errors import (
     PrivilegeError,
     VxlanError,
 )
-from pyvxlan.events import EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss, Notification, VtepCounters
-from pyvxlan.frame import LINUX_SOURCE_PORTS
 from pyvxlan.kernel import netlink as nl
+from pyvxlan.wire.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, parse_mac
+from pyvxlan.wire.frame import LINUX_SOURCE_PORTS
 
 __all__ = ["KernelVtep", "NotificationStream", "open_vtep"]
 
@@ -83,7 +83,7 @@ _STATES = {bits: state for state, bits in _STATE_BITS.items()} | {
 }
 _FDB_FIELDS = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
 if tuple(f.name for f in dataclasses.fields(FdbEntry)) != _FDB_FIELDS:  # pragma: no cover
-    raise ImportError("pyvxlan.entries.FdbEntry changed: update pyvxlan.kernel.vtep._entries")
+    raise ImportError("pyvxlan.core.entries.FdbEntry changed: update pyvxlan.kernel.vtep._entries")
 _SLOT_SETTERS = tuple(getattr(FdbEntry, name).__set__ for name in _FDB_FIELDS)
 
 

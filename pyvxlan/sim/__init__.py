@@ -1,7 +1,7 @@
 """The simulator: VXLAN labs of many VTEPs in one process, in trio's virtual time.
 
 >>> import trio
->>> from pyvxlan.topology import classic_demo
+>>> from pyvxlan.lab.topology import classic_demo
 >>> async def main() -> tuple[int, int]:
 ...     async with open_lab(classic_demo()) as lab:
 ...         result = await lab.guest("guest1").ping("203.0.113.2", count=3)

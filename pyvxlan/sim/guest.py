@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 
 import trio
 
-from pyvxlan.frame import internet_checksum
 from pyvxlan.lab import PingResult
-from pyvxlan.packets import (
+from pyvxlan.sim.ipid import IpIdents
+from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.scheduler import Scheduler
+from pyvxlan.wire.frame import internet_checksum
+from pyvxlan.wire.packets import (
     ALL_NODES_MAC,
     ARP_REPLY,
     ARP_REQUEST,
@@ -49,9 +52,6 @@ from pyvxlan.packets import (
     udp_frame,
     unpadded,
 )
-from pyvxlan.sim.ipid import IpIdents
-from pyvxlan.sim.ledger import Ledger
-from pyvxlan.sim.scheduler import Scheduler
 
 __all__ = [
     "ARP_QUEUE_BYTES",

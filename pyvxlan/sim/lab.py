@@ -1,7 +1,7 @@
-"""``open_lab``: a :class:`~pyvxlan.topology.Topology` running in trio's virtual time.
+"""``open_lab``: a :class:`~pyvxlan.lab.topology.Topology` running in trio's virtual time.
 
 Each host gets, per vxlan device, a :class:`~pyvxlan.Vtep` core (wrapped in a
-:class:`~pyvxlan.memory.MemoryVtep` for the :class:`~pyvxlan.VtepControl` API) and a
+:class:`~pyvxlan.sim.memory.MemoryVtep` for the :class:`~pyvxlan.VtepControl` API) and a
 :class:`~pyvxlan.sim.bridge.Bridge` with the device as one port and the guests as the others. The
 underlay, the bridges and the guests only carry out what the cores decide: every forwarding and
 learning decision of a VTEP is the core's.
@@ -23,11 +23,9 @@ from typing import Any, Concatenate, ParamSpec, TextIO, TypeVar
 import trio
 import trio.testing
 
-from pyvxlan.addr import ip_info
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry
-from pyvxlan.errors import ConfigError
-from pyvxlan.events import (
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry
+from pyvxlan.core.events import (
     Action,
     DeliverFrame,
     Dropped,
@@ -41,20 +39,22 @@ from pyvxlan.events import (
     Notification,
     SendDatagram,
 )
-from pyvxlan.frame import encapsulate
-from pyvxlan.header import VxlanHeader
-from pyvxlan.memory import MemoryVtep
-from pyvxlan.packets import BROADCAST
-from pyvxlan.pcap import PcapWriter
+from pyvxlan.core.vtep import Vtep
+from pyvxlan.errors import ConfigError
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.events import EventKind, LabEvent, LabStats
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.memory import MemoryVtep
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.sim.underlay import Endpoint, LinkProfile, Outer, SimUnderlay
-from pyvxlan.topology import FdbMode, GuestSpec, Topology
-from pyvxlan.vtep import Vtep
+from pyvxlan.wire.addr import ip_info
+from pyvxlan.wire.frame import encapsulate
+from pyvxlan.wire.header import VxlanHeader
+from pyvxlan.wire.packets import BROADCAST
+from pyvxlan.wire.pcap import PcapWriter
 
 __all__ = ["KEPT_EVENTS", "SimLab", "SimVtep", "open_lab"]
 
@@ -88,7 +88,7 @@ def _rearming(
 
 
 class SimVtep(MemoryVtep):
-    """The :class:`~pyvxlan.VtepControl` of a simulated device: :class:`~pyvxlan.memory.MemoryVtep`
+    """The :class:`~pyvxlan.VtepControl` of a simulated device: :class:`~pyvxlan.sim.memory.MemoryVtep`
     on the lab's virtual clock, which also tells the lab whether anyone listens, so that a large
     lab does not publish millions of notifications to nobody, and re-arms the device's timer after
     every control call."""

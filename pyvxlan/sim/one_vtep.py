@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pyvxlan.addr import ip_info
-from pyvxlan.config import VtepConfig
+from pyvxlan.core.config import VtepConfig
 from pyvxlan.errors import ConfigError
+from pyvxlan.lab.topology import FdbMode, Host, Topology, Underlay, VxlanDevice
 from pyvxlan.sim.lab import SimVtep, open_lab
-from pyvxlan.topology import FdbMode, Host, Topology, Underlay, VxlanDevice
+from pyvxlan.wire.addr import ip_info
 
 __all__ = ["open_vtep"]
 

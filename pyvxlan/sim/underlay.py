@@ -22,10 +22,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyvxlan.addr import ip_info
 from pyvxlan.errors import ConfigError
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
+from pyvxlan.wire.addr import ip_info
 
 __all__ = ["Endpoint", "LinkProfile", "SimUnderlay"]
 

@@ -40,15 +40,15 @@ from typing import Final, TypeVar
 
 import trio
 
-from pyvxlan.addr import normalize_mac
-from pyvxlan.config import VtepConfig
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.events import Action, DeliverFrame, JoinGroup, SendBatch, SendDatagram
+from pyvxlan.core.vtep import Vtep
 from pyvxlan.errors import ConfigError
-from pyvxlan.events import Action, DeliverFrame, JoinGroup, SendBatch, SendDatagram
-from pyvxlan.memory import MemoryVtep
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.memory import MemoryVtep
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.udp.syscalls import (
     UDP_NO_CHECK6_RX,
@@ -58,7 +58,7 @@ from pyvxlan.udp.syscalls import (
     open_tap,
     open_udp_socket,
 )
-from pyvxlan.vtep import Vtep
+from pyvxlan.wire.addr import normalize_mac
 
 __all__ = ["DEFAULT_BATCH", "DriverStats", "GuestSpec", "UdpVtep", "open_vtep"]
 

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyvxlan import pcap
 from pyvxlan.evpn import (
     ENCAP_VXLAN,
     ExtendedCommunities,
@@ -34,6 +33,7 @@ from pyvxlan.evpn import (
     Update,
 )
 from pyvxlan.evpn import strategies as evst
+from pyvxlan.wire import pcap
 
 from ._wire import tcp_frame
 

@@ -14,9 +14,9 @@ import trio
 
 from pyvxlan import ConfigError, FdbEntry, FdbState, Vtep, VtepConfig, VtepControl, VxlanError
 from pyvxlan.kernel import KernelVtep, open_vtep
-from pyvxlan.memory import MemoryVtep
 from pyvxlan.sim import open_vtep as open_sim_vtep
 from pyvxlan.sim import run
+from pyvxlan.sim.memory import MemoryVtep
 from pyvxlan.testing import check_vtep_control
 
 pytestmark = pytest.mark.kernel
@@ -140,7 +140,7 @@ def test_core_matches_the_kernel_step_by_step_on_devices_made_with_dev(
 ) -> None:
     """As above, for what a simulated host cannot make: devices with ``dev`` (here ``lo``), whose
     default remote has ``via``, and groups (``set_remote`` moves between groups and remotes). The
-    core behind :class:`~pyvxlan.memory.MemoryVtep` against a real device."""
+    core behind :class:`~pyvxlan.sim.memory.MemoryVtep` against a real device."""
     subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
     local = "2001:db8::1" if six else "198.51.100.1"
     address = ("ff05::100" if six else "239.1.1.1") if group else ("2001:db8::2" if six else "198.51.100.2")

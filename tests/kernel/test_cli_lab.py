@@ -244,7 +244,7 @@ def test_cleanup_leaves_a_live_lab_alone_and_it_still_pings(root: None, capsys: 
     import trio
 
     from pyvxlan.kernel import open_lab
-    from pyvxlan.topology import classic_demo
+    from pyvxlan.lab.topology import classic_demo
 
     prefix = "pvx3a01"
 
@@ -271,7 +271,7 @@ def test_cleanup_without_a_prefix_leaves_every_live_lab_alone(
 
     from pyvxlan.kernel import lab as labmod
     from pyvxlan.kernel import open_lab
-    from pyvxlan.topology import classic_demo
+    from pyvxlan.lab.topology import classic_demo
 
     # Only this test's labs are seen, so that other labs on the machine are not part of it.
     mine = ("pvx3a02", "pvx3a03")
@@ -301,7 +301,7 @@ def test_cleanup_removes_a_lab_whose_owner_died(root: None, capsys: pytest.Captu
     script = (
         "import sys, trio\n"
         "from pyvxlan.kernel import open_lab\n"
-        "from pyvxlan.topology import classic_demo\n"
+        "from pyvxlan.lab.topology import classic_demo\n"
         "async def main():\n"
         f"    async with open_lab(classic_demo(), prefix={prefix!r}):\n"
         "        print('ready', flush=True)\n"
@@ -333,7 +333,7 @@ def test_cleanup_force_removes_a_live_lab(root: None, capsys: pytest.CaptureFixt
 
     from pyvxlan import ConfigError
     from pyvxlan.kernel import open_lab
-    from pyvxlan.topology import classic_demo
+    from pyvxlan.lab.topology import classic_demo
 
     prefix = "pvx3a05"
 
@@ -355,7 +355,7 @@ def test_a_second_lab_cannot_take_a_running_labs_prefix(root: None) -> None:
 
     from pyvxlan import ConfigError
     from pyvxlan.kernel import open_lab
-    from pyvxlan.topology import classic_demo
+    from pyvxlan.lab.topology import classic_demo
 
     prefix = "pvx3a06"
 

@@ -59,7 +59,9 @@ def test_a_model_that_ignores_maxaddress_is_reported_with_a_few_steps(root: None
 
 
 @pytest.mark.parametrize("state", [FdbState.STATIC, FdbState.PERMANENT, FdbState.REACHABLE])
-def test_vxlan_snoop_compares_remote_ifindex_so_an_entry_with_via_is_another_remote(root: None, state: FdbState) -> None:
+def test_vxlan_snoop_compares_remote_ifindex_so_an_entry_with_via_is_another_remote(
+    root: None, state: FdbState
+) -> None:
     """Found by ``pyvxlan conform --seed 11``: after ``bridge fdb add M dst D via pvh8u static``, a
     datagram from D with source M is dropped by the kernel (vxlan_snoop compares remote_ip and
     remote_ifindex, and the receive ifindex is 0 unless the source is link-local; a static or
@@ -178,7 +180,7 @@ def _doc_scenarios() -> list[tuple[str, str, str | None]]:
     import tomllib
 
     from pyvxlan.kernel.lab import KernelLab
-    from pyvxlan.scenario import check_backend, parse_scenario
+    from pyvxlan.lab.scenario import check_backend, parse_scenario
 
     out: list[tuple[str, str, str | None]] = []
     for doc in sorted((ROOT / "docs").glob("*.md")):
@@ -210,7 +212,7 @@ def test_doc_scenarios_agree_on_both_backends(root: None, tmp_path: Path, name: 
     """``pyvxlan run FILE --backend both`` for every scenario in docs/: no divergence. A
     simulator-only expectation is checked on the simulator and reported as such on the kernel."""
     from pyvxlan.conform.labs import SIM_ONLY_DETAIL, run_both
-    from pyvxlan.scenario import SIM_ONLY, load_scenario
+    from pyvxlan.lab.scenario import SIM_ONLY, load_scenario
 
     toml = {n: t for n, t, _ in _doc_scenarios()}[name]
     path = tmp_path / f"{name}.toml"

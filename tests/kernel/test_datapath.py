@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from pyvxlan import DeliverFrame, SendDatagram, Vtep, VtepConfig
-from pyvxlan.frame import internet_checksum
 from pyvxlan.kernel import netlink as nl
+from pyvxlan.wire.frame import internet_checksum
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4

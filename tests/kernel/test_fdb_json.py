@@ -10,7 +10,7 @@ import trio
 
 from pyvxlan.cli.demo import fdb_object
 from pyvxlan.kernel import open_lab
-from pyvxlan.topology import FdbMode, classic_demo
+from pyvxlan.lab.topology import FdbMode, classic_demo
 
 pytestmark = pytest.mark.kernel
 

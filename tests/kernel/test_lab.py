@@ -11,12 +11,12 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError, VtepControl
-from pyvxlan import pcap as pcapmod
 from pyvxlan.kernel import lab as labmod
 from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.lab import Lab
-from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+from pyvxlan.wire import pcap as pcapmod
 
 pytestmark = pytest.mark.kernel
 
@@ -423,7 +423,7 @@ import signal
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the test runner ignores SIGINT
 import trio
 from pyvxlan.kernel import open_lab
-from pyvxlan.topology import classic_demo
+from pyvxlan.lab.topology import classic_demo
 
 async def main():
     async with open_lab(classic_demo(4), prefix="PREFIX") as lab:

@@ -14,8 +14,8 @@ import trio
 
 from pyvxlan import EntryLearned, EntryMigrated, pcap
 from pyvxlan.kernel import open_lab
+from pyvxlan.lab.topology import FdbMode, classic_demo
 from pyvxlan.replay import ChangeKind, Finding, Replay, TableChange
-from pyvxlan.topology import FdbMode, classic_demo
 
 pytestmark = pytest.mark.kernel
 

@@ -29,13 +29,13 @@ import pytest
 import trio
 
 from pyvxlan import sim
-from pyvxlan.config import VtepConfig
-from pyvxlan.frame import decapsulate
+from pyvxlan.core.config import VtepConfig
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.kernel import open_lab as open_kernel_lab
-from pyvxlan.pcap import raw_records
+from pyvxlan.lab.topology import FdbMode, Topology, classic_demo
 from pyvxlan.sim.guest import ECHO_DATA
-from pyvxlan.topology import FdbMode, Topology, classic_demo
+from pyvxlan.wire.frame import decapsulate
+from pyvxlan.wire.pcap import raw_records
 
 pytestmark = pytest.mark.kernel
 

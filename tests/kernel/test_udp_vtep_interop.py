@@ -23,10 +23,10 @@ import pytest
 import trio
 
 from pyvxlan import FdbState, VtepConfig
-from pyvxlan.events import EntryMigrated, Notification
-from pyvxlan.pcap import PcapWriter
+from pyvxlan.core.events import EntryMigrated, Notification
 from pyvxlan.udp import UdpVtep, open_vtep
 from pyvxlan.udp.syscalls import in_netns
+from pyvxlan.wire.pcap import PcapWriter
 
 pytestmark = pytest.mark.usefixtures("root")
 

@@ -28,7 +28,7 @@ from pyvxlan import (
     Vtep,
     VtepConfig,
 )
-from pyvxlan.events import Notification
+from pyvxlan.core.events import Notification
 from pyvxlan.kernel import KernelVtep, open_vtep
 from pyvxlan.kernel import netlink as nl
 

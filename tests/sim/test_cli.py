@@ -103,7 +103,7 @@ def test_demo_names_the_kernel_labs_underlay_interface() -> None:
 
 def test_the_tutorial_shows_the_vxlan_command_the_demo_prints() -> None:
     from pyvxlan.cli.demo import vxlan_command
-    from pyvxlan.topology import classic_demo
+    from pyvxlan.lab.topology import classic_demo
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "simulator-tutorial.md").read_text()
     assert vxlan_command(classic_demo(), "host1", 10) + "\n" in page

@@ -192,7 +192,7 @@ def test_options_that_cannot_work_together_are_refused(
 
 
 def test_count_form_makes_many_hosts_and_guests(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from pyvxlan.topology import load_topology
+    from pyvxlan.lab.topology import load_topology
 
     topo = load_topology(_write(tmp_path))
     assert [h.name for h in topo.hosts] == [f"host{n}" for n in range(1, 13)]
@@ -252,7 +252,7 @@ def test_the_kernel_backend_refuses_counter_expectations_before_running(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from pyvxlan.kernel.lab import KernelLab
-    from pyvxlan.scenario import check_backend, load_scenario
+    from pyvxlan.lab.scenario import check_backend, load_scenario
 
     with pytest.raises(pyvxlan.ConfigError) as exc:
         check_backend(load_scenario(_write(tmp_path)), KernelLab, "kernel")
@@ -448,7 +448,7 @@ def test_dir_pyvxlan_is_the_api_and_every_name_loads() -> None:
 
 
 def test_import_pyvxlan_loads_neither_trio_dpkt_nor_pyroute2() -> None:
-    code = "import sys, pyvxlan.cli; print(sorted(m for m in ('trio', 'dpkt', 'pyroute2', 'pyvxlan.vtep') if m in sys.modules))"
+    code = "import sys, pyvxlan.cli; print(sorted(m for m in ('trio', 'dpkt', 'pyroute2', 'pyvxlan.core.vtep') if m in sys.modules))"
     r = subprocess.run([PY, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert r.stdout == "[]\n"
 

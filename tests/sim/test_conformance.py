@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 
+from pyvxlan.lab.topology import classic_demo
 from pyvxlan.sim import open_lab, open_vtep, run
 from pyvxlan.testing import check_vtep_control
-from pyvxlan.topology import classic_demo
 
 
 def test_simulated_vtep_passes_check_vtep_control() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pyvxlan.lab.topology import FdbMode, classic_demo
 from pyvxlan.sim import LinkProfile, open_lab, run
-from pyvxlan.topology import FdbMode, classic_demo
 
 
 def scenario(path: Path, seed: int, mode: FdbMode = FdbMode.MULTICAST) -> tuple[str, list[str]]:

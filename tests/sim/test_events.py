@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from pyvxlan import ConfigError
-from pyvxlan.packets import BROADCAST
+from pyvxlan.lab.topology import classic_demo
 from pyvxlan.sim import EventKind, SimLab, open_lab, run
 from pyvxlan.sim.lab import KEPT_EVENTS
-from pyvxlan.topology import classic_demo
+from pyvxlan.wire.packets import BROADCAST
 
 
 def flood(frames: int, **kw: Any) -> tuple[SimLab, list[str]]:

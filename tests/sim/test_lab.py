@@ -9,9 +9,9 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, EntryLearned, FdbState
-from pyvxlan.pcap import raw_records
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 from pyvxlan.sim import EventKind, LinkProfile, SimLab, open_lab, run
-from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+from pyvxlan.wire.pcap import raw_records
 
 
 def in_lab(topology: Topology, body: Callable[[SimLab], Awaitable[Any]], **kw: Any) -> Any:

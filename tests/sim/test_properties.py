@@ -8,9 +8,9 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice
 from pyvxlan.sim import LinkProfile, SimLab, open_lab, run
 from pyvxlan.sim import lab as sim_lab
-from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice
 
 VNIS = (10, 20)
 

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyvxlan import FdbState, VtepControl
-from pyvxlan.memory import MemoryVtep
+from pyvxlan.lab.topology import FdbMode, classic_demo
 from pyvxlan.sim import EventKind, SimLab, SimVtep, open_lab, run
-from pyvxlan.topology import FdbMode, classic_demo
+from pyvxlan.sim.memory import MemoryVtep
 
 # The calls that only read state: nothing to re-arm after them.
 _READS = {"fdb", "neighbours", "is_up", "counters"}

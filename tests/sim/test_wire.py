@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import trio
 
-from pyvxlan.config import VtepConfig
-from pyvxlan.frame import decapsulate
+from pyvxlan.core.config import VtepConfig
 from pyvxlan.lab import PingResult
-from pyvxlan.pcap import raw_records
+from pyvxlan.lab.topology import FdbMode, Topology, classic_demo
 from pyvxlan.sim import LinkProfile, SimLab, open_lab, run
 from pyvxlan.sim.guest import ARP_QUEUE_BYTES, ECHO_DATA, skb_truesize
 from pyvxlan.sim.ipid import IpIdents
-from pyvxlan.topology import FdbMode, Topology, classic_demo
+from pyvxlan.wire.frame import decapsulate
+from pyvxlan.wire.pcap import raw_records
 
 
 def in_lab(body: Callable[[SimLab], Awaitable[Any]], **kw: Any) -> Any:

@@ -10,10 +10,10 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, FdbEntryExists, FdbEntryNotFound, FdbState, Vtep, VtepConfig, VtepControl
-from pyvxlan.addr import parse_mac
-from pyvxlan.fdb import _KINDS
-from pyvxlan.memory import MemoryVtep
+from pyvxlan.core.fdb import _KINDS
+from pyvxlan.sim.memory import MemoryVtep
 from pyvxlan.testing import OpenVtep, check_vtep_control
+from pyvxlan.wire.addr import parse_mac
 
 
 @asynccontextmanager

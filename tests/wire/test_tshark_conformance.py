@@ -1,7 +1,7 @@
 """Wireshark's dissector agrees with pyvxlan on frames pyvxlan builds (hypothesis-generated).
 
 Each example is a batch of frames (IPv4 and IPv6 outer, GBP, outer VLAN tags, ports 4789 and
-8472) written to one pcap by :mod:`pyvxlan.pcap` and read back by one ``tshark -T fields`` run
+8472) written to one pcap by :mod:`pyvxlan.wire.pcap` and read back by one ``tshark -T fields`` run
 (tshark starts slowly, so it runs once per batch, not once per frame). On every packet tshark's
 VNI, flags, GBP fields, UDP ports, outer addresses and TTL, outer and inner MACs, and checksum
 verdicts (outer UDP, outer and inner IPv4, inner ICMP/ICMPv6/UDP) must be what pyvxlan put there.
@@ -274,7 +274,7 @@ def test_decode_prints_each_packets_header_as_tshark_reads_it(tmp_path: Path) ->
     tag or IP options, IPv6), every text line of ``pyvxlan decode`` holds that packet's own header:
     the 8 bytes rebuilt from its VNI, flags, GBP fields and reserved mask are the 8 bytes rebuilt
     from tshark's vxlan.flags, vxlan.gbp, vxlan.vni and vxlan.reserved8."""
-    from test_cli_decode import FRAMES, with_ip_options
+    from cli.test_cli_decode import FRAMES, with_ip_options
 
     from pyvxlan import GroupPolicy, VxlanHeader
     from pyvxlan.cli.decode import run

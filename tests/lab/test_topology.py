@@ -1,4 +1,4 @@
-"""pyvxlan.topology: validation, the classic demo, modes, and the TOML loader's errors."""
+"""pyvxlan.lab.topology: validation, the classic demo, modes, and the TOML loader's errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pyvxlan import ConfigError, VtepConfig
-from pyvxlan.topology import (
+from pyvxlan.lab.topology import (
     FdbMode,
     GuestSpec,
     Host,

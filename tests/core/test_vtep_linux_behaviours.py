@@ -40,8 +40,8 @@ from pyvxlan import (
     decapsulate_payload,
     flow_source_port,
 )
-from pyvxlan.events import Output
-from pyvxlan.frame import internet_checksum
+from pyvxlan.core.events import Output
+from pyvxlan.wire.frame import internet_checksum
 
 LOCAL = "198.51.100.1"
 PEER = "198.51.100.2"

@@ -6,8 +6,8 @@ import enum
 import math
 from dataclasses import dataclass
 
-from pyvxlan.addr import ip_info, normalize_mac
 from pyvxlan.errors import ConfigError
+from pyvxlan.wire.addr import ip_info, normalize_mac
 
 __all__ = ["FdbEntry", "FdbState", "Neighbour", "check_interface"]
 

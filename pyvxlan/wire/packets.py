@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from pyvxlan.frame import internet_checksum
+from pyvxlan.wire.frame import internet_checksum
 
 __all__ = [
     "ALL_NODES",

@@ -41,11 +41,9 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
 
-from pyvxlan.addr import format_mac, ip_info, parse_mac
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour, check_interface
-from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
-from pyvxlan.events import (
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour, check_interface
+from pyvxlan.core.events import (
     DeliverFrame,
     Direction,
     Dropped,
@@ -62,7 +60,7 @@ from pyvxlan.events import (
     SendDatagram,
     VtepCounters,
 )
-from pyvxlan.fdb import (
+from pyvxlan.core.fdb import (
     _LEARNED,
     ZERO_MAC_BYTES,
     ForwardingDatabase,
@@ -71,7 +69,9 @@ from pyvxlan.fdb import (
     learned_remotes,
     learned_remotes_tuple,
 )
-from pyvxlan.frame import LINUX_SOURCE_PORTS, _eth_type_offset, _flow_port, internet_checksum
+from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
+from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
+from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, _eth_type_offset, _flow_port, internet_checksum
 
 __all__ = ["Vtep"]
 
@@ -397,13 +397,13 @@ class Vtep:
 
     def transmit_many(self, frames: Iterable[bytes | bytearray | memoryview], now: float) -> list[SendBatch]:
         """:meth:`transmit` of each of ``frames`` in turn (no mark), for a driver that reads frames
-        in bursts: the datagrams come back as :class:`~pyvxlan.events.SendBatch` values, one per
+        in bursts: the datagrams come back as :class:`~pyvxlan.core.events.SendBatch` values, one per
         run of datagrams with the same route, instead of a ``SendDatagram`` output each; every
         other output (drops, misses, proxy replies) is queued as ``transmit`` queues it.
 
-        The batches' :meth:`~pyvxlan.events.SendBatch.sends`, in order, are exactly the
+        The batches' :meth:`~pyvxlan.core.events.SendBatch.sends`, in order, are exactly the
         ``SendDatagram`` outputs ``transmit`` would have queued, and counters and entries end up
-        the same (tests/test_vtep_transmit_many.py compares the two on adversarial bursts).
+        the same (tests/core/test_vtep_transmit_many.py compares the two on adversarial bursts).
         """
         if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
             self._now = now
@@ -967,9 +967,7 @@ class Vtep:
         if is_group and lower is None:
             raise ConfigError("dev", f"a multicast group ({new}) needs an underlay interface (dev)")
         old = cfg.default_remote
-        config = dataclasses.replace(
-            cfg, group=new if is_group else None, remote=None if is_group else new, dev=lower
-        )
+        config = dataclasses.replace(cfg, group=new if is_group else None, remote=None if is_group else new, dev=lower)
         if new != old:
             self._fdb.change_default(old, new, old_interface=cfg.dev, interface=lower, now=self._now)
             if self._up:

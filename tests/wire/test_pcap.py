@@ -1,4 +1,4 @@
-"""pyvxlan.pcap: the writer, the pcap/pcapng reader, link types, counts and bad files."""
+"""pyvxlan.wire.pcap: the writer, the pcap/pcapng reader, link types, counts and bad files."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from pyvxlan import DecodeError, GpeHeader, GpeNextProtocol, TruncatedError, encapsulate
 from pyvxlan.errors import ConfigError
-from pyvxlan.pcap import (
+from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
+from pyvxlan.wire.pcap import (
     LINUX_SLL,
     LINUX_SLL2,
     LinkType,
@@ -30,7 +31,6 @@ from pyvxlan.pcap import (
     read,
     write,
 )
-from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
 
 INNER_ARP = bytes.fromhex("ffffffffffff02000000000108060001080006040001020000000001cb007101000000000000cb007102")
 FRAME = encapsulate(INNER_ARP, vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=50000)
@@ -747,7 +747,7 @@ def test_a_section_with_too_many_interfaces_is_refused() -> None:
     """Issue 10.9: 5 million interface blocks took 591 MB. A section may describe MAX_INTERFACES
     (65536, what the obsolete packet block can number; alike interfaces share one state tuple), and
     one more is a DecodeError naming the block."""
-    from pyvxlan.pcap import MAX_INTERFACES
+    from pyvxlan.wire.pcap import MAX_INTERFACES
 
     one = idb("<", 1)
     data = shb("<") + one * MAX_INTERFACES + epb("<", MAX_INTERFACES - 1, 5_000_000, FRAME)

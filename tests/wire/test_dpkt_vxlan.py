@@ -1,4 +1,4 @@
-"""pyvxlan.dpkt_vxlan: the dpkt VXLAN class agrees with pyvxlan's codec on every header and frame."""
+"""pyvxlan.wire.dpkt_vxlan: the dpkt VXLAN class agrees with pyvxlan's codec on every header and frame."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyvxlan import GroupPolicy, VxlanHeader, decapsulate, encapsulate
-from pyvxlan.dpkt_vxlan import VXLAN, vxlan_of
 from pyvxlan.strategies import EncapsulatedFrame, ethernet_frames, header_bytes, vxlan_frames
+from pyvxlan.wire.dpkt_vxlan import VXLAN, vxlan_of
 
 ARP_INNER = bytes.fromhex("ffffffffffff02000000aa010806") + bytes.fromhex(
     "000108000604000102000000aa01cb007101000000000000cb007102"

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyvxlan import FdbState, Vtep, VtepConfig
-from pyvxlan.events import SendBatch, SendDatagram
-from pyvxlan.frame import flow_source_port
+from pyvxlan.core.events import SendBatch, SendDatagram
+from pyvxlan.wire.frame import flow_source_port
 
 LOCAL, PEER, OTHER, THIRD = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
 MACS = [bytes.fromhex(f"0200000000{i:02x}") for i in range(1, 7)]

@@ -24,7 +24,7 @@ same MACs (a flood in a simulation): the record's six fields, and nothing else o
 records share their remotes tuple (one per address and device settings, process-wide), their MAC
 key (the receive path slices one bytes object for all the devices a flood reaches) and their time
 objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
-and its ``now`` float too: about 200 bytes an entry (tests/test_memory.py measures both).
+and its ``now`` float too: about 200 bytes an entry (tests/sim/test_memory.py measures both).
 
 >>> from pyvxlan import VtepConfig
 >>> fdb = ForwardingDatabase(VtepConfig(vni=10, remote="198.51.100.2"))
@@ -42,9 +42,8 @@ import struct
 from collections.abc import Iterator
 from typing import Final, TypeAlias
 
-from pyvxlan.addr import ip_info, parse_mac
-from pyvxlan.config import DEFAULT_AGEING, VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, check_interface
+from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
+from pyvxlan.core.entries import FdbEntry, FdbState, check_interface
 from pyvxlan.errors import (
     ConfigError,
     FdbEntryExists,
@@ -52,6 +51,7 @@ from pyvxlan.errors import (
     FdbFull,
     FdbOperationNotSupported,
 )
+from pyvxlan.wire.addr import ip_info, parse_mac
 
 __all__ = ["ZERO_MAC_BYTES", "ForwardingDatabase"]
 

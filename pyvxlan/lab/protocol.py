@@ -1,6 +1,6 @@
 """What a lab offers, simulated (``pyvxlan.sim.open_lab``) or real (``pyvxlan.kernel.open_lab``).
 
-Both realize one :mod:`pyvxlan.topology` description, so a scenario (and ``pyvxlan demo``) runs the
+Both realize one :mod:`pyvxlan.lab.topology` description, so a scenario (and ``pyvxlan demo``) runs the
 same way on either: this module is the shape they share.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyvxlan.control import VtepControl
+from pyvxlan.core.control import VtepControl
 
 __all__ = ["Guest", "Lab", "PingResult"]
 

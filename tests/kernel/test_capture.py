@@ -43,9 +43,9 @@ from pyvxlan import (
     decapsulate,
     encapsulate,
 )
-from pyvxlan.addr import format_mac, ip_info, parse_mac
-from pyvxlan.frame import internet_checksum
-from pyvxlan.pcap import PcapStats, read
+from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
+from pyvxlan.wire.frame import internet_checksum
+from pyvxlan.wire.pcap import PcapStats, read
 
 pytestmark = pytest.mark.kernel
 

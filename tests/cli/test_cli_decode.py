@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from pyvxlan import DecodeError, GpeHeader, GpeNextProtocol, GroupPolicy, VxlanHeader, decapsulate, encapsulate
 from pyvxlan.cli import main
 from pyvxlan.cli.decode import DecodeOptions, DecodePrinter, TimeFormat
-from pyvxlan.frame import internet_checksum
-from pyvxlan.pcap import raw_records, write
 from pyvxlan.strategies import EncapsulatedFrame, vxlan_frames
+from pyvxlan.wire.frame import internet_checksum
+from pyvxlan.wire.pcap import raw_records, write
 
 MAC1 = bytes.fromhex("020000000001")
 MAC2 = bytes.fromhex("020000000002")
@@ -495,7 +495,7 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
 
 
 def test_pcapng_with_a_cooked_interface(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from test_pcap import epb, idb, shb, sll2
+    from wire.test_pcap import epb, idb, shb, sll2
 
     records = capture_records()
     path = tmp_path / "any.pcapng"
@@ -549,7 +549,7 @@ def test_an_absurd_pcapng_timestamp_is_one_line_naming_the_file(
 ) -> None:
     """Issue 10.6: if_tsresol 0 and timestamp 2^64-1 gave an OverflowError traceback, 10^17 gave
     `[Errno 75]` without the file's name (time.gmtime). The reader refuses both, naming the field."""
-    from test_pcap import epb, idb, shb
+    from wire.test_pcap import epb, idb, shb
 
     good = capture_records()[2][1]
     path = tmp_path / "ts.pcapng"
@@ -700,9 +700,7 @@ def test_a_full_disk_is_an_error_that_says_so(tmp_path: Path) -> None:
             check=False,
         )
     assert proc.returncode == 2
-    assert proc.stderr == (
-        "pyvxlan: error: standard output: No space left on device; the rest of the output is lost\n"
-    )
+    assert proc.stderr == ("pyvxlan: error: standard output: No space left on device; the rest of the output is lost\n")
 
 
 # --- a real capture: Linux sends two VNIs on one outer flow ---------------------------------------
@@ -781,7 +779,7 @@ def test_a_linux_capture_of_two_vnis_on_one_flow_prints_each_packets_vni(two_vni
     """Issue 9.1 on a real capture (Linux 6.18): before the fix, half of these lines showed the
     other device's VNI. Each line's VNI is the one pcap.read decodes from that packet."""
     from pyvxlan.cli.decode import run
-    from pyvxlan.pcap import read
+    from pyvxlan.wire.pcap import read
 
     out = io.StringIO()
     stats = run(str(two_vnis_one_flow), out)
@@ -1052,7 +1050,7 @@ def test_json_takes_the_fast_path_wherever_the_text_does(monkeypatch: pytest.Mon
     from pyvxlan import decapsulate as general
 
     spec = importlib.util.spec_from_file_location(
-        "bench_codec", Path(__file__).resolve().parent.parent / "bench" / "codec.py"
+        "bench_codec", Path(__file__).resolve().parents[2] / "bench" / "codec.py"
     )
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
@@ -1078,7 +1076,7 @@ def test_json_takes_the_fast_path_wherever_the_text_does(monkeypatch: pytest.Mon
 
 def test_the_json_keys_are_documented() -> None:
     """Every key a JSON line can hold is in docs/decode.md's table, and every key there occurs."""
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "decode.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decode.md").read_text()
     table = doc[doc.index("| key | value |") :].split("\n\n", 1)[0]
     documented = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:])))
     seen: set[str] = set()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pyvxlan.cli import main
-from pyvxlan.topology import MAX_FILE_SIZE
+from pyvxlan.lab.topology import MAX_FILE_SIZE
 
 BASE = """
 [underlay]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyvxlan import ConfigError, DeliverFrame, EntryExpired, EntryLearned, FdbEntry, SendDatagram, Vtep, VtepConfig
-from pyvxlan.events import Output
+from pyvxlan.core.events import Output
 
 HEADER = b"\x08\x00\x00\x00\x00\x00\x0a\x00"  # I flag, VNI 10
 DEV_MAC = "02:00:00:00:0a:01"

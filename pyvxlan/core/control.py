@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from pyvxlan.config import VtepConfig
-from pyvxlan.entries import FdbEntry, FdbState, Neighbour
-from pyvxlan.events import Notification, VtepCounters
+from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour
+from pyvxlan.core.events import Notification, VtepCounters
 
 __all__ = ["VtepControl"]
 

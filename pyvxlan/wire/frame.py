@@ -12,9 +12,9 @@ import zlib
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Final
 
-from pyvxlan.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
-from pyvxlan.header import VNI_MAX, GpeHeader, VxlanHeader, _wrap_vxlan, byte_view, check_bool, check_int, describe
+from pyvxlan.wire.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
+from pyvxlan.wire.header import VNI_MAX, GpeHeader, VxlanHeader, _wrap_vxlan, byte_view, check_bool, check_int, describe
 
 __all__ = [
     "IANA_SOURCE_PORTS",
@@ -513,7 +513,7 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
         # Fast path for the usual frame (untagged IPv4 without options, exact lengths, a VXLAN
         # port): one unpack instead of some thirty index operations; it halves the cost of a
         # decode (bench/codec.py). Anything else, or anything odd, takes the general path below,
-        # which gives the same result for these frames (tests/test_frame_fast_path.py).
+        # which gives the same result for these frames (tests/wire/test_frame_fast_path.py).
         etype, vihl, total, frag, ttl, proto, src, dst, sport, dport, ulen, csum, vxlan = _unpack_fast4(mv)
         if (
             etype == ETH_P_IPV4

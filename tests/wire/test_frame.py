@@ -31,8 +31,8 @@ from pyvxlan import (
     encapsulate,
     flow_source_port,
 )
-from pyvxlan.frame import internet_checksum, overhead
 from pyvxlan.strategies import EncapsulatedFrame, ethernet_frames, vxlan_frames
+from pyvxlan.wire.frame import internet_checksum, overhead
 
 INNER = bytes.fromhex("02000000aa0202000000aa010800") + bytes(28)  # 42-byte Ethernet/IPv4-ish frame
 

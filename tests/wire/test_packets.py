@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pyvxlan.frame import internet_checksum
-from pyvxlan.packets import ALL_NODES, announcement_frame
+from pyvxlan.wire.frame import internet_checksum
+from pyvxlan.wire.packets import ALL_NODES, announcement_frame
 
 MAC = bytes.fromhex("020000000001")
 

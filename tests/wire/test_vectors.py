@@ -30,7 +30,7 @@ from pyvxlan import (
     decapsulate_payload,
     encapsulate,
 )
-from pyvxlan.addr import format_mac
+from pyvxlan.wire.addr import format_mac
 
 FLAG_G = 0x80000000
 
@@ -256,7 +256,7 @@ def check_truncated(check: Checker, raw: bytes) -> None:
 def check_big_tcp_slice(check: Checker, raw: bytes, v: dict[str, Any]) -> None:
     assert "bytes [0:128)" in v["slice"]
     pcap = vectors_dir() / "pcaps" / "tcpdump_bigtcp-ipv4-vxlan-ipv4.pcap"
-    from pyvxlan.pcap import read
+    from pyvxlan.wire.pcap import read
 
     [(_, d)] = list(read(pcap))
     assert bytes(d.inner)[:78] == raw[50:]
@@ -376,7 +376,7 @@ PCAPS = sorted(p.name for p in (VECTORS / "pcaps").glob("*.pcap")) if (VECTORS /
 
 @pytest.mark.parametrize("name", PCAPS)
 def test_capture_decodes_like_its_vectors(name: str) -> None:
-    from pyvxlan.pcap import PcapStats, read
+    from pyvxlan.wire.pcap import PcapStats, read
 
     stats = PcapStats()
     packets = list(read(vectors_dir() / "pcaps" / name, stats=stats))
@@ -409,7 +409,7 @@ def test_every_capture_has_vectors() -> None:
 
 def test_vectors_dir_is_outside_the_repository() -> None:
     # The vectors are read in place, never copied: nothing under the checkout holds them.
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     assert not any(root.rglob("vxlan_vectors.json"))
 
 

@@ -6,10 +6,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from pyvxlan.addr import ip_info, normalize_mac
 from pyvxlan.errors import ConfigError
-from pyvxlan.frame import IANA_SOURCE_PORTS, VXLAN_PORT, check_port_range
-from pyvxlan.header import check_int, describe
+from pyvxlan.wire.addr import ip_info, normalize_mac
+from pyvxlan.wire.frame import IANA_SOURCE_PORTS, VXLAN_PORT, check_port_range
+from pyvxlan.wire.header import check_int, describe
 
 __all__ = ["DEFAULT_AGEING", "VtepConfig"]
 
