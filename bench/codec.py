@@ -35,7 +35,7 @@ from pathlib import Path
 
 from pyvxlan import GroupPolicy, VxlanHeader, decapsulate, encapsulate
 from pyvxlan.wire.frame import internet_checksum
-from pyvxlan.wire.pcap import write
+from pyvxlan.pcap import write
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ from pyroute2 import IPRoute
 from pyvxlan import FdbEntry
 from pyvxlan.kernel import KernelVtep, open_lab
 from pyvxlan.kernel import netlink as nl
-from pyvxlan.lab.topology import classic_demo
+from pyvxlan.topology import classic_demo
 
 NS = "pvxkbench"
 DEV = "vxlan7"

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from codec import capture_records
 
-from pyvxlan.wire.pcap import write
+from pyvxlan.pcap import write
 
 ROUNDS = 3
 

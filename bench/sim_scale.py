@@ -41,7 +41,7 @@ PINGS = int(__import__("os").environ.get("PVXS_PINGS", "1000"))
 
 
 def topology(n: int, mode: str) -> Any:
-    from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice
+    from pyvxlan.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice
 
     device = VxlanDevice(10, group="ff05::100")
     hosts = tuple(Host(f"h{i}", f"2001:db8::{i:x}", (device,)) for i in range(1, n + 1))
@@ -102,7 +102,7 @@ def floor(n: int, floods: int) -> float:
     handed to ``n`` cores (``Vtep.receive`` and ``take_outputs``, as the simulator calls them),
     with nothing else: the part of a flood-and-learn delivery the simulator cannot avoid."""
     from pyvxlan import Vtep, VtepConfig
-    from pyvxlan.wire.header import VxlanHeader
+    from pyvxlan import VxlanHeader
 
     cores = []
     for i in range(1, n + 1):
