@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pyvxlan import GroupPolicy, VxlanHeader, decapsulate, encapsulate
-from pyvxlan.wire.frame import internet_checksum
 from pyvxlan.pcap import write
+from pyvxlan.wire.frame import internet_checksum
 
 ROOT = Path(__file__).resolve().parent.parent
 

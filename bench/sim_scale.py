@@ -101,8 +101,7 @@ def floor(n: int, floods: int) -> float:
     """Deliveries per second of the cores alone: ``floods`` datagrams, each from a new source MAC,
     handed to ``n`` cores (``Vtep.receive`` and ``take_outputs``, as the simulator calls them),
     with nothing else: the part of a flood-and-learn delivery the simulator cannot avoid."""
-    from pyvxlan import Vtep, VtepConfig
-    from pyvxlan import VxlanHeader
+    from pyvxlan import Vtep, VtepConfig, VxlanHeader
 
     cores = []
     for i in range(1, n + 1):
