@@ -71,7 +71,7 @@ from pyvxlan.core.fdb import (
 )
 from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
-from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, _eth_type_offset, _flow_port, internet_checksum
+from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port, internet_checksum
 
 __all__ = ["Vtep"]
 
@@ -370,7 +370,7 @@ class Vtep:
         base = self._tos
         tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
         ttl = (inner_ttl or 64) if self._ttl_inherit else 0  # ip4_dst_hoplimit: 64, group or not
-        sport = _flow_port(frame, self._port_low, self._port_span)
+        sport = flow_port(frame, self._port_low, self._port_span)
         out = self._outputs
         local = self._local
         zero6 = self._zero_csum6
@@ -453,7 +453,7 @@ class Vtep:
             ecn = dsfield & 3
             tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
             ttl = (inner_ttl or 64) if ttl_inherit else 0
-            sport = _flow_port(frame, low, span)
+            sport = flow_port(frame, low, span)
             header = payload = b""  # one payload for the remotes that share a header, as transmit
             for rd in rec.remotes:
                 if rd.unspecified:
@@ -481,7 +481,7 @@ class Vtep:
         """(DS field, TTL) of the inner IPv4/IPv6 header after any VLAN tags, (0, 0) when not IP;
         None when skb_vlan_inet_prepare refuses it: vxlan_xmit_one then drops the frame once per
         remote, each counted in tx_dropped."""
-        ethertype, off = _eth_type_offset(frame)
+        ethertype, off = ethertype_offset(frame)
         if ethertype == 0x0800:
             if size >= off + 20:
                 return frame[off + 1], frame[off + 8]

@@ -26,6 +26,8 @@ __all__ = [
     "decapsulate",
     "decapsulate_payload",
     "encapsulate",
+    "ethertype_offset",
+    "flow_port",
     "flow_source_port",
     "internet_checksum",
     "overhead",
@@ -92,7 +94,15 @@ def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) ->
     return ~s & 0xFFFF
 
 
-def _eth_type_offset(inner: bytes | bytearray | memoryview) -> tuple[int, int]:
+def ethertype_offset(inner: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """The ethertype of an Ethernet frame after its 802.1Q/802.1ad tags, and where that layer starts.
+
+    ``inner`` must hold at least the 14-byte Ethernet header; a tag cut by the end of the frame
+    ends the walk (its ethertype is returned, with the offset before it).
+
+    >>> ethertype_offset(bytes(12) + bytes.fromhex("8100 0007 0800".replace(" ", "")))
+    (2048, 18)
+    """
     off, etype = 14, (inner[12] << 8) | inner[13]
     while etype in (ETH_P_8021Q, ETH_P_8021AD) and len(inner) >= off + 4:
         etype = (inner[off + 2] << 8) | inner[off + 3]
@@ -120,7 +130,7 @@ def flow_source_port(inner: bytes | bytearray | memoryview, port_range: tuple[in
     lo, hi = check_port_range(port_range, "port_range")
     if lo == hi:
         lo, hi = LINUX_SOURCE_PORTS
-    return _flow_port(inner if type(inner) is bytes else byte_view(inner, "inner"), lo, hi - lo)
+    return flow_port(inner if type(inner) is bytes else byte_view(inner, "inner"), lo, hi - lo)
 
 
 def check_port_range(value: object, field: str) -> tuple[int, int]:
@@ -134,10 +144,17 @@ def check_port_range(value: object, field: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _flow_port(inner: bytes | bytearray | memoryview, lo: int, span: int) -> int:
-    # flow_source_port without the checks, for the core's transmit path (its range is checked once).
+def flow_port(inner: bytes | bytearray | memoryview, low: int, span: int) -> int:
+    """:func:`flow_source_port` of ``inner`` in ``low .. low + span`` (``span`` = high - low > 0),
+    without checking its arguments: for a transmit path whose range was checked once, up front.
+
+    >>> frame = bytes.fromhex("02000000000102000000000208060001")
+    >>> flow_port(frame, 49152, 65535 - 49152) == flow_source_port(frame)
+    True
+    """
     # It runs once per transmitted frame: slices of bytes are bytes already (no copies), and an
     # untagged frame skips the VLAN walk.
+    lo = low
     if type(inner) is not bytes:
         inner = bytes(inner)
     size = len(inner)
@@ -146,7 +163,7 @@ def _flow_port(inner: bytes | bytearray | memoryview, lo: int, span: int) -> int
     else:
         etype = (inner[12] << 8) | inner[13]
         if etype in _VLAN_TYPES:
-            etype, off = _eth_type_offset(inner)
+            etype, off = ethertype_offset(inner)
         else:
             off = 14
         if etype == ETH_P_IPV4 and size >= off + 20:
