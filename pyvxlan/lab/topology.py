@@ -41,6 +41,7 @@ __all__ = [
     "FdbMode",
     "GuestSpec",
     "Host",
+    "LinkProfile",
     "Topology",
     "TopologyFileError",
     "Underlay",
@@ -652,3 +653,35 @@ def load_topology(path: str | Path, *, allow: frozenset[str] = frozenset({"steps
         raise
     except ConfigError as exc:
         raise TopologyFileError(str(path), exc.field, exc.reason) from None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProfile:
+    """A host's link to the underlay. Probabilities are per datagram copy, in 0..1.
+
+    ``reorder``: the probability that a copy is held back ``reorder_delay`` extra seconds, so that
+    later datagrams overtake it (netem's reordering, seen from the receiver).
+    """
+
+    latency: float = 0.0005
+    jitter: float = 0.0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay: float = 0.005
+
+    def __post_init__(self) -> None:
+        # Written so that NaN fails (it fails every comparison) and infinity too: an infinite
+        # latency would park every datagram at the end of time.
+        for name in ("latency", "jitter", "reorder_delay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(name, f"must be a finite number >= 0 seconds, got {value!r}")
+        for name in ("loss", "duplicate", "reorder"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(name, f"must be a probability in 0..1, got {value!r}")
+
+    @property
+    def impaired(self) -> bool:
+        return bool(self.jitter or self.loss or self.duplicate or self.reorder)
