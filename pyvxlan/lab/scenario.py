@@ -450,7 +450,7 @@ async def _fault(lab: Lab, step: Step) -> None:
     elif a in ("link-down", "link-up"):
         func(step.get("host"))
     elif a == "link":
-        from pyvxlan.sim.underlay import LinkProfile
+        from pyvxlan.lab.topology import LinkProfile
 
         fields = {k: v for k, v in step.args if k != "host"}
         func(step.get("host"), LinkProfile(**fields))
