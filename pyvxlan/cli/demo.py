@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pyvxlan.core.config import DEFAULT_AGEING
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.lab import Lab, PingResult
+from pyvxlan.lab.controller import initial_ops
+from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
 from pyvxlan.lab.topology import FdbMode, Topology, classic_demo
 
-__all__ = ["DemoReport", "ModeFigures", "compare", "fdb_object", "register", "run_demo"]
+__all__ = ["UPLINK", "DemoReport", "ModeFigures", "compare", "fdb_object", "register", "run_demo", "vxlan_command"]
 
 PINGS = 3
 
@@ -119,41 +120,24 @@ def _ping_summary(r: PingResult) -> str:
     return text
 
 
-# The host's underlay interface, as the kernel lab names it (pyvxlan.kernel.lab.UPLINK; not
-# imported: the simulated demo must not load the kernel backend).
-UPLINK = "eth0"
-
-
 def vxlan_command(topology: Topology, host: str, vni: int) -> str:
-    """The ``ip link add`` command that creates ``host``'s vxlan device for ``vni`` on Linux.
-
-    Linux needs the underlay interface (``dev``) for a multicast group; it is named as the kernel
-    lab names it.
+    """The ``ip link add`` command that creates ``host``'s vxlan device for ``vni`` on Linux, as
+    the kernel lab creates it (:func:`pyvxlan.lab.iproute2.link_add_command`).
 
     >>> vxlan_command(classic_demo(), "host1", 10)
-    'ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789 dev eth0'
+    'ip link add vxlan10 address 02:9f:c7:6a:99:01 type vxlan id 10 local 198.51.100.1 group 239.1.1.1 dev eth0 dstport 4789 srcport 49152 65535'
     >>> vxlan_command(classic_demo(mode=FdbMode.CONTROLLER), "host2", 10)
-    'ip link add vxlan10 type vxlan id 10 local 198.51.100.2 dstport 4789 dev eth0 nolearning proxy'
+    'ip link add vxlan10 address 02:8d:72:c5:77:01 type vxlan id 10 local 198.51.100.2 dev eth0 dstport 4789 srcport 49152 65535 nolearning proxy'
     """
-    cfg = topology.vtep_config(host, vni)
-    words = [f"ip link add {cfg.name} type vxlan id {cfg.vni}"]
-    if cfg.group:
-        words.append(f"group {cfg.group}")
-    if cfg.remote:
-        words.append(f"remote {cfg.remote}")
-    words.append(f"local {cfg.local} dstport {cfg.dst_port} dev {cfg.dev or UPLINK}")
-    if not cfg.learning:
-        words.append("nolearning")
-    if cfg.ageing != DEFAULT_AGEING:
-        words.append(f"ageing {int(cfg.ageing)}")
-    words.extend(flag for flag in ("proxy", "l2miss", "l3miss") if getattr(cfg, flag))
-    return " ".join(words)
+    return link_add_command(device_config(topology, host, vni))
 
 
 def _describe(topology: Topology, say: Callable[[str], None]) -> None:
-    """Each host's part of the lab as the ``ip``/``bridge`` commands a reader would type."""
+    """Each host's part of the lab as the ``ip``/``bridge`` commands a reader would type: the
+    device as the kernel lab makes it, and what the mode programs (the controller policy)."""
     mode = topology.mode
     u = topology.underlay
+    ops = list(initial_ops(topology))
     say(f"underlay {u.subnet} (mtu {u.mtu}); FDB mode: {mode.value}")
     for host in topology.hosts:
         say(f"{host.name} ({host.address} on {UPLINK}):")
@@ -163,16 +147,9 @@ def _describe(topology: Topology, say: Callable[[str], None]) -> None:
             say(f"  ip link set {dev.name} up; ip link set {dev.bridge} up")
             for guest in topology.guests_on(host.name, dev.vni):
                 say(f"  {guest.name}: {guest.mac} {guest.ip}, a veth port of {dev.bridge}")
-            if mode is FdbMode.UNICAST:
-                for peer in topology.peers(host.name, dev.vni):
-                    say(f"  bridge fdb append 00:00:00:00:00:00 dev {dev.name} dst {peer}")
-            elif mode is FdbMode.CONTROLLER:
-                # What the controller programs here: every guest of the VNI on another host.
-                for guest in topology.guests:
-                    if guest.vni == dev.vni and guest.host != host.name:
-                        where = topology.host(guest.host).address
-                        say(f"  bridge fdb add {guest.mac} dev {dev.name} dst {where}")
-                        say(f"  ip neigh add {guest.address} lladdr {guest.mac} dev {dev.name} nud permanent")
+            for op in ops:
+                if op.host == host.name and op.vni == dev.vni:
+                    say(f"  {op.command(dev.name)}")
 
 
 async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None], clock: Any) -> DemoReport:

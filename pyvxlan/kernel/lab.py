@@ -14,7 +14,6 @@ is exactly what the lab does.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import os
@@ -33,7 +32,7 @@ import trio
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.errors import ConfigError, PrivilegeError
-from pyvxlan.wire.addr import ZERO_MAC, ip_info, parse_mac
+from pyvxlan.wire.addr import ip_info, parse_mac
 from pyvxlan.wire.frame import internet_checksum
 
 try:
@@ -48,6 +47,8 @@ except ModuleNotFoundError as exc:
 else:
     HAVE_NETLINK = True
 from pyvxlan.lab import PingResult
+from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops
+from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.wire.packets import announcement_frame, unpadded
 from pyvxlan.wire.pcap import PcapWriter
@@ -56,6 +57,7 @@ __all__ = [
     "HAVE_NETLINK",
     "LAB_PREFIX",
     "LOCK_DIR",
+    "UPLINK",
     "CleanupReport",
     "KernelGuest",
     "KernelLab",
@@ -75,7 +77,6 @@ _PREFIX_RE = re.compile(r"pvx[0-9a-f]{4}\Z")
 UNDERLAY: Final = "underlay"
 # No topology name can start with "_": the underlay bridges never collide with host ports.
 UNDERLAY_BRIDGE: Final = "_ul"
-UPLINK: Final = "eth0"
 
 
 def require_kernel_extra() -> None:
@@ -344,30 +345,6 @@ class _Names:
         return f"{self.prefix}-{name}"
 
 
-def _vxlan_words(cfg: VtepConfig) -> str:
-    words = [f"id {cfg.vni}"]
-    if cfg.local:
-        words.append(f"local {cfg.local}")
-    if cfg.group:
-        words.append(f"group {cfg.group}")
-    if cfg.remote:
-        words.append(f"remote {cfg.remote}")
-    if cfg.dev:
-        words.append(f"dev {cfg.dev}")
-    words.append(f"dstport {cfg.dst_port}")
-    words.append(f"srcport {cfg.src_port_range[0]} {cfg.src_port_range[1]}")
-    words.append("ttl inherit" if cfg.ttl_inherit else f"ttl {cfg.ttl or 'auto'}")
-    if cfg.tos:
-        words.append("tos inherit" if cfg.tos == "inherit" else f"tos {cfg.tos:#04x}")
-    words.extend(flag for flag in ("udp6zerocsumtx", "udp6zerocsumrx") if getattr(cfg, f"udp6_zero_csum_{flag[-2:]}"))
-    words.append("learning" if cfg.learning else "nolearning")
-    words.append(f"ageing {int(cfg.ageing)}")
-    if cfg.max_entries:
-        words.append(f"maxaddress {cfg.max_entries}")
-    words.extend(flag for flag in ("proxy", "l2miss", "l3miss", "gbp") if getattr(cfg, flag))
-    return " ".join(words)
-
-
 def _overhead(version: int) -> int:
     return 70 if version == 6 else 50  # outer IP + UDP + VXLAN + inner Ethernet
 
@@ -412,23 +389,21 @@ def _add_vxlan(ctx: _Ctx, ns: str, cfg: VtepConfig) -> None:
     ctx.index[(ns, cfg.name)] = ctx.ipr(ns).add_vxlan(cfg, ctx.idx(ns, UPLINK))
 
 
-def _fdb(ctx: _Ctx, ns: str, dev: str, mac: str, dst: str, *, append: bool = False) -> None:
+def _fdb(ctx: _Ctx, ns: str, dev: str, op: FdbOp) -> None:
+    if op.dst is None or op.kind not in (OpKind.ADD, OpKind.APPEND):
+        raise ConfigError("op", f"a lab is built with fdb add and append only, got {op!r}")
     fields: dict[str, Any] = {
         "family": nl.AF_BRIDGE,
         "ifindex": ctx.idx(ns, dev),
         "state": nl.NUD_PERMANENT | nl.NUD_NOARP,  # what bridge fdb add/append make by default
         "ntf": nl.NTF_SELF,
-        "lladdr": parse_mac(mac),
-        "dst": ip_info(dst).packed,
+        "lladdr": parse_mac(op.mac),
+        "dst": ip_info(op.dst).packed,
     }
-    flags = nl.NLM_F_CREATE | (nl.NLM_F_APPEND if append else nl.NLM_F_EXCL)
+    flags = nl.NLM_F_CREATE | (nl.NLM_F_APPEND if op.kind is OpKind.APPEND else nl.NLM_F_EXCL)
     ((code, message),) = ctx.sock(ns).transact([(nl.RTM_NEWNEIGH, flags, fields)])
     if code:
         raise nl.NetlinkFailure(code, message)
-
-
-def _fdb_append(ctx: _Ctx, ns: str, dev: str, mac: str, dst: str) -> None:
-    _fdb(ctx, ns, dev, mac, dst, append=True)
 
 
 def _ip_neigh(ctx: _Ctx, ns: str, dev: str, ip: str, mac: str) -> None:
@@ -492,8 +467,8 @@ def _plan(topology: Topology, prefix: str) -> tuple[list[_Step], _Names]:
             _add_address, hns, UPLINK, host.address, plen)  # fmt: skip
         up(hns, UPLINK)
         for dev in host.devices:
-            cfg = dataclasses.replace(topology.vtep_config(host.name, dev.vni), dev=UPLINK)
-            add(_ip(hns, f"link add {cfg.name} address {cfg.mac} type vxlan {_vxlan_words(cfg)}"), _add_vxlan, hns, cfg)
+            cfg = device_config(topology, host.name, dev.vni)
+            add(link_add_command(cfg, netns=hns), _add_vxlan, hns, cfg)
             if any(g.vni == dev.vni and g.ip_version == 6 for g in topology.guests):
                 # IPv6 guests: proxy ND and IPv6 neighbour entries need IPv6 on the device, but
                 # without addresses of its own (none to announce, so nothing crosses the overlay).
@@ -532,40 +507,14 @@ def _plan(topology: Topology, prefix: str) -> tuple[list[_Step], _Names]:
 
 
 def _fdb_steps(topology: Topology, n: _Names) -> Iterator[_Step]:
-    """The FDB and neighbour programming the mode asks for (nothing for MULTICAST)."""
-    if topology.mode is FdbMode.UNICAST:
-        for host in topology.hosts:
-            hns = n.ns(host.name)
-            for dev in host.devices:
-                name = topology.vtep_config(host.name, dev.vni).name
-                for peer in topology.peers(host.name, dev.vni):
-                    yield _Step(
-                        f"bridge -n {hns} fdb append {ZERO_MAC} dev {name} dst {peer}",
-                        _fdb_append,
-                        hns,
-                        name,
-                        ZERO_MAC,
-                        peer,
-                    )
-    elif topology.mode is FdbMode.CONTROLLER:
-        for guest in topology.guests:
-            yield from _controller_steps(topology, n, guest)
-
-
-def _controller_steps(topology: Topology, n: _Names, guest: GuestSpec) -> Iterator[_Step]:
-    """What a controller programs when ``guest`` attaches: on every other VTEP of its VNI, a
-    static FDB entry (the guest's MAC behind its host) and a neighbour entry for proxy ARP."""
-    where = topology.host(guest.host).address
-    for host in topology.hosts:
-        if host.name == guest.host or all(d.vni != guest.vni for d in host.devices):
-            continue
-        hns = n.ns(host.name)
-        name = topology.vtep_config(host.name, guest.vni).name
-        yield _Step(f"bridge -n {hns} fdb add {guest.mac} dev {name} dst {where}", _fdb, hns, name, guest.mac, where)
-        yield _Step(
-            _ip(hns, f"neigh add {guest.address} lladdr {guest.mac} dev {name} nud permanent"),
-            _ip_neigh, hns, name, guest.address, guest.mac,
-        )  # fmt: skip
+    """The FDB and neighbour programming the mode asks for (:func:`pyvxlan.lab.controller.initial_ops`)."""
+    for op in initial_ops(topology):
+        hns = n.ns(op.host)
+        name = topology.host(op.host).device(op.vni).name
+        if isinstance(op, NeighbourOp):
+            yield _Step(op.command(name, netns=hns), _ip_neigh, hns, name, op.ip, op.mac)
+        else:
+            yield _Step(op.command(name, netns=hns), _fdb, hns, name, op)
 
 
 def lab_commands(topology: Topology, *, prefix: str | None = None) -> list[str]:
@@ -874,7 +823,9 @@ class KernelLab:
         await trio.to_thread.run_sync(self._move_veth, name, old, host, bridge)
         self._guest_host[name] = host
         if self.topology.mode is FdbMode.CONTROLLER:
-            await self._controller_attach(spec, host, old)
+            # What the controller reprograms after a move, as in the simulated lab.
+            for op in attach_ops(self.topology, spec, host, old):
+                await apply_op(self.vtep(op.host, op.vni), op)
         await guest.announce()
 
     def _move_veth(self, name: str, old: str, host: str, bridge: str) -> None:
@@ -888,22 +839,6 @@ class KernelLab:
         _link_up(ctx, new_ns, gif)
         gns = self._names.ns(name)
         ctx.ipr(gns).flush_neighbours(ctx.idx(gns, UPLINK))
-
-    async def _controller_attach(self, spec: GuestSpec, host: str, old: str) -> None:
-        # The simulated lab's controller after a move: the new host drops its entries for the
-        # guest, the old host gets them, every other host rewrites the remote.
-        address = self.topology.host(host).address
-        for (h, vni), vtep in self._vteps.items():
-            if vni != spec.vni:
-                continue
-            if h == host:
-                await vtep.fdb_del(spec.mac)
-                await vtep.neigh_del(spec.address)
-            elif h == old:
-                await vtep.fdb_add(spec.mac, address)
-                await vtep.neigh_add(spec.address, spec.mac)
-            else:
-                await vtep.fdb_replace(spec.mac, address)
 
     async def fdb_tables(self) -> dict[tuple[str, int], list[FdbEntry]]:
         """Every VTEP's FDB (``bridge fdb show``), keyed by (host, VNI)."""

@@ -26,10 +26,11 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pyvxlan.core.control import VtepControl
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
 from pyvxlan.wire.addr import ZERO_MAC
 
-__all__ = ["FdbOp", "NeighbourOp", "Op", "OpKind", "attach_ops", "initial_ops", "peer_ops"]
+__all__ = ["FdbOp", "NeighbourOp", "Op", "OpKind", "apply_op", "attach_ops", "initial_ops", "peer_ops"]
 
 
 class OpKind(enum.Enum):
@@ -55,9 +56,11 @@ class FdbOp:
     dst: str | None
     kind: OpKind = OpKind.ADD
 
-    def command(self, device: str) -> str:
-        """The ``bridge`` command for this operation on ``device`` (the host's vxlan device)."""
-        line = f"bridge fdb {self.kind.value} {self.mac} dev {device}"
+    def command(self, device: str, *, netns: str | None = None) -> str:
+        """The ``bridge`` command for this operation on ``device`` (the host's vxlan device), in
+        namespace ``netns`` when given."""
+        tool = "bridge" if netns is None else f"bridge -n {netns}"
+        line = f"{tool} fdb {self.kind.value} {self.mac} dev {device}"
         return line if self.dst is None else f"{line} dst {self.dst}"
 
 
@@ -72,11 +75,12 @@ class NeighbourOp:
     mac: str
     kind: OpKind = OpKind.ADD
 
-    def command(self, device: str) -> str:
-        """The ``ip`` command for this operation on ``device``."""
+    def command(self, device: str, *, netns: str | None = None) -> str:
+        """The ``ip`` command for this operation on ``device``, in namespace ``netns`` when given."""
+        tool = "ip" if netns is None else f"ip -n {netns}"
         if self.kind is OpKind.DELETE:
-            return f"ip neigh del {self.ip} dev {device}"
-        return f"ip neigh {self.kind.value} {self.ip} lladdr {self.mac} dev {device} nud permanent"
+            return f"{tool} neigh del {self.ip} dev {device}"
+        return f"{tool} neigh {self.kind.value} {self.ip} lladdr {self.mac} dev {device} nud permanent"
 
 
 #: One operation of either kind.
@@ -137,3 +141,24 @@ def attach_ops(topology: Topology, guest: GuestSpec, host: str, old: str | None 
             yield from peer_ops(topology, guest, name, host)
         else:
             yield FdbOp(name, guest.vni, guest.mac, address, OpKind.REPLACE)
+
+
+async def apply_op(vtep: VtepControl, op: Op) -> None:
+    """Carry out ``op`` on ``vtep`` (the device of ``op.host`` and ``op.vni``) through the
+    :class:`~pyvxlan.VtepControl` both labs implement. A :attr:`OpKind.DELETE` of an entry that
+    is not there does nothing."""
+    if isinstance(op, NeighbourOp):
+        if op.kind is OpKind.DELETE:
+            if any(n.ip == op.ip for n in await vtep.neighbours()):
+                await vtep.neigh_del(op.ip)
+        else:
+            await vtep.neigh_add(op.ip, op.mac)
+    elif op.kind is OpKind.DELETE:
+        if any(e.mac == op.mac for e in await vtep.fdb()):
+            await vtep.fdb_del(op.mac)
+    elif op.kind is OpKind.APPEND:
+        await vtep.fdb_append(op.mac, op.dst)
+    elif op.kind is OpKind.REPLACE:
+        await vtep.fdb_replace(op.mac, op.dst)
+    else:
+        await vtep.fdb_add(op.mac, op.dst)

@@ -386,7 +386,7 @@ def test_lab_commands_need_no_privilege(monkeypatch: pytest.MonkeyPatch) -> None
     ]
     assert (
         "ip -n pvx0001-host1 link add vxlan10 address 02:9f:c7:6a:99:01 type vxlan id 10 local 198.51.100.1 "
-        "dev eth0 dstport 4789 srcport 49152 65535 ttl auto nolearning ageing 300 proxy"
+        "dev eth0 dstport 4789 srcport 49152 65535 nolearning proxy"
     ) in lines
     assert "bridge -n pvx0001-host1 fdb add 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2" in lines
     assert "ip -n pvx0001-host1 neigh add 203.0.113.2 lladdr 02:00:00:00:00:02 dev vxlan10 nud permanent" in lines

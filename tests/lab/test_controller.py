@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, attach_ops, initial_ops, peer_ops
+from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops, peer_ops
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 
 Z = "00:00:00:00:00:00"
@@ -49,7 +49,7 @@ def test_controller_programs_only_other_vteps_of_the_guests_vni() -> None:
     ]
     # Unicast on the same devices: per-VNI peers only.
     unicast = list(initial_ops(_two_vnis().with_mode(FdbMode.UNICAST)))
-    assert [(op.host, op.vni, op.dst) for op in unicast] == [
+    assert [(op.host, op.vni, op.dst) for op in unicast if isinstance(op, FdbOp)] == [
         ("a", 10, "198.51.100.2"),
         ("a", 20, "198.51.100.3"),
         ("b", 10, "198.51.100.1"),
@@ -81,3 +81,31 @@ def test_peer_ops_and_commands() -> None:
     assert FdbOp("host1", 10, "02:00:00:00:00:02", None, OpKind.DELETE).command("vx") == (
         "bridge fdb del 02:00:00:00:00:02 dev vx"
     )
+
+
+def test_apply_op_carries_a_move_out_on_a_vtep_control() -> None:
+    import trio
+
+    from pyvxlan import Vtep
+    from pyvxlan.memory import MemoryVtep
+
+    topo = classic_demo(3, FdbMode.CONTROLLER)
+    g1 = topo.guest("guest1")
+
+    async def main() -> None:
+        controls = {h.name: MemoryVtep(Vtep(topo.vtep_config(h.name, 10))) for h in topo.hosts}
+        for op in initial_ops(topo):
+            await apply_op(controls[op.host], op)
+        # A move of guest1 to host2, then back: the DELETEs on a VTEP without the entry do nothing.
+        for new, old in (("host2", "host1"), ("host1", "host2")):
+            for op in attach_ops(topo, g1, new, old):
+                await apply_op(controls[op.host], op)
+            for name, control in controls.items():
+                fdb = [(e.mac, e.dst) for e in await control.fdb() if e.mac == g1.mac]
+                neigh = [(n.ip, n.mac) for n in await control.neighbours() if n.ip == g1.address]
+                here = topo.host(new).address
+                assert (fdb, neigh) == (([], []) if name == new else ([(g1.mac, here)], [(g1.address, g1.mac)]))
+        await apply_op(controls["host3"], FdbOp("host3", 10, Z, "198.51.100.1", OpKind.APPEND))
+        assert [e.dst for e in await controls["host3"].fdb() if e.mac == Z] == ["198.51.100.1"]
+
+    trio.run(main)

@@ -16,12 +16,12 @@ DEMO = """\
 pyvxlan demo: the classic VXLAN demo, simulated in virtual time (seed 0)
 underlay 198.51.100.0/24 (mtu 1500); FDB mode: multicast
 host1 (198.51.100.1 on eth0):
-  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.1 dstport 4789 dev eth0
+  ip link add vxlan10 address 02:9f:c7:6a:99:01 type vxlan id 10 local 198.51.100.1 group 239.1.1.1 dev eth0 dstport 4789 srcport 49152 65535
   ip link add br10 type bridge; ip link set vxlan10 master br10
   ip link set vxlan10 up; ip link set br10 up
   guest1: 02:00:00:00:00:01 203.0.113.1/24, a veth port of br10
 host2 (198.51.100.2 on eth0):
-  ip link add vxlan10 type vxlan id 10 group 239.1.1.1 local 198.51.100.2 dstport 4789 dev eth0
+  ip link add vxlan10 address 02:8d:72:c5:77:01 type vxlan id 10 local 198.51.100.2 group 239.1.1.1 dev eth0 dstport 4789 srcport 49152 65535
   ip link add br10 type bridge; ip link set vxlan10 master br10
   ip link set vxlan10 up; ip link set br10 up
   guest2: 02:00:00:00:00:02 203.0.113.2/24, a veth port of br10
@@ -132,7 +132,7 @@ def test_the_demos_printed_commands_are_accepted_by_linux(
     args = ["demo", "--mode", mode, "--hosts", "3"] + (["--ipv6"] if ipv6 else [])
     assert main(args) == 0
     commands = _host_commands(capsys.readouterr().out, "host1")
-    assert commands[0].startswith("ip link add vxlan10 type vxlan id 10 ")
+    assert commands[0].startswith("ip link add vxlan10 address ")
     expected = {"multicast": 5, "unicast": 7, "controller": 9}[mode]
     assert len(commands) == expected
     ns = f"pvxg{os.getpid() % 0xFFFF:04x}"
