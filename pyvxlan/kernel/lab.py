@@ -31,7 +31,8 @@ import trio
 
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.core.entries import FdbEntry
-from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.errors import BackendError, ConfigError, PrivilegeError
+from pyvxlan.kernel.messages import refusal
 from pyvxlan.wire.addr import ip_info, parse_mac
 from pyvxlan.wire.frame import internet_checksum
 
@@ -222,7 +223,7 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
                     if name.startswith(p):
                         try:
                             rtnl.delete(index)
-                        except nl.NetlinkFailure as exc:
+                        except BackendError as exc:
                             if exc.errno != errno.ENODEV:
                                 raise OSError(exc.errno, f"cannot remove link {name}: {exc}") from None
                             continue  # the other end of a veth pair removed just before
@@ -403,7 +404,7 @@ def _fdb(ctx: _Ctx, ns: str, dev: str, op: FdbOp) -> None:
     flags = nl.NLM_F_CREATE | (nl.NLM_F_APPEND if op.kind is OpKind.APPEND else nl.NLM_F_EXCL)
     ((code, message),) = ctx.sock(ns).transact([(nl.RTM_NEWNEIGH, flags, fields)])
     if code:
-        raise nl.NetlinkFailure(code, message)
+        raise refusal(code, message, f"bridge fdb {op.kind.value} {op.mac} dev {dev} dst {op.dst}")
 
 
 def _ip_neigh(ctx: _Ctx, ns: str, dev: str, ip: str, mac: str) -> None:
@@ -418,7 +419,7 @@ def _ip_neigh(ctx: _Ctx, ns: str, dev: str, ip: str, mac: str) -> None:
     }
     ((code, message),) = ctx.sock(ns).transact([(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields)])
     if code:
-        raise nl.NetlinkFailure(code, message)
+        raise refusal(code, message, f"ip neigh add {info.text} lladdr {mac} dev {dev}")
 
 
 def _plan(topology: Topology, prefix: str) -> tuple[list[_Step], _Names]:
@@ -745,7 +746,7 @@ class KernelLab:
         One short netlink dump made inline (well under a millisecond for a lab's tables); in
         async code ``await lab.vtep(host, vni).fdb()`` does the same from a worker thread.
         """
-        return self.vtep(host, vni)._fdb_blocking(trio.current_time())
+        return self.vtep(host, vni).read_fdb(trio.current_time())
 
     def fdb_lines(self, host: str, vni: int) -> list[str]:
         """The same in ``bridge fdb show`` form."""
@@ -954,10 +955,10 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
 def _run_step(step: _Step, ctx: _Ctx) -> None:
     try:
         step.run(ctx)
-    except nl.NetlinkFailure as exc:
+    except BackendError as exc:
         if exc.errno in (errno.EPERM, errno.EACCES):
             raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to run: {step.command}") from None
-        raise ConfigError("lab", f"{step.command}: {exc}") from None
+        raise BackendError(exc.errno or 0, step.command, exc.reason) from None
 
 
 def _teardown(ctx: _Ctx, prefix: str) -> None:

@@ -1,132 +1,103 @@
-"""Netlink for the kernel backend: the one module that imports pyroute2.
+"""Netlink sockets for the kernel backend: the one module that imports pyroute2.
 
-Two layers live here, both blocking (callers run them in a worker thread):
+The messages themselves are :mod:`pyvxlan.kernel.messages`' (pure, testable without root); this
+module carries them, blocking (callers run it in a worker thread):
 
-* :class:`Rtnl` wraps pyroute2's ``IPRoute`` for the slow, rich operations: namespaces, links
-  (vxlan, veth, bridge), addresses. It carries the pyroute2 traps in one place: the destination
-  port is always sent (the kernel would pick 8472), a unicast remote goes in ``IFLA_VXLAN_GROUP``
+* :class:`Rtnl` wraps pyroute2's ``IPRoute`` for the slow, rich operations: links (vxlan, veth,
+  bridge) and addresses. It carries the pyroute2 traps in one place: the destination port is
+  always sent (the kernel would pick 8472), a unicast remote goes in ``IFLA_VXLAN_GROUP``
   (``vxlan_remote`` is silently dropped), and a namespace is opened with ``flags=0`` so that a
   typo fails instead of creating a namespace.
 * :class:`NeighSocket` speaks ``RTM_*NEIGH`` itself on a raw ``NETLINK_ROUTE`` socket, because
   FDB programming and dumps are the hot path: many requests go out in one ``send`` (each with
   ``NLM_F_ACK``, acknowledgements matched by sequence number), and dumps are parsed by a lean
   parser instead of pyroute2's generic one (about 15 times faster for 10,000 entries).
+* namespaces (``ip netns``), sockets inside them, and the privilege check.
+
+A request the kernel refuses raises :class:`~pyvxlan.errors.BackendError` carrying the errno and
+the kernel's extended-ack reason; a missing namespace is a :class:`~pyvxlan.ConfigError`
+(``netns``), missing privilege a :class:`~pyvxlan.PrivilegeError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import socket
-import struct
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Final
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from pyvxlan.core.config import VtepConfig
-from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.errors import BackendError, ConfigError, PrivilegeError
+from pyvxlan.kernel.messages import (
+    AF_BRIDGE,
+    NETLINK_ROUTE,
+    NLM_F_ACK,
+    NLM_F_APPEND,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NTF_SELF,
+    NUD_NOARP,
+    NUD_PERMANENT,
+    RTM_DELNEIGH,
+    RTM_NEWNEIGH,
+    VXLAN_READ,
+    LinkInfo,
+    dump_status,
+    encode_dump_request,
+    encode_neigh,
+    number_requests,
+    parse_acks,
+    parse_neigh_messages,
+    refusal,
+    vxlan_attributes,
+)
 from pyvxlan.wire.addr import ip_info
 
 __all__ = [
+    # The message kinds and flags a caller of NeighSocket names, re-exported from
+    # pyvxlan.kernel.messages (where they are defined) so that one import serves.
     "AF_BRIDGE",
-    "NTF_EXT_LEARNED",
-    "NTF_MASTER",
-    "NTF_ROUTER",
+    "NLM_F_APPEND",
+    "NLM_F_CREATE",
+    "NLM_F_EXCL",
     "NTF_SELF",
     "NUD_NOARP",
     "NUD_PERMANENT",
-    "NUD_REACHABLE",
-    "NUD_STALE",
     "RTM_DELNEIGH",
-    "RTM_GETNEIGH",
     "RTM_NEWNEIGH",
-    "LinkInfo",
-    "NeighMessage",
     "NeighSocket",
-    "NetlinkFailure",
+    "has_cap_net_admin",
     "Rtnl",
-    "encode_fdb_request",
-    "encode_neigh",
     "netns_create",
     "netns_exists",
     "netns_list",
     "netns_remove",
     "netns_sysctl",
     "open_socket",
-    "parse_fdb_records",
     "parse_neigh_messages",
     "require_privilege",
 ]
 
-# --- constants (linux/netlink.h, linux/rtnetlink.h, linux/neighbour.h) ---------------------------
-
-NETLINK_ROUTE: Final = 0
-NLMSG_NOOP: Final = 1
-NLMSG_ERROR: Final = 2
-NLMSG_DONE: Final = 3
-NLM_F_REQUEST: Final = 0x1
-NLM_F_MULTI: Final = 0x2
-NLM_F_ACK: Final = 0x4
-NLM_F_DUMP: Final = 0x300
-NLM_F_REPLACE: Final = 0x100
-NLM_F_EXCL: Final = 0x200
-NLM_F_CREATE: Final = 0x400
-NLM_F_APPEND: Final = 0x800
-NLM_F_ACK_TLVS: Final = 0x200  # in an NLMSG_ERROR: extended-ack attributes follow
-NLMSGERR_ATTR_MSG: Final = 1
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10  # acks carry only the request header, not the whole request
 NETLINK_EXT_ACK: Final = 11  # errors carry the kernel's message ("VXLAN ID must be lower than ...")
 NETLINK_GET_STRICT_CHK: Final = 12  # lets a dump be filtered by ndm_ifindex in the kernel
 SO_RCVBUFFORCE: Final = 33
-
-RTM_NEWNEIGH: Final = 28
-RTM_DELNEIGH: Final = 29
-RTM_GETNEIGH: Final = 30
-RTNLGRP_NEIGH_MASK: Final = 1 << (3 - 1)  # RTNLGRP_NEIGH = 3
-
-AF_BRIDGE: Final = 7
-NUD_INCOMPLETE: Final = 0x01
-NUD_REACHABLE: Final = 0x02
-NUD_STALE: Final = 0x04
-NUD_NOARP: Final = 0x40
-NUD_PERMANENT: Final = 0x80
-NTF_SELF: Final = 0x02
-NTF_MASTER: Final = 0x04
-NTF_EXT_LEARNED: Final = 0x10
-NTF_ROUTER: Final = 0x80
-
-NDA_DST: Final = 1
-NDA_LLADDR: Final = 2
-NDA_CACHEINFO: Final = 3
-NDA_PORT: Final = 6
-NDA_VNI: Final = 7
-NDA_IFINDEX: Final = 8
-NDA_SRC_VNI: Final = 11
-
 CAP_NET_ADMIN: Final = 12
-
-_NLMSGHDR = struct.Struct("=IHHII")
-_NLATTR = struct.Struct("=HH")
-_NLMSGERR = struct.Struct("=i")
-_HDR_NDMSG = struct.Struct("=IHHIIBxxxiHBB")  # nlmsghdr + ndmsg in one go (the hot path)
-_U32 = struct.Struct("=I")
-_BE16 = struct.Struct("!H")
-_CACHEINFO = struct.Struct("=IIII")  # confirmed, used, updated, refcnt (clock_t, USER_HZ)
-
-USER_HZ: Final = 100
 
 
 # --- privilege -------------------------------------------------------------------------------------
 
 
-def _has_cap_net_admin(status_path: str = "/proc/self/status") -> bool:
+def has_cap_net_admin(status_path: str = "/proc/self/status") -> bool:
+    """True when the effective capabilities in ``status_path`` hold CAP_NET_ADMIN."""
     try:
         with open(status_path) as f:
             for line in f:
@@ -152,30 +123,9 @@ def require_privilege(action: str, *, euid: int | None = None, cap_net_admin: bo
     if euid == 0:
         return
     if cap_net_admin is None:
-        cap_net_admin = _has_cap_net_admin()
+        cap_net_admin = has_cap_net_admin()
     if not cap_net_admin:
         raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to {action}")
-
-
-class NetlinkFailure(Exception):
-    """A netlink request the kernel refused: ``errno`` and the kernel's extended-ack message."""
-
-    def __init__(self, code: int, message: str = "") -> None:
-        super().__init__(code, message)
-        self.errno = code
-        self.message = message
-
-    def __str__(self) -> str:
-        text = os.strerror(self.errno)
-        return f"{text} ({self.message})" if self.message else text
-
-
-def _from_pyroute2(exc: NetlinkError) -> NetlinkFailure:
-    # With ext_ack the second argument is the kernel's own message (e.g. "A VXLAN device with the
-    # specified VNI already exists"); without one it is strerror's text, which says nothing more.
-    code = int(exc.code)
-    message = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else ""
-    return NetlinkFailure(code, "" if message == os.strerror(code) else message)
 
 
 # --- namespaces ------------------------------------------------------------------------------------
@@ -205,6 +155,8 @@ def netns_create(name: str) -> None:
         netns.create(name)
     except PermissionError:
         raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to create network namespace {name!r}") from None
+    except OSError as exc:
+        raise BackendError(exc.errno or 0, f"ip netns add {name}", exc.strerror or str(exc)) from None
 
 
 def netns_remove(name: str) -> None:
@@ -218,14 +170,19 @@ def _check_netns_name(name: str) -> None:
         raise ConfigError("netns", f"{name!r} is not a valid namespace name")
 
 
+def _require_netns(name: str) -> None:
+    if not netns_exists(name):
+        raise ConfigError("netns", f"no network namespace named {name!r}")
+
+
 def netns_sysctl(netns_name: str, key: str, value: str) -> None:
     """``ip netns exec NS sysctl -w KEY=VALUE`` (``key`` as a /proc/sys path: ``net/ipv6/...``).
 
     Done from a short-lived thread that enters the namespace: ``/proc/sys/net`` shows the
     namespace of the thread that opens it, and the thread ends instead of carrying it around.
+    A key the kernel refuses (or does not have) is a :class:`~pyvxlan.errors.BackendError`.
     """
-    if not netns_exists(netns_name):
-        raise ConfigError("netns", f"no network namespace named {netns_name!r}")
+    _require_netns(netns_name)
     errors: list[BaseException] = []
 
     def write() -> None:
@@ -243,6 +200,9 @@ def netns_sysctl(netns_name: str, key: str, value: str) -> None:
         exc = errors[0]
         if isinstance(exc, PermissionError):
             raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to set {key} in {netns_name}") from None
+        if isinstance(exc, OSError):
+            operation = f"sysctl -w {key.replace('/', '.')}={value} in {netns_name}"
+            raise BackendError(exc.errno or 0, operation, exc.strerror or str(exc)) from None
         raise exc
 
 
@@ -251,231 +211,13 @@ def open_socket(netns_name: str | None, family: int, kind: int, proto: int = 0) 
     if netns_name is None:
         return socket.socket(family, kind, proto)
     _check_netns_name(netns_name)
-    if not netns_exists(netns_name):
-        raise ConfigError("netns", f"no network namespace named {netns_name!r}")
+    _require_netns(netns_name)
     # flags=0: pyroute2's default (O_CREAT) would silently create a namespace named by a typo.
     sock: socket.socket = netns.create_socket(netns_name, family, kind, proto, flags=0)
     return sock
 
 
-# --- neighbour messages -----------------------------------------------------------------------------
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return _NLATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
-
-
-def encode_neigh(
-    msg_type: int,
-    flags: int,
-    seq: int,
-    *,
-    family: int,
-    ifindex: int,
-    state: int,
-    ntf: int,
-    lladdr: bytes | None = None,
-    dst: bytes | None = None,
-    port: int | None = None,
-    vni: int | None = None,
-    via: int | None = None,
-    src_vni: int | None = None,
-) -> bytes:
-    """One ``RTM_*NEIGH`` message (nlmsghdr + ndmsg + attributes); ``via`` is NDA_IFINDEX (the
-    remote's underlay interface), ``src_vni`` NDA_SRC_VNI."""
-    attrs = b""
-    if dst is not None:
-        attrs += _attr(NDA_DST, dst)
-    if lladdr is not None:
-        attrs += _attr(NDA_LLADDR, lladdr)
-    if port is not None:
-        attrs += _attr(NDA_PORT, _BE16.pack(port))
-    if vni is not None:
-        attrs += _attr(NDA_VNI, _U32.pack(vni))
-    if via is not None:
-        attrs += _attr(NDA_IFINDEX, _U32.pack(via))
-    if src_vni is not None:
-        attrs += _attr(NDA_SRC_VNI, _U32.pack(src_vni))
-    length = _HDR_NDMSG.size + len(attrs)
-    return _HDR_NDMSG.pack(length, msg_type, flags, seq, 0, family, ifindex, state, ntf, 1) + attrs
-
-
-# The common shapes of an FDB request, packed in one call: header, ndmsg, NDA_DST, NDA_LLADDR.
-_FDB_REQUEST = {
-    4: struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx"),
-    16: struct.Struct("=IHHIIBxxxiHBBHH16sHH6sxx"),
-}
-
-
-def encode_fdb_request(
-    msg_type: int, flags: int, *, ifindex: int, state: int, ntf: int, lladdr: bytes, dst: bytes
-) -> bytes:
-    """An AF_BRIDGE ``RTM_*NEIGH`` with a MAC and a remote (no port or VNI), sequence number 0.
-
-    The same bytes as :func:`encode_neigh` gives, at a fraction of the cost (bulk programming).
-    """
-    layout = _FDB_REQUEST[len(dst)]
-    return layout.pack(
-        layout.size,
-        msg_type,
-        flags,
-        0,
-        0,
-        AF_BRIDGE,
-        ifindex,
-        state,
-        ntf,
-        1,
-        4 + len(dst),
-        NDA_DST,
-        dst,
-        10,
-        NDA_LLADDR,
-        lladdr,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class NeighMessage:
-    """A parsed ``RTM_*NEIGH`` message, addresses still as bytes (formatting is the caller's)."""
-
-    msg_type: int
-    family: int
-    ifindex: int
-    state: int
-    flags: int
-    lladdr: bytes | None
-    dst: bytes | None
-    port: int | None
-    vni: int | None
-    via: int | None
-    used: int | None  # clock_t ticks ago (USER_HZ), from NDA_CACHEINFO
-    updated: int | None
-
-
-_NeighAttrs = tuple[
-    "bytes | None", "bytes | None", "int | None", "int | None", "int | None", "int | None", "int | None"
-]
-
-
-def _neigh_attrs(mv: memoryview, a: int, stop: int) -> _NeighAttrs:
-    """``(lladdr, dst, port, vni, via, used, updated)`` from the attributes of a neighbour message
-    between offsets ``a`` and ``stop``; ``None`` for each one that is absent."""
-    lladdr = dst = None
-    port = vni = via = used = updated = None
-    nla = _NLATTR.unpack_from
-    while a + 4 <= stop:
-        alen, akind = nla(mv, a)
-        if alen < 4:
-            break
-        akind &= 0x3FFF
-        if akind == NDA_LLADDR:
-            lladdr = bytes(mv[a + 4 : a + alen])
-        elif akind == NDA_DST:
-            dst = bytes(mv[a + 4 : a + alen])
-        elif akind == NDA_CACHEINFO:
-            _, used, updated, _ = _CACHEINFO.unpack_from(mv, a + 4)
-        elif akind == NDA_PORT:
-            port = _BE16.unpack_from(mv, a + 4)[0]
-        elif akind == NDA_VNI:
-            vni = _U32.unpack_from(mv, a + 4)[0]
-        elif akind == NDA_IFINDEX:
-            via = _U32.unpack_from(mv, a + 4)[0]
-        a += (alen + 3) & ~3
-    return lladdr, dst, port, vni, via, used, updated
-
-
-def parse_neigh_messages(
-    buf: bytes | bytearray | memoryview, wanted_ifindex: int | None = None
-) -> Iterator[NeighMessage]:
-    """The neighbour messages in ``buf``; others (DONE, errors, links) are skipped.
-
-    Written for speed: one ``unpack_from`` for the headers, attributes walked by offset.
-    """
-    mv = memoryview(buf)
-    end = len(mv)
-    off = 0
-    hdr = _HDR_NDMSG.unpack_from
-    while off + 16 <= end:
-        length, msg_type = _NLMSGHDR.unpack_from(mv, off)[:2]
-        if length < 16:
-            break
-        nxt = off + ((length + 3) & ~3)
-        if RTM_NEWNEIGH <= msg_type <= RTM_GETNEIGH and length >= _HDR_NDMSG.size:
-            _, _, _, _, _, family, ifindex, state, flags, _ = hdr(mv, off)
-            if wanted_ifindex is None or ifindex == wanted_ifindex:
-                yield NeighMessage(
-                    msg_type, family, ifindex, state, flags, *_neigh_attrs(mv, off + _HDR_NDMSG.size, off + length)
-                )
-        off = nxt
-
-
-# A dumped FDB entry without port, VNI or via: header, ndmsg, NDA_LLADDR, NDA_DST, NDA_CACHEINFO.
-_FDB_DUMP = {
-    68: struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4sHHIIII"),
-    80: struct.Struct("=IHHIIBxxxiHBBHH6sxxHH16sHHIIII"),
-}
-
-FdbRecord = tuple[bytes, bytes, "int | None", "int | None", "int | None", int, int, "int | None", "int | None"]
-
-
-def parse_fdb_records(buf: bytes | bytearray | memoryview, ifindex: int) -> list[FdbRecord]:
-    """The device's own FDB records in a dump: ``(lladdr, dst, port, vni, via, state, flags,
-    used, updated)`` tuples, for AF_BRIDGE messages of ``ifindex`` with NTF_SELF and a remote.
-
-    The hot path of reading 10,000 entries: plain tuples and one pass over the attributes (the
-    bridge's own "master" entries for the port, which have no remote, are left out).
-    """
-    mv = memoryview(buf)
-    end = len(mv)
-    off = 0
-    out: list[FdbRecord] = []
-    append = out.append
-    hdr = _HDR_NDMSG.unpack_from
-    nlh = _NLMSGHDR.unpack_from
-    size = _HDR_NDMSG.size
-    while off + 16 <= end:
-        length, msg_type, _, _, _ = nlh(mv, off)
-        if length < 16:
-            break
-        if msg_type != RTM_NEWNEIGH or length < size:
-            off += (length + 3) & ~3
-            continue
-        if length in _FDB_DUMP:
-            # Linux writes NDA_LLADDR, NDA_DST, then NDA_CACHEINFO: an entry without a port, VNI
-            # or via interface (most of them) has one fixed layout, unpacked in one call.
-            v = _FDB_DUMP[length].unpack_from(mv, off)
-            if (v[10], v[11], v[14], v[16], v[17]) == (10, NDA_LLADDR, NDA_DST, 20, NDA_CACHEINFO):
-                if v[5] == AF_BRIDGE and v[6] == ifindex and v[8] & NTF_SELF:
-                    append((v[12], v[15], None, None, None, v[7], v[8], v[19], v[20]))
-                off += length
-                continue
-        _, _, _, _, _, family, index, state, flags, _ = hdr(mv, off)
-        if family == AF_BRIDGE and index == ifindex and flags & NTF_SELF:
-            lladdr, dst, port, vni, via, used, updated = _neigh_attrs(mv, off + size, off + length)
-            if lladdr is not None and dst is not None:
-                append((lladdr, dst, port, vni, via, state, flags, used, updated))
-        off += (length + 3) & ~3
-    return out
-
-
-def _parse_error(mv: memoryview, off: int, length: int, flags: int) -> tuple[int, int, str]:
-    """``(errno, seq of the request, extack message)`` of an NLMSG_ERROR at ``off``."""
-    (code,) = _NLMSGERR.unpack_from(mv, off + 16)
-    seq = _NLMSGHDR.unpack_from(mv, off + 20)[3]
-    message = ""
-    if flags & NLM_F_ACK_TLVS and code:
-        # With NETLINK_CAP_ACK the echoed request is only its 16-byte header.
-        a = off + 16 + 4 + 16
-        while a + 4 <= off + length:
-            alen, akind = _NLATTR.unpack_from(mv, a)
-            if alen < 4:
-                break
-            if akind == NLMSGERR_ATTR_MSG:
-                message = bytes(mv[a + 4 : a + alen]).rstrip(b"\0").decode(errors="replace")
-            a += (alen + 3) & ~3
-    return -code, seq, message
+# --- neighbours: a raw socket -------------------------------------------------------------------------
 
 
 class NeighSocket:
@@ -513,9 +255,6 @@ class NeighSocket:
     def close(self) -> None:
         self.sock.close()
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
     def _next_seq(self, count: int = 1) -> int:
         """Reserve ``count`` sequence numbers; returns the first."""
         first = self._seq
@@ -526,7 +265,7 @@ class NeighSocket:
         """Send requests and wait for every acknowledgement; ``(errno, message)`` per request.
 
         ``build`` holds ``(msg_type, nlm_flags, fields)`` where ``fields`` are the keyword
-        arguments of :func:`encode_neigh`.
+        arguments of :func:`~pyvxlan.kernel.messages.encode_neigh`.
         """
         return self.transact_messages([encode_neigh(t, f | NLM_F_REQUEST | NLM_F_ACK, 0, **kw) for t, f, kw in build])
 
@@ -542,13 +281,7 @@ class NeighSocket:
             for start in range(0, len(messages), self.CHUNK):
                 part = messages[start : start + self.CHUNK]
                 seq0 = self._next_seq(len(part))
-                buf = bytearray().join(part)
-                off = 0
-                pack = _U32.pack_into
-                for i, m in enumerate(part):
-                    pack(buf, off + 8, (seq0 + i) & 0x7FFFFFFF)
-                    off += len(m)
-                results.extend(self._send_collect(buf, seq0, len(part)))
+                results.extend(self._send_collect(number_requests(part, seq0), seq0, len(part)))
         return results
 
     def _send_collect(self, payload: bytes | bytearray, seq0: int, count: int) -> list[tuple[int, str]]:
@@ -562,56 +295,32 @@ class NeighSocket:
         buf = bytearray(1 << 20)
         while pending:
             n = sock.recv_into(buf)
-            mv = memoryview(buf)[:n]
-            off = 0
-            while off + 16 <= n:
-                length, msg_type, flags, _, _ = _NLMSGHDR.unpack_from(mv, off)
-                if length < 16:
-                    break
-                if msg_type == NLMSG_ERROR:
-                    code, seq, message = _parse_error(mv, off, length, flags)
-                    i = (seq - seq0) & 0x7FFFFFFF
-                    if i < count and out[i][0] == -1:
-                        out[i] = (code, message)
-                        pending -= 1
-                off += (length + 3) & ~3
+            for seq, code, message in parse_acks(memoryview(buf)[:n]):
+                i = (seq - seq0) & 0x7FFFFFFF
+                if i < count and out[i][0] == -1:
+                    out[i] = (code, message)
+                    pending -= 1
         return out
 
     def dump(self, family: int, ifindex: int = 0) -> bytearray:
         """The raw reply of an ``RTM_GETNEIGH`` dump (filtered by ``ifindex`` in the kernel)."""
         with self._lock:
             seq = self._next_seq()
-            if family == AF_BRIDGE:  # rtnl_fdb_dump filters on ndm_ifindex
-                body, attrs = (family, ifindex, 0, 0, 0), b""
-            else:  # strict neighbour dumps want a zero header and NDA_IFINDEX instead
-                body, attrs = (family, 0, 0, 0, 0), _attr(NDA_IFINDEX, _U32.pack(ifindex)) if ifindex else b""
-            size = _HDR_NDMSG.size + len(attrs)
-            msg = _HDR_NDMSG.pack(size, RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq, 0, *body) + attrs
             try:
-                self.sock.send(msg)
+                self.sock.send(encode_dump_request(family, ifindex, seq))
             except PermissionError:  # pragma: no cover - dumps need no privilege
                 raise PrivilegeError("root or CAP_NET_ADMIN is needed to read the FDB") from None
             out = bytearray()
             buf = bytearray(1 << 20)
-            done = False
-            while not done:
+            status = None
+            while status is None:
                 n = self.sock.recv_into(buf)
                 mv = memoryview(buf)[:n]
                 # Only the last message of the last datagram can be DONE or an error.
-                off = 0
-                while off + 16 <= n:
-                    length, msg_type, _, mseq, _ = _NLMSGHDR.unpack_from(mv, off)
-                    if length < 16:
-                        break
-                    if mseq == seq and msg_type == NLMSG_DONE:
-                        done = True
-                    elif mseq == seq and msg_type == NLMSG_ERROR:
-                        code = -_NLMSGERR.unpack_from(mv, off + 16)[0]
-                        if code:
-                            raise NetlinkFailure(code)
-                        done = True
-                    off += (length + 3) & ~3
+                status = dump_status(mv, seq)
                 out += mv
+            if status:
+                raise refusal(status, "", f"RTM_GETNEIGH dump of family {family}")
             return out
 
     def recv_events(self) -> bytes:
@@ -622,92 +331,26 @@ class NeighSocket:
 # --- links through pyroute2 --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LinkInfo:
-    """What pyvxlan reads back of a link."""
-
-    index: int
-    name: str
-    kind: str | None
-    up: bool
-    mac: str
-    master: int | None
-    vxlan: dict[str, Any]
-    stats: dict[str, int]
-
-
-def _vxlan_kwargs(config: VtepConfig, link_index: int | None) -> dict[str, Any]:
-    """pyroute2 keyword arguments for IFLA_VXLAN_* from ``config`` (see docs/kernel-attributes.md)."""
-    kw: dict[str, Any] = {
-        "vxlan_id": config.vni,
-        # Always explicit: left out, the kernel picks its module default 8472.
-        "vxlan_port": config.dst_port,
-        "vxlan_port_range": {"low": config.src_port_range[0], "high": config.src_port_range[1]},
-        "vxlan_ttl": config.ttl,
-        "vxlan_learning": int(config.learning),
-        # Linux counts whole seconds and reads 0 as 300: a fraction rounds up, never down to 0.
-        "vxlan_ageing": max(1, math.ceil(config.ageing)),
-        "vxlan_limit": config.max_entries,
-        "vxlan_proxy": int(config.proxy),
-        "vxlan_l2miss": int(config.l2miss),
-        "vxlan_l3miss": int(config.l3miss),
-    }
-    if config.gbp:
-        kw["vxlan_gbp"] = True
-    # IFLA_VXLAN_TOS 1 is the kernel's "inherit"; TTL_INHERIT is a flag on the way in.
-    if config.tos:
-        kw["vxlan_tos"] = 1 if config.tos == "inherit" else config.tos
-    if config.ttl_inherit:
-        kw["vxlan_ttl_inherit"] = True
-    if config.udp6_zero_csum_tx:
-        kw["vxlan_udp_zero_csum6_tx"] = 1
-    if config.udp6_zero_csum_rx:
-        kw["vxlan_udp_zero_csum6_rx"] = 1
-    six = config.ip_version == 6
-    if config.local is not None:
-        kw["vxlan_local6" if six else "vxlan_local"] = config.local
-    # The kernel keeps a multicast group and a unicast remote in the same attribute; pyroute2's
-    # ``vxlan_remote`` keyword is accepted and silently dropped.
-    if config.default_remote is not None:
-        kw["vxlan_group6" if six else "vxlan_group"] = config.default_remote
-    if link_index is not None:
-        kw["vxlan_link"] = link_index
-    return kw
-
-
-_VXLAN_READ = {
-    "IFLA_VXLAN_ID": "vni",
-    "IFLA_VXLAN_GROUP": "group",
-    "IFLA_VXLAN_GROUP6": "group",
-    "IFLA_VXLAN_LOCAL": "local",
-    "IFLA_VXLAN_LOCAL6": "local",
-    "IFLA_VXLAN_LINK": "link",
-    "IFLA_VXLAN_PORT": "dst_port",
-    "IFLA_VXLAN_PORT_RANGE": "src_port_range",
-    "IFLA_VXLAN_TTL": "ttl",
-    "IFLA_VXLAN_LEARNING": "learning",
-    "IFLA_VXLAN_AGEING": "ageing",
-    "IFLA_VXLAN_LIMIT": "max_entries",
-    "IFLA_VXLAN_PROXY": "proxy",
-    "IFLA_VXLAN_L2MISS": "l2miss",
-    "IFLA_VXLAN_L3MISS": "l3miss",
-    "IFLA_VXLAN_GBP": "gbp",
-    "IFLA_VXLAN_COLLECT_METADATA": "external",
-    "IFLA_VXLAN_TOS": "tos",
-    "IFLA_VXLAN_UDP_ZERO_CSUM6_TX": "udp6_zero_csum_tx",
-    "IFLA_VXLAN_UDP_ZERO_CSUM6_RX": "udp6_zero_csum_rx",
-}
+def _from_pyroute2(exc: NetlinkError, operation: str) -> BackendError:
+    # With ext_ack the second argument is the kernel's own message (e.g. "A VXLAN device with the
+    # specified VNI already exists"); without one it is strerror's text, which says nothing more.
+    code = int(exc.code)
+    message = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else ""
+    return refusal(code, "" if message == os.strerror(code) else message, operation)
 
 
 class Rtnl:
-    """pyroute2's ``IPRoute`` in one namespace, for links and addresses. Blocking."""
+    """pyroute2's ``IPRoute`` in one namespace, for links and addresses. Blocking.
+
+    A refused request raises :class:`~pyvxlan.errors.BackendError` (its ``operation`` the
+    ``ip`` command's words; an interface named by index as ``#INDEX``).
+    """
 
     def __init__(self, netns_name: str | None = None) -> None:
         self.netns = netns_name
         if netns_name is not None:
             _check_netns_name(netns_name)
-            if not netns_exists(netns_name):
-                raise ConfigError("netns", f"no network namespace named {netns_name!r}")
+            _require_netns(netns_name)
         try:
             # flags=0: never create a namespace that is not there.
             # ext_ack: the kernel's refusals carry its reason, which iproute2 prints too.
@@ -721,37 +364,38 @@ class Rtnl:
     def close(self) -> None:
         self._ipr.close()
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             try:
                 return getattr(self._ipr, method)(*args, **kwargs)
             except NetlinkError as exc:
-                raise _from_pyroute2(exc) from None
+                raise _from_pyroute2(exc, operation) from None
 
     # links
 
     def index(self, name: str) -> int | None:
-        found = self._call("link_lookup", ifname=name)
+        found = self._call(f"ip link show {name}", "link_lookup", ifname=name)
         return int(found[0]) if found else None
 
     def names(self) -> dict[int, str]:
-        return {int(m["index"]): str(m.get("ifname")) for m in self._call("get_links")}
+        return {int(m["index"]): str(m.get("ifname")) for m in self._call("ip link show", "get_links")}
 
     def link(self, name: str | None = None, index: int | None = None) -> LinkInfo:
-        """The link called ``name`` (or with ``index``); ``NetlinkFailure(ENODEV)`` when absent."""
+        """The link called ``name`` (or with ``index``); ``BackendError`` (ENODEV) when absent."""
+        operation = f"ip link show {name if index is None else f'#{index}'}"
         try:
-            (msg,) = self._call("link", "get", **({"ifname": name} if index is None else {"index": index}))
-        except NetlinkFailure as exc:
+            (msg,) = self._call(operation, "link", "get", **({"ifname": name} if index is None else {"index": index}))
+        except BackendError as exc:
             if exc.errno in (errno.ENODEV, errno.ENOENT):
-                raise NetlinkFailure(errno.ENODEV) from None
+                raise refusal(errno.ENODEV, "", operation) from None
             raise
         vxlan: dict[str, Any] = {}
         kind = msg.get(("linkinfo", "kind"))
         if kind == "vxlan":
             data = msg.get(("linkinfo", "data"))
             for key, value in data["attrs"] if data else ():
-                if key in _VXLAN_READ:
-                    vxlan[_VXLAN_READ[key]] = value
+                if key in VXLAN_READ:
+                    vxlan[VXLAN_READ[key]] = value
         stats = dict(msg.get("stats64") or {})
         return LinkInfo(
             index=int(msg["index"]),
@@ -764,35 +408,37 @@ class Rtnl:
             stats={k: int(v) for k, v in stats.items()},
         )
 
+    def _added(self, name: str) -> int:
+        index = self.index(name)
+        if index is None:  # pragma: no cover - removed by someone else at once
+            raise refusal(errno.ENODEV, "", f"ip link show {name}")
+        return index
+
     def add_vxlan(self, config: VtepConfig, link_index: int | None) -> int:
         """Create the vxlan device of ``config``; returns its index."""
-        kw = _vxlan_kwargs(config, link_index)
-        self._call("link", "add", ifname=config.name, kind="vxlan", address=config.mac, **kw)
-        index = self.index(config.name)
-        assert index is not None
-        return index
+        kw = vxlan_attributes(config, link_index)
+        name = config.name
+        self._call(f"ip link add {name} type vxlan", "link", "add", ifname=name, kind="vxlan", address=config.mac, **kw)
+        return self._added(name)
 
     def set_vxlan(self, index: int, **kw: Any) -> None:
         """``ip link set DEV type vxlan ...`` (changelink: learning, ageing, ...)."""
-        self._call("link", "set", index=index, kind="vxlan", **kw)
+        self._call(f"ip link set #{index} type vxlan", "link", "set", index=index, kind="vxlan", **kw)
 
     def set_state(self, index: int, up: bool) -> None:
-        self._call("link", "set", index=index, state="up" if up else "down")
+        state = "up" if up else "down"
+        self._call(f"ip link set #{index} {state}", "link", "set", index=index, state=state)
 
     def set_master(self, index: int, master: int) -> None:
-        self._call("link", "set", index=index, master=master)
+        self._call(f"ip link set #{index} master #{master}", "link", "set", index=index, master=master)
 
     def set_netns(self, index: int, netns_name: str) -> None:
         """``ip link set DEV netns NS`` (the namespace must exist)."""
-        if not netns_exists(netns_name):
-            raise ConfigError("netns", f"no network namespace named {netns_name!r}")
-        self._call("link", "set", index=index, net_ns_fd=netns_name)
-
-    def set_mtu(self, index: int, mtu: int) -> None:
-        self._call("link", "set", index=index, mtu=mtu)
+        _require_netns(netns_name)
+        self._call(f"ip link set #{index} netns {netns_name}", "link", "set", index=index, net_ns_fd=netns_name)
 
     def delete(self, index: int) -> None:
-        self._call("link", "del", index=index)
+        self._call(f"ip link del #{index}", "link", "del", index=index)
 
     def add_bridge(self, name: str, *, mcast_snooping: bool = True, ageing: int | None = None) -> int:
         """A Linux bridge; forwarding delay 0 and no STP, so ports forward at once (not after 15 s)."""
@@ -801,52 +447,39 @@ class Rtnl:
             kw["br_mcast_snooping"] = 0
         if ageing is not None:
             kw["br_ageing_time"] = ageing  # centiseconds
-        self._call("link", "add", ifname=name, kind="bridge", **kw)
-        index = self.index(name)
-        assert index is not None
-        return index
+        self._call(f"ip link add {name} type bridge", "link", "add", ifname=name, kind="bridge", **kw)
+        return self._added(name)
 
     def add_veth(self, name: str, peer: str, peer_netns: str, *, mtu: int | None = None) -> int:
         """A veth pair: ``name`` here and ``peer`` created directly in namespace ``peer_netns``."""
-        if not netns_exists(peer_netns):
-            raise ConfigError("netns", f"no network namespace named {peer_netns!r}")
+        _require_netns(peer_netns)
         peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns}
         kw: dict[str, Any] = {}
         if mtu is not None:
             peer_spec["mtu"] = kw["mtu"] = mtu
-        self._call("link", "add", ifname=name, kind="veth", peer=peer_spec, **kw)
-        index = self.index(name)
-        assert index is not None
-        return index
-
-    def set_multicast(self, index: int, on: bool) -> None:
-        """``ip link set DEV multicast on|off`` (IFF_MULTICAST)."""
-        self._call("link", "set", index=index, flags=0x1000 if on else 0, change=0x1000)
+        operation = f"ip link add {name} type veth peer {peer} netns {peer_netns}"
+        self._call(operation, "link", "add", ifname=name, kind="veth", peer=peer_spec, **kw)
+        return self._added(name)
 
     def flush_neighbours(self, index: int) -> None:
         """``ip neigh flush dev DEV``: forget the interface's ARP and ND entries (all but
         permanent ones, as iproute2 does). pyroute2 has no flush: a dump, then one delete each."""
-        for msg in self._call("neigh", "dump", ifindex=index):
+        for msg in self._call(f"ip neigh show dev #{index}", "neigh", "dump", ifindex=index):
             dst = msg.get_attr("NDA_DST")
-            if dst is None or msg["state"] & 0x80:  # NUD_PERMANENT
+            if dst is None or msg["state"] & NUD_PERMANENT:
                 continue
-            with contextlib.suppress(NetlinkFailure):  # gone meanwhile (it expired)
-                self._call("neigh", "del", ifindex=index, dst=dst, family=msg["family"])
+            with contextlib.suppress(BackendError):  # gone meanwhile (it expired)
+                self._call(
+                    f"ip neigh del {dst} dev #{index}", "neigh", "del", ifindex=index, dst=dst, family=msg["family"]
+                )
 
     def set_address(self, index: int, mac: str) -> None:
         """``ip link set DEV address MAC``."""
-        self._call("link", "set", index=index, address=mac)
+        self._call(f"ip link set #{index} address {mac}", "link", "set", index=index, address=mac)
 
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
         info = ip_info(address)
         # IFA_F_NODAD for IPv6: usable at once, where duplicate detection would hold it back ~1 s.
         flags = 0x02 if info.version == 6 else 0
-        self._call("addr", "add", index=index, address=info.text, prefixlen=prefixlen, flags=flags)
-
-    def add_route(self, dst: str, gateway: str | None = None, oif: int | None = None) -> None:
-        kw: dict[str, Any] = {"dst": dst}
-        if gateway is not None:
-            kw["gateway"] = gateway
-        if oif is not None:
-            kw["oif"] = oif
-        self._call("route", "add", **kw)
+        operation = f"ip address add {info.text}/{prefixlen} dev #{index}"
+        self._call(operation, "addr", "add", index=index, address=info.text, prefixlen=prefixlen, flags=flags)

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import errno
 import math
-import socket
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,45 +22,29 @@ from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour, check_interface
 from pyvxlan.core.events import EntryExpired, EntryLearned, EntryMigrated, L2Miss, L3Miss, Notification, VtepCounters
 from pyvxlan.errors import (
+    BackendError,
     ConfigError,
     FdbBatchError,
     FdbEntryExists,
     FdbEntryNotFound,
-    FdbError,
     FdbFull,
     FdbOperationNotSupported,
+    NeighbourError,
     PrivilegeError,
     VxlanError,
 )
+from pyvxlan.kernel import messages as nlm
 from pyvxlan.kernel import netlink as nl
+from pyvxlan.kernel.messages import ip_text
 from pyvxlan.wire.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, parse_mac
-from pyvxlan.wire.frame import LINUX_SOURCE_PORTS
 
 __all__ = ["KernelVtep", "NotificationStream", "open_vtep"]
-
-_STATE_BITS = {
-    FdbState.PERMANENT: nl.NUD_PERMANENT | nl.NUD_NOARP,  # bridge fdb add's default
-    FdbState.STATIC: nl.NUD_REACHABLE | nl.NUD_NOARP,  # bridge fdb add ... static
-    FdbState.REACHABLE: nl.NUD_REACHABLE,  # bridge fdb add ... dynamic (and learned entries)
-}
 
 _AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
 
 
-def _state_of(bits: int) -> FdbState:
-    if bits & nl.NUD_PERMANENT:
-        return FdbState.PERMANENT
-    if bits & nl.NUD_NOARP:
-        return FdbState.STATIC
-    return FdbState.REACHABLE
-
-
 def _is_learned_state(bits: int) -> bool:
-    return not bits & (nl.NUD_PERMANENT | nl.NUD_NOARP)
-
-
-def _ip_text(raw: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
+    return not bits & (nlm.NUD_PERMANENT | nlm.NUD_NOARP)
 
 
 def _dst_info(text: str) -> Any:
@@ -69,22 +52,6 @@ def _dst_info(text: str) -> Any:
         return ip_info(text, "dst")
     except ConfigError:
         return None  # reported, with the same words, by the general path
-
-
-# Reading 10,000 entries is a measured hot path (bench/kernel_fdb.py): remote texts are cached
-# (a table has few distinct remotes) and FdbEntry is built through its slot descriptors, which
-# costs a quarter of its frozen __init__ (0.6 against 2.6 microseconds an entry here). Frozen
-# dataclasses allow this: the descriptors are what object.__setattr__ in __init__ calls.
-_DST_TEXTS: dict[bytes, str] = {}
-
-
-_STATES = {bits: state for state, bits in _STATE_BITS.items()} | {
-    nl.NUD_PERMANENT | nl.NUD_REACHABLE: FdbState.PERMANENT
-}
-_FDB_FIELDS = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
-if tuple(f.name for f in dataclasses.fields(FdbEntry)) != _FDB_FIELDS:  # pragma: no cover
-    raise ImportError("pyvxlan.core.entries.FdbEntry changed: update pyvxlan.kernel.vtep._entries")
-_SLOT_SETTERS = tuple(getattr(FdbEntry, name).__set__ for name in _FDB_FIELDS)
 
 
 async def _run(fn: Any, *args: Any) -> Any:
@@ -115,10 +82,13 @@ class KernelVtep:
     :meth:`attach` (an existing device, e.g. made by ``ip link add``), in any network namespace;
     :func:`open_vtep` does the first and deletes the device afterwards. Close with :meth:`aclose`.
 
-    Methods take and return what ``bridge fdb`` and ``ip neigh`` print; netlink errors become
-    pyvxlan's exceptions (EEXIST: :class:`~pyvxlan.FdbEntryExists`, ENOSPC:
+    Methods take and return what ``bridge fdb`` and ``ip neigh`` print. Inputs are checked before
+    anything is sent (:class:`~pyvxlan.ConfigError` naming the field). The kernel's FDB refusals
+    become the simulated VTEP's exceptions (EEXIST: :class:`~pyvxlan.FdbEntryExists`, ENOSPC:
     :class:`~pyvxlan.FdbFull`, ENOENT: :class:`~pyvxlan.FdbEntryNotFound`, EOPNOTSUPP:
-    :class:`~pyvxlan.FdbOperationNotSupported`, EPERM: :class:`~pyvxlan.PrivilegeError`).
+    :class:`~pyvxlan.FdbOperationNotSupported`), the neighbour table's
+    :class:`~pyvxlan.errors.NeighbourError`, EPERM :class:`~pyvxlan.PrivilegeError`, and any other
+    refusal :class:`~pyvxlan.errors.BackendError` carrying the errno and the kernel's reason.
     """
 
     def __init__(
@@ -131,6 +101,7 @@ class KernelVtep:
         self._sock = sock
         self._family = _AF[config.ip_version or 4]
         self._names: dict[int, str] = {}
+        self._dst_texts: dict[bytes, str] = {}  # remote addresses as text: a table has few
         # Open subscriptions: each is told of the user's own dynamic entries before they are
         # sent, so that their RTM_NEWNEIGH echo (identical to a learned entry's) is not "learned".
         self._streams: set[NotificationStream] = set()
@@ -144,7 +115,9 @@ class KernelVtep:
 
         ``config.dev`` names the underlay interface (required with a multicast group, as Linux
         requires). Raises :class:`~pyvxlan.ConfigError` for a name in use or a missing ``dev``
-        or namespace, :class:`~pyvxlan.PrivilegeError` without CAP_NET_ADMIN.
+        or namespace, :class:`~pyvxlan.PrivilegeError` without CAP_NET_ADMIN, and
+        :class:`~pyvxlan.errors.BackendError` when the kernel refuses the device (e.g. EEXIST:
+        another device of the namespace has the VNI on the same port).
         """
         if not isinstance(config, VtepConfig):
             raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
@@ -162,13 +135,13 @@ class KernelVtep:
                 raise ConfigError("name", f"an interface named {config.name!r} exists already{_in(netns)}")
             try:
                 index = await _run(rtnl.add_vxlan, config, link_index)
-            except nl.NetlinkFailure as exc:
+            except BackendError as exc:
                 raise _link_error(exc, f"create vxlan device {config.name}") from None
             sock = await _run(nl.NeighSocket, netns)
         except BaseException:
             rtnl.close()
             raise
-        # What the kernel keeps: whole seconds of ageing (see netlink._vxlan_kwargs).
+        # What the kernel keeps: whole seconds of ageing (see messages.vxlan_attributes).
         config = dataclasses.replace(config, ageing=float(max(1, math.ceil(config.ageing))))
         return cls(config, netns=netns, index=index, rtnl=rtnl, sock=sock)
 
@@ -182,7 +155,7 @@ class KernelVtep:
         try:
             try:
                 info = await _run(rtnl.link, name)
-            except nl.NetlinkFailure as exc:
+            except BackendError as exc:
                 if exc.errno == errno.ENODEV:
                     raise ConfigError("name", f"no interface named {name!r}{_in(netns)}") from None
                 raise _link_error(exc, f"read interface {name}") from None
@@ -192,7 +165,7 @@ class KernelVtep:
             if info.vxlan.get("link"):
                 names = await _run(rtnl.names)
                 dev = names.get(int(info.vxlan["link"]))
-            config = _config_from_kernel(name, info, dev)
+            config = nlm.config_from_link(name, info, dev)
             sock = await _run(nl.NeighSocket, netns)
         except BaseException:
             rtnl.close()
@@ -210,7 +183,7 @@ class KernelVtep:
         """``ip link del DEV``, then close."""
         try:
             await _run(self._rtnl.delete, self._index)
-        except nl.NetlinkFailure as exc:
+        except BackendError as exc:
             if exc.errno != errno.ENODEV:
                 raise _link_error(exc, f"delete {self.name}") from None
         finally:
@@ -267,10 +240,10 @@ class KernelVtep:
             if not isinstance(flag, bool):
                 raise ConfigError(name, f"must be True or False, got {flag!r}")
         fields: dict[str, Any] = {
-            "family": nl.AF_BRIDGE,
+            "family": nlm.AF_BRIDGE,
             "ifindex": self._index,
-            "state": _STATE_BITS[state],
-            "ntf": nl.NTF_SELF | (nl.NTF_EXT_LEARNED if extern_learn else 0) | (nl.NTF_ROUTER if router else 0),
+            "state": nlm.nud_state(state),
+            "ntf": nlm.NTF_SELF | (nlm.NTF_EXT_LEARNED if extern_learn else 0) | (nlm.NTF_ROUTER if router else 0),
             "lladdr": raw_mac,
             "port": _check_port(port),
             "vni": _check_vni(vni),
@@ -311,7 +284,8 @@ class KernelVtep:
             raise self._fdb_error(code, message, what, mac)
 
     def _fdb_error(self, code: int, message: str, what: str, mac: str) -> VxlanError:
-        """pyvxlan's exception for a netlink errno (``what`` is the ``bridge`` command)."""
+        """pyvxlan's exception for an FDB request refused with errno ``code`` (``what`` is the
+        ``bridge`` command)."""
         # The same messages as the simulated VTEP's ForwardingDatabase, so both backends read alike.
         mac = normalize_mac(mac)
         if code == errno.EEXIST:
@@ -325,11 +299,16 @@ class KernelVtep:
                 return FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {mac}")
             detail = f" ({message})" if message else ""
             return FdbOperationNotSupported(f"{what} {mac} is not supported on {self.name}{detail}")
+        return self._refused(code, message, f"{what} {mac}")
+
+    def _refused(self, code: int, message: str, what: str) -> VxlanError:
+        """A refusal of ``what`` (``fdb add MAC``, ``neigh del IP``) that no table explains:
+        PrivilegeError for EPERM and EACCES, otherwise a BackendError with the errno."""
         if code in (errno.EPERM, errno.EACCES):
             return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what} on {self.name}")
         if code == errno.ENODEV:
-            return ConfigError("name", f"{self.name} no longer exists{_in(self._netns)}")
-        return FdbError(f"{what} {mac} on {self.name}: {nl.NetlinkFailure(code, message)}")
+            message = f"{self.name} no longer exists{_in(self._netns)}"
+        return nlm.refusal(code, message, f"{what} on {self.name}")
 
     async def fdb_add(
         self,
@@ -348,7 +327,7 @@ class KernelVtep:
         [extern_learn] [STATE]``."""
         await self._new(
             "fdb add",
-            nl.NLM_F_CREATE | nl.NLM_F_EXCL,
+            nlm.NLM_F_CREATE | nlm.NLM_F_EXCL,
             mac,
             dst,
             port,
@@ -380,14 +359,14 @@ class KernelVtep:
         )
         if dst is None:
             # Sent all the same: Linux answers EINVAL (vxlan_fdb_parse), reported as the model does.
-            ((code, message),) = await _run(self._sock.transact, [(nl.RTM_NEWNEIGH, flags, fields)])
+            ((code, message),) = await _run(self._sock.transact, [(nlm.RTM_NEWNEIGH, flags, fields)])
             if code == errno.EINVAL:
                 raise ConfigError("dst", f"{what} needs a remote address (Linux: EINVAL)")
             if code:
                 raise self._fdb_error(code, message, what, mac)
             return
         with self._own_echo(mac, dst, state, extern_learn):
-            await self._one(nl.RTM_NEWNEIGH, flags, fields, what, mac)
+            await self._one(nlm.RTM_NEWNEIGH, flags, fields, what, mac)
 
     async def fdb_append(
         self,
@@ -405,7 +384,7 @@ class KernelVtep:
         """``bridge fdb append MAC dev DEV dst DST ...``: one more remote (head-end replication)."""
         await self._new(
             "fdb append",
-            nl.NLM_F_CREATE | nl.NLM_F_APPEND,
+            nlm.NLM_F_CREATE | nlm.NLM_F_APPEND,
             mac,
             dst,
             port,
@@ -456,9 +435,9 @@ class KernelVtep:
         """One validated ``fdb append`` request (the common shape packed in one call)."""
         if not isinstance(entry, FdbEntry):
             raise ConfigError("entry", f"must be an FdbEntry, got {type(entry).__name__}")
-        flags = nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_APPEND
+        flags = nlm.NLM_F_REQUEST | nlm.NLM_F_ACK | nlm.NLM_F_CREATE | nlm.NLM_F_APPEND
         mac = entry.mac
-        state = _STATE_BITS.get(entry.state)
+        state = nlm.nud_state(entry.state) if type(entry.state) is FdbState else None
         dst = _dst_info(entry.dst) if type(entry.dst) is str else None
         if (
             entry.port is None
@@ -478,12 +457,12 @@ class KernelVtep:
                 raw = b""
             if len(raw) == 6:
                 ntf = (
-                    nl.NTF_SELF
-                    | (nl.NTF_EXT_LEARNED if entry.extern_learn else 0)
-                    | (nl.NTF_ROUTER if entry.router else 0)
+                    nlm.NTF_SELF
+                    | (nlm.NTF_EXT_LEARNED if entry.extern_learn else 0)
+                    | (nlm.NTF_ROUTER if entry.router else 0)
                 )
-                return nl.encode_fdb_request(
-                    nl.RTM_NEWNEIGH, flags, ifindex=self._index, state=state, ntf=ntf, lladdr=raw, dst=dst.packed
+                return nlm.encode_fdb_request(
+                    nlm.RTM_NEWNEIGH, flags, ifindex=self._index, state=state, ntf=ntf, lladdr=raw, dst=dst.packed
                 )
         # Anything else (a port, a VNI, an interface, or an error to report) the general way.
         fields = self._fields(
@@ -496,7 +475,7 @@ class KernelVtep:
             router=entry.router,
             via=self._via_blocking(entry.interface),
         )
-        return nl.encode_neigh(nl.RTM_NEWNEIGH, flags, 0, **fields)
+        return nlm.encode_neigh(nlm.RTM_NEWNEIGH, flags, 0, **fields)
 
     async def fdb_replace(
         self,
@@ -515,7 +494,7 @@ class KernelVtep:
         # pyroute2's fdb('replace') leaves out NTF_SELF and the state (EOPNOTSUPP); they go explicitly here.
         await self._new(
             "fdb replace",
-            nl.NLM_F_CREATE | nl.NLM_F_REPLACE,
+            nlm.NLM_F_CREATE | nlm.NLM_F_REPLACE,
             mac,
             dst,
             port,
@@ -548,12 +527,12 @@ class KernelVtep:
         fields = self._fields(
             mac, dst, port, vni, state=FdbState.PERMANENT, extern_learn=False, via=via, src_vni=src_vni, any_dst=True
         )
-        fields["ntf"] = nl.NTF_SELF
+        fields["ntf"] = nlm.NTF_SELF
         if dst is not None:
             # Sent explicitly even when they are the device's: what is matched is then visible here.
             fields["port"] = self._config.dst_port if port is None else port
             fields["vni"] = self._config.vni if vni is None else vni
-        await self._one(nl.RTM_DELNEIGH, 0, fields, "fdb del", mac)
+        await self._one(nlm.RTM_DELNEIGH, 0, fields, "fdb del", mac)
 
     @contextlib.contextmanager
     def _own_echo(self, mac: str, dst: str, state: FdbState, extern_learn: bool) -> Iterator[None]:
@@ -562,15 +541,15 @@ class KernelVtep:
         if FdbState(state) is not FdbState.REACHABLE or extern_learn or not self._streams:
             yield
             return
-        key = (normalize_mac(mac), ip_info(dst).text)
+        mac, dst = normalize_mac(mac), ip_info(dst).text
         streams = list(self._streams)
         for stream in streams:
-            stream._pending[key] += 1
+            stream.expect_own_entry(mac, dst)
         try:
             yield
         except BaseException:
             for stream in streams:  # refused: no echo will come
-                stream._pending[key] -= 1
+                stream.forget_own_entry(mac, dst)
             raise
 
     async def fdb(self) -> list[FdbEntry]:
@@ -579,50 +558,19 @@ class KernelVtep:
         ``updated``/``used`` are in :func:`trio.current_time`'s clock.
         """
         # Dump and parse in the worker thread: 10,000 entries are tens of milliseconds of work.
-        entries: list[FdbEntry] = await _run(self._fdb_blocking, trio.current_time())
+        entries: list[FdbEntry] = await _run(self.read_fdb, trio.current_time())
         return entries
 
-    def _fdb_blocking(self, now: float) -> list[FdbEntry]:
-        """:meth:`fdb`'s work, blocking: the lab's synchronous ``fdb`` calls it directly."""
-        raw = self._sock.dump(nl.AF_BRIDGE, self._index)
+    def read_fdb(self, now: float) -> list[FdbEntry]:
+        """:meth:`fdb`'s work, blocking, its times in the clock of ``now``: for synchronous
+        callers (the kernel lab's ``fdb``); in async code ``await fdb()`` runs it in a thread."""
+        records = nlm.parse_fdb_records(self._sock.dump(nlm.AF_BRIDGE, self._index), self._index)
         try:
-            return self._entries(raw, now, self._names)
+            return nlm.fdb_entries(records, now, self._names, self._dst_texts)
         except KeyError:
             # An underlay interface (``via``) we have not named yet: learn the names once.
             self._names = self._rtnl.names()
-            return self._entries(raw, now, self._names)
-
-    def _entries(self, raw: bytes | bytearray, now: float, names: dict[int, str]) -> list[FdbEntry]:
-        # The hot path of reading 10,000 entries (see _slot_setters): locals, caches, no calls
-        # per entry beyond the slot setters.
-        hz = float(nl.USER_HZ)
-        out: list[FdbEntry] = []
-        append = out.append
-        new = object.__new__
-        s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _SLOT_SETTERS
-        texts = _DST_TEXTS
-        states = _STATES
-        ext_bit = nl.NTF_EXT_LEARNED
-        router_bit = nl.NTF_ROUTER
-        for lladdr, dst, port, vni, via, state, flags, used, updated in nl.parse_fdb_records(raw, self._index):
-            dst_text = texts.get(dst)
-            if dst_text is None:
-                if len(texts) > 65536:
-                    texts.clear()
-                dst_text = texts[dst] = _ip_text(dst)
-            e = new(FdbEntry)
-            s_mac(e, lladdr.hex(":"))
-            s_dst(e, dst_text)
-            s_port(e, port)
-            s_vni(e, vni)
-            s_if(e, names[via] if via else None)
-            s_state(e, states.get(state) or _state_of(state))
-            s_ext(e, bool(flags & ext_bit))
-            s_upd(e, None if updated is None else now - updated / hz)
-            s_used(e, None if used is None else now - used / hz)
-            s_router(e, bool(flags & router_bit))
-            append(e)
-        return out
+            return nlm.fdb_entries(records, now, self._names, self._dst_texts)
 
     # --- neighbours (proxy ARP/ND) ---------------------------------------------------------------
 
@@ -633,39 +581,41 @@ class KernelVtep:
         return {
             "family": _AF[info.version],
             "ifindex": self._index,
-            "state": nl.NUD_PERMANENT,
+            "state": nlm.NUD_PERMANENT,
             "ntf": 0,
             "dst": info.packed,
             "lladdr": None if mac is None else parse_mac(mac, "mac"),
         }
 
     async def neigh_add(self, ip: str, mac: str) -> None:
-        """``ip neigh add IP lladdr MAC dev DEV nud permanent``."""
+        """``ip neigh add IP lladdr MAC dev DEV nud permanent``; :class:`~pyvxlan.errors.NeighbourError`
+        when ``ip`` has an entry (EEXIST)."""
         fields = self._neigh_fields(ip, mac)
         ((code, message),) = await _run(
-            self._sock.transact, [(nl.RTM_NEWNEIGH, nl.NLM_F_CREATE | nl.NLM_F_EXCL, fields)]
+            self._sock.transact, [(nlm.RTM_NEWNEIGH, nlm.NLM_F_CREATE | nlm.NLM_F_EXCL, fields)]
         )
         if code == errno.EEXIST:
-            raise FdbEntryExists(f"neighbour {ip_info(ip).text} already exists")
+            raise NeighbourError(f"neighbour {ip_text(fields['dst'])} already exists")
         if code:
-            raise self._fdb_error(code, message, "neigh add", mac)
+            raise self._refused(code, message, f"neigh add {ip_text(fields['dst'])}")
 
     async def neigh_del(self, ip: str) -> None:
-        """``ip neigh del IP dev DEV``."""
+        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.errors.NeighbourError` when ``ip`` has no
+        entry (ENOENT)."""
         fields = self._neigh_fields(ip, None)
-        ((code, message),) = await _run(self._sock.transact, [(nl.RTM_DELNEIGH, 0, fields)])
+        ((code, message),) = await _run(self._sock.transact, [(nlm.RTM_DELNEIGH, 0, fields)])
         if code == errno.ENOENT:
-            raise FdbEntryNotFound(f"neighbour {ip_info(ip).text} does not exist")
+            raise NeighbourError(f"neighbour {ip_text(fields['dst'])} does not exist")
         if code:
-            raise self._fdb_error(code, message, "neigh del", ZERO_MAC)
+            raise self._refused(code, message, f"neigh del {ip_text(fields['dst'])}")
 
     async def neighbours(self) -> list[Neighbour]:
         """The device's permanent neighbour entries (``ip neigh show dev DEV nud permanent``)."""
         raw = await _run(self._sock.dump, 0, self._index)
         return [
-            Neighbour(_ip_text(m.dst), format_mac(m.lladdr))
-            for m in nl.parse_neigh_messages(raw, self._index)
-            if m.family in (2, 10) and m.state & nl.NUD_PERMANENT and m.dst is not None and m.lladdr is not None
+            Neighbour(ip_text(m.dst), format_mac(m.lladdr))
+            for m in nlm.parse_neigh_messages(raw, self._index)
+            if m.family in (2, 10) and m.state & nlm.NUD_PERMANENT and m.dst is not None and m.lladdr is not None
         ]
 
     # --- settings and state ----------------------------------------------------------------------
@@ -713,9 +663,9 @@ class KernelVtep:
             kw["vxlan_link"] = await self._via(dev)
         try:
             await _run(lambda: self._rtnl.set_vxlan(self._index, **kw))
-        except nl.NetlinkFailure as exc:
+        except BackendError as exc:
             if exc.errno == errno.ENOSPC:  # the new all-zeros entry does not fit (maxaddress)
-                raise self._fdb_error(exc.errno, exc.message, "set remote", ZERO_MAC) from None
+                raise self._fdb_error(exc.errno, exc.reason, "set remote", ZERO_MAC) from None
             raise _link_error(exc, f"set remote {text} on {self.name}") from None
         self._config = dataclasses.replace(
             self._config, group=new if is_group else None, remote=None if is_group else new, dev=lower
@@ -724,30 +674,30 @@ class KernelVtep:
     async def _set_vxlan(self, what: str, **kw: Any) -> None:
         try:
             await _run(lambda: self._rtnl.set_vxlan(self._index, **kw))
-        except nl.NetlinkFailure as exc:
+        except BackendError as exc:
             raise _link_error(exc, f"{what} on {self.name}") from None
 
     async def up(self) -> None:
         """``ip link set DEV up`` (Linux joins the group)."""
         try:
             await _run(self._rtnl.set_state, self._index, True)
-        except nl.NetlinkFailure as exc:
+        except BackendError as exc:
             raise _link_error(exc, f"bring {self.name} up") from None
 
     async def down(self) -> None:
         """``ip link set DEV down`` (Linux leaves the group and flushes learned entries)."""
         try:
             await _run(self._rtnl.set_state, self._index, False)
-        except nl.NetlinkFailure as exc:
+        except BackendError as exc:
             raise _link_error(exc, f"bring {self.name} down") from None
 
     async def is_up(self) -> bool:
         return bool((await self._link()).up)
 
-    async def _link(self) -> nl.LinkInfo:
+    async def _link(self) -> nlm.LinkInfo:
         try:
-            info: nl.LinkInfo = await _run(lambda: self._rtnl.link(index=self._index))
-        except nl.NetlinkFailure as exc:
+            info: nlm.LinkInfo = await _run(lambda: self._rtnl.link(index=self._index))
+        except BackendError as exc:
             raise _link_error(exc, f"read {self.name}") from None
         return info
 
@@ -767,7 +717,7 @@ class KernelVtep:
         entry the ageing timer made STALE is :class:`~pyvxlan.EntryExpired`, and RTM_GETNEIGH
         (AF_INET/AF_INET6) is :class:`~pyvxlan.L2Miss` (a MAC) or :class:`~pyvxlan.L3Miss` (an IP).
         """
-        sock = await _run(lambda: nl.NeighSocket(self._netns, groups=nl.RTNLGRP_NEIGH_MASK))
+        sock = await _run(lambda: nl.NeighSocket(self._netns, groups=nlm.RTNLGRP_NEIGH_MASK))
         try:
             sock.sock.setblocking(False)
             known = {e.mac: e.dst for e in await self.fdb() if e.state is FdbState.REACHABLE}
@@ -796,6 +746,19 @@ class NotificationStream:
     def __aiter__(self) -> NotificationStream:
         return self
 
+    def expect_own_entry(self, mac: str, dst: str) -> None:
+        """The user is about to add the ``dynamic`` entry ``mac`` -> ``dst`` (canonical texts):
+        its echo, identical to a learned entry's RTM_NEWNEIGH, is not reported as learned."""
+        self._pending[(mac, dst)] += 1
+
+    def forget_own_entry(self, mac: str, dst: str) -> None:
+        """The entry :meth:`expect_own_entry` announced was refused: no echo will come."""
+        key = (mac, dst)
+        if self._pending[key] > 1:
+            self._pending[key] -= 1
+        else:
+            del self._pending[key]
+
     async def __anext__(self) -> Notification:
         while not self._ready:
             await trio.lowlevel.wait_readable(self._sock.sock)
@@ -813,14 +776,14 @@ class NotificationStream:
 
     def _feed(self, data: bytes) -> None:
         vtep = self._vtep
-        for m in nl.parse_neigh_messages(data, vtep.index):
-            if m.family == nl.AF_BRIDGE:
-                if m.lladdr is None or m.dst is None or not m.flags & nl.NTF_SELF:
+        for m in nlm.parse_neigh_messages(data, vtep.index):
+            if m.family == nlm.AF_BRIDGE:
+                if m.lladdr is None or m.dst is None or not m.flags & nlm.NTF_SELF:
                     continue
-                mac, dst = format_mac(m.lladdr), _ip_text(m.dst)
-                if mac == ZERO_MAC and m.msg_type == nl.RTM_NEWNEIGH:
+                mac, dst = format_mac(m.lladdr), ip_text(m.dst)
+                if mac == ZERO_MAC and m.msg_type == nlm.RTM_NEWNEIGH:
                     continue  # the default entry is never learned (its expiry is reported below)
-                if m.msg_type == nl.RTM_NEWNEIGH and _is_learned_state(m.state) and not m.flags & nl.NTF_EXT_LEARNED:
+                if m.msg_type == nlm.RTM_NEWNEIGH and _is_learned_state(m.state) and not m.flags & nlm.NTF_EXT_LEARNED:
                     old = self._known.get(mac)
                     self._known[mac] = dst
                     if self._pending[(mac, dst)] > 0:
@@ -830,19 +793,19 @@ class NotificationStream:
                         self._ready.append(EntryLearned(mac, dst))
                     elif old != dst:
                         self._ready.append(EntryMigrated(mac, old, dst))
-                elif m.msg_type == nl.RTM_DELNEIGH:
+                elif m.msg_type == nlm.RTM_DELNEIGH:
                     self._known.pop(mac, None)
                     for key in [k for k in self._pending if k[0] == mac]:
                         del self._pending[key]  # an echo that never came (a no-op change)
                     # vxlan_cleanup marks an aged entry NUD_STALE before deleting it; a user
                     # delete or the flush of `ip link set down` leaves the state as it was.
-                    if m.state == nl.NUD_STALE:
+                    if m.state == nlm.NUD_STALE:
                         self._ready.append(EntryExpired(mac, dst))
-            elif m.msg_type == nl.RTM_GETNEIGH and m.family in (2, 10):
+            elif m.msg_type == nlm.RTM_GETNEIGH and m.family in (2, 10):
                 if m.lladdr is not None and m.dst is None:
                     self._ready.append(L2Miss(format_mac(m.lladdr)))
                 elif m.dst is not None and m.lladdr is None:
-                    self._ready.append(L3Miss(_ip_text(m.dst)))
+                    self._ready.append(L3Miss(ip_text(m.dst)))
 
 
 @asynccontextmanager
@@ -868,55 +831,11 @@ def _in(netns: str | None) -> str:
     return f" in namespace {netns}" if netns else ""
 
 
-def _link_error(exc: nl.NetlinkFailure, what: str) -> VxlanError:
+def _link_error(exc: BackendError, what: str) -> VxlanError:
+    """A refused link request as pyvxlan's exception, its operation ``what`` (``create vxlan
+    device vxlan7``): PrivilegeError for EPERM and EACCES, a BackendError with the errno and the
+    kernel's reason otherwise (e.g. EEXIST from vxlan_vni_in_use: "A VXLAN device with the
+    specified VNI already exists")."""
     if exc.errno in (errno.EPERM, errno.EACCES):
         return PrivilegeError(f"root or CAP_NET_ADMIN is needed to {what}")
-    if exc.errno == errno.EEXIST and "VNI" in exc.message:
-        # vxlan_vni_in_use: another device of this namespace has the VNI on the same port.
-        return ConfigError("vni", f"cannot {what}: {exc.message}")
-    if exc.errno == errno.EEXIST:
-        return ConfigError("name", f"cannot {what}: {exc}")
-    if exc.errno == errno.EOPNOTSUPP:
-        return FdbOperationNotSupported(f"cannot {what}: {exc}")
-    return ConfigError("device", f"cannot {what}: {exc}")
-
-
-def _config_from_kernel(name: str, info: nl.LinkInfo, dev: str | None) -> VtepConfig:
-    v = info.vxlan
-    group = remote = None
-    address = v.get("group")
-    if address and not ip_info(address).is_unspecified:
-        if ip_info(address).is_multicast:
-            group = address
-        else:
-            remote = address
-    local = v.get("local")
-    if local and ip_info(local).is_unspecified:
-        local = None
-    pr = v.get("src_port_range") or {}
-    low, high = int(pr.get("low", 0)), int(pr.get("high", 0))
-    port_range = (low, high) if low and high else LINUX_SOURCE_PORTS
-    return VtepConfig(
-        vni=int(v.get("vni", 0)),
-        local=local,
-        group=group,
-        remote=remote,
-        dst_port=int(v.get("dst_port") or 8472),
-        src_port_range=port_range,
-        ttl=int(v.get("ttl", 0)),
-        learning=bool(v.get("learning", 1)),
-        ageing=float(v.get("ageing", DEFAULT_AGEING)),
-        max_entries=int(v.get("max_entries", 0)),
-        proxy=bool(v.get("proxy", 0)),
-        l2miss=bool(v.get("l2miss", 0)),
-        l3miss=bool(v.get("l3miss", 0)),
-        gbp=bool(v.get("gbp", False)),
-        mac=info.mac,
-        name=name,
-        dev=dev,
-        # IFLA_VXLAN_TTL_INHERIT is not read: the kernel always sends it (a u8), and pyroute2
-        # decodes it as a flag, so it would read as on for every device.
-        tos=int(v.get("tos", 0)),
-        udp6_zero_csum_tx=bool(v.get("udp6_zero_csum_tx", 0)),
-        udp6_zero_csum_rx=bool(v.get("udp6_zero_csum_rx", 0)),
-    )
+    return BackendError(exc.errno or 0, what, exc.reason)

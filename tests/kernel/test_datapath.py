@@ -636,20 +636,22 @@ def test_udp6_zero_checksums_as_the_kernel(rigs: list[Rig], args: str) -> None:
 def test_the_new_settings_reach_the_kernel_both_ways(netns: str) -> None:
     """ttl_inherit, tos, udp6_zero_csum_tx/rx through netlink (KernelVtep's path) and through the
     ``ip link`` words of the kernel lab: ``ip -d link show`` prints them back."""
-    from pyvxlan.kernel.lab import _vxlan_words
+    from pyvxlan.lab.iproute2 import vxlan_options
 
     common: dict[str, Any] = {"local": "2001:db8::1", "remote": "2001:db8::2"}
     by_netlink = VtepConfig(
         vni=10, name="pvh6a", ttl_inherit=True, tos="inherit", udp6_zero_csum_tx=True, udp6_zero_csum_rx=True, **common
     )
     by_words = VtepConfig(vni=11, name="pvh6b", dst_port=4790, tos=0x10, udp6_zero_csum_tx=True, **common)
-    nl.Rtnl(netns).add_vxlan(by_netlink, None)
-    _run("ip", "-n", netns, "link", "add", "pvh6b", "type", "vxlan", *_vxlan_words(by_words).split())
+    rtnl = nl.Rtnl(netns)
+    rtnl.add_vxlan(by_netlink, None)
+    _run("ip", "-n", netns, "link", "add", "pvh6b", "type", "vxlan", *" ".join(vxlan_options(by_words)).split())
     a = _run("ip", "-n", netns, "-d", "link", "show", "pvh6a")
     b = _run("ip", "-n", netns, "-d", "link", "show", "pvh6b")
     assert " ttl inherit " in a and " tos inherit " in a and " udp6zerocsumtx udp6zerocsumrx " in a
     assert " ttl auto " in b and " tos 0x10 " in b and " udp6zerocsumtx noudp6zerocsumrx " in b
-    info = nl.Rtnl(netns).link(name="pvh6a").vxlan
+    info = rtnl.link(name="pvh6a").vxlan
+    rtnl.close()
     assert (info["tos"], info["udp6_zero_csum_tx"], info["udp6_zero_csum_rx"]) == (1, 1, 1)
 
 
