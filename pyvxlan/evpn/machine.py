@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from pyvxlan.core.control import VtepControl
 from pyvxlan.core.entries import FdbState
-from pyvxlan.errors import ConfigError, FdbEntryNotFound
+from pyvxlan.errors import ConfigError, FdbEntryNotFound, NeighbourError
 from pyvxlan.evpn._util import check_int, check_ip, check_mac, describe
 from pyvxlan.evpn.codec import (
     ENCAP_VXLAN,
@@ -608,5 +608,5 @@ async def apply_actions(actions: Sequence[Action], vtep: VtepControl) -> None:
         elif isinstance(action, NeighbourClear):
             try:
                 await vtep.neigh_del(action.ip)
-            except FdbEntryNotFound:
-                pass
+            except NeighbourError:
+                pass  # already gone, as above (the neighbour table's error, not the FDB's)
