@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from pyvxlan.conform import Report as ConformReport
 from pyvxlan.conform import conform
@@ -32,10 +32,13 @@ from pyvxlan.errors import (
     FdbBatchError,
     FdbEntryExists,
     FdbEntryNotFound,
-    FdbError,
     FdbFull,
     FdbOperationNotSupported,
+    NeighbourError,
+    VxlanError,
 )
+
+_E = TypeVar("_E", bound=VxlanError)
 
 __all__ = ["ConformReport", "OpenVtep", "check_vtep_control", "conform"]
 
@@ -84,7 +87,7 @@ async def _expect_table(vtep: VtepControl, want: list[Key], behaviour: str) -> N
         raise _fail(behaviour, f"fdb dump is {got}, expected {want}")
 
 
-async def _expect_error(error: type[FdbError], action: Awaitable[None], behaviour: str) -> FdbError:
+async def _expect_error(error: type[_E], action: Awaitable[None], behaviour: str) -> _E:
     try:
         await action
     except error as exc:
@@ -283,13 +286,13 @@ async def _check_neighbours(open_vtep: OpenVtep) -> None:
         if got != want:
             raise _fail("neigh_add adds proxy neighbours", f"neighbours() is {got}, expected {want}")
         await _expect_error(
-            FdbEntryExists,
+            NeighbourError,
             vtep.neigh_add("203.0.113.5", "02:00:00:00:00:07"),
-            "neigh_add of an existing address raises FdbEntryExists",
+            "neigh_add of an existing address raises NeighbourError",
         )
         await vtep.neigh_del("203.0.113.5")
         await _expect_error(
-            FdbEntryNotFound, vtep.neigh_del("203.0.113.5"), "neigh_del of a missing address raises FdbEntryNotFound"
+            NeighbourError, vtep.neigh_del("203.0.113.5"), "neigh_del of a missing address raises NeighbourError"
         )
         got = await vtep.neighbours()
         if got != want[:1]:

@@ -114,11 +114,12 @@ class VtepControl(Protocol):
 
     async def neigh_add(self, ip: str, mac: str) -> None:
         """``ip neigh add IP lladdr MAC dev DEV`` (what proxy ARP/ND answers from);
-        :class:`~pyvxlan.FdbEntryExists` when ``ip`` has an entry. ``down`` flushes them all."""
+        :class:`~pyvxlan.errors.NeighbourError` when ``ip`` has an entry (not an FDB error: the
+        neighbour table is another table). ``down`` flushes them all."""
         ...
 
     async def neigh_del(self, ip: str) -> None:
-        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.FdbEntryNotFound` when absent."""
+        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.errors.NeighbourError` when absent."""
         ...
 
     async def neighbours(self) -> list[Neighbour]:

@@ -17,13 +17,18 @@ keys of the neighbouring records (two fields of the record, no node object of th
 refresh moves the record to the end (O(1)); expiry pops from the front until the first record
 that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is the front record's
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
-``now`` argument in pyvxlan (a ``now`` older than one already seen is treated as that latest time).
+``now`` argument in pyvxlan: a ``now`` older than one already seen raises :class:`~pyvxlan.errors.ClockError`.
+
+Learning (``vxlan_snoop``: refresh, migration, static conflict, new entry, full table) is
+:meth:`ForwardingDatabase.learn`, which tells the caller what happened as a :class:`LearnOutcome`;
+the table's records are its own, changed only by its methods.
 
 A learned record costs about 120 bytes with its slot in the table when many devices learn the
 same MACs (a flood in a simulation): the record's six fields, and nothing else of its own. Learned
-records share their remotes tuple (one per address and device settings, process-wide), their MAC
-key (the receive path slices one bytes object for all the devices a flood reaches) and their time
-objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
+records share their remotes tuple (one per address and device settings in a :class:`RemotePool`,
+which a simulator passes to all its devices), their MAC key (one parse of a flooded datagram,
+:func:`~pyvxlan.core.datagram.parse_datagram`, slices one bytes object for all the devices it
+reaches) and their time objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
 and its ``now`` float too: about 200 bytes an entry (tests/sim/test_memory.py measures both).
 
 >>> from pyvxlan import VtepConfig
@@ -38,13 +43,17 @@ and its ``now`` float too: about 200 bytes an entry (tests/sim/test_memory.py me
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final, TypeAlias
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState, check_interface
+from pyvxlan.core.events import EntryLearned
 from pyvxlan.errors import (
+    ClockError,
     ConfigError,
     FdbEntryExists,
     FdbEntryNotFound,
@@ -53,7 +62,7 @@ from pyvxlan.errors import (
 )
 from pyvxlan.wire.addr import ip_info, parse_mac
 
-__all__ = ["ZERO_MAC_BYTES", "ForwardingDatabase"]
+__all__ = ["ZERO_MAC_BYTES", "ForwardingDatabase", "LearnOutcome", "Remote", "RemotePool"]
 
 ZERO_MAC_BYTES: Final = bytes(6)
 _HEADER = struct.Struct("!II")
@@ -62,42 +71,39 @@ _FLAG_I: Final = 0x08000000
 _REACHABLE: Final = FdbState.REACHABLE
 
 
-# A record's remotes: a tuple while it has one (learned records share theirs), a list once
-# ``append`` gives it more (head-end replication appends one peer at a time).
-Remotes: TypeAlias = "tuple[_Remote, ...] | list[_Remote]"
-RemoteKey: TypeAlias = "tuple[str, int | None, int | None, str | None]"
+class LearnOutcome(enum.Enum):
+    """What :meth:`ForwardingDatabase.learn` did with a received datagram's source (``vxlan_snoop``)."""
 
-_headers: dict[int, bytes] = {}
-
-
-def _header(vni: int) -> bytes:
-    """The 8 VXLAN header bytes for ``vni``, one object per VNI: transmit sees that two remotes
-    have the same header by identity, and builds one datagram payload for all of them."""
-    header = _headers.get(vni)
-    if header is None:
-        header = _headers[vni] = _HEADER.pack(_FLAG_I, vni << 8)
-    return header
+    INVALID = "invalid"  # a multicast or all-zeros source: not learned, the datagram is dropped
+    REFRESHED = "refreshed"  # the MAC was known at this remote: ``updated`` is now
+    LEARNED = "learned"  # a new dynamic entry
+    MIGRATED = "migrated"  # a dynamic entry moved to this remote ("MAC migrated from A to B")
+    CONFLICT = "conflict"  # a static or permanent entry points elsewhere: the datagram is dropped
+    FULL = "full"  # not learned: the table holds ``max_entries`` (Linux: ENOSPC); the frame still goes up
 
 
-class _Remote:
+class Remote:
     """One remote of a record (Linux's ``vxlan_rdst``), with what transmit needs precomputed.
 
-    A plain slotted class rather than a frozen dataclass: the data path reads these fields for
-    every datagram it sends, and ``header`` (the 8 VXLAN header bytes) and ``ttl`` are computed once
-    here instead of once per packet. Never changed once made, so tables share them (see
-    :func:`learned_remote` and ``ForwardingDatabase._remote``).
+    Read-only: never changed once made (migration and replace swap in another), so tables share
+    them (see :class:`RemotePool`). ``port`` and ``vni`` are ``None`` when they are the device's;
+    ``out_port``, ``out_vni``, ``header`` (the 8 VXLAN header bytes) and ``ttl`` are what goes on
+    the wire. A plain slotted class rather than a frozen dataclass: the data path reads these fields
+    for every datagram it sends.
     """
 
     __slots__ = ("dst", "header", "interface", "key", "out_port", "out_vni", "port", "ttl", "unspecified", "vni")
 
-    def __init__(self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig) -> None:
+    def __init__(  # noqa: PLR0917 - the remote's fields
+        self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig, header: bytes
+    ) -> None:
         self.dst = dst
         self.port = port  # None: the device's dst_port (what bridge fdb show omits)
         self.vni = vni  # None: the device's VNI
         self.interface = interface
         self.out_port = config.dst_port if port is None else port
         self.out_vni = config.vni if vni is None else vni
-        self.header = _header(self.out_vni)
+        self.header = header
         # What tells two remotes of one MAC apart (Linux's vxlan_fdb_find_rdst): the interface
         # too, so the default entry of a device made with ``dev`` and the same address appended
         # without ``via`` are two remotes.
@@ -105,6 +111,96 @@ class _Remote:
         info = ip_info(dst)
         self.unspecified = info.is_unspecified
         self.ttl = config.ttl if config.ttl else (1 if info.is_multicast else 64)
+
+    def __repr__(self) -> str:
+        return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
+
+
+# A record's remotes: a tuple while it has one (learned records share theirs), a list once
+# ``append`` gives it more (head-end replication appends one peer at a time).
+Remotes: TypeAlias = "tuple[Remote, ...] | list[Remote]"
+RemoteKey: TypeAlias = "tuple[str, int | None, int | None, str | None]"
+_LearnedTable: TypeAlias = "dict[str, tuple[Remote]]"
+
+_POOL_MAX: Final = 1 << 16
+
+
+class RemotePool:
+    """Interned remotes, header bytes and learned notifications, for the tables that share it.
+
+    Every :class:`ForwardingDatabase` (and so every :class:`~pyvxlan.Vtep`) has its own pool unless
+    its owner passes one: a driver that runs many devices in one process (the simulator: thousands
+    of VTEPs that learn the same sources from the same floods) passes one pool to all of them, so
+    that their learned entries share one remote object and one ``(remote,)`` tuple per address and
+    device settings, and their learned notifications one :class:`~pyvxlan.EntryLearned`. What is
+    shared is never changed once made, so sharing a pool changes no result, only memory; each
+    table is bounded (cleared when it reaches 65,536 objects; records keep theirs).
+
+    >>> from pyvxlan import Vtep, VtepConfig
+    >>> pool = RemotePool()
+    >>> a = Vtep(VtepConfig(vni=10, local="198.51.100.1"), pool=pool)
+    >>> b = Vtep(VtepConfig(vni=10, local="198.51.100.3"), pool=pool)
+    """
+
+    __slots__ = ("_headers", "_learned", "_note", "_note_mac", "_remotes")
+
+    def __init__(self) -> None:
+        self._headers: dict[int, bytes] = {}
+        self._remotes: dict[tuple[str, int | None, int | None, str | None, int, int, int], Remote] = {}
+        self._learned: dict[tuple[int, int, int], _LearnedTable] = {}
+        self._note: EntryLearned = EntryLearned("", "")
+        self._note_mac = b""
+
+    def header(self, vni: int) -> bytes:
+        """The 8 VXLAN header bytes for ``vni``, one object per VNI: transmit sees that two remotes
+        have the same header by identity, and builds one datagram payload for all of them."""
+        header = self._headers.get(vni)
+        if header is None:
+            if len(self._headers) >= _POOL_MAX:
+                self._headers.clear()
+            header = self._headers[vni] = _HEADER.pack(_FLAG_I, vni << 8)
+        return header
+
+    def remote(self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig) -> Remote:
+        """The remote ``dst`` (canonical text) with ``port``, ``vni`` (``None``: the device's) and
+        ``interface``, for a device with ``config``'s port, VNI and TTL."""
+        key = (dst, port, vni, interface, config.dst_port, config.vni, config.ttl)
+        remote = self._remotes.get(key)
+        if remote is None:
+            if len(self._remotes) >= _POOL_MAX:
+                self._remotes.clear()
+            out_vni = config.vni if vni is None else vni
+            remote = self._remotes[key] = Remote(dst, port, vni, interface, config, self.header(out_vni))
+        return remote
+
+    def learned_table(self, config: VtepConfig) -> _LearnedTable:
+        """The ``(remote,)`` tuples of learned entries for a device with ``config``'s port, VNI and
+        TTL, by source address as the driver gives it (see :meth:`learned`). A table looks this
+        up once."""
+        key = (config.dst_port, config.vni, config.ttl)
+        table = self._learned.get(key)
+        if table is None:
+            table = self._learned[key] = {}
+        return table
+
+    def learned(self, src: str, config: VtepConfig, table: _LearnedTable) -> tuple[Remote]:
+        """The remotes of an entry learned from ``src`` (the device's port and VNI, as
+        ``vxlan_snoop``), shared; ``table`` is :meth:`learned_table` of ``config``."""
+        remotes = table.get(src)
+        if remotes is None:
+            if len(table) >= _POOL_MAX:
+                table.clear()
+            remotes = table[src] = (self.remote(ip_info(src, "src").text, None, None, None, config),)
+        return remotes
+
+    def learned_note(self, mac: bytes, dst: str) -> EntryLearned:
+        """``EntryLearned(mac, dst)``: the same object for consecutive calls with the same MAC and
+        address objects (every device a flood reaches learns the same source at the same address)."""
+        note = self._note
+        if self._note_mac is not mac or note.dst is not dst:
+            note = self._note = EntryLearned(mac.hex(":"), dst)
+            self._note_mac = mac
+        return note
 
 
 class _Kind:
@@ -192,45 +288,12 @@ class _Record:
         return self.kind.ages
 
 
-# Remotes made by the control plane, shared the same way: head-end replication gives each of N
-# devices N - 1 remotes, mostly the same N addresses.
-_remotes: dict[tuple[str, int | None, int | None, str | None, int, int, int], _Remote] = {}
-_REMOTES_MAX: Final = 1 << 16
-
-_learned_remotes: dict[tuple[int, int, int], dict[str, tuple[_Remote]]] = {}
-_LEARNED_REMOTES_MAX: Final = 1 << 16
-
-
-def learned_remotes(config: VtepConfig) -> dict[str, tuple[_Remote]]:
-    """The remotes tuples of learned entries for a device with ``config``'s port, VNI and TTL,
-    by source address as the driver gives it; see :func:`learned_remote`. A device looks this up
-    once."""
-    key = (config.dst_port, config.vni, config.ttl)
-    table = _learned_remotes.get(key)
-    if table is None:
-        table = _learned_remotes[key] = {}
-    return table
-
-
-def learned_remote(src: str, config: VtepConfig) -> _Remote:
-    """The remote a learned entry gets: ``src`` with the device's port and VNI.
-
-    Remotes are never changed once made (migration and replace swap in a new one), so learned entries
-    share them, and the one-element tuple that holds them: one per (address, port, VNI, TTL) across
-    every table in the process, which keeps a simulation of thousands of VTEPs that learn from each
-    other small.
-    """
-    return learned_remotes_tuple(src, config, learned_remotes(config))[0]
-
-
-def learned_remotes_tuple(src: str, config: VtepConfig, table: dict[str, tuple[_Remote]]) -> tuple[_Remote]:
-    """``(learned_remote(src, config),)``, shared; ``table`` is ``learned_remotes(config)``."""
-    remotes = table.get(src)
-    if remotes is None:
-        if len(table) >= _LEARNED_REMOTES_MAX:
-            table.clear()  # records keep theirs; later ones get new (equal) objects
-        remotes = table[src] = (_Remote(ip_info(src, "src").text, None, None, None, config),)
-    return remotes
+def _snoop_interface(src: str, interface: str | None) -> str | None:
+    """The receive interface ``vxlan_snoop`` holds a remote to: the one the datagram came in on
+    for an IPv6 link-local source (reachable only through it), none (ifindex 0) for any other."""
+    if interface is None or ":" not in src:
+        return None
+    return interface if ipaddress.IPv6Address(src).is_link_local else None
 
 
 def _is_unicast(mac: bytes) -> bool:
@@ -251,9 +314,9 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_config", "_head", "_keys", "_limit", "_now", "_records", "_tail")
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_learned", "_limit", "_now", "_pool", "_records", "_tail")
 
-    def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
+    def __init__(self, config: VtepConfig, *, now: float = 0.0, pool: RemotePool | None = None) -> None:
         self._config = config
         self._ageing = config.ageing
         self._limit = config.max_entries  # fixed for the table's life (a settings change keeps it)
@@ -264,12 +327,33 @@ class ForwardingDatabase:
         # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
         self._keys: dict[bytes, set[RemoteKey]] = {}
         self._now = now
+        self._pool = RemotePool() if pool is None else pool
+        # The remotes of learned entries for this device's port, VNI and TTL, by source address.
+        self._learned = self._pool.learned_table(config)
 
     # --- inspection -------------------------------------------------------------------------------
 
     @property
     def config(self) -> VtepConfig:
+        """The device's settings the table follows."""
         return self._config
+
+    def reconfigure(self, config: VtepConfig) -> None:
+        """The device's settings changed (``ip link set ... type vxlan``): the table follows its
+        ``ageing`` (existing entries included) and the all-zeros entry's changes come through
+        :meth:`change_default`. Port, VNI, TTL and ``max_entries`` are fixed for a table's life."""
+        self._config = config
+        self._ageing = config.ageing
+
+    @property
+    def pool(self) -> RemotePool:
+        """The pool the table's remotes come from (its own, or the one it was made with)."""
+        return self._pool
+
+    @property
+    def now(self) -> float:
+        """The latest time the table has seen."""
+        return self._now
 
     @property
     def ageing(self) -> float:
@@ -305,7 +389,7 @@ class ForwardingDatabase:
         return [self._entry(mac, rec, rd) for mac, rec in self._records.items() for rd in rec.remotes]
 
     @staticmethod
-    def _entry(mac: bytes, rec: _Record, rd: _Remote) -> FdbEntry:
+    def _entry(mac: bytes, rec: _Record, rd: Remote) -> FdbEntry:
         kind = rec.kind
         e = object.__new__(FdbEntry)
         s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _ENTRY_SETTERS
@@ -375,13 +459,18 @@ class ForwardingDatabase:
     # --- control (bridge fdb) ---------------------------------------------------------------------
 
     def _clock(self, now: float | None) -> float:
-        if now is not None and now > self._now:
+        """``now``, or the latest time seen for ``None``; a time before that is a :class:`ClockError`."""
+        if now is None:
+            return self._now
+        if now > self._now:
             self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
         return self._now
 
     def _remote(
         self, dst: str | None, port: int | None, vni: int | None, interface: str | None = None, *, what: str = "add"
-    ) -> _Remote:
+    ) -> Remote:
         cfg = self._config
         if dst is None:
             # vxlan_fdb_parse: neither NDA_DST nor a nexthop id -> EINVAL.
@@ -402,13 +491,7 @@ class ForwardingDatabase:
                 vni = None
         if interface is not None:
             check_interface(interface, "interface")
-        key = (info.text, port, vni, interface, cfg.dst_port, cfg.vni, cfg.ttl)
-        remote = _remotes.get(key)
-        if remote is None:
-            if len(_remotes) >= _REMOTES_MAX:
-                _remotes.clear()  # records keep theirs; later ones get new (equal) objects
-            remote = _remotes[key] = _Remote(info.text, port, vni, interface, cfg)
-        return remote
+        return self._pool.remote(info.text, port, vni, interface, cfg)
 
     @property
     def family(self) -> int:
@@ -446,13 +529,85 @@ class ForwardingDatabase:
             self._link(mac, rec)
         return rec
 
-    def _learn(self, mac: bytes, remotes: tuple[_Remote], now: float) -> bool:
-        """The receive path's ``_create`` of a learned entry (``mac`` is not in the table), written
-        out because a flood makes every device of a large simulation call it; False when full."""
+    # --- data path: transmit lookups and learning --------------------------------------------------
+
+    def forward(self, mac: bytes, now: float) -> Sequence[Remote] | None:
+        """Transmit's lookup (``vxlan_xmit``): the remotes of ``mac``'s entry (6 raw bytes), else
+        of the all-zeros entry, else ``None``; the entry found is marked ``used`` at ``now``."""
+        if now > self._now:
+            self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
+        records = self._records
+        rec = records.get(mac)
+        if rec is None:
+            rec = records.get(ZERO_MAC_BYTES)
+            if rec is None:
+                return None
+        rec.used = now
+        return rec.remotes
+
+    def is_router(self, mac: bytes) -> bool:
+        """Whether ``mac`` (6 raw bytes) has an entry with the ``router`` flag (proxy ND's R flag)."""
+        rec = self._records.get(mac)
+        return rec is not None and rec.kind.router
+
+    def is_bridge_local(self, mac: bytes) -> bool:
+        """Whether ``mac`` (6 raw bytes) has an entry whose first remote is unspecified (``0.0.0.0``
+        or ``::``): a MAC behind the local bridge, which proxy ARP/ND does not answer for."""
+        rec = self._records.get(mac)
+        return rec is not None and rec.remotes[0].unspecified
+
+    def learn(self, mac: bytes, src: str, now: float, interface: str | None = None) -> tuple[LearnOutcome, str]:
+        """``vxlan_snoop``: a datagram from underlay address ``src`` carried a frame from ``mac``.
+
+        ``mac`` is the inner source MAC (6 raw bytes), ``interface`` the underlay interface the
+        datagram came in on (only an IPv6 link-local source is held to it). Linux's policy, in
+        order: an invalid source (multicast, all-zeros) is :attr:`~LearnOutcome.INVALID`; a known
+        MAC is refreshed (``updated = now``, static and permanent entries too), and then if its
+        entry points elsewhere a dynamic one migrates (port and VNI kept) and a static or permanent
+        one is a :attr:`~LearnOutcome.CONFLICT` (the datagram is dropped); an unknown MAC is learned
+        with the device's port and VNI, unless the table is :attr:`~LearnOutcome.FULL`.
+
+        Returns the outcome and the address it names: the entry's (refreshed, conflict), the new
+        entry's (learned), the one migrated from (migrated), ``src`` (invalid, full).
+        """
+        if now > self._now:
+            self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
+        if len(mac) != 6 or mac[0] & 1 or mac == ZERO_MAC_BYTES:
+            return LearnOutcome.INVALID, src
+        rec = self._records.get(mac)
+        if rec is None:
+            return self._learn_new(mac, src, now, interface)
+        if rec.updated != now:  # Linux refreshes every entry, static ones included
+            rec.updated = now
+            if rec.kind is _LEARNED and rec.next is not None:
+                self._touch(mac, rec)  # to the end of the ageing order: O(1)
+        rd = rec.remotes[0]
+        # vxlan_snoop compares the remote's address and its interface (ifindex) with the
+        # datagram's; the interface is only ever set for an IPv6 link-local source.
+        if rd.dst == src and rd.interface is None and interface is None:
+            return LearnOutcome.REFRESHED, rd.dst
+        return self._snoop_moved(mac, rec, rd, src, interface)
+
+    def _learn_new(self, mac: bytes, src: str, now: float, interface: str | None) -> tuple[LearnOutcome, str]:
+        # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
+        via = _snoop_interface(src, interface) if interface is not None else None
+        remotes: tuple[Remote] | None = None if via is not None else self._learned.get(src)
+        if remotes is None:
+            self._check_family(src)
+            if via is not None:
+                # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
+                remotes = (self._pool.remote(ip_info(src, "src").text, None, None, via, self._config),)
+            else:
+                remotes = self._pool.learned(src, self._config, self._learned)
         records = self._records
         limit = self._limit
         if limit and len(records) >= limit:
-            return False
+            return LearnOutcome.FULL, src  # Linux: ENOSPC; the frame is still delivered
+        # _create and _link written out: a flood makes every device of a large simulation do this.
         rec = _Record(_LEARNED, remotes, now)
         records[mac] = rec
         tail = self._tail
@@ -462,7 +617,35 @@ class ForwardingDatabase:
         else:
             records[tail].next = mac
         self._tail = mac
-        return True
+        return LearnOutcome.LEARNED, remotes[0].dst
+
+    def _snoop_moved(
+        self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None
+    ) -> tuple[LearnOutcome, str]:
+        """The source MAC's entry may point elsewhere: migrate it, or report the conflict (static).
+
+        Elsewhere is another address, or another interface: an entry made ``via`` an interface
+        is not the remote a datagram from the same address came from (its ifindex is 0 unless
+        the source is link-local), so a static entry drops it and a dynamic one "migrates" to the
+        same address, its interface kept (Linux's vxlan_snoop rewrites remote_ip only).
+        """
+        self._check_family(src)
+        src = ip_info(src, "src").text
+        if rd.dst == src and rd.interface == _snoop_interface(src, interface):
+            return LearnOutcome.REFRESHED, rd.dst
+        if rec.kind.state is not _REACHABLE:
+            return LearnOutcome.CONFLICT, rd.dst
+        # "MAC migrated from A to B": only the address changes; port and VNI stay.
+        if rd.port is None and rd.vni is None and rd.interface is None and len(rec.remotes) == 1:
+            rec.remotes = self._pool.learned(src, self._config, self._learned)  # shared, as learned ones
+        else:
+            rec.remotes = (self._pool.remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
+        return LearnOutcome.MIGRATED, rd.dst
+
+    def _check_family(self, src: str) -> None:
+        info = ip_info(src, "src")
+        if info.version != self.family:
+            raise ConfigError("src", f"{src!r} is not an IPv{self.family} address, as the device is")
 
     def _restate(self, mac: bytes, rec: _Record, kind: _Kind) -> bool:
         """vxlan_fdb_update_existing's first step: the request's state and flags replace the
@@ -595,7 +778,7 @@ class ForwardingDatabase:
         if changed:
             self._refresh(raw, rec, t)
 
-    def _add_remote(self, mac: bytes, rec: _Record, remote: _Remote) -> bool:
+    def _add_remote(self, mac: bytes, rec: _Record, remote: Remote) -> bool:
         """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
         key = remote.key
         keys = self._keys.get(mac)

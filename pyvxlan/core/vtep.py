@@ -39,9 +39,10 @@ import dataclasses
 import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
-from typing import Final, TypeAlias
+from typing import Final
 
 from pyvxlan.core.config import VtepConfig
+from pyvxlan.core.datagram import ParsedDatagram, parse_datagram
 from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour, check_interface
 from pyvxlan.core.events import (
     DeliverFrame,
@@ -49,7 +50,6 @@ from pyvxlan.core.events import (
     Dropped,
     DropReason,
     EntryExpired,
-    EntryLearned,
     EntryMigrated,
     JoinGroup,
     L2Miss,
@@ -60,16 +60,8 @@ from pyvxlan.core.events import (
     SendDatagram,
     VtepCounters,
 )
-from pyvxlan.core.fdb import (
-    _LEARNED,
-    ZERO_MAC_BYTES,
-    ForwardingDatabase,
-    _Record,
-    _Remote,
-    learned_remotes,
-    learned_remotes_tuple,
-)
-from pyvxlan.errors import ConfigError, FdbBatchError, FdbEntryExists, FdbEntryNotFound, FdbError
+from pyvxlan.core.fdb import ForwardingDatabase, LearnOutcome, Remote, RemotePool
+from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port, internet_checksum
 
@@ -83,7 +75,8 @@ _GBP_USED: Final = 0x80FFFFFF  # G and bytes 1-3 (VXLAN_GBP_USED_BITS)
 # and with gbp also G and bytes 1-3. Two shared int objects rather than one per device, which a
 # flood reaching thousands of devices would read from thousands of places in memory.
 _RESERVED0: Final = {False: 0xFFFFFFFF & ~_FLAG_I, True: 0xFFFFFFFF & ~(_FLAG_I | _GBP_USED)}
-_REACHABLE: Final = FdbState.REACHABLE
+_REFRESHED: Final = LearnOutcome.REFRESHED
+_LEARNED: Final = LearnOutcome.LEARNED
 _RX: Final = Direction.RX
 _TX: Final = Direction.TX
 _ETH_P_ARP: Final = b"\x08\x06"
@@ -100,54 +93,10 @@ def _gbp_word(mark: int) -> bytes:
 
 
 def _send_batch(
-    rd: _Remote, ttl: int, tos: int, run: list[tuple[int, bytes]], *, local: str | None, zero6: bool
+    rd: Remote, ttl: int, tos: int, run: list[tuple[int, bytes]], *, local: str | None, zero6: bool
 ) -> SendBatch:
     """transmit_many's batch of datagrams ``run`` to remote ``rd``."""
     return SendBatch(rd.dst, rd.out_port, ttl, rd.out_vni, local, tos, zero6 and ":" in rd.dst, tuple(run))
-
-
-# The receive path's parse of the last datagram, for every device it reaches.
-#
-# One multicast datagram is handed to every member of the group (the simulator passes the same
-# bytes object to thousands of cores in a row), so what depends only on the bytes is worked out
-# once: (payload, size, word 0, word 1, inner source MAC, inner IP header truncated, the
-# DeliverFrame). The cores then share the source MAC object (it becomes the FDB key of every
-# device that learns it) and the frozen DeliverFrame. The tuple holds a strong reference to its
-# payload, so ``is`` cannot match a new object at a recycled address, and it is replaced whole, so
-# a reader never sees half of two. A datagram under 22 bytes gets zeros and _NO_FRAME, which the
-# size checks drop before they are read.
-_RxParse: TypeAlias = tuple[bytes, int, int, int, bytes, bool, DeliverFrame]
-_NO_FRAME: Final = DeliverFrame(b"")
-_rx_last: _RxParse = (b"", 0, 0, 0, b"", False, _NO_FRAME)
-# The last EntryLearned (source MAC object, remote address object, notification): every device a
-# flood reaches learns the same MAC at the same address, so they can share one frozen notification.
-_learned_last: tuple[bytes, str, EntryLearned] = (b"", "", EntryLearned("", ""))
-
-
-def _inner_ip_truncated(payload: bytes, size: int) -> bool:
-    etype = payload[20:22]
-    return (etype == b"\x08\x00" and size < 22 + 20) or (etype == _ETH_P_IPV6 and size < 22 + 40)
-
-
-def _rx_parse(payload: bytes) -> _RxParse:
-    global _rx_last  # the one-entry memo described above
-    size = len(payload)
-    w0, w1 = _unpack_words(payload) if size >= 8 else (0, 0)
-    if size < 22:
-        parse = (payload, size, w0, w1, b"", False, _NO_FRAME)
-    else:
-        truncated = size < 62 and _inner_ip_truncated(payload, size)
-        parse = (payload, size, w0, w1, payload[14:20], truncated, DeliverFrame(payload[8:]))
-    _rx_last = parse
-    return parse
-
-
-def _snoop_interface(src: str, interface: str | None) -> str | None:
-    """The receive interface ``vxlan_snoop`` holds a remote to: the one the datagram came in on
-    for an IPv6 link-local source (reachable only through it), none (ifindex 0) for any other."""
-    if interface is None or ":" not in src:
-        return None
-    return interface if ipaddress.IPv6Address(src).is_link_local else None
 
 
 class Vtep:
@@ -160,17 +109,16 @@ class Vtep:
     __slots__ = (
         "_config",
         "_fdb",
-        "_learned",
         "_learning",
         "_local",
         "_mac",
         "_neigh",
         "_now",
         "_outputs",
+        "_pool",
         "_gbp_tx",
         "_port_low",
         "_port_span",
-        "_records",
         "_reserved0",
         "_tos",
         "_ttl_inherit",
@@ -190,15 +138,14 @@ class Vtep:
         "_vni",
     )
 
-    def __init__(self, config: VtepConfig, *, now: float = 0.0) -> None:
+    def __init__(self, config: VtepConfig, *, now: float = 0.0, pool: RemotePool | None = None) -> None:
         if not isinstance(config, VtepConfig):
             raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
+        if pool is not None and not isinstance(pool, RemotePool):
+            raise ConfigError("pool", f"must be a RemotePool, got {type(pool).__name__}")
         self._config = config
-        self._fdb = ForwardingDatabase(config, now=now)
-        # The data path reads the table directly: one attribute load.
-        self._records = self._fdb._records
-        # The shared remotes of learned entries for this device's port, VNI and TTL, by address.
-        self._learned = learned_remotes(config)
+        self._fdb = ForwardingDatabase(config, now=now, pool=pool)
+        self._pool = self._fdb.pool
         self._now = now
         self._up = False
         self._outputs: list[Output] = []
@@ -244,7 +191,7 @@ class Vtep:
 
     def __repr__(self) -> str:
         state = "up" if self._up else "down"
-        return f"<Vtep {self._config.name} vni={self._vni} {state} entries={len(self._records)}>"
+        return f"<Vtep {self._config.name} vni={self._vni} {state} entries={len(self._fdb)}>"
 
     @property
     def now(self) -> float:
@@ -252,8 +199,13 @@ class Vtep:
         return self._now
 
     def _clock(self, now: float | None) -> float:
-        if now is not None and now > self._now:
+        """``now``, or the latest time seen for ``None``; a time before that is a :class:`ClockError`."""
+        if now is None:
+            return self._now
+        if now > self._now:
             self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
         return self._now
 
     def take_outputs(self) -> list[Output]:
@@ -327,8 +279,10 @@ class Vtep:
         and carries the group policy (the low 16 bits), Don't Learn (bit 22) and Policy Applied
         (bit 19), as ``vxlan_build_gbp_hdr`` does.
         """
-        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
+        if now > self._now:
             self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
         if type(frame) is not bytes:
             frame = bytes(frame)
         if mark and (type(mark) is not int or not 0 <= mark <= 0xFFFFFFFF):
@@ -345,23 +299,20 @@ class Vtep:
         if self._config.proxy and self._proxy(frame):
             return
         dmac = frame[0:6]
-        rec = self._records.get(dmac)
-        if rec is None:
-            rec = self._records.get(ZERO_MAC_BYTES)
-            if rec is None:
-                if self._config.l2miss and not dmac[0] & 1:
-                    self._outputs.append(L2Miss(dmac.hex(":")))
-                self._tx_dropped += 1
-                self._outputs.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, dmac.hex(":")))
-                return
-        rec.used = self._now
+        remotes = self._fdb.forward(dmac, self._now)
+        if remotes is None:
+            if self._config.l2miss and not dmac[0] & 1:
+                self._outputs.append(L2Miss(dmac.hex(":")))
+            self._tx_dropped += 1
+            self._outputs.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, dmac.hex(":")))
+            return
         # The inner network header's DS field and TTL, for the outer TOS/ECN and an inherited TTL
         # (ip_tunnel_get_dsfield, ip_tunnel_get_ttl); an untagged IPv4 packet is the usual case.
         if size >= 34 and frame[12:14] == _ETH_P_IPV4:
             dsfield = frame[15]
             inner_ttl = frame[22]
         else:
-            fields = self._inner_fields(frame, size, rec.remotes)
+            fields = self._inner_fields(frame, size, remotes)
             if fields is None:
                 return
             dsfield, inner_ttl = fields
@@ -377,9 +328,9 @@ class Vtep:
         gbp = _gbp_word(mark) if mark and self._gbp_tx else b""
         counted = size - 14  # Linux counts from the inner network header (seen live: ping -s 56 -> 84)
         # Remotes with the same VNI share one header object, so head-end replication builds one
-        # payload for all its copies (and their receivers can share its parse: see _rx_last).
+        # payload for all its copies (and their receivers can share its parse: ParsedDatagram).
         header = payload = b""
-        for rd in rec.remotes:
+        for rd in remotes:
             if rd.unspecified:
                 self._tx_dropped += 1
                 out.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, f"remote {rd.dst} is unspecified"))
@@ -405,14 +356,16 @@ class Vtep:
         ``SendDatagram`` outputs ``transmit`` would have queued, and counters and entries end up
         the same (tests/core/test_vtep_transmit_many.py compares the two on adversarial bursts).
         """
-        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
+        if now > self._now:
             self._now = now
+        elif now < self._now:
+            raise ClockError(self._now, now)
         batches: list[SendBatch] = []
         if not self._up:
             for frame in frames:
                 self.transmit(frame, now)  # each is dropped, as the device is down
             return batches
-        records = self._records
+        forward = self._fdb.forward
         proxy = self._config.proxy
         base = self._tos
         ttl_inherit = self._ttl_inherit
@@ -422,7 +375,7 @@ class Vtep:
         out = self._outputs
         now = self._now
         # The open batch: its remote, TTL and TOS, and its (source port, payload) pairs.
-        run_rd: _Remote | None = None
+        run_rd: Remote | None = None
         run_ttl = run_tos = 0
         run: list[tuple[int, bytes]] = []
         packets = 0
@@ -435,18 +388,15 @@ class Vtep:
                 continue
             if proxy and self._proxy(frame):
                 continue
-            rec = records.get(frame[0:6])
-            if rec is None:
-                rec = records.get(ZERO_MAC_BYTES)
-                if rec is None:
-                    self.transmit(frame, now)  # no target: transmit reports the miss and the drop
-                    continue
-            rec.used = now
+            remotes = forward(frame[0:6], now)
+            if remotes is None:
+                self.transmit(frame, now)  # no target: transmit reports the miss and the drop
+                continue
             if size >= 34 and frame[12:14] == _ETH_P_IPV4:
                 dsfield = frame[15]
                 inner_ttl = frame[22]
             else:
-                fields = self._inner_fields(frame, size, rec.remotes)
+                fields = self._inner_fields(frame, size, remotes)
                 if fields is None:
                     continue
                 dsfield, inner_ttl = fields
@@ -455,7 +405,7 @@ class Vtep:
             ttl = (inner_ttl or 64) if ttl_inherit else 0
             sport = flow_port(frame, low, span)
             header = payload = b""  # one payload for the remotes that share a header, as transmit
-            for rd in rec.remotes:
+            for rd in remotes:
                 if rd.unspecified:
                     self._tx_dropped += 1
                     out.append(Dropped(_TX, DropReason.NO_TX_TARGET, size, f"remote {rd.dst} is unspecified"))
@@ -477,7 +427,7 @@ class Vtep:
         self._tx_bytes += counted
         return batches
 
-    def _inner_fields(self, frame: bytes, size: int, remotes: Sequence[_Remote]) -> tuple[int, int] | None:
+    def _inner_fields(self, frame: bytes, size: int, remotes: Sequence[Remote]) -> tuple[int, int] | None:
         """(DS field, TTL) of the inner IPv4/IPv6 header after any VLAN tags, (0, 0) when not IP;
         None when skb_vlan_inet_prepare refuses it: vxlan_xmit_one then drops the frame once per
         remote, each counted in tx_dropped."""
@@ -535,7 +485,7 @@ class Vtep:
             self._drop(_TX, DropReason.PROXY_UNRESOLVED, size, f"no neighbour for {ipaddress.IPv4Address(tip)}")
             return
         ha = parse_mac(n.mac)
-        if self._bridge_local(ha):
+        if self._fdb.is_bridge_local(ha):
             self._drop(_TX, DropReason.PROXY_CONSUMED, size, f"{n.ip} is bridge-local")
             return
         # arp_create(ARPOP_REPLY, ETH_P_ARP, sip, dev, tip, sha, n->ha, sha)
@@ -556,7 +506,7 @@ class Vtep:
             self._drop(_TX, DropReason.PROXY_UNRESOLVED, size, f"no neighbour for {target_text}")
             return
         ha = parse_mac(n.mac)
-        if self._bridge_local(ha):
+        if self._fdb.is_bridge_local(ha):
             self._drop(_TX, DropReason.PROXY_CONSUMED, size, f"{n.ip} is bridge-local")
             return
         # vxlan_na_create: reply to the NS's source link-layer option, else its Ethernet source.
@@ -572,8 +522,7 @@ class Vtep:
                 break
             i += opts[i + 1] * 8
         # vxlan_na_create: Solicited and Override, and Router when the neighbour's FDB entry has it.
-        rec = self._records.get(ha)
-        flags = 0x60 | (0x80 if rec is not None and rec.kind.router else 0)
+        flags = 0x60 | (0x80 if self._fdb.is_router(ha) else 0)
         na = bytes((136, 0, 0, 0, flags, 0, 0, 0)) + target + bytes((2, 1)) + ha
         pseudo = target + saddr + struct.pack("!IxxxB", len(na), 58)
         csum = internet_checksum(pseudo + na)
@@ -581,10 +530,6 @@ class Vtep:
         # pip6->priority = the request's: the top 4 bits of its traffic class; no flow label.
         ip6 = bytes((0x60 | (frame[14] & 0x0F), 0, 0, 0)) + struct.pack("!HBB", len(na), 58, 255) + target + saddr
         self._outputs.append(DeliverFrame(eth_dst + ha + b"\x86\xdd" + ip6 + na))
-
-    def _bridge_local(self, mac: bytes) -> bool:
-        rec = self._records.get(mac)
-        return rec is not None and rec.remotes[0].unspecified
 
     # --- data path: receive -----------------------------------------------------------------------
 
@@ -607,21 +552,40 @@ class Vtep:
         its UDP checksum was 0 (an IPv6 datagram is then dropped unless ``udp6_zero_csum_rx``).
         ``src`` must be of the device's family: a device's socket never sees the other one.
 
-        Handing the same ``bytes`` object to many devices in a row (a multicast datagram reaching
-        a group) parses it once: see ``_rx_last``.
+        A driver handing one datagram to many devices (a multicast datagram reaching a group)
+        parses it once with :func:`~pyvxlan.core.datagram.parse_datagram` and calls
+        :meth:`receive_parsed` on each instead.
         """
+        self.receive_parsed(
+            parse_datagram(payload), src, src_port, now, interface=interface, tos=tos, zero_checksum=zero_checksum
+        )
+
+    def receive_parsed(
+        self,
+        parsed: ParsedDatagram,
+        src: str,
+        src_port: int,
+        now: float,
+        *,
+        interface: str | None = None,
+        tos: int = 0,
+        zero_checksum: bool = False,
+    ) -> None:
+        """:meth:`receive` of a datagram already read by :func:`~pyvxlan.core.datagram.parse_datagram`:
+        the same checks, outputs and counters, without reading the bytes again."""
         if type(src) is not str or (":" in src) is not self._v6:
             raise ConfigError("src", f"{src!r} is not an IPv{6 if self._v6 else 4} address, as the device is")
         if tos and (type(tos) is not int or not 0 <= tos <= 255):
             raise ConfigError("tos", f"must be in 0..255, got {tos!r}")
         if interface is not None and type(interface) is not str:
             raise ConfigError("interface", f"must be an interface name, got {interface!r}")
-        if now > self._now:  # noqa: PLR1730 - cheaper than max() on the data path
+        if type(parsed) is not ParsedDatagram:
+            raise ConfigError("parsed", f"must be a ParsedDatagram, got {type(parsed).__name__}")
+        if now > self._now:
             self._now = now
-        parse = _rx_last
-        if parse[0] is not payload:
-            parse = _rx_parse(payload if type(payload) is bytes else bytes(payload))
-        payload, size, w0, w1, smac, truncated, deliver = parse
+        elif now < self._now:
+            raise ClockError(self._now, now)
+        payload, size, w0, w1, smac, truncated, deliver = parsed
         out = self._outputs
         if zero_checksum and self._v6 and not self._config.udp6_zero_csum_rx:
             # udp6_csum_init refuses it before any tunnel sees it: no counter of the device's.
@@ -652,25 +616,12 @@ class Vtep:
             out.append(Dropped(_RX, DropReason.LOCAL_MAC, size, smac.hex(":")))
             return
         if self._learning:
-            if smac[0] & 1 or smac == ZERO_MAC_BYTES:
-                out.append(Dropped(_RX, DropReason.INVALID_SOURCE_MAC, size, smac.hex(":")))
-                return
-            rec = self._records.get(smac)
-            if rec is not None:
-                now = self._now
-                if rec.updated != now:  # Linux refreshes every entry, static ones included
-                    rec.updated = now
-                    if rec.kind is _LEARNED and rec.next is not None:
-                        self._fdb._touch(smac, rec)  # to the end of the ageing order: O(1)
-                rd = rec.remotes[0]
-                # vxlan_snoop compares the remote's address and its interface (ifindex) with the
-                # datagram's; the interface is only ever set for an IPv6 link-local source.
-                if (rd.dst != src or rd.interface is not None or interface is not None) and not self._snoop_moved(
-                    smac, rec, rd, src, size, interface
-                ):
+            outcome, dst = self._fdb.learn(smac, src, self._now, interface)
+            if outcome is not _REFRESHED:
+                if outcome is _LEARNED:
+                    out.append(self._pool.learned_note(smac, dst))
+                elif not self._snooped(outcome, smac, dst, src, size):
                     return
-            else:
-                self._learn(smac, src, interface)
         if truncated:
             # pskb_inet_may_pull, after vxlan_set_mac: the source was learned, the frame is dropped.
             self._rx_errors += 1
@@ -686,32 +637,18 @@ class Vtep:
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(deliver)
 
-    def _snoop_moved(  # noqa: PLR0917 - receive's hot path
-        self, smac: bytes, rec: _Record, rd: _Remote, src: str, size: int, interface: str | None
-    ) -> bool:
-        """The source MAC's entry points elsewhere: migrate it, or drop (static); True: deliver.
-
-        Elsewhere is another address, or another interface: an entry made ``via`` an interface
-        is not the remote a datagram from the same address came from (its ifindex is 0 unless
-        the source is link-local), so a static entry drops it and a dynamic one "migrates" to the
-        same address, its interface kept (Linux's vxlan_snoop rewrites remote_ip only).
-        """
-        src = ip_info(src, "src").text
-        if rd.dst == src and rd.interface == _snoop_interface(src, interface):
-            return True
-        state = rec.kind.state
-        if state is not _REACHABLE:
-            self._outputs.append(
-                Dropped(_RX, DropReason.ENTRY_EXISTS, size, f"{smac.hex(':')} is {state.name.lower()} at {rd.dst}")
-            )
+    def _snooped(self, outcome: LearnOutcome, smac: bytes, dst: str, src: str, size: int) -> bool:
+        """The notification or drop for the less common learning outcomes; True: deliver."""
+        if outcome is LearnOutcome.MIGRATED:
+            self._outputs.append(EntryMigrated(smac.hex(":"), dst, ip_info(src, "src").text))
+        elif outcome is LearnOutcome.INVALID:
+            self._outputs.append(Dropped(_RX, DropReason.INVALID_SOURCE_MAC, size, smac.hex(":")))
             return False
-        # "MAC migrated from A to B": only the address changes; port and VNI stay.
-        if rd.port is None and rd.vni is None and rd.interface is None and len(rec.remotes) == 1:
-            rec.remotes = learned_remotes_tuple(src, self._config, self._learned)  # shared, as learned ones
-        else:
-            rec.remotes = (_Remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
-        self._outputs.append(EntryMigrated(smac.hex(":"), rd.dst, src))
-        return True
+        elif outcome is LearnOutcome.CONFLICT:
+            state = self._fdb.get(smac)[0].state.name.lower()
+            self._outputs.append(Dropped(_RX, DropReason.ENTRY_EXISTS, size, f"{smac.hex(':')} is {state} at {dst}"))
+            return False
+        return True  # FULL (Linux: ENOSPC): not learned, but the frame is still delivered
 
     def _ecn_decapsulate(self, payload: bytes, size: int, deliver: DeliverFrame) -> DeliverFrame | None:
         """An outer CE (IP_ECN_decapsulate): marks an ECN-capable inner packet CE, or drops a
@@ -741,25 +678,6 @@ class Vtep:
         else:
             frame[15] |= 0x30  # the traffic class's ECN bits are bits 4-5 of its second byte
         return DeliverFrame(bytes(frame))
-
-    def _learn(self, smac: bytes, src: str, interface: str | None = None) -> None:
-        global _learned_last  # the one-entry memo described at the top
-        # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
-        via = _snoop_interface(src, interface) if self._v6 else None
-        if via is not None:
-            # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
-            remotes: tuple[_Remote] | None = (_Remote(ip_info(src, "src").text, None, None, via, self._config),)
-        else:
-            remotes = self._learned.get(src)
-        if remotes is None:
-            remotes = learned_remotes_tuple(src, self._config, self._learned)
-        if not self._fdb._learn(smac, remotes, self._now):
-            return  # a full table (Linux: ENOSPC): not learned, but the frame is still delivered
-        dst = remotes[0].dst
-        note = _learned_last
-        if note[0] is not smac or note[1] is not dst:
-            note = _learned_last = (smac, dst, EntryLearned(smac.hex(":"), dst))
-        self._outputs.append(note[2])
 
     def _link_changed(self) -> None:
         """After any ``ip link set ... type vxlan`` change (Linux's ``vxlan_changelink``).
@@ -905,20 +823,20 @@ class Vtep:
     # --- control: neighbours, settings ------------------------------------------------------------
 
     def neigh_add(self, ip: str, mac: str, now: float | None = None) -> None:
-        """``ip neigh add IP lladdr MAC dev DEV``; :class:`~pyvxlan.FdbEntryExists` when ``ip`` has one."""
+        """``ip neigh add IP lladdr MAC dev DEV``; :class:`~pyvxlan.errors.NeighbourError` when ``ip`` has one."""
         self._clock(now)
         info = ip_info(str(ip), "ip")
         text = format_mac(parse_mac(mac))
         if info.packed in self._neigh:
-            raise FdbEntryExists(f"neighbour {info.text} already exists")
+            raise NeighbourError(f"neighbour {info.text} already exists")
         self._neigh[info.packed] = Neighbour(info.text, text)
 
     def neigh_del(self, ip: str, now: float | None = None) -> None:
-        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.FdbEntryNotFound` when absent."""
+        """``ip neigh del IP dev DEV``; :class:`~pyvxlan.errors.NeighbourError` when absent."""
         self._clock(now)
         info = ip_info(str(ip), "ip")
         if self._neigh.pop(info.packed, None) is None:
-            raise FdbEntryNotFound(f"neighbour {info.text} does not exist")
+            raise NeighbourError(f"neighbour {info.text} does not exist")
 
     def neighbours(self, now: float | None = None) -> list[Neighbour]:
         """The neighbour entries proxy ARP/ND answers from, in the order they were added."""
@@ -930,14 +848,14 @@ class Vtep:
         self._clock(now)
         self._learning = bool(on)
         self._config = dataclasses.replace(self._config, learning=bool(on))
+        self._fdb.reconfigure(self._config)
         self._link_changed()
 
     def set_ageing(self, seconds: float, now: float | None = None) -> None:
         """``ip link set DEV type vxlan ageing S`` (0 means 300); applies to existing entries."""
         self._clock(now)
         self._config = dataclasses.replace(self._config, ageing=seconds)  # validates, maps 0 to 300
-        self._fdb.ageing = self._config.ageing
-        self._fdb._config = self._config
+        self._fdb.reconfigure(self._config)
         self._link_changed()
 
     def set_remote(self, address: str | None, *, dev: str | None = None, now: float | None = None) -> None:
@@ -976,5 +894,5 @@ class Vtep:
                 if config.group is not None:
                     self._outputs.append(JoinGroup(config.group))
         self._config = config
-        self._fdb._config = config
+        self._fdb.reconfigure(config)
         self._link_changed()

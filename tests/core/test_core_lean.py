@@ -1,4 +1,6 @@
-"""The core at simulation scale: shared parses and objects, small learned entries, linear append."""
+"""The core at simulation scale: one parse for many cores, a shared remote pool, small learned
+entries, linear append. The sharing is the driver's (``parse_datagram``, ``RemotePool``): nothing is
+shared between cores behind its back."""
 
 from __future__ import annotations
 
@@ -10,16 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyvxlan import ConfigError, DeliverFrame, EntryExpired, EntryLearned, FdbEntry, SendDatagram, Vtep, VtepConfig
+from pyvxlan.core.datagram import parse_datagram
 from pyvxlan.core.events import Output
+from pyvxlan.core.fdb import RemotePool
 
 HEADER = b"\x08\x00\x00\x00\x00\x00\x0a\x00"  # I flag, VNI 10
 DEV_MAC = "02:00:00:00:0a:01"
 PEER = "198.51.100.9"
 
 
-def group_core(i: int, **options: object) -> Vtep:
+def group_core(i: int, pool: RemotePool | None = None, **options: object) -> Vtep:
     config = VtepConfig(vni=10, local=f"198.51.100.{i}", group="239.1.1.1", mac=DEV_MAC, **options)  # type: ignore[arg-type]
-    core = Vtep(config)
+    core = Vtep(config, pool=pool)
     core.up(0.0)
     core.take_outputs()
     return core
@@ -30,20 +34,42 @@ def flood(src_mac: bytes) -> bytes:
     return HEADER + b"\xff" * 6 + src_mac + b"\x08\x06" + bytes(28)
 
 
-def test_one_datagram_reaching_many_cores_is_parsed_once() -> None:
-    cores = [group_core(i) for i in range(1, 6)]
+def test_one_parse_reaches_many_cores() -> None:
+    pool = RemotePool()
+    cores = [group_core(i, pool) for i in range(1, 6)]
     payload = flood(bytes.fromhex("020000000001"))
-    outs = []
+    parsed = parse_datagram(payload)
+    assert parsed == (
+        payload,
+        50,
+        0x08000000,
+        0x00000A00,
+        bytes.fromhex("020000000001"),
+        False,
+        DeliverFrame(payload[8:]),
+    )
+    assert parsed.vni == 10
     for core in cores:
-        core.receive(payload, PEER, 50000, 1.0)
-        outs.append(core.take_outputs())
-    learned, delivered = zip(*outs, strict=True)
-    assert learned[0] == EntryLearned("02:00:00:00:00:01", PEER)
-    assert delivered[0] == DeliverFrame(payload[8:])
-    # One notification, one frame and one MAC key object for all five cores.
-    assert all(o is learned[0] for o in learned) and all(o is delivered[0] for o in delivered)
-    keys = [next(k for k in core.fdb._records if k != bytes(6)) for core in cores]
-    assert all(k is keys[0] for k in keys)
+        core.receive_parsed(parsed, PEER, 50000, 1.0)
+        assert core.take_outputs() == [EntryLearned("02:00:00:00:00:01", PEER), DeliverFrame(payload[8:])]
+        assert [(e.mac, e.dst, e.updated) for e in core.fdb_dump()] == [
+            ("00:00:00:00:00:00", "239.1.1.1", 0.0),
+            ("02:00:00:00:00:01", PEER, 1.0),
+        ]
+
+
+def test_a_parse_of_short_or_odd_bytes_never_raises() -> None:
+    for payload in (b"", b"\x08", bytearray(HEADER), memoryview(HEADER + bytes(13))):
+        parsed = parse_datagram(payload)
+        assert parsed.payload == bytes(payload)
+        assert (parsed.size, parsed.src_mac, parsed.truncated, parsed.deliver) == (
+            len(payload),
+            b"",
+            False,
+            DeliverFrame(b""),
+        )
+    assert parse_datagram(HEADER[:7]).word0 == 0
+    assert parse_datagram(HEADER).vni == 10
 
 
 def test_a_mutated_bytearray_is_parsed_again() -> None:
@@ -90,20 +116,21 @@ DATAGRAMS = [
 def test_shared_parse_gives_what_fresh_copies_give(
     steps: list[tuple[int, str]], learning: list[bool], gbp: list[bool], down: int
 ) -> None:
-    """Each datagram goes to four cores as one object, and to four twins as four fresh copies."""
+    """Each datagram is parsed once for four cores sharing a pool, and received as four fresh
+    copies by four twins with a pool each."""
 
-    def make() -> list[Vtep]:
-        cores = [group_core(i + 1, learning=learning[i], gbp=gbp[i], ageing=5) for i in range(4)]
+    def make(pool: RemotePool | None) -> list[Vtep]:
+        cores = [group_core(i + 1, pool, learning=learning[i], gbp=gbp[i], ageing=5) for i in range(4)]
         cores[down].down(0.0)
         cores[down].take_outputs()
         return cores
 
-    shared, fresh = make(), make()
+    shared, fresh = make(RemotePool()), make(None)
     for t, (i, src) in enumerate(steps):
-        payload = DATAGRAMS[i]
+        parsed = parse_datagram(DATAGRAMS[i])
         for a, b in zip(shared, fresh, strict=True):
-            a.receive(payload, src, 50000, float(t))
-            b.receive(bytes(bytearray(payload)), src, 50000, float(t))
+            a.receive_parsed(parsed, src, 50000, float(t))
+            b.receive(bytes(bytearray(DATAGRAMS[i])), src, 50000, float(t))
             a.handle_timer(float(t))
             b.handle_timer(float(t))
             assert a.take_outputs() == b.take_outputs()
@@ -114,19 +141,22 @@ def test_shared_parse_gives_what_fresh_copies_give(
 
 
 def test_learned_entries_take_under_140_bytes_each() -> None:
-    """200 cores each learn 300 MACs from floods, as in a simulated flood-and-learn lab."""
-    cores = [group_core(i % 250 + 1) for i in range(200)]
+    """200 cores each learn 300 MACs from floods, as in a simulated flood-and-learn lab: the
+    driver parses each flood once and gives all its cores one remote pool."""
+    pool = RemotePool()
+    cores = [group_core(i % 250 + 1, pool) for i in range(200)]
     floods = [flood(b"\x02\xff" + i.to_bytes(4, "big")) for i in range(300)]
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for t, payload in enumerate(floods):
+            parsed = parse_datagram(payload)
             for core in cores:
-                core.receive(payload, f"198.51.100.{t % 200 + 1}", 50000, float(t))
+                core.receive_parsed(parsed, f"198.51.100.{t % 200 + 1}", 50000, float(t))
                 core.take_outputs()
         floods.clear()
-        del payload
+        del payload, parsed
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -137,29 +167,27 @@ def test_learned_entries_take_under_140_bytes_each() -> None:
 
 
 def test_refreshing_a_known_mac_keeps_nothing_per_receiver() -> None:
-    cores = [group_core(i % 250 + 1) for i in range(500)]
-    payload = flood(bytes.fromhex("020000000001"))
+    pool = RemotePool()
+    cores = [group_core(i % 250 + 1, pool) for i in range(500)]
+    parsed = parse_datagram(flood(bytes.fromhex("020000000001")))
     for core in cores:
-        core.receive(payload, PEER, 50000, 1.0)
+        core.receive_parsed(parsed, PEER, 50000, 1.0)
         core.take_outputs()
-    records = [core.fdb._records[bytes.fromhex("020000000001")] for core in cores]
-    remotes = [r.remotes for r in records]
-    again = flood(bytes.fromhex("020000000001"))
+    again = parse_datagram(flood(bytes.fromhex("020000000001")))
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for core in cores:
-            core.receive(again, PEER, 50000, 2.0)
+            core.receive_parsed(again, PEER, 50000, 2.0)
             core.take_outputs()
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert held < 2048, f"{held} bytes held after 500 refreshes"  # the one shared parse of `again`
-    for core, rec, rds in zip(cores, records, remotes, strict=True):
-        assert core.fdb._records[bytes.fromhex("020000000001")] is rec and rec.remotes is rds
-        assert rec.updated == 2.0
+    assert held < 2048, f"{held} bytes held after 500 refreshes"
+    for core in cores:
+        assert [(e.mac, e.dst, e.updated) for e in core.fdb_dump()][1:] == [("02:00:00:00:00:01", PEER, 2.0)]
 
 
 def test_refresh_moves_an_entry_to_the_end_of_the_ageing_order() -> None:

@@ -3,6 +3,8 @@ kernel's control-path quirks through Vtep's control methods (see docs/kernel-qui
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pyvxlan import (
@@ -21,6 +23,7 @@ from pyvxlan import (
     Vtep,
     VtepConfig,
 )
+from pyvxlan.errors import ClockError
 
 ZERO = "00:00:00:00:00:00"
 M1 = "02:00:00:00:00:01"
@@ -114,7 +117,7 @@ def test_ageing_order_and_expiry() -> None:
     t = fdb(ageing=10)
     t.add(M1, D1, state=FdbState.REACHABLE, now=1.0)
     t.add(M2, D1, state=FdbState.REACHABLE, now=2.0)
-    t.add("02:00:00:00:00:03", D1, state=FdbState.STATIC, now=0.0)
+    t.add("02:00:00:00:00:03", D1, state=FdbState.STATIC, now=2.0)
     assert t.next_expiry() == 11.0
     t.replace(M1, D2, state=FdbState.REACHABLE, now=5.0)  # refreshed: M2 is now the oldest
     assert t.next_expiry() == 12.0
@@ -153,11 +156,29 @@ def test_flush_keeps_sticky_entries_and_all_zeros() -> None:
     assert t.dump() == [] and t.next_expiry() is None
 
 
-def test_time_never_goes_backwards() -> None:
+def test_a_time_that_goes_backwards_is_a_clock_error_and_changes_nothing() -> None:
     t = fdb()
     t.add(M1, D1, state=FdbState.REACHABLE, now=5.0)
-    t.add(M2, D1, state=FdbState.REACHABLE, now=3.0)  # an older now is taken as the latest seen
-    assert [e.updated for e in t.dump()] == [5.0, 5.0]
+    before = t.dump()
+    calls: list[Callable[[], object]] = [
+        lambda: t.add(M2, D1, state=FdbState.REACHABLE, now=3.0),
+        lambda: t.append(M1, D2, now=3.0),
+        lambda: t.replace(M1, D2, now=3.0),
+        lambda: t.add_default(D2, now=3.0),
+        lambda: t.change_default(None, D2, now=3.0),
+        lambda: t.expire(3.0),
+        lambda: t.forward(bytes.fromhex(M1.replace(":", "")), 3.0),
+        lambda: t.learn(bytes.fromhex("020000000009"), D2, 3.0),
+    ]
+    for call in calls:
+        with pytest.raises(ClockError) as info:
+            call()
+        assert (str(info.value), info.value.last, info.value.now) == ("time went backwards: 3.0 after 5.0", 5.0, 3.0)
+    assert t.dump() == before
+    assert t.now == 5.0
+    t.add(M2, D1, state=FdbState.REACHABLE, now=5.0)  # the same time again is fine
+    t.add("02:00:00:00:00:03", D1, state=FdbState.REACHABLE)  # no time: the latest seen
+    assert [e.updated for e in t.dump()] == [5.0, 5.0, 5.0]
     assert list(iter(t)) == t.dump()
 
 
