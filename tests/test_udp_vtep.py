@@ -19,7 +19,7 @@ import sys
 import pytest
 import trio
 
-from pyvxlan import ConfigError, SendDatagram, Vtep, VtepConfig, VtepControl
+from pyvxlan import BackendError, ConfigError, SendDatagram, Vtep, VtepConfig, VtepControl
 from pyvxlan.core.events import EntryExpired, EntryLearned, Notification
 from pyvxlan.testing import check_vtep_control
 from pyvxlan.udp import DriverError, GuestSpec, UdpVtep, open_vtep
@@ -548,3 +548,22 @@ def test_the_answer_to_a_frame_written_to_the_tap_is_read_before_going_back_to_t
     delivered, sent = trio.run(main)
     assert delivered == request
     assert sent == bytes.fromhex("0800000000000a00") + answer
+
+
+def test_a_group_the_host_cannot_join_is_the_drivers_backend_error() -> None:
+    # The local address is not the host's (IP_FREEBIND binds it anyway): IP_ADD_MEMBERSHIP finds
+    # no interface for the group and the kernel refuses with ENODEV. Not a ConfigError: the
+    # settings are valid, the host refused them.
+    async def main() -> None:
+        config = VtepConfig(vni=10, local="198.51.100.77", group="239.1.1.1", dst_port=_port())
+        with pytest.raises(DriverError) as info:
+            async with open_vtep(config, up=True):
+                pass
+        assert isinstance(info.value, BackendError) and not isinstance(info.value, ConfigError)
+        assert (info.value.errno, info.value.operation, str(info.value)) == (
+            errno.ENODEV,
+            "group",
+            "group: cannot join 239.1.1.1: No such device",
+        )
+
+    trio.run(main)

@@ -53,6 +53,7 @@ from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.udp.syscalls import (
     UDP_NO_CHECK6_RX,
     UDP_NO_CHECK6_TX,
+    DriverError,
     in_netns,
     interface_index,
     open_tap,
@@ -480,7 +481,8 @@ class UdpVtep(MemoryVtep):
         except OSError as exc:
             if own is not None:
                 own.close()
-            raise ConfigError("group", f"cannot join {group}: {exc.strerror}") from None
+            # The kernel's refusal (ENODEV: no interface for the group), not a bad setting.
+            raise DriverError(exc.errno or 0, "group", f"cannot join {group}: {exc.strerror}") from None
         self._groups[group] = own
         if own is not None:
             self._prepare_rx(own)
@@ -672,8 +674,9 @@ async def open_vtep(
     socket and the TAP device are closed.
 
     Errors: :class:`~pyvxlan.ConfigError` for settings (``dev``: no such interface; ``netns``: no
-    such namespace; ``group``: cannot join), :class:`~pyvxlan.udp.DriverError` for a port in use
-    or a TAP device that cannot be made, :class:`~pyvxlan.PrivilegeError` for missing privilege.
+    such namespace), :class:`~pyvxlan.udp.DriverError` (a :class:`~pyvxlan.errors.BackendError`)
+    for a port in use, a TAP device that cannot be made or a group that cannot be joined,
+    :class:`~pyvxlan.PrivilegeError` for missing privilege.
     """
     if not isinstance(config, VtepConfig):
         raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")

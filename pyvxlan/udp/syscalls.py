@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Final, TypeVar
 
-from pyvxlan.errors import ConfigError, PrivilegeError
+from pyvxlan.errors import BackendError, ConfigError, PrivilegeError
 
 __all__ = [
     "DriverError",
@@ -50,12 +50,24 @@ CLONE_NEWNET: Final = 0x40000000
 NETNS_DIR: Final = "/run/netns"
 
 
-class DriverError(OSError):
+class DriverError(BackendError):
     """A system call of the UDP driver failed in a way the user can act on (a port in use, a
-    device that cannot be made); the message names the thing, ``errno`` is the system's."""
+    device that cannot be made, a group that cannot be joined): the UDP driver's
+    :class:`~pyvxlan.errors.BackendError`. ``operation`` names the thing (``vxlan10``, ``tap``),
+    ``reason`` says what failed, ``errno`` is the system's.
+
+    >>> e = DriverError(98, "vxlan10", "UDP 198.51.100.2:4789 is in use")
+    >>> (e.errno, e.operation, str(e), e.strerror)
+    (98, 'vxlan10', 'vxlan10: UDP 198.51.100.2:4789 is in use', 'vxlan10: UDP 198.51.100.2:4789 is in use')
+    """
+
+    def __init__(self, errno: int, operation: str, reason: str) -> None:
+        super().__init__(errno, operation, reason)
+        # The message alone, as OSError's text too: the command prints it as one line.
+        self.strerror = f"{operation}: {reason}"
 
     def __str__(self) -> str:
-        return str(self.strerror)  # the message alone: the command prints it as one line
+        return str(self.strerror)
 
 
 def interface_index(name: str) -> int:
@@ -97,10 +109,10 @@ def open_udp_socket(family: int, address: str | None, port: int, *, what: str, r
         except OSError as exc:
             where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
             if exc.errno == errno.EADDRINUSE:
-                raise DriverError(exc.errno, f"{what}: UDP {where} is in use") from None
+                raise DriverError(exc.errno, what, f"UDP {where} is in use") from None
             if exc.errno == errno.EACCES:
                 raise PrivilegeError(f"{what}: binding UDP {where} needs CAP_NET_BIND_SERVICE") from None
-            raise DriverError(exc.errno, f"{what}: cannot bind UDP {where}: {exc.strerror}") from None
+            raise DriverError(exc.errno or 0, what, f"cannot bind UDP {where}: {exc.strerror}") from None
     except BaseException:
         sock.close()
         raise
@@ -115,7 +127,7 @@ def open_tap(name: str) -> tuple[int, str]:
     try:
         fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise DriverError(errno.ENOENT, "tap: /dev/net/tun does not exist (no TUN/TAP support)") from None
+        raise DriverError(errno.ENOENT, "tap", "/dev/net/tun does not exist (no TUN/TAP support)") from None
     except PermissionError:
         raise PrivilegeError("tap: opening /dev/net/tun needs CAP_NET_ADMIN") from None
     try:
@@ -126,7 +138,7 @@ def open_tap(name: str) -> tuple[int, str]:
             raise PrivilegeError(f"tap: creating TAP device {name!r} needs CAP_NET_ADMIN") from None
         except OSError as exc:
             # EBUSY: a TAP of that name is open elsewhere; EINVAL: the name is another kind of device.
-            raise DriverError(exc.errno, f"tap: cannot create TAP device {name!r}: {exc.strerror}") from None
+            raise DriverError(exc.errno or 0, "tap", f"cannot create TAP device {name!r}: {exc.strerror}") from None
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
             ifreq = struct.pack("16sH22x", name.encode(), 0)
             flags = struct.unpack_from("16sH", fcntl.ioctl(ctl, SIOCGIFFLAGS, ifreq))[1]
@@ -148,7 +160,7 @@ def _setns(fd: int) -> None:
         code = ctypes.get_errno()
         if code == errno.EPERM:
             raise PrivilegeError("netns: entering a network namespace needs CAP_SYS_ADMIN")
-        raise DriverError(code, f"netns: setns failed: {os.strerror(code)}")
+        raise DriverError(code, "netns", f"setns failed: {os.strerror(code)}")
 
 
 def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
