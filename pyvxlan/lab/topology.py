@@ -33,11 +33,11 @@ from typing import Any, Final
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.errors import ConfigError
 from pyvxlan.wire.addr import normalize_mac
-from pyvxlan.wire.frame import IANA_SOURCE_PORTS, VXLAN_PORT
 
 __all__ = [
     "MAX_COUNT",
     "MAX_FILE_SIZE",
+    "HOST_FIELDS",
     "FdbMode",
     "GuestSpec",
     "Host",
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\Z")
+_CONFIG_KEYS: Final = frozenset(f.name for f in fields(VtepConfig))
 
 
 class FdbMode(enum.Enum):
@@ -127,76 +128,103 @@ class Underlay:
         return self.network.prefixlen
 
 
-@dataclass(frozen=True, slots=True)
+#: The :class:`~pyvxlan.VtepConfig` fields a topology's device does not set itself: ``local`` is
+#: its host's address, and ``dev`` the host's underlay interface (``eth0`` in a kernel lab).
+HOST_FIELDS: Final = frozenset({"local", "dev"})
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class VxlanDevice:
     """A vxlan device on a host and the bridge it is a port of.
 
-    The fields are :class:`~pyvxlan.VtepConfig`'s (``ip link add NAME type vxlan ...``) minus
-    ``local``, which is the host's address. ``bridge`` names the Linux bridge (``br<vni>`` by
-    default) and ``bridge_ageing`` is its MAC ageing time (Linux's default 300 s).
+    ``config`` holds the device's settings, every option of :class:`~pyvxlan.VtepConfig`
+    (``ip link add NAME type vxlan ...``) except ``local`` and ``dev``, which come from the host
+    (:data:`HOST_FIELDS`). Give it as a ``VtepConfig`` or as the VNI and ``VtepConfig``'s keyword
+    arguments. ``bridge`` names the Linux bridge (``br<vni>`` by default) and ``bridge_ageing`` is
+    its MAC ageing time (Linux's default 300 s).
 
-    >>> VxlanDevice(10, group="239.1.1.1").bridge
-    'br10'
+    >>> dev = VxlanDevice(10, group="239.1.1.1", tos="inherit")
+    >>> (dev.name, dev.bridge, dev.config.tos)
+    ('vxlan10', 'br10', 'inherit')
+    >>> VxlanDevice(VtepConfig(vni=20, learning=False)).config.learning
+    False
+    >>> VxlanDevice(10, local="198.51.100.1")
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.ConfigError: local: is the host's address: give it as the host's address
     """
 
-    vni: int
-    name: str = ""
-    group: str | None = None
-    remote: str | None = None
-    dst_port: int = VXLAN_PORT
-    src_port_range: tuple[int, int] = IANA_SOURCE_PORTS
-    ttl: int = 0
-    learning: bool = True
-    ageing: float = DEFAULT_AGEING
-    max_entries: int = 0
-    proxy: bool = False
-    l2miss: bool = False
-    l3miss: bool = False
-    gbp: bool = False
-    mac: str = ""
-    bridge: str = ""
-    bridge_ageing: float = DEFAULT_AGEING
+    config: VtepConfig
+    bridge: str
+    bridge_ageing: float
+    # Whether config.mac was given; if not, each host's device derives its own from the host's
+    # address (as VtepConfig does from local), so the same VxlanDevice on two hosts has two MACs.
+    mac_given: bool = field(repr=False)
 
-    def __post_init__(self) -> None:
-        # VtepConfig validates (and canonicalises) every option it shares with us.
-        cfg = self.vtep_config(None)
-        for name in ("vni", "name", "group", "remote", "dst_port", "src_port_range", "ttl", "ageing", "max_entries"):
-            object.__setattr__(self, name, getattr(cfg, name))
-        if self.mac:
-            object.__setattr__(self, "mac", cfg.mac)
-        for name in ("learning", "proxy", "l2miss", "l3miss", "gbp"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
-        object.__setattr__(self, "bridge", _check_name(self.bridge or f"br{self.vni}", "bridge"))
-        if self.bridge == self.name:
+    def __init__(
+        self,
+        vni: int | VtepConfig | None = None,
+        *,
+        config: VtepConfig | None = None,
+        bridge: str = "",
+        bridge_ageing: float = DEFAULT_AGEING,
+        mac_given: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if isinstance(vni, VtepConfig):
+            vni, config = None, vni
+        if config is None:
+            if vni is None:
+                raise TypeError("VxlanDevice() needs a VNI or a VtepConfig")
+            for name in options:
+                if name not in _CONFIG_KEYS:
+                    raise TypeError(f"VxlanDevice() got an unexpected keyword argument {name!r}")
+            self._refuse_host_fields(options)
+            config = VtepConfig(vni=vni, **options)
+            given = bool(options.get("mac"))
+        elif not isinstance(config, VtepConfig):
+            raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
+        elif vni is not None or options:
+            raise TypeError("VxlanDevice() takes a VtepConfig or a VNI with options, not both")
+        else:
+            self._refuse_host_fields({k: getattr(config, k) for k in HOST_FIELDS if getattr(config, k) is not None})
+            # A VtepConfig made without a MAC holds the one derived from no address.
+            given = replace(config, mac="").mac != config.mac if mac_given is None else mac_given
+        object.__setattr__(self, "config", config)
+        object.__setattr__(self, "mac_given", given)
+        object.__setattr__(self, "bridge", _check_name(bridge or f"br{config.vni}", "bridge"))
+        if self.bridge == config.name:
             raise ConfigError("bridge", f"{self.bridge!r} is also the vxlan device's name")
-        if (
-            isinstance(self.bridge_ageing, bool)
-            or not isinstance(self.bridge_ageing, (int, float))
-            or self.bridge_ageing < 0
-        ):
-            raise ConfigError("bridge_ageing", f"must be >= 0 seconds, got {self.bridge_ageing!r}")
+        if isinstance(bridge_ageing, bool) or not isinstance(bridge_ageing, (int, float)) or bridge_ageing < 0:
+            raise ConfigError("bridge_ageing", f"must be >= 0 seconds, got {bridge_ageing!r}")
+        object.__setattr__(self, "bridge_ageing", bridge_ageing)
+
+    @staticmethod
+    def _refuse_host_fields(options: Mapping[str, Any]) -> None:
+        for name in sorted(HOST_FIELDS & options.keys()):
+            where = "address" if name == "local" else "underlay interface"
+            raise ConfigError(name, f"is the host's {where}: give it as the host's {where}")
+
+    @property
+    def vni(self) -> int:
+        return self.config.vni
+
+    @property
+    def name(self) -> str:
+        """The device's name (``vxlan<vni>`` unless set)."""
+        return self.config.name
+
+    @property
+    def group(self) -> str | None:
+        return self.config.group
+
+    @property
+    def remote(self) -> str | None:
+        return self.config.remote
 
     def vtep_config(self, local: str | None) -> VtepConfig:
         """This device's :class:`~pyvxlan.VtepConfig` with ``local`` as its underlay address."""
-        return VtepConfig(
-            vni=self.vni,
-            local=local,
-            group=self.group,
-            remote=self.remote,
-            dst_port=self.dst_port,
-            src_port_range=self.src_port_range,
-            ttl=self.ttl,
-            learning=self.learning,
-            ageing=self.ageing,
-            max_entries=self.max_entries,
-            proxy=self.proxy,
-            l2miss=self.l2miss,
-            l3miss=self.l3miss,
-            gbp=self.gbp,
-            mac=self.mac,
-            name=self.name,
-        )
+        return replace(self.config, local=local, mac=self.config.mac if self.mac_given else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,12 +425,12 @@ class Topology:
         ('198.51.100.2', None, False, True)
         """
         h = self.host(host)
-        dev = h.device(vni)
+        cfg = h.device(vni).vtep_config(h.address)
         if self.mode is FdbMode.UNICAST:
-            dev = replace(dev, group=None)
-        elif self.mode is FdbMode.CONTROLLER:
-            dev = replace(dev, group=None, learning=False, proxy=True)
-        return dev.vtep_config(h.address)
+            return replace(cfg, group=None)
+        if self.mode is FdbMode.CONTROLLER:
+            return replace(cfg, group=None, learning=False, proxy=True)
+        return cfg
 
     def peers(self, host: str, vni: int) -> list[str]:
         """The underlay addresses of the other hosts with a device for ``vni``, in host order:
@@ -468,7 +496,7 @@ class TopologyFileError(ConfigError):
         self.args = (f"{path}: {field}: {reason}",)
 
 
-_DEVICE_KEYS = {f.name for f in fields(VxlanDevice)}
+_DEVICE_KEYS = (_CONFIG_KEYS - HOST_FIELDS) | {"bridge", "bridge_ageing"}
 _HOST_KEYS = {"name", "address", "devices"}
 _GUEST_KEYS = {"name", "host", "vni", "mac", "ip"}
 # A table with ``count`` stands for that many, ``{n}`` in its strings running from ``first`` (1).

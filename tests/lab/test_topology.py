@@ -75,7 +75,7 @@ def test_classic_demo_shape() -> None:
     assert topo.mode is FdbMode.MULTICAST
     assert [h.name for h in topo.hosts] == ["host1", "host2"]
     dev = topo.hosts[0].devices[0]
-    assert (dev.name, dev.vni, dev.group, dev.bridge, dev.dst_port) == ("vxlan10", 10, "239.1.1.1", "br10", 4789)
+    assert (dev.name, dev.vni, dev.group, dev.bridge, dev.config.dst_port) == ("vxlan10", 10, "239.1.1.1", "br10", 4789)
     assert [(g.name, g.host, g.address) for g in topo.guests] == [
         ("guest1", "host1", "203.0.113.1"),
         ("guest2", "host2", "203.0.113.2"),
@@ -127,7 +127,7 @@ def test_device_validation_uses_vtep_config_rules() -> None:
     with pytest.raises(ConfigError, match=r"^vni: must be in 0\.\.16777215, got -1$"):
         VxlanDevice(-1)
     with pytest.raises(ConfigError, match=r"^learning: must be true or false, got 'yes'$"):
-        VxlanDevice(10, learning="yes")  # type: ignore[arg-type]
+        VxlanDevice(10, learning="yes")
     with pytest.raises(ConfigError, match=r"^bridge: 'vxlan10' is also the vxlan device's name$"):
         VxlanDevice(10, bridge="vxlan10")
 
@@ -172,8 +172,9 @@ def test_load_good_file(tmp_path: Path) -> None:
     assert topo.mode is FdbMode.UNICAST
     assert topo.underlay.mtu == 1450
     h1 = topo.host("host1")
-    assert h1.devices[0].ageing == 60.0
-    assert (h1.devices[1].name, h1.devices[1].learning, h1.devices[1].src_port_range) == ("vx20", False, (50000, 50010))
+    assert h1.devices[0].config.ageing == 60.0
+    cfg = h1.devices[1].config
+    assert (cfg.name, cfg.learning, cfg.src_port_range) == ("vx20", False, (50000, 50010))
     assert topo.guest("a").mac == "02:00:00:00:00:0a"
     assert topo.peers("host1", 10) == ["198.51.100.2"]
     assert topo.peers("host1", 20) == []
@@ -231,3 +232,72 @@ def test_an_integer_is_not_an_address(make: Any, error: str) -> None:
     with pytest.raises(ConfigError) as info:
         make()
     assert str(info.value) == error
+
+
+def test_a_device_takes_every_vtep_config_option_but_the_hosts() -> None:
+    dev = VxlanDevice(10, group="239.1.1.1", tos="inherit", ttl_inherit=True, gbp=True, gbp_lost_on_change=False)
+    topo = Topology(Underlay("198.51.100.0/24"), (Host("h1", "198.51.100.1", (dev,)),))
+    cfg = topo.vtep_config("h1", 10)
+    assert (cfg.local, cfg.tos, cfg.ttl_inherit, cfg.gbp, cfg.gbp_lost_on_change) == (
+        "198.51.100.1",
+        "inherit",
+        True,
+        True,
+        False,
+    )
+    assert cfg == VtepConfig(
+        vni=10,
+        local="198.51.100.1",
+        group="239.1.1.1",
+        tos="inherit",
+        ttl_inherit=True,
+        gbp=True,
+        gbp_lost_on_change=False,
+    )
+    # From a VtepConfig: the same device.
+    assert (
+        VxlanDevice(VtepConfig(vni=10, group="239.1.1.1", tos=1, ttl_inherit=True, gbp=True, gbp_lost_on_change=False))
+        == dev
+    )
+    with pytest.raises(ConfigError, match=r"^local: is the host's address: give it as the host's address$"):
+        VxlanDevice(10, local="198.51.100.1")
+    with pytest.raises(
+        ConfigError, match=r"^dev: is the host's underlay interface: give it as the host's underlay interface$"
+    ):
+        VxlanDevice(VtepConfig(vni=10, dev="eth1"))
+    with pytest.raises(TypeError, match=r"^VxlanDevice\(\) got an unexpected keyword argument 'colour'$"):
+        VxlanDevice(10, colour="red")
+
+
+def test_each_host_derives_its_own_mac_unless_one_is_given() -> None:
+    dev = VxlanDevice(VtepConfig(vni=10, group="239.1.1.1"))
+    hosts = (Host("h1", "198.51.100.1", (dev,)), Host("h2", "198.51.100.2", (dev,)))
+    topo = Topology(Underlay("198.51.100.0/24"), hosts)
+    macs = [topo.vtep_config(h, 10).mac for h in ("h1", "h2")]
+    assert macs == [VtepConfig(vni=10, local=a).mac for a in ("198.51.100.1", "198.51.100.2")]
+    fixed = VxlanDevice(10, group="239.1.1.1", mac="02:00:00:00:10:01")
+    topo = Topology(Underlay("198.51.100.0/24"), (Host("h1", "198.51.100.1", (fixed,)),))
+    assert topo.vtep_config("h1", 10).mac == "02:00:00:00:10:01"
+
+
+def test_a_topology_file_sets_any_vtep_config_option(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(
+        '[underlay]\nsubnet = "2001:db8::/64"\n[[hosts]]\nname = "h1"\naddress = "2001:db8::1"\n'
+        'devices = [{ vni = 10, remote = "2001:db8::2", tos = "inherit", ttl = 9, udp6_zero_csum_tx = true, '
+        "udp6_zero_csum_rx = true, max_entries = 7, bridge_ageing = 30 }]\n"
+    )
+    dev = load_topology(path).host("h1").device(10)
+    assert dev == VxlanDevice(
+        10,
+        remote="2001:db8::2",
+        tos="inherit",
+        ttl=9,
+        udp6_zero_csum_tx=True,
+        udp6_zero_csum_rx=True,
+        max_entries=7,
+        bridge_ageing=30,
+    )
+    path.write_text(path.read_text().replace("ttl = 9", 'dev = "eth1"'))
+    with pytest.raises(TopologyFileError, match=r"hosts\[0\]\.devices\[0\]\.dev: unknown key \(expected one of "):
+        load_topology(path)
