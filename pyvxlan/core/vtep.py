@@ -63,7 +63,8 @@ from pyvxlan.core.events import (
 from pyvxlan.core.fdb import ForwardingDatabase, LearnOutcome, Remote, RemotePool
 from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
-from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port, internet_checksum
+from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port
+from pyvxlan.wire.packets import ARP_REPLY, arp_frame, na_frame, unpadded
 
 __all__ = ["Vtep"]
 
@@ -488,9 +489,9 @@ class Vtep:
         if self._fdb.is_bridge_local(ha):
             self._drop(_TX, DropReason.PROXY_CONSUMED, size, f"{n.ip} is bridge-local")
             return
-        # arp_create(ARPOP_REPLY, ETH_P_ARP, sip, dev, tip, sha, n->ha, sha)
-        reply = sha + ha + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + ha + tip + sha + sip
-        self._outputs.append(DeliverFrame(reply))
+        # arp_create(ARPOP_REPLY, ETH_P_ARP, sip, dev, tip, sha, n->ha, sha); netif_rx: no padding.
+        reply = arp_frame(ARP_REPLY, ha, tip, sip, dst_mac=sha, target_mac=sha)
+        self._outputs.append(DeliverFrame(unpadded(reply)))
 
     def _neigh_reduce(self, frame: bytes) -> None:
         size = len(frame)
@@ -521,15 +522,11 @@ class Vtep:
                 eth_dst = opts[i + 2 : i + 8]
                 break
             i += opts[i + 1] * 8
-        # vxlan_na_create: Solicited and Override, and Router when the neighbour's FDB entry has it.
-        flags = 0x60 | (0x80 if self._fdb.is_router(ha) else 0)
-        na = bytes((136, 0, 0, 0, flags, 0, 0, 0)) + target + bytes((2, 1)) + ha
-        pseudo = target + saddr + struct.pack("!IxxxB", len(na), 58)
-        csum = internet_checksum(pseudo + na)
-        na = na[:2] + csum.to_bytes(2, "big") + na[4:]
-        # pip6->priority = the request's: the top 4 bits of its traffic class; no flow label.
-        ip6 = bytes((0x60 | (frame[14] & 0x0F), 0, 0, 0)) + struct.pack("!HBB", len(na), 58, 255) + target + saddr
-        self._outputs.append(DeliverFrame(eth_dst + ha + b"\x86\xdd" + ip6 + na))
+        # vxlan_na_create: Solicited and Override, and Router when the neighbour's FDB entry has it;
+        # pip6->priority = the request's, which is the top 4 bits of its traffic class; no flow label.
+        router = self._fdb.is_router(ha)
+        na = na_frame(ha, eth_dst, target, saddr, router=router, traffic_class=(frame[14] & 0x0F) << 4)
+        self._outputs.append(DeliverFrame(na))
 
     # --- data path: receive -----------------------------------------------------------------------
 

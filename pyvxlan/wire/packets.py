@@ -17,6 +17,8 @@ from pyvxlan.wire.frame import internet_checksum
 
 __all__ = [
     "ALL_NODES",
+    "ARP_REPLY",
+    "ARP_REQUEST",
     "ETH_ARP",
     "ETH_IPV4",
     "ETH_IPV6",
@@ -228,7 +230,15 @@ def solicited_node_mac(ip: bytes) -> bytes:
 
 
 def _ipv6(
-    src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, *, proto: int, payload: bytes, hops: int
+    src_mac: bytes,
+    dst_mac: bytes,
+    src_ip: bytes,
+    dst_ip: bytes,
+    *,
+    proto: int,
+    payload: bytes,
+    hops: int,
+    traffic_class: int = 0,
 ) -> bytes:
     if proto in (PROTO_ICMPV6, PROTO_UDP):
         # Both carry a checksum over the pseudo-header, at offset 2 (ICMPv6) or 6 (UDP).
@@ -236,7 +246,7 @@ def _ipv6(
         pseudo = src_ip + dst_ip + struct.pack("!IxxxB", len(payload), proto)
         csum = internet_checksum(pseudo + payload) or (0xFFFF if proto == PROTO_UDP else 0)
         payload = payload[:at] + struct.pack("!H", csum) + payload[at + 2 :]
-    header = _IPV6.pack(6 << 28, len(payload), proto, hops, src_ip, dst_ip)
+    header = _IPV6.pack(6 << 28 | traffic_class << 20, len(payload), proto, hops, src_ip, dst_ip)
     return _pad(_ETH.pack(dst_mac, src_mac, ETH_IPV6) + header + payload)
 
 
@@ -248,10 +258,18 @@ def ns_frame(src_mac: bytes, src_ip: bytes, target: bytes) -> bytes:
     )
 
 
-def na_frame(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes) -> bytes:
-    """A solicited neighbour advertisement for our own address (flags S and O)."""
-    body = bytes((ND_NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0)) + src_ip + b"\x02\x01" + src_mac
-    return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_ICMPV6, payload=body, hops=255)
+def na_frame(
+    src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, *, router: bool = False, traffic_class: int = 0
+) -> bytes:
+    """A solicited neighbour advertisement for ``src_ip`` at ``src_mac`` (flags S and O, and R with
+    ``router``), with the target link-layer option: a guest's answer for its own address, and the
+    answer a VTEP's proxy ND gives for a neighbour (``vxlan_na_create``: the request's traffic
+    class, without its low four bits)."""
+    flags = 0x60 | (0x80 if router else 0)
+    body = bytes((ND_NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0)) + src_ip + b"\x02\x01" + src_mac
+    return _ipv6(
+        src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_ICMPV6, payload=body, hops=255, traffic_class=traffic_class
+    )
 
 
 ALL_NODES: Final = bytes.fromhex("ff02" + "00" * 13 + "01")
