@@ -45,7 +45,8 @@ from pyvxlan.core.entries import FdbEntry, FdbState
 from pyvxlan.core.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
 from pyvxlan.core.vtep import Vtep
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
-from pyvxlan.wire.frame import LINUX_VXLAN_PORT, VXLAN_PORT, decapsulate
+from pyvxlan.wire.frame import LINUX_VXLAN_PORT, PLAIN_IPV4_INNER, VXLAN_PORT, decapsulate, plain_ipv4
+from pyvxlan.wire.header import FLAG_I_BYTE0
 from pyvxlan.wire.pcap import PcapStats, frame_of, raw_records
 
 __all__ = [
@@ -69,14 +70,9 @@ DEFAULT_FLAP_WINDOW: Final = 10.0
 # Per finding, at most this many frame numbers are kept (the count says how many there were).
 FRAMES_KEPT: Final = 10
 _CACHE_MAX: Final = 1 << 16
-_FLAG_I: Final = 0x08
 _ZERO_MAC: Final = bytes(6)
-
-# The untagged IPv4 (IHL 5) VXLAN frame, in one unpack: ethertype, version/IHL, TOS, total
-# length, fragment field, protocol, addresses (8 bytes), ports, UDP length, the VXLAN header, the
-# inner destination and source MACs.
-_FAST: Final = struct.Struct("!12xHBBH2xHxB2x8sHHH2x8s6s6s")
-_fast_unpack = _FAST.unpack_from
+# The UDP payload of a plain_ipv4 frame: after the outer Ethernet, IPv4 and UDP headers.
+_PAYLOAD: Final = PLAIN_IPV4_INNER - 8
 
 
 class ChangeKind(enum.Enum):
@@ -524,7 +520,7 @@ class Replay:
         first: float | None = None
         ts = 0.0
         ports = self._ports
-        fast_unpack = _fast_unpack
+        plain = plain_ipv4
         stats = PcapStats()
         n = 0
         with self._open() as f:
@@ -532,23 +528,14 @@ class Replay:
                 n += 1
                 if first is None:
                     first = ts
-                if linktype == 1 and end - start >= 62:
-                    etype, vihl, _tos, total, frag, proto, addrs, _sport, dport, ulen, hdr, dmac, _smac = fast_unpack(
-                        buf, start
-                    )
-                    if (
-                        etype == 0x0800
-                        and vihl == 0x45
-                        and proto == 17
-                        and not frag & 0x3FFF
-                        and total == end - start - 14
-                        and ulen == total - 20
-                    ):
-                        if dport in ports and hdr[0] & _FLAG_I:
-                            seen.add((addrs, dport, hdr, dmac[0] & 1))
-                        continue
+                fields = plain(buf, start, end) if linktype == 1 else None
+                if fields is not None:  # the codec's fast path; the rest through decapsulate
+                    _tos, _ttl, addrs, _sport, dport, _csum, hdr = fields
+                    if dport in ports and hdr[0] & FLAG_I_BYTE0:
+                        seen.add((addrs, dport, hdr, buf[start + PLAIN_IPV4_INNER] & 1))
+                    continue
                 rec = _slow(n, ts, linktype, buf, start, end, wirelen, ports, stats)
-                if type(rec) is tuple and rec[6][0] & _FLAG_I and len(rec[7]) >= 22:
+                if type(rec) is tuple and rec[6][0] & FLAG_I_BYTE0 and len(rec[7]) >= 22:
                     seen.add((rec[2] + rec[3], rec[5], rec[6], rec[7][8] & 1))
         self.first_time, self.last_time = first, (ts if first is not None else None)
         sends: dict[tuple[str, int], Counter[int]] = {}
@@ -677,7 +664,7 @@ class Replay:
         ageing = {(m.address, m.vni): m.ageing for m in self._models}
         addresses = {m.address for m in self._models}
         next_check = math.inf
-        fast_unpack = _fast_unpack
+        plain = plain_ipv4
         learned, migrated, dropped, deliver = EntryLearned, EntryMigrated, Dropped, DeliverFrame
 
         def add(key: tuple[object, ...], n: int, ts: float, text: str, args: tuple[object, ...], **kw: Any) -> _Acc:
@@ -713,26 +700,16 @@ class Replay:
         with self._open() as f:
             for ts, linktype, buf, start, end, wirelen in raw_records(f):
                 n += 1
-                fast = False
-                # The common case in one unpack (the layout decode's fast path reads); the rest
-                # through decapsulate, both arriving at the same variables below.
-                if linktype == 1 and end - start >= 62:
-                    etype, vihl, tos, total, frag, proto, addrs, sport, dport, ulen, hdr, dmac, smac = fast_unpack(
-                        buf, start
-                    )
-                    if (
-                        etype == 0x0800
-                        and vihl == 0x45
-                        and proto == 17
-                        and not frag & 0x3FFF
-                        and total == end - start - 14
-                        and ulen == total - 20
-                    ):
-                        if dport not in ports:
-                            continue
-                        payload = buf[start + 42 : end]
-                        fast = True
-                if not fast:
+                # The codec's fast path (plain_ipv4, which decapsulate uses too); the rest through
+                # decapsulate, both arriving at the same variables below.
+                fields = plain(buf, start, end) if linktype == 1 else None
+                if fields is not None:
+                    tos, _ttl, addrs, sport, dport, _csum, hdr = fields
+                    if dport not in ports:
+                        continue
+                    payload = buf[start + _PAYLOAD : end]
+                    dmac, smac = payload[8:14], payload[14:20]
+                else:
                     rec = _slow(n, ts, linktype, buf, start, end, wirelen, ports, stats)
                     if rec is None:
                         continue
@@ -761,7 +738,7 @@ class Replay:
                 if len(last_sent) >= _CACHE_MAX:
                     last_sent.clear()
                 last_sent[addrs] = n
-                if not hdr[0] & _FLAG_I:
+                if not hdr[0] & FLAG_I_BYTE0:
                     # vxlan_rcv checks the I flag before it looks the VNI up: every device drops it.
                     if dst in addresses or to_group:
                         add(

@@ -5,11 +5,11 @@ The text lines read like tcpdump's::
     09:00:00.000001 198.51.100.1:49321 > 198.51.100.2:4789 VXLAN vni 10 flags [I]: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 203.0.113.1 > 203.0.113.2 ICMP echo request id 1 seq 1
 
 Speed matters here (a capture can hold millions of packets), so the loop works on the reader's raw
-buffers: the common case (untagged IPv4 outer header, exact lengths) is read with one ``struct``
-unpack, and the text of what repeats from packet to packet (outer addresses and header, MAC pairs,
-the second of the timestamp) is formatted once and cached. Every other packet takes the general
-:func:`~pyvxlan.decapsulate` path; both paths print through the same functions, and the tests check
-that they agree.
+buffers: the common frame is read by the codec's one fast path, :func:`~pyvxlan.wire.frame.plain_ipv4`
+(the one :func:`~pyvxlan.decapsulate` uses), and the text of what repeats from packet to packet
+(outer addresses and header, MAC pairs, the second of the timestamp) is formatted once and cached.
+Every other packet goes through :func:`~pyvxlan.decapsulate`; both print through the same
+functions, and the tests check that they agree.
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, outpu
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import (
+    IPPROTO_UDP,
     LINUX_VXLAN_PORT,
+    PLAIN_IPV4_INNER,
     VXLAN_GPE_PORT,
     VXLAN_PORT,
     Decapsulated,
     decapsulate,
     internet_checksum,
     ip_text,
+    plain_ipv4,
+    pseudo_header,
 )
 from pyvxlan.wire.header import (
     FLAG_G,
@@ -48,6 +52,7 @@ from pyvxlan.wire.header import (
     GBP_A,
     GBP_D,
     GPE_B,
+    GPE_NP_MASK,
     GPE_O,
     GPE_P,
     VNI_MAX,
@@ -83,16 +88,11 @@ BATCH: Final = 4096
 # VLAN tags printed per frame: a frame of thousands of stacked tags must not make a line of megabytes.
 _TAGS_SHOWN: Final = 4
 
-# One unpack reads an untagged IPv4 (IHL 5) VXLAN frame up to the inner Ethernet type: ethertype,
-# version/IHL, total length, fragment field, TTL, protocol, addresses and ports (12 bytes), UDP length,
-# the VXLAN header (8 bytes), the inner MAC pair (12 bytes) and the inner ethertype.
-_FAST: Final = struct.Struct("!12xHBxH2xHBB2x12sH2x8s12sH")
 # An inner IPv4 header and the first 8 bytes of ICMP: version/IHL, total length, fragment field,
 # protocol, addresses, type, code, identifier, sequence number.
 _INNER_ICMP4: Final = struct.Struct("!BxH2xHxB2x8sBB2xHH").unpack_from
 # "000" to "999": two lookups print microseconds faster than a format spec (":06d").
 _DIGITS3: Final = tuple(f"{i:03d}" for i in range(1000))
-_fast_unpack = _FAST.unpack_from
 _u16x2 = struct.Struct("!HH").unpack_from
 _ICMP_ECHO = struct.Struct("!BB2xHH").unpack_from
 # IPv4 version/IHL, total length, fragment field, protocol, the two addresses
@@ -280,7 +280,7 @@ def inner_summary(buf: bytes, start: int, end: int) -> str:
 
 def _gpe_inner(header: GpeHeader, buf: bytes, start: int, end: int) -> str:
     w0 = header.word0
-    np = w0 & 0xFF
+    np = w0 & GPE_NP_MASK
     if np == GpeNextProtocol.ETHERNET or not w0 & GPE_P:
         return inner_summary(buf, start, end)
     if np == GpeNextProtocol.IPV4:
@@ -304,7 +304,7 @@ def header_text(header: VxlanHeader | GpeHeader) -> str:
     w0 = header.word0
     if isinstance(header, GpeHeader):
         flags = ",".join(n for bit, n in ((FLAG_I, "I"), (GPE_P, "P"), (GPE_B, "B"), (GPE_O, "O")) if w0 & bit)
-        np = w0 & 0xFF
+        np = w0 & GPE_NP_MASK
         np_text = GpeNextProtocol(np).name if np in _GPE_NAMES else str(np)
         text = f"VXLAN-GPE vni {header.vni} flags [{flags}] next {np_text}"
         if header.version:
@@ -384,23 +384,21 @@ def outer_details(d: Decapsulated, buf: bytes, start: int) -> OuterDetails:
     and the whole datagram. A capture taken on the sending host shows ``bad`` where the NIC fills
     the checksum in after the capture point (checksum offload), as tcpdump -v shows it too.
     """
-    off = start + 14 + 4 * len(d[7])  # outer IP header, after the MACs and any VLAN tags
-    udp = start + d[9] - 16  # the UDP header precedes the 8-byte VXLAN header
+    off = start + 14 + 4 * len(d.vlans)  # outer IP header, after the MACs and any VLAN tags
+    udp = start + d.inner_offset - 16  # the UDP header precedes the 8-byte VXLAN header
     ulen = (buf[udp + 4] << 8) | buf[udp + 5]
-    src, dst = d[2], d[3]
-    if len(src) == 4:
+    if d.ip_version == 4:
         tos, ip_id, df, flow = buf[off + 1], (buf[off + 4] << 8) | buf[off + 5], bool(buf[off + 6] & 0x40), None
-        pseudo = src + dst + struct.pack("!HH", 17, ulen)
     else:
         word = int.from_bytes(buf[off : off + 4], "big")
         tos, ip_id, df, flow = (word >> 20) & 0xFF, None, None, word & 0xFFFFF
-        pseudo = src + dst + struct.pack("!II", ulen, 17)
-    end = start + d[9] + len(d[1])
-    if d[10] == 0:
+    end = start + d.inner_offset + len(d.inner)
+    if d.udp_checksum == 0:
         status = ChecksumStatus.NONE
     elif ulen < 8 or udp + ulen > end:
         status = ChecksumStatus.UNVERIFIED
     else:
+        pseudo = pseudo_header(d.outer_src_packed, d.outer_dst_packed, ulen, IPPROTO_UDP)
         ok = internet_checksum(pseudo + buf[udp : udp + ulen]) == 0
         status = ChecksumStatus.OK if ok else ChecksumStatus.BAD
     return OuterDetails(tos, df, ip_id, flow, status)
@@ -410,14 +408,14 @@ def _is_ethernet(header: VxlanHeader | GpeHeader) -> bool:
     """Whether the payload of ``header`` is an Ethernet frame (always for VXLAN)."""
     if isinstance(header, GpeHeader):
         w0 = header.word0
-        return (w0 & 0xFF) == GpeNextProtocol.ETHERNET or not w0 & GPE_P
+        return (w0 & GPE_NP_MASK) == GpeNextProtocol.ETHERNET or not w0 & GPE_P
     return True
 
 
 def _inner_l3(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int) -> tuple[int, int]:
     """The inner network protocol (an ethertype, -1 when none) and where its header starts."""
     if not _is_ethernet(header):
-        np = header.word0 & 0xFF
+        np = header.word0 & GPE_NP_MASK
         return (IPV4 if np == GpeNextProtocol.IPV4 else IPV6 if np == GpeNextProtocol.IPV6 else -1), start
     if end - start < 14:
         return -1, start
@@ -481,20 +479,20 @@ class Selection:
 
     def matches(self, d: Decapsulated, buf: bytes, start: int) -> bool:
         """Whether the packet ``d``, decoded from ``buf[start:]``, is selected."""
-        header = d[0]
+        header = d.header
         if self.vnis and header.vni not in self.vnis:
             return False
-        istart = start + d[9]
-        iend = istart + len(d[1])
+        istart = start + d.inner_offset
+        iend = istart + len(d.inner)
         if self.macs:
-            outer = bytes(d[8])
+            outer = d.outer_macs_packed
             seen = {outer[0:6], outer[6:12]}
             if _is_ethernet(header) and iend - istart >= 12:
                 seen |= {buf[istart : istart + 6], buf[istart + 6 : istart + 12]}
             if seen.isdisjoint(self.macs):
                 return False
         if self.hosts:
-            seen = {d[2], d[3], *inner_addresses(header, buf, istart, iend)}
+            seen = {d.outer_src_packed, d.outer_dst_packed, *inner_addresses(header, buf, istart, iend)}
             if seen.isdisjoint(self.hosts):
                 return False
         return True
@@ -539,7 +537,7 @@ def _json_outer(src: bytes, dst: bytes, ports_ttl: tuple[int, int, int], vlans: 
         "ttl": ports_ttl[2],
         "vlans": list(vlans),
         "vni": header.vni,
-        "flags": header[0],  # byte 0: a header is its 8 bytes
+        "flags": header.flags,
         "i_flag": header.i_flag,
         # 64 bits: a JSON number that wide loses its low bits in most readers (jq, JavaScript).
         "reserved": f"{header.reserved:#018x}",
@@ -644,35 +642,36 @@ class DecodePrinter:
         The cache key holds all 8 header bytes (a header is its bytes, and compares its type too):
         packets of one flow differ in VNI, GBP policy, GPE next protocol or reserved bits.
         """
-        key = (d[2], d[3], d[4], d[5], d[6], d[7], d[0])
+        key = (d.outer_addresses_packed, d.src_port, d.dst_port, d.ttl, d.vlans, d.header)
         text = self._outer.get(key)
         if text is None:
+            src, dst = d.outer_src_packed, d.outer_dst_packed
             if self._as_json:
-                text = _json_outer(d[2], d[3], (d[4], d[5], d[6]), d[7], d[0])
+                text = _json_outer(src, dst, (d.src_port, d.dst_port, d.ttl), d.vlans, d.header)
             else:
-                text = _outer_text(d[2], d[3], (d[4], d[5]), d[7], d[0])
+                text = _outer_text(src, dst, (d.src_port, d.dst_port), d.vlans, d.header)
             if len(self._outer) >= _CACHE_MAX:
                 self._outer.clear()
             self._outer[key] = text
         return text
 
-    def _fast_outer(self, addrs_ports: bytes, hdr: bytes, ttl: int) -> str:
-        """The outer text of a fast-path frame, or "" when its port is not a VXLAN port."""
-        sport, dport = _u16x2(addrs_ports, 8)
-        if dport not in self.ports:
-            return ""
+    def _fast_outer(self, addrs: bytes, ports: tuple[int, int], hdr: bytes, ttl: int) -> str:
+        """The outer text of a :func:`~pyvxlan.wire.frame.plain_ipv4` frame."""
         header = VxlanHeader.decode(hdr)
         if self._as_json:
-            return _json_outer(addrs_ports[:4], addrs_ports[4:8], (sport, dport, ttl), (), header)
-        return _outer_text(addrs_ports[:4], addrs_ports[4:8], (sport, dport), (), header)
+            return _json_outer(addrs[:4], addrs[4:], (*ports, ttl), (), header)
+        return _outer_text(addrs[:4], addrs[4:], ports, (), header)
 
     def line(self, ts: float, d: Decapsulated, buf: bytes, start: int) -> str:
         """The line (text or JSON) of a packet that :func:`~pyvxlan.decapsulate` decoded from ``buf[start:]``."""
-        istart = start + d[9]
-        iend = istart + len(d[1])
-        header = d[0]
+        istart = start + d.inner_offset
+        iend = istart + len(d.inner)
+        header = d.header
         ethernet = _is_ethernet(header)
-        inner = inner_summary(buf, istart, iend) if ethernet else _gpe_inner(header, buf, istart, iend)
+        if ethernet or not isinstance(header, GpeHeader):
+            inner = inner_summary(buf, istart, iend)
+        else:
+            inner = _gpe_inner(header, buf, istart, iend)
         verbose = self.options.verbose
         if self._as_json:
             parts = ['{"time": ', self.time_text(ts), ", ", self.outer(d)]
@@ -687,7 +686,7 @@ class DecodePrinter:
             parts += (', "summary": ', json.dumps(inner), "}\n")
             return "".join(parts)
         if verbose:
-            details = outer_details(d, buf, start).text(d[6])
+            details = outer_details(d, buf, start).text(d.ttl)
             ip_len = inner_ip_length(header, buf, istart, iend)
             lengths = f"inner length {iend - istart}" + (f", ip length {ip_len}" if ip_len is not None else "")
             return f"{self.time_text(ts)} ({details}) {self.outer(d)}: {inner} ({lengths})\n"
@@ -742,11 +741,11 @@ class DecodePrinter:
         fast = fast and select is None and count is None and not strict and not opts.verbose
         stats = self.stats
         ports, gpe_ports = self.ports, self.gpe_ports
-        fast_outer: dict[tuple[bytes, bytes, int], str] = {}
+        fast_outer: dict[tuple[bytes, int, int, bytes, int], str] = {}
         self._out = out
         lines = self.pending
         append = lines.append
-        fast_unpack = _fast_unpack
+        plain = plain_ipv4
         inner_unpack = _INNER_ICMP4
         ip4_pairs = _ip4_pairs
         digits = _DIGITS3
@@ -763,92 +762,87 @@ class DecodePrinter:
         try:
             for ts, linktype, buf, start, end, wirelen in records:
                 packets += 1
-                if fast and linktype == 1 and end - start >= 64:
-                    # Addresses and ports (12 bytes), the VXLAN header (8) and the inner MACs (12)
-                    # come out as bytes: a cache key without building any integer.
-                    etype, vihl, total, frag, ttl, proto, addrs_ports, ulen, hdr, macs, ietype = fast_unpack(buf, start)
-                    outer = None
-                    if (
-                        etype == IPV4
-                        and vihl == 0x45
-                        and proto == 17
-                        and not frag & 0x3FFF
-                        and total == end - start - 14
-                        and ulen == total - 20
-                    ):
-                        # The same checks decapsulate makes, for this one layout; anything else below.
-                        outer = fast_outer.get((addrs_ports, hdr, ttl))
-                        if outer is None:
-                            outer = self._fast_outer(addrs_ports, hdr, ttl)  # "" when not a VXLAN port
-                            if len(fast_outer) >= _CACHE_MAX:
-                                fast_outer.clear()
-                            fast_outer[addrs_ports, hdr, ttl] = outer
-                    if outer:
-                        vxlan += 1
-                        shown += 1
-                        pair = mac_pairs.get(macs)
-                        if pair is None:
-                            pair = pair_of(macs)
-                        p = start + 64
-                        inner = ""
-                        if ietype == IPV4:
-                            if end - p >= 28:
-                                # Inlined from _ipv4 for its most common case, an ICMP echo.
-                                vihl, total, frag, proto, addrs, itype, icode, ident, seq = inner_unpack(buf, p)
-                                if (
-                                    vihl == 0x45
-                                    and proto == 1
-                                    and not frag & 0x1FFF
-                                    and icode == 0
-                                    and (itype == 8 or itype == 0)  # noqa: PLR1714 - faster than a tuple
-                                    and (total >= 28 or total >= end - p)
-                                ):
-                                    texts = ip4_pairs.get(addrs)
-                                    if texts is None:
-                                        texts = _ip4_texts(addrs)
-                                    kind = "request" if itype == 8 else "reply"
-                                    inner = f"IPv4 {texts[2]} ICMP echo {kind} id {ident} seq {seq}"
-                            if not inner:
-                                inner = _ipv4(buf, p, end)
-                        elif ietype == 0x8100 or ietype == 0x88A8:  # noqa: PLR1714
-                            inner = inner_summary(buf, start + 50, end).split(", ", 1)[1]
-                        else:
-                            inner = _l3(ietype, buf, p, end)
-                        usec = round(ts * 1_000_000) - base
-                        sec = usec // 1_000_000
-                        if sec != last_sec:
-                            # Once a second of capture: the text of the second, and what is rare.
-                            if rel_pending:  # REL: the first line shown is the origin
-                                if self._base is None:
-                                    self._base = round(ts * 1_000_000)
-                                base = self._base
-                                rel_pending = False
-                                usec = round(ts * 1_000_000) - base
-                                sec = usec // 1_000_000
-                            last_sec = sec
-                            sec_text = prefix(sec)
-                            negative = usec < 0 and signed  # the same for every time of this second
-                        usec -= sec * 1_000_000
-                        if negative:
-                            stamp = self._stamp(sec * 1_000_000 + usec)
-                            if as_json:
-                                append(
-                                    f'{{"time": {stamp}, {outer}, {pair}, "inner_length": {end - start - 50},'
-                                    f' "summary": "{inner}"}}\n'
-                                )
-                            else:
-                                append(f"{stamp} {outer}: {pair}, {inner}\n")
-                        elif as_json:
+                fields = plain(buf, start, end) if fast and linktype == 1 else None
+                # The codec's fast path: the usual frame, read in one unpack (decapsulate reads it
+                # there too); not on a VXLAN port, or anything else, goes through decapsulate below.
+                if fields is not None and fields[4] in ports:
+                    _tos, ttl, addrs, sport, dport, _csum, hdr = fields
+                    # Addresses and the VXLAN header come out as bytes: a cache key without parsing.
+                    key = (addrs, sport, dport, hdr, ttl)
+                    outer = fast_outer.get(key)
+                    if outer is None:
+                        outer = self._fast_outer(addrs, (sport, dport), hdr, ttl)
+                        if len(fast_outer) >= _CACHE_MAX:
+                            fast_outer.clear()
+                        fast_outer[key] = outer
+                    vxlan += 1
+                    shown += 1
+                    i = start + PLAIN_IPV4_INNER
+                    macs = buf[i : i + 12]
+                    ietype = (buf[i + 12] << 8) | buf[i + 13]
+                    pair = mac_pairs.get(macs)
+                    if pair is None:
+                        pair = pair_of(macs)
+                    p = i + 14
+                    inner = ""
+                    if ietype == IPV4:
+                        if end - p >= 28:
+                            # Inlined from _ipv4 for its most common case, an ICMP echo.
+                            vihl, total, frag, proto, iaddrs, itype, icode, ident, seq = inner_unpack(buf, p)
+                            if (
+                                vihl == 0x45
+                                and proto == 1
+                                and not frag & 0x1FFF
+                                and icode == 0
+                                and (itype == 8 or itype == 0)  # noqa: PLR1714 - faster than a tuple
+                                and (total >= 28 or total >= end - p)
+                            ):
+                                texts = ip4_pairs.get(iaddrs)
+                                if texts is None:
+                                    texts = _ip4_texts(iaddrs)
+                                kind = "request" if itype == 8 else "reply"
+                                inner = f"IPv4 {texts[2]} ICMP echo {kind} id {ident} seq {seq}"
+                        if not inner:
+                            inner = _ipv4(buf, p, end)
+                    elif ietype == 0x8100 or ietype == 0x88A8:  # noqa: PLR1714
+                        inner = inner_summary(buf, i, end).split(", ", 1)[1]
+                    else:
+                        inner = _l3(ietype, buf, p, end)
+                    usec = round(ts * 1_000_000) - base
+                    sec = usec // 1_000_000
+                    if sec != last_sec:
+                        # Once a second of capture: the text of the second, and what is rare.
+                        if rel_pending:  # REL: the first line shown is the origin
+                            if self._base is None:
+                                self._base = round(ts * 1_000_000)
+                            base = self._base
+                            rel_pending = False
+                            usec = round(ts * 1_000_000) - base
+                            sec = usec // 1_000_000
+                        last_sec = sec
+                        sec_text = prefix(sec)
+                        negative = usec < 0 and signed  # the same for every time of this second
+                    usec -= sec * 1_000_000
+                    if negative:
+                        stamp = self._stamp(sec * 1_000_000 + usec)
+                        if as_json:
                             append(
-                                f'{{"time": {sec_text}{digits[usec // 1000]}{digits[usec % 1000]}, {outer}, {pair}, '
-                                f'"inner_length": {end - start - 50}, "summary": "{inner}"}}\n'
+                                f'{{"time": {stamp}, {outer}, {pair}, "inner_length": {end - i},'
+                                f' "summary": "{inner}"}}\n'
                             )
                         else:
-                            append(f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]} {outer}: {pair}, {inner}\n")
-                        if len(lines) >= batch:
-                            out("".join(lines))
-                            lines.clear()
-                        continue
+                            append(f"{stamp} {outer}: {pair}, {inner}\n")
+                    elif as_json:
+                        append(
+                            f'{{"time": {sec_text}{digits[usec // 1000]}{digits[usec % 1000]}, {outer}, {pair}, '
+                            f'"inner_length": {end - i}, "summary": "{inner}"}}\n'
+                        )
+                    else:
+                        append(f"{sec_text}{digits[usec // 1000]}{digits[usec % 1000]} {outer}: {pair}, {inner}\n")
+                    if len(lines) >= batch:
+                        out("".join(lines))
+                        lines.clear()
+                    continue
                 if linktype == 1:
                     fbuf, fstart = buf, start
                     frame: bytes | memoryview = memoryview(buf)[start:end]

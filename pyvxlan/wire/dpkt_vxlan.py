@@ -28,7 +28,7 @@ from typing import Any
 import dpkt
 
 from pyvxlan.wire.frame import LINUX_VXLAN_PORT, VXLAN_PORT
-from pyvxlan.wire.header import VxlanHeader
+from pyvxlan.wire.header import FLAG_I, VxlanHeader
 
 __all__ = ["VXLAN", "vxlan_of"]
 
@@ -71,7 +71,7 @@ class VXLAN(dpkt.Packet):  # type: ignore[misc]  # dpkt ships no type informatio
     data: Any  # an annotation only: dpkt's metaclass makes the slot
 
     __hdr__ = (
-        ("w0", "I", 0x08000000),
+        ("w0", "I", FLAG_I),  # a plain header: the I flag
         ("w1", "I", 0),
     )
     # dpkt skips names that start with "_" when it makes properties: those are the reserved bits.

@@ -7,14 +7,15 @@ offset. Nothing else escapes it: that is the invariant ``fuzz/`` checks.
 
 from __future__ import annotations
 
+import socket
 import struct
 import zlib
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final, TypeAlias, final
 
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
 from pyvxlan.wire.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
-from pyvxlan.wire.header import VNI_MAX, GpeHeader, VxlanHeader, _wrap_vxlan, byte_view, check_bool, check_int, describe
+from pyvxlan.wire.header import VNI_MAX, GpeHeader, VxlanHeader, byte_view, check_bool, check_int, describe
 
 __all__ = [
     "IANA_SOURCE_PORTS",
@@ -25,12 +26,18 @@ __all__ = [
     "Decapsulated",
     "decapsulate",
     "decapsulate_payload",
+    "PLAIN_IPV4",
+    "PLAIN_IPV4_INNER",
+    "PlainIpv4",
     "encapsulate",
     "ethertype_offset",
     "flow_port",
     "flow_source_port",
     "internet_checksum",
+    "ip_text",
     "overhead",
+    "plain_ipv4",
+    "pseudo_header",
 ]
 
 VXLAN_PORT: Final = 4789  # IANA
@@ -54,12 +61,11 @@ _IPV4: Final = struct.Struct("!BBHHHBBH4s4s")
 _IPV6: Final = struct.Struct("!IHBB16s16s")
 _unpack_H = _H.unpack_from
 _unpack_udp = _HHHH.unpack_from
-# Ethernet type, IPv4 version/IHL, total length, fragment field, TTL, protocol, addresses, UDP
-# ports, length and checksum, the 8 VXLAN header bytes: everything decapsulate reads of a plain frame.
-_unpack_fast4 = struct.Struct("!12xHBxH2xHBB2x4s4sHHHH8s").unpack_from
 _vx_decode = VxlanHeader.decode
 _gpe_decode = GpeHeader.decode
-_new_tuple = tuple.__new__
+_new = object.__new__
+_ntop = socket.inet_ntop
+_AF_INET: Final = socket.AF_INET
 
 
 def overhead(ip_version: int, vlan: bool = False) -> int:
@@ -92,6 +98,25 @@ def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) ->
     if s == 0 and n:
         s = 0xFFFF
     return ~s & 0xFFFF
+
+
+def pseudo_header(src: bytes, dst: bytes, length: int, protocol: int) -> bytes:
+    """The pseudo-header that UDP, TCP and ICMPv6 checksums cover: RFC 768's for 4-byte addresses,
+    RFC 8200's for 16-byte ones (``length`` is the upper-layer length, ``protocol`` its number).
+
+    The checksum of a segment is then ``internet_checksum(pseudo_header(...) + segment)``; a
+    received segment is intact when that is 0.
+
+    >>> pseudo_header(bytes(4), bytes(4), 8, IPPROTO_UDP).hex()
+    '000000000000000000110008'
+    """
+    if len(src) == 4:
+        return src + dst + _PSEUDO4(protocol, length)
+    return src + dst + _PSEUDO6(length, protocol)
+
+
+_PSEUDO4 = struct.Struct("!HH").pack  # zero byte and protocol as one word, then the length
+_PSEUDO6 = struct.Struct("!II").pack  # the length, then three zero bytes and the next header
 
 
 def ethertype_offset(inner: bytes | bytearray | memoryview) -> tuple[int, int]:
@@ -270,12 +295,7 @@ def encapsulate(
         raise ConfigError("inner", f"{len(inner_bytes)} bytes do not fit in one UDP datagram")
     udp_hdr = _HHHH.pack(src_port, dst_port, udp_len, 0)
     if udp_checksum:
-        pseudo = (
-            s.packed
-            + d.packed
-            + (struct.pack("!HH", IPPROTO_UDP, udp_len) if d.version == 4 else struct.pack("!II", udp_len, IPPROTO_UDP))
-        )
-        csum = internet_checksum(pseudo + udp_hdr + payload) or 0xFFFF
+        csum = internet_checksum(pseudo_header(s.packed, d.packed, udp_len, IPPROTO_UDP) + udp_hdr + payload) or 0xFFFF
         udp_hdr = udp_hdr[:6] + _H.pack(csum)
 
     if d.version == 4:
@@ -298,20 +318,35 @@ def encapsulate(
     return eth + ip_hdr + udp_hdr + payload
 
 
-class Decapsulated(tuple):  # type: ignore[type-arg]
+@final
+class Decapsulated:
     """A decoded VXLAN frame: outer addresses and ports, the header, and the inner frame.
 
     ``inner`` is a :class:`memoryview` into the buffer given to :func:`decapsulate` (no copy);
     ``bytes(d.inner)`` copies it. Addresses are formatted only when read.
 
-    :func:`decapsulate` builds these without this constructor; calling the class builds one from
-    its fields (checked), which is what ``repr`` prints, so ``eval(repr(d)) == d``.
+    An immutable value: its fields are read-only properties. :func:`decapsulate` builds these
+    without this constructor; calling the class builds one from its fields (checked), which is
+    what ``repr`` prints, so ``eval(repr(d)) == d``. Two are equal when every field is (``inner``
+    compared as bytes). A ``Decapsulated`` is not hashable: it holds a view of a buffer that may
+    change.
     """
 
-    __slots__ = ()
+    __slots__ = (
+        "_header",
+        "_inner",
+        "_addrs",
+        "_src_port",
+        "_dst_port",
+        "_ttl",
+        "_vlans",
+        "_macs",
+        "_inner_offset",
+        "_udp_checksum",
+    )
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         *,
         header: VxlanHeader | GpeHeader,
         inner: bytes | bytearray | memoryview,
@@ -325,7 +360,7 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
         outer_eth_src: str = "00:00:00:00:00:00",
         inner_offset: int = 0,
         udp_checksum: int = 0,
-    ) -> Decapsulated:
+    ) -> None:
         if type(header) is not VxlanHeader and type(header) is not GpeHeader:
             raise ConfigError("header", f"must be a VxlanHeader or a GpeHeader, got {describe(header)}")
         view = memoryview(bytes(byte_view(inner, "inner")))
@@ -337,91 +372,116 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
         for vid in vlans:
             check_int(vid, "vlans", 0, 4095)
         macs = parse_mac(outer_eth_dst, "outer_eth_dst") + parse_mac(outer_eth_src, "outer_eth_src")
-        fields = (
-            header,
-            view,
-            s.packed,
-            d.packed,
-            check_int(src_port, "src_port", 0, 65535),
-            check_int(dst_port, "dst_port", 0, 65535),
-            check_int(ttl, "ttl", 0, 255),
-            vlans,
-            memoryview(macs),
-            check_int(inner_offset, "inner_offset", 0, None),
-            check_int(udp_checksum, "udp_checksum", 0, 0xFFFF),
-        )
-        return _new_tuple(cls, fields)
+        self._header: VxlanHeader | GpeHeader = header
+        self._inner: memoryview = view
+        self._addrs: bytes = s.packed + d.packed
+        self._src_port: int = check_int(src_port, "src_port", 0, 65535)
+        self._dst_port: int = check_int(dst_port, "dst_port", 0, 65535)
+        self._ttl: int = check_int(ttl, "ttl", 0, 255)
+        self._vlans: tuple[int, ...] = vlans
+        self._macs: bytes | memoryview = macs
+        self._inner_offset: int = check_int(inner_offset, "inner_offset", 0, None)
+        self._udp_checksum: int = check_int(udp_checksum, "udp_checksum", 0, 0xFFFF)
 
     def __reduce__(self) -> tuple[object, ...]:
-        # tuple's own pickling would call __new__ with one positional tuple; memoryviews do not pickle.
-        return (_rebuild_decapsulated, (self[0], bytes(self[1]), *self[2:8], bytes(self[8]), self[9], self[10]))
+        # Through the checked constructor, from the fields repr prints: memoryviews do not pickle.
+        return (_rebuild_decapsulated, (self._fields(),))
+
+    def _fields(self) -> dict[str, object]:
+        return {
+            "header": self._header,
+            "inner": bytes(self._inner),
+            "outer_src": self.outer_src,
+            "outer_dst": self.outer_dst,
+            "src_port": self._src_port,
+            "dst_port": self._dst_port,
+            "ttl": self._ttl,
+            "vlans": self._vlans,
+            "outer_eth_dst": self.outer_eth_dst,
+            "outer_eth_src": self.outer_eth_src,
+            "inner_offset": self._inner_offset,
+            "udp_checksum": self._udp_checksum,
+        }
 
     @property
     def header(self) -> VxlanHeader | GpeHeader:
         """The VXLAN header, or a :class:`~pyvxlan.GpeHeader` for a VXLAN-GPE port."""
-        return self[0]  # type: ignore[no-any-return]
+        return self._header
 
     @property
     def inner(self) -> memoryview:
         """The encapsulated frame (Ethernet for VXLAN; GPE: what ``next_protocol`` says)."""
-        return self[1]  # type: ignore[no-any-return]
+        return self._inner
 
     @property
     def outer_src(self) -> str:
-        return ip_text(self[2])
+        return ip_text(self.outer_src_packed)
 
     @property
     def outer_dst(self) -> str:
-        return ip_text(self[3])
+        return ip_text(self.outer_dst_packed)
+
+    @property
+    def outer_src_packed(self) -> bytes:
+        """The outer source address, 4 or 16 bytes."""
+        addrs = self._addrs
+        return addrs[: len(addrs) >> 1]
+
+    @property
+    def outer_dst_packed(self) -> bytes:
+        """The outer destination address, 4 or 16 bytes."""
+        addrs = self._addrs
+        return addrs[len(addrs) >> 1 :]
+
+    @property
+    def outer_addresses_packed(self) -> bytes:
+        """Both outer addresses, source then destination (8 or 32 bytes): one key for a pair."""
+        return self._addrs
 
     @property
     def src_port(self) -> int:
-        return self[4]  # type: ignore[no-any-return]
+        return self._src_port
 
     @property
     def dst_port(self) -> int:
-        return self[5]  # type: ignore[no-any-return]
+        return self._dst_port
 
     @property
     def ttl(self) -> int:
         """The outer IPv4 TTL or IPv6 hop limit."""
-        return self[6]  # type: ignore[no-any-return]
+        return self._ttl
 
     @property
     def ip_version(self) -> int:
-        return 4 if len(self[2]) == 4 else 6
+        return 4 if len(self._addrs) == 8 else 6
 
     @property
     def vlans(self) -> tuple[int, ...]:
         """The outer 802.1Q/802.1ad VLAN ids, outermost first (empty when untagged)."""
-        return self[7]  # type: ignore[no-any-return]
+        return self._vlans
 
-    # Index 8 holds the 12 bytes of both outer MACs: one slice per decode instead of two.
     @property
     def outer_eth_dst(self) -> str:
-        return format_mac(self[8][0:6])
+        return format_mac(self._macs[0:6])
 
     @property
     def outer_eth_src(self) -> str:
-        return format_mac(self[8][6:12])
+        return format_mac(self._macs[6:12])
+
+    @property
+    def outer_macs_packed(self) -> bytes:
+        """The outer destination and source MACs, 12 bytes as on the wire."""
+        return bytes(self._macs)
 
     @property
     def inner_offset(self) -> int:
         """Where ``inner`` starts in the decoded buffer."""
-        return self[9]  # type: ignore[no-any-return]
+        return self._inner_offset
 
     @property
     def udp_checksum(self) -> int:
         """The UDP checksum field as sent (0: none)."""
-        return self[10]  # type: ignore[no-any-return]
-
-    @property
-    def outer_src_packed(self) -> bytes:
-        return self[2]  # type: ignore[no-any-return]
-
-    @property
-    def outer_dst_packed(self) -> bytes:
-        return self[3]  # type: ignore[no-any-return]
+        return self._udp_checksum
 
     def __repr__(self) -> str:
         # Every field, the inner bytes included: the repr is the constructor call that rebuilds it.
@@ -436,55 +496,115 @@ class Decapsulated(tuple):  # type: ignore[type-arg]
     def __eq__(self, other: object) -> bool:
         if type(other) is not Decapsulated:
             return False
-        return self[0] == other[0] and bytes(self[1]) == bytes(other[1]) and self[2:] == other[2:]
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        return (
+            self._header == other._header
+            and bytes(self._inner) == bytes(other._inner)
+            and self._addrs == other._addrs
+            and (self._src_port, self._dst_port, self._ttl, self._vlans, self._inner_offset, self._udp_checksum)
+            == (other._src_port, other._dst_port, other._ttl, other._vlans, other._inner_offset, other._udp_checksum)
+            and bytes(self._macs) == bytes(other._macs)
+        )
 
     __hash__ = None  # type: ignore[assignment]  # holds a memoryview
 
+    @staticmethod
+    def _of(  # noqa: PLR0917 - decapsulate's positional fast constructor
+        header: VxlanHeader | GpeHeader,
+        inner: memoryview,
+        addrs: bytes,
+        ports: tuple[int, int],
+        ttl: int,
+        vlans: tuple[int, ...],
+        macs: memoryview,
+        inner_offset: int,
+        udp_checksum: int,
+    ) -> Decapsulated:
+        # decapsulate's constructor: fields read from the wire are already checked.
+        d = _new(Decapsulated)
+        d._header = header
+        d._inner = inner
+        d._addrs = addrs
+        d._src_port, d._dst_port = ports
+        d._ttl = ttl
+        d._vlans = vlans
+        d._macs = macs
+        d._inner_offset = inner_offset
+        d._udp_checksum = udp_checksum
+        return d
 
-def _rebuild_decapsulated(*fields: object) -> Decapsulated:
-    # Unpickling: the fields as __reduce__ left them, the two buffers as bytes.
-    values = list(fields)
-    values[1], values[8] = memoryview(values[1]), memoryview(values[8])  # type: ignore[arg-type]
-    return _new_tuple(Decapsulated, values)
 
-
-_ntop_cache: dict[bytes, str] = {}
+def _rebuild_decapsulated(fields: dict[str, Any]) -> Decapsulated:
+    # Unpickling: the checked constructor, from the fields repr prints.
+    return Decapsulated(**fields)
 
 
 def ip_text(packed: bytes) -> str:
-    """Canonical text of a 4- or 16-byte address (cached: traces repeat a few addresses)."""
-    text = _ntop_cache.get(packed)
-    if text is None:
-        import ipaddress
+    """Canonical text of a 4- or 16-byte address, as :mod:`ipaddress` prints it."""
+    if len(packed) == 4:
+        return _ntop(_AF_INET, packed)  # what ipaddress prints, at a tenth of its cost
+    import ipaddress
 
-        text = str(ipaddress.ip_address(packed))
-        if len(_ntop_cache) < 65536:
-            _ntop_cache[packed] = text
-    return text
+    return str(ipaddress.ip_address(packed))
 
 
 _PORTS: Final = (VXLAN_PORT, LINUX_VXLAN_PORT)
 _GPE_PORTS: Final = (VXLAN_GPE_PORT,)
-# Immutable port collections already checked, by id; each is kept alive here so that its id cannot
-# be reused by another object while it is in the table.
-_checked_ports: dict[int, object] = {}
 
 
 def _check_ports(ports: object, field: str) -> None:
     if isinstance(ports, (str, bytes, bytearray)) or not isinstance(ports, Collection):
         raise ConfigError(field, f"must be a collection of UDP ports, got {describe(ports)}")
     for port in ports:
-        check_int(port, field, 1, 65535)
-    if type(ports) in (tuple, frozenset, range):  # of ints, checked above: they cannot change
-        if len(_checked_ports) >= 256:
-            _checked_ports.clear()
-        _checked_ports[id(ports)] = ports
+        if type(port) is not int or not 0 < port <= 0xFFFF:
+            check_int(port, field, 1, 65535)
 
 
-def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decapsulate below
+PLAIN_IPV4: Final = struct.Struct("!12xHBBH2xHBB2x8sHHHH8s")
+"""The layout of a plain VXLAN-over-IPv4 frame, read by :func:`plain_ipv4` in one unpack:
+ethertype, version/IHL, TOS, total length, fragment field, TTL, protocol, the two addresses (8
+bytes), UDP ports, length and checksum, the 8 VXLAN header bytes. The inner frame starts at 50."""
+PLAIN_IPV4_INNER: Final = 50
+_unpack_plain = PLAIN_IPV4.unpack_from
+
+PlainIpv4: TypeAlias = tuple[int, int, bytes, int, int, int, bytes]
+"""What :func:`plain_ipv4` reads: TOS, TTL, addresses (source then destination, 8 bytes), UDP source
+and destination port, UDP checksum, the 8 VXLAN header bytes."""
+
+
+def plain_ipv4(buf: bytes | bytearray | memoryview, start: int, end: int) -> PlainIpv4 | None:
+    """The outer fields of the frame ``buf[start:end]`` when it is the usual VXLAN frame, else ``None``.
+
+    The usual frame: untagged Ethernet, IPv4 without options and not a fragment, UDP, exact IP and
+    UDP lengths (no padding, not cut), and an inner frame of at least an Ethernet header (the frame
+    is at least 64 bytes). Such a frame is read in one unpack; :func:`decapsulate`, ``pyvxlan
+    decode`` and ``pyvxlan replay`` all read it here, and decode every other frame on
+    :func:`decapsulate`'s general path, which gives the same result for these
+    (``tests/wire/test_frame_fast_path.py``). The UDP destination port is not checked: the caller
+    knows its ports. The inner frame is ``buf[start + PLAIN_IPV4_INNER : end]``.
+
+    >>> frame = encapsulate(bytes(14), vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=49152)
+    >>> tos, ttl, addrs, sport, dport, csum, header = plain_ipv4(frame, 0, len(frame))
+    >>> (ttl, addrs.hex(), sport, dport, VxlanHeader.decode(header).vni)
+    (64, 'c6336401c6336402', 49152, 4789, 10)
+    >>> plain_ipv4(frame + bytes(4), 0, len(frame) + 4) is None  # padded: the general path's
+    True
+    """
+    if end - start < 64:
+        return None
+    etype, vihl, tos, total, frag, ttl, proto, addrs, sport, dport, ulen, csum, header = _unpack_plain(buf, start)
+    if (
+        etype == ETH_P_IPV4
+        and vihl == 0x45
+        and proto == IPPROTO_UDP
+        and not frag & 0x3FFF
+        and total == end - start - 14
+        and ulen == total - 20
+    ):
+        return tos, ttl, addrs, sport, dport, csum, header
+    return None
+
+
+def decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose: see the docstring
     frame: bytes | bytearray | memoryview,
     ports: Collection[int] = _PORTS,
     gpe_ports: Collection[int] = _GPE_PORTS,
@@ -496,22 +616,27 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
 
     Outer 802.1Q/802.1ad tags and IPv6 extension headers are skipped. A zero IPv4 total length or
     UDP length (GSO and BIG TCP captures) means "to the end of the frame". Anything that is not
-    VXLAN on one of ``ports`` raises :class:`~pyvxlan.NotVxlanError`; malformed input raises another
-    :class:`~pyvxlan.DecodeError`. ``strict`` and ``gbp`` apply to the header as in
-    :meth:`VxlanHeader.decode`. ``wire_length``, when larger than ``frame``, says the frame was cut
-    by a capture's snap length: IP and UDP lengths up to it are then accepted, and ``inner`` is
-    what was captured of the inner frame (it may then be shorter than an Ethernet header).
+    VXLAN on one of ``ports`` (default 4789 and 8472) raises :class:`~pyvxlan.NotVxlanError`;
+    malformed input raises another :class:`~pyvxlan.DecodeError`. ``gpe_ports`` (default 4790)
+    carry VXLAN-GPE. ``strict`` and ``gbp`` apply to the header as in :meth:`VxlanHeader.decode`.
+    ``wire_length``, when larger than ``frame``, says the frame was cut by a capture's snap length:
+    IP and UDP lengths up to it are then accepted, and ``inner`` is what was captured of the inner
+    frame (it may then be shorter than an Ethernet header). (The parameters are not keyword-only:
+    CPython 3.11 does not specialise calls to such functions, about 25 ns a call.)
+
+    The usual frame (:func:`plain_ipv4`) is read in one unpack; every other frame, and every
+    ``strict`` decode, goes through the general path below.
 
     >>> decapsulate(b"\\x00" * 13)
     Traceback (most recent call last):
     ...
     pyvxlan.errors.TruncatedError: ethernet at offset 0: need 14 bytes, got 13
     """
-    # The arguments, checked by identity first: the usual call (default ports, or the same port
-    # collection every packet, as pcap.read passes) costs a few compares (bench/codec.py).
-    if ports is not _PORTS and _checked_ports.get(id(ports), _checked_ports) is not ports:
+    # The arguments, checked by identity first: the usual call (default ports) costs a few compares
+    # (bench/codec.py).
+    if ports is not _PORTS:
         _check_ports(ports, "ports")
-    if gpe_ports is not _GPE_PORTS and _checked_ports.get(id(gpe_ports), _checked_ports) is not gpe_ports:
+    if gpe_ports is not _GPE_PORTS:
         _check_ports(gpe_ports, "gpe_ports")
     if strict is not False and strict is not True:
         check_bool(strict, "strict")
@@ -526,36 +651,19 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
         if mv.ndim != 1 or mv.itemsize != 1:
             mv = mv.cast("B")
     n = len(mv)
-    if n >= 64 and not strict:
-        # Fast path for the usual frame (untagged IPv4 without options, exact lengths, a VXLAN
-        # port): one unpack instead of some thirty index operations; it halves the cost of a
-        # decode (bench/codec.py). Anything else, or anything odd, takes the general path below,
-        # which gives the same result for these frames (tests/wire/test_frame_fast_path.py).
-        etype, vihl, total, frag, ttl, proto, src, dst, sport, dport, ulen, csum, vxlan = _unpack_fast4(mv)
-        if (
-            etype == ETH_P_IPV4
-            and vihl == 0x45
-            and proto == IPPROTO_UDP
-            and not frag & 0x3FFF
-            and total == n - 14
-            and ulen == total - 20
-            and dport in ports
-        ):
-            return _new_tuple(
-                Decapsulated,
-                (
-                    _wrap_vxlan(vxlan),
-                    mv[50:],
-                    src,
-                    dst,
-                    sport,
-                    dport,
-                    ttl,
-                    (),
-                    mv[0:12],
-                    50,
-                    csum,
-                ),
+    if not strict:
+        plain = plain_ipv4(mv, 0, n)
+        if plain is not None and plain[4] in ports:
+            return Decapsulated._of(
+                VxlanHeader.decode(plain[6]),
+                mv[PLAIN_IPV4_INNER:],
+                plain[2],
+                (plain[3], plain[4]),
+                plain[1],
+                (),
+                mv[0:12],
+                PLAIN_IPV4_INNER,
+                plain[5],
             )
     if n < 14:
         raise TruncatedError("ethernet", 0, f"need 14 bytes, got {n}")
@@ -653,30 +761,7 @@ def _decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose, see decap
         header = _gpe_decode(mv, strict=strict, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan-gpe")
     else:
         raise NotVxlanError("udp", uoff + 2, f"destination port {dport} is not a VXLAN port")
-    return _new_tuple(
-        Decapsulated,
-        (header, mv[voff + 8 : end], src, dst, sport, dport, ttl, vlans, mv[0:12], voff + 8, csum),
-    )
-
-
-if TYPE_CHECKING:
-
-    def decapsulate(
-        frame: bytes | bytearray | memoryview,
-        *,
-        ports: Collection[int] = (VXLAN_PORT, LINUX_VXLAN_PORT),
-        gpe_ports: Collection[int] = (VXLAN_GPE_PORT,),
-        strict: bool = False,
-        gbp: bool = False,
-        wire_length: int = 0,
-    ) -> Decapsulated: ...
-
-else:
-    # Type checkers see the keyword-only signature above, and mypy checks _decapsulate's body. At
-    # run time decapsulate is _decapsulate, whose parameters are positional-or-keyword: CPython
-    # 3.11 does not specialise calls to functions with keyword-only parameters (~25 ns a call).
-    decapsulate = _decapsulate
-    decapsulate.__name__ = decapsulate.__qualname__ = "decapsulate"
+    return Decapsulated._of(header, mv[voff + 8 : end], src + dst, (sport, dport), ttl, vlans, mv[0:12], voff + 8, csum)
 
 
 def _short(end: int, voff: int, layer: str) -> VxlanHeader:

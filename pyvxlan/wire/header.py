@@ -1,13 +1,15 @@
-"""VXLAN headers: RFC 7348, Group Based Policy, and VXLAN-GPE, as 8-byte values.
+"""VXLAN headers: RFC 7348, Group Based Policy, and VXLAN-GPE, as immutable 8-byte values.
 
-Both header types are immutable ``bytes`` subclasses holding the header's 8 wire bytes. That makes
-``decode`` lossless for any 8 bytes and keeps it cheap: a decode checks its input and wraps the
-bytes in one C-level call, and every field is read from the bytes on access. (A frozen dataclass
-costs about nine times a bare unpack, a tuple subclass of the two words about 2.7 times; see
-``docs/performance.md``.)
+A header holds its 8 wire bytes and reads every field from them on access. That makes ``decode``
+lossless for any 8 bytes and keeps it cheap: a decode checks its input and stores the bytes in a new
+object (about 2.1 times a bare ``struct.unpack_from`` of the two words; a frozen dataclass set
+through its slot descriptor costs about 2.9 times, a subclass of ``bytes`` 2.8, a tuple of the two
+words 3.7; measured with bench/codec.py's loop, see ``docs/performance.md``).
 
-Calling a header class builds a header from its fields (``VxlanHeader(vni=10)``); that goes through
-the metaclass's ``__call__``, so that ``decode`` can reach ``bytes``' own constructor directly.
+The wire's bits are defined here once, named as in Linux's ``include/net/vxlan.h``: the flag and
+reserved masks (:data:`FLAG_I`, :data:`RESERVED0`, ...), the struct of the two header words
+(:data:`HEADER_WORDS`) and the bytes of a plain header (:func:`vxlan_header_bytes`). The core, the
+simulator, the decode command and the strategies use these names instead of their own numbers.
 """
 
 from __future__ import annotations
@@ -16,16 +18,36 @@ import enum
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast, final
+from typing import Any, Final, cast, final
 
 from pyvxlan.errors import ConfigError, MissingIFlagError, ReservedBitsError, TruncatedError
 
 __all__ = [
+    "FLAG_G",
+    "FLAG_I",
+    "FLAG_I_BYTE0",
+    "GBP_A",
+    "GBP_D",
+    "GBP_ID_MASK",
+    "GBP_USED",
+    "GPE_B",
+    "GPE_LINUX_USED0",
+    "GPE_NP_MASK",
+    "GPE_O",
+    "GPE_P",
+    "GPE_RESERVED0",
+    "GPE_VER_MASK",
     "HEADER_LEN",
+    "HEADER_WORDS",
+    "RESERVED0",
+    "RESERVED0_GBP",
+    "RESERVED1",
+    "VNI_MAX",
     "GpeHeader",
     "GpeNextProtocol",
     "GroupPolicy",
     "VxlanHeader",
+    "vxlan_header_bytes",
 ]
 
 HEADER_LEN: Final = 8
@@ -33,6 +55,7 @@ VNI_MAX: Final = (1 << 24) - 1
 
 # Word-0 bits, named as in Linux's include/net/vxlan.h (bit 0 of the RFC diagram is the MSB).
 FLAG_I: Final = 0x08000000  # VXLAN_HF_VNI
+FLAG_I_BYTE0: Final = FLAG_I >> 24  # the I flag within byte 0, for code that reads the flags byte
 FLAG_G: Final = 0x80000000  # VXLAN_HF_GBP
 GBP_D: Final = 0x00400000  # don't learn
 GBP_A: Final = 0x00080000  # policy applied
@@ -46,11 +69,28 @@ GPE_NP_MASK: Final = 0x000000FF
 GPE_RESERVED0: Final = 0xC0FFFF00  # R R . . . . . . | 16 reserved bits
 # Linux's GPE device uses VER|NP|OAM|next-protocol; B (draft-12) is reserved to Linux.
 GPE_LINUX_USED0: Final = FLAG_I | GPE_VER_MASK | GPE_P | GPE_O | GPE_NP_MASK
+# What Linux's vxlan_rcv requires clear (its cfg.reserved_bits): in word 0 all but I, on a gbp
+# device all but I, G and bytes 1-3; in word 1 the low byte, always.
+RESERVED0: Final = 0xFFFFFFFF & ~FLAG_I
+RESERVED0_GBP: Final = 0xFFFFFFFF & ~(FLAG_I | GBP_USED)
+RESERVED1: Final = 0x000000FF
 
-_HDR: Final = struct.Struct("!II")
+HEADER_WORDS: Final = struct.Struct("!II")
+"""The 8 header bytes as two big-endian 32-bit words: flags (and GBP or GPE fields), then VNI << 8."""
 # Typed: struct's unpack returns tuple[Any, ...] to type checkers.
-_unpack: Final = cast("Callable[..., tuple[int, int]]", _HDR.unpack_from)
-_pack = _HDR.pack
+_unpack: Final = cast("Callable[..., tuple[int, int]]", HEADER_WORDS.unpack_from)
+_pack = HEADER_WORDS.pack
+_new = object.__new__
+
+
+def vxlan_header_bytes(vni: int) -> bytes:
+    """The 8 bytes of a plain RFC 7348 header for ``vni`` (I set, nothing else), unchecked: for a
+    transmit path that checked ``vni`` once.
+
+    >>> vxlan_header_bytes(10).hex()
+    '0800000000000a00'
+    """
+    return _pack(FLAG_I, vni << 8)
 
 
 def describe(value: object) -> str:
@@ -124,33 +164,6 @@ def _eight_bytes(data: Any, offset: int, layer: str) -> bytes:
     return raw
 
 
-class _HeaderType(type):
-    """The metaclass of the header types: it keeps a header class's ``__new__`` aside.
-
-    A header class's ``__new__`` builds a header from fields (``VxlanHeader(vni=10)``); the
-    metaclass moves it to ``_from_fields`` and calls it from its own ``__call__``, so that the
-    class's constructor stays ``bytes``' C one. ``decode`` calls that constructor as
-    ``type.__call__`` bound to the class, which skips this Python-level ``__call__``. Left as the
-    class's ``__new__``, the field constructor would put ``bytes.__new__``'s wrapper (about 15 ns, a
-    tenth of a decode; bench/codec.py) in every decode.
-    """
-
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _HeaderType:
-        namespace["_from_fields"] = staticmethod(namespace.pop("__new__"))
-        return super().__new__(mcs, name, bases, namespace)
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return cls._from_fields(cls, *args, **kwargs)  # type: ignore[attr-defined]
-
-    @property
-    def __signature__(cls) -> Any:
-        """The field constructor's signature, for ``help()`` and ``inspect`` (not ``*args, **kwargs``)."""
-        import inspect  # only when asked: the module is not needed to decode
-
-        sig = inspect.signature(cls._from_fields)  # type: ignore[attr-defined]
-        return sig.replace(parameters=list(sig.parameters.values())[1:])
-
-
 @dataclass(frozen=True, slots=True)
 class GroupPolicy:
     """The Group Based Policy fields (draft-smith-vxlan-group-policy) at Linux's bit positions.
@@ -195,40 +208,8 @@ def _packed_words(word0: int, word1: int) -> bytes:
     return _pack(check_int(word0, "word0", 0, 0xFFFFFFFF), check_int(word1, "word1", 0, 0xFFFFFFFF))
 
 
-def _decode_vxlan(
-    data: bytes | bytearray | memoryview,
-    strict: bool = False,
-    gbp: bool = False,
-    offset: int = 0,
-) -> VxlanHeader:
-    """Decode the 8 bytes at ``offset``.
-
-    Lenient (the default) reads as RFC 7348 says: reserved bits are ignored but reported in
-    ``reserved``. ``strict=True`` applies Linux's ``vxlan_rcv`` rules: the I flag is required
-    (:class:`~pyvxlan.MissingIFlagError`) and any reserved bit is rejected
-    (:class:`~pyvxlan.ReservedBitsError`); with ``gbp=True`` the G bit and bytes 1-3 are in use,
-    as on a Linux device created with ``gbp``.
-
-    >>> VxlanHeader.decode(bytes.fromhex("0000000000000a00"), strict=True)
-    Traceback (most recent call last):
-    ...
-    pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
-    """
-    # The usual call, 8 bytes of exact bytes, needs no copy into a view; anything else (a longer
-    # buffer, an offset, a memoryview) goes through _eight_bytes.
-    if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
-        data = _eight_bytes(data, offset, "vxlan")
-    # Identity tests: the usual lenient call pays two compares for checking both flags.
-    if strict is False and (gbp is False or gbp is True):
-        return _wrap_vxlan(data)
-    if check_bool(strict, "strict"):
-        _check_strict(data, check_bool(gbp, "gbp"), offset)
-    check_bool(gbp, "gbp")
-    return _wrap_vxlan(data)
-
-
 @final
-class VxlanHeader(bytes, metaclass=_HeaderType):
+class VxlanHeader:
     """An RFC 7348 VXLAN header, with the Group Based Policy extension when G is set.
 
     >>> h = VxlanHeader(vni=10)
@@ -237,36 +218,26 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
     >>> VxlanHeader.decode(bytes.fromhex("0800000000000a00")) == h
     True
 
-    A header is its 8 wire bytes (``len(h) == 8``, ``h + inner`` is a UDP payload), so ``decode``
-    then ``encode`` gives back any 8 bytes unchanged; reserved bits are kept and ``reserved``
-    reports them. ``strict=True`` applies Linux's receive rules instead of RFC 7348's "ignore".
-    Headers equal only headers of the same type (a ``GpeHeader`` with the same bytes is not equal).
+    A header is an immutable value holding its 8 wire bytes: ``bytes(h)`` and ``h.encode()`` give
+    them back, so ``decode`` then ``encode`` returns any 8 bytes unchanged; reserved bits are kept
+    and ``reserved`` reports them. Its fields are read-only properties. ``strict=True`` applies
+    Linux's receive rules instead of RFC 7348's "ignore".
+
+    Equality and hashing go by type and bytes: two ``VxlanHeader`` are equal when their 8 bytes
+    are, and equal headers hash alike. A header never equals plain ``bytes`` or a ``GpeHeader``
+    with the same bytes, so a set or a dict key never mixes them.
     """
 
-    __slots__ = ()
+    __slots__ = ("_wire",)
 
-    if TYPE_CHECKING:
-        # Type checkers see decode's keyword-only signature; at run time its parameters are
-        # positional-or-keyword (CPython 3.11 does not specialise calls to functions with
-        # keyword-only parameters: about 25 ns a call; bench/codec.py and docs/performance.md).
-        @staticmethod
-        def decode(  # type: ignore[override]  # the header's decoder; a header is not text
-            data: bytes | bytearray | memoryview, *, strict: bool = False, gbp: bool = False, offset: int = 0
-        ) -> VxlanHeader: ...
-
-    else:
-        _decode_vxlan.__name__, _decode_vxlan.__qualname__ = "decode", "VxlanHeader.decode"
-        decode = staticmethod(_decode_vxlan)
-
-    def __new__(
-        cls,
+    def __init__(
+        self,
         vni: int = 0,
         *,
         group_policy: GroupPolicy | None = None,
         i_flag: bool = True,
         reserved: int = 0,
-    ) -> VxlanHeader:
-        # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
+    ) -> None:
         _check_vni(vni)
         if group_policy is not None and type(group_policy) is not GroupPolicy:
             raise ConfigError("group_policy", f"must be a GroupPolicy or None, got {describe(group_policy)}")
@@ -274,9 +245,41 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         # Exactly the complement of what ``reserved`` reports, so that any decoded header can be
         # rebuilt from its fields; G is never reserved (it would turn the header into GBP).
         used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
-        _check_reserved(reserved, ((~used0 & 0xFFFFFFFF) << 32) | 0xFF)
+        _check_reserved(reserved, ((~used0 & 0xFFFFFFFF) << 32) | RESERVED1)
         word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
-        return _wrap_vxlan(_pack(word0 | (reserved >> 32), (vni << 8) | (reserved & 0xFF)))
+        self._wire: bytes = _pack(word0 | (reserved >> 32), (vni << 8) | (reserved & RESERVED1))
+
+    @staticmethod
+    def decode(
+        data: bytes | bytearray | memoryview, strict: bool = False, gbp: bool = False, offset: int = 0
+    ) -> VxlanHeader:
+        """Decode the 8 bytes at ``offset`` of ``data``.
+
+        Lenient (the default) reads as RFC 7348 says: reserved bits are ignored but reported in
+        ``reserved``. ``strict=True`` applies Linux's ``vxlan_rcv`` rules: the I flag is required
+        (:class:`~pyvxlan.MissingIFlagError`) and any reserved bit is rejected
+        (:class:`~pyvxlan.ReservedBitsError`); with ``gbp=True`` the G bit and bytes 1-3 are in
+        use, as on a Linux device created with ``gbp``. (The parameters are not keyword-only:
+        CPython 3.11 does not specialise calls to such functions, about 25 ns a decode.)
+
+        >>> VxlanHeader.decode(bytes.fromhex("0000000000000a00"), strict=True)
+        Traceback (most recent call last):
+        ...
+        pyvxlan.errors.MissingIFlagError: vxlan at offset 0: I flag (VNI valid) is clear
+        """
+        # The usual call, 8 bytes of exact bytes, needs no copy into a view; anything else (a longer
+        # buffer, an offset, a memoryview) goes through _eight_bytes.
+        if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
+            data = _eight_bytes(data, offset, "vxlan")
+        # Identity tests: the usual lenient call pays two compares for checking both flags.
+        if strict is not False or (gbp is not False and gbp is not True):
+            if check_bool(strict, "strict"):
+                _check_strict(data, check_bool(gbp, "gbp"), offset)
+            check_bool(gbp, "gbp")
+        # Not through __init__, which builds a header from fields: the bytes are the header.
+        h = _new(VxlanHeader)
+        h._wire = data
+        return h
 
     @staticmethod
     def from_words(word0: int, word1: int) -> VxlanHeader:
@@ -285,38 +288,38 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
         >>> VxlanHeader.from_words(0x08000000, 0x00000A00)
         VxlanHeader(vni=10)
         """
-        return _wrap_vxlan(_packed_words(word0, word1))
+        return VxlanHeader.decode(_packed_words(word0, word1))
 
-    # Field access: computed from the bytes, so that decoding stays one wrap.
+    # Field access: computed from the bytes, so that decoding stays one store.
     @property
     def word0(self) -> int:
         """Bytes 0-3 as a big-endian integer: flags and, with GBP, the policy fields."""
-        return _unpack(self)[0]
+        return _unpack(self._wire)[0]
 
     @property
     def word1(self) -> int:
         """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
-        return _unpack(self)[1]
+        return _unpack(self._wire)[1]
 
     @property
     def vni(self) -> int:
         """The 24-bit VXLAN Network Identifier."""
-        return _unpack(self)[1] >> 8
+        return _unpack(self._wire)[1] >> 8
 
     @property
     def i_flag(self) -> bool:
         """The I flag: the VNI is valid (RFC 7348 requires it on transmit)."""
-        return bool(self[0] & 0x08)
+        return bool(self._wire[0] & FLAG_I_BYTE0)
 
     @property
     def flags(self) -> int:
         """Byte 0, the flags byte (0x08 for a plain header)."""
-        return self[0]
+        return self._wire[0]
 
     @property
     def group_policy(self) -> GroupPolicy | None:
         """The GBP fields when the G bit is set, else ``None``."""
-        w0 = _unpack(self)[0]
+        w0 = _unpack(self._wire)[0]
         if not w0 & FLAG_G:
             return None
         return GroupPolicy(policy_id=w0 & GBP_ID_MASK, dont_learn=bool(w0 & GBP_D), policy_applied=bool(w0 & GBP_A))
@@ -324,13 +327,16 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
     @property
     def reserved(self) -> int:
         """The set bits that RFC 7348 (and GBP, when G is set) call reserved, as a 64-bit mask."""
-        w0, w1 = _unpack(self)
+        w0, w1 = _unpack(self._wire)
         used0 = FLAG_I | (FLAG_G | GBP_D | GBP_A | GBP_ID_MASK if w0 & FLAG_G else 0)
-        return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
+        return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (w1 & RESERVED1)
 
     def encode(self) -> bytes:
-        """The 8 bytes of this header, as plain ``bytes``."""
-        return bytes(self)
+        """The 8 bytes of this header."""
+        return self._wire
+
+    def __bytes__(self) -> bytes:
+        return self._wire
 
     def with_fields(
         self,
@@ -341,34 +347,29 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
     ) -> VxlanHeader:
         """A copy with some fields changed; ``group_policy=None`` removes GBP. Reserved bits are kept.
 
-        (Not ``replace``: a header is ``bytes``, and ``bytes.replace`` keeps its meaning.)
-
         >>> VxlanHeader(10).with_fields(vni=20, group_policy=GroupPolicy(7))
         VxlanHeader(vni=20, group_policy=GroupPolicy(policy_id=7, dont_learn=False, policy_applied=False))
         """
-        w0, w1 = _unpack(self)
+        w0, w1 = _unpack(self._wire)
         if group_policy is not False and group_policy is not None and type(group_policy) is not GroupPolicy:
             raise ConfigError("group_policy", f"must be a GroupPolicy or None, got {describe(group_policy)}")
         if i_flag is not None:
             check_bool(i_flag, "i_flag")
         if vni is not None:
-            w1 = (_check_vni(vni) << 8) | (w1 & 0xFF)
+            w1 = (_check_vni(vni) << 8) | (w1 & RESERVED1)
         if i_flag is not None:
             w0 = (w0 | FLAG_I) if i_flag else (w0 & ~FLAG_I)
         if group_policy is not False:
             w0 &= ~(FLAG_G | GBP_D | GBP_A | GBP_ID_MASK)
             if isinstance(group_policy, GroupPolicy):
                 w0 |= group_policy.word0_bits
-        return _wrap_vxlan(_pack(w0 & 0xFFFFFFFF, w1))
+        return VxlanHeader.decode(_pack(w0 & 0xFFFFFFFF, w1))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is VxlanHeader and bytes.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        return type(other) is VxlanHeader and self._wire == other._wire
 
     def __hash__(self) -> int:
-        return hash((VxlanHeader, bytes(self)))
+        return hash((VxlanHeader, self._wire))
 
     def __repr__(self) -> str:
         parts = [f"vni={self.vni}"]
@@ -381,15 +382,8 @@ class VxlanHeader(bytes, metaclass=_HeaderType):
             parts.append(f"reserved={self.reserved:#018x}")
         return f"VxlanHeader({', '.join(parts)})"
 
-    __str__ = __repr__  # bytes' own str() would print b'...'
-
     def __reduce__(self) -> tuple[Any, ...]:
-        return (VxlanHeader.decode, (bytes(self),))
-
-
-# ``VxlanHeader(raw)`` through C: type.__call__ bound to the class runs bytes' constructor, and not
-# _HeaderType.__call__ (which reads its arguments as fields).
-_wrap_vxlan: Final = cast("Callable[[bytes], VxlanHeader]", type.__call__.__get__(VxlanHeader))
+        return (VxlanHeader.decode, (self._wire,))
 
 
 def _check_strict(data: bytes, gbp: bool, offset: int) -> None:
@@ -397,8 +391,7 @@ def _check_strict(data: bytes, gbp: bool, offset: int) -> None:
     word0, word1 = _unpack(data)
     if not word0 & FLAG_I:
         raise MissingIFlagError("vxlan", offset, "I flag (VNI valid) is clear")
-    used0 = FLAG_I | (GBP_USED if gbp else 0)
-    bad = ((word0 & ~used0 & 0xFFFFFFFF) << 32) | (word1 & 0xFF)
+    bad = ((word0 & (RESERVED0_GBP if gbp else RESERVED0)) << 32) | (word1 & RESERVED1)
     if bad:
         raise ReservedBitsError(
             "vxlan",
@@ -418,63 +411,25 @@ class GpeNextProtocol(enum.IntEnum):
     MPLS = 5
 
 
-def _decode_gpe(data: bytes | bytearray | memoryview, strict: bool = False, offset: int = 0) -> GpeHeader:
-    """Decode 8 bytes; ``strict=True`` applies a Linux GPE device's receive rules.
-
-    Strict: I flag required, version 0, P flag required, O (OAM) rejected, and every bit Linux
-    does not use rejected (the B bit included: Linux treats it as reserved).
-
-    >>> GpeHeader.decode(bytes.fromhex("0d00000300000100"), strict=True)
-    Traceback (most recent call last):
-    ...
-    pyvxlan.errors.ReservedBitsError: vxlan-gpe at offset 0: O flag (OAM) is set; Linux drops OAM
-    """
-    if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
-        data = _eight_bytes(data, offset, "vxlan-gpe")
-    if strict is False:
-        return _wrap_gpe(data)
-    if check_bool(strict, "strict"):
-        w0, w1 = _unpack(data)
-        if not w0 & FLAG_I:
-            raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
-        if w0 & GPE_VER_MASK:
-            raise ReservedBitsError("vxlan-gpe", offset, f"version {(w0 >> 28) & 3} is not 0")
-        if not w0 & GPE_P:
-            raise ReservedBitsError("vxlan-gpe", offset, "P flag (next protocol present) is clear")
-        if w0 & GPE_O:
-            raise ReservedBitsError("vxlan-gpe", offset, "O flag (OAM) is set; Linux drops OAM")
-        bad = ((w0 & ~GPE_LINUX_USED0 & 0xFFFFFFFF) << 32) | (w1 & 0xFF)
-        if bad:
-            raise ReservedBitsError("vxlan-gpe", offset, f"reserved bits {bad:#018x} are set")
-    return _wrap_gpe(data)
-
-
 @final
-class GpeHeader(bytes, metaclass=_HeaderType):
-    """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790), held as its 8 wire bytes.
+class GpeHeader:
+    """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790), an immutable value holding
+    its 8 wire bytes.
 
     >>> g = GpeHeader(vni=4660, next_protocol=GpeNextProtocol.NSH)
     >>> g.encode().hex()
     '0c00000400123400'
     >>> GpeHeader.decode(g.encode()).next_protocol
     <GpeNextProtocol.NSH: 4>
+
+    Equality and hashing go by type and bytes, as for :class:`VxlanHeader`: a ``GpeHeader``
+    never equals a ``VxlanHeader`` or plain ``bytes`` with the same 8 bytes.
     """
 
-    __slots__ = ()
+    __slots__ = ("_wire",)
 
-    if TYPE_CHECKING:
-
-        @staticmethod
-        def decode(  # type: ignore[override]  # the header's decoder; a header is not text
-            data: bytes | bytearray | memoryview, *, strict: bool = False, offset: int = 0
-        ) -> GpeHeader: ...
-
-    else:
-        _decode_gpe.__name__, _decode_gpe.__qualname__ = "decode", "GpeHeader.decode"
-        decode = staticmethod(_decode_gpe)
-
-    def __new__(
-        cls,
+    def __init__(
+        self,
         vni: int = 0,
         *,
         next_protocol: GpeNextProtocol | int = GpeNextProtocol.ETHERNET,
@@ -484,14 +439,13 @@ class GpeHeader(bytes, metaclass=_HeaderType):
         bum: bool = False,
         oam: bool = False,
         reserved: int = 0,
-    ) -> GpeHeader:
-        # Moved to _from_fields by _HeaderType; the class's own constructor is bytes'.
+    ) -> None:
         _check_vni(vni)
         check_int(version, "version", 0, 3)
         check_int(next_protocol, "next_protocol", 0, 0xFF)
         for name, flag in (("i_flag", i_flag), ("p_flag", p_flag), ("bum", bum), ("oam", oam)):
             check_bool(flag, name)
-        _check_reserved(reserved, (GPE_RESERVED0 << 32) | 0xFF)
+        _check_reserved(reserved, (GPE_RESERVED0 << 32) | RESERVED1)
         word0 = (
             (version << 28)
             | (FLAG_I if i_flag else 0)
@@ -501,53 +455,89 @@ class GpeHeader(bytes, metaclass=_HeaderType):
             | int(next_protocol)
             | (reserved >> 32)
         )
-        return _wrap_gpe(_pack(word0, (vni << 8) | (reserved & 0xFF)))
+        self._wire: bytes = _pack(word0, (vni << 8) | (reserved & RESERVED1))
+
+    @staticmethod
+    def decode(data: bytes | bytearray | memoryview, strict: bool = False, offset: int = 0) -> GpeHeader:
+        """Decode 8 bytes; ``strict=True`` applies a Linux GPE device's receive rules.
+
+        Strict: I flag required, version 0, P flag required, O (OAM) rejected, and every bit Linux
+        does not use rejected (the B bit included: Linux treats it as reserved).
+
+        >>> GpeHeader.decode(bytes.fromhex("0d00000300000100"), strict=True)
+        Traceback (most recent call last):
+        ...
+        pyvxlan.errors.ReservedBitsError: vxlan-gpe at offset 0: O flag (OAM) is set; Linux drops OAM
+        """
+        if offset or type(data) is not bytes or len(data) != HEADER_LEN or type(offset) is not int:
+            data = _eight_bytes(data, offset, "vxlan-gpe")
+        if strict is not False and check_bool(strict, "strict"):
+            w0, w1 = _unpack(data)
+            if not w0 & FLAG_I:
+                raise MissingIFlagError("vxlan-gpe", offset, "I flag (VNI valid) is clear")
+            if w0 & GPE_VER_MASK:
+                raise ReservedBitsError("vxlan-gpe", offset, f"version {(w0 >> 28) & 3} is not 0")
+            if not w0 & GPE_P:
+                raise ReservedBitsError("vxlan-gpe", offset, "P flag (next protocol present) is clear")
+            if w0 & GPE_O:
+                raise ReservedBitsError("vxlan-gpe", offset, "O flag (OAM) is set; Linux drops OAM")
+            bad = ((w0 & ~GPE_LINUX_USED0 & 0xFFFFFFFF) << 32) | (w1 & RESERVED1)
+            if bad:
+                raise ReservedBitsError("vxlan-gpe", offset, f"reserved bits {bad:#018x} are set")
+        g = _new(GpeHeader)
+        g._wire = data
+        return g
 
     @staticmethod
     def from_words(word0: int, word1: int) -> GpeHeader:
         """The header whose two big-endian 32-bit words are ``word0`` and ``word1``."""
-        return _wrap_gpe(_packed_words(word0, word1))
+        return GpeHeader.decode(_packed_words(word0, word1))
 
     @property
     def word0(self) -> int:
         """Bytes 0-3 as a big-endian integer: flags, version and next protocol."""
-        return _unpack(self)[0]
+        return _unpack(self._wire)[0]
 
     @property
     def word1(self) -> int:
         """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
-        return _unpack(self)[1]
+        return _unpack(self._wire)[1]
 
     @property
     def vni(self) -> int:
-        return _unpack(self)[1] >> 8
+        return _unpack(self._wire)[1] >> 8
+
+    @property
+    def flags(self) -> int:
+        """Byte 0: the R R Ver Ver I P B O bits."""
+        return self._wire[0]
 
     @property
     def version(self) -> int:
-        return (self[0] >> 4) & 3
+        return (_unpack(self._wire)[0] & GPE_VER_MASK) >> 28
 
     @property
     def i_flag(self) -> bool:
-        return bool(self[0] & 0x08)
+        return bool(self._wire[0] & FLAG_I_BYTE0)
 
     @property
     def p_flag(self) -> bool:
         """Next protocol present; when clear the draft says the payload is Ethernet."""
-        return bool(self[0] & 0x04)
+        return bool(_unpack(self._wire)[0] & GPE_P)
 
     @property
     def bum(self) -> bool:
         """The B bit of draft-12 (broadcast, unknown unicast, multicast); reserved to Linux."""
-        return bool(self[0] & 0x02)
+        return bool(_unpack(self._wire)[0] & GPE_B)
 
     @property
     def oam(self) -> bool:
-        return bool(self[0] & 0x01)
+        return bool(_unpack(self._wire)[0] & GPE_O)
 
     @property
     def next_protocol(self) -> GpeNextProtocol | int:
         """The next protocol as an enum member, or the raw value when it is not one."""
-        np = self[3]
+        np = self._wire[3]
         try:
             return GpeNextProtocol(np)
         except ValueError:
@@ -556,21 +546,21 @@ class GpeHeader(bytes, metaclass=_HeaderType):
     @property
     def reserved(self) -> int:
         """The set reserved bits, as a 64-bit mask."""
-        w0, w1 = _unpack(self)
-        return ((w0 & GPE_RESERVED0) << 32) | (w1 & 0xFF)
+        w0, w1 = _unpack(self._wire)
+        return ((w0 & GPE_RESERVED0) << 32) | (w1 & RESERVED1)
 
     def encode(self) -> bytes:
-        """The 8 bytes of this header, as plain ``bytes``."""
-        return bytes(self)
+        """The 8 bytes of this header."""
+        return self._wire
+
+    def __bytes__(self) -> bytes:
+        return self._wire
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is GpeHeader and bytes.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        return type(other) is GpeHeader and self._wire == other._wire
 
     def __hash__(self) -> int:
-        return hash((GpeHeader, bytes(self)))
+        return hash((GpeHeader, self._wire))
 
     def __repr__(self) -> str:
         np = self.next_protocol
@@ -589,10 +579,5 @@ class GpeHeader(bytes, metaclass=_HeaderType):
             parts.append(f"reserved={self.reserved:#018x}")
         return f"GpeHeader({', '.join(parts)})"
 
-    __str__ = __repr__
-
     def __reduce__(self) -> tuple[Any, ...]:
-        return (GpeHeader.decode, (bytes(self),))
-
-
-_wrap_gpe: Final = cast("Callable[[bytes], GpeHeader]", type.__call__.__get__(GpeHeader))
+        return (GpeHeader.decode, (self._wire,))
