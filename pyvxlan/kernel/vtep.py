@@ -41,6 +41,12 @@ from pyvxlan.wire.addr import ZERO_MAC, format_mac, ip_info, normalize_mac, pars
 __all__ = ["KernelVtep", "NotificationStream", "open_vtep"]
 
 _AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
+# The request flags of each RTM_NEWNEIGH command, as iproute2's bridge sends them.
+_NEW_FLAGS = {
+    "fdb add": nlm.NLM_F_CREATE | nlm.NLM_F_EXCL,
+    "fdb append": nlm.NLM_F_CREATE | nlm.NLM_F_APPEND,
+    "fdb replace": nlm.NLM_F_CREATE | nlm.NLM_F_REPLACE,
+}
 
 
 def _is_learned_state(bits: int) -> bool:
@@ -325,24 +331,11 @@ class KernelVtep:
     ) -> None:
         """``bridge fdb add MAC dev DEV dst DST [port P] [vni V] [src_vni S] [via IF] [router]
         [extern_learn] [STATE]``."""
-        await self._new(
-            "fdb add",
-            nlm.NLM_F_CREATE | nlm.NLM_F_EXCL,
-            mac,
-            dst,
-            port,
-            vni,
-            state,
-            extern_learn,
-            router,
-            interface,
-            src_vni,
-        )
+        await self._new("fdb add", mac, dst, port, vni, state, extern_learn, router, interface, src_vni)
 
     async def _new(  # noqa: PLR0917 - the bridge fdb request's fields, in its order
         self,
         what: str,
-        flags: int,
         mac: str,
         dst: str | None,
         port: int | None,
@@ -353,6 +346,8 @@ class KernelVtep:
         interface: str | None,
         src_vni: int | None,
     ) -> None:
+        """``what`` (``fdb add``, ``fdb append`` or ``fdb replace``) as an RTM_NEWNEIGH request."""
+        flags = _NEW_FLAGS[what]
         via = await self._via(interface)
         fields = self._fields(
             mac, dst, port, vni, state=state, extern_learn=extern_learn, router=router, via=via, src_vni=src_vni
@@ -382,19 +377,7 @@ class KernelVtep:
         src_vni: int | None = None,
     ) -> None:
         """``bridge fdb append MAC dev DEV dst DST ...``: one more remote (head-end replication)."""
-        await self._new(
-            "fdb append",
-            nlm.NLM_F_CREATE | nlm.NLM_F_APPEND,
-            mac,
-            dst,
-            port,
-            vni,
-            state,
-            extern_learn,
-            router,
-            interface,
-            src_vni,
-        )
+        await self._new("fdb append", mac, dst, port, vni, state, extern_learn, router, interface, src_vni)
 
     async def fdb_append_many(self, entries: Sequence[FdbEntry]) -> None:
         """``fdb_append`` for every entry, in batched netlink messages (2,000 per ``send``).
@@ -492,19 +475,7 @@ class KernelVtep:
     ) -> None:
         """``bridge fdb replace``: create, or rewrite the first remote of a unicast MAC."""
         # pyroute2's fdb('replace') leaves out NTF_SELF and the state (EOPNOTSUPP); they go explicitly here.
-        await self._new(
-            "fdb replace",
-            nlm.NLM_F_CREATE | nlm.NLM_F_REPLACE,
-            mac,
-            dst,
-            port,
-            vni,
-            state,
-            extern_learn,
-            router,
-            interface,
-            src_vni,
-        )
+        await self._new("fdb replace", mac, dst, port, vni, state, extern_learn, router, interface, src_vni)
 
     async def fdb_del(
         self,
