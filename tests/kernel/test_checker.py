@@ -59,6 +59,33 @@ def _outcome(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
+async def _same_step(
+    step: int,
+    rng: random.Random,
+    kernel: VtepControl,
+    model: VtepControl,
+    *,
+    six: bool,
+    name: str,
+    fields: tuple[str, ...],
+) -> None:
+    """One random control call on both: the same outcome, then the same FDB and config ``fields``."""
+    op, args, kw = _random_step(rng, six)
+    outcomes = []
+    for backend in (kernel, model):
+        try:
+            await getattr(backend, op)(*args, **kw)
+        except VxlanError as exc:
+            outcomes.append(_outcome(exc))
+        else:
+            outcomes.append(_outcome(None))
+    call = f"step {step}: {op}{args} {kw}"
+    assert outcomes[0] == outcomes[1], f"{call}: kernel {outcomes[0]}, {name} {outcomes[1]}"
+    k_rows, m_rows = _rows(await kernel.fdb()), _rows(await model.fdb())
+    assert k_rows == m_rows, f"{call}:\n kernel {k_rows}\n {name} {m_rows}"
+    assert [getattr(kernel.config, f) for f in fields] == [getattr(model.config, f) for f in fields], call
+
+
 def _random_step(rng: random.Random, six: bool) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     """One random control call: a method name, its arguments and keywords."""
     base = "2001:db8::" if six else "198.51.100."
@@ -112,22 +139,8 @@ def test_simulated_vtep_matches_the_kernel_step_by_step(netns: str, seed: int, s
             clock.autojump_threshold = math.inf
             await kernel.up()
             await sim.up()
-            backends: tuple[VtepControl, VtepControl] = (kernel, sim)
             for step in range(200):
-                op, args, kw = _random_step(rng, six)
-                outcomes = []
-                for backend in backends:
-                    try:
-                        await getattr(backend, op)(*args, **kw)
-                    except VxlanError as exc:
-                        outcomes.append(_outcome(exc))
-                    else:
-                        outcomes.append(_outcome(None))
-                k_rows, s_rows = _rows(await kernel.fdb()), _rows(await sim.fdb())
-                call = f"step {step}: {op}{args} {kw}"
-                assert outcomes[0] == outcomes[1], f"{call}: kernel {outcomes[0]}, simulator {outcomes[1]}"
-                assert k_rows == s_rows, f"{call}:\n kernel    {k_rows}\n simulator {s_rows}"
-                assert (kernel.config.remote, kernel.config.group) == (sim.config.remote, sim.config.group), call
+                await _same_step(step, rng, kernel, sim, six=six, name="simulator", fields=("remote", "group"))
 
     run(main)  # the simulator's virtual clock; the kernel's calls run in worker threads all the same
 
@@ -161,20 +174,6 @@ def test_core_matches_the_kernel_step_by_step_on_devices_made_with_dev(
             await kernel.up()
             await core.up()
             for step in range(200):
-                op, args, kw = _random_step(rng, six)
-                outcomes = []
-                for backend in (kernel, core):
-                    try:
-                        await getattr(backend, op)(*args, **kw)
-                    except VxlanError as exc:
-                        outcomes.append(_outcome(exc))
-                    else:
-                        outcomes.append(_outcome(None))
-                k_rows, c_rows = _rows(await kernel.fdb()), _rows(await core.fdb())
-                call = f"step {step}: {op}{args} {kw}"
-                assert outcomes[0] == outcomes[1], f"{call}: kernel {outcomes[0]}, core {outcomes[1]}"
-                assert k_rows == c_rows, f"{call}:\n kernel {k_rows}\n core   {c_rows}"
-                k_cfg, c_cfg = kernel.config, core.config
-                assert (k_cfg.remote, k_cfg.group, k_cfg.dev) == (c_cfg.remote, c_cfg.group, c_cfg.dev), call
+                await _same_step(step, rng, kernel, core, six=six, name="core", fields=("remote", "group", "dev"))
 
     trio.run(main)
