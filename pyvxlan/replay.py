@@ -45,7 +45,18 @@ from pyvxlan.core.entries import FdbEntry, FdbState
 from pyvxlan.core.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
 from pyvxlan.core.vtep import Vtep
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
-from pyvxlan.wire.frame import LINUX_VXLAN_PORT, PLAIN_IPV4_INNER, VXLAN_PORT, decapsulate, plain_ipv4
+from pyvxlan.wire.frame import (
+    ETH_P_IPV4,
+    ETH_P_IPV6,
+    IPPROTO_UDP,
+    LINUX_VXLAN_PORT,
+    PLAIN_IPV4_INNER,
+    VLAN_ETHERTYPES,
+    VXLAN_PORT,
+    decapsulate,
+    ip_text,
+    plain_ipv4,
+)
 from pyvxlan.wire.header import FLAG_I_BYTE0
 from pyvxlan.wire.pcap import PcapStats, frame_of, raw_records
 
@@ -324,11 +335,11 @@ def _icmp_too_big(n: int, ts: float, frame: bytes | memoryview) -> _IcmpTooBig |
     off, etype = 12, 0
     while off + 2 <= len(frame):
         etype = (frame[off] << 8) | frame[off + 1]
-        if etype not in (0x8100, 0x88A8):
+        if etype not in VLAN_ETHERTYPES:
             break
         off += 4
     p = off + 2
-    if etype == 0x0800 and len(frame) >= p + 20 and frame[p + 9] == 1:
+    if etype == ETH_P_IPV4 and len(frame) >= p + 20 and frame[p + 9] == 1:
         ihl = (frame[p] & 0x0F) * 4
         icmp = p + ihl
         if len(frame) < icmp + 8 + 20 or frame[icmp] != 3 or frame[icmp + 1] != 4:
@@ -336,18 +347,18 @@ def _icmp_too_big(n: int, ts: float, frame: bytes | memoryview) -> _IcmpTooBig |
         mtu = (frame[icmp + 6] << 8) | frame[icmp + 7]
         q = icmp + 8
         qihl = (frame[q] & 0x0F) * 4
-        if frame[q + 9] != 17 or len(frame) < q + qihl + 4:
+        if frame[q + 9] != IPPROTO_UDP or len(frame) < q + qihl + 4:
             return None
         sport, dport = struct.unpack_from("!HH", frame, q + qihl)
         qlen = (frame[q + 2] << 8) | frame[q + 3]
         return _IcmpTooBig(n, ts, bytes(frame[q + 12 : q + 16]), bytes(frame[q + 16 : q + 20]), sport, dport, mtu, qlen)
-    if etype == 0x86DD and len(frame) >= p + 40 + 8 + 40 + 4 and frame[p + 6] == 58:
+    if etype == ETH_P_IPV6 and len(frame) >= p + 40 + 8 + 40 + 4 and frame[p + 6] == 58:
         icmp = p + 40
         if frame[icmp] != 2 or frame[icmp + 1] != 0:
             return None
         mtu = int.from_bytes(frame[icmp + 4 : icmp + 8], "big")
         q = icmp + 8
-        if frame[q + 6] != 17:
+        if frame[q + 6] != IPPROTO_UDP:
             return None
         sport, dport = struct.unpack_from("!HH", frame, q + 40)
         qlen = 40 + ((frame[q + 4] << 8) | frame[q + 5])
@@ -390,7 +401,7 @@ _texts: dict[bytes, str] = {}
 def _text(packed: bytes) -> str:
     text = _texts.get(packed)
     if text is None:
-        text = str(ipaddress.ip_address(packed))
+        text = ip_text(packed)
         if len(_texts) >= _CACHE_MAX:
             _texts.clear()
         _texts[packed] = text

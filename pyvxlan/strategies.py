@@ -47,8 +47,16 @@ from pyvxlan.wire.frame import (
     encapsulate,
     flow_source_port,
     internet_checksum,
+    pseudo_header,
 )
 from pyvxlan.wire.header import (
+    FLAG_G,
+    FLAG_I,
+    GBP_A,
+    GBP_D,
+    GBP_ID_MASK,
+    GPE_P,
+    RESERVED0,
     VNI_MAX,
     GpeHeader,
     GpeNextProtocol,
@@ -163,8 +171,8 @@ def group_policies() -> st.SearchStrategy[GroupPolicy]:
 
 
 # The reserved bits of word 0, per header kind (any bit of word 1's low byte is reserved too).
-_PLAIN_RESERVED0: Final = 0xF7FFFFFF & ~0x80000000  # everything but I, and G (G would make it GBP)
-_GBP_RESERVED0: Final = 0x77B70000  # byte 0 but G and I, byte 1 but D and A
+_PLAIN_RESERVED0: Final = RESERVED0 & ~FLAG_G  # everything but I, and G (G would make it GBP)
+_GBP_RESERVED0: Final = 0xFFFFFFFF & ~(FLAG_G | FLAG_I | GBP_D | GBP_A | GBP_ID_MASK)  # 0x77B70000
 
 
 @st.composite
@@ -243,7 +251,8 @@ def gpe_headers(
 
 def header_bytes() -> st.SearchStrategy[bytes]:
     """Any 8 bytes, biased toward the interesting flag bytes (0x08, 0x88, 0x0C, 0x00)."""
-    flags = st.sampled_from([0x08, 0x88, 0x0C, 0x00, 0x0A, 0xFF]) | st.integers(0, 0xFF)
+    interesting = [FLAG_I, FLAG_G | FLAG_I, FLAG_I | GPE_P, 0, 0x0A000000, 0xFF000000]  # plain, GBP, GPE, ...
+    flags = st.sampled_from([word0 >> 24 for word0 in interesting]) | st.integers(0, 0xFF)
     return st.tuples(flags, st.binary(min_size=7, max_size=7)).map(lambda t: bytes((t[0],)) + t[1])
 
 
@@ -371,8 +380,7 @@ def _ipv6(src: str, dst: str, nh: int, payload: bytes, hlim: int) -> bytes:
 
 
 def _l4_checksum6(src: str, dst: str, nh: int, segment: bytes) -> int:
-    pseudo = ip_info(src).packed + ip_info(dst).packed + struct.pack("!IxxxB", len(segment), nh)
-    return internet_checksum(pseudo + segment)
+    return internet_checksum(pseudo_header(ip_info(src).packed, ip_info(dst).packed, len(segment), nh) + segment)
 
 
 @st.composite

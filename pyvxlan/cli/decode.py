@@ -34,9 +34,13 @@ from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, outpu
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import (
+    ETH_P_IPV4,
+    ETH_P_IPV6,
     IPPROTO_UDP,
+    IPV6_EXTENSION_HEADERS,
     LINUX_VXLAN_PORT,
     PLAIN_IPV4_INNER,
+    VLAN_ETHERTYPES,
     VXLAN_GPE_PORT,
     VXLAN_PORT,
     Decapsulated,
@@ -99,10 +103,8 @@ _ICMP_ECHO = struct.Struct("!BB2xHH").unpack_from
 _IN4 = struct.Struct("!BxH2xHxB2x8s").unpack_from
 
 ARP: Final = 0x0806
-IPV4: Final = 0x0800
-IPV6: Final = 0x86DD
-_VLAN_TYPES: Final = (0x8100, 0x88A8)
-_IPV6_EXT: Final = (0, 43, 60)
+IPV4: Final = ETH_P_IPV4
+IPV6: Final = ETH_P_IPV6
 
 _mac_pairs: dict[bytes, str] = {}
 
@@ -216,7 +218,7 @@ def _ipv6(buf: bytes, p: int, end: int) -> str:
     src, dst = buf[p + 8 : p + 24], buf[p + 24 : p + 40]
     nh = buf[p + 6]
     q = p + 40
-    while nh in _IPV6_EXT and end - q >= 8:
+    while nh in IPV6_EXTENSION_HEADERS and end - q >= 8:
         nh, q = buf[q], q + (buf[q + 1] + 1) * 8
     if nh == 44:
         return f"IPv6 {_ip(src)} > {_ip(dst)} fragment"
@@ -267,7 +269,7 @@ def inner_summary(buf: bytes, start: int, end: int) -> str:
     p = start + 14
     tags = ""
     n = 0
-    while etype in _VLAN_TYPES and end - p >= 4:
+    while etype in VLAN_ETHERTYPES and end - p >= 4:
         if n < _TAGS_SHOWN:
             tags += f"vlan {((buf[p] << 8) | buf[p + 1]) & 0x0FFF}, "
         n += 1
@@ -421,7 +423,7 @@ def _inner_l3(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int)
         return -1, start
     etype = (buf[start + 12] << 8) | buf[start + 13]
     p = start + 14
-    while etype in _VLAN_TYPES and end - p >= 4:
+    while etype in VLAN_ETHERTYPES and end - p >= 4:
         etype = (buf[p + 2] << 8) | buf[p + 3]
         p += 4
     return etype, p
@@ -804,7 +806,7 @@ class DecodePrinter:
                                 inner = f"IPv4 {texts[2]} ICMP echo {kind} id {ident} seq {seq}"
                         if not inner:
                             inner = _ipv4(buf, p, end)
-                    elif ietype == 0x8100 or ietype == 0x88A8:  # noqa: PLR1714
+                    elif ietype in VLAN_ETHERTYPES:
                         inner = inner_summary(buf, i, end).split(", ", 1)[1]
                     else:
                         inner = _l3(ietype, buf, p, end)

@@ -18,10 +18,17 @@ from pyvxlan.wire.addr import IpInfo, format_mac, ip_info, multicast_mac_for, pa
 from pyvxlan.wire.header import VNI_MAX, GpeHeader, VxlanHeader, byte_view, check_bool, check_int, describe
 
 __all__ = [
+    "ETH_P_8021AD",
+    "ETH_P_8021Q",
+    "ETH_P_IPV4",
+    "ETH_P_IPV6",
+    "IPPROTO_UDP",
+    "IPV6_EXTENSION_HEADERS",
     "IANA_SOURCE_PORTS",
     "LINUX_SOURCE_PORTS",
     "LINUX_VXLAN_PORT",
     "VXLAN_GPE_PORT",
+    "VLAN_ETHERTYPES",
     "VXLAN_PORT",
     "Decapsulated",
     "decapsulate",
@@ -52,8 +59,10 @@ ETH_P_8021Q: Final = 0x8100
 ETH_P_8021AD: Final = 0x88A8
 IPPROTO_UDP: Final = 17
 _FLOW_PROTOS: Final = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: have ports
-_VLAN_TYPES: Final = frozenset((ETH_P_8021Q, ETH_P_8021AD))
-_IPV6_EXT: Final = frozenset((0, 43, 60))  # hop-by-hop, routing, destination options
+VLAN_ETHERTYPES: Final = frozenset((ETH_P_8021Q, ETH_P_8021AD))
+"""The ethertypes of an 802.1Q or 802.1ad tag, which the walks over VLAN tags skip."""
+IPV6_EXTENSION_HEADERS: Final = frozenset((0, 43, 60))
+"""Hop-by-hop, routing and destination options: the IPv6 extension headers skipped to reach UDP."""
 
 _H: Final = struct.Struct("!H")
 _HHHH: Final = struct.Struct("!HHHH")
@@ -129,7 +138,7 @@ def ethertype_offset(inner: bytes | bytearray | memoryview) -> tuple[int, int]:
     (2048, 18)
     """
     off, etype = 14, (inner[12] << 8) | inner[13]
-    while etype in (ETH_P_8021Q, ETH_P_8021AD) and len(inner) >= off + 4:
+    while etype in VLAN_ETHERTYPES and len(inner) >= off + 4:
         etype = (inner[off + 2] << 8) | inner[off + 3]
         off += 4
     return etype, off
@@ -187,7 +196,7 @@ def flow_port(inner: bytes | bytearray | memoryview, low: int, span: int) -> int
         key = inner
     else:
         etype = (inner[12] << 8) | inner[13]
-        if etype in _VLAN_TYPES:
+        if etype in VLAN_ETHERTYPES:
             etype, off = ethertype_offset(inner)
         else:
             off = 14
@@ -670,7 +679,7 @@ def decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose: see the do
     etype = (mv[12] << 8) | mv[13]
     off = 14
     vlans: tuple[int, ...] = ()
-    while etype in (ETH_P_8021Q, ETH_P_8021AD):
+    while etype in VLAN_ETHERTYPES:
         if n < off + 4:
             raise TruncatedError("ethernet", off, f"802.1Q tag needs 4 bytes, got {n - off}")
         vlans += (((mv[off] << 8) | mv[off + 1]) & 0x0FFF,)
@@ -729,7 +738,7 @@ def decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose: see the do
         src = bytes(mv[off + 8 : off + 24])
         dst = bytes(mv[off + 24 : off + 40])
         uoff = off + 40
-        while nh in _IPV6_EXT:
+        while nh in IPV6_EXTENSION_HEADERS:
             if end < uoff + 8:
                 raise TruncatedError("ipv6", uoff, "extension header needs 8 bytes")
             nh, uoff = mv[uoff], uoff + (mv[uoff + 1] + 1) * 8
