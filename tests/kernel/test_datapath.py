@@ -301,6 +301,17 @@ def counters_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, i
 VERSIONS = pytest.mark.parametrize("version", [4, 6], ids=["ipv4", "ipv6"])
 
 
+def _proxy_rig(rigs: list[Rig], version: int) -> tuple[Rig, Vtep]:
+    """A ``proxy`` device and its model, both with the neighbours 2001:db8:1::2 and 203.0.113.2."""
+    rig = Rig(version, "proxy")
+    rigs.append(rig)
+    v = model(rig, proxy=True)
+    for ip in ("2001:db8:1::2", "203.0.113.2"):
+        rig.ip("neigh", "add", ip, "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
+        v.neigh_add(ip, "02:00:00:00:00:02")
+    return rig, v
+
+
 # --- point 12: proxy replies, byte for byte -------------------------------------------------------
 
 
@@ -336,13 +347,7 @@ def test_neigh_reduce_and_arp_reduce_replies_are_the_kernels(rigs: list[Rig], ve
     """vxlan_na_create / arp_create: for each NS and ARP request (traffic class and flow label,
     options or none, padding), the model's reply is the kernel's byte for byte; with a ``router``
     FDB entry for the neighbour's MAC too."""
-    rig = Rig(version, "proxy")
-    rigs.append(rig)
-    rig.ip("neigh", "add", "2001:db8:1::2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
-    rig.ip("neigh", "add", "203.0.113.2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
-    v = model(rig, proxy=True)
-    v.neigh_add("2001:db8:1::2", "02:00:00:00:00:02")
-    v.neigh_add("203.0.113.2", "02:00:00:00:00:02")
+    rig, v = _proxy_rig(rigs, version)
     for router in (False, True):
         if router:
             _run(
@@ -683,13 +688,7 @@ def test_random_proxy_requests_are_answered_as_the_kernel(rigs: list[Rig], versi
     import random
 
     rng = random.Random(9_12)
-    rig = Rig(version, "proxy")
-    rigs.append(rig)
-    rig.ip("neigh", "add", "2001:db8:1::2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
-    rig.ip("neigh", "add", "203.0.113.2", "lladdr", "02:00:00:00:00:02", "dev", "pvh6vx", "nud", "permanent")
-    v = model(rig, proxy=True)
-    v.neigh_add("2001:db8:1::2", "02:00:00:00:00:02")
-    v.neigh_add("203.0.113.2", "02:00:00:00:00:02")
+    rig, v = _proxy_rig(rigs, version)
     answered = 0
     for _ in range(60):
         sender = bytes((rng.randrange(0, 256) & 0xFE | 0x02, *rng.randbytes(5)))
