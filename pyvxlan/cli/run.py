@@ -156,12 +156,9 @@ def _run_both(scenario: Scenario, args: argparse.Namespace) -> int:
             raise UsageError(f"--backend both and --{option} cannot be used together: it compares two labs in step")
     require_kernel_extra()
     require_privilege("build a lab in network namespaces")  # before a line is printed
-    from pyvxlan.kernel.lab import KernelLab
-    from pyvxlan.sim import SimLab
-
     try:
-        check_backend(scenario, SimLab, "sim")
-        check_backend(scenario, KernelLab, "kernel", skip_sim_only=True)  # it does nothing for those
+        check_backend(scenario, "sim")
+        check_backend(scenario, "kernel", skip_sim_only=True)  # it does nothing for those
     except ConfigError as exc:
         raise TopologyFileError(args.file, exc.field, exc.reason) from None
     topo = scenario.topology
@@ -193,23 +190,17 @@ def _main(args: argparse.Namespace) -> int:
         check_output_path(args.pcap)
     if args.backend == "both":
         return _run_both(scenario, args)
-    lab_type: type
-    if args.backend == "sim":
-        from pyvxlan.sim import SimLab
-
-        lab_type = SimLab
-    else:
-        from pyvxlan.kernel.lab import KernelLab, require_kernel_extra
+    if args.backend == "kernel":
+        from pyvxlan.kernel.lab import require_kernel_extra
 
         require_kernel_extra()
         from pyvxlan.kernel.netlink import require_privilege
 
         require_privilege("build a lab in network namespaces")  # before a line is printed
-        lab_type = KernelLab
     try:
         # Every step against the backend before the first one runs: a run that stops half-way
         # has already changed what a re-run would see (on the kernel, real state).
-        check_backend(scenario, lab_type, args.backend)
+        check_backend(scenario, args.backend)
     except ConfigError as exc:
         raise TopologyFileError(args.file, exc.field, exc.reason) from None
     topo = scenario.topology

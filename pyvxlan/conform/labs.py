@@ -159,17 +159,16 @@ def run_both(
     import trio
     import trio.testing
 
-    from pyvxlan.sim import KEPT_EVENTS, SimLab
+    from pyvxlan.sim import KEPT_EVENTS
     from pyvxlan.sim import open_lab as open_sim_lab
 
     # Every step against both backends before the first one runs (ConfigError naming the step);
     # the kernel side does nothing for a simulator-only expectation.
-    check_backend(scenario, SimLab, "sim")
+    check_backend(scenario, "sim")
     if other is None:
         from pyvxlan.kernel import open_lab as open_kernel_lab
-        from pyvxlan.kernel.lab import KernelLab
 
-        check_backend(scenario, KernelLab, "kernel", skip_sim_only=True)
+        check_backend(scenario, "kernel", skip_sim_only=True)
         other = open_kernel_lab
 
     sim_states: list[LabState] = []

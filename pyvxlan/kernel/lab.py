@@ -47,7 +47,7 @@ except ModuleNotFoundError as exc:
     HAVE_NETLINK = False
 else:
     HAVE_NETLINK = True
-from pyvxlan.lab import PingResult
+from pyvxlan.lab import PingResult, lab_key_error
 from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops
 from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
@@ -665,7 +665,8 @@ async def _echo(
 
 
 class KernelLab:
-    """A running lab in namespaces (:func:`open_lab`). Implements :class:`~pyvxlan.lab.Lab`."""
+    """A running lab in namespaces (:func:`open_lab`). Implements :class:`~pyvxlan.lab.Lab`
+    (the simulator's extras, :class:`~pyvxlan.lab.SimulatedLab`, it has not)."""
 
     def __init__(self, topology: Topology, prefix: str, names: _Names, nursery: trio.Nursery, ctx: _Ctx) -> None:
         self.topology = topology
@@ -689,22 +690,22 @@ class KernelLab:
         return self._names.underlay if name == UNDERLAY else self._names.ns(name)
 
     def vtep(self, host: str, vni: int) -> KernelVtep:
-        """The vxlan device with ``vni`` on ``host``; ``KeyError`` when there is none."""
-        try:
-            return self._vteps[(host, vni)]
-        except KeyError:
-            raise KeyError(f"host {host!r} has no vxlan device with VNI {vni}") from None
+        """The vxlan device with ``vni`` on ``host``; :class:`~pyvxlan.errors.LabKeyError` when
+        there is none."""
+        if (host, vni) not in self._vteps:
+            self.topology.host(host).device(vni)  # the LabKeyError naming the missing host or device
+        return self._vteps[(host, vni)]
 
     def vteps(self) -> dict[tuple[str, int], KernelVtep]:
         """Every VTEP, keyed by (host, VNI)."""
         return dict(self._vteps)
 
     def guest(self, name: str) -> KernelGuest:
-        """The guest called ``name``; ``KeyError`` when there is none."""
-        try:
-            return self._guests[name]
-        except KeyError:
-            raise KeyError(f"no guest is called {name!r}") from None
+        """The guest called ``name``; :class:`~pyvxlan.errors.LabKeyError` when there is none."""
+        guest = self._guests.get(name)
+        if guest is None:
+            raise lab_key_error("guest", name, self._guests)
+        return guest
 
     def guests(self) -> list[KernelGuest]:
         return list(self._guests.values())

@@ -51,11 +51,13 @@ from typing import Any
 
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.errors import ConfigError
-from pyvxlan.lab import Lab
-from pyvxlan.lab.topology import Topology, TopologyFileError, parse_topology, read_toml
+from pyvxlan.lab import Lab, SimulatedLab
+from pyvxlan.lab.topology import LinkProfile, Topology, TopologyFileError, parse_topology, read_toml
 
 __all__ = [
+    "BACKENDS",
     "MAX_SECONDS",
+    "SIMULATED_STEPS",
     "SIM_ONLY",
     "Scenario",
     "Step",
@@ -102,12 +104,15 @@ COUNTERS = (
 )
 # EventKind's values (pyvxlan.sim.events), spelled here so that parsing a file loads no simulator.
 EVENT_KINDS = ("learned", "migrated", "expired", "missed", "dropped", "joined", "left", "action")
-# The lab method each expectation reads; a backend without it cannot run the step.
-_READS = {"expect-counter": "stats", "expect-event": "event_counts"}
 #: The expectations that read the simulator's own totals and events: ``--backend both`` checks
 #: them on the simulator side only (the kernel side does nothing for them); ``--backend kernel``
 #: refuses them.
-SIM_ONLY = frozenset(_READS)
+SIM_ONLY = frozenset({"expect-counter", "expect-event"})
+#: Every step only a simulated lab (:class:`~pyvxlan.lab.SimulatedLab`) can do: the expectations
+#: above and ``link``, which shapes a link (delay, loss, ...).
+SIMULATED_STEPS = SIM_ONLY | {"link"}
+#: The backends a scenario runs on (``pyvxlan run --backend``), and whether each is simulated.
+BACKENDS = {"sim": True, "kernel": False}
 _EXPECT = ("all", "some", "none")
 
 
@@ -369,8 +374,8 @@ async def run_scenario(
                 detail = f"no entry to {dst}; there is: " + "; ".join(e.bridge_line(name) for e in for_mac)
             else:
                 detail = f"no entry for {mac}"
-        elif a in _READS:
-            passed, detail = _expect_count(lab, step)
+        elif a in SIM_ONLY:
+            passed, detail = _expect_count(_simulated(lab, step), step)
         else:
             await _fault(lab, step)
         result = StepResult(i, step, now(), passed, detail, tuple(found))
@@ -379,9 +384,16 @@ async def run_scenario(
     return results
 
 
-def _expect_count(lab: Lab, step: Step) -> tuple[bool, str]:
+def _simulated(lab: Lab, step: Step) -> SimulatedLab:
+    """``lab`` as the simulated lab ``step`` needs (:func:`check_backend` refuses such a step on
+    another backend before a run starts)."""
+    if not isinstance(lab, SimulatedLab):
+        raise ConfigError("action", f"{step.action} is not supported by this backend")
+    return lab
+
+
+def _expect_count(sim: SimulatedLab, step: Step) -> tuple[bool, str]:
     """An ``expect-counter`` or ``expect-event`` step against the lab's totals since it opened."""
-    sim: Any = lab  # stats, event_counts and events are the simulator's (check_backend checked)
     if step.action == "expect-counter":
         value = int(getattr(sim.stats(), step.get("counter")))
         what = step.get("counter")
@@ -414,49 +426,40 @@ def needs_all_events(scenario: Scenario) -> bool:
     )
 
 
-# The lab method each fault step calls; a backend that lacks one cannot run that step.
-_FAULTS = {
-    "move": "move_guest",
-    "link-down": "link_down",
-    "link-up": "link_up",
-    "link": "set_link",
-    "partition": "partition",
-    "heal": "heal",
-    "vtep-down": "vtep_down",
-    "vtep-up": "vtep_up",
-}
-
-
-def check_backend(scenario: Scenario, lab_type: type, backend: str, *, skip_sim_only: bool = False) -> None:
+def check_backend(scenario: Scenario, backend: str, *, skip_sim_only: bool = False) -> None:
     """Raise :class:`~pyvxlan.ConfigError` (field ``step N.action``, N from 1) for the first step
-    that labs of ``lab_type`` cannot do, so that a run fails before its first step, not half-way.
-    With ``skip_sim_only`` the :data:`SIM_ONLY` expectations are not checked: the side of
-    ``--backend both`` held against the simulator does nothing for them."""
+    that the ``backend`` (a key of :data:`BACKENDS`) cannot do, so that a run fails before its
+    first step, not half-way. With ``skip_sim_only`` the :data:`SIM_ONLY` expectations are not
+    checked: the side of ``--backend both`` held against the simulator does nothing for them."""
+    if backend not in BACKENDS:
+        raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if BACKENDS[backend]:
+        return
     for i, step in enumerate(scenario.steps):
         if skip_sim_only and step.action in SIM_ONLY:
             continue
-        method = _FAULTS.get(step.action) or _READS.get(step.action)
-        if method is not None and getattr(lab_type, method, None) is None:
+        if step.action in SIMULATED_STEPS:
             raise ConfigError(f"step {i + 1}.action", f"{step.action} is not supported by the {backend} backend")
 
 
 async def _fault(lab: Lab, step: Step) -> None:
     a = step.action
-    func = getattr(lab, _FAULTS[a], None)
-    if func is None:
-        raise ConfigError("action", f"{a} is not supported by this backend")
     if a == "move":
-        await func(step.get("guest"), step.get("to"))
-    elif a in ("link-down", "link-up"):
-        func(step.get("host"))
+        await lab.move_guest(step.get("guest"), step.get("to"))
+    elif a == "link-down":
+        lab.link_down(step.get("host"))
+    elif a == "link-up":
+        lab.link_up(step.get("host"))
     elif a == "link":
-        from pyvxlan.lab.topology import LinkProfile
-
         fields = {k: v for k, v in step.args if k != "host"}
-        func(step.get("host"), LinkProfile(**fields))
+        _simulated(lab, step).set_link(step.get("host"), LinkProfile(**fields))
     elif a == "partition":
-        func(*step.get("sides"))
+        lab.partition(*step.get("sides"))
     elif a == "heal":
-        func()
+        lab.heal()
+    elif a == "vtep-down":
+        await lab.vtep_down(step.get("host"), step.get("vni"))
+    elif a == "vtep-up":
+        await lab.vtep_up(step.get("host"), step.get("vni"))
     else:
-        await func(step.get("host"), step.get("vni"))
+        raise ConfigError("action", f"{a} is not an action")

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.errors import ConfigError
+from pyvxlan.lab.protocol import lab_key_error
 from pyvxlan.wire.addr import normalize_mac
 
 __all__ = [
@@ -260,11 +261,11 @@ class Host:
             seen_name.update((dev.name, dev.bridge))
 
     def device(self, vni: int) -> VxlanDevice:
-        """The device with ``vni``; ``KeyError`` when the host has none."""
+        """The device with ``vni``; :class:`~pyvxlan.errors.LabKeyError` when the host has none."""
         for dev in self.devices:
             if dev.vni == vni:
                 return dev
-        raise KeyError(f"host {self.name} has no vxlan device with VNI {vni}")
+        raise lab_key_error(f"vxlan device on host {self.name!r} with VNI", vni, [d.vni for d in self.devices])
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,18 +398,18 @@ class Topology:
     # --- lookups ----------------------------------------------------------------------------------
 
     def host(self, name: str) -> Host:
-        """The host called ``name``; ``KeyError`` when there is none."""
-        try:
-            return self._hosts_by_name[name]
-        except KeyError:
-            raise KeyError(f"no host is called {name!r}") from None
+        """The host called ``name``; :class:`~pyvxlan.errors.LabKeyError` when there is none."""
+        host = self._hosts_by_name.get(name)
+        if host is None:
+            raise lab_key_error("host", name, self._hosts_by_name)
+        return host
 
     def guest(self, name: str) -> GuestSpec:
-        """The guest called ``name``; ``KeyError`` when there is none."""
+        """The guest called ``name``; :class:`~pyvxlan.errors.LabKeyError` when there is none."""
         for guest in self.guests:
             if guest.name == name:
                 return guest
-        raise KeyError(f"no guest is called {name!r}")
+        raise lab_key_error("guest", name, [g.name for g in self.guests])
 
     def vnis(self) -> list[int]:
         """Every VNI that some host has a device for, in ascending order."""

@@ -41,7 +41,7 @@ def test_cleanup_without_privilege_says_so_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(nl.os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
-    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda status_path="": False)
+    monkeypatch.setattr(nl, "has_cap_net_admin", lambda status_path="": False)
     assert main(["lab", "cleanup"]) == 2
     assert capsys.readouterr().err == "pyvxlan: error: root or CAP_NET_ADMIN is needed to remove lab namespaces\n"
 
@@ -50,7 +50,7 @@ def test_demo_on_the_kernel_without_privilege_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(nl.os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
-    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda status_path="": False)
+    monkeypatch.setattr(nl, "has_cap_net_admin", lambda status_path="": False)
     assert main(["demo", "--backend", "kernel"]) == 2
     assert (
         capsys.readouterr().err

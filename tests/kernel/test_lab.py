@@ -11,10 +11,11 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError, VtepControl
+from pyvxlan.errors import LabKeyError
 from pyvxlan.kernel import lab as labmod
 from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
 from pyvxlan.kernel import netlink as nl
-from pyvxlan.lab import Lab
+from pyvxlan.lab import Lab, SimulatedLab
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 from pyvxlan.wire import pcap as pcapmod
 
@@ -35,6 +36,24 @@ def test_classic_demo_pings(root: None, mode: FdbMode, ipv6: bool) -> None:
             back = await lab.guest("guest2").ping("203.0.113.1")
             assert back.received == 1
             assert (await lab.guest("guest1").ping("203.0.113.99", timeout=0.2)).received == 0
+
+    trio.run(main)
+
+
+def test_lookups_raise_lab_key_errors_as_the_simulated_lab_does(root: None) -> None:
+    async def main() -> None:
+        async with open_lab(classic_demo()) as lab:
+            assert isinstance(lab, Lab) and not isinstance(lab, SimulatedLab)
+            for call, message in (
+                (lambda: lab.guest("x"), "no guest 'x' (there are: guest1, guest2)"),
+                (lambda: lab.vtep("host1", 11), "no vxlan device on host 'host1' with VNI 11 (there are: 10)"),
+                (lambda: lab.vtep("host9", 10), "no host 'host9' (there are: host1, host2)"),
+                (lambda: lab.guest_host("g"), "no guest 'g' (there are: guest1, guest2)"),
+                (lambda: lab.link_down("host9"), "no host 'host9' (there are: host1, host2)"),
+            ):
+                with pytest.raises(LabKeyError) as info:
+                    call()
+                assert str(info.value) == message
 
     trio.run(main)
 
@@ -217,7 +236,7 @@ def test_a_failing_step_names_its_command_and_cleans_up(root: None) -> None:
 
 def test_open_lab_without_privilege_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(labmod.nl.os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
-    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda status_path="": False)
+    monkeypatch.setattr(nl, "has_cap_net_admin", lambda status_path="": False)
 
     async def main() -> None:
         async with open_lab(classic_demo()):

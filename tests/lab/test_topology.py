@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pyvxlan import ConfigError, VtepConfig
+from pyvxlan.errors import LabKeyError
 from pyvxlan.lab.topology import (
     FdbMode,
     GuestSpec,
@@ -105,14 +106,18 @@ def test_vtep_config_per_mode() -> None:
     assert (ctl.group, ctl.learning, ctl.proxy) == (None, False, True)
 
 
-def test_lookups_raise_key_error() -> None:
+def test_lookups_raise_lab_key_errors_as_the_labs_do() -> None:
     topo = classic_demo()
-    with pytest.raises(KeyError, match="no host is called 'nope'"):
-        topo.host("nope")
-    with pytest.raises(KeyError, match="host host1 has no vxlan device with VNI 11"):
-        topo.vtep_config("host1", 11)
-    with pytest.raises(KeyError, match="no guest is called 'x'"):
-        topo.guest("x")
+    for call, message in (
+        (lambda: topo.host("nope"), "no host 'nope' (there are: host1, host2)"),
+        (lambda: topo.vtep_config("host1", 11), "no vxlan device on host 'host1' with VNI 11 (there are: 10)"),
+        (lambda: topo.guest("x"), "no guest 'x' (there are: guest1, guest2)"),
+        (lambda: classic_demo(21).guest("x"), "no guest 'x'"),
+    ):
+        with pytest.raises(LabKeyError) as info:
+            call()
+        assert str(info.value) == message
+        assert isinstance(info.value, KeyError)  # code written against KeyError keeps working
 
 
 def test_with_guest_on_moves_the_guest() -> None:

@@ -251,11 +251,10 @@ def test_step_numbers_in_errors_count_as_the_report_does(capsys: pytest.CaptureF
 def test_the_kernel_backend_refuses_counter_expectations_before_running(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from pyvxlan.kernel.lab import KernelLab
     from pyvxlan.lab.scenario import check_backend, load_scenario
 
     with pytest.raises(pyvxlan.ConfigError) as exc:
-        check_backend(load_scenario(_write(tmp_path)), KernelLab, "kernel")
+        check_backend(load_scenario(_write(tmp_path)), "kernel")
     assert str(exc.value) == "step 3.action: expect-counter is not supported by the kernel backend"
 
 
