@@ -335,7 +335,7 @@ class Decapsulated:
     ``bytes(d.inner)`` copies it. Addresses are formatted only when read.
 
     An immutable value: its fields are read-only properties. :func:`decapsulate` builds these
-    without this constructor; calling the class builds one from its fields (checked), which is
+    without this constructor (it sets the fields it read from the wire, which are checked); calling the class builds one from its fields (checked), which is
     what ``repr`` prints, so ``eval(repr(d)) == d``. Two are equal when every field is (``inner``
     compared as bytes). A ``Decapsulated`` is not hashable: it holds a view of a buffer that may
     change.
@@ -349,7 +349,7 @@ class Decapsulated:
         "_dst_port",
         "_ttl",
         "_vlans",
-        "_macs",
+        "_frame",
         "_inner_offset",
         "_udp_checksum",
     )
@@ -388,7 +388,7 @@ class Decapsulated:
         self._dst_port: int = check_int(dst_port, "dst_port", 0, 65535)
         self._ttl: int = check_int(ttl, "ttl", 0, 255)
         self._vlans: tuple[int, ...] = vlans
-        self._macs: bytes | memoryview = macs
+        self._frame: bytes | memoryview = macs  # what a decoded frame's outer MACs are read from
         self._inner_offset: int = check_int(inner_offset, "inner_offset", 0, None)
         self._udp_checksum: int = check_int(udp_checksum, "udp_checksum", 0, 0xFFFF)
 
@@ -471,16 +471,16 @@ class Decapsulated:
 
     @property
     def outer_eth_dst(self) -> str:
-        return format_mac(self._macs[0:6])
+        return format_mac(self._frame[0:6])
 
     @property
     def outer_eth_src(self) -> str:
-        return format_mac(self._macs[6:12])
+        return format_mac(self._frame[6:12])
 
     @property
     def outer_macs_packed(self) -> bytes:
         """The outer destination and source MACs, 12 bytes as on the wire."""
-        return bytes(self._macs)
+        return bytes(self._frame[0:12])
 
     @property
     def inner_offset(self) -> int:
@@ -511,35 +511,10 @@ class Decapsulated:
             and self._addrs == other._addrs
             and (self._src_port, self._dst_port, self._ttl, self._vlans, self._inner_offset, self._udp_checksum)
             == (other._src_port, other._dst_port, other._ttl, other._vlans, other._inner_offset, other._udp_checksum)
-            and bytes(self._macs) == bytes(other._macs)
+            and bytes(self._frame[0:12]) == bytes(other._frame[0:12])
         )
 
     __hash__ = None  # type: ignore[assignment]  # holds a memoryview
-
-    @staticmethod
-    def _of(  # noqa: PLR0917 - decapsulate's positional fast constructor
-        header: VxlanHeader | GpeHeader,
-        inner: memoryview,
-        addrs: bytes,
-        ports: tuple[int, int],
-        ttl: int,
-        vlans: tuple[int, ...],
-        macs: memoryview,
-        inner_offset: int,
-        udp_checksum: int,
-    ) -> Decapsulated:
-        # decapsulate's constructor: fields read from the wire are already checked.
-        d = _new(Decapsulated)
-        d._header = header
-        d._inner = inner
-        d._addrs = addrs
-        d._src_port, d._dst_port = ports
-        d._ttl = ttl
-        d._vlans = vlans
-        d._macs = macs
-        d._inner_offset = inner_offset
-        d._udp_checksum = udp_checksum
-        return d
 
 
 def _rebuild_decapsulated(fields: dict[str, Any]) -> Decapsulated:
@@ -660,20 +635,47 @@ def decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose: see the do
         if mv.ndim != 1 or mv.itemsize != 1:
             mv = mv.cast("B")
     n = len(mv)
-    if not strict:
-        plain = plain_ipv4(mv, 0, n)
-        if plain is not None and plain[4] in ports:
-            return Decapsulated._of(
-                VxlanHeader.decode(plain[6]),
-                mv[PLAIN_IPV4_INNER:],
-                plain[2],
-                (plain[3], plain[4]),
-                plain[1],
-                (),
-                mv[0:12],
-                PLAIN_IPV4_INNER,
-                plain[5],
-            )
+    plain = None if strict else plain_ipv4(mv, 0, n)
+    if plain is not None and plain[4] in ports:
+        _tos, ttl, addrs, sport, dport, csum, raw = plain
+        header: VxlanHeader | GpeHeader = _vx_decode(raw)
+        inner_offset = PLAIN_IPV4_INNER
+        inner = mv[PLAIN_IPV4_INNER:]
+        vlans: tuple[int, ...] = ()
+    else:
+        header, inner_offset, end, addrs, sport, dport, ttl, vlans, csum = _general(
+            mv, n, ports, gpe_ports, strict, gbp, wire_length
+        )
+        inner = mv[inner_offset:end]
+    # The class's constructor for wire input: every field was read from the frame and checked.
+    d = _new(Decapsulated)
+    d._header = header
+    d._inner = inner
+    d._addrs = addrs
+    d._src_port = sport
+    d._dst_port = dport
+    d._ttl = ttl
+    d._vlans = vlans
+    d._frame = mv  # the outer MACs are read from it when asked for
+    d._inner_offset = inner_offset
+    d._udp_checksum = csum
+    return d
+
+
+_General: TypeAlias = tuple[VxlanHeader | GpeHeader, int, int, bytes, int, int, int, tuple[int, ...], int]
+
+
+def _general(  # noqa: PLR0917 - decapsulate's arguments, checked
+    mv: memoryview,
+    n: int,
+    ports: Collection[int],
+    gpe_ports: Collection[int],
+    strict: bool,
+    gbp: bool,
+    wire_length: int,
+) -> _General:
+    # decapsulate's general path: any layout. The header, where the inner frame starts and ends,
+    # the addresses, ports, TTL, VLAN ids and UDP checksum.
     if n < 14:
         raise TruncatedError("ethernet", 0, f"need 14 bytes, got {n}")
     etype = (mv[12] << 8) | mv[13]
@@ -770,7 +772,7 @@ def decapsulate(  # noqa: PLR0917 - positional-or-keyword on purpose: see the do
         header = _gpe_decode(mv, strict=strict, offset=voff) if end >= voff + 8 else _short(end, voff, "vxlan-gpe")
     else:
         raise NotVxlanError("udp", uoff + 2, f"destination port {dport} is not a VXLAN port")
-    return Decapsulated._of(header, mv[voff + 8 : end], src + dst, (sport, dport), ttl, vlans, mv[0:12], voff + 8, csum)
+    return header, voff + 8, end, src + dst, sport, dport, ttl, vlans, csum
 
 
 def _short(end: int, voff: int, layer: str) -> VxlanHeader:
