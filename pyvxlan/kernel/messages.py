@@ -57,6 +57,7 @@ __all__ = [
     "RTM_GETNEIGH",
     "RTM_NEWNEIGH",
     "RTNLGRP_NEIGH_MASK",
+    "STATE_BITS",
     "USER_HZ",
     "VXLAN_READ",
     "FdbRecord",
@@ -429,17 +430,18 @@ def parse_fdb_records(buf: bytes | bytearray | memoryview, ifindex: int) -> list
 
 # --- FDB states and entries -------------------------------------------------------------------------
 
-_STATE_BITS = {
+#: The NUD_* bits ``bridge fdb add ... STATE`` sends for each :class:`~pyvxlan.FdbState`.
+STATE_BITS: Final = {
     FdbState.PERMANENT: NUD_PERMANENT | NUD_NOARP,  # bridge fdb add's default
     FdbState.STATIC: NUD_REACHABLE | NUD_NOARP,  # bridge fdb add ... static
     FdbState.REACHABLE: NUD_REACHABLE,  # bridge fdb add ... dynamic (and learned entries)
 }
-_STATES = {bits: state for state, bits in _STATE_BITS.items()} | {NUD_PERMANENT | NUD_REACHABLE: FdbState.PERMANENT}
+_STATES = {bits: state for state, bits in STATE_BITS.items()} | {NUD_PERMANENT | NUD_REACHABLE: FdbState.PERMANENT}
 
 
 def nud_state(state: FdbState) -> int:
     """The NUD_* bits ``bridge fdb add ... STATE`` sends for ``state``."""
-    return _STATE_BITS[state]
+    return STATE_BITS[state]
 
 
 def fdb_state(bits: int) -> FdbState:

@@ -420,7 +420,7 @@ class KernelVtep:
             raise ConfigError("entry", f"must be an FdbEntry, got {type(entry).__name__}")
         flags = nlm.NLM_F_REQUEST | nlm.NLM_F_ACK | nlm.NLM_F_CREATE | nlm.NLM_F_APPEND
         mac = entry.mac
-        state = nlm.nud_state(entry.state) if type(entry.state) is FdbState else None
+        state = nlm.STATE_BITS.get(entry.state)
         dst = _dst_info(entry.dst) if type(entry.dst) is str else None
         if (
             entry.port is None
