@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import io
 import math
 import os
 import select
@@ -93,7 +94,12 @@ def _usec(ts: float) -> tuple[int, int]:
 
 def _put(f: IO[bytes], data: bytes | bytearray | memoryview) -> None:
     # A raw file may take fewer bytes than it is given; a capture with a hole in it is garbage.
-    n = f.write(data)
+    try:
+        n = f.write(data)
+    except ValueError:
+        if getattr(f, "closed", False) is True:  # io's "I/O operation on closed file."
+            raise ConfigError("target", "the file object is closed") from None
+        raise
     if n is not None and n != len(data):
         raise OSError(errno.EIO, f"short write to the pcap file: {n} of {len(data)} bytes written")
 
@@ -136,6 +142,8 @@ class PcapWriter:
         linktype = _int_setting("linktype", linktype, 0, 0xFFFF)
         if not isinstance(target, (str, os.PathLike)) and not callable(getattr(target, "write", None)):
             raise ConfigError("target", f"must be a path or a binary file object, got {type(target).__name__}")
+        if isinstance(target, io.TextIOBase):
+            raise ConfigError("target", f"must be a binary file object, got a text one ({type(target).__name__})")
         self._snaplen = snaplen
         self.count = 0
         if isinstance(target, (str, os.PathLike)):

@@ -152,6 +152,19 @@ def test_writer_rejects_bad_settings() -> None:
         w.write(b"x", ts=0.0)
 
 
+def test_writer_refuses_a_closed_or_text_file_object_with_a_config_error() -> None:
+    """Issue 11: no bare ValueError or TypeError from the file object the writer was given."""
+    buf = io.BytesIO()
+    w = PcapWriter(buf)
+    buf.close()
+    with pytest.raises(ConfigError, match=r"^target: the file object is closed$"):
+        w.write(b"x", ts=0.0)
+    with pytest.raises(ConfigError, match=r"^target: the file object is closed$"):
+        PcapWriter(buf)
+    with pytest.raises(ConfigError, match=r"^target: must be a binary file object, got a text one \(StringIO\)$"):
+        PcapWriter(io.StringIO())  # type: ignore[arg-type]
+
+
 # The calls below are wrong on purpose: the names are typed Any so that mypy lets them through.
 any_pcapwriter: Any = PcapWriter
 any_write: Any = write
