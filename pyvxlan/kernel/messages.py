@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState
-from pyvxlan.errors import BackendError
+from pyvxlan.errors import BackendError, ConfigError
 from pyvxlan.wire.addr import ip_info
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS
 
@@ -77,6 +77,7 @@ __all__ = [
     "parse_fdb_records",
     "parse_neigh_messages",
     "refusal",
+    "unnamed_interfaces",
     "vxlan_attributes",
 ]
 
@@ -440,8 +441,15 @@ _STATES = {bits: state for state, bits in STATE_BITS.items()} | {NUD_PERMANENT |
 
 
 def nud_state(state: FdbState) -> int:
-    """The NUD_* bits ``bridge fdb add ... STATE`` sends for ``state``."""
-    return STATE_BITS[state]
+    """The NUD_* bits ``bridge fdb add ... STATE`` sends for ``state``.
+
+    >>> nud_state(FdbState.STATIC) == NUD_REACHABLE | NUD_NOARP
+    True
+    """
+    bits = STATE_BITS.get(state)
+    if bits is None:
+        raise ConfigError("state", f"must be an FdbState, got {state!r}")
+    return bits
 
 
 def fdb_state(bits: int) -> FdbState:
@@ -468,15 +476,20 @@ if tuple(f.name for f in dataclasses.fields(FdbEntry)) != _FDB_FIELDS:  # pragma
 _SLOT_SETTERS = tuple(getattr(FdbEntry, name).__set__ for name in _FDB_FIELDS)
 
 
+def unnamed_interfaces(records: Sequence[FdbRecord], names: Mapping[int, str]) -> bool:
+    """True when a record's ``via`` interface index is not in ``names`` (time to read them again)."""
+    return any(r[4] and r[4] not in names for r in records)
+
+
 def fdb_entries(
     records: Sequence[FdbRecord], now: float, names: Mapping[int, str], dst_texts: dict[bytes, str]
 ) -> list[FdbEntry]:
     """``records`` (from :func:`parse_fdb_records`) as :class:`~pyvxlan.FdbEntry` values.
 
     ``updated`` and ``used`` become times in the clock of ``now``; ``names`` maps a ``via``
-    interface index to its name (a missing one raises :class:`KeyError`: the caller learns the
-    names and calls again). ``dst_texts`` caches remote addresses as text across calls (a table
-    has few distinct remotes); it is the caller's, and kept under 65,536 entries here.
+    interface index to its name (one it lacks is named ``if<index>``, as iproute2 names it; see
+    :func:`unnamed_interfaces`). ``dst_texts`` caches remote addresses as text across calls (a
+    table has few distinct remotes); it is the caller's, and kept under 65,536 entries here.
     """
     hz = float(USER_HZ)
     out: list[FdbEntry] = []
@@ -498,7 +511,7 @@ def fdb_entries(
         s_dst(e, dst_text)
         s_port(e, port)
         s_vni(e, vni)
-        s_if(e, names[via] if via else None)
+        s_if(e, (names.get(via) or f"if{via}") if via else None)
         s_state(e, states.get(state) or fdb_state(state))
         s_ext(e, bool(flags & ext_bit))
         s_upd(e, None if updated is None else now - updated / hz)

@@ -536,12 +536,10 @@ class KernelVtep:
         """:meth:`fdb`'s work, blocking, its times in the clock of ``now``: for synchronous
         callers (the kernel lab's ``fdb``); in async code ``await fdb()`` runs it in a thread."""
         records = nlm.parse_fdb_records(self._sock.dump(nlm.AF_BRIDGE, self._index), self._index)
-        try:
-            return nlm.fdb_entries(records, now, self._names, self._dst_texts)
-        except KeyError:
+        if nlm.unnamed_interfaces(records, self._names):
             # An underlay interface (``via``) we have not named yet: learn the names once.
             self._names = self._rtnl.names()
-            return nlm.fdb_entries(records, now, self._names, self._dst_texts)
+        return nlm.fdb_entries(records, now, self._names, self._dst_texts)
 
     # --- neighbours (proxy ARP/ND) ---------------------------------------------------------------
 

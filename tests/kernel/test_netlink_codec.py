@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyvxlan import BackendError, FdbEntry, FdbState, VtepConfig
+from pyvxlan import BackendError, ConfigError, FdbEntry, FdbState, VtepConfig
 from pyvxlan.kernel import messages as nlm
 
 macs = st.binary(min_size=6, max_size=6)
@@ -268,13 +268,20 @@ def test_fdb_records_become_entries_in_the_callers_clock() -> None:
         v6: "2001:db8::3",
         bytes([198, 51, 100, 4]): "198.51.100.4",
     }
-    with pytest.raises(KeyError):  # an interface the caller has not named yet: it learns the names
-        nlm.fdb_entries(records, 100.0, {}, texts)
+    assert (nlm.unnamed_interfaces(records, {4: "eth1"}), nlm.unnamed_interfaces(records, {5: "eth2"})) == (False, True)
+    # An interface the caller cannot name (gone meanwhile) is iproute2's if<index>.
+    assert [e.interface for e in nlm.fdb_entries(records, 100.0, {}, texts)] == [None, "if4", None]
 
 
 @pytest.mark.parametrize("state", list(FdbState))
 def test_fdb_states_round_trip_through_their_nud_bits(state: FdbState) -> None:
     assert nlm.fdb_state(nlm.nud_state(state)) is state
+
+
+def test_a_state_that_is_not_an_fdb_state_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        nlm.nud_state("static")  # type: ignore[arg-type]
+    assert str(info.value) == "state: must be an FdbState, got 'static'"
 
 
 def test_a_config_becomes_vxlan_attributes_and_reads_back() -> None:
