@@ -23,15 +23,18 @@ same results (tests/core/test_datagram.py).
 
 from __future__ import annotations
 
-import struct
 from typing import Final, NamedTuple
 
 from pyvxlan.core.events import DeliverFrame
+from pyvxlan.wire.header import HEADER_WORDS
+from pyvxlan.wire.packets import ETH_IPV4, ETH_IPV6
 
 __all__ = ["ParsedDatagram", "parse_datagram"]
 
-_unpack_words = struct.Struct("!II").unpack_from
+_unpack_words = HEADER_WORDS.unpack_from
 _NO_FRAME: Final = DeliverFrame(b"")
+_ETH_P_IPV4: Final = ETH_IPV4.to_bytes(2, "big")
+_ETH_P_IPV6: Final = ETH_IPV6.to_bytes(2, "big")
 
 
 class ParsedDatagram(NamedTuple):
@@ -76,4 +79,4 @@ def parse_datagram(payload: bytes | bytearray | memoryview) -> ParsedDatagram:
 
 def _inner_ip_truncated(payload: bytes, size: int) -> bool:
     etype = payload[20:22]
-    return (etype == b"\x08\x00" and size < 22 + 20) or (etype == b"\x86\xdd" and size < 22 + 40)
+    return (etype == _ETH_P_IPV4 and size < 22 + 20) or (etype == _ETH_P_IPV6 and size < 22 + 40)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import struct
 from collections.abc import Iterator, Sequence
 from typing import Final, TypeAlias
 
@@ -61,12 +60,11 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
 )
 from pyvxlan.wire.addr import ip_info, parse_mac
+from pyvxlan.wire.header import FLAG_I, HEADER_WORDS
 
 __all__ = ["ZERO_MAC_BYTES", "ForwardingDatabase", "LearnOutcome", "Remote", "RemotePool"]
 
 ZERO_MAC_BYTES: Final = bytes(6)
-_HEADER = struct.Struct("!II")
-_FLAG_I: Final = 0x08000000
 
 _REACHABLE: Final = FdbState.REACHABLE
 
@@ -108,9 +106,8 @@ class Remote:
         # too, so the default entry of a device made with ``dev`` and the same address appended
         # without ``via`` are two remotes.
         self.key: RemoteKey = (dst, port, vni, interface)
-        info = ip_info(dst)
-        self.unspecified = info.is_unspecified
-        self.ttl = config.ttl if config.ttl else (1 if info.is_multicast else 64)
+        self.unspecified = ip_info(dst).is_unspecified
+        self.ttl = config.ttl_for(dst)
 
     def __repr__(self) -> str:
         return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
@@ -158,7 +155,7 @@ class RemotePool:
         if header is None:
             if len(self._headers) >= _POOL_MAX:
                 self._headers.clear()
-            header = self._headers[vni] = _HEADER.pack(_FLAG_I, vni << 8)
+            header = self._headers[vni] = HEADER_WORDS.pack(FLAG_I, vni << 8)
         return header
 
     def remote(self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig) -> Remote:
@@ -583,7 +580,7 @@ class ForwardingDatabase:
             return self._learn_new(mac, src, now, interface)
         if rec.updated != now:  # Linux refreshes every entry, static ones included
             rec.updated = now
-            if rec.kind is _LEARNED and rec.next is not None:
+            if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
                 self._touch(mac, rec)  # to the end of the ageing order: O(1)
         rd = rec.remotes[0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the

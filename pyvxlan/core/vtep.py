@@ -64,33 +64,40 @@ from pyvxlan.core.fdb import ForwardingDatabase, LearnOutcome, Remote, RemotePoo
 from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port
-from pyvxlan.wire.packets import ARP_REPLY, arp_frame, na_frame, unpadded
+from pyvxlan.wire.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GBP_ID_MASK, GBP_USED
+from pyvxlan.wire.packets import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    ETH_ARP,
+    ETH_IPV4,
+    ETH_IPV6,
+    ND_NEIGHBOR_SOLICIT,
+    PROTO_ICMPV6,
+    arp_frame,
+    na_frame,
+    unpadded,
+)
 
 __all__ = ["Vtep"]
 
-_WORDS = struct.Struct("!II")
-_unpack_words = _WORDS.unpack_from
-_FLAG_I: Final = 0x08000000
-_GBP_USED: Final = 0x80FFFFFF  # G and bytes 1-3 (VXLAN_GBP_USED_BITS)
 # Bits of word 0 that must be clear (Linux's cfg.reserved_bits), without and with gbp: all but I,
 # and with gbp also G and bytes 1-3. Two shared int objects rather than one per device, which a
 # flood reaching thousands of devices would read from thousands of places in memory.
-_RESERVED0: Final = {False: 0xFFFFFFFF & ~_FLAG_I, True: 0xFFFFFFFF & ~(_FLAG_I | _GBP_USED)}
+_RESERVED0: Final = {False: 0xFFFFFFFF & ~FLAG_I, True: 0xFFFFFFFF & ~(FLAG_I | GBP_USED)}
 _REFRESHED: Final = LearnOutcome.REFRESHED
 _LEARNED: Final = LearnOutcome.LEARNED
 _RX: Final = Direction.RX
 _TX: Final = Direction.TX
-_ETH_P_ARP: Final = b"\x08\x06"
-_ETH_P_IPV6: Final = b"\x86\xdd"
-_ETH_P_IPV4: Final = b"\x08\x00"
-_GBP_G: Final = 0x80000000
-_GBP_DONT_LEARN: Final = 1 << 22  # VXLAN_GBP_DONT_LEARN: the mark bit and the header bit
-_GBP_POLICY_APPLIED: Final = 1 << 19  # VXLAN_GBP_POLICY_APPLIED
+# The EtherTypes as the two bytes the data path compares a frame's slice with.
+_ETH_P_ARP: Final = ETH_ARP.to_bytes(2, "big")
+_ETH_P_IPV6: Final = ETH_IPV6.to_bytes(2, "big")
+_ETH_P_IPV4: Final = ETH_IPV4.to_bytes(2, "big")
 
 
 def _gbp_word(mark: int) -> bytes:
     """Word 0 of a GBP header for packet mark ``mark`` (non-zero), as ``vxlan_build_gbp_hdr``."""
-    return (_FLAG_I | _GBP_G | (mark & (_GBP_DONT_LEARN | _GBP_POLICY_APPLIED | 0xFFFF))).to_bytes(4, "big")
+    # VXLAN_GBP_DONT_LEARN and VXLAN_GBP_POLICY_APPLIED are the same bits in the mark and the header.
+    return (FLAG_I | FLAG_G | (mark & (GBP_D | GBP_A | GBP_ID_MASK))).to_bytes(4, "big")
 
 
 def _send_batch(
@@ -433,11 +440,11 @@ class Vtep:
         None when skb_vlan_inet_prepare refuses it: vxlan_xmit_one then drops the frame once per
         remote, each counted in tx_dropped."""
         ethertype, off = ethertype_offset(frame)
-        if ethertype == 0x0800:
+        if ethertype == ETH_IPV4:
             if size >= off + 20:
                 return frame[off + 1], frame[off + 8]
             kind = "IPv4"
-        elif ethertype == 0x86DD:
+        elif ethertype == ETH_IPV6:
             if size >= off + 40:
                 return ((frame[off] & 0x0F) << 4) | (frame[off + 1] >> 4), frame[off + 7]
             kind = "IPv6"
@@ -457,8 +464,8 @@ class Vtep:
         if (
             etype == _ETH_P_IPV6
             and len(frame) >= 14 + 40 + 24
-            and frame[20] == 58  # next header ICMPv6
-            and frame[54] == 135  # neighbour solicitation
+            and frame[20] == PROTO_ICMPV6
+            and frame[54] == ND_NEIGHBOR_SOLICIT
             and frame[55] == 0
         ):
             self._neigh_reduce(frame)
@@ -472,7 +479,8 @@ class Vtep:
             self._drop(_TX, DropReason.MALFORMED, size, "truncated ARP")
             return
         hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", frame, 14)
-        if hrd not in (1, 6) or pro != 0x0800 or op != 1 or hln != 6 or pln != 4:
+        # arp_reduce: ARPHRD_ETHER or ARPHRD_IEEE802, IPv4, a request, Ethernet and IPv4 lengths.
+        if hrd not in (1, 6) or pro != ETH_IPV4 or op != ARP_REQUEST or hln != 6 or pln != 4:
             self._drop(_TX, DropReason.PROXY_CONSUMED, size, "ARP frame other than a request")
             return
         sha, sip, tip = frame[22:28], frame[28:32], frame[38:42]
@@ -595,7 +603,7 @@ class Vtep:
         if size < 8:
             out.append(Dropped(_RX, DropReason.MALFORMED, size, f"{size} bytes, no VXLAN header"))
             return
-        if not w0 & _FLAG_I:
+        if not w0 & FLAG_I:
             out.append(Dropped(_RX, DropReason.MISSING_I_FLAG, size))
             return
         if w1 >> 8 != self._vni:

@@ -410,3 +410,17 @@ def test_neighbour_validates_its_fields(ip: object, mac: object, message: str) -
         Neighbour(ip, mac)  # type: ignore[arg-type]
     assert str(info.value) == message
     assert Neighbour("2001:DB8::5", "02:00:00:00:00:0A") == Neighbour("2001:db8::5", "02:00:00:00:00:0a")
+
+
+def test_received_traffic_moves_a_dynamic_entry_made_by_hand_to_the_end_of_the_ageing_order() -> None:
+    """Found by the stateful test: a refresh moved only learned entries, so a ``dynamic`` entry
+    the user added kept its old place and next_timer() named a time no entry expires at."""
+    v = vtep(ageing=10)
+    v.fdb_add(M2, D1, state=FdbState.REACHABLE, now=0.0)  # by hand, ages
+    v.receive(b"\x08\x00\x00\x00\x00\x00\x0a\x00" + b"\xff" * 6 + bytes.fromhex("020000000001") + bytes(50), D1, 1, 0.0)
+    v.receive(b"\x08\x00\x00\x00\x00\x00\x0a\x00" + b"\xff" * 6 + bytes.fromhex("020000000002") + bytes(50), D1, 1, 1.0)
+    v.take_outputs()
+    assert v.next_timer() == 10.0  # M1, learned at 0: M2 was refreshed at 1
+    v.handle_timer(10.0)
+    assert [e.mac for e in v.fdb_dump()] == [ZERO, M2]
+    assert v.next_timer() == 11.0

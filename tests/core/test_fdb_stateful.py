@@ -1,5 +1,9 @@
 """The FDB (inside a Vtep, so learning and ageing are included) against a plain-dict model.
 
+Learning is driven both through ``Vtep.receive`` and through ``ForwardingDatabase.learn`` itself,
+whose :class:`~pyvxlan.core.fdb.LearnOutcome` is checked against the model; a time that goes
+backwards is refused at every entry point without changing anything.
+
 The model writes down Linux's vxlan_fdb_update_existing and __vxlan_fdb_delete: a request's state
 and flags replace the entry's unless it is ``extern_learn`` and the entry is the user's; a refused
 replace of an all-zeros or multicast MAC has already rewritten them; a delete with an unspecified
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -27,6 +32,8 @@ from pyvxlan import (
     Vtep,
     VtepConfig,
 )
+from pyvxlan.core.fdb import LearnOutcome
+from pyvxlan.errors import ClockError
 
 PEER = "198.51.100.2"
 ZERO = "00:00:00:00:00:00"
@@ -215,6 +222,51 @@ class FdbMachine(RuleBasedStateMachine):
         else:
             assert delivered
             rec.remotes[0] = (src, *rec.remotes[0][1:])
+
+    @rule(src_mac=st.sampled_from([*UNICAST, MULTICAST[0], ZERO]), src=DSTS)
+    def learn(self, src_mac: str, src: str) -> None:
+        """The FDB's own learning method (what receive calls), against the same model."""
+        outcome, address = self.vtep.fdb.learn(bytes.fromhex(src_mac.replace(":", "")), src, self.now)
+        rec = self.model.get(src_mac)
+        if not is_unicast(src_mac):
+            assert (outcome, address) == (LearnOutcome.INVALID, src)
+        elif rec is None:
+            if self.full():
+                assert (outcome, address) == (LearnOutcome.FULL, src)
+            else:
+                assert (outcome, address) == (LearnOutcome.LEARNED, src)
+                self.create(src_mac, FdbState.REACHABLE, False, (src, None, None))
+                self.model[src_mac].user = False
+        else:
+            rec.updated = self.now
+            old = rec.remotes[0][0]
+            if old == src:
+                assert (outcome, address) == (LearnOutcome.REFRESHED, src)
+            elif rec.state.is_sticky:
+                assert (outcome, address) == (LearnOutcome.CONFLICT, old)
+            else:
+                assert (outcome, address) == (LearnOutcome.MIGRATED, old)
+                rec.remotes[0] = (src, *rec.remotes[0][1:])
+
+    @rule(back=st.sampled_from([0.5, 10.0]))
+    def time_goes_back(self, back: float) -> None:
+        """Every entry point that takes a time refuses one earlier than the latest, and changes nothing."""
+        if self.now < back:
+            return
+        then = self.now - back
+        before = self.vtep.fdb_dump()
+        for call in (
+            lambda: self.vtep.receive(b"\x08\x00\x00\x00\x00\x00\x0a\x00" + bytes(60), PEER, 1, then),
+            lambda: self.vtep.transmit(bytes(60), then),
+            lambda: self.vtep.handle_timer(then),
+            lambda: self.vtep.fdb_add(UNICAST[0], PEER, now=then),
+            lambda: self.vtep.fdb.learn(bytes.fromhex("020000000001"), PEER, then),
+        ):
+            with pytest.raises(ClockError) as info:
+                call()
+            assert str(info.value) == f"time went backwards: {then} after {self.now}"
+        assert self.vtep.fdb_dump() == before
+        assert self.vtep.take_outputs() == []
 
     @rule(on=st.booleans())
     def set_learning(self, on: bool) -> None:
