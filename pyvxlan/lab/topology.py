@@ -161,6 +161,9 @@ class VxlanDevice:
     # Whether config.mac was given; if not, each host's device derives its own from the host's
     # address (as VtepConfig does from local), so the same VxlanDevice on two hosts has two MACs.
     mac_given: bool = field(repr=False)
+    # config's arguments, kept to make each host's VtepConfig at VtepConfig's own cost
+    # (dataclasses.replace walks every field's metadata: ~1.4x slower for 10,000 hosts).
+    _arguments: dict[str, Any] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self,
@@ -193,6 +196,10 @@ class VxlanDevice:
             given = replace(config, mac="").mac != config.mac if mac_given is None else mac_given
         object.__setattr__(self, "config", config)
         object.__setattr__(self, "mac_given", given)
+        arguments = {name: getattr(config, name) for name in _CONFIG_KEYS}
+        if not given:
+            arguments["mac"] = ""
+        object.__setattr__(self, "_arguments", arguments)
         object.__setattr__(self, "bridge", _check_name(bridge or f"br{config.vni}", "bridge"))
         if self.bridge == config.name:
             raise ConfigError("bridge", f"{self.bridge!r} is also the vxlan device's name")
@@ -225,7 +232,7 @@ class VxlanDevice:
 
     def vtep_config(self, local: str | None) -> VtepConfig:
         """This device's :class:`~pyvxlan.VtepConfig` with ``local`` as its underlay address."""
-        return replace(self.config, local=local, mac=self.config.mac if self.mac_given else "")
+        return VtepConfig(**{**self._arguments, "local": local})
 
 
 @dataclass(frozen=True, slots=True)
