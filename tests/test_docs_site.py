@@ -76,4 +76,4 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert (r.returncode, r.stderr) == (0, "")
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     for name in ("VxlanHeader", "encapsulate", "Vtep", "ForwardingDatabase", "classic_demo", "load_scenario"):
-        assert re.search(rf'id="pyvxlan\.[a-z_]+\.{name}"', api), name
+        assert re.search(rf'id="pyvxlan\.[a-z_.]+\.{name}"', api), name
