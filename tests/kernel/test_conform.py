@@ -184,7 +184,8 @@ def _doc_scenarios() -> list[tuple[str, str, str | None]]:
     out: list[tuple[str, str, str | None]] = []
     for doc in sorted((ROOT / "docs").glob("*.md")):
         text = doc.read_text()
-        blocks = re.findall(r"```toml\n(.*?)```", text, re.S) + re.findall(r"write_text\('''\n?(.*?)'''\)", text, re.S)
+        written = re.findall(r"write_text\(('''|\"\"\")\n?(.*?)\1\)", text, re.S)  # either quote style
+        blocks = re.findall(r"```toml\n(.*?)```", text, re.S) + [body for _, body in written]
         for i, block in enumerate(blocks):
             if "[[steps]]" not in block:
                 continue
