@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 import trio
 import trio.testing
 
+from pyvxlan.lab.topology import LinkProfile
 from pyvxlan.sim.bridge import Bridge, BridgeEntry
-from pyvxlan.sim.events import EventKind, LabEvent, LabStats
+from pyvxlan.sim.device import SimVtep
 from pyvxlan.sim.guest import SimGuest, UdpSocket
-from pyvxlan.sim.lab import KEPT_EVENTS, SimLab, SimVtep, open_lab
+from pyvxlan.sim.lab import KEPT_EVENTS, SimLab, open_lab
 from pyvxlan.sim.ledger import Ledger
+from pyvxlan.sim.log import EventKind, LabEvent, LabStats
 from pyvxlan.sim.one_vtep import open_vtep
-from pyvxlan.sim.underlay import LinkProfile
 
 __all__ = [
     "Bridge",

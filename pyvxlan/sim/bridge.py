@@ -10,9 +10,10 @@ the port it came from).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from pyvxlan.errors import ConfigError, LabKeyError
 from pyvxlan.sim.ledger import Ledger
 
 __all__ = ["Bridge", "BridgeEntry"]
@@ -36,6 +37,21 @@ class Bridge:
     ``ledger`` counts the extra copies a flood makes, so that every frame is accounted for.
     """
 
+    # Slots: a 10,000-host lab has 10,000 bridges for its whole life, and a flood visits each.
+    __slots__ = (
+        "_drop",
+        "_flood",
+        "_learned",
+        "_ledger",
+        "_macs",
+        "_ports",
+        "_single",
+        "ageing",
+        "flooded",
+        "forwarded",
+        "name",
+    )
+
     def __init__(
         self,
         name: str,
@@ -49,11 +65,11 @@ class Bridge:
         self.ageing = ageing
         self._ports: dict[str, Callable[[bytes], None]] = {}
         self._flood: dict[str, list[Callable[[bytes], None]]] = {}  # ingress port -> the others
+        self._single: dict[str, Callable[[bytes], None]] = {}
         # mac (6 bytes) -> (port name, last refresh). Tuples, not dataclasses: a large lab has one
-        # entry per remote guest per bridge, and this is the memory that grows with it. Public for
-        # the lab's flood loop, which learns a flood's source on thousands of bridges in one
-        # dict store each (see ``SimLab._receive_many``).
-        self.learned: dict[bytes, tuple[str, float]] = {}
+        # entry per remote guest per bridge, and this is the memory that grows with it. Read it
+        # through :meth:`entries`; only the bridge's own methods change it.
+        self._learned: dict[bytes, tuple[str, float]] = {}
         self._drop = drop
         self._ledger = ledger if ledger is not None else Ledger()
         # One bytes object per MAC for all the bridges of a lab: in a flood-and-learn lab of
@@ -67,19 +83,23 @@ class Bridge:
     def attach(self, port: str, deliver: Callable[[bytes], None]) -> None:
         """Add a port (``ip link set PORT master BR``)."""
         if port in self._ports:
-            raise ValueError(f"bridge {self.name} already has a port {port!r}")
+            raise ConfigError("port", f"bridge {self.name} already has a port {port!r}")
         self._ports[port] = deliver
         self._rebuild()
 
     def detach(self, port: str) -> None:
         """Remove a port; its learned entries go with it, as in Linux."""
+        if port not in self._ports:
+            raise LabKeyError(f"port of bridge {self.name}", port, list(self._ports))
         del self._ports[port]
         self._rebuild()
-        for mac in [m for m, (p, _) in self.learned.items() if p == port]:
-            del self.learned[mac]
+        for mac in [m for m, (p, _) in self._learned.items() if p == port]:
+            del self._learned[mac]
 
     def _rebuild(self) -> None:
         self._flood = {p: [d for q, d in self._ports.items() if q != p] for p in self._ports}
+        # Ingress ports with exactly one other port, and that port's deliver.
+        self._single = {p: targets[0] for p, targets in self._flood.items() if len(targets) == 1}
 
     @property
     def ports(self) -> list[str]:
@@ -93,7 +113,7 @@ class Bridge:
         ``stamp`` may carry ``(port, now)`` ready-made: a lab delivering one datagram to
         thousands of bridges shares one tuple among all their new entries.
         """
-        fdb = self.learned
+        fdb = self._learned
         src = frame[6:12]
         if not src[0] & 1 and src != _ZERO:  # Linux learns only valid unicast sources
             old = fdb.get(src)
@@ -125,37 +145,54 @@ class Bridge:
         for deliver in targets:
             deliver(frame)
 
-    def flood_from(self, port: str, frame: bytes, src: bytes, stamp: tuple[str, float]) -> None:
+    def receive_flood(self, port: str, frame: bytes, src: bytes, stamp: tuple[str, float]) -> None:
         """:meth:`receive` for a frame known to have a multicast or broadcast destination and the
-        unicast source ``src`` (``frame[6:12]``), at time ``stamp[1]``.
+        valid unicast source ``src`` (``frame[6:12]``), at time ``stamp[1]`` on ``stamp[0]`` (``port``).
 
         A flood reaching thousands of bridges carries the same frame to each: the lab reads the
-        addresses once and hands every bridge the same ``src`` object and ``stamp`` tuple.
+        addresses once and hands every bridge the same ``src`` object and ``stamp`` tuple, so that
+        the entries of 10,000 bridges share them.
         """
-        self.learned[src] = stamp
-        self.flood_out(port, frame)
-
-    def flood_out(self, port: str, frame: bytes) -> None:
-        """The second half of :meth:`flood_from`: the source is learned, send the frame to every
-        port but ``port``."""
+        self._learned[src] = stamp  # learned or refreshed, as Linux does on every frame
         self.flooded += 1
+        one = self._single.get(port)
+        if one is not None:  # the common bridge: the device and one guest
+            one(frame)
+            return
         targets = self._flood.get(port)
         if not targets:
             self._drop("bridge_no_port", frame)
             return
-        if len(targets) > 1:
-            self._ledger.created += len(targets) - 1
+        self._ledger.created += len(targets) - 1  # a copy per port
         for deliver in targets:
             deliver(frame)
+
+    @staticmethod
+    def flood_refused(bridges: Iterable[Bridge], src: bytes, stamp: tuple[str, float]) -> None:
+        """:meth:`receive_flood` on each of ``bridges``, for a flood whose only other port is a
+        guest whose NIC refuses the frame (see :class:`~pyvxlan.sim.guest.NicIndex`): the source
+        is learned on ``stamp[0]`` and the flood counted; the copy ends at the NIC filter, which
+        accounts for it (:meth:`~pyvxlan.sim.guest.NicIndex.refused`).
+
+        One call for all the bridges a flood reaches whose guest it is not for: thousands of
+        them in a large lab, each one dict store."""
+        for bridge in bridges:
+            bridge._learned[src] = stamp
+            bridge.flooded += 1
+
+    def single(self, port: str) -> str | None:
+        """The one other port of the bridge, when ``port`` has exactly one (else ``None``)."""
+        others = [p for p in self._ports if p != port]
+        return others[0] if len(others) == 1 else None
 
     def entries(self, now: float) -> list[BridgeEntry]:
         """The learned entries that have not aged out, sorted by MAC."""
         return [
             BridgeEntry(mac.hex(":"), port, updated)
-            for mac, (port, updated) in sorted(self.learned.items())
+            for mac, (port, updated) in sorted(self._learned.items())
             if now - updated <= self.ageing
         ]
 
     def flush(self) -> None:
         """Forget every learned entry."""
-        self.learned.clear()
+        self._learned.clear()

@@ -24,6 +24,7 @@ import ipaddress
 import struct
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import trio
@@ -59,6 +60,7 @@ __all__ = [
     "ARP_RETRANS",
     "ARP_TRIES",
     "ECHO_DATA",
+    "NicIndex",
     "SimGuest",
     "UdpSocket",
     "skb_truesize",
@@ -87,6 +89,9 @@ def skb_truesize(ip_length: int) -> int:
     if head <= _SMALL_HEAD:
         return _SMALL_HEAD + _SK_BUFF
     return (1 << (head - 1).bit_length()) + _SK_BUFF
+
+
+_NOBODY: frozenset[SimGuest] = frozenset()
 
 
 @dataclass(slots=True)
@@ -121,9 +126,12 @@ class _Ping:
 class UdpSocket:
     """A UDP socket bound to a port of a simulated guest (``guest.udp_socket(port)``)."""
 
-    def __init__(self, guest: SimGuest, port: int) -> None:
+    __slots__ = ("_guest", "_inbox", "_ready", "_wake", "port")
+
+    def __init__(self, guest: SimGuest, port: int, wake: Callable[[trio.Event], None]) -> None:
         self._guest = guest
         self.port = port
+        self._wake = wake  # the scheduler's wake: a datagram arrives in a scheduler handler
         self._inbox: deque[tuple[bytes, tuple[str, int]]] = deque()
         self._ready = trio.Event()
 
@@ -138,12 +146,57 @@ class UdpSocket:
             await self._ready.wait()
         return self._inbox.popleft()
 
-    def _deliver(self, payload: bytes, sender: tuple[str, int]) -> None:
+    def put(self, payload: bytes, sender: tuple[str, int]) -> None:
+        """Queue a datagram that reached the port (the guest's stack calls this) and wake a
+        :meth:`receive` waiting for it."""
         self._inbox.append((payload, sender))
-        self._guest._sched.wake(self._ready)
+        self._wake(self._ready)
 
     def close(self) -> None:
-        self._guest._udp.pop(self.port, None)
+        """Unbind the port: later datagrams to it are dropped (``port_unreachable``)."""
+        self._guest.close_udp(self)
+
+
+class NicIndex:
+    """Which guests' NICs take a destination MAC, for all the guests of a lab.
+
+    A flood in a 10,000-host lab reaches 10,000 guests, and nearly every one's NIC filter refuses
+    it (a neighbour solicitation goes to one solicited-node group). The index answers "who takes
+    this destination" once per frame (:meth:`takers`), so that the lab need not hand the frame to
+    each guest to be refused; :meth:`refused` accounts for the copies that were not handed over.
+    A tapped guest (a capture or a raw socket sees every frame) takes everything.
+    """
+
+    __slots__ = ("_by_mac", "_ledger", "_tapped")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._by_mac: dict[bytes, set[SimGuest]] = {}
+        self._tapped: set[SimGuest] = set()
+
+    def add(self, guest: SimGuest) -> None:
+        """Index ``guest``'s NIC filter (:attr:`SimGuest.accepts`)."""
+        for mac in guest.accepts - {BROADCAST}:
+            self._by_mac.setdefault(mac, set()).add(guest)
+        self.tap(guest, guest.tapped)
+
+    def tap(self, guest: SimGuest, tapped: bool) -> None:
+        """Whether ``guest`` sees every frame now (told by the guest)."""
+        if tapped:
+            self._tapped.add(guest)
+        else:
+            self._tapped.discard(guest)
+
+    def takers(self, dst: bytes) -> AbstractSet[SimGuest] | None:
+        """The guests that take a frame to ``dst``; ``None``: every guest (broadcast)."""
+        if dst == BROADCAST:
+            return None
+        found = self._by_mac.get(dst, _NOBODY)
+        return found | self._tapped if self._tapped else found
+
+    def refused(self, copies: int) -> None:
+        """``copies`` frame copies ended at a NIC filter without being handed to the guest."""
+        self._ledger.ended["not_for_guest"] += copies
 
 
 class SimGuest:
@@ -154,12 +207,14 @@ class SimGuest:
     __slots__ = (
         "_accept",
         "_drop",
+        "_ended",
         "_idents",
         "_ip",
         "_ledger",
         "_mac",
         "_name",
         "_next_ident",
+        "_nics",
         "_observe",
         "_pings",
         "_port",
@@ -173,7 +228,6 @@ class SimGuest:
         "ip_bytes",
         "mac_bytes",
         "network",
-        "on_tap",
         "received",
         "sent",
         "source",
@@ -192,6 +246,7 @@ class SimGuest:
         drop: Callable[[str, str], None],
         observe: Callable[[str, bytes, bool], None] | None = None,
         idents: IpIdents | None = None,
+        nics: NicIndex | None = None,
     ) -> None:
         iface = ipaddress.ip_interface(ip)
         self._name = name
@@ -208,6 +263,7 @@ class SimGuest:
         self.source = source
         self._sched = sched
         self._ledger = ledger
+        self._ended = ledger.ended
         self._drop = drop  # (guest name, reason): packets the stack gives up on (no frame copy)
         self._idents = idents if idents is not None else IpIdents(0)
         self._observe = observe
@@ -220,9 +276,11 @@ class SimGuest:
         self._raw: deque[bytes] | None = None
         self._raw_ready = trio.Event()
         self._tapped = observe is not None  # something sees every frame: a capture or a raw socket
-        self.on_tap: Callable[[], None] | None = None  # told when ``tapped`` changes (the lab's caches)
         self.received = 0
         self.sent = 0
+        self._nics = nics
+        if nics is not None:
+            nics.add(self)
 
     @property
     def observe(self) -> Callable[[str, bytes, bool], None] | None:
@@ -234,8 +292,8 @@ class SimGuest:
     def observe(self, value: Callable[[str, bytes, bool], None] | None) -> None:
         self._observe = value
         self._tapped = value is not None or self._raw is not None
-        if self.on_tap is not None:
-            self.on_tap()
+        if self._nics is not None:
+            self._nics.tap(self, self._tapped)
 
     @property
     def tapped(self) -> bool:
@@ -287,9 +345,14 @@ class SimGuest:
         """Bind a UDP socket to ``port``."""
         if port in self._udp:
             raise ValueError(f"{self._name}: UDP port {port} is in use")
-        sock = UdpSocket(self, port)
+        sock = UdpSocket(self, port, self._sched.wake)
         self._udp[port] = sock
         return sock
+
+    def close_udp(self, sock: UdpSocket) -> None:
+        """Unbind ``sock`` (what :meth:`UdpSocket.close` does)."""
+        if self._udp.get(sock.port) is sock:
+            del self._udp[sock.port]
 
     def send_udp(self, ip: str, port: int, payload: bytes, *, src_port: int = 40000) -> None:
         """Send one UDP datagram (from the next scheduler step, in virtual time)."""
@@ -305,8 +368,8 @@ class SimGuest:
         if self._raw is None:
             self._raw = deque()
             self._tapped = True
-            if self.on_tap is not None:
-                self.on_tap()
+            if self._nics is not None:
+                self._nics.tap(self, True)
 
     async def receive_frame(self) -> bytes:
         """The next frame that reached the interface since :meth:`open_raw`."""
@@ -458,8 +521,9 @@ class SimGuest:
                 self._raw.append(frame)
                 self._sched.wake(self._raw_ready)
         if frame[0:6] not in self._accept:
-            # The NIC's filter: flooded unicast, or a multicast group we are not in.
-            self._ledger.ended["not_for_guest"] += 1
+            # The NIC's filter: flooded unicast, or a multicast group we are not in (in a large
+            # flood-and-learn lab, nearly every neighbour solicitation reaching this guest).
+            self._ended["not_for_guest"] += 1
             return
         self._ledger.ended["delivered"] += 1
         self.received += 1
@@ -561,4 +625,4 @@ class SimGuest:
         if sock is None:
             self._drop(self._name, "port_unreachable")
             return
-        sock._deliver(pkt.payload, (str(ipaddress.ip_address(pkt.src_ip)), pkt.src_port))
+        sock.put(pkt.payload, (str(ipaddress.ip_address(pkt.src_ip)), pkt.src_port))

@@ -20,46 +20,14 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from pyvxlan.errors import ConfigError
+from pyvxlan.errors import LabKeyError
+from pyvxlan.lab.topology import LinkProfile
 from pyvxlan.sim.ledger import Ledger
 from pyvxlan.sim.scheduler import Scheduler
 from pyvxlan.wire.addr import ip_info
 
-__all__ = ["Endpoint", "LinkProfile", "SimUnderlay"]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkProfile:
-    """A host's link to the underlay. Probabilities are per datagram copy, in 0..1.
-
-    ``reorder``: the probability that a copy is held back ``reorder_delay`` extra seconds, so that
-    later datagrams overtake it (netem's reordering, seen from the receiver).
-    """
-
-    latency: float = 0.0005
-    jitter: float = 0.0
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    reorder_delay: float = 0.005
-
-    def __post_init__(self) -> None:
-        # Written so that NaN fails (it fails every comparison) and infinity too: an infinite
-        # latency would park every datagram at the end of time.
-        for name in ("latency", "jitter", "reorder_delay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ConfigError(name, f"must be a finite number >= 0 seconds, got {value!r}")
-        for name in ("loss", "duplicate", "reorder"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ConfigError(name, f"must be a probability in 0..1, got {value!r}")
-
-    @property
-    def impaired(self) -> bool:
-        return bool(self.jitter or self.loss or self.duplicate or self.reorder)
+__all__ = ["Endpoint", "LinkProfile", "Outer", "SimUnderlay"]
 
 
 _DEFAULT_LINK = LinkProfile()
@@ -68,8 +36,11 @@ _DEFAULT_LINK = LinkProfile()
 # class, UDP checksum zero), for a datagram that does not have the usual (0, False): None then,
 # so that the common datagram carries nothing more.
 Outer = tuple[int, bool]
-# A receiving host: (stable source id, address, receive(payload, src, src_port, dst_port, outer)).
-Endpoint = tuple[int, str, Callable[[bytes, str, int, int, "Outer | None"], None]]
+# A receiving host: (stable source id, address).
+Endpoint = tuple[int, str]
+# Hands one datagram to hosts (receivers, payload, src, src_port, dst_port, outer), skipping the
+# sender; returns how many hosts it delivered to.
+Deliver = Callable[[list[Endpoint], bytes, str, int, int, "Outer | None"], int]
 
 
 def _source_of(ep: Endpoint) -> int:
@@ -88,6 +59,7 @@ class SimUnderlay:
         ip_version: int,
         ledger: Ledger,
         drop: Callable[[str, str, int], None],
+        deliver: Deliver,
     ) -> None:
         self._sched = sched
         self._rng = rng
@@ -95,9 +67,7 @@ class SimUnderlay:
         self.ip_header = 20 if ip_version == 4 else 40
         self._ledger = ledger
         self._drop = drop  # (reason, detail, copies): ends that many copies in the ledger
-        # A receiver of many copies at once (the lab's fast path); else each endpoint's own.
-        # It skips the sender and returns how many hosts it delivered to.
-        self.receive_many: Callable[[list[Endpoint], bytes, str, int, int, Outer | None], int] | None = None
+        self._deliver_to = deliver  # all receivers of a datagram at once (the lab's data path)
         self._endpoints: dict[str, Endpoint] = {}
         self._links: dict[str, LinkProfile] = {}
         self._down: set[str] = set()
@@ -114,9 +84,9 @@ class SimUnderlay:
 
     # --- topology -----------------------------------------------------------------------------------
 
-    def attach(self, source: int, address: str, receive: Callable[[bytes, str, int, int, Outer | None], None]) -> None:
+    def attach(self, source: int, address: str) -> None:
         """Connect a host (``source`` is its stable id) with the default :class:`LinkProfile`."""
-        self._endpoints[address] = (source, address, receive)
+        self._endpoints[address] = (source, address)
         self._links[address] = _DEFAULT_LINK
         if self._latency != _DEFAULT_LINK.latency:
             self._refresh()  # only when some link differs: attaching 10,000 hosts stays linear
@@ -153,7 +123,7 @@ class SimUnderlay:
     def _known(self, address: str) -> str:
         text = ip_info(address, "address").text
         if text not in self._endpoints:
-            raise KeyError(f"no host has underlay address {address}")
+            raise LabKeyError("host with underlay address", text)
         return text
 
     def _refresh(self) -> None:
@@ -320,10 +290,4 @@ class SimUnderlay:
         self, receivers: list[Endpoint], src: str, src_port: int, dst_port: int, payload: bytes, outer: Outer | None
     ) -> None:
         """Hand a datagram to ``receivers``, except its sender (multicast loop is off)."""
-        if self.receive_many is not None:
-            self.deliveries += self.receive_many(receivers, payload, src, src_port, dst_port, outer)
-            return
-        for ep in receivers:
-            if ep[1] != src:
-                self.deliveries += 1
-                ep[2](payload, src, src_port, dst_port, outer)
+        self.deliveries += self._deliver_to(receivers, payload, src, src_port, dst_port, outer)

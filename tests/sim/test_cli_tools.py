@@ -345,7 +345,7 @@ def test_the_kernel_backend_checks_privilege_before_printing(
     import pyvxlan.kernel.netlink as nl
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(nl, "_has_cap_net_admin", lambda: False)
+    monkeypatch.setattr(nl, "has_cap_net_admin", lambda status_path="": False)
     path = _write(tmp_path, SCENARIO.split("[[steps]]", maxsplit=1)[0] + '[[steps]]\naction = "wait"\nseconds = 1\n')
     for argv in (["demo", "--backend", "kernel"], ["run", str(path), "--backend", "kernel"]):
         assert main(argv) == 2

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, EntryLearned, FdbState
+from pyvxlan.errors import LabKeyError
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 from pyvxlan.sim import EventKind, LinkProfile, SimLab, open_lab, run
 from pyvxlan.wire.pcap import raw_records
@@ -418,14 +419,35 @@ def test_open_lab_needs_the_virtual_clock() -> None:
         trio.run(main)
 
 
-def test_lab_lookups_raise_key_error() -> None:
+def test_lab_lookups_raise_lab_key_errors_naming_what_there_is() -> None:
     async def body(lab: SimLab) -> None:
-        with pytest.raises(KeyError, match="no guest is called 'x'"):
+        with pytest.raises(LabKeyError) as info:
             lab.guest("x")
-        with pytest.raises(KeyError, match="host 'host1' has no vxlan device with VNI 11"):
+        assert (str(info.value), info.value.what, info.value.name) == (
+            "no guest 'x' (there are: guest1, guest2)",
+            "guest",
+            "x",
+        )
+        with pytest.raises(LabKeyError) as info:
             lab.vtep("host1", 11)
+        assert str(info.value) == "no vxlan device on host 'host1' with VNI 11 (there are: 10)"
+        with pytest.raises(LabKeyError) as info:
+            lab.vtep("host9", 10)
+        assert str(info.value) == "no host 'host9' (there are: host1, host2)"
+        for call in (lambda: lab.link_down("host9"), lambda: lab.bridge("host9", 10), lambda: lab.guest_host("g")):
+            with pytest.raises(KeyError):  # a LabKeyError is a KeyError too, for code written to the Lab protocol
+                call()
 
     in_lab(classic_demo(), body)
+
+
+def test_a_large_lab_does_not_list_every_name_in_a_lookup_error() -> None:
+    async def body(lab: SimLab) -> None:
+        with pytest.raises(LabKeyError) as info:
+            lab.guest("x")
+        assert str(info.value) == "no guest 'x'"
+
+    in_lab(classic_demo(hosts=21), body)
 
 
 def test_static_entries_survive_learning_from_elsewhere() -> None:

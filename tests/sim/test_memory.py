@@ -24,7 +24,9 @@ from pyvxlan import (
     Vtep,
     VtepConfig,
 )
+from pyvxlan.core.datagram import parse_datagram
 from pyvxlan.core.events import Action, Notification
+from pyvxlan.core.fdb import RemotePool
 from pyvxlan.sim.memory import MemoryVtep
 
 GROUP_CONFIG = VtepConfig(vni=10, local="198.51.100.1", group="239.1.1.1", l2miss=True)
@@ -135,8 +137,10 @@ TAIL = b"\x08\x06" + bytes(46)
 
 def _bytes_per_entry(devices: int, macs: int) -> float:
     """Memory traced while ``devices`` cores learn ``macs`` source MACs each, a fresh payload and
-    a fresh ``now`` float per datagram (what a driver hands over), per entry."""
-    cores = [Vtep(VtepConfig(vni=10, local=f"198.51.100.{i + 1}")) for i in range(devices)]
+    a fresh ``now`` float per datagram (what a driver hands over), per entry. The cores share a
+    remote pool and get each datagram parsed once, as the simulator's cores do."""
+    pool = RemotePool()
+    cores = [Vtep(VtepConfig(vni=10, local=f"198.51.100.{i + 1}"), pool=pool) for i in range(devices)]
     for core in cores:
         core.up(now=0.0)
     gc.collect()
@@ -144,10 +148,10 @@ def _bytes_per_entry(devices: int, macs: int) -> float:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(macs):
-            payload = HEADER + i.to_bytes(5, "big") + TAIL
+            parsed = parse_datagram(HEADER + i.to_bytes(5, "big") + TAIL)
             now = 1.0 + i * 0.001
             for core in cores:
-                core.receive(payload, "198.51.100.200", 50000, now)
+                core.receive_parsed(parsed, "198.51.100.200", 50000, now)
                 core.take_outputs()
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
@@ -169,7 +173,7 @@ def test_an_unbounded_core_grows_by_the_documented_bytes_per_learned_entry() -> 
     measured = _bytes_per_entry(1, 30_000)
     for path, pattern in [
         (ROOT / "docs" / "state-machine.md", r"own MAC key and `now` float\): about (\d+) bytes an entry"),
-        (ROOT / "pyvxlan" / "fdb.py", r"its ``now`` float too: about (\d+) bytes an entry"),
+        (ROOT / "pyvxlan" / "core" / "fdb.py", r"its ``now`` float too: about (\d+) bytes an entry"),
     ]:
         documented = _documented(path, pattern)
         assert documented * 0.85 <= measured <= documented * 1.15, (path.name, documented, measured)
@@ -179,7 +183,7 @@ def test_devices_learning_the_same_flood_share_all_but_the_record() -> None:
     measured = _bytes_per_entry(20, 5_000)
     for path, pattern in [
         (ROOT / "docs" / "state-machine.md", r"A learned entry costs about (\d+) bytes with its slot"),
-        (ROOT / "pyvxlan" / "fdb.py", r"A learned record costs about (\d+) bytes with its slot"),
+        (ROOT / "pyvxlan" / "core" / "fdb.py", r"A learned record costs about (\d+) bytes with its slot"),
     ]:
         documented = _documented(path, pattern)
         assert documented * 0.85 <= measured <= documented * 1.15, (path.name, documented, measured)

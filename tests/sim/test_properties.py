@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice
 from pyvxlan.sim import LinkProfile, SimLab, open_lab, run
-from pyvxlan.sim import lab as sim_lab
+from pyvxlan.sim import datapath as sim_lab
 
 VNIS = (10, 20)
 
