@@ -102,7 +102,7 @@ COUNTERS = (
     "delivered",
     "proxy_answered",
 )
-# EventKind's values (pyvxlan.sim.events), spelled here so that parsing a file loads no simulator.
+# EventKind's values (pyvxlan.sim.log), spelled here so that parsing a file loads no simulator.
 EVENT_KINDS = ("learned", "migrated", "expired", "missed", "dropped", "joined", "left", "action")
 #: The expectations that read the simulator's own totals and events: ``--backend both`` checks
 #: them on the simulator side only (the kernel side does nothing for them); ``--backend kernel``
