@@ -1,0 +1,72 @@
+"""The folders are the layers (docs/index.md's table): each imports only from the layers above it.
+
+The codecs (``wire``) know nothing of the core, the core nothing of labs or drivers, the lab
+description nothing of the drivers that realize it. The public entry points at the top level
+(``pyvxlan``, ``strategies``, ``testing``, ``replay`` and the short import paths) may import any
+layer, and only the tools (``cli``, ``conform``) import them back; ``pyvxlan.errors``, which every layer
+uses, imports nothing of pyvxlan.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "pyvxlan"
+
+# Lower rank = nearer the wire. Folders of one rank are one layer and may use each other: the
+# userspace VTEP's guests and bridge are the simulator's.
+RANK = {"wire": 0, "core": 1, "lab": 2, "sim": 3, "kernel": 3, "udp": 3, "evpn": 4, "conform": 5, "cli": 5}
+TOOLS = 5  # the command line and the oracle sit outermost: they may use the entry points too
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every pyvxlan import in ``path``, at module level or inside functions."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pyvxlan":
+            if node.module == "pyvxlan":
+                found += [(node.lineno, f"pyvxlan.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "pyvxlan"]
+    return found
+
+
+def violations() -> list[str]:
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if len(rel.parts) == 1 and rel.stem != "errors":
+            continue  # a public entry point: it may use every layer
+        for line, module in imports(path):
+            parts = module.split(".")
+            target = parts[1] if len(parts) > 1 else ""
+            where = f"pyvxlan/{rel}:{line} imports {module}"
+            if rel.stem == "errors" and len(rel.parts) == 1:
+                out.append(f"{where}: pyvxlan.errors imports nothing of pyvxlan")
+            elif target in {"errors", "__version__"}:
+                continue
+            elif target not in RANK:
+                if RANK[rel.parts[0]] < TOOLS:
+                    out.append(f"{where}: only the tools import the top-level entry points")
+            elif target != rel.parts[0] and RANK[target] > RANK[rel.parts[0]]:
+                out.append(f"{where}: {rel.parts[0]} (rank {RANK[rel.parts[0]]}) below {target} ({RANK[target]})")
+    return out
+
+
+def test_every_folder_is_a_layer_in_the_table() -> None:
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(RANK)
+
+
+def test_each_layer_imports_only_from_the_layers_above_it() -> None:
+    assert violations() == []
+
+
+def test_the_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    """The checker itself: a core module importing the simulator is named, with its line."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from __future__ import annotations\n\ndef f() -> None:\n    from pyvxlan.sim.lab import SimLab\n")
+    assert imports(bad) == [(4, "pyvxlan.sim.lab")]
