@@ -136,25 +136,25 @@ class Rig:
         # No addresses of its own: the device then sends only what a test gives it.
         _run("ip", "-n", a, "link", "set", "pvh6vx", "addrgenmode", "none")
         _run("ip", "-n", a, "link", "set", "pvh6vx", "up")
-        self.inject = self._sock(a, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.inject = self.open_socket(a, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.inject.bind(("pvh6vx", 0))
-        self.capture = self._sock(b, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.capture = self.open_socket(b, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.capture.bind(("pvh6p", 0))
         # A socket on B's side of the port, so the datagrams are taken (no ICMP port unreachable).
-        self.sink = self._sock(b, socket.AF_INET6, socket.SOCK_DGRAM)
+        self.sink = self.open_socket(b, socket.AF_INET6, socket.SOCK_DGRAM)
         self.sink.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         self.sink.bind(("::", PORT))
         time.sleep(0.05)
-        self._drain(self.capture)
-        self._drain(self.inject)
+        self.drain(self.capture)
+        self.drain(self.inject)
 
-    def _sock(self, ns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+    def open_socket(self, ns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
         sock = nl.open_socket(ns, family, kind, proto)
         self._socks.append(sock)
         return sock
 
     @staticmethod
-    def _drain(sock: socket.socket) -> None:
+    def drain(sock: socket.socket) -> None:
         while select.select([sock], [], [], 0)[0]:
             sock.recv(65535)
 
@@ -169,8 +169,8 @@ class Rig:
 
     def transmit(self, frame: bytes, *, mark: int = 0, wait: float = 0.2) -> list[Outer]:
         """``frame`` into the device; the datagrams it sent, as captured on B."""
-        self._drain(self.capture)
-        self._drain(self.inject)
+        self.drain(self.capture)
+        self.drain(self.inject)
         self.inject.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, struct.pack("=I", mark))
         self.inject.send(frame)
         outs = [_parse_outer(data) for data, _ in self._collect(self.capture, wait)]
@@ -184,9 +184,9 @@ class Rig:
         self, payload: bytes, *, src_port: int = 40000, tos: int = 0, src: str | None = None, wait: float = 0.2
     ) -> list[bytes]:
         """``payload`` sent from B (UDP, from ``src``:``src_port``) to the device; the frames delivered."""
-        self._drain(self.inject)
+        self.drain(self.inject)
         family = socket.AF_INET if self.version == 4 else socket.AF_INET6
-        sock = self._sock(self.b, family, socket.SOCK_DGRAM)
+        sock = self.open_socket(self.b, family, socket.SOCK_DGRAM)
         if self.version == 4:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
         else:
@@ -628,9 +628,9 @@ def test_udp6_zero_checksums_as_the_kernel(rigs: list[Rig], args: str) -> None:
     v.transmit(frame, now=1.0)
     [core] = sent(v)
     assert core.zero_checksum is (kernel.checksum == 0)
-    raw = rig._sock(rig.b, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    raw = rig.open_socket(rig.b, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_UDP)
     payload = bytes.fromhex("0800000000000a00") + VX + bytes.fromhex("020000000031") + b"\x08\x00" + ipv4()
-    rig._drain(rig.inject)
+    rig.drain(rig.inject)
     raw.sendto(struct.pack("!HHHH", 40001, PORT, 8 + len(payload), 0) + payload, (rig.local, 0))
     got = rig.replies()
     v.receive(payload, rig.peer, 40001, now=1.0, zero_checksum=True)
