@@ -6,6 +6,11 @@
 ``bridge`` commands that build the same by hand. Needs the ``kernel`` extra (pyroute2), and root or
 CAP_NET_ADMIN for anything but :func:`lab_commands`, which works without either. Without pyroute2,
 the rest raises :class:`~pyvxlan.ConfigError` saying to install ``pyvxlan[kernel]``.
+
+Inside: :mod:`pyvxlan.kernel.messages` is the rtnetlink message codec (bytes and values, no
+sockets, no pyroute2), :mod:`pyvxlan.kernel.netlink` the sockets that carry it (the only pyroute2
+importer), :mod:`pyvxlan.kernel.vtep` the device driver, and the other modules the labs.
+A kernel refusal is a :class:`~pyvxlan.errors.BackendError` carrying the errno.
 """
 
 from __future__ import annotations
