@@ -26,7 +26,7 @@ import errno
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from pyroute2 import IPRoute, netns
@@ -220,6 +220,20 @@ def open_socket(netns_name: str | None, family: int, kind: int, proto: int = 0) 
 # --- neighbours: a raw socket -------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _socket_errors(operation: str) -> Iterator[None]:
+    """A failure of the socket itself (a buffer the kernel found full, a reply that never came) as
+    the one :class:`~pyvxlan.errors.BackendError`; privilege errors pass as they are."""
+    try:
+        yield
+    except (PermissionError, BackendError, PrivilegeError):
+        raise
+    except TimeoutError:
+        raise BackendError(errno.ETIMEDOUT, operation, "the kernel did not answer within 30 s") from None
+    except OSError as exc:
+        raise BackendError(exc.errno or 0, operation, exc.strerror or str(exc)) from None
+
+
 class NeighSocket:
     """A raw rtnetlink socket for neighbour (FDB, ARP/ND) requests, dumps and events.
 
@@ -277,7 +291,7 @@ class NeighSocket:
         from several threads never share one.
         """
         results: list[tuple[int, str]] = []
-        with self._lock:
+        with self._lock, _socket_errors("RTM_*NEIGH requests"):
             for start in range(0, len(messages), self.CHUNK):
                 part = messages[start : start + self.CHUNK]
                 seq0 = self._next_seq(len(part))
@@ -304,7 +318,7 @@ class NeighSocket:
 
     def dump(self, family: int, ifindex: int = 0) -> bytearray:
         """The raw reply of an ``RTM_GETNEIGH`` dump (filtered by ``ifindex`` in the kernel)."""
-        with self._lock:
+        with self._lock, _socket_errors(f"RTM_GETNEIGH dump of family {family}"):
             seq = self._next_seq()
             try:
                 self.sock.send(encode_dump_request(family, ifindex, seq))

@@ -739,7 +739,9 @@ class NotificationStream:
                 if exc.errno == errno.ENOBUFS:
                     self.overruns += 1
                     continue
-                raise
+                raise BackendError(
+                    exc.errno or 0, f"read notifications of {self._vtep.name}", str(exc.strerror)
+                ) from None
             self._feed(data)
         return self._ready.popleft()
 

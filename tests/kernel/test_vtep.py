@@ -452,6 +452,18 @@ def test_privilege_error_says_plainly_what_is_needed(monkeypatch: pytest.MonkeyP
     assert str(exc.value) == "root or CAP_NET_ADMIN is needed to create vxlan device vxlan7"
 
 
+def test_a_failing_netlink_socket_is_the_one_backend_error() -> None:
+    sock = nl.NeighSocket()  # our own namespace: no privilege needed to open it
+    sock.close()
+    for action, operation in (
+        (lambda: sock.dump(7), "RTM_GETNEIGH dump of family 7"),
+        (lambda: sock.transact([(28, 0, {"family": 7, "ifindex": 1, "state": 0, "ntf": 0})]), "RTM_*NEIGH requests"),
+    ):
+        with pytest.raises(BackendError) as exc:
+            action()
+        assert (exc.value.errno, str(exc.value)) == (errno.EBADF, f"{operation}: Bad file descriptor (errno 9)")
+
+
 def test_cap_net_admin_is_read_from_proc_status(tmp_path: pytest.TempPathFactory) -> None:
     path = tmp_path / "status"  # type: ignore[operator]
     path.write_text("Name:\tx\nCapEff:\t0000000000001000\n")
