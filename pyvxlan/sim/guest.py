@@ -14,8 +14,12 @@ real NICs), IPv4 IDs from ``__ip_select_ident`` and IPv6 flow labels from ``ip6_
 :meth:`SimGuest.ping` as the kernel lab's ``ping`` sends them (``ECHO_DATA``: sequence numbers from
 0, 16 bytes of data, ``pyvxlan-`` and the send time as a big-endian double).
 
-Everything here runs inside scheduler handlers; the async methods only start work in the
-simulated world and wait for a handler to wake them.
+The async methods only start work in the simulated world (scheduler events) and wait for a
+handler to wake them. :meth:`SimGuest.deliver`, the way in for frames, runs in a scheduler handler
+in the simulator, and from the receive loop of a trio task in the userspace VTEP
+(:mod:`pyvxlan.udp`): both are correct, since the guest reads the time from the scheduler's
+``now`` and wakes waiting tasks with :meth:`~pyvxlan.sim.scheduler.Scheduler.wake`, which work
+inside and outside handlers alike.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from pyvxlan.errors import ConfigError
 from pyvxlan.lab import PingResult
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
@@ -325,7 +330,7 @@ class SimGuest:
         comes within ``timeout`` seconds of its request. Returns when every request is answered
         or has timed out, in virtual time."""
         if count < 1 or timeout <= 0 or interval < 0:
-            raise ValueError("ping needs count >= 1, timeout > 0 and interval >= 0")
+            raise ConfigError("ping", "needs count >= 1, timeout > 0 and interval >= 0")
         target = ipaddress.ip_address(ip).packed
         ident = self._next_ident
         self._next_ident = (self._next_ident + 1) & 0xFFFF or 1
@@ -344,7 +349,7 @@ class SimGuest:
     def udp_socket(self, port: int) -> UdpSocket:
         """Bind a UDP socket to ``port``."""
         if port in self._udp:
-            raise ValueError(f"{self._name}: UDP port {port} is in use")
+            raise ConfigError("port", f"{self._name}: UDP port {port} is in use")
         sock = UdpSocket(self, port, self._sched.wake)
         self._udp[port] = sock
         return sock
@@ -513,7 +518,12 @@ class SimGuest:
     # --- receiving ------------------------------------------------------------------------------------
 
     def deliver(self, frame: bytes) -> None:
-        """A frame leaves the bridge port toward this guest."""
+        """A frame leaves the bridge port toward this guest.
+
+        Call it from a scheduler handler or from any task of the trio run the scheduler runs in
+        (the userspace VTEP's receive loop does): what it answers goes out at once, what waits
+        (a ping, a socket's ``receive``) is woken through the scheduler.
+        """
         if self._tapped:
             if self._observe is not None:
                 self._observe(self._name, frame, False)

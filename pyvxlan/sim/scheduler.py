@@ -68,7 +68,9 @@ class Scheduler:
         self.call_at(self.now + delay, source, handler, *args)
 
     def wake(self, event: trio.Event) -> None:
-        """Set ``event`` from a handler, and let the task it wakes run before the next event."""
+        """Set ``event``; from a handler, the task it wakes runs before the next event. Correct
+        outside a handler too (a trio task of the same run): the event is set, and the flag that
+        stops the current instant early is cleared before the next instant runs."""
         event.set()
         self._woke = True
 
