@@ -234,7 +234,7 @@ class KernelVtep:
         src_vni: int | None = None,
         any_dst: bool = False,
     ) -> dict[str, Any]:
-        """Validate one entry and give its :func:`~pyvxlan.kernel.netlink.encode_neigh` fields.
+        """Validate one entry and give its :func:`~pyvxlan.kernel.messages.encode_neigh` fields.
 
         ``any_dst`` (``fdb del``) lets an address of the other family through: Linux answers
         itself (nothing is deleted, or ENOENT).
