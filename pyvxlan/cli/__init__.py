@@ -50,7 +50,7 @@ from types import FrameType  # noqa: E402
 
 from pyvxlan.errors import VxlanError  # noqa: E402
 
-__all__ = ["UsageError", "main"]
+__all__ = ["Parser", "UsageError", "main"]
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func`` to a
 # callable taking the parsed namespace and returning the exit status.
@@ -72,7 +72,9 @@ class UsageError(Exception):
         self.prog = prog
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """The parser of ``pyvxlan`` and its subcommands (``parser_class`` of nested subcommands too)."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own errors: one line and status 2, as for every other usage problem.
         raise UsageError(message, prog=self.prog)
@@ -84,9 +86,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Importing every subcommand would cost ``pyvxlan decode`` the simulator's imports (trio and
     more) on every run: a fifth of a second that the decode benchmark counts.
     """
-    parser = _Parser(prog="pyvxlan", description="VXLAN codecs, simulator and kernel labs.")
+    parser = Parser(prog="pyvxlan", description="VXLAN codecs, simulator and kernel labs.")
     parser.add_argument("--version", action="version", version=f"pyvxlan {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     names = (command,) if command in _COMMAND_MODULES else _COMMAND_MODULES
     for name in names:

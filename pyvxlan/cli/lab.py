@@ -1,14 +1,9 @@
 """``pyvxlan lab cleanup``: remove what crashed kernel labs left behind, and nothing else.
 
-A lab's namespaces are named ``pvx`` + four hex digits + ``-`` + a host, guest or ``underlay``
-(see :mod:`pyvxlan.kernel.lab`); every interface of a lab lives inside them, so removing the
-namespaces removes the veths, bridges and vxlan devices too. Links in the initial namespace whose
-name starts with a lab prefix are removed as well (a lab never makes any, but a crash while a
-link is being moved could leave one).
-
-A running lab holds a lock (``/run/pyvxlan/<prefix>.lock``) for its whole life, so cleanup can
-tell a lab whose owner is gone from one still in use: it removes the first and leaves the second
-alone, saying so, unless ``--force``.
+The command only parses and prints: what a lab's names are, who owns a lab and what cleanup
+removes (namespaces, and prefixed links in the initial namespace) live in
+:mod:`pyvxlan.kernel.cleanup`. A lab whose owner still runs is left alone, saying so, unless
+``--force``.
 """
 
 from __future__ import annotations
@@ -21,10 +16,10 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add ``lab`` (with ``cleanup``) to the ``pyvxlan`` command."""
-    from pyvxlan.cli import _Parser  # one-line usage errors, exit status 2
+    from pyvxlan.cli import Parser  # one-line usage errors, exit status 2
 
     p = subparsers.add_parser("lab", help="manage kernel labs (network namespaces)", description="Manage kernel labs.")
-    sub = p.add_subparsers(dest="lab_command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="lab_command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     c = sub.add_parser(
         "cleanup",
@@ -39,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from pyvxlan.kernel.lab import cleanup
+    from pyvxlan.kernel.cleanup import cleanup
 
     report = cleanup(args.prefix, force=args.force)
     for what in report.removed:

@@ -269,16 +269,16 @@ def test_cleanup_without_a_prefix_leaves_every_live_lab_alone(
 
     import trio
 
-    from pyvxlan.kernel import lab as labmod
+    from pyvxlan.kernel import cleanup as cleanupmod
     from pyvxlan.kernel import open_lab
     from pyvxlan.lab.topology import classic_demo
 
     # Only this test's labs are seen, so that other labs on the machine are not part of it.
     mine = ("pvx3a02", "pvx3a03")
-    real_namespaces, real_locks = labmod.lab_namespaces, labmod._lock_prefixes
-    monkeypatch.setattr(labmod, "lab_namespaces", lambda p=None: [n for n in real_namespaces(p) if n[:7] in mine])
-    monkeypatch.setattr(labmod, "_lock_prefixes", lambda p=None: real_locks(p) & set(mine))
-    monkeypatch.setattr(labmod, "_lab_links", lambda rtnl, p=None: {})
+    real_namespaces, real_locks = cleanupmod.lab_namespaces, cleanupmod.lock_prefixes
+    monkeypatch.setattr(cleanupmod, "lab_namespaces", lambda p=None: [n for n in real_namespaces(p) if n[:7] in mine])
+    monkeypatch.setattr(cleanupmod, "lock_prefixes", lambda p=None: real_locks(p) & set(mine))
+    monkeypatch.setattr(cleanupmod, "lab_links", lambda rtnl, p=None: {})
 
     async def body() -> None:
         async with open_lab(classic_demo(), prefix=mine[0]), open_lab(classic_demo(), prefix=mine[1]):

@@ -12,8 +12,9 @@ import trio
 
 from pyvxlan import ConfigError, EntryLearned, EntryMigrated, FdbEntry, L3Miss, PrivilegeError, VtepControl
 from pyvxlan.errors import LabKeyError
+from pyvxlan.kernel import guest as guestmod
 from pyvxlan.kernel import lab as labmod
-from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab
+from pyvxlan.kernel import lab_commands, lab_namespaces, open_lab, plan
 from pyvxlan.kernel import netlink as nl
 from pyvxlan.lab import Lab, SimulatedLab
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
@@ -177,18 +178,18 @@ def test_everything_goes_on_error(root: None) -> None:
 @pytest.mark.parametrize("at_step", [1, 9, 25])
 def test_cancelled_set_up_leaves_nothing_behind(root: None, monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
     # Cancel the lab's scope from inside step `at_step` (as a timeout or Ctrl-C would arrive).
-    real = labmod._run_step
+    real = plan.run_step
     done = 0
     scope = trio.CancelScope()
 
-    def step(s: labmod._Step, ctx: labmod._Ctx) -> None:
+    def step(s: plan.Step, ctx: plan.BuildContext) -> None:
         nonlocal done
         real(s, ctx)
         done += 1
         if done == at_step:
             trio.from_thread.run_sync(scope.cancel)
 
-    monkeypatch.setattr(labmod, "_run_step", step)
+    monkeypatch.setattr(plan, "run_step", step)
 
     async def main() -> None:
         with scope:
@@ -201,14 +202,14 @@ def test_cancelled_set_up_leaves_nothing_behind(root: None, monkeypatch: pytest.
 
 
 def test_ctrl_c_during_set_up_leaves_nothing_behind(root: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = labmod._run_step
+    real = plan.run_step
 
-    def step(s: labmod._Step, ctx: labmod._Ctx) -> None:
+    def step(s: plan.Step, ctx: plan.BuildContext) -> None:
         real(s, ctx)
         if s.command.startswith("ip -n pvx00a4-host2 link add vxlan10"):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(labmod, "_run_step", step)
+    monkeypatch.setattr(plan, "run_step", step)
 
     async def main() -> None:
         async with open_lab(classic_demo(), prefix="pvx00a4"):
@@ -514,7 +515,7 @@ def test_a_guest_socket_that_never_opens_is_an_error_not_a_hang(monkeypatch: pyt
         raise RuntimeError("the helper answered late")
 
     monkeypatch.setattr(nl, "open_socket", never_answers)
-    monkeypatch.setattr(labmod, "SOCKET_TIMEOUT", 0.2)
+    monkeypatch.setattr(guestmod, "SOCKET_TIMEOUT", 0.2)
     guest = labmod.KernelGuest(classic_demo().guests[0], "pvx3a50-guest1")
 
     async def main() -> None:
@@ -532,3 +533,14 @@ def test_a_guest_socket_that_never_opens_is_an_error_not_a_hang(monkeypatch: pyt
         trio.run(main)
     finally:
         released.set()
+
+
+def test_the_lab_modules_doctests_pass() -> None:
+    # tests/test_docs.py leaves pyvxlan.kernel out of its doctest sweep; these need no root.
+    import doctest
+
+    from pyvxlan.kernel import cleanup, extra, guest
+
+    results = [doctest.testmod(m, optionflags=doctest.ELLIPSIS) for m in (labmod, plan, cleanup, guest, extra)]
+    assert [r.failed for r in results] == [0] * 5
+    assert results[0].attempted >= 1 and results[1].attempted >= 1
