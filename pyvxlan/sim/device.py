@@ -57,6 +57,8 @@ class SimVtep(MemoryVtep):
     lab does not publish millions of notifications to nobody, and re-arms the device's timer after
     every control call."""
 
+    __slots__ = ("_on_change", "_on_listen", "listeners")
+
     def __init__(
         self,
         vtep: Vtep,
@@ -134,6 +136,7 @@ class SimDevice:
         sched: Scheduler,
         events: DeviceEvents,
         *,
+        clock: Callable[[], float],
         pool: RemotePool | None = None,
     ) -> None:
         self.host = host
@@ -141,7 +144,7 @@ class SimDevice:
         self.vtep = Vtep(config, now=sched.now, pool=pool)
         self.control = SimVtep(
             self.vtep,
-            clock=lambda: sched.now,
+            clock=clock,
             on_actions=self._carry_out,
             on_listen=events.count_listeners,
             on_change=self._changed,

@@ -279,7 +279,7 @@ class SimGuest:
         self._next_ident = 1
         self._udp: dict[int, UdpSocket] = {}
         self._raw: deque[bytes] | None = None
-        self._raw_ready = trio.Event()
+        self._raw_ready: trio.Event | None = None  # made when a reader waits: most guests never have one
         self._tapped = observe is not None  # something sees every frame: a capture or a raw socket
         self.received = 0
         self.sent = 0
@@ -529,7 +529,8 @@ class SimGuest:
                 self._observe(self._name, frame, False)
             if self._raw is not None:
                 self._raw.append(frame)
-                self._sched.wake(self._raw_ready)
+                if self._raw_ready is not None:
+                    self._sched.wake(self._raw_ready)
         if frame[0:6] not in self._accept:
             # The NIC's filter: flooded unicast, or a multicast group we are not in (in a large
             # flood-and-learn lab, nearly every neighbour solicitation reaching this guest).

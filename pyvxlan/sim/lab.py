@@ -82,12 +82,13 @@ class SimLab:
         self.seed = seed
         self.keep_events = keep_events
         self._sched = sched = Scheduler()
-        self._log = EventLog(lambda: sched.now, keep=None if keep_events is True else int(keep_events))
+        clock = lambda: sched.now  # noqa: E731 - the virtual clock, one callable for every device
+        self._log = EventLog(clock, keep=None if keep_events is True else int(keep_events))
         # IPv4 IDs, for the guests' packets and the captured outer headers: their own generator,
         # so that a capture draws nothing from the random choices of the underlay.
         self._idents = IpIdents(seed)
         self._ledger = Ledger()
-        self._captures = Captures(lambda: sched.now, self._idents)
+        self._captures = Captures(clock, self._idents)
         self._control = SimController(topology, sched, on_miss=on_miss, device=self._device, where=self.guest_host)
         self._path = DataPath(
             sched,
@@ -128,7 +129,7 @@ class SimLab:
                     ledger=self._ledger,
                     macs=self._path.macs,
                 )
-                d = SimDevice(h, config, bridge, sched, self._path, pool=pool)
+                d = SimDevice(h, config, bridge, sched, self._path, clock=clock, pool=pool)
                 h.add(d)
                 self._devices[(host.name, dev.vni)] = d
         for spec in topology.guests:

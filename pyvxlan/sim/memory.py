@@ -56,6 +56,9 @@ class MemoryVtep:
     say); without it they accumulate in :attr:`pending_actions`.
     """
 
+    # Slots: a simulated lab keeps one adapter per device (10,000 of them) for its whole life.
+    __slots__ = ("_clock", "_on_actions", "_subscribers", "_vtep", "pending_actions")
+
     def __init__(
         self,
         vtep: Vtep,
