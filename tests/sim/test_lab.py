@@ -561,3 +561,27 @@ def test_udp_between_ipv6_guests() -> None:
         assert await client.receive() == (b"answer", ("2001:db8:1::b", 5353))
 
     in_lab(Topology(topo.underlay, topo.hosts, guests), body)
+
+
+def test_on_miss_controller_moves_only_what_a_vtep_asked_for() -> None:
+    """After a move the on-miss controller corrects the VTEPs that know the guest (host1 asked
+    for guest2), clears the new host's entries, and programs nobody else (host4 never asked)."""
+
+    async def body(lab: SimLab) -> None:
+        await lab.guest("guest1").ping("203.0.113.2", count=3)
+        await lab.move_guest("guest2", "host3")
+        assert lab.fdb_lines("host1", 10) == ["02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self permanent"]
+        assert lab.fdb_lines("host3", 10) == []
+        assert lab.fdb_lines("host4", 10) == []
+        assert [n.ip for n in await lab.vtep("host1", 10).neighbours()] == ["203.0.113.2"]
+
+    in_lab(classic_demo(4, FdbMode.CONTROLLER), body, controller="on-miss")
+
+
+def test_underlay_lookups_of_an_unknown_address_raise_lab_key_error() -> None:
+    async def body(lab: SimLab) -> None:
+        with pytest.raises(LabKeyError) as info:
+            lab.underlay.set_link("198.51.100.9", LinkProfile(loss=0.5))
+        assert str(info.value) == "no host with underlay address '198.51.100.9'"
+
+    in_lab(classic_demo(), body)
