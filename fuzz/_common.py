@@ -8,6 +8,7 @@ Every harness states the fuzzing invariant for one decoder: any input gives a va
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -15,10 +16,48 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import atheris
 
+# Imported by each harness first, inside atheris.instrument_imports(): these are the instrumented modules.
+from pyvxlan.errors import DecodeError
+from pyvxlan.wire.frame import Decapsulated
+from pyvxlan.wire.pcap import PcapStats, read
+
+T = TypeVar("T")
+
 VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"
+
+
+def decoded(data: bytes, decode: Callable[[bytes, int], T]) -> tuple[T, int, bytes] | None:
+    """``(decode(body, mode), mode, body)`` for an input whose first byte is the mode (the
+    decoder's flags: bit 0 strict, bit 1 gbp, bits 6-7 an offset) and the rest the bytes to decode.
+
+    ``None`` for an empty input or a ``DecodeError``, which the invariant allows; any other
+    exception escapes, and libFuzzer reports it.
+    """
+    if not data:
+        return None
+    mode, body = data[0], data[1:]
+    try:
+        return decode(body, mode), mode, body
+    except DecodeError:
+        return None
+
+
+def read_capture(blob: bytes) -> tuple[list[tuple[float, Decapsulated]], PcapStats]:
+    """Every VXLAN packet ``pcap.read`` gives for ``blob`` and its totals; a bad file's
+    ``DecodeError`` ends the list (the packets before it are kept, and counted)."""
+    stats = PcapStats()
+    packets: list[tuple[float, Decapsulated]] = []
+    try:
+        for ts, d in read(io.BytesIO(blob), stats=stats):
+            _ = (d.header.vni, d.outer_src, d.outer_dst, bytes(d.inner))  # every accessor works
+            packets.append((ts, d))
+    except DecodeError:
+        pass
+    return packets, stats
 
 
 def vector_frames() -> list[bytes]:

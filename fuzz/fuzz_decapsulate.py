@@ -5,20 +5,16 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from pyvxlan.errors import DecodeError
     from pyvxlan.wire.frame import decapsulate
 
-from _common import main, vector_frames
+from _common import decoded, main, vector_frames
 
 
 def test_one_input(data: bytes) -> None:
-    if not data:
+    got = decoded(data, lambda b, m: decapsulate(b, strict=bool(m & 1), gbp=bool(m & 2)))
+    if got is None:
         return
-    mode, body = data[0], data[1:]
-    try:
-        d = decapsulate(body, strict=bool(mode & 1), gbp=bool(mode & 2))
-    except DecodeError:
-        return
+    d, _, body = got
     # Every accessor works on what decoded, and the inner frame lies inside the input.
     _ = (d.header.vni, d.outer_src, d.outer_dst, d.outer_eth_src, d.outer_eth_dst, d.src_port, d.dst_port)
     _ = (d.ttl, d.vlans, d.ip_version, d.udp_checksum, repr(d))

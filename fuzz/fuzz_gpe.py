@@ -5,20 +5,16 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from pyvxlan.errors import DecodeError
     from pyvxlan.wire.header import GpeHeader
 
-from _common import main, vector_headers
+from _common import decoded, main, vector_headers
 
 
 def test_one_input(data: bytes) -> None:
-    if not data:
+    got = decoded(data, lambda b, m: GpeHeader.decode(b, strict=bool(m & 1), offset=m >> 6))
+    if got is None:
         return
-    mode, body = data[0], data[1:]
-    try:
-        g = GpeHeader.decode(body, strict=bool(mode & 1), offset=mode >> 6)
-    except DecodeError:
-        return
+    g, mode, body = got
     assert g.encode() == body[mode >> 6 : (mode >> 6) + 8]
     assert GpeHeader.decode(g.encode()) == g
     _ = (g.vni, g.version, g.i_flag, g.p_flag, g.bum, g.oam, g.next_protocol, g.reserved)

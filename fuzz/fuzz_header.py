@@ -9,20 +9,16 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from pyvxlan.errors import DecodeError
     from pyvxlan.wire.header import VxlanHeader
 
-from _common import main, vector_headers
+from _common import decoded, main, vector_headers
 
 
 def test_one_input(data: bytes) -> None:
-    if not data:
+    got = decoded(data, lambda b, m: VxlanHeader.decode(b, strict=bool(m & 1), gbp=bool(m & 2), offset=m >> 6))
+    if got is None:
         return
-    mode, body = data[0], data[1:]
-    try:
-        h = VxlanHeader.decode(body, strict=bool(mode & 1), gbp=bool(mode & 2), offset=mode >> 6)
-    except DecodeError:
-        return
+    h, mode, body = got
     raw = body[mode >> 6 : (mode >> 6) + 8]
     assert h.encode() == raw, (h, raw)
     assert VxlanHeader(h.vni, group_policy=h.group_policy, i_flag=h.i_flag, reserved=h.reserved) == h

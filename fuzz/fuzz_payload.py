@@ -5,20 +5,16 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from pyvxlan.errors import DecodeError
     from pyvxlan.wire.frame import decapsulate_payload
 
-from _common import main, vector_payloads
+from _common import decoded, main, vector_payloads
 
 
 def test_one_input(data: bytes) -> None:
-    if not data:
+    got = decoded(data, lambda b, m: decapsulate_payload(b, strict=bool(m & 1), gbp=bool(m & 2)))
+    if got is None:
         return
-    mode, body = data[0], data[1:]
-    try:
-        header, inner = decapsulate_payload(body, strict=bool(mode & 1), gbp=bool(mode & 2))
-    except DecodeError:
-        return
+    (header, inner), _, body = got
     assert header.encode() == body[:8]
     assert bytes(inner) == body[8:] and len(inner) >= 14
 
