@@ -81,6 +81,7 @@ class SimLab:
         on_miss = topology.mode is FdbMode.CONTROLLER and controller == "on-miss"
         self.seed = seed
         self.keep_events = keep_events
+        self._ran = False
         self._sched = sched = Scheduler()
         clock = lambda: sched.now  # noqa: E731 - the virtual clock, one callable for every device
         self._log = EventLog(clock, keep=None if keep_events is True else int(keep_events))
@@ -355,14 +356,34 @@ class SimLab:
         other = dev.bridge.single(dev.port_name)
         dev.lone = self._guests.get(other) if other is not None else None
 
-    async def _start(self) -> None:
-        for dev in self._devices.values():
-            await dev.control.up()
-        await self._control.program()
-
-    def _close(self) -> None:
-        self._captures.close()
-        self._log.close()
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[SimLab]:
+        """Run the lab's world for the duration of the block: the scheduler (and the on-miss
+        controller) in a nursery, every device brought up and the mode's entries programmed
+        first; the lab's captures and event file are closed at the end. :func:`open_lab` is this
+        around a new lab; a lab runs once."""
+        if self._ran:
+            raise ConfigError("lab", "a simulated lab runs once: open another with open_lab")
+        self._ran = True
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._sched.run)
+                if self._control.on_miss:
+                    nursery.start_soon(self._control.serve)
+                for dev in self._devices.values():
+                    await dev.control.up()
+                await self._control.program()
+                yield self
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The scheduler task never fails on its own, so a group holds the body's one exception:
+            # raise that, so that ``pytest.raises(KeyError)`` around a lab block works as it reads.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            self._captures.close()
+            self._log.close()
 
 
 def _check_clock() -> None:
@@ -407,20 +428,5 @@ async def open_lab(
     lab = SimLab(
         topology, seed=seed, keep_events=keep_events, events_file=events_file, link=link, controller=controller
     )
-    try:
-        async with trio.open_nursery() as nursery:
-            # SimLab's own private parts: this factory is the lab's constructor's second half.
-            nursery.start_soon(lab._sched.run)
-            if lab._control.on_miss:
-                nursery.start_soon(lab._control.serve)
-            await lab._start()
-            yield lab
-            nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The scheduler task never fails on its own, so a group holds the body's one exception:
-        # raise that, so that ``pytest.raises(KeyError)`` around a lab block works as it reads.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
-    finally:
-        lab._close()
+    async with lab.running():
+        yield lab

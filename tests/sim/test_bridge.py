@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pyvxlan.errors import ConfigError, LabKeyError
@@ -27,7 +29,13 @@ class Ports:
         self.bridge = Bridge("br10", drop=lambda reason, frame: self.drops.append((reason, frame)), ledger=self.ledger)
         names = ["vxlan10", "g1", "g2"] if two_guests else ["vxlan10", "g1"]
         for name in names:
-            self.bridge.attach(name, lambda frame, name=name: self.out.append((name, frame)))
+            self.bridge.attach(name, self._port(name))
+
+    def _port(self, name: str) -> Callable[[bytes], None]:
+        def deliver(frame: bytes) -> None:
+            self.out.append((name, frame))
+
+        return deliver
 
 
 def test_a_second_port_of_the_same_name_is_refused() -> None:

@@ -585,3 +585,12 @@ def test_underlay_lookups_of_an_unknown_address_raise_lab_key_error() -> None:
         assert str(info.value) == "no host with underlay address '198.51.100.9'"
 
     in_lab(classic_demo(), body)
+
+
+def test_a_lab_runs_once() -> None:
+    async def body(lab: SimLab) -> None:
+        with pytest.raises(ConfigError, match=r"^lab: a simulated lab runs once: open another with open_lab$"):
+            async with lab.running():
+                pass
+
+    in_lab(classic_demo(), body)
