@@ -23,13 +23,13 @@ same results (tests/core/test_datagram.py).
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeAlias
 
 from pyvxlan.core.events import DeliverFrame
 from pyvxlan.wire.header import HEADER_WORDS
 from pyvxlan.wire.packets import ETH_IPV4, ETH_IPV6
 
-__all__ = ["ParsedDatagram", "parse_datagram"]
+__all__ = ["DatagramFields", "ParsedDatagram", "datagram_fields", "parse_datagram"]
 
 _unpack_words = HEADER_WORDS.unpack_from
 _NO_FRAME: Final = DeliverFrame(b"")
@@ -61,20 +61,30 @@ class ParsedDatagram(NamedTuple):
         return self.word1 >> 8
 
 
+# ParsedDatagram's fields as a plain tuple: what receive reads a datagram it parses itself into,
+# without making the named value it would drop at once.
+DatagramFields: TypeAlias = tuple[bytes, int, int, int, bytes, bool, DeliverFrame]
+
+
 def parse_datagram(payload: bytes | bytearray | memoryview) -> ParsedDatagram:
-    """Read ``payload`` once for any number of :meth:`~pyvxlan.Vtep.receive_parsed` calls.
+    """Read ``payload`` once for any number of :meth:`~pyvxlan.Vtep.receive` calls.
 
     Never raises for short or malformed bytes: each VTEP's checks drop them with the reason
     Linux gives (the checks read only what the size allows).
     """
+    return ParsedDatagram._make(datagram_fields(payload))
+
+
+def datagram_fields(payload: bytes | bytearray | memoryview) -> DatagramFields:
+    """:func:`parse_datagram`'s fields, in its order, as a plain tuple (the one parse both use)."""
     if type(payload) is not bytes:
         payload = bytes(payload)
     size = len(payload)
     w0, w1 = _unpack_words(payload) if size >= 8 else (0, 0)
     if size < 22:
-        return ParsedDatagram(payload, size, w0, w1, b"", False, _NO_FRAME)
+        return (payload, size, w0, w1, b"", False, _NO_FRAME)
     truncated = size < 62 and _inner_ip_truncated(payload, size)
-    return ParsedDatagram(payload, size, w0, w1, payload[14:20], truncated, DeliverFrame(payload[8:]))
+    return (payload, size, w0, w1, payload[14:20], truncated, DeliverFrame(payload[8:]))
 
 
 def _inner_ip_truncated(payload: bytes, size: int) -> bool:

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from pyvxlan.core.config import VtepConfig
-from pyvxlan.core.datagram import ParsedDatagram, parse_datagram
+from pyvxlan.core.datagram import ParsedDatagram, datagram_fields
 from pyvxlan.core.entries import FdbEntry, FdbState, Neighbour, check_interface
 from pyvxlan.core.events import (
     DeliverFrame,
@@ -540,7 +540,7 @@ class Vtep:
 
     def receive(
         self,
-        payload: bytes | bytearray | memoryview,
+        payload: bytes | bytearray | memoryview | ParsedDatagram,
         src: str,
         src_port: int,
         now: float,
@@ -558,39 +558,22 @@ class Vtep:
         ``src`` must be of the device's family: a device's socket never sees the other one.
 
         A driver handing one datagram to many devices (a multicast datagram reaching a group)
-        parses it once with :func:`~pyvxlan.core.datagram.parse_datagram` and calls
-        :meth:`receive_parsed` on each instead.
+        reads it once with :func:`~pyvxlan.core.datagram.parse_datagram` and passes that
+        :class:`~pyvxlan.core.datagram.ParsedDatagram` to each instead of the bytes (``receive_parsed``
+        is this method under the name that says so): the same checks, outputs and counters.
         """
-        self.receive_parsed(
-            parse_datagram(payload), src, src_port, now, interface=interface, tos=tos, zero_checksum=zero_checksum
-        )
-
-    def receive_parsed(
-        self,
-        parsed: ParsedDatagram,
-        src: str,
-        src_port: int,
-        now: float,
-        *,
-        interface: str | None = None,
-        tos: int = 0,
-        zero_checksum: bool = False,
-    ) -> None:
-        """:meth:`receive` of a datagram already read by :func:`~pyvxlan.core.datagram.parse_datagram`:
-        the same checks, outputs and counters, without reading the bytes again."""
         if type(src) is not str or (":" in src) is not self._v6:
             raise ConfigError("src", f"{src!r} is not an IPv{6 if self._v6 else 4} address, as the device is")
         if tos and (type(tos) is not int or not 0 <= tos <= 255):
             raise ConfigError("tos", f"must be in 0..255, got {tos!r}")
         if interface is not None and type(interface) is not str:
             raise ConfigError("interface", f"must be an interface name, got {interface!r}")
-        if type(parsed) is not ParsedDatagram:
-            raise ConfigError("parsed", f"must be a ParsedDatagram, got {type(parsed).__name__}")
         if now > self._now:
             self._now = now
         elif now < self._now:
             raise ClockError(self._now, now)
-        payload, size, w0, w1, smac, truncated, deliver = parsed
+        fields = payload if type(payload) is ParsedDatagram else datagram_fields(payload)
+        payload, size, w0, w1, smac, truncated, deliver = fields
         out = self._outputs
         if zero_checksum and self._v6 and not self._config.udp6_zero_csum_rx:
             # udp6_csum_init refuses it before any tunnel sees it: no counter of the device's.
@@ -641,6 +624,8 @@ class Vtep:
         self._rx_packets += 1
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(deliver)
+
+    receive_parsed = receive  # for a driver that passes ParsedDatagram values: one method, no extra call
 
     def _snooped(self, outcome: LearnOutcome, smac: bytes, dst: str, src: str, size: int) -> bool:
         """The notification or drop for the less common learning outcomes; True: deliver."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyvxlan import ConfigError, DeliverFrame, EntryLearned, EntryMigrated, Vtep, VtepConfig
-from pyvxlan.core.datagram import ParsedDatagram, parse_datagram
+from pyvxlan.core.datagram import ParsedDatagram, datagram_fields, parse_datagram
 from pyvxlan.core.fdb import RemotePool
 
 HEADER10 = b"\x08\x00\x00\x00\x00\x00\x0a\x00"
@@ -31,11 +31,21 @@ def test_parse_datagram_reads_the_fields_receive_needs() -> None:
     assert parse_datagram(bytearray(payload)) == parse_datagram(payload)
 
 
-def test_receive_parsed_refuses_what_is_not_a_parsed_datagram() -> None:
-    core = Vtep(VtepConfig(vni=10, local="198.51.100.1"))
-    with pytest.raises(ConfigError) as info:
-        core.receive_parsed(HEADER10 + frame(M1), "198.51.100.2", 50000, 1.0)  # type: ignore[arg-type]
-    assert str(info.value) == "parsed: must be a ParsedDatagram, got bytes"
+def test_datagram_fields_are_the_parse_as_a_plain_tuple() -> None:
+    payload = HEADER10 + frame(M2)
+    assert datagram_fields(payload) == tuple(parse_datagram(payload))
+    assert type(datagram_fields(memoryview(payload))) is tuple
+
+
+def test_receive_takes_bytes_or_a_parsed_datagram_alike() -> None:
+    a, b = (Vtep(VtepConfig(vni=10, local="198.51.100.1")) for _ in range(2))
+    for core in (a, b):
+        core.up(0.0)
+    for t, payload in enumerate([HEADER10 + frame(M1), HEADER10[:6], HEADER20 + frame(M2)]):
+        a.receive(payload, "198.51.100.2", 50000, float(t))
+        b.receive_parsed(parse_datagram(payload), "198.51.100.2", 50000, float(t))
+        assert a.take_outputs() == b.take_outputs()
+    assert (a.counters(), a.fdb_dump()) == (b.counters(), b.fdb_dump())
 
 
 def test_vtep_refuses_a_pool_that_is_not_a_remote_pool() -> None:
