@@ -28,7 +28,8 @@ import trio.testing
 
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.core.fdb import RemotePool
-from pyvxlan.errors import ConfigError, LabKeyError
+from pyvxlan.errors import ConfigError
+from pyvxlan.lab.protocol import lab_key_error
 from pyvxlan.lab.topology import FdbMode, LinkProfile, Topology
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.capture import Captures
@@ -46,15 +47,7 @@ __all__ = ["KEPT_EVENTS", "SimLab", "SimVtep", "open_lab"]
 #: How many of the latest events ``lab.events`` keeps by default (``keep_events``).
 KEPT_EVENTS = 10_000
 
-#: Lookup errors list the names there are when there are at most this many.
-_LISTED = 20
-
 _NOT_DROPS = frozenset({"delivered", "proxy_answered"})  # how a frame copy may end without a drop
-
-
-def _known(names: Iterable[object]) -> list[str] | None:
-    listed = [str(n) for n in names]
-    return listed if len(listed) <= _LISTED else None
 
 
 class SimLab:
@@ -175,7 +168,7 @@ class SimLab:
         """The guest called ``name``."""
         guest = self._guests.get(name)
         if guest is None:
-            raise LabKeyError("guest", name, _known(self._guests))
+            raise lab_key_error("guest", name, self._guests)
         return guest
 
     def capture(self, path: str, *, guest: str | None = None) -> None:
@@ -326,13 +319,13 @@ class SimLab:
     def _host(self, name: str) -> SimHost:
         host = self._hosts.get(name)
         if host is None:
-            raise LabKeyError("host", name, _known(self._hosts))
+            raise lab_key_error("host", name, self._hosts)
         return host
 
     def _device(self, host: str, vni: int) -> SimDevice:
         dev = self._devices.get((host, vni))
         if dev is None:
-            raise LabKeyError(f"vxlan device on host {host!r} with VNI", vni, _known(self._host(host).devices))
+            raise lab_key_error(f"vxlan device on host {host!r} with VNI", vni, self._host(host).devices)
         return dev
 
     def _plug(self, guest: SimGuest, host: str, vni: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.errors import ConfigError
@@ -35,30 +36,17 @@ async def open_vtep(config: VtepConfig, *, up: bool = False) -> AsyncIterator[Si
     if config.local is None:
         raise ConfigError("local", "a simulated device needs its host's underlay address")
     subnet = "198.51.100.0/24" if ip_info(config.local).version == 4 else "2001:db8::/64"
-    device = VxlanDevice(
-        config.vni,
-        name=config.name,
-        group=config.group,
-        remote=config.remote,
-        dst_port=config.dst_port,
-        src_port_range=config.src_port_range,
-        ttl=config.ttl,
-        learning=config.learning,
-        ageing=config.ageing,
-        max_entries=config.max_entries,
-        proxy=config.proxy,
-        l2miss=config.l2miss,
-        l3miss=config.l3miss,
-        gbp=config.gbp,
-        mac=config.mac,
-    )
+    if config.dev is not None:
+        raise ConfigError("dev", "a simulated host has one underlay interface: the simulator cannot express dev")
+    # The host gives the device its address; every other setting is the device's own.
+    device = VxlanDevice(replace(config, local=None))
     mode = FdbMode.MULTICAST if config.default_remote is not None else FdbMode.UNICAST
     topology = Topology(Underlay(subnet), (Host("h1", config.local, (device,)),), (), mode)
     async with open_lab(topology) as lab:
         vtep = lab.vtep("h1", config.vni)
         if vtep.config != config:
-            # The topology's device cannot say every VtepConfig setting yet (issue 11 builds
-            # VxlanDevice on VtepConfig): refuse rather than simulate another device.
+            # The topology makes each host's device from its settings as a mode does: refuse a
+            # config it would make differently rather than simulate another device.
             differ = sorted(f for f in VtepConfig.__dataclass_fields__ if getattr(vtep.config, f) != getattr(config, f))
             raise ConfigError(differ[0], "the simulator's topology cannot express this setting yet")
         if not up:
