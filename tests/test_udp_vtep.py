@@ -19,7 +19,7 @@ import sys
 import pytest
 import trio
 
-from pyvxlan import BackendError, ConfigError, SendDatagram, Vtep, VtepConfig, VtepControl
+from pyvxlan import BackendError, ConfigError, LabKeyError, SendDatagram, Vtep, VtepConfig, VtepControl
 from pyvxlan.core.events import EntryExpired, EntryLearned, Notification
 from pyvxlan.testing import check_vtep_control
 from pyvxlan.udp import DriverError, GuestSpec, UdpVtep, open_vtep
@@ -565,5 +565,20 @@ def test_a_group_the_host_cannot_join_is_the_drivers_backend_error() -> None:
             "group",
             "group: cannot join 239.1.1.1: No such device",
         )
+
+    trio.run(main)
+
+
+def test_a_guest_that_is_not_there_is_a_lab_key_error_naming_those_that_are() -> None:
+    async def main() -> None:
+        config = VtepConfig(vni=10, local=A, remote=B, dst_port=_port())
+        async with open_vtep(config, guests=[f"{MAC1},203.0.113.1/24"]) as vtep:
+            with pytest.raises(LabKeyError) as info:
+                vtep.guest("guest2")
+            assert (info.value.what, info.value.name, str(info.value)) == (
+                "guest",
+                "guest2",
+                "no guest 'guest2' (there are: guest1)",
+            )
 
     trio.run(main)

@@ -43,7 +43,7 @@ import trio
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.core.events import Action, DeliverFrame, JoinGroup, SendBatch, SendDatagram
 from pyvxlan.core.vtep import Vtep
-from pyvxlan.errors import ConfigError
+from pyvxlan.errors import ConfigError, LabKeyError
 from pyvxlan.sim.bridge import Bridge
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ipid import IpIdents
@@ -183,8 +183,12 @@ class UdpVtep(MemoryVtep):
         return list(self._guests.values())
 
     def guest(self, name: str) -> SimGuest:
-        """The in-process guest called ``name`` (``guest1``, ... unless named); ``KeyError`` if none."""
-        return self._guests[name]
+        """The in-process guest called ``name`` (``guest1``, ... unless named);
+        :class:`~pyvxlan.errors.LabKeyError` (a ``KeyError``) if none, naming the guests there are."""
+        guest = self._guests.get(name)
+        if guest is None:
+            raise LabKeyError("guest", name, list(self._guests))
+        return guest
 
     @property
     def source_ports(self) -> list[int]:
