@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvxlan.lab import Lab
+from pyvxlan.lab.iproute2 import UPLINK
 from pyvxlan.lab.scenario import SIM_ONLY, Scenario, StepResult, check_backend, needs_all_events, run_scenario
 from pyvxlan.lab.topology import Topology
 
@@ -66,12 +67,9 @@ class Divergence:
         )
 
 
-# The kernel lab's hosts reach the underlay through this interface, which a group device names as
-# its dev (Linux needs one for multicast); a simulated host has one underlay and no name for it.
-UPLINK = "eth0"
-
-
 def _via(interface: str | None) -> str | None:
+    # The kernel lab's hosts reach the underlay through UPLINK, which a group device names as its
+    # dev (Linux needs one for multicast); a simulated host has one underlay and no name for it.
     return None if interface == UPLINK else interface
 
 
