@@ -696,7 +696,7 @@ class Replay:
             for (address, vni), vtep in vteps.items():
                 t = vtep.next_timer()
                 while t is not None and t <= now:
-                    vtep.handle_timer(t)
+                    vtep.handle_timer(t if t > vtep.now else vtep.now)
                     for o in vtep.take_outputs():
                         if type(o) is EntryExpired:
                             due.append(TableChange(t, address, vni, ChangeKind.EXPIRED, o.mac, o.dst))
@@ -802,7 +802,8 @@ class Replay:
                             vtep=address,
                         )
                         continue
-                    vtep.receive(payload, src, sport, ts, tos=tos)
+                    # A capture's clock can step back (merged or reordered records); the core's never does.
+                    vtep.receive(payload, src, sport, ts if ts > vtep.now else vtep.now, tos=tos)
                     outs = vtep.take_outputs()
                     if len(outs) == 1 and type(outs[0]) is deliver:
                         if refreshed:

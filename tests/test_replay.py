@@ -191,6 +191,26 @@ def test_expiry_at_updated_plus_ageing_as_vxlan_cleanup() -> None:
     ]
 
 
+def test_a_capture_whose_clock_steps_back_replays_at_the_latest_time_seen() -> None:
+    """Merged or reordered captures step back in time; the model VTEPs' time never does (the core
+    raises ClockError), so a record stamped earlier is taken in at the latest time seen, and its
+    event keeps the record's own time."""
+    records = [
+        (100.0, dgram(A, B, MAC_A, BROADCAST)),
+        (99.5, dgram(B, A, MAC_B, MAC_A)),
+        (101.0, dgram(A, B, MAC_A, MAC_B)),  # refreshes B's entry
+        (130.0, dgram(C, B, MAC_C, MAC_B)),
+    ]
+    specs = [VtepSpec(B, ageing=10.0), VtepSpec(A, ageing=10.0)]
+    assert [str(e) for e in replay(capture(records), vteps=specs)] == [
+        "00:01:40.000 198.51.100.2 vni 10 learned 02:00:00:00:00:0a -> 198.51.100.1 [frame 1]",
+        "00:01:39.500 198.51.100.1 vni 10 learned 02:00:00:00:00:0b -> 198.51.100.2 [frame 2]",
+        "00:01:50.000 198.51.100.1 vni 10 expired 02:00:00:00:00:0b -> 198.51.100.2",
+        "00:01:51.000 198.51.100.2 vni 10 expired 02:00:00:00:00:0a -> 198.51.100.1",
+        "00:02:10.000 198.51.100.2 vni 10 learned 02:00:00:00:00:0c -> 198.51.100.3 [frame 4]",
+    ]
+
+
 def test_refreshed_only_when_asked() -> None:
     records = [(1.0, dgram(A, B, MAC_A, MAC_B)), (2.0, dgram(A, B, MAC_A, MAC_B)), (3.0, dgram(B, A, MAC_B, MAC_A))]
     quiet = [e.kind for e in replay(capture(records))]
