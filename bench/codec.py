@@ -3,8 +3,8 @@
     .venv/bin/python bench/codec.py [--packets 200000] [--skip-cli]
 
 (a) ``VxlanHeader.decode`` cycling over 1,024 distinct headers, against a bare
-    ``struct.unpack_from`` loop over the same bytes (goal: within 4x) and scapy's ``VXLAN(bytes)``
-    (goal: at least 200x faster; skipped when scapy is not installed).
+    ``struct.unpack_from`` loop over the same bytes (goal: within 3x); scapy's ``VXLAN(bytes)`` is
+    printed for information, not as a goal (skipped when scapy is not installed).
 (b) ``decapsulate`` of a 100-byte IPv4 frame, against dpkt parsing it down to the UDP payload
     (goal: at most 1/5 of dpkt's time).
 (c) ``pyvxlan decode`` (the installed command, output to a file) over a generated capture, against
@@ -91,11 +91,9 @@ def bench_header(rounds: int) -> list[tuple[str, float, str, float, bool]]:
     # Interleaved, same number of rounds for all three: the best round of each is comparable.
     t = best_of(funcs, number=1, rounds=rounds * 4)
     per = {k: v / (scapy_n if k == "scapy" else len(hs)) for k, v in t.items()}
-    rows = [("header decode", per["ours"], "struct.unpack_from", per["bare"], per["ours"] / per["bare"] <= 4)]
-    if "scapy" in per:
-        rows.append(
-            ("header decode", per["ours"], "scapy VXLAN(bytes)", per["scapy"], per["scapy"] / per["ours"] >= 200)
-        )
+    rows = [("header decode", per["ours"], "struct.unpack_from", per["bare"], per["ours"] / per["bare"] <= 3)]
+    if "scapy" in per:  # information only: no goal
+        rows.append(("header decode", per["ours"], "scapy VXLAN(bytes)", per["scapy"], True))
     return rows
 
 
@@ -235,17 +233,15 @@ def main() -> int:
     for what, ours, base_name, base, passed in rows:
         ratio = f"{base / ours:.1f}x faster" if base >= ours else f"{ours / base:.2f}x slower"
         goal = {
-            "struct.unpack_from": "<= 4x slower",
-            "scapy VXLAN(bytes)": ">= 200x faster",
+            "struct.unpack_from": "<= 3x slower",
+            "scapy VXLAN(bytes)": "(information)",
             "dpkt to UDP payload": ">= 5x faster",
             "tshark -T fields": ">= 5x faster",
             "tcpdump -nr": "<= 3x slower",
             "pyvxlan decode (text)": "<= 1.5x slower",
         }[base_name]
-        print(
-            f"{what:<22} {fmt_time(ours):>10}   {base_name:<22} {fmt_time(base):>10}   {ratio:>12}  {goal}"
-            f" {'ok' if passed else 'MISSED'}"
-        )
+        verdict = "" if base_name == "scapy VXLAN(bytes)" else (" ok" if passed else " MISSED")
+        print(f"{what:<22} {fmt_time(ours):>10}   {base_name:<22} {fmt_time(base):>10}   {ratio:>12}  {goal}{verdict}")
         ok = ok and passed
     return 0 if ok else 1
 

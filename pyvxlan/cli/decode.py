@@ -95,6 +95,8 @@ _TAGS_SHOWN: Final = 4
 # An inner IPv4 header and the first 8 bytes of ICMP: version/IHL, total length, fragment field,
 # protocol, addresses, type, code, identifier, sequence number.
 _INNER_ICMP4: Final = struct.Struct("!BxH2xHxB2x8sBB2xHH").unpack_from
+# The inner Ethernet header of a plain_ipv4 frame: the MAC pair (a cache key as it is) and the ethertype.
+_INNER_HEAD: Final = struct.Struct("!12sH").unpack_from
 # "000" to "999": two lookups print microseconds faster than a format spec (":06d").
 _DIGITS3: Final = tuple(f"{i:03d}" for i in range(1000))
 _u16x2 = struct.Struct("!HH").unpack_from
@@ -128,12 +130,22 @@ def _mac_pair(raw: bytes) -> str:
     return text
 
 
+_ip_texts: dict[bytes, str] = {}
+
+
 def _ip(raw: bytes) -> str:
-    return ip_text(raw)
+    """:func:`~pyvxlan.wire.frame.ip_text`, cached: a capture repeats a few addresses."""
+    text = _ip_texts.get(raw)
+    if text is None:
+        text = ip_text(raw)
+        if len(_ip_texts) >= _CACHE_MAX:
+            _ip_texts.clear()
+        _ip_texts[raw] = text
+    return text
 
 
 def _ip_port(raw: bytes, port: int) -> str:
-    return f"[{ip_text(raw)}]:{port}" if len(raw) == 16 else f"{ip_text(raw)}:{port}"
+    return f"[{_ip(raw)}]:{port}" if len(raw) == 16 else f"{_ip(raw)}:{port}"
 
 
 def _icmp6(buf: bytes, p: int, end: int) -> str:
@@ -145,7 +157,7 @@ def _icmp6(buf: bytes, p: int, end: int) -> str:
         kind = "request" if icmp_type == 128 else "reply"
         return f"ICMPv6 echo {kind} id {ident} seq {seq}"
     if icmp_type in (135, 136) and end - p >= 24:
-        target = ip_text(buf[p + 8 : p + 24])
+        target = _ip(buf[p + 8 : p + 24])
         if icmp_type == 135:
             return f"ICMPv6 neighbor solicitation who-has {target}"
         return f"ICMPv6 neighbor advertisement {target}"
@@ -171,7 +183,7 @@ def _ip4_texts(addrs: bytes) -> tuple[str, str, str]:
     """``(src, dst, "src > dst")`` for the 8 address bytes of an IPv4 header (cached)."""
     texts = _ip4_pairs.get(addrs)
     if texts is None:
-        src, dst = ip_text(addrs[:4]), ip_text(addrs[4:])
+        src, dst = _ip(addrs[:4]), _ip(addrs[4:])
         texts = (src, dst, f"{src} > {dst}")
         if len(_ip4_pairs) >= _CACHE_MAX:
             _ip4_pairs.clear()
@@ -532,8 +544,8 @@ def _json_outer(src: bytes, dst: bytes, ports_ttl: tuple[int, int, int], vlans: 
     gpe = isinstance(header, GpeHeader)
     obj: dict[str, Any] = {
         "type": "vxlan-gpe" if gpe else "vxlan",
-        "outer_src": ip_text(src),
-        "outer_dst": ip_text(dst),
+        "outer_src": _ip(src),
+        "outer_dst": _ip(dst),
         "src_port": ports_ttl[0],
         "dst_port": ports_ttl[1],
         "ttl": ports_ttl[2],
@@ -658,7 +670,10 @@ class DecodePrinter:
         return text
 
     def _fast_outer(self, addrs: bytes, ports: tuple[int, int], hdr: bytes, ttl: int) -> str:
-        """The outer text of a :func:`~pyvxlan.wire.frame.plain_ipv4` frame."""
+        """The outer text of a :func:`~pyvxlan.wire.frame.plain_ipv4` frame, or "" when its
+        destination port is not a VXLAN port (decapsulate then says why)."""
+        if ports[1] not in self.ports:
+            return ""
         header = VxlanHeader.decode(hdr)
         if self._as_json:
             return _json_outer(addrs[:4], addrs[4:], (*ports, ttl), (), header)
@@ -748,6 +763,7 @@ class DecodePrinter:
         lines = self.pending
         append = lines.append
         plain = plain_ipv4
+        inner_head = _INNER_HEAD
         inner_unpack = _INNER_ICMP4
         ip4_pairs = _ip4_pairs
         digits = _DIGITS3
@@ -767,21 +783,22 @@ class DecodePrinter:
                 fields = plain(buf, start, end) if fast and linktype == 1 else None
                 # The codec's fast path: the usual frame, read in one unpack (decapsulate reads it
                 # there too); not on a VXLAN port, or anything else, goes through decapsulate below.
-                if fields is not None and fields[4] in ports:
+                outer = None
+                if fields is not None:
                     _tos, ttl, addrs, sport, dport, _csum, hdr = fields
                     # Addresses and the VXLAN header come out as bytes: a cache key without parsing.
                     key = (addrs, sport, dport, hdr, ttl)
                     outer = fast_outer.get(key)
                     if outer is None:
-                        outer = self._fast_outer(addrs, (sport, dport), hdr, ttl)
+                        outer = self._fast_outer(addrs, (sport, dport), hdr, ttl)  # "" when not a VXLAN port
                         if len(fast_outer) >= _CACHE_MAX:
                             fast_outer.clear()
                         fast_outer[key] = outer
+                if outer:
                     vxlan += 1
                     shown += 1
                     i = start + PLAIN_IPV4_INNER
-                    macs = buf[i : i + 12]
-                    ietype = (buf[i + 12] << 8) | buf[i + 13]
+                    macs, ietype = inner_head(buf, i)
                     pair = mac_pairs.get(macs)
                     if pair is None:
                         pair = pair_of(macs)
