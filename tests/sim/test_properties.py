@@ -76,7 +76,7 @@ def test_frames_never_cross_vnis_and_every_copy_ends_with_a_counted_reason(
     lab_spec: tuple[Topology, list[tuple[str, Any]], dict[str, LinkProfile]], seed: int, data: st.DataObject
 ) -> None:
     topo, actions, links = lab_spec
-    # Watching a guest takes it off the lab's lone-guest fast path, so only some are watched;
+    # Watching a guest takes it off the lab's refused-flood fast path, so only some are watched;
     # and the fan-out cache, normally for large groups only, is used at any size in some runs.
     watched = data.draw(st.sets(st.sampled_from([g.name for g in topo.guests]))) if topo.guests else set()
     cache_min = data.draw(st.sampled_from([0, sim_lab.FANOUT_CACHE_MIN]))
@@ -193,8 +193,9 @@ def flood_labs(draw: st.DrawFn) -> tuple[Topology, list[tuple[str, Any]]]:
 def test_the_lone_guest_fast_path_ends_exactly_as_the_bridges_own_flood(
     spec: tuple[Topology, list[tuple[str, Any]]], data: st.DataObject
 ) -> None:
-    # The flood loop hands a frame straight to a bridge's only guest unless the guest is watched;
-    # a watched guest takes the bridge's flood and SimGuest.deliver. Both must end the same way.
+    # The flood loop does not hand a frame to a bridge's only guest when the lab's NIC index says
+    # the guest's NIC refuses it (Bridge.flood_refused, NicIndex.refused); a watched guest takes
+    # every frame through Bridge.receive_flood and SimGuest.deliver. Both must end the same way.
     topo, actions = spec
     cache_min = data.draw(st.sampled_from([0, sim_lab.FANOUT_CACHE_MIN]))
 
