@@ -31,6 +31,7 @@ from pyvxlan.conform import (
 )
 from pyvxlan.conform.engine import python_script, shell_script
 from pyvxlan.conform.steps import DEV_MAC, VNI, Datagram, FdbOp, Frame, LinkOp, NeighOp, Wait
+from pyvxlan.core.datagram import ParsedDatagram, parse_datagram
 from pyvxlan.wire.packets import arp_frame
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -41,8 +42,10 @@ class NeverMigrates(Vtep):
     """A broken model: a learned MAC seen from another address stays where it was (the frame is
     dropped), where Linux's vxlan_snoop migrates it."""
 
-    def receive(self, payload: bytes | bytearray | memoryview, src: str, src_port: int, now: float, **kw: Any) -> None:
-        smac = bytes(payload[14:20]).hex(":")
+    def receive(
+        self, payload: bytes | bytearray | memoryview | ParsedDatagram, src: str, src_port: int, now: float, **kw: Any
+    ) -> None:
+        smac = parse_datagram(payload).src_mac.hex(":")
         for entry in self.fdb_dump():
             if entry.mac == smac and entry.state is FdbState.REACHABLE and entry.dst != src:
                 return

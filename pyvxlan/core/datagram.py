@@ -66,12 +66,15 @@ class ParsedDatagram(NamedTuple):
 DatagramFields: TypeAlias = tuple[bytes, int, int, int, bytes, bool, DeliverFrame]
 
 
-def parse_datagram(payload: bytes | bytearray | memoryview) -> ParsedDatagram:
-    """Read ``payload`` once for any number of :meth:`~pyvxlan.Vtep.receive` calls.
+def parse_datagram(payload: bytes | bytearray | memoryview | ParsedDatagram) -> ParsedDatagram:
+    """Read ``payload`` once for any number of :meth:`~pyvxlan.Vtep.receive` calls (a value
+    already parsed is returned as it is, so code that takes either form can read both).
 
     Never raises for short or malformed bytes: each VTEP's checks drop them with the reason
     Linux gives (the checks read only what the size allows).
     """
+    if isinstance(payload, ParsedDatagram):
+        return payload
     return ParsedDatagram._make(datagram_fields(payload))
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Iterator, Sequence
+from types import MappingProxyType
 from typing import Final, TypeAlias
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
@@ -226,7 +227,9 @@ class _Kind:
 
 
 _BOOLS: Final = (False, True)
-_KINDS: Final = {(s, e, r, u): _Kind(s, e, r, u) for s in FdbState for e in _BOOLS for r in _BOOLS for u in _BOOLS}
+_KINDS: Final = MappingProxyType(
+    {(s, e, r, u): _Kind(s, e, r, u) for s in FdbState for e in _BOOLS for r in _BOOLS for u in _BOOLS}
+)
 _LEARNED: Final = _KINDS[_REACHABLE, False, False, False]
 
 

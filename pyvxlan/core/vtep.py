@@ -80,10 +80,10 @@ from pyvxlan.wire.packets import (
 
 __all__ = ["Vtep"]
 
-# Bits of word 0 that must be clear (Linux's cfg.reserved_bits), without and with gbp: all but I,
-# and with gbp also G and bytes 1-3. Two shared int objects rather than one per device, which a
-# flood reaching thousands of devices would read from thousands of places in memory.
-_RESERVED0: Final = {False: 0xFFFFFFFF & ~FLAG_I, True: 0xFFFFFFFF & ~(FLAG_I | GBP_USED)}
+# Bits of word 0 that must be clear (Linux's cfg.reserved_bits), without and with gbp (indexed by
+# the flag): all but I, and with gbp also G and bytes 1-3. Two shared int objects rather than one
+# per device, which a flood reaching thousands of devices would read from thousands of places.
+_RESERVED0: Final = (0xFFFFFFFF & ~FLAG_I, 0xFFFFFFFF & ~(FLAG_I | GBP_USED))
 _REFRESHED: Final = LearnOutcome.REFRESHED
 _LEARNED: Final = LearnOutcome.LEARNED
 _RX: Final = Direction.RX
@@ -572,7 +572,7 @@ class Vtep:
             self._now = now
         elif now < self._now:
             raise ClockError(self._now, now)
-        fields = payload if type(payload) is ParsedDatagram else datagram_fields(payload)
+        fields = payload if isinstance(payload, ParsedDatagram) else datagram_fields(payload)
         payload, size, w0, w1, smac, truncated, deliver = fields
         out = self._outputs
         if zero_checksum and self._v6 and not self._config.udp6_zero_csum_rx:

@@ -9,11 +9,21 @@ from typing import Any
 import pytest
 import trio
 
-from pyvxlan import ConfigError, FdbEntryExists, FdbEntryNotFound, FdbState, Vtep, VtepConfig, VtepControl
-from pyvxlan.core.fdb import _KINDS
+from pyvxlan import (
+    ConfigError,
+    FdbEntry,
+    FdbEntryExists,
+    FdbEntryNotFound,
+    FdbOperationNotSupported,
+    FdbState,
+    Vtep,
+    VtepConfig,
+    VtepControl,
+)
 from pyvxlan.sim.memory import MemoryVtep
 from pyvxlan.testing import OpenVtep, check_vtep_control
-from pyvxlan.wire.addr import parse_mac
+
+ZERO = "00:00:00:00:00:00"
 
 
 @asynccontextmanager
@@ -30,16 +40,30 @@ def test_memory_vtep_passes_the_checker() -> None:
     trio.run(check_vtep_control, open_memory_vtep)
 
 
+def rewrite(vtep: Vtep, mac: str, entries: list[FdbEntry], **changes: Any) -> None:
+    """Make ``mac``'s entries ``entries`` again (with ``changes``), through the public API only."""
+    if mac in vtep.fdb:
+        vtep.fdb_del(mac)
+    for e in entries:
+        fields = {"port": e.port, "vni": e.vni, "state": e.state, "extern_learn": e.extern_learn, "router": e.router}
+        vtep.fdb_append(mac, e.dst, interface=e.interface, **{**fields, **changes})
+
+
 class AppendsToUnicast(MemoryVtep):
-    """Broken: a second remote on a unicast MAC (Linux ignores the append)."""
+    """Broken: a second remote on a unicast MAC (Linux ignores the append); its dump shows it."""
+
+    def __init__(self, vtep: Vtep) -> None:
+        super().__init__(vtep)
+        self.extra: list[FdbEntry] = []
 
     async def fdb_append(self, mac: str, dst: str | None, **kw: Any) -> None:
-        fdb = self.vtep.fdb
-        if mac in fdb and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00":
-            rec = fdb._records[bytes.fromhex(mac.replace(":", ""))]
-            rec.remotes = (*rec.remotes, fdb._remote(dst, kw.get("port"), kw.get("vni")))
+        if mac in self.vtep.fdb and not int(mac[:2], 16) & 1 and mac != ZERO and dst is not None:
+            self.extra.append(FdbEntry(mac, dst, port=kw.get("port"), vni=kw.get("vni")))
             return
         await super().fdb_append(mac, dst, **kw)
+
+    async def fdb(self) -> list[FdbEntry]:
+        return [*await super().fdb(), *self.extra]
 
 
 class DeleteIgnoresPort(MemoryVtep):
@@ -67,13 +91,13 @@ class RefusedReplaceKeepsState(MemoryVtep):
     """Broken (what pyvxlan did before): a refused replace leaves the entry as it was."""
 
     async def fdb_replace(self, mac: str, dst: str | None, **kw: Any) -> None:
-        saved = self.vtep.fdb._records.get(bytes.fromhex(mac.replace(":", "")))
-        kind = None if saved is None else saved.kind
+        saved = self.vtep.fdb.get(mac)
         try:
             await super().fdb_replace(mac, dst, **kw)
-        finally:
-            if saved is not None and kind is not None:
-                saved.kind = kind
+        except FdbOperationNotSupported:
+            if saved:
+                rewrite(self.vtep, mac, saved)
+            raise
 
 
 class DeleteAnyDstIsNoOp(MemoryVtep):
@@ -111,7 +135,8 @@ class ExternLearnTakesOver(MemoryVtep):
     async def fdb_append(self, mac: str, dst: str | None, **kw: Any) -> None:
         await super().fdb_append(mac, dst, **kw)
         if kw.get("extern_learn"):
-            self.vtep.fdb._records[parse_mac(mac)].kind = _KINDS[kw.get("state", FdbState.PERMANENT), True, False, True]
+            state = kw.get("state", FdbState.PERMANENT)
+            rewrite(self.vtep, mac, self.vtep.fdb.get(mac), state=state, extern_learn=True, router=False)
 
 
 class SrcVniIgnored(MemoryVtep):
@@ -126,12 +151,12 @@ class SetRemoteKeepsFlags(MemoryVtep):
     """Broken: ``set_remote`` keeps the all-zeros entry's state and flags."""
 
     async def set_remote(self, address: str | None, *, dev: str | None = None) -> None:
-        saved = self.vtep.fdb._records.get(bytes(6))
-        kind = None if saved is None else saved.kind
+        saved = self.vtep.fdb.get(ZERO)
         await super().set_remote(address, dev=dev)
-        rec = self.vtep.fdb._records.get(bytes(6))
-        if rec is not None and kind is not None:
-            rec.kind = kind
+        now = self.vtep.fdb.get(ZERO)
+        if saved and now:
+            flags = {"state": saved[0].state, "extern_learn": saved[0].extern_learn, "router": saved[0].router}
+            rewrite(self.vtep, ZERO, now, **flags)
 
 
 class KeepsDynamicOnDown(MemoryVtep):

@@ -223,21 +223,28 @@ def test_append_of_many_peers_keeps_each_once_in_order() -> None:
 
 
 def test_head_end_copies_share_one_payload() -> None:
-    core = Vtep(VtepConfig(vni=10, local="198.51.100.1"))
+    """Head-end replication to 200 peers holds one 1,400-byte payload per VNI, not one per copy."""
+    core = Vtep(VtepConfig(vni=10, local="2001:db8::1"))
     core.up(0.0)
     zero = "00:00:00:00:00:00"
-    for peer in ("198.51.100.2", "198.51.100.3", "198.51.100.4"):
-        core.fdb_append(zero, peer)
-    core.fdb_append(zero, "198.51.100.5", vni=20)
+    for i in range(2, 202):
+        core.fdb_append(zero, f"2001:db8::{i:x}")
+    core.fdb_append(zero, "2001:db8::ffff", vni=20)
     core.take_outputs()
-    frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x08\x06" + bytes(28)
-    core.transmit(frame, 1.0)
-    sends: list[Output] = core.take_outputs()
+    frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x08\x00" + bytes(1386)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        core.transmit(frame, 1.0)
+        sends: list[Output] = core.take_outputs()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
     assert all(isinstance(s, SendDatagram) for s in sends)
     payloads = [s.payload for s in sends if isinstance(s, SendDatagram)]
-    assert payloads[0] == HEADER + frame
-    assert payloads[1] is payloads[0] and payloads[2] is payloads[0]
-    assert payloads[3] == b"\x08\x00\x00\x00\x00\x00\x14\x00" + frame
+    assert payloads == [HEADER + frame] * 200 + [b"\x08\x00\x00\x00\x00\x00\x14\x00" + frame]
+    assert held < 201 * 300, f"{held} bytes for 201 copies"  # one payload each would be 201 * 1,400
 
 
 def test_a_state_that_is_not_an_fdb_state_changes_nothing() -> None:
