@@ -110,8 +110,11 @@ def _send_batch(
 class Vtep:
     """One vxlan device as a pure state machine; created down, like ``ip link add``.
 
-    ``now`` arguments are seconds on the driver's clock and must not go backwards; control methods
-    take ``now=None`` to mean the latest time the core has seen.
+    ``now`` arguments are seconds on the driver's clock; one earlier than the latest the core has
+    seen raises :class:`~pyvxlan.errors.ClockError` and changes nothing. Control methods take
+    ``now=None`` to mean the latest time the core has seen. ``pool`` is a
+    :class:`~pyvxlan.core.fdb.RemotePool` to share with other devices (a simulator's), or ``None``
+    for one of its own; nothing else is shared between two ``Vtep`` objects.
     """
 
     __slots__ = (
@@ -625,7 +628,9 @@ class Vtep:
         self._rx_bytes += size - 22  # Linux counts after eth_type_trans: the inner frame minus 14
         out.append(deliver)
 
-    receive_parsed = receive  # for a driver that passes ParsedDatagram values: one method, no extra call
+    # For a driver that passes ParsedDatagram values: the same function, so no extra call per
+    # receiver of a flood (a subclass that overrides receive assigns this again).
+    receive_parsed = receive
 
     def _snooped(self, outcome: LearnOutcome, smac: bytes, dst: str, src: str, size: int) -> bool:
         """The notification or drop for the less common learning outcomes; True: deliver."""
