@@ -7,7 +7,7 @@ What the kernel backend sends and reads, as pure functions testable without root
   numbered in a batch (:func:`number_requests`), dump requests (:func:`encode_dump_request`);
   replies parsed (:func:`parse_neigh_messages`, :func:`parse_fdb_records` for the FDB dump's hot
   path, :func:`fdb_entries` turning its records into :class:`~pyvxlan.FdbEntry` values),
-  acknowledgements (:func:`parse_acks`) and the end of a dump (:func:`dump_status`);
+  acknowledgements (:func:`collect_acks`) and the end of a dump (:func:`dump_status`);
 * links: a :class:`~pyvxlan.VtepConfig` as ``IFLA_VXLAN_*`` attributes (:func:`vxlan_attributes`,
   pyroute2's keywords, see docs/kernel-attributes.md) and back (:func:`config_from_link`);
 * errors: a refusal (an errno and the kernel's extended-ack message) as one
@@ -63,6 +63,7 @@ __all__ = [
     "FdbRecord",
     "LinkInfo",
     "NeighMessage",
+    "collect_acks",
     "config_from_link",
     "dump_status",
     "encode_dump_request",
@@ -73,7 +74,6 @@ __all__ = [
     "ip_text",
     "nud_state",
     "number_requests",
-    "parse_acks",
     "parse_fdb_records",
     "parse_neigh_messages",
     "refusal",
@@ -254,18 +254,32 @@ def encode_dump_request(family: int, ifindex: int, seq: int) -> bytes:
 # --- replies --------------------------------------------------------------------------------------
 
 
-def parse_acks(buf: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, str]]:
-    """``(seq, errno, extack message)`` of every NLMSG_ERROR in ``buf`` (errno 0: an ack)."""
+def collect_acks(buf: bytes | bytearray | memoryview, seq0: int, out: list[tuple[int, str]]) -> int:
+    """Record the NLMSG_ERROR answers in ``buf`` to requests ``seq0``, ``seq0 + 1``, ... as
+    ``out[i] = (errno, extack message)`` (errno 0: an ack), where ``out`` holds ``(-1, "")`` for
+    a request not answered yet; returns how many were answered here. Others are ignored.
+
+    One pass, no per-message objects: the acknowledgements of a 10,000-entry batch.
+    """
     mv = memoryview(buf)
     end = len(mv)
+    count = len(out)
+    answered = 0
     off = 0
+    nlh = _NLMSGHDR.unpack_from
+    error = NLMSG_ERROR
     while off + 16 <= end:
-        length, msg_type, flags, _, _ = _NLMSGHDR.unpack_from(mv, off)
+        length, msg_type, flags, _, _ = nlh(mv, off)
         if length < 16:
             break
-        if msg_type == NLMSG_ERROR and off + 36 <= end:
-            yield _parse_error(mv, off, min(length, end - off), flags)
+        if msg_type == error and off + 36 <= end:
+            seq, code, message = _parse_error(mv, off, length if off + length <= end else end - off, flags)
+            i = (seq - seq0) & 0x7FFFFFFF
+            if i < count and out[i][0] == -1:
+                out[i] = (code, message)
+                answered += 1
         off += (length + 3) & ~3
+    return answered
 
 
 def _parse_error(mv: memoryview, off: int, length: int, flags: int) -> tuple[int, int, str]:

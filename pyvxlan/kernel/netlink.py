@@ -49,11 +49,11 @@ from pyvxlan.kernel.messages import (
     RTM_NEWNEIGH,
     VXLAN_READ,
     LinkInfo,
+    collect_acks,
     dump_status,
     encode_dump_request,
     encode_neigh,
     number_requests,
-    parse_acks,
     parse_neigh_messages,
     refusal,
     vxlan_attributes,
@@ -309,11 +309,7 @@ class NeighSocket:
         buf = bytearray(1 << 20)
         while pending:
             n = sock.recv_into(buf)
-            for seq, code, message in parse_acks(memoryview(buf)[:n]):
-                i = (seq - seq0) & 0x7FFFFFFF
-                if i < count and out[i][0] == -1:
-                    out[i] = (code, message)
-                    pending -= 1
+            pending -= collect_acks(memoryview(buf)[:n], seq0, out)
         return out
 
     def dump(self, family: int, ifindex: int = 0) -> bytearray:

@@ -223,12 +223,15 @@ def _error(seq: int, code: int, message: str = "") -> bytes:
 
 def test_acknowledgements_carry_the_sequence_number_the_errno_and_the_kernels_reason() -> None:
     buf = _error(7, 0) + _error(8, 17, "A VXLAN device with the specified VNI already exists") + _error(9, 2)
-    assert list(nlm.parse_acks(buf)) == [
-        (7, 0, ""),
-        (8, 17, "A VXLAN device with the specified VNI already exists"),
-        (9, 2, ""),
-    ]
-    assert list(nlm.parse_acks(buf[:56])) == [(7, 0, "")]  # a cut message is not read past the buffer
+    out = [(-1, "")] * 3
+    assert nlm.collect_acks(buf, 7, out) == 3
+    assert out == [(0, ""), (17, "A VXLAN device with the specified VNI already exists"), (2, "")]
+    late = [(-1, "")] * 2  # requests 8 and 9: 7's answer is another batch's, 8's is cut short
+    assert nlm.collect_acks(buf[:56], 8, late) == 0
+    assert late == [(-1, ""), (-1, "")]
+    again = [(0, ""), (-1, "")]  # an answer already recorded is kept (a duplicate does not count)
+    assert nlm.collect_acks(_error(7, 5) + _error(8, 0), 7, again) == 1
+    assert again == [(0, ""), (0, "")]
 
 
 def test_a_dump_ends_with_done_or_with_an_error() -> None:
