@@ -53,8 +53,8 @@ from pyvxlan.wire.frame import (
     PLAIN_IPV4_INNER,
     VLAN_ETHERTYPES,
     VXLAN_PORT,
+    IpTexts,
     decapsulate,
-    ip_text,
     plain_ipv4,
 )
 from pyvxlan.wire.header import FLAG_I_BYTE0
@@ -395,17 +395,8 @@ def _slow(  # noqa: PLR0917 - the record's fields, in raw_records' order
     return (n, ts, d.outer_src_packed, d.outer_dst_packed, d.src_port, d.dst_port, header, header + bytes(d.inner), 0)
 
 
-_texts: dict[bytes, str] = {}
-
-
-def _text(packed: bytes) -> str:
-    text = _texts.get(packed)
-    if text is None:
-        text = ip_text(packed)
-        if len(_texts) >= _CACHE_MAX:
-            _texts.clear()
-        _texts[packed] = text
-    return text
+# The text of an address (4 or 16 packed bytes), cached.
+_text: Final = IpTexts(_CACHE_MAX).__getitem__
 
 
 def _shown(value: object) -> object:

@@ -44,9 +44,9 @@ from pyvxlan.wire.frame import (
     VXLAN_GPE_PORT,
     VXLAN_PORT,
     Decapsulated,
+    IpTexts,
     decapsulate,
     internet_checksum,
-    ip_text,
     plain_ipv4,
     pseudo_header,
 )
@@ -130,18 +130,8 @@ def _mac_pair(raw: bytes) -> str:
     return text
 
 
-_ip_texts: dict[bytes, str] = {}
-
-
-def _ip(raw: bytes) -> str:
-    """:func:`~pyvxlan.wire.frame.ip_text`, cached: a capture repeats a few addresses."""
-    text = _ip_texts.get(raw)
-    if text is None:
-        text = ip_text(raw)
-        if len(_ip_texts) >= _CACHE_MAX:
-            _ip_texts.clear()
-        _ip_texts[raw] = text
-    return text
+# The text of an address (4 or 16 packed bytes), cached.
+_ip: Final = IpTexts(_CACHE_MAX).__getitem__
 
 
 def _ip_port(raw: bytes, port: int) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "ETH_P_IPV6",
     "IPPROTO_UDP",
     "IPV6_EXTENSION_HEADERS",
+    "IpTexts",
     "IANA_SOURCE_PORTS",
     "LINUX_SOURCE_PORTS",
     "LINUX_VXLAN_PORT",
@@ -529,6 +530,31 @@ def ip_text(packed: bytes) -> str:
     import ipaddress
 
     return str(ipaddress.ip_address(packed))
+
+
+class IpTexts(dict[bytes, str]):
+    """A bounded cache of :func:`ip_text`, owned by whoever makes it: ``texts[packed]`` is the text
+    of a 4- or 16-byte address, formatted on the first lookup (a capture repeats a few addresses).
+
+    A hit is one ``dict`` lookup; past ``limit`` entries the cache starts afresh.
+
+    >>> texts = IpTexts(limit=2)
+    >>> texts[bytes((198, 51, 100, 1))], len(texts)
+    ('198.51.100.1', 1)
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 65536) -> None:
+        super().__init__()
+        self.limit = check_int(limit, "limit", 1, None)
+
+    def __missing__(self, packed: bytes) -> str:
+        text = ip_text(packed)
+        if len(self) >= self.limit:
+            self.clear()
+        self[packed] = text
+        return text
 
 
 _PORTS: Final = (VXLAN_PORT, LINUX_VXLAN_PORT)
