@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.core.entries import FdbState
+from pyvxlan.wire.header import FLAG_G, FLAG_I, GBP_A, GBP_D, HEADER_WORDS
 from pyvxlan.wire.packets import arp_frame, ns_frame
 
 __all__ = [
@@ -446,12 +447,12 @@ def _inner(rng: random.Random, src_mac: str) -> bytes:
 def _datagram(rng: random.Random, device: Device) -> Datagram:
     v = device.version
     src = rng.choice(PEERS[v])
-    flags, vni, reserved = 0x08, VNI, 0
+    flags, vni, reserved = FLAG_I, VNI, 0
     mac = rng.choice(MACS)
     what = "learn or refresh"
     roll = rng.random()
     if roll < 0.06:
-        flags, what = 0x00, "I flag clear"
+        flags, what = 0, "I flag clear"
     elif roll < 0.12:
         vni, what = 99, "wrong VNI"
     elif roll < 0.17:
@@ -459,14 +460,13 @@ def _datagram(rng: random.Random, device: Device) -> Datagram:
     elif roll < 0.21 or (device.gbp and roll < 0.4):
         # On a gbp device: a policy, and the D and A bits; learned from until a link change
         # (vxlan_nl2conf's lost GBP mask), a frame error after it.
-        flags, what = 0x88, "G flag (GBP)"
-        header = bytes((flags, rng.choice((0, 0x40, 0x08)))) + rng.randrange(1 << 16).to_bytes(2, "big")
-        return Datagram(src, header + vni.to_bytes(3, "big") + b"\x00" + _inner(rng, mac), what)
+        word0 = FLAG_G | FLAG_I | rng.choice((0, GBP_D, GBP_A)) | rng.randrange(1 << 16)
+        return Datagram(src, HEADER_WORDS.pack(word0, vni << 8) + _inner(rng, mac), "G flag (GBP)")
     elif roll < 0.27:
         mac, what = DEV_MAC, "the device's own MAC"
     elif roll < 0.33:
         mac, what = rng.choice((ZERO, MCAST)), "multicast or zero source"
-    header = bytes((flags, 0, 0, 0)) + vni.to_bytes(3, "big") + bytes((reserved,))
+    header = HEADER_WORDS.pack(flags, (vni << 8) | reserved)
     inner = _inner(rng, mac)
     if rng.random() < 0.06:
         inner, what = inner[: rng.randrange(0, 14)], "truncated"
