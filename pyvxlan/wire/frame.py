@@ -115,7 +115,8 @@ def pseudo_header(src: bytes, dst: bytes, length: int, protocol: int) -> bytes:
     RFC 8200's for 16-byte ones (``length`` is the upper-layer length, ``protocol`` its number).
 
     The checksum of a segment is then ``internet_checksum(pseudo_header(...) + segment)``; a
-    received segment is intact when that is 0.
+    received segment is intact when that is 0. The arguments are not checked: both addresses are
+    packed and of one family.
 
     >>> pseudo_header(bytes(4), bytes(4), 8, IPPROTO_UDP).hex()
     '000000000000000000110008'
@@ -590,7 +591,9 @@ def plain_ipv4(buf: bytes | bytearray | memoryview, start: int, end: int) -> Pla
     decode`` and ``pyvxlan replay`` all read it here, and decode every other frame on
     :func:`decapsulate`'s general path, which gives the same result for these
     (``tests/wire/test_frame_fast_path.py``). The UDP destination port is not checked: the caller
-    knows its ports. The inner frame is ``buf[start + PLAIN_IPV4_INNER : end]``.
+    knows its ports. The inner frame is ``buf[start + PLAIN_IPV4_INNER : end]``. The arguments are
+    not checked (this runs once per packet): ``buf[start:end]`` must be a record within ``buf``, as a
+    capture reader's records are; use :func:`decapsulate` for anything else.
 
     >>> frame = encapsulate(bytes(14), vni=10, src="198.51.100.1", dst="198.51.100.2", src_port=49152)
     >>> tos, ttl, addrs, sport, dport, csum, header = plain_ipv4(frame, 0, len(frame))
