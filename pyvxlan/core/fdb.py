@@ -213,7 +213,7 @@ class _Kind:
     (Linux's internal NTF_VXLAN_ADDED_BY_USER: set by every ``bridge fdb`` request that changes
     the entry, absent on learned entries and on the default entry the device makes). There are 24
     combinations, so a record holds a reference to one of 24 objects instead of four fields, and
-    the data path's "does it age?" is one identity test (``kind is _LEARNED``).
+    "does it age?" is one attribute of a shared object.
     """
 
     __slots__ = ("ages", "by_user", "extern_learn", "router", "state")
@@ -586,16 +586,23 @@ class ForwardingDatabase:
         rec = self._records.get(mac)
         if rec is None:
             return self._learn_new(mac, src, now, interface)
-        if rec.updated != now:  # Linux refreshes every entry, static ones included
-            rec.updated = now
-            if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
-                self._touch(mac, rec)  # to the end of the ageing order: O(1)
         rd = rec.remotes[0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the
         # datagram's; the interface is only ever set for an IPv6 link-local source.
-        if rd.dst == src and rd.interface is None and interface is None:
-            return _OUT_REFRESHED, rd.dst
-        return self._snoop_moved(mac, rec, rd, src, interface)
+        if rd.dst != src or rd.interface is not None or interface is not None:
+            return self._snoop_moved(mac, rec, rd, src, interface, now)
+        if rec.updated != now:  # the common case of _refresh_rx, written out: every datagram does this
+            rec.updated = now
+            if rec.next is not None:
+                self._touch(mac, rec)
+        return _OUT_REFRESHED, rd.dst
+
+    def _refresh_rx(self, mac: bytes, rec: _Record, now: float) -> None:
+        """Received traffic refreshes every entry, static ones included (Linux 6.15 and later)."""
+        if rec.updated != now:
+            rec.updated = now
+            if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
+                self._touch(mac, rec)  # to the end of the ageing order: O(1)
 
     def _learn_new(self, mac: bytes, src: str, now: float, interface: str | None) -> tuple[LearnOutcome, str]:
         # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
@@ -624,8 +631,8 @@ class ForwardingDatabase:
         self._tail = mac
         return _OUT_LEARNED, remotes[0].dst
 
-    def _snoop_moved(
-        self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None
+    def _snoop_moved(  # noqa: PLR0917 - learn's fields
+        self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None, now: float
     ) -> tuple[LearnOutcome, str]:
         """The source MAC's entry may point elsewhere: migrate it, or report the conflict (static).
 
@@ -634,8 +641,9 @@ class ForwardingDatabase:
         the source is link-local), so a static entry drops it and a dynamic one "migrates" to the
         same address, its interface kept (Linux's vxlan_snoop rewrites remote_ip only).
         """
-        self._check_family(src)
+        self._check_family(src)  # before anything changes
         src = ip_info(src, "src").text
+        self._refresh_rx(mac, rec, now)
         if rd.dst == src and rd.interface == _snoop_interface(src, interface):
             return LearnOutcome.REFRESHED, rd.dst
         if rec.kind.state is not _REACHABLE:

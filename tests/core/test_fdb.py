@@ -424,3 +424,15 @@ def test_received_traffic_moves_a_dynamic_entry_made_by_hand_to_the_end_of_the_a
     v.handle_timer(10.0)
     assert [e.mac for e in v.fdb_dump()] == [ZERO, M2]
     assert v.next_timer() == 11.0
+
+
+def test_a_source_that_is_not_an_address_changes_nothing() -> None:
+    v = vtep(ageing=10)
+    payload = b"\x08\x00\x00\x00\x00\x00\x0a\x00" + b"\xff" * 6 + bytes.fromhex("020000000001") + bytes(50)
+    v.receive(payload, D1, 1, 1.0)
+    v.take_outputs()
+    with pytest.raises(ConfigError) as info:
+        v.receive(payload, "198.51.100.x", 1, 2.0)
+    assert str(info.value) == "src: '198.51.100.x' is not an IPv4 or IPv6 address"
+    assert [(e.mac, e.dst, e.updated) for e in v.fdb_dump()][1:] == [(M1, D1, 1.0)]
+    assert (v.next_timer(), v.take_outputs()) == (11.0, [])
