@@ -208,8 +208,55 @@ def _packed_words(word0: int, word1: int) -> bytes:
     return _pack(check_int(word0, "word0", 0, 0xFFFFFFFF), check_int(word1, "word1", 0, 0xFFFFFFFF))
 
 
+class _Header:
+    """What the two header types share: their 8 wire bytes, the two words, the VNI and the I flag,
+    and equality and hashing by type and bytes (a ``VxlanHeader`` never equals a ``GpeHeader``)."""
+
+    __slots__ = ("_wire",)
+    _wire: bytes
+
+    @property
+    def word0(self) -> int:
+        """Bytes 0-3 as a big-endian integer: the flags and the type's fields (GBP, GPE)."""
+        return _unpack(self._wire)[0]
+
+    @property
+    def word1(self) -> int:
+        """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
+        return _unpack(self._wire)[1]
+
+    # Field access: computed from the bytes, so that decoding stays one store.
+    @property
+    def vni(self) -> int:
+        """The 24-bit VXLAN Network Identifier."""
+        return _unpack(self._wire)[1] >> 8
+
+    @property
+    def flags(self) -> int:
+        """Byte 0, the flags byte (0x08 for a plain header)."""
+        return self._wire[0]
+
+    @property
+    def i_flag(self) -> bool:
+        """The I flag: the VNI is valid (RFC 7348 requires it on transmit)."""
+        return bool(self._wire[0] & FLAG_I_BYTE0)
+
+    def encode(self) -> bytes:
+        """The 8 bytes of this header."""
+        return self._wire
+
+    def __bytes__(self) -> bytes:
+        return self._wire
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._wire == other._wire
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._wire))
+
+
 @final
-class VxlanHeader:
+class VxlanHeader(_Header):
     """An RFC 7348 VXLAN header, with the Group Based Policy extension when G is set.
 
     >>> h = VxlanHeader(vni=10)
@@ -228,7 +275,7 @@ class VxlanHeader:
     with the same bytes, so a set or a dict key never mixes them.
     """
 
-    __slots__ = ("_wire",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -247,7 +294,7 @@ class VxlanHeader:
         used0 = FLAG_I | FLAG_G | (GBP_D | GBP_A | GBP_ID_MASK if group_policy else 0)
         _check_reserved(reserved, ((~used0 & 0xFFFFFFFF) << 32) | RESERVED1)
         word0 = (FLAG_I if i_flag else 0) | (group_policy.word0_bits if group_policy else 0)
-        self._wire: bytes = _pack(word0 | (reserved >> 32), (vni << 8) | (reserved & RESERVED1))
+        self._wire = _pack(word0 | (reserved >> 32), (vni << 8) | (reserved & RESERVED1))
 
     @staticmethod
     def decode(
@@ -290,32 +337,6 @@ class VxlanHeader:
         """
         return VxlanHeader.decode(_packed_words(word0, word1))
 
-    # Field access: computed from the bytes, so that decoding stays one store.
-    @property
-    def word0(self) -> int:
-        """Bytes 0-3 as a big-endian integer: flags and, with GBP, the policy fields."""
-        return _unpack(self._wire)[0]
-
-    @property
-    def word1(self) -> int:
-        """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
-        return _unpack(self._wire)[1]
-
-    @property
-    def vni(self) -> int:
-        """The 24-bit VXLAN Network Identifier."""
-        return _unpack(self._wire)[1] >> 8
-
-    @property
-    def i_flag(self) -> bool:
-        """The I flag: the VNI is valid (RFC 7348 requires it on transmit)."""
-        return bool(self._wire[0] & FLAG_I_BYTE0)
-
-    @property
-    def flags(self) -> int:
-        """Byte 0, the flags byte (0x08 for a plain header)."""
-        return self._wire[0]
-
     @property
     def group_policy(self) -> GroupPolicy | None:
         """The GBP fields when the G bit is set, else ``None``."""
@@ -330,13 +351,6 @@ class VxlanHeader:
         w0, w1 = _unpack(self._wire)
         used0 = FLAG_I | (FLAG_G | GBP_D | GBP_A | GBP_ID_MASK if w0 & FLAG_G else 0)
         return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (w1 & RESERVED1)
-
-    def encode(self) -> bytes:
-        """The 8 bytes of this header."""
-        return self._wire
-
-    def __bytes__(self) -> bytes:
-        return self._wire
 
     def with_fields(
         self,
@@ -364,12 +378,6 @@ class VxlanHeader:
             if isinstance(group_policy, GroupPolicy):
                 w0 |= group_policy.word0_bits
         return VxlanHeader.decode(_pack(w0 & 0xFFFFFFFF, w1))
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is VxlanHeader and self._wire == other._wire
-
-    def __hash__(self) -> int:
-        return hash((VxlanHeader, self._wire))
 
     def __repr__(self) -> str:
         parts = [f"vni={self.vni}"]
@@ -412,7 +420,7 @@ class GpeNextProtocol(enum.IntEnum):
 
 
 @final
-class GpeHeader:
+class GpeHeader(_Header):
     """A VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe, UDP port 4790), an immutable value holding
     its 8 wire bytes.
 
@@ -426,7 +434,7 @@ class GpeHeader:
     never equals a ``VxlanHeader`` or plain ``bytes`` with the same 8 bytes.
     """
 
-    __slots__ = ("_wire",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -455,7 +463,7 @@ class GpeHeader:
             | int(next_protocol)
             | (reserved >> 32)
         )
-        self._wire: bytes = _pack(word0, (vni << 8) | (reserved & RESERVED1))
+        self._wire = _pack(word0, (vni << 8) | (reserved & RESERVED1))
 
     @staticmethod
     def decode(data: bytes | bytearray | memoryview, strict: bool = False, offset: int = 0) -> GpeHeader:
@@ -494,31 +502,8 @@ class GpeHeader:
         return GpeHeader.decode(_packed_words(word0, word1))
 
     @property
-    def word0(self) -> int:
-        """Bytes 0-3 as a big-endian integer: flags, version and next protocol."""
-        return _unpack(self._wire)[0]
-
-    @property
-    def word1(self) -> int:
-        """Bytes 4-7 as a big-endian integer: the VNI and the last reserved byte."""
-        return _unpack(self._wire)[1]
-
-    @property
-    def vni(self) -> int:
-        return _unpack(self._wire)[1] >> 8
-
-    @property
-    def flags(self) -> int:
-        """Byte 0: the R R Ver Ver I P B O bits."""
-        return self._wire[0]
-
-    @property
     def version(self) -> int:
         return (_unpack(self._wire)[0] & GPE_VER_MASK) >> 28
-
-    @property
-    def i_flag(self) -> bool:
-        return bool(self._wire[0] & FLAG_I_BYTE0)
 
     @property
     def p_flag(self) -> bool:
@@ -548,19 +533,6 @@ class GpeHeader:
         """The set reserved bits, as a 64-bit mask."""
         w0, w1 = _unpack(self._wire)
         return ((w0 & GPE_RESERVED0) << 32) | (w1 & RESERVED1)
-
-    def encode(self) -> bytes:
-        """The 8 bytes of this header."""
-        return self._wire
-
-    def __bytes__(self) -> bytes:
-        return self._wire
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is GpeHeader and self._wire == other._wire
-
-    def __hash__(self) -> int:
-        return hash((GpeHeader, self._wire))
 
     def __repr__(self) -> str:
         np = self.next_protocol
