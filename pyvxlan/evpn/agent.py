@@ -21,7 +21,6 @@ import trio
 
 from pyvxlan.core.control import VtepControl
 from pyvxlan.errors import ConfigError
-from pyvxlan.evpn._util import describe
 from pyvxlan.evpn.codec import Update
 from pyvxlan.evpn.machine import Action, Advertise, EvpnMachine, Withdraw, apply_actions
 from pyvxlan.evpn.session import (
@@ -33,6 +32,7 @@ from pyvxlan.evpn.session import (
     SessionState,
     UpdateReceived,
 )
+from pyvxlan.wire.header import describe
 
 __all__ = ["EvpnAgent"]
 

@@ -27,17 +27,9 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from pyvxlan.errors import ConfigError, DecodeError, TruncatedError
-from pyvxlan.evpn._util import (
-    check_bytes,
-    check_int,
-    check_ip,
-    check_mac,
-    describe,
-    ip_bytes,
-    ip_text,
-    mac_bytes,
-    mac_text,
-)
+from pyvxlan.wire.addr import format_mac, ip_info, normalize_ip, normalize_mac, parse_mac
+from pyvxlan.wire.frame import ip_text
+from pyvxlan.wire.header import VNI_MAX, byte_view, check_bool, check_int, describe
 
 __all__ = [
     "AFI_L2VPN",
@@ -104,12 +96,35 @@ AS_TRANS: Final = 23456  # RFC 6793: the 2-byte OPEN field of a speaker whose AS
 _HEADER: Final = 19
 # RFC 8654 (extended messages, which FRR offers) raises the 4096-byte limit to 65535.
 _MAX_MESSAGE: Final = 65535
-_VNI_MAX: Final = 0xFFFFFF
 _LAYER: Final = "bgp"
 
 
 def _fail(offset: int, reason: str) -> DecodeError:
     return DecodeError(_LAYER, offset, reason)
+
+
+def check_ip_version(value: object, field: str, version: int) -> str:
+    """The canonical text of an IPv``version`` address given as text (or an :mod:`ipaddress`
+    address); :class:`~pyvxlan.ConfigError` naming ``field`` otherwise. The EVPN fields that hold
+    only IPv4 (router IDs, a type-1 route distinguisher) and a prefix's gateway use it.
+
+    >>> check_ip_version("2001:db8::1", "router_id", 4)
+    Traceback (most recent call last):
+    ...
+    pyvxlan.errors.ConfigError: router_id: '2001:db8::1' is not an IPv4 address
+    """
+    text = normalize_ip(value, field)
+    if ip_info(text, field).version != version:
+        raise ConfigError(field, f"{text!r} is not an IPv{version} address")
+    return text
+
+
+def _check_bytes(value: object, field: str, length: int | None = None) -> bytes:
+    # The field keeps bytes whatever buffer was given, so the value stays hashable.
+    raw = value if type(value) is bytes else bytes(byte_view(value, field))
+    if length is not None and len(raw) != length:
+        raise ConfigError(field, f"must be {length} bytes, got {len(raw)}")
+    return raw
 
 
 def _need(data: bytes, pos: int, n: int, base: int, what: str) -> None:
@@ -147,10 +162,10 @@ class RouteDistinguisher:
             else:
                 raise ConfigError("type", f"must be an RdType (0, 1 or 2), got {describe(self.type)}")
         if self.type is RdType.IPV4:
-            object.__setattr__(self, "administrator", check_ip("administrator", self.administrator, 4))
+            object.__setattr__(self, "administrator", check_ip_version(self.administrator, "administrator", 4))
         else:
-            check_int("administrator", self.administrator, 0, 0xFFFF if self.type is RdType.AS2 else 0xFFFFFFFF)
-        check_int("assigned", self.assigned, 0, 0xFFFFFFFF if self.type is RdType.AS2 else 0xFFFF)
+            check_int(self.administrator, "administrator", 0, 0xFFFF if self.type is RdType.AS2 else 0xFFFFFFFF)
+        check_int(self.assigned, "assigned", 0, 0xFFFFFFFF if self.type is RdType.AS2 else 0xFFFF)
 
     @classmethod
     def as2(cls, asn: int, assigned: int) -> RouteDistinguisher:
@@ -172,7 +187,7 @@ class RouteDistinguisher:
         if self.type is RdType.AS2:
             return struct.pack("!HHI", 0, self.administrator, self.assigned)
         if self.type is RdType.IPV4:
-            return struct.pack("!H4sH", 1, ip_bytes(str(self.administrator)), self.assigned)
+            return struct.pack("!H4sH", 1, ip_info(str(self.administrator), "administrator").packed, self.assigned)
         return struct.pack("!HIH", 2, self.administrator, self.assigned)
 
     @classmethod
@@ -204,10 +219,6 @@ def _check_rd(value: object) -> None:
         raise ConfigError("rd", f"must be a RouteDistinguisher, got {describe(value)}")
 
 
-def _check_esi(value: object) -> bytes:
-    return check_bytes("esi", value, 10)
-
-
 @dataclass(frozen=True, slots=True)
 class MacIpRoute:
     """Route type 2, MAC/IP advertisement (RFC 7432 section 7.2).
@@ -227,15 +238,15 @@ class MacIpRoute:
 
     def __post_init__(self) -> None:
         _check_rd(self.rd)
-        object.__setattr__(self, "mac", check_mac("mac", self.mac))
+        object.__setattr__(self, "mac", normalize_mac(self.mac, "mac"))
         if self.ip is not None:
-            object.__setattr__(self, "ip", check_ip("ip", self.ip))
+            object.__setattr__(self, "ip", normalize_ip(self.ip, "ip"))
         if not isinstance(self.labels, tuple) or len(self.labels) not in (1, 2):
             raise ConfigError("labels", f"must be a tuple of one or two VNIs, got {describe(self.labels)}")
         for label in self.labels:
-            check_int("labels", label, 0, _VNI_MAX)
-        check_int("ethernet_tag", self.ethernet_tag, 0, 0xFFFFFFFF)
-        _check_esi(self.esi)
+            check_int(label, "labels", 0, VNI_MAX)
+        check_int(self.ethernet_tag, "ethernet_tag", 0, 0xFFFFFFFF)
+        object.__setattr__(self, "esi", _check_bytes(self.esi, "esi", 10))
 
     @property
     def vni(self) -> int:
@@ -248,14 +259,14 @@ class MacIpRoute:
         return (self.rd, self.ethernet_tag, self.mac, self.ip)
 
     def body(self) -> bytes:
-        ip = b"" if self.ip is None else ip_bytes(self.ip)
+        ip = b"" if self.ip is None else ip_info(self.ip).packed
         return b"".join(
             (
                 self.rd.encode(),
                 self.esi,
                 self.ethernet_tag.to_bytes(4, "big"),
                 b"\x30",
-                mac_bytes(self.mac),
+                parse_mac(self.mac),
                 bytes((len(ip) * 8,)),
                 ip,
                 *(label.to_bytes(3, "big") for label in self.labels),
@@ -276,8 +287,8 @@ class InclusiveMulticastRoute:
 
     def __post_init__(self) -> None:
         _check_rd(self.rd)
-        object.__setattr__(self, "originator", check_ip("originator", self.originator))
-        check_int("ethernet_tag", self.ethernet_tag, 0, 0xFFFFFFFF)
+        object.__setattr__(self, "originator", normalize_ip(self.originator, "originator"))
+        check_int(self.ethernet_tag, "ethernet_tag", 0, 0xFFFFFFFF)
 
     @property
     def key(self) -> tuple[RouteDistinguisher, int, str]:
@@ -285,7 +296,7 @@ class InclusiveMulticastRoute:
         return (self.rd, self.ethernet_tag, self.originator)
 
     def body(self) -> bytes:
-        ip = ip_bytes(self.originator)
+        ip = ip_info(self.originator).packed
         return self.rd.encode() + self.ethernet_tag.to_bytes(4, "big") + bytes((len(ip) * 8,)) + ip
 
 
@@ -306,13 +317,13 @@ class IpPrefixRoute:
 
     def __post_init__(self) -> None:
         _check_rd(self.rd)
-        object.__setattr__(self, "prefix", check_ip("prefix", self.prefix))
+        object.__setattr__(self, "prefix", normalize_ip(self.prefix, "prefix"))
         version = 4 if ":" not in self.prefix else 6
-        check_int("prefix_len", self.prefix_len, 0, 32 if version == 4 else 128)
-        object.__setattr__(self, "gateway", check_ip("gateway", self.gateway, version))
-        check_int("label", self.label, 0, _VNI_MAX)
-        check_int("ethernet_tag", self.ethernet_tag, 0, 0xFFFFFFFF)
-        _check_esi(self.esi)
+        check_int(self.prefix_len, "prefix_len", 0, 32 if version == 4 else 128)
+        object.__setattr__(self, "gateway", check_ip_version(self.gateway, "gateway", version))
+        check_int(self.label, "label", 0, VNI_MAX)
+        check_int(self.ethernet_tag, "ethernet_tag", 0, 0xFFFFFFFF)
+        object.__setattr__(self, "esi", _check_bytes(self.esi, "esi", 10))
 
     @property
     def key(self) -> tuple[RouteDistinguisher, int, str, int]:
@@ -326,8 +337,8 @@ class IpPrefixRoute:
                 self.esi,
                 self.ethernet_tag.to_bytes(4, "big"),
                 bytes((self.prefix_len,)),
-                ip_bytes(self.prefix),
-                ip_bytes(self.gateway),
+                ip_info(self.prefix).packed,
+                ip_info(self.gateway).packed,
                 self.label.to_bytes(3, "big"),
             )
         )
@@ -341,10 +352,10 @@ class UnknownRoute:
     data: bytes
 
     def __post_init__(self) -> None:
-        check_int("route_type", self.route_type, 0, 255)
+        check_int(self.route_type, "route_type", 0, 255)
         if self.route_type in _RouteType._value2member_map_:
             raise ConfigError("route_type", f"type {self.route_type} has its own class")
-        check_bytes("data", self.data)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data"))
         if len(self.data) > 255:
             raise ConfigError("data", f"an EVPN route body is at most 255 bytes, got {len(self.data)}")
 
@@ -380,7 +391,7 @@ def _decode_type2(body: bytes, base: int) -> MacIpRoute:
         rd=RouteDistinguisher.decode(body[:8], base),
         esi=body[8:18],
         ethernet_tag=int.from_bytes(body[18:22], "big"),
-        mac=mac_text(body[23:29]),
+        mac=format_mac(body[23:29]),
         ip=ip_text(body[30:ip_end]) if ip_bits else None,
         labels=labels,
     )
@@ -506,7 +517,7 @@ class Encapsulation:
     tunnel_type: int = 8
 
     def __post_init__(self) -> None:
-        check_int("tunnel_type", self.tunnel_type, 0, 0xFFFF)
+        check_int(self.tunnel_type, "tunnel_type", 0, 0xFFFF)
 
     def encode(self) -> bytes:
         """The 8 bytes on the wire."""
@@ -525,9 +536,8 @@ class MacMobility:
     sticky: bool = False
 
     def __post_init__(self) -> None:
-        check_int("sequence", self.sequence, 0, 0xFFFFFFFF)
-        if type(self.sticky) is not bool:
-            raise ConfigError("sticky", f"must be a bool, got {describe(self.sticky)}")
+        check_int(self.sequence, "sequence", 0, 0xFFFFFFFF)
+        check_bool(self.sticky, "sticky")
 
     def encode(self) -> bytes:
         """The 8 bytes on the wire."""
@@ -541,11 +551,11 @@ class RouterMac:
     mac: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mac", check_mac("mac", self.mac))
+        object.__setattr__(self, "mac", normalize_mac(self.mac, "mac"))
 
     def encode(self) -> bytes:
         """The 8 bytes on the wire."""
-        return b"\x06\x03" + mac_bytes(self.mac)
+        return b"\x06\x03" + parse_mac(self.mac)
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,7 +574,7 @@ class RawCommunity:
     data: bytes
 
     def __post_init__(self) -> None:
-        check_bytes("data", self.data, 8)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data", 8))
 
     def encode(self) -> bytes:
         """The 8 bytes on the wire."""
@@ -589,7 +599,7 @@ def _decode_community(raw: bytes) -> ExtendedCommunity:
     if kind == 0x06 and sub == 0x00 and raw[2] in (0, 1) and raw[3] == 0:
         return MacMobility(int.from_bytes(raw[4:], "big"), raw[2] == 1)
     if kind == 0x06 and sub == 0x03:
-        return RouterMac(mac_text(raw[2:]))
+        return RouterMac(format_mac(raw[2:]))
     return RawCommunity(raw)
 
 
@@ -606,7 +616,7 @@ class AttributeFlag(enum.IntFlag):
 
 
 def _check_flags(value: object) -> None:
-    check_int("flags", value, 0, 255)
+    check_int(value, "flags", 0, 255)
 
 
 class OriginType(enum.IntEnum):
@@ -646,11 +656,11 @@ class AsPathSegment:
     asns: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        check_int("kind", self.kind, 0, 255)
+        check_int(self.kind, "kind", 0, 255)
         if not isinstance(self.asns, tuple) or not 1 <= len(self.asns) <= 255:
             raise ConfigError("asns", f"must be a tuple of 1 to 255 AS numbers, got {describe(self.asns)}")
         for asn in self.asns:
-            check_int("asns", asn, 0, 0xFFFFFFFF)
+            check_int(asn, "asns", 0, 0xFFFFFFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,7 +694,7 @@ class MultiExitDisc:
     type_code = 4
 
     def __post_init__(self) -> None:
-        check_int("med", self.med, 0, 0xFFFFFFFF)
+        check_int(self.med, "med", 0, 0xFFFFFFFF)
         _check_flags(self.flags)
 
     def value(self) -> bytes:
@@ -701,7 +711,7 @@ class LocalPref:
     type_code = 5
 
     def __post_init__(self) -> None:
-        check_int("preference", self.preference, 0, 0xFFFFFFFF)
+        check_int(self.preference, "preference", 0, 0xFFFFFFFF)
         _check_flags(self.flags)
 
     def value(self) -> bytes:
@@ -718,11 +728,11 @@ class OriginatorId:
     type_code = 9
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "router_id", check_ip("router_id", self.router_id, 4))
+        object.__setattr__(self, "router_id", check_ip_version(self.router_id, "router_id", 4))
         _check_flags(self.flags)
 
     def value(self) -> bytes:
-        return ip_bytes(self.router_id)
+        return ip_info(self.router_id).packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,15 +747,11 @@ class ClusterList:
     def __post_init__(self) -> None:
         if not isinstance(self.clusters, tuple):
             raise ConfigError("clusters", f"must be a tuple of IPv4 addresses, got {describe(self.clusters)}")
-        object.__setattr__(self, "clusters", tuple(check_ip("clusters", c, 4) for c in self.clusters))
+        object.__setattr__(self, "clusters", tuple(check_ip_version(c, "clusters", 4) for c in self.clusters))
         _check_flags(self.flags)
 
     def value(self) -> bytes:
-        return b"".join(ip_bytes(c) for c in self.clusters)
-
-
-def _check_next_hop(value: object) -> str:
-    return check_ip("next_hop", value)
+        return b"".join(ip_info(c).packed for c in self.clusters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -760,12 +766,12 @@ class MpReachNlri:
     type_code = 14
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "next_hop", _check_next_hop(self.next_hop))
+        object.__setattr__(self, "next_hop", normalize_ip(self.next_hop, "next_hop"))
         _check_routes(self.routes)
         _check_flags(self.flags)
 
     def value(self) -> bytes:
-        nh = ip_bytes(self.next_hop)
+        nh = ip_info(self.next_hop).packed
         return struct.pack("!HBB", AFI_L2VPN, SAFI_EVPN, len(nh)) + nh + b"\x00" + encode_routes(self.routes)
 
 
@@ -822,9 +828,9 @@ class PmsiTunnel:
     tunnel_type = 6
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tunnel_id", check_ip("tunnel_id", self.tunnel_id))
-        check_int("label", self.label, 0, _VNI_MAX)
-        check_int("tunnel_flags", self.tunnel_flags, 0, 255)
+        object.__setattr__(self, "tunnel_id", normalize_ip(self.tunnel_id, "tunnel_id"))
+        check_int(self.label, "label", 0, VNI_MAX)
+        check_int(self.tunnel_flags, "tunnel_flags", 0, 255)
         _check_flags(self.flags)
 
     @property
@@ -833,7 +839,7 @@ class PmsiTunnel:
         return self.label
 
     def value(self) -> bytes:
-        return bytes((self.tunnel_flags, 6)) + self.label.to_bytes(3, "big") + ip_bytes(self.tunnel_id)
+        return bytes((self.tunnel_flags, 6)) + self.label.to_bytes(3, "big") + ip_info(self.tunnel_id).packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -847,8 +853,8 @@ class RawAttribute:
 
     def __post_init__(self) -> None:
         _check_flags(self.flags)
-        check_int("type_code", self.type_code, 0, 255)
-        check_bytes("data", self.data)
+        check_int(self.type_code, "type_code", 0, 255)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data"))
         if len(self.data) > 0xFFFF:
             raise ConfigError("data", f"an attribute value is at most 65535 bytes, got {len(self.data)}")
 
@@ -975,8 +981,8 @@ class Multiprotocol:
     code = 1
 
     def __post_init__(self) -> None:
-        check_int("afi", self.afi, 0, 0xFFFF)
-        check_int("safi", self.safi, 0, 255)
+        check_int(self.afi, "afi", 0, 0xFFFF)
+        check_int(self.safi, "safi", 0, 255)
 
     def value(self) -> bytes:
         return struct.pack("!HBB", self.afi, 0, self.safi)
@@ -1001,7 +1007,7 @@ class FourOctetAs:
     code = 65
 
     def __post_init__(self) -> None:
-        check_int("asn", self.asn, 0, 0xFFFFFFFF)
+        check_int(self.asn, "asn", 0, 0xFFFFFFFF)
 
     def value(self) -> bytes:
         return self.asn.to_bytes(4, "big")
@@ -1016,8 +1022,8 @@ class RawCapability:
     data: bytes
 
     def __post_init__(self) -> None:
-        check_int("code", self.code, 0, 255)
-        check_bytes("data", self.data)
+        check_int(self.code, "code", 0, 255)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data"))
         if len(self.data) > 255:
             raise ConfigError("data", f"a capability value is at most 255 bytes, got {len(self.data)}")
 
@@ -1063,10 +1069,10 @@ class RawParameter:
     data: bytes
 
     def __post_init__(self) -> None:
-        check_int("type", self.type, 0, 255)
+        check_int(self.type, "type", 0, 255)
         if self.type == 2:
             raise ConfigError("type", "type 2 is a CapabilityParameter")
-        check_bytes("data", self.data)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data"))
         if len(self.data) > 254:
             raise ConfigError("data", f"a parameter value is at most 254 bytes, got {len(self.data)}")
 
@@ -1105,23 +1111,23 @@ class Open:
     type = MessageType.OPEN
 
     def __post_init__(self) -> None:
-        check_int("my_as", self.my_as, 0, 0xFFFF)
-        check_int("hold_time", self.hold_time, 0, 0xFFFF)
+        check_int(self.my_as, "my_as", 0, 0xFFFF)
+        check_int(self.hold_time, "hold_time", 0, 0xFFFF)
         if self.hold_time in (1, 2):
             raise ConfigError("hold_time", f"must be 0 or at least 3 seconds, got {self.hold_time}")
-        object.__setattr__(self, "router_id", check_ip("router_id", self.router_id, 4))
+        object.__setattr__(self, "router_id", check_ip_version(self.router_id, "router_id", 4))
         if not isinstance(self.parameters, tuple) or not all(
             isinstance(p, (CapabilityParameter, RawParameter)) for p in self.parameters
         ):
             raise ConfigError("parameters", f"must be a tuple of OPEN parameters, got {describe(self.parameters)}")
-        check_int("version", self.version, 0, 255)
+        check_int(self.version, "version", 0, 255)
         if len(b"".join(p.value() for p in self.parameters)) + 2 * len(self.parameters) > 255:
             raise ConfigError("parameters", "more than 255 bytes of optional parameters")
 
     @classmethod
     def build(cls, asn: int, router_id: str, hold_time: int = 180, *, extra: Sequence[Capability] = ()) -> Open:
         """An OPEN offering L2VPN EVPN, route refresh and the 4-octet AS capability."""
-        check_int("asn", asn, 1, 0xFFFFFFFF)
+        check_int(asn, "asn", 1, 0xFFFFFFFF)
         caps: list[Capability] = [Multiprotocol(), RouteRefreshCapability(), FourOctetAs(asn), *extra]
         return cls(
             asn if asn <= 0xFFFF else AS_TRANS,
@@ -1155,7 +1161,9 @@ class Open:
         )
         return _frame(
             MessageType.OPEN,
-            struct.pack("!BHH4sB", self.version, self.my_as, self.hold_time, ip_bytes(self.router_id), len(params))
+            struct.pack(
+                "!BHH4sB", self.version, self.my_as, self.hold_time, ip_info(self.router_id).packed, len(params)
+            )
             + params,
         )
 
@@ -1219,8 +1227,8 @@ class Update:
         codes = [a.type_code for a in self.attributes]
         if len(set(codes)) != len(codes):
             raise ConfigError("attributes", f"each attribute type at most once, got type codes {codes}")
-        check_bytes("withdrawn", self.withdrawn)
-        check_bytes("nlri", self.nlri)
+        object.__setattr__(self, "withdrawn", _check_bytes(self.withdrawn, "withdrawn"))
+        object.__setattr__(self, "nlri", _check_bytes(self.nlri, "nlri"))
 
     @classmethod
     def announce(
@@ -1319,9 +1327,9 @@ class Notification:
     type = MessageType.NOTIFICATION
 
     def __post_init__(self) -> None:
-        check_int("code", self.code, 0, 255)
-        check_int("subcode", self.subcode, 0, 255)
-        check_bytes("data", self.data)
+        check_int(self.code, "code", 0, 255)
+        check_int(self.subcode, "subcode", 0, 255)
+        object.__setattr__(self, "data", _check_bytes(self.data, "data"))
 
     def encode(self) -> bytes:
         """The whole message, header included."""
@@ -1350,9 +1358,9 @@ class RouteRefresh:
     type = MessageType.ROUTE_REFRESH
 
     def __post_init__(self) -> None:
-        check_int("afi", self.afi, 0, 0xFFFF)
-        check_int("safi", self.safi, 0, 255)
-        check_int("subtype", self.subtype, 0, 255)
+        check_int(self.afi, "afi", 0, 0xFFFF)
+        check_int(self.safi, "safi", 0, 255)
+        check_int(self.subtype, "subtype", 0, 255)
 
     def encode(self) -> bytes:
         """The whole message (23 bytes)."""
@@ -1377,9 +1385,7 @@ def decode_message(data: bytes) -> Message:
     >>> decode_message(bytes.fromhex("ff" * 16 + "001304"))
     Keepalive()
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ConfigError("data", f"must be bytes, got {describe(data)}")
-    data = bytes(data)
+    data = _check_bytes(data, "data")
     if len(data) < _HEADER:
         raise TruncatedError(_LAYER, 0, f"message header needs {_HEADER} bytes, got {len(data)}")
     length = _message_length(data, 0)

@@ -36,7 +36,6 @@ from typing import TypeAlias
 from pyvxlan.core.control import VtepControl
 from pyvxlan.core.entries import FdbState
 from pyvxlan.errors import ConfigError, FdbEntryNotFound, NeighbourError
-from pyvxlan.evpn._util import check_int, check_ip, check_mac, describe
 from pyvxlan.evpn.codec import (
     ENCAP_VXLAN,
     EvpnRoute,
@@ -50,6 +49,8 @@ from pyvxlan.evpn.codec import (
     RouteTarget,
     Update,
 )
+from pyvxlan.wire.addr import ZERO_MAC, normalize_ip, normalize_mac
+from pyvxlan.wire.header import VNI_MAX, check_bool, check_int, describe
 
 __all__ = [
     "ZERO_MAC",
@@ -67,8 +68,6 @@ __all__ = [
     "Withdraw",
     "apply_actions",
 ]
-
-ZERO_MAC = "00:00:00:00:00:00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +95,9 @@ class EvpnConfig:
     extern_learn: bool = True
 
     def __post_init__(self) -> None:
-        check_int("vni", self.vni, 0, 0xFFFFFF)
-        object.__setattr__(self, "local", check_ip("local", self.local))
-        check_int("asn", self.asn, 1, 0xFFFFFFFF)
+        check_int(self.vni, "vni", 0, VNI_MAX)
+        object.__setattr__(self, "local", normalize_ip(self.local, "local"))
+        check_int(self.asn, "asn", 1, 0xFFFFFFFF)
         if self.rd is None:
             if ":" in self.local:
                 raise ConfigError("rd", "an IPv6 VTEP needs an explicit route distinguisher")
@@ -113,7 +112,7 @@ class EvpnConfig:
                 not isinstance(value, tuple) or not value or not all(isinstance(t, RouteTarget) for t in value)
             ):
                 raise ConfigError(name, f"must be a non-empty tuple of RouteTarget, got {describe(value)}")
-        check_int("dad_max_moves", self.dad_max_moves, 2, 1000)
+        check_int(self.dad_max_moves, "dad_max_moves", 2, 1000)
         for name in ("dad_time",):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
@@ -123,8 +122,7 @@ class EvpnConfig:
             raise ConfigError(
                 "dad_freeze", f"must be None, a positive number of seconds or math.inf, got {describe(freeze)}"
             )
-        if type(self.extern_learn) is not bool:
-            raise ConfigError("extern_learn", f"must be a bool, got {describe(self.extern_learn)}")
+        check_bool(self.extern_learn, "extern_learn")
 
     @property
     def route_distinguisher(self) -> RouteDistinguisher:
@@ -310,12 +308,12 @@ class EvpnMachine:
 
     def sequence(self, mac: str) -> int:
         """The MAC mobility sequence this VTEP would advertise ``mac`` with (its local sequence)."""
-        state = self._macs.get(check_mac("mac", mac))
+        state = self._macs.get(normalize_mac(mac, "mac"))
         return 0 if state is None else state.local_seq
 
     def is_duplicate(self, mac: str) -> bool:
         """Whether duplicate detection has flagged ``mac``."""
-        state = self._macs.get(check_mac("mac", mac))
+        state = self._macs.get(normalize_mac(mac, "mac"))
         return state is not None and state.duplicate
 
     # --- inputs ---
@@ -379,11 +377,10 @@ class EvpnMachine:
         """A local guest's MAC (and optionally its IP) appeared on the bridge: from a learned
         notification, or a guest attaching. ``sticky`` is a static MAC that must not move."""
         self._check_now(now)
-        mac = check_mac("mac", mac)
+        mac = normalize_mac(mac, "mac")
         if ip is not None:
-            ip = check_ip("ip", ip)
-        if type(sticky) is not bool:
-            raise ConfigError("sticky", f"must be a bool, got {describe(sticky)}")
+            ip = normalize_ip(ip, "ip")
+        check_bool(sticky, "sticky")
         state = self._macs.setdefault(mac, _Mac())
         actions: list[Action] = []
         best = state.best()
@@ -404,13 +401,13 @@ class EvpnMachine:
     def local_removed(self, mac: str, now: float, *, ip: str | None = None) -> list[Action]:
         """A local MAC aged out or its guest left (or, with ``ip``, only that IP went away)."""
         self._check_now(now)
-        mac = check_mac("mac", mac)
+        mac = normalize_mac(mac, "mac")
         state = self._macs.get(mac)
         actions: list[Action] = []
         if state is None or not state.local:
             return actions
         if ip is not None:
-            state.local_ips.discard(check_ip("ip", ip))
+            state.local_ips.discard(normalize_ip(ip, "ip"))
         else:
             state.local = False
             state.local_sticky = False
@@ -421,7 +418,7 @@ class EvpnMachine:
     def clear_duplicate(self, mac: str, now: float) -> list[Action]:
         """``clear evpn dup-addr``: forget that ``mac`` is a duplicate and act on its state."""
         self._check_now(now)
-        mac = check_mac("mac", mac)
+        mac = normalize_mac(mac, "mac")
         state = self._macs.get(mac)
         actions: list[Action] = []
         if state is not None and state.duplicate:

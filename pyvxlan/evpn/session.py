@@ -33,7 +33,6 @@ from typing import TypeAlias
 import trio
 
 from pyvxlan.errors import ConfigError, DecodeError
-from pyvxlan.evpn._util import check_int, check_ip, describe
 from pyvxlan.evpn.codec import (
     AFI_L2VPN,
     BGP_PORT,
@@ -45,8 +44,11 @@ from pyvxlan.evpn.codec import (
     RawCapability,
     RouteRefresh,
     Update,
+    check_ip_version,
     decode_message,
 )
+from pyvxlan.wire.addr import normalize_ip
+from pyvxlan.wire.header import check_int, describe
 
 __all__ = [
     "EOR_ONLY_RESTART",
@@ -138,11 +140,11 @@ class BgpSession:
     """
 
     def __init__(self, *, asn: int, router_id: str, peer_asn: int | None = None, hold_time: int = 180) -> None:
-        check_int("asn", asn, 1, 0xFFFFFFFF)
+        check_int(asn, "asn", 1, 0xFFFFFFFF)
         self.asn = asn
-        self.router_id = check_ip("router_id", router_id, 4)
-        self.peer_asn = asn if peer_asn is None else check_int("peer_asn", peer_asn, 1, 0xFFFFFFFF)
-        check_int("hold_time", hold_time, 0, 0xFFFF)
+        self.router_id = check_ip_version(router_id, "router_id", 4)
+        self.peer_asn = asn if peer_asn is None else check_int(peer_asn, "peer_asn", 1, 0xFFFFFFFF)
+        check_int(hold_time, "hold_time", 0, 0xFFFF)
         if hold_time in (1, 2):
             raise ConfigError("hold_time", f"must be 0 or at least 3 seconds, got {hold_time}")
         self.hold_time = hold_time
@@ -404,7 +406,7 @@ async def open_bgp_session(
     session = BgpSession(asn=asn, router_id=router_id, peer_asn=peer_asn, hold_time=hold_time)
     if stream is None:
         assert host is not None
-        stream = await trio.open_tcp_stream(check_ip("host", host), port)
+        stream = await trio.open_tcp_stream(normalize_ip(host, "host"), port)
     connection = BgpConnection(session, stream)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(connection._run)

@@ -240,31 +240,49 @@ def test_rd_type_3_refused() -> None:
             lambda: MacIpRoute(RD1, "02:00:00:00:00:01", labels=(1 << 24,)),
             "labels: must be in 0..16777215, got 16777216",
         ),
-        (lambda: MacIpRoute(RD1, "02:00:00:00:00:01", labels=()), "labels: must be a tuple of one or two VNIs, got ()"),
-        (lambda: MacIpRoute(RD1, "02:00:00:00:00:01", ip="203.0.113.300"), "ip: '203.0.113.300' is not an IP address"),
-        (lambda: MacIpRoute("rd", "02:00:00:00:00:01"), "rd: must be a RouteDistinguisher, got 'rd'"),  # type: ignore[arg-type]
+        (
+            lambda: MacIpRoute(RD1, "02:00:00:00:00:01", labels=()),
+            "labels: must be a tuple of one or two VNIs, got tuple ()",
+        ),
+        (
+            lambda: MacIpRoute(RD1, "02:00:00:00:00:01", ip="203.0.113.300"),
+            "ip: '203.0.113.300' is not an IPv4 or IPv6 address",
+        ),
+        (lambda: MacIpRoute("rd", "02:00:00:00:00:01"), "rd: must be a RouteDistinguisher, got str 'rd'"),  # type: ignore[arg-type]
         (lambda: RouteDistinguisher.as2(70000, 1), "administrator: must be in 0..65535, got 70000"),
         (
             lambda: RouteDistinguisher.ipv4("2001:db8::1", 1),
-            "administrator: must be an IPv4 address, got '2001:db8::1'",
+            "administrator: '2001:db8::1' is not an IPv4 address",
         ),
         (lambda: RouteDistinguisher.as4(1, 70000), "assigned: must be in 0..65535, got 70000"),
-        (lambda: RouteDistinguisher(7, 1, 1), "type: must be an RdType (0, 1 or 2), got 7"),  # type: ignore[arg-type]
+        (lambda: RouteDistinguisher(7, 1, 1), "type: must be an RdType (0, 1 or 2), got int 7"),  # type: ignore[arg-type]
         (lambda: IpPrefixRoute(RD1, "203.0.113.0", 33, "0.0.0.0"), "prefix_len: must be in 0..32, got 33"),
-        (lambda: IpPrefixRoute(RD1, "203.0.113.0", 24, "::"), "gateway: must be an IPv4 address, got '::'"),
+        (lambda: IpPrefixRoute(RD1, "203.0.113.0", 24, "::"), "gateway: '::' is not an IPv4 address"),
         (lambda: PmsiTunnel("198.51.100.1", -1), "label: must be in 0..16777215, got -1"),
-        (lambda: MacMobility(1, sticky=1), "sticky: must be a bool, got 1"),  # type: ignore[arg-type]
+        (lambda: MacMobility(1, sticky=1), "sticky: must be a bool, got int 1"),  # type: ignore[arg-type]
         (lambda: Open(65000, 1, "198.51.100.1"), "hold_time: must be 0 or at least 3 seconds, got 1"),
         (lambda: Open.build(0, "198.51.100.1"), "asn: must be in 1..4294967295, got 0"),
         (lambda: Update((Origin(), Origin())), "attributes: each attribute type at most once, got type codes [1, 1]"),
         (lambda: UnknownRoute(2, b""), "route_type: type 2 has its own class"),
         (lambda: RawCommunity(b"1234567"), "data: must be 8 bytes, got 7"),
+        (lambda: RawAttribute(0xC0, 99, "x"), "data: must be a bytes-like object, got str 'x'"),  # type: ignore[arg-type]
+        (lambda: MacIpRoute(RD1, 5), "mac: must be a MAC address as text or 6 bytes, got int 5"),  # type: ignore[arg-type]
+        (lambda: PmsiTunnel(5, 1), "tunnel_id: must be an IPv4 or IPv6 address as text, got int 5"),  # type: ignore[arg-type]
     ],
 )
 def test_constructor_errors(make: object, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         make()  # type: ignore[operator]
     assert str(info.value) == message
+
+
+def test_byte_fields_hold_bytes() -> None:
+    # Any bytes-like value is taken and kept as bytes, so a value made from a buffer stays hashable.
+    route = MacIpRoute(RD1, "02:00:00:00:00:01", esi=bytearray(10))  # type: ignore[arg-type]
+    assert type(route.esi) is bytes
+    assert hash(route) == hash(MacIpRoute(RD1, "02:00:00:00:00:01"))
+    community = RawCommunity(memoryview(bytes(range(8))))  # type: ignore[arg-type]
+    assert (type(community.data), community.data) == (bytes, bytes(range(8)))
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -297,15 +297,15 @@ def test_own_routes_reflected_back_are_ignored() -> None:
         (lambda: EvpnConfig(vni=1, local=LOCAL, asn=1, dad_max_moves=1), "dad_max_moves: must be in 2..1000, got 1"),
         (
             lambda: EvpnConfig(vni=1, local=LOCAL, asn=1, dad_freeze=0),
-            "dad_freeze: must be None, a positive number of seconds or math.inf, got 0",
+            "dad_freeze: must be None, a positive number of seconds or math.inf, got int 0",
         ),
         (
             lambda: EvpnConfig(vni=1, local=LOCAL, asn=1, import_targets=()),
-            "import_targets: must be a non-empty tuple of RouteTarget, got ()",
+            "import_targets: must be a non-empty tuple of RouteTarget, got tuple ()",
         ),
         (lambda: machine().local_learned("nope", 1.0), "mac: 'nope' is not a MAC address"),
-        (lambda: machine().local_learned(MAC, math.nan), "now: must be a finite time in seconds, got nan"),
-        (lambda: machine().routes_received(b"", 1.0), "update: must be an Update, got b''"),  # type: ignore[arg-type]
+        (lambda: machine().local_learned(MAC, math.nan), "now: must be a finite time in seconds, got float nan"),
+        (lambda: machine().routes_received(b"", 1.0), "update: must be an Update, got bytes b''"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments(make: Any, message: str) -> None:

@@ -164,6 +164,10 @@ def test_send_update_only_when_established() -> None:
         a.send_update(Update.end_of_rib())
     with pytest.raises(ConfigError, match=r"^hold_time: must be 0 or at least 3 seconds, got 2$"):
         BgpSession(asn=65000, router_id=A, hold_time=2)
+    with pytest.raises(ConfigError, match=r"^router_id: '2001:db8::1' is not an IPv4 address$"):
+        BgpSession(asn=65000, router_id="2001:db8::1")
+    with pytest.raises(ConfigError, match=r"^asn: must be an int, got bool True$"):
+        BgpSession(asn=True, router_id=A)
 
 
 def test_close_sends_cease() -> None:
