@@ -45,6 +45,7 @@ from pyvxlan.core.entries import FdbEntry, FdbState
 from pyvxlan.core.events import DeliverFrame, Dropped, DropReason, EntryExpired, EntryLearned, EntryMigrated
 from pyvxlan.core.vtep import Vtep
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
+from pyvxlan.wire.addr import TextCache, ip_text
 from pyvxlan.wire.frame import (
     ETH_P_IPV4,
     ETH_P_IPV6,
@@ -53,7 +54,6 @@ from pyvxlan.wire.frame import (
     PLAIN_IPV4_INNER,
     VLAN_ETHERTYPES,
     VXLAN_PORT,
-    IpTexts,
     decapsulate,
     plain_ipv4,
 )
@@ -395,8 +395,7 @@ def _slow(  # noqa: PLR0917 - the record's fields, in raw_records' order
     return (n, ts, d.outer_src_packed, d.outer_dst_packed, d.src_port, d.dst_port, header, header + bytes(d.inner), 0)
 
 
-# The text of an address (4 or 16 packed bytes), cached.
-_text: Final = IpTexts(_CACHE_MAX).__getitem__
+_text: Final = TextCache(ip_text, _CACHE_MAX).__getitem__  # an address, 4 or 16 packed bytes, cached
 
 
 def _shown(value: object) -> object:

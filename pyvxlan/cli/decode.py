@@ -32,7 +32,7 @@ from typing import IO, Any, Final
 from pyvxlan.cli import UsageError
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
-from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
+from pyvxlan.wire.addr import TextCache, format_mac, ip_info, ip_text, parse_mac
 from pyvxlan.wire.frame import (
     ETH_P_IPV4,
     ETH_P_IPV6,
@@ -44,7 +44,6 @@ from pyvxlan.wire.frame import (
     VXLAN_GPE_PORT,
     VXLAN_PORT,
     Decapsulated,
-    IpTexts,
     decapsulate,
     internet_checksum,
     plain_ipv4,
@@ -108,8 +107,6 @@ ARP: Final = 0x0806
 IPV4: Final = ETH_P_IPV4
 IPV6: Final = ETH_P_IPV6
 
-_mac_pairs: dict[bytes, str] = {}
-
 
 def _tags_text(vlans: Collection[int]) -> str:
     """``vlan 7 vlan 8 `` for outer tags; past a few, how many more there are."""
@@ -119,19 +116,17 @@ def _tags_text(vlans: Collection[int]) -> str:
     return f"{shown}and {len(vlans) - _TAGS_SHOWN} more vlan tags "
 
 
-def _mac_pair(raw: bytes) -> str:
+def _mac_pair_text(raw: bytes) -> str:
     """``src > dst`` of the 12 bytes that start an Ethernet frame (destination first)."""
-    text = _mac_pairs.get(raw)
-    if text is None:
-        text = f"{format_mac(raw[6:12])} > {format_mac(raw[0:6])}"
-        if len(_mac_pairs) >= _CACHE_MAX:
-            _mac_pairs.clear()
-        _mac_pairs[raw] = text
-    return text
+    return f"{format_mac(raw[6:12])} > {format_mac(raw[0:6])}"
 
 
-# The text of an address (4 or 16 packed bytes), cached.
-_ip: Final = IpTexts(_CACHE_MAX).__getitem__
+# The texts of what repeats from packet to packet, each cache bounded (TextCache).
+_mac_pairs: Final = TextCache(_mac_pair_text, _CACHE_MAX)
+_mac_pair: Final = _mac_pairs.__getitem__
+
+
+_ip: Final = TextCache(ip_text, _CACHE_MAX).__getitem__  # an address, 4 or 16 packed bytes
 
 
 def _ip_port(raw: bytes, port: int) -> str:
@@ -166,19 +161,13 @@ def _transport(name: str, addrs: tuple[bytes, bytes], buf: bytes, p: int, end: i
     return f"{_ip_port(src, sport)} > {_ip_port(dst, dport)} {name}"
 
 
-_ip4_pairs: dict[bytes, tuple[str, str, str]] = {}
+def _ip4_pair_texts(addrs: bytes) -> tuple[str, str, str]:
+    """``(src, dst, "src > dst")`` for the 8 address bytes of an IPv4 header."""
+    src, dst = _ip(addrs[:4]), _ip(addrs[4:])
+    return src, dst, f"{src} > {dst}"
 
 
-def _ip4_texts(addrs: bytes) -> tuple[str, str, str]:
-    """``(src, dst, "src > dst")`` for the 8 address bytes of an IPv4 header (cached)."""
-    texts = _ip4_pairs.get(addrs)
-    if texts is None:
-        src, dst = _ip(addrs[:4]), _ip(addrs[4:])
-        texts = (src, dst, f"{src} > {dst}")
-        if len(_ip4_pairs) >= _CACHE_MAX:
-            _ip4_pairs.clear()
-        _ip4_pairs[addrs] = texts
-    return texts
+_ip4_pairs: Final = TextCache(_ip4_pair_texts, _CACHE_MAX)
 
 
 def _ipv4(buf: bytes, p: int, end: int) -> str:
@@ -190,9 +179,7 @@ def _ipv4(buf: bytes, p: int, end: int) -> str:
     ihl = (vihl & 0x0F) * 4
     if ihl <= total < end - p:
         end = p + total  # what follows is padding
-    texts = _ip4_pairs.get(addrs)
-    if texts is None:
-        texts = _ip4_texts(addrs)
+    texts = _ip4_pairs[addrs]
     if frag & 0x1FFF:
         return f"IPv4 {texts[2]} fragment proto {proto}"
     q = p + ihl
@@ -565,18 +552,13 @@ def _json_outer(src: bytes, dst: bytes, ports_ttl: tuple[int, int, int], vlans: 
     return json.dumps(obj)[1:-1]
 
 
-_json_pairs: dict[bytes, str] = {}
+def _json_pair_text(raw: bytes) -> str:
+    """``"inner_src": ..., "inner_dst": ...`` of the 12 bytes that start an Ethernet frame."""
+    return f'"inner_src": "{format_mac(raw[6:12])}", "inner_dst": "{format_mac(raw[0:6])}"'
 
 
-def _json_pair(raw: bytes) -> str:
-    """``"inner_src": ..., "inner_dst": ...`` of the 12 bytes that start an Ethernet frame (cached)."""
-    text = _json_pairs.get(raw)
-    if text is None:
-        text = f'"inner_src": "{format_mac(raw[6:12])}", "inner_dst": "{format_mac(raw[0:6])}"'
-        if len(_json_pairs) >= _CACHE_MAX:
-            _json_pairs.clear()
-        _json_pairs[raw] = text
-    return text
+_json_pairs: Final = TextCache(_json_pair_text, _CACHE_MAX)
+_json_pair: Final = _json_pairs.__getitem__
 
 
 def _hms(sec: int) -> str:
@@ -757,7 +739,6 @@ class DecodePrinter:
         inner_unpack = _INNER_ICMP4
         ip4_pairs = _ip4_pairs
         digits = _DIGITS3
-        mac_pairs = _json_pairs if as_json else _mac_pairs
         pair_of = _json_pair if as_json else _mac_pair
         prefix = self._prefix
         signed = self._signed
@@ -789,9 +770,7 @@ class DecodePrinter:
                     shown += 1
                     i = start + PLAIN_IPV4_INNER
                     macs, ietype = inner_head(buf, i)
-                    pair = mac_pairs.get(macs)
-                    if pair is None:
-                        pair = pair_of(macs)
+                    pair = pair_of(macs)
                     p = i + 14
                     inner = ""
                     if ietype == IPV4:
@@ -806,9 +785,7 @@ class DecodePrinter:
                                 and (itype == 8 or itype == 0)  # noqa: PLR1714 - faster than a tuple
                                 and (total >= 28 or total >= end - p)
                             ):
-                                texts = ip4_pairs.get(iaddrs)
-                                if texts is None:
-                                    texts = _ip4_texts(iaddrs)
+                                texts = ip4_pairs[iaddrs]
                                 kind = "request" if itype == 8 else "reply"
                                 inner = f"IPv4 {texts[2]} ICMP echo {kind} id {ident} seq {seq}"
                         if not inner:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import Final, NamedTuple
+import socket
+from collections.abc import Callable
+from typing import Final, NamedTuple, TypeVar
 
 from pyvxlan.errors import ConfigError
 
@@ -18,8 +20,10 @@ __all__ = [
     "BROADCAST_MAC",
     "ZERO_MAC",
     "IpInfo",
+    "TextCache",
     "format_mac",
     "ip_info",
+    "ip_text",
     "is_multicast_mac",
     "multicast_mac_for",
     "normalize_ip",
@@ -149,3 +153,52 @@ def multicast_mac_for(info: IpInfo) -> bytes:
     if info.version == 4:
         return bytes((0x01, 0x00, 0x5E, p[1] & 0x7F, p[2], p[3]))
     return b"\x33\x33" + p[12:16]
+
+
+_ntop = socket.inet_ntop
+_AF_INET: Final = socket.AF_INET
+
+
+def ip_text(packed: bytes) -> str:
+    """Canonical text of a 4- or 16-byte address, as :mod:`ipaddress` prints it.
+
+    >>> ip_text(bytes((198, 51, 100, 1)))
+    '198.51.100.1'
+    """
+    if len(packed) == 4:
+        return _ntop(_AF_INET, packed)  # what ipaddress prints, at a tenth of its cost
+    return str(ipaddress.ip_address(packed))
+
+
+_V = TypeVar("_V")
+
+
+class TextCache(dict[bytes, _V]):
+    """A bounded cache of ``make(raw)``, owned by whoever makes it: ``cache[raw]`` is the value,
+    made on the first lookup (a capture repeats a few addresses, MAC pairs and headers).
+
+    A hit is one ``dict`` lookup; past ``limit`` entries the cache starts afresh. No cache lives in
+    the module itself: two owners never share one.
+
+    >>> texts = TextCache(ip_text, limit=2)
+    >>> texts[bytes((198, 51, 100, 1))], len(texts)
+    ('198.51.100.1', 1)
+    """
+
+    __slots__ = ("limit", "make")
+
+    def __init__(self, make: Callable[[bytes], _V], limit: int = 65536) -> None:
+        super().__init__()
+        if not callable(make):
+            raise ConfigError("make", f"must be a function of the bytes, got {_describe(make)}")
+        if type(limit) is not int or limit < 1:
+            raise ConfigError("limit", f"must be an int >= 1, got {_describe(limit)}")
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, raw: bytes) -> _V:
+        value = self.make(raw)
+        if len(self) >= self.limit:
+            self.clear()
+        self[raw] = value
+        return value

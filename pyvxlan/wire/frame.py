@@ -7,14 +7,13 @@ offset. Nothing else escapes it: that is the invariant ``fuzz/`` checks.
 
 from __future__ import annotations
 
-import socket
 import struct
 import zlib
 from collections.abc import Collection
 from typing import Any, Final, TypeAlias, final
 
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError, TruncatedError
-from pyvxlan.wire.addr import IpInfo, format_mac, ip_info, multicast_mac_for, parse_mac
+from pyvxlan.wire.addr import IpInfo, format_mac, ip_info, ip_text, multicast_mac_for, parse_mac
 from pyvxlan.wire.header import VNI_MAX, GpeHeader, VxlanHeader, byte_view, check_bool, check_int, describe
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "ETH_P_IPV6",
     "IPPROTO_UDP",
     "IPV6_EXTENSION_HEADERS",
-    "IpTexts",
     "IANA_SOURCE_PORTS",
     "LINUX_SOURCE_PORTS",
     "LINUX_VXLAN_PORT",
@@ -74,8 +72,6 @@ _unpack_udp = _HHHH.unpack_from
 _vx_decode = VxlanHeader.decode
 _gpe_decode = GpeHeader.decode
 _new = object.__new__
-_ntop = socket.inet_ntop
-_AF_INET: Final = socket.AF_INET
 
 
 def overhead(ip_version: int, vlan: bool = False) -> int:
@@ -522,40 +518,6 @@ class Decapsulated:
 def _rebuild_decapsulated(fields: dict[str, Any]) -> Decapsulated:
     # Unpickling: the checked constructor, from the fields repr prints.
     return Decapsulated(**fields)
-
-
-def ip_text(packed: bytes) -> str:
-    """Canonical text of a 4- or 16-byte address, as :mod:`ipaddress` prints it."""
-    if len(packed) == 4:
-        return _ntop(_AF_INET, packed)  # what ipaddress prints, at a tenth of its cost
-    import ipaddress
-
-    return str(ipaddress.ip_address(packed))
-
-
-class IpTexts(dict[bytes, str]):
-    """A bounded cache of :func:`ip_text`, owned by whoever makes it: ``texts[packed]`` is the text
-    of a 4- or 16-byte address, formatted on the first lookup (a capture repeats a few addresses).
-
-    A hit is one ``dict`` lookup; past ``limit`` entries the cache starts afresh.
-
-    >>> texts = IpTexts(limit=2)
-    >>> texts[bytes((198, 51, 100, 1))], len(texts)
-    ('198.51.100.1', 1)
-    """
-
-    __slots__ = ("limit",)
-
-    def __init__(self, limit: int = 65536) -> None:
-        super().__init__()
-        self.limit = check_int(limit, "limit", 1, None)
-
-    def __missing__(self, packed: bytes) -> str:
-        text = ip_text(packed)
-        if len(self) >= self.limit:
-            self.clear()
-        self[packed] = text
-        return text
 
 
 _PORTS: Final = (VXLAN_PORT, LINUX_VXLAN_PORT)

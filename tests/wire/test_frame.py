@@ -493,12 +493,21 @@ def test_mutated_frames_decapsulate_or_raise_decode_error(
         _ = (d.header.vni, d.outer_src, d.outer_dst, d.outer_eth_src, bytes(d.inner), repr(d))
 
 
-def test_ip_texts_formats_once_and_stays_bounded() -> None:
-    from pyvxlan.wire.frame import IpTexts, ip_text
+def test_text_cache_formats_once_and_stays_bounded() -> None:
+    from pyvxlan.wire.addr import TextCache, ip_text
 
-    texts = IpTexts(limit=2)
+    made: list[bytes] = []
+
+    def text(raw: bytes) -> str:
+        made.append(raw)
+        return ip_text(raw)
+
+    texts = TextCache(text, limit=2)
     v4, v6 = bytes((198, 51, 100, 1)), bytes.fromhex("20010db8000000000000000000000001")
-    assert (texts[v4], texts[v6]) == ("198.51.100.1", "2001:db8::1") == (ip_text(v4), ip_text(v6))
+    assert (texts[v4], texts[v6], texts[v4]) == ("198.51.100.1", "2001:db8::1", "198.51.100.1")
+    assert made == [v4, v6]  # a hit makes nothing
     assert texts[bytes((203, 0, 113, 7))] == "203.0.113.7" and len(texts) == 1  # full: started afresh
-    with pytest.raises(ConfigError, match=r"^limit: must be >= 1, got 0$"):
-        IpTexts(limit=0)
+    with pytest.raises(ConfigError, match=r"^limit: must be an int >= 1, got int 0$"):
+        TextCache(ip_text, limit=0)
+    with pytest.raises(ConfigError, match=r"^make: must be a function of the bytes, got str 'x'$"):
+        TextCache("x")  # type: ignore[arg-type]
