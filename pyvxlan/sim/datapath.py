@@ -9,7 +9,11 @@ datagrams between the pieces and accounts for every copy in the :class:`~pyvxlan
 - a datagram arriving at many hosts at once (:meth:`DataPath.receive_many`, the underlay's delivery
   for a multicast group of thousands) goes through each host's core and, as a frame, into the
   device's bridge (:meth:`~pyvxlan.sim.Bridge.receive`, or :meth:`~pyvxlan.sim.Bridge.receive_flood`
-  for a flood) and from there to the guests (:meth:`~pyvxlan.sim.SimGuest.deliver`);
+  for a flood) and from there to the guests (:meth:`~pyvxlan.sim.SimGuest.deliver`). A flood whose
+  bridge has one guest, whose NIC refuses it (nearly every neighbour solicitation in a large lab),
+  is not handed over: the guests' :class:`~pyvxlan.sim.guest.NicIndex` says so once per frame, and
+  :meth:`~pyvxlan.sim.Bridge.flood_refused` learns its source on all those bridges at once;
+  tests/sim/test_properties.py holds that shortcut to the bridge's and guest's own path;
 - notifications become events, counters and the subscribers' streams; joins and leaves go to the
   underlay; a learned entry arms the device's timer (:mod:`pyvxlan.sim.timers`).
 """
