@@ -41,7 +41,10 @@ from hypothesis import strategies as st
 from pyvxlan.errors import ConfigError
 from pyvxlan.wire.addr import format_mac, ip_info
 from pyvxlan.wire.frame import (
+    ETH_P_IPV4,
+    ETH_P_IPV6,
     IANA_SOURCE_PORTS,
+    IPPROTO_UDP,
     LINUX_VXLAN_PORT,
     VXLAN_PORT,
     encapsulate,
@@ -334,7 +337,7 @@ def arp_frames(draw: st.DrawFn) -> bytes:
         eth = _eth(target_mac, sender_mac, 0x0806)
         op, tha = 2, bytes.fromhex(target_mac.replace(":", ""))
     sha = bytes.fromhex(sender_mac.replace(":", ""))
-    return eth + struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + sender_ip + tha + target_ip
+    return eth + struct.pack("!HHBBH", 1, ETH_P_IPV4, 6, 4, op) + sha + sender_ip + tha + target_ip
 
 
 def _ipv4(src: str, dst: str, proto: int, payload: bytes, *, ttl: int, ident: int) -> bytes:
@@ -370,7 +373,7 @@ def ipv4_icmp_frames(draw: st.DrawFn) -> bytes:
         ttl=draw(st.sampled_from([64, 255, 1])),
         ident=draw(st.integers(0, 0xFFFF)),
     )
-    return _eth(draw(unicast_macs()), draw(unicast_macs()), 0x0800) + ip
+    return _eth(draw(unicast_macs()), draw(unicast_macs()), ETH_P_IPV4) + ip
 
 
 def _ipv6(src: str, dst: str, nh: int, payload: bytes, hlim: int) -> bytes:
@@ -410,7 +413,7 @@ def icmpv6_frames(draw: st.DrawFn) -> bytes:
         ) + draw(st.binary(max_size=64))
         hlim = 64
     body = body[:2] + struct.pack("!H", _l4_checksum6(src, dst, 58, body)) + body[4:]
-    return _eth(dst_mac, src_mac, 0x86DD) + _ipv6(src, dst, 58, body, hlim)
+    return _eth(dst_mac, src_mac, ETH_P_IPV6) + _ipv6(src, dst, 58, body, hlim)
 
 
 @st.composite
@@ -418,8 +421,8 @@ def _ipv6_udp_frames(draw: st.DrawFn) -> bytes:
     src, dst = draw(inner_ipv6_addresses()), draw(inner_ipv6_addresses())
     data = draw(st.binary(max_size=64))
     udp = struct.pack("!HHHH", draw(st.integers(1, 0xFFFF)), draw(st.integers(1, 0xFFFF)), 8 + len(data), 0) + data
-    udp = udp[:6] + struct.pack("!H", _l4_checksum6(src, dst, 17, udp) or 0xFFFF) + udp[8:]
-    return _eth(draw(unicast_macs()), draw(unicast_macs()), 0x86DD) + _ipv6(src, dst, 17, udp, 64)
+    udp = udp[:6] + struct.pack("!H", _l4_checksum6(src, dst, IPPROTO_UDP, udp) or 0xFFFF) + udp[8:]
+    return _eth(draw(unicast_macs()), draw(unicast_macs()), ETH_P_IPV6) + _ipv6(src, dst, IPPROTO_UDP, udp, 64)
 
 
 def ipv6_frames() -> st.SearchStrategy[bytes]:
