@@ -734,7 +734,7 @@ class DecodePrinter:
         self._out = out
         lines = self.pending
         append = lines.append
-        plain = plain_ipv4
+        plain, inner_at = plain_ipv4, PLAIN_IPV4_INNER
         inner_head = _INNER_HEAD
         inner_unpack = _INNER_ICMP4
         ip4_pairs = _ip4_pairs
@@ -768,7 +768,7 @@ class DecodePrinter:
                 if outer:
                     vxlan += 1
                     shown += 1
-                    i = start + PLAIN_IPV4_INNER
+                    i = start + inner_at
                     macs, ietype = inner_head(buf, i)
                     pair = pair_of(macs)
                     p = i + 14
