@@ -36,8 +36,10 @@ from pyvxlan import (
     strategies,
 )
 from pyvxlan.wire.addr import (
+    TextCache,
     format_mac,
     ip_info,
+    ip_text,
     is_multicast_mac,
     multicast_mac_for,
     normalize_ip,
@@ -311,6 +313,12 @@ TABLE: list[Entry] = [
     Entry("normalize_ip", normalize_ip, {"address": "2001:db8::1"}, {"address": NOT_ADDRESS}),
     Entry("parse_mac", parse_mac, {"mac": "02:00:00:00:00:01"}, {"mac": NOT_MAC}),
     Entry("normalize_mac", normalize_mac, {"mac": "02:00:00:00:00:01"}, {"mac": NOT_MAC}),
+    Entry(
+        "TextCache",
+        TextCache,
+        {"make": ip_text},
+        {"make": st.one_of(st.integers(), st.text(max_size=3), st.none()), "limit": int_field(1, None)},
+    ),
     Entry(
         "format_mac",
         format_mac,
