@@ -71,11 +71,17 @@ class FdbMode(enum.Enum):
     all-zeros entries, learning off, proxy ARP on; when a guest attaches, every other VTEP of its
     VNI gets a static FDB entry (guest MAC behind the guest's host) and a neighbour entry (guest
     IP to guest MAC), so ARP is answered locally and nothing is ever flooded.
+
+    ``EVPN``: BGP EVPN as FRR runs it (RFC 7432, RFC 8365). No group, learning off, proxy ARP on;
+    each host runs an EVPN state machine per VNI and a route reflector distributes its routes:
+    type-2 routes become static FDB and neighbour entries, type-3 routes the all-zeros flood list
+    (head-end replication for what ARP/ND suppression does not answer).
     """
 
     MULTICAST = "multicast"
     UNICAST = "unicast"
     CONTROLLER = "controller"
+    EVPN = "evpn"
 
 
 def _check_name(value: object, field_name: str) -> str:
@@ -349,7 +355,9 @@ class Topology:
             try:
                 object.__setattr__(self, "mode", FdbMode(self.mode))
             except ValueError:
-                raise ConfigError("mode", f"must be one of multicast, unicast, controller, got {self.mode!r}") from None
+                raise ConfigError(
+                    "mode", f"must be one of multicast, unicast, controller, evpn, got {self.mode!r}"
+                ) from None
         if not self.hosts:
             raise ConfigError("hosts", "a topology needs at least one host")
         net = self.underlay.network
@@ -425,8 +433,8 @@ class Topology:
     def vtep_config(self, host: str, vni: int) -> VtepConfig:
         """The vxlan device's settings as the mode makes them: what both backends create.
 
-        In ``UNICAST`` and ``CONTROLLER`` modes the group is left out (the FDB is programmed
-        instead); ``CONTROLLER`` also turns learning off and proxy ARP on.
+        In ``UNICAST``, ``CONTROLLER`` and ``EVPN`` modes the group is left out (the FDB is
+        programmed instead); ``CONTROLLER`` and ``EVPN`` also turn learning off and proxy ARP on.
 
         >>> cfg = classic_demo(mode=FdbMode.CONTROLLER).vtep_config("host2", 10)
         >>> (cfg.local, cfg.group, cfg.learning, cfg.proxy)
@@ -436,7 +444,7 @@ class Topology:
         cfg = h.device(vni).vtep_config(h.address)
         if self.mode is FdbMode.UNICAST:
             return replace(cfg, group=None)
-        if self.mode is FdbMode.CONTROLLER:
+        if self.mode is FdbMode.CONTROLLER or self.mode is FdbMode.EVPN:
             return replace(cfg, group=None, learning=False, proxy=True)
         return cfg
 
@@ -620,7 +628,7 @@ def parse_topology(data: Mapping[str, Any], *, allow: frozenset[str] = frozenset
     try:
         fdb_mode = FdbMode(mode)
     except ValueError:
-        raise ConfigError("mode", f"must be one of multicast, unicast, controller, got {mode!r}") from None
+        raise ConfigError("mode", f"must be one of multicast, unicast, controller, evpn, got {mode!r}") from None
     return Topology(underlay, tuple(hosts), tuple(guests), fdb_mode)
 
 

@@ -195,7 +195,7 @@ def test_load_good_file(tmp_path: Path) -> None:
         ),
         ("mtu = 1450", "mtu = 20", "underlay.mtu: must be in 68..65535 for IPv4, got 20"),
         ("ageing = 60", "ageing = -1", "hosts[0].devices[0].ageing: must be in 0..4294967295 seconds, got -1"),
-        ('mode = "unicast"', 'mode = "evpn"', "mode: must be one of multicast, unicast, controller, got 'evpn'"),
+        ('mode = "unicast"', 'mode = "bgp"', "mode: must be one of multicast, unicast, controller, evpn, got 'bgp'"),
         ("learning = false", "learnin = false", "hosts[0].devices[1].learnin: unknown key (expected one of "),
         ('host = "host2"', 'host = "host9"', "guests[1].host: no host is called 'host9'"),
         ('ip = "203.0.113.2/24"', "", "guests[1].ip: is required"),
