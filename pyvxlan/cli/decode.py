@@ -270,10 +270,9 @@ def inner_summary(buf: bytes, start: int, end: int) -> str:
 
 
 def _gpe_inner(header: GpeHeader, buf: bytes, start: int, end: int) -> str:
-    w0 = header.word0
-    np = w0 & GPE_NP_MASK
-    if np == GpeNextProtocol.ETHERNET or not w0 & GPE_P:
+    if header.carries_ethernet:
         return inner_summary(buf, start, end)
+    np = header.word0 & GPE_NP_MASK
     if np == GpeNextProtocol.IPV4:
         return _ipv4(buf, start, end)
     if np == GpeNextProtocol.IPV6:
@@ -395,17 +394,9 @@ def outer_details(d: Decapsulated, buf: bytes, start: int) -> OuterDetails:
     return OuterDetails(tos, df, ip_id, flow, status)
 
 
-def _is_ethernet(header: VxlanHeader | GpeHeader) -> bool:
-    """Whether the payload of ``header`` is an Ethernet frame (always for VXLAN)."""
-    if isinstance(header, GpeHeader):
-        w0 = header.word0
-        return (w0 & GPE_NP_MASK) == GpeNextProtocol.ETHERNET or not w0 & GPE_P
-    return True
-
-
 def _inner_l3(header: VxlanHeader | GpeHeader, buf: bytes, start: int, end: int) -> tuple[int, int]:
     """The inner network protocol (an ethertype, -1 when none) and where its header starts."""
-    if not _is_ethernet(header):
+    if not header.carries_ethernet:
         np = header.word0 & GPE_NP_MASK
         return (IPV4 if np == GpeNextProtocol.IPV4 else IPV6 if np == GpeNextProtocol.IPV6 else -1), start
     if end - start < 14:
@@ -478,7 +469,7 @@ class Selection:
         if self.macs:
             outer = d.outer_macs_packed
             seen = {outer[0:6], outer[6:12]}
-            if _is_ethernet(header) and iend - istart >= 12:
+            if header.carries_ethernet and iend - istart >= 12:
                 seen |= {buf[istart : istart + 6], buf[istart + 6 : istart + 12]}
             if seen.isdisjoint(self.macs):
                 return False
@@ -656,7 +647,7 @@ class DecodePrinter:
         istart = start + d.inner_offset
         iend = istart + len(d.inner)
         header = d.header
-        ethernet = _is_ethernet(header)
+        ethernet = header.carries_ethernet
         if ethernet or not isinstance(header, GpeHeader):
             inner = inner_summary(buf, istart, iend)
         else:

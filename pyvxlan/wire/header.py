@@ -352,6 +352,11 @@ class VxlanHeader(_Header):
         used0 = FLAG_I | (FLAG_G | GBP_D | GBP_A | GBP_ID_MASK if w0 & FLAG_G else 0)
         return ((w0 & ~used0 & 0xFFFFFFFF) << 32) | (w1 & RESERVED1)
 
+    @property
+    def carries_ethernet(self) -> bool:
+        """Whether the payload is an Ethernet frame: always, for RFC 7348 (GPE: see its header)."""
+        return True
+
     def with_fields(
         self,
         *,
@@ -527,6 +532,13 @@ class GpeHeader(_Header):
             return GpeNextProtocol(np)
         except ValueError:
             return np
+
+    @property
+    def carries_ethernet(self) -> bool:
+        """Whether the payload is an Ethernet frame: next protocol Ethernet, or P clear (the draft
+        then says the payload is Ethernet)."""
+        w0 = _unpack(self._wire)[0]
+        return (w0 & GPE_NP_MASK) == GpeNextProtocol.ETHERNET or not w0 & GPE_P
 
     @property
     def reserved(self) -> int:

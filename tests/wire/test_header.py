@@ -425,3 +425,10 @@ def test_repr_evaluates_back_to_an_equal_value_for_any_8_bytes(raw: bytes) -> No
     policy = VxlanHeader.decode(raw).group_policy
     if policy is not None:
         assert eval(repr(policy), namespace) == policy
+
+
+def test_carries_ethernet_says_what_the_payload_is() -> None:
+    assert VxlanHeader(10).carries_ethernet is True
+    assert GpeHeader(10).carries_ethernet is True  # next protocol Ethernet
+    assert GpeHeader(10, next_protocol=GpeNextProtocol.IPV4).carries_ethernet is False
+    assert GpeHeader(10, next_protocol=GpeNextProtocol.IPV4, p_flag=False).carries_ethernet is True  # P clear
