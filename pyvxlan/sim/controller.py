@@ -57,23 +57,29 @@ class SimController:
         """What the mode programs once every device is up (nothing for the on-miss controller)."""
         if self.on_miss:
             return
-        shared: dict[str, FdbEntry] = {}  # one checked entry value per peer, for every device
+        # Head-end replication: a run of appends to one device goes as one batch, each peer's
+        # entry one checked value shared by every device (N x N appends in a lab of N hosts).
+        shared: dict[str, FdbEntry] = {}
         batch: list[FdbEntry] = []
         batch_dev: SimDevice | None = None
+        host, vni = "", -1
         for op in initial_ops(self.topology):
-            dev = self._device(op.host, op.vni)
-            if isinstance(op, FdbOp) and op.kind is OpKind.APPEND and op.dst is not None:
-                if dev is not batch_dev and batch_dev is not None:
-                    await batch_dev.control.fdb_append_many(batch)
-                    batch = []
-                batch_dev = dev
-                entry = shared.get(op.dst) or shared.setdefault(op.dst, FdbEntry(op.mac, op.dst))
+            if type(op) is FdbOp and op.kind is OpKind.APPEND and op.dst is not None:
+                if op.host != host or op.vni != vni:
+                    if batch_dev is not None:
+                        await batch_dev.control.fdb_append_many(batch)
+                        batch = []
+                    host, vni = op.host, op.vni
+                    batch_dev = self._device(host, vni)
+                entry = shared.get(op.dst)
+                if entry is None:
+                    entry = shared[op.dst] = FdbEntry(op.mac, op.dst)
                 batch.append(entry)
                 continue
             if batch_dev is not None:
                 await batch_dev.control.fdb_append_many(batch)
-                batch, batch_dev = [], None
-            await apply_op(dev.control, op)
+                batch, batch_dev, host, vni = [], None, "", -1
+            await apply_op(self._device(op.host, op.vni).control, op)
         if batch_dev is not None:
             await batch_dev.control.fdb_append_many(batch)
 
