@@ -36,6 +36,7 @@ from pyvxlan.sim.capture import Captures
 from pyvxlan.sim.controller import SimController
 from pyvxlan.sim.datapath import DataPath
 from pyvxlan.sim.device import SimDevice, SimHost, SimVtep
+from pyvxlan.sim.evpn import Convergence, RrTimings, SimEvpn
 from pyvxlan.sim.guest import SimGuest
 from pyvxlan.sim.ipid import IpIdents
 from pyvxlan.sim.ledger import Ledger
@@ -62,6 +63,7 @@ class SimLab:
         events_file: str | os.PathLike[str] | None = None,
         link: LinkProfile | None = None,
         controller: str = "eager",
+        rr: RrTimings | None = None,
     ) -> None:
         if controller not in ("eager", "on-miss"):
             raise ConfigError("controller", f"must be 'eager' or 'on-miss', got {controller!r}")
@@ -95,6 +97,13 @@ class SimLab:
             on_miss=self._control.missed if on_miss else None,
         )
         self.underlay = self._path.underlay
+        self._evpn = (
+            SimEvpn(
+                topology, sched, self._log, device=self._device, where=self.guest_host, drops=self._dropped, timings=rr
+            )
+            if topology.mode is FdbMode.EVPN
+            else None
+        )
         # One pool of remotes for all the cores: thousands of VTEPs learning the same sources from
         # the same floods share one remote object per address (it changes no result, only memory).
         pool = RemotePool()
@@ -217,6 +226,19 @@ class SimLab:
         return self._guest_host[name]
 
     @property
+    def evpn(self) -> SimEvpn | None:
+        """The hosts' EVPN machines and the route reflector (``FdbMode.EVPN`` only)."""
+        return self._evpn
+
+    @property
+    def convergence(self) -> list[Convergence]:
+        """What each guest move cost so far, in order (``FdbMode.EVPN``; empty in other modes)."""
+        return [] if self._evpn is None else list(self._evpn.convergence)
+
+    def _dropped(self) -> int:
+        return sum(v for k, v in self._ledger.ended.items() if k not in _NOT_DROPS)
+
+    @property
     def ledger(self) -> Ledger:
         """Created and ended frame copies (see :mod:`pyvxlan.sim.ledger`)."""
         return self._ledger
@@ -312,6 +334,8 @@ class SimLab:
         self._plug(guest, host, spec.vni)
         if self.topology.mode is FdbMode.CONTROLLER:
             await self._control.attach(spec, host, old)
+        elif self._evpn is not None:
+            await self._evpn.moved(spec, old, host)
         guest.announce()
 
     # --- wiring -----------------------------------------------------------------------------------
@@ -366,6 +390,9 @@ class SimLab:
                 for dev in self._devices.values():
                     await dev.control.up()
                 await self._control.program()
+                if self._evpn is not None:
+                    nursery.start_soon(self._evpn.serve)
+                    await self._evpn.start()
                 yield self
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -398,6 +425,7 @@ async def open_lab(
     events_file: str | os.PathLike[str] | None = None,
     link: LinkProfile | None = None,
     controller: str = "eager",
+    rr: RrTimings | None = None,
 ) -> AsyncIterator[SimLab]:
     """Build ``topology`` in the simulator and bring every vxlan device up.
 
@@ -415,11 +443,21 @@ async def open_lab(
     mode the controller programs every guest's static FDB and neighbour entries on every other
     VTEP of its VNI (``controller="eager"``, Docker's swarm mode: N x N entries), or, with
     ``controller="on-miss"``, only what a VTEP asks for through l2miss/l3miss (the VTEP's first
-    ARP for a guest goes unanswered; the guest's retry a second later is answered).
+    ARP for a guest goes unanswered; the guest's retry a second later is answered). In ``EVPN``
+    mode every host runs an EVPN machine per VNI and a route reflector with the delays ``rr``
+    (:class:`~pyvxlan.sim.evpn.RrTimings`, FRR's by default) distributes their routes; the lab
+    opens once the first routes are programmed everywhere (``lab.now`` is then 75 ms with FRR's
+    delays), and ``lab.convergence`` reports each move (:mod:`pyvxlan.sim.evpn`).
     """
     _check_clock()
     lab = SimLab(
-        topology, seed=seed, keep_events=keep_events, events_file=events_file, link=link, controller=controller
+        topology,
+        seed=seed,
+        keep_events=keep_events,
+        events_file=events_file,
+        link=link,
+        controller=controller,
+        rr=rr,
     )
     async with lab.running():
         yield lab
