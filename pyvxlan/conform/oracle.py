@@ -4,7 +4,7 @@ the model (:class:`pyvxlan.Vtep` or anything shaped like it).
 The kernel side never uses pyvxlan's netlink code for what it compares: steps are ``bridge`` and
 ``ip`` commands, datagrams come from UDP sockets in a peer namespace, and the state is parsed from
 ``bridge -j -d -s fdb show``, ``ip -j -s -s -d link show`` and ``ip -j neigh show``. (Namespaces
-and sockets in them are made with :mod:`pyvxlan.kernel.netlink`'s helpers: plumbing, not state.)
+are made with ``ip netns add``, sockets in them with :mod:`pyvxlan.kernel.netns`: plumbing, not state.)
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
     PrivilegeError,
 )
+from pyvxlan.kernel.netns import socket_in
 
 __all__ = [
     "FDB_AGE_INTERVAL",
@@ -318,38 +319,6 @@ class ModelOracle:
 
     def close(self) -> None:
         self._vtep = None
-
-
-_CLONE_NEWNET = 0x40000000
-
-
-def socket_in(netns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
-    """A socket in namespace ``netns``, made by a short-lived thread that enters it (``setns``
-    changes only the calling thread's namespace; a socket keeps the one it was made in). No fork:
-    a forked helper would inherit the command's signal handlers and unwind its clean-up."""
-    import ctypes
-    import threading
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    made: list[socket.socket] = []
-    failed: list[BaseException] = []
-
-    def enter() -> None:
-        try:
-            with open(f"/run/netns/{netns}", "rb") as handle:
-                if libc.setns(handle.fileno(), _CLONE_NEWNET) != 0:
-                    code = ctypes.get_errno()
-                    raise OSError(code, f"setns({netns}): {os.strerror(code)}")
-            made.append(socket.socket(family, kind, proto))
-        except BaseException as exc:  # handed to the caller's thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=enter, name=f"setns-{netns}")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return made[0]
 
 
 BRIDGE = "pvh8br"

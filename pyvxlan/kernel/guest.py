@@ -100,9 +100,9 @@ SOCKET_TIMEOUT = 10.0
 async def _socket_in(netns: str, family: int, kind: int, proto: int) -> socket.socket:
     """A socket in ``netns``, opened in a worker thread.
 
-    pyroute2 forks a helper process that enters the namespace and passes the socket back. The wait
-    for it is bounded, and a cancellation (Ctrl-C, SIGTERM) abandons the thread (a socket it opens
-    later is closed when collected): a helper that never answers cannot hold the lab's owner.
+    A thread enters the namespace and makes the socket (:mod:`pyvxlan.kernel.netns`). The wait for
+    it is bounded, and a cancellation (Ctrl-C, SIGTERM) abandons the thread (a socket it opens
+    later is closed when collected): a thread that never answers cannot hold the lab's owner.
     """
     with trio.move_on_after(SOCKET_TIMEOUT):
         return await trio.to_thread.run_sync(nl.open_socket, netns, family, kind, proto, abandon_on_cancel=True)

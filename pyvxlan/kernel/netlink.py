@@ -12,7 +12,8 @@ module carries them, blocking (callers run it in a worker thread):
   FDB programming and dumps are the hot path: many requests go out in one ``send`` (each with
   ``NLM_F_ACK``, acknowledgements matched by sequence number), and dumps are parsed by a lean
   parser instead of pyroute2's generic one (about 15 times faster for 10,000 entries).
-* namespaces (``ip netns``), sockets inside them, and the privilege check.
+* namespaces (``ip netns``), sockets inside them, and the privilege check. Entering a namespace
+  is :mod:`pyvxlan.kernel.netns`'s (a thread, no fork), here as everywhere in pyvxlan.
 
 A request the kernel refuses raises :class:`~pyvxlan.errors.BackendError` carrying the errno and
 the kernel's extended-ack reason; a missing namespace is a :class:`~pyvxlan.ConfigError`
@@ -58,6 +59,7 @@ from pyvxlan.kernel.messages import (
     refusal,
     vxlan_attributes,
 )
+from pyvxlan.kernel.netns import NETNS_DIR, check_netns_name, in_netns, netns_path, socket_in
 from pyvxlan.wire.addr import ip_info
 
 __all__ = [
@@ -130,8 +132,6 @@ def require_privilege(action: str, *, euid: int | None = None, cap_net_admin: bo
 
 # --- namespaces ------------------------------------------------------------------------------------
 
-NETNS_DIR: Final = "/run/netns"
-
 
 def netns_list() -> list[str]:
     """The named network namespaces (``ip netns list``)."""
@@ -148,7 +148,7 @@ def netns_exists(name: str) -> bool:
 
 def netns_create(name: str) -> None:
     """``ip netns add NAME``; :class:`~pyvxlan.ConfigError` if it exists already."""
-    _check_netns_name(name)
+    check_netns_name(name)
     if netns_exists(name):
         raise ConfigError("netns", f"network namespace {name!r} exists already")
     try:
@@ -165,56 +165,30 @@ def netns_remove(name: str) -> None:
         netns.remove(name)
 
 
-def _check_netns_name(name: str) -> None:
-    if not name or "/" in name or name in (".", "..") or len(name) > 255:
-        raise ConfigError("netns", f"{name!r} is not a valid namespace name")
-
-
-def _require_netns(name: str) -> None:
-    if not netns_exists(name):
-        raise ConfigError("netns", f"no network namespace named {name!r}")
-
-
 def netns_sysctl(netns_name: str, key: str, value: str) -> None:
     """``ip netns exec NS sysctl -w KEY=VALUE`` (``key`` as a /proc/sys path: ``net/ipv6/...``).
 
-    Done from a short-lived thread that enters the namespace: ``/proc/sys/net`` shows the
-    namespace of the thread that opens it, and the thread ends instead of carrying it around.
-    A key the kernel refuses (or does not have) is a :class:`~pyvxlan.errors.BackendError`.
+    Written from inside the namespace (:func:`~pyvxlan.kernel.netns.in_netns`): ``/proc/sys/net``
+    shows the namespace of the thread that opens it. A key the kernel refuses (or does not have) is
+    a :class:`~pyvxlan.errors.BackendError`.
     """
-    _require_netns(netns_name)
-    errors: list[BaseException] = []
 
     def write() -> None:
         try:
-            netns.setns(netns_name, flags=0)
             with open(f"/proc/sys/{key}", "w") as f:
                 f.write(value)
-        except BaseException as exc:  # handed to the caller's thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=write, name=f"pyvxlan-sysctl-{netns_name}")
-    worker.start()
-    worker.join()
-    if errors:
-        exc = errors[0]
-        if isinstance(exc, PermissionError):
+        except PermissionError:
             raise PrivilegeError(f"root or CAP_NET_ADMIN is needed to set {key} in {netns_name}") from None
-        if isinstance(exc, OSError):
+        except OSError as exc:
             operation = f"sysctl -w {key.replace('/', '.')}={value} in {netns_name}"
             raise BackendError(exc.errno or 0, operation, exc.strerror or str(exc)) from None
-        raise exc
+
+    in_netns(check_netns_name(netns_name), write)  # a name: None would write our own namespace's sysctl
 
 
 def open_socket(netns_name: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket in network namespace ``netns_name`` (``None``: ours), never creating the namespace."""
-    if netns_name is None:
-        return socket.socket(family, kind, proto)
-    _check_netns_name(netns_name)
-    _require_netns(netns_name)
-    # flags=0: pyroute2's default (O_CREAT) would silently create a namespace named by a typo.
-    sock: socket.socket = netns.create_socket(netns_name, family, kind, proto, flags=0)
-    return sock
+    return socket_in(netns_name, family, kind, proto)
 
 
 # --- neighbours: a raw socket -------------------------------------------------------------------------
@@ -359,8 +333,7 @@ class Rtnl:
     def __init__(self, netns_name: str | None = None) -> None:
         self.netns = netns_name
         if netns_name is not None:
-            _check_netns_name(netns_name)
-            _require_netns(netns_name)
+            netns_path(netns_name)
         try:
             # flags=0: never create a namespace that is not there.
             # ext_ack: the kernel's refusals carry its reason, which iproute2 prints too.
@@ -442,9 +415,21 @@ class Rtnl:
     def set_master(self, index: int, master: int) -> None:
         self._call(f"ip link set #{index} master #{master}", "link", "set", index=index, master=master)
 
+    def set_bridge_port(self, index: int, *, neigh_suppress: bool, learning: bool) -> None:
+        """``bridge link set dev DEV neigh_suppress on|off learning on|off`` (a bridge port's flags)."""
+        words = f"neigh_suppress {'on' if neigh_suppress else 'off'} learning {'on' if learning else 'off'}"
+        self._call(
+            f"bridge link set dev #{index} {words}",
+            "brport",
+            "set",
+            index=index,
+            neigh_suppress=int(neigh_suppress),
+            learning=int(learning),
+        )
+
     def set_netns(self, index: int, netns_name: str) -> None:
         """``ip link set DEV netns NS`` (the namespace must exist)."""
-        _require_netns(netns_name)
+        netns_path(netns_name)
         self._call(f"ip link set #{index} netns {netns_name}", "link", "set", index=index, net_ns_fd=netns_name)
 
     def delete(self, index: int) -> None:
@@ -462,7 +447,7 @@ class Rtnl:
 
     def add_veth(self, name: str, peer: str, peer_netns: str, *, mtu: int | None = None) -> int:
         """A veth pair: ``name`` here and ``peer`` created directly in namespace ``peer_netns``."""
-        _require_netns(peer_netns)
+        netns_path(peer_netns)
         peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns}
         kw: dict[str, Any] = {}
         if mtu is not None:

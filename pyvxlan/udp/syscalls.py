@@ -1,23 +1,22 @@
 """The system calls the UDP driver needs that Python's ``socket`` module does not name.
 
 Kept apart from the driver so that every Linux constant has one place, with its source: the
-values are from ``include/uapi/linux/in.h``, ``in6.h``, ``udp.h``, ``if_tun.h`` and ``sched.h``.
+values are from ``include/uapi/linux/in.h``, ``in6.h``, ``udp.h`` and ``if_tun.h``. Entering a
+network namespace is :mod:`pyvxlan.kernel.netns`'s (no pyroute2 there either); :func:`in_netns` is
+re-exported from it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
 import socket
 import struct
-import threading
-from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Final
 
 from pyvxlan.errors import BackendError, ConfigError, PrivilegeError
+from pyvxlan.kernel.netns import in_netns
 
 __all__ = [
     "DriverError",
@@ -26,8 +25,6 @@ __all__ = [
     "open_tap",
     "open_udp_socket",
 ]
-
-T = TypeVar("T")
 
 IP_MTU_DISCOVER: Final = 10
 IP_PMTUDISC_DONT: Final = 0
@@ -46,8 +43,6 @@ IFF_NO_PI: Final = 0x1000
 IFF_UP: Final = 0x1
 SIOCGIFFLAGS: Final = 0x8913
 SIOCSIFFLAGS: Final = 0x8914
-CLONE_NEWNET: Final = 0x40000000
-NETNS_DIR: Final = "/run/netns"
 
 
 class DriverError(BackendError):
@@ -147,53 +142,3 @@ def open_tap(name: str) -> tuple[int, str]:
         os.close(fd)
         raise
     return fd, name
-
-
-_libc: ctypes.CDLL | None = None
-
-
-def _setns(fd: int) -> None:
-    global _libc  # loaded once, on first use: only namespace users need it
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        if code == errno.EPERM:
-            raise PrivilegeError("netns: entering a network namespace needs CAP_SYS_ADMIN")
-        raise DriverError(code, "netns", f"setns failed: {os.strerror(code)}")
-
-
-def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
-    """``fn()`` with its sockets and devices made in network namespace ``netns`` (``None``: here).
-
-    A network namespace belongs to a thread, and a socket or TAP device to the namespace it was
-    made in for life; so ``fn`` runs in a short-lived thread that enters the namespace, and the
-    caller's thread never changes namespace.
-    """
-    if netns is None:
-        return fn()
-    if not netns or "/" in netns or netns in (".", ".."):
-        raise ConfigError("netns", f"{netns!r} is not a valid namespace name")
-    path = os.path.join(NETNS_DIR, netns)
-    if not os.path.exists(path):
-        raise ConfigError("netns", f"no network namespace named {netns!r}")
-    result: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns(nsfd)
-            finally:
-                os.close(nsfd)
-            result.append(fn())
-        except BaseException as exc:  # handed to the caller's thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=run, name=f"pyvxlan-netns-{netns}")
-    worker.start()
-    worker.join()
-    if errors:
-        raise errors[0]
-    return result[0]

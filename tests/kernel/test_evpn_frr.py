@@ -10,7 +10,6 @@ research/evpn-frr.md 3.3 found they must, and are stopped by their pid files.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
@@ -19,7 +18,6 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from pyvxlan.evpn import (
     split_messages,
 )
 from pyvxlan.kernel import open_vtep
+from pyvxlan.kernel.netns import socket_in
 
 pytestmark = pytest.mark.kernel
 
@@ -59,7 +58,6 @@ RR, HOST, AGENT = "198.51.100.201", "198.51.100.202", "198.51.100.203"
 VNI = 100
 HOST_MAC = "02:aa:00:00:00:10"
 AGENT_MAC, AGENT_IP = "02:bb:00:00:00:20", "203.0.113.20"
-CLONE_NEWNET = 0x40000000
 
 
 def sh(*args: str, check: bool = True) -> str:
@@ -196,31 +194,8 @@ def lab() -> Iterator[Lab]:
             sh("ip", "netns", "del", ns, check=False)
 
 
-def socket_in(netns: str) -> socket.socket:
-    """A TCP socket created in ``netns`` (a socket stays in the namespace it was made in)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    made: list[socket.socket | BaseException] = []
-
-    def run() -> None:
-        # A thread of its own: setns changes only the calling thread, which then ends.
-        try:
-            with open(f"/run/netns/{netns}") as f:
-                if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-        except BaseException as e:  # handed to the caller
-            made.append(e)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if isinstance(made[0], BaseException):
-        raise made[0]
-    return made[0]
-
-
 async def connect(netns: str, host: str) -> trio.SocketStream:
-    sock = trio.socket.from_stdlib_socket(socket_in(netns))
+    sock = trio.socket.from_stdlib_socket(socket_in(netns, socket.AF_INET, socket.SOCK_STREAM))
     await sock.connect((host, 179))
     return trio.SocketStream(sock)
 
