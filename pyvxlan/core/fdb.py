@@ -61,7 +61,7 @@ from pyvxlan.errors import (
     FdbOperationNotSupported,
 )
 from pyvxlan.wire.addr import ip_info, parse_mac
-from pyvxlan.wire.header import FLAG_I, HEADER_WORDS
+from pyvxlan.wire.header import vxlan_header_bytes
 
 __all__ = ["ZERO_MAC_BYTES", "ForwardingDatabase", "LearnOutcome", "Remote", "RemotePool"]
 
@@ -161,7 +161,7 @@ class RemotePool:
         if header is None:
             if len(self._headers) >= _POOL_MAX:
                 self._headers.clear()
-            header = self._headers[vni] = HEADER_WORDS.pack(FLAG_I, vni << 8)
+            header = self._headers[vni] = vxlan_header_bytes(vni)
         return header
 
     def remote(self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig) -> Remote:
