@@ -64,7 +64,7 @@ from pyvxlan.core.fdb import ForwardingDatabase, LearnOutcome, Remote, RemotePoo
 from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourError
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port
-from pyvxlan.wire.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GBP_ID_MASK, GBP_USED
+from pyvxlan.wire.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GBP_ID_MASK, RESERVED0, RESERVED0_GBP
 from pyvxlan.wire.packets import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -83,7 +83,7 @@ __all__ = ["Vtep"]
 # Bits of word 0 that must be clear (Linux's cfg.reserved_bits), without and with gbp (indexed by
 # the flag): all but I, and with gbp also G and bytes 1-3. Two shared int objects rather than one
 # per device, which a flood reaching thousands of devices would read from thousands of places.
-_RESERVED0: Final = (0xFFFFFFFF & ~FLAG_I, 0xFFFFFFFF & ~(FLAG_I | GBP_USED))
+_RESERVED0: Final = (RESERVED0, RESERVED0_GBP)
 _REFRESHED: Final = LearnOutcome.REFRESHED
 _LEARNED: Final = LearnOutcome.LEARNED
 _RX: Final = Direction.RX
