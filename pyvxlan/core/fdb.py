@@ -96,7 +96,19 @@ class Remote:
     for every datagram it sends.
     """
 
-    __slots__ = ("dst", "header", "interface", "key", "out_port", "out_vni", "port", "ttl", "unspecified", "vni")
+    __slots__ = (
+        "dst",
+        "header",
+        "interface",
+        "key",
+        "out_port",
+        "out_vni",
+        "port",
+        "refreshed",
+        "ttl",
+        "unspecified",
+        "vni",
+    )
 
     def __init__(  # noqa: PLR0917 - the remote's fields
         self, dst: str, port: int | None, vni: int | None, interface: str | None, config: VtepConfig, header: bytes
@@ -114,6 +126,9 @@ class Remote:
         self.key: RemoteKey = (dst, port, vni, interface)
         self.unspecified = ip_info(dst).is_unspecified
         self.ttl = config.ttl_for(dst)
+        # learn()'s answer for a datagram from this remote, made once: a flood refreshes an entry
+        # in every device it reaches, and this saves each of them a tuple.
+        self.refreshed: tuple[LearnOutcome, str] = (_OUT_REFRESHED, dst)
 
     def __repr__(self) -> str:
         return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
@@ -595,7 +610,7 @@ class ForwardingDatabase:
             rec.updated = now
             if rec.next is not None:
                 self._touch(mac, rec)
-        return _OUT_REFRESHED, rd.dst
+        return rd.refreshed
 
     def _refresh_rx(self, mac: bytes, rec: _Record, now: float) -> None:
         """Received traffic refreshes every entry, static ones included (Linux 6.15 and later)."""

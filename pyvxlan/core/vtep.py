@@ -575,7 +575,8 @@ class Vtep:
             self._now = now
         elif now < self._now:
             raise ClockError(self._now, now)
-        fields = payload if isinstance(payload, ParsedDatagram) else datagram_fields(payload)
+        # type() is, not isinstance: the flood path's check, once per receiver (a ParsedDatagram is final).
+        fields = payload if type(payload) is ParsedDatagram else datagram_fields(payload)  # type: ignore[arg-type]
         payload, size, w0, w1, smac, truncated, deliver = fields
         out = self._outputs
         if zero_checksum and self._v6 and not self._config.udp6_zero_csum_rx:
