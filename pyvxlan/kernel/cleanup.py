@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from pyvxlan.errors import BackendError, ConfigError
+from pyvxlan.kernel import frr
 from pyvxlan.kernel.extra import HAVE_NETLINK, require_kernel_extra
 
 if TYPE_CHECKING or HAVE_NETLINK:  # without pyroute2 nothing here that needs netlink is called
@@ -137,7 +138,7 @@ def lab_owner(prefix: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class CleanupReport:
-    """What :func:`cleanup` did: ``removed`` (``namespace NAME``, ``link NAME``) and ``kept``
+    """What :func:`cleanup` did: ``removed`` (``namespace NAME``, ``link NAME``, ``DAEMON pid PID in NS``) and ``kept``
     (one line per live lab it left alone, saying why)."""
 
     removed: tuple[str, ...]
@@ -172,6 +173,12 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
                     kept.append(f"lab {p}: its owner ({owner}) is still running; --force removes it")
                     continue
             try:
+                # An evpn lab's FRR daemons first (by the pids in its pathspaces), then their files.
+                for daemon in frr.leftover_daemons(p):
+                    frr.stop_daemon(daemon)
+                    removed.append(f"{daemon.daemon} pid {daemon.pid} in {daemon.ns}")
+                for ns in frr.lab_pathspaces(p):
+                    frr.remove_pathspace(ns)
                 for ns in namespaces:
                     if ns.startswith(p + "-"):
                         nl.netns_remove(ns)

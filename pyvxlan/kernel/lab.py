@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from pyvxlan.core.entries import FdbEntry
+from pyvxlan.core.entries import FdbEntry, Neighbour
 from pyvxlan.errors import ConfigError
+from pyvxlan.kernel import frr
 from pyvxlan.kernel import plan as lab_plan
 from pyvxlan.kernel.cleanup import (
     LAB_PREFIX,
@@ -53,9 +54,11 @@ from pyvxlan.lab import lab_key_error
 from pyvxlan.lab.controller import apply_op, attach_ops
 from pyvxlan.lab.iproute2 import UPLINK
 from pyvxlan.lab.topology import FdbMode, Topology
+from pyvxlan.wire.addr import format_mac, ip_text
 from pyvxlan.wire.pcap import PcapWriter
 
 if TYPE_CHECKING or HAVE_NETLINK:
+    from pyvxlan.kernel import messages as nlm
     from pyvxlan.kernel import netlink as nl
     from pyvxlan.kernel.vtep import KernelVtep
 
@@ -170,6 +173,20 @@ class KernelLab:
         vtep = self.vtep(host, vni)
         return [e.bridge_line(vtep.name) for e in self.fdb(host, vni)]
 
+    def bridge_neighbours(self, host: str, vni: int) -> list[Neighbour]:
+        """The neighbour entries a control plane installed on the bridge of ``host``'s device for
+        ``vni`` (externally learned: FRR's zebra in evpn mode, where the bridge answers ARP/ND
+        from them), read inline as :meth:`fdb`. The kernel's own ARP cache entries are left out."""
+        ns = self._names.ns(host)
+        bridge = self.topology.host(host).device(vni).bridge
+        index = self._ctx.idx(ns, bridge)
+        raw = self._ctx.sock(ns).dump(0, index)
+        return [
+            Neighbour(ip_text(m.dst), format_mac(m.lladdr))
+            for m in nlm.parse_neigh_messages(raw, index)
+            if m.flags & nlm.NTF_EXT_LEARNED and m.dst is not None and m.lladdr is not None
+        ]
+
     def guest_host(self, name: str) -> str:
         """The host a guest is attached to now."""
         self.guest(name)
@@ -225,7 +242,9 @@ class KernelLab:
     async def move_guest(self, name: str, host: str) -> None:
         """Move a guest to ``host``'s bridge (a live migration): its veth moves to the other host's
         namespace, the guest keeps its MAC and IP and sends a gratuitous ARP; in controller mode
-        every VTEP is reprogrammed first, as the simulated lab's controller does.
+        every VTEP is reprogrammed first, as the simulated lab's controller does. In evpn mode FRR
+        does the rest: the new host's bridge learns the MAC from the announcement, zebra
+        advertises it with a higher mobility sequence number, and every other host moves it.
 
         The guest's link goes down while its veth moves, and Linux forgets its ARP/ND cache when
         the carrier change is processed (linkwatch, asynchronously: sometimes before the next
@@ -245,6 +264,24 @@ class KernelLab:
             for op in attach_ops(self.topology, spec, host, old):
                 await apply_op(self.vtep(op.host, op.vni), op)
         await guest.announce()
+        if self.topology.mode is FdbMode.EVPN:
+            await self._evpn_arrived(guest, spec.mac, spec.address, host, spec.vni)
+
+    async def _evpn_arrived(self, guest: KernelGuest, mac: str, ip: str, host: str, vni: int) -> None:
+        # The announcement moved the MAC to the guest's port (the bridge takes over an externally
+        # learned entry), and zebra advertises it with a higher sequence number. Two things FRR
+        # 8.4 leaves behind on the new host, which the simulated lab's machine does not:
+        # - the old remote neighbour entry (NOARP, so the kernel ignored the guest's gratuitous
+        #   ARP): zebra removes it once the MAC is local, and a second announcement then teaches
+        #   the bridge the IP, which zebra advertises with the MAC (as a VM that ARPs again);
+        # - the vxlan device's remote FDB entry, unused now the bridge forwards to the local port.
+        with trio.move_on_after(_EVPN_SETTLE):
+            while any(n.ip == ip for n in self.bridge_neighbours(host, vni)):
+                await trio.sleep(0.01)
+        await guest.announce()
+        vtep = self.vtep(host, vni)
+        if any(e.mac == mac for e in await vtep.fdb()):
+            await vtep.fdb_del(mac)
 
     def _move_veth(self, name: str, old: str, host: str, bridge: str) -> None:
         ctx, gif = self._ctx, self._names.guest_if[name]
@@ -270,11 +307,22 @@ class KernelLab:
         for guest in self.topology.guests:
             self._guests[guest.name] = KernelGuest(guest, self._names.ns(guest.name))
 
+    async def _announce_guests(self) -> None:
+        # Every guest attaches with a gratuitous ARP (as a VM that boots), so its host's bridge
+        # learns the MAC and the IP and FRR advertises both before the first ping, as the
+        # simulated lab's EVPN machines do when guests attach.
+        for guest in self._guests.values():
+            await guest.announce()
+
     async def _close(self) -> None:
         for cap in self._captures:
             cap.finish()
         for vtep in self._vteps.values():
             await vtep.aclose()
+
+
+#: How long a move in evpn mode waits for zebra to take the moved MAC as local (normally a few ms).
+_EVPN_SETTLE: Final = 2.0
 
 
 class _Capture:
@@ -330,6 +378,8 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
     nl.require_privilege("build a lab in network namespaces")
     prefix = check_prefix(prefix) if prefix is not None else new_prefix()
     steps, names = lab_plan.plan(topology, prefix)
+    if topology.mode is FdbMode.EVPN:
+        frr.require_frr()
     lock = LabLock.acquire(prefix)
     if lock is None:
         pid = lab_owner(prefix)
@@ -348,6 +398,8 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
             async with trio.open_nursery() as nursery:  # the captures' tasks
                 lab = KernelLab(topology, prefix, names, nursery, ctx)
                 await lab._attach()
+                if topology.mode is FdbMode.EVPN:
+                    await lab._announce_guests()
                 try:
                     yield lab
                 finally:

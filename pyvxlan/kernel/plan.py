@@ -7,24 +7,27 @@ lab does. The structure is the classic demo's: an underlay namespace holding one
 namespace per host joined to that bridge by a veth (the host's ``eth0`` with its underlay address),
 on each host its vxlan devices (:func:`pyvxlan.lab.iproute2.link_add_command`), each a port of a
 Linux bridge, a namespace per guest behind a veth on that bridge, and what the FDB mode programs
-(:func:`pyvxlan.lab.controller.initial_ops`).
+(:func:`pyvxlan.lab.controller.initial_ops`). In ``evpn`` mode FRR programs the tables instead: the
+vxlan ports suppress ARP/ND and do not learn, the underlay bridge carries the route reflector's
+address, and FRR's daemons start in the underlay and every host (:mod:`pyvxlan.kernel.frr`).
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from pyvxlan.core.config import VtepConfig
 from pyvxlan.errors import BackendError, ConfigError, PrivilegeError
+from pyvxlan.kernel import frr
 from pyvxlan.kernel.cleanup import check_prefix
 from pyvxlan.kernel.extra import HAVE_NETLINK
 from pyvxlan.kernel.messages import refusal
 from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, initial_ops
 from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
-from pyvxlan.lab.topology import Topology
+from pyvxlan.lab.topology import FdbMode, Topology
 from pyvxlan.wire.addr import ip_info, parse_mac
 
 if TYPE_CHECKING or HAVE_NETLINK:  # without pyroute2 nothing here that needs netlink is called
@@ -59,6 +62,10 @@ class BuildContext:
     neigh: dict[str, nl.NeighSocket] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
     index: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: FRR's daemons started so far (``evpn`` mode), stopped by :func:`teardown` by their pids.
+    daemons: list[frr.FrrDaemon] = field(default_factory=list)
+    #: The namespaces whose FRR pathspace exists (``/etc/frr/NS``, ``/var/run/frr/NS``).
+    pathspaces: list[str] = field(default_factory=list)
 
     def ipr(self, ns: str) -> nl.Rtnl:
         if ns not in self.rtnl:
@@ -208,6 +215,23 @@ def _ip_neigh(ctx: BuildContext, ns: str, dev: str, ip: str, mac: str) -> None:
         raise refusal(code, message, f"ip neigh add {info.text} lladdr {mac} dev {dev}")
 
 
+def _bridge_port(ctx: BuildContext, ns: str, ifname: str) -> None:
+    ctx.ipr(ns).set_bridge_port(ctx.idx(ns, ifname), neigh_suppress=True, learning=False)
+
+
+def _frr_config(ctx: BuildContext, ns: str, text: str) -> None:
+    ctx.pathspaces.append(ns)
+    frr.write_config(ns, text)
+
+
+def _frr_start(ctx: BuildContext, ns: str, daemon: str) -> None:
+    ctx.daemons.append(frr.start_daemon(ns, daemon))
+
+
+def _frr_load(ctx: BuildContext, ns: str) -> None:
+    frr.load_config(ns)
+
+
 def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
     n = LabNames(topology, prefix)
     ul = n.underlay
@@ -234,10 +258,14 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
     overlay_mtu = mtu - _overhead(topology.underlay.ip_version)
     plen = topology.underlay.prefixlen
 
+    evpn = topology.mode is FdbMode.EVPN
     # The underlay: one bridge that floods multicast (no snooping, so no querier is needed).
     new_ns(ul)
     add(_ip(ul, f"link add {UNDERLAY_BRIDGE} type bridge mcast_snooping 0 forward_delay 0 stp_state 0"),
         add_bridge, ul, UNDERLAY_BRIDGE, False, None)  # fmt: skip
+    if evpn:  # the route reflector's address
+        rr = frr.reflector_address(topology)
+        add(_ip(ul, f"addr add {rr}/{plen} dev {UNDERLAY_BRIDGE}"), _add_address, ul, UNDERLAY_BRIDGE, rr, plen)
     up(ul, UNDERLAY_BRIDGE)
 
     for host in topology.hosts:
@@ -255,6 +283,11 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
         up(hns, UPLINK)
         for dev in host.devices:
             cfg = device_config(topology, host.name, dev.vni)
+            if evpn:
+                # zebra installs the remote guests' neighbour entries on the bridge (the VNI's
+                # SVI), and the bridge answers ARP/ND from them (neigh_suppress); the vxlan
+                # device's own proxy would drop every request its own, empty, table cannot answer.
+                cfg = replace(cfg, proxy=False)
             add(link_add_command(cfg, netns=hns), _add_vxlan, hns, cfg)
             if any(g.vni == dev.vni and g.ip_version == 6 for g in topology.guests):
                 # IPv6 guests: proxy ND and IPv6 neighbour entries need IPv6 on the device, but
@@ -269,6 +302,15 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
             add(_ip(hns, f"link add {dev.bridge} type bridge mcast_snooping 0 forward_delay 0 stp_state 0 ageing_time {ageing}"),
                 add_bridge, hns, dev.bridge, False, ageing)  # fmt: skip
             add(_ip(hns, f"link set {cfg.name} master {dev.bridge}"), set_master, hns, cfg.name, dev.bridge)
+            if evpn:
+                # FRR's layout: the bridge answers ARP/ND from the neighbour entries zebra installs,
+                # and learns nothing through the tunnel (remote MACs come from type-2 routes).
+                add(f"bridge -n {hns} link set dev {cfg.name} neigh_suppress on learning off",
+                    _bridge_port, hns, cfg.name)  # fmt: skip
+                # The bridge has no address, so its ARP table takes the guests' IPs from their
+                # gratuitous ARPs only with arp_accept; zebra advertises those as MAC/IP routes.
+                path = f"net/ipv4/conf/{dev.bridge}/arp_accept"
+                add(f"ip netns exec {hns} sysctl -qw {path}=1", _sysctl, hns, path, "1")
             up(hns, cfg.name)
             up(hns, dev.bridge)
 
@@ -290,7 +332,20 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
         up(gns, "lo")
 
     steps.extend(_fdb_steps(topology, n))
+    if evpn:
+        steps.extend(_frr_steps(topology, n))
     return steps, n
+
+
+def _frr_steps(topology: Topology, n: LabNames) -> Iterator[Step]:
+    """FRR's configuration written and its daemons started: the reflector first, then each host."""
+    for name, text in frr.frr_configs(topology).items():
+        ns = n.underlay if name == UNDERLAY else n.ns(name)
+        yield Step("\n".join(frr.config_commands(ns, text)), _frr_config, ns, text)
+        start = frr.start_commands(ns)
+        for daemon, command in zip(frr.DAEMONS, start, strict=False):
+            yield Step(command, _frr_start, ns, daemon)
+        yield Step(start[-1], _frr_load, ns)
 
 
 def _fdb_steps(topology: Topology, n: LabNames) -> Iterator[Step]:
@@ -323,6 +378,9 @@ def lab_commands(topology: Topology, *, prefix: str | None = None) -> list[str]:
                 lines.append(f"ip netns exec {names.ns(guest.name)} ping -c 1 -W 1 {other.address}")
                 break
     namespaces = [names.ns(g.name) for g in topology.guests] + [names.ns(h.name) for h in topology.hosts]
+    if topology.mode is FdbMode.EVPN:
+        for ns in [*(names.ns(h.name) for h in reversed(topology.hosts)), names.underlay]:
+            lines.extend(frr.stop_commands(ns))
     lines.extend(f"ip netns del {ns}" for ns in [*namespaces, names.underlay])
     return lines
 
@@ -341,7 +399,15 @@ def teardown(ctx: BuildContext, prefix: str) -> None:
     # steps run in worker threads that a cancellation waits for, so the record is complete.
     # Nothing here may stop the namespaces from going, not even a socket that fails to close.
     try:
-        ctx.close()  # sockets hold their namespace alive; close them first
+        try:
+            # FRR's daemons first: they hold sockets in the namespaces and write to their pathspace.
+            for daemon in reversed(ctx.daemons):
+                frr.stop_daemon(daemon)
+            ctx.daemons.clear()
+        finally:
+            for ns in ctx.pathspaces:
+                frr.remove_pathspace(ns)
+            ctx.close()  # sockets hold their namespace alive; close them first
     finally:
         failures = []
         for ns in reversed(ctx.namespaces):

@@ -1,0 +1,268 @@
+"""The kernel lab's evpn mode: FRR's configuration from the topology (no root), and FRR's zebra and
+bgpd running every host's tables in namespaces (root, FRR installed): guests ping, every table is
+what the topology implies, a moved guest converges, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from pyvxlan import ConfigError
+from pyvxlan.kernel import frr, lab_commands, open_lab
+from pyvxlan.kernel.cleanup import cleanup, new_prefix
+from pyvxlan.kernel.lab import KernelLab
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
+
+ZERO = "00:00:00:00:00:00"
+
+
+def need_frr() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, vxlan devices, FRR's daemons)")
+    if not os.access(f"{frr.FRR_BIN}/bgpd", os.X_OK) or shutil.which("vtysh") is None:
+        pytest.skip("FRR is not installed (python dev.py test installs Debian's frr)")
+
+
+# --- the configuration: a pure function of the topology ---------------------------------------------
+
+
+def test_host_config_text() -> None:
+    assert frr.host_config(classic_demo(3, FdbMode.EVPN), "host2") == (
+        "frr defaults traditional\n"
+        "hostname host2\n"
+        "service integrated-vtysh-config\n"
+        "router bgp 65000\n"
+        " bgp router-id 198.51.100.2\n"
+        " no bgp default ipv4-unicast\n"
+        " neighbor 198.51.100.254 remote-as internal\n"
+        " neighbor 198.51.100.254 timers connect 1\n"
+        " address-family l2vpn evpn\n"
+        "  neighbor 198.51.100.254 activate\n"
+        "  advertise-all-vni\n"
+        " exit-address-family\n"
+    )
+
+
+def test_reflector_config_text() -> None:
+    assert frr.reflector_config(classic_demo(2, FdbMode.EVPN)) == (
+        "frr defaults traditional\n"
+        "hostname reflector\n"
+        "service integrated-vtysh-config\n"
+        "router bgp 65000\n"
+        " bgp router-id 198.51.100.254\n"
+        " no bgp default ipv4-unicast\n"
+        " neighbor vteps peer-group\n"
+        " neighbor vteps remote-as internal\n"
+        " bgp listen range 198.51.100.0/24 peer-group vteps\n"
+        " address-family l2vpn evpn\n"
+        "  neighbor vteps activate\n"
+        "  neighbor vteps route-reflector-client\n"
+        " exit-address-family\n"
+    )
+
+
+def test_configs_name_the_reflector_then_every_host() -> None:
+    topo = classic_demo(3, FdbMode.EVPN)
+    configs = frr.frr_configs(topo)
+    assert list(configs) == ["underlay", "host1", "host2", "host3"]
+    assert configs["host3"] == frr.host_config(topo, "host3")
+    assert configs["underlay"] == frr.reflector_config(topo)
+
+
+def test_reflector_address_is_the_highest_address_no_host_has() -> None:
+    hosts = (Host("a", "198.51.100.254", (VxlanDevice(10),)), Host("b", "198.51.100.253", (VxlanDevice(10),)))
+    topo = Topology(Underlay("198.51.100.0/24"), hosts, (), FdbMode.EVPN)
+    assert frr.reflector_address(topo) == "198.51.100.252"
+    assert frr.reflector_address(classic_demo(2, FdbMode.EVPN)) == "198.51.100.254"
+
+
+def test_reflector_address_needs_a_free_address() -> None:
+    hosts = (Host("a", "198.51.100.1", (VxlanDevice(10),)), Host("b", "198.51.100.2", (VxlanDevice(10),)))
+    topo = Topology(Underlay("198.51.100.0/30"), hosts, (), FdbMode.EVPN)
+    with pytest.raises(ConfigError) as info:
+        frr.reflector_address(topo)
+    assert str(info.value) == "underlay: no address left in 198.51.100.0/30 for the route reflector"
+
+
+def test_an_ipv6_underlay_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        frr.frr_configs(classic_demo(2, FdbMode.EVPN, ipv6=True))
+    assert str(info.value) == "underlay: evpn mode in a kernel lab needs an IPv4 underlay (FRR's VTEPs are IPv4)"
+
+
+def test_print_commands_carry_the_frr_configuration() -> None:
+    topo = classic_demo(2, FdbMode.EVPN)
+    lines = lab_commands(topo, prefix="pvx0001")
+    assert "ip -n pvx0001-underlay addr add 198.51.100.254/24 dev _ul" in lines
+    assert "bridge -n pvx0001-host1 link set dev vxlan10 neigh_suppress on learning off" in lines
+    assert "ip netns exec pvx0001-host2 sysctl -qw net/ipv4/conf/br10/arp_accept=1" in lines
+    # The vxlan device learns nothing and has no proxy of its own: the bridge answers ARP.
+    (link,) = [line for line in lines if line.startswith("ip -n pvx0001-host1 link add vxlan10")]
+    assert link.endswith(" nolearning")
+    script = "\n".join(lines)
+    host1 = (
+        "mkdir -p /etc/frr/pvx0001-host1 /var/run/frr/pvx0001-host1"
+        " && chown frr:frr /etc/frr/pvx0001-host1 /var/run/frr/pvx0001-host1\n"
+        "cat > /etc/frr/pvx0001-host1/frr.conf <<'EOF'\n" + frr.host_config(topo, "host1") + "EOF\n"
+        "echo 'service integrated-vtysh-config' > /etc/frr/pvx0001-host1/vtysh.conf\n"
+        "ip netns exec pvx0001-host1 /usr/lib/frr/zebra -d -N pvx0001-host1 -A 127.0.0.1 -s 90000000\n"
+        "ip netns exec pvx0001-host1 /usr/lib/frr/bgpd -d -N pvx0001-host1 -A 127.0.0.1\n"
+        "vtysh -N pvx0001-host1 -b\n"
+    )
+    assert host1 in script
+    # The reflector starts first; the daemons stop before their namespaces go.
+    assert script.index("vtysh -N pvx0001-underlay -b") < script.index(host1)
+    stop = lines.index(
+        "kill $(cat /var/run/frr/pvx0001-underlay/bgpd.pid) $(cat /var/run/frr/pvx0001-underlay/zebra.pid)"
+    )
+    assert lines[stop + 1] == "rm -rf /etc/frr/pvx0001-underlay /var/run/frr/pvx0001-underlay"
+    assert lines.index("ip netns del pvx0001-guest1") > stop
+
+
+def test_other_modes_print_no_frr() -> None:
+    for mode in (FdbMode.MULTICAST, FdbMode.UNICAST, FdbMode.CONTROLLER):
+        text = "\n".join(lab_commands(classic_demo(2, mode), prefix="pvx0001"))
+        assert "frr" not in text and "neigh_suppress" not in text
+
+
+# --- FRR running the lab -------------------------------------------------------------------------------
+
+
+Tables = dict[tuple[str, int], tuple[set[tuple[str, str]], set[tuple[str, str]]]]
+
+
+def implied_tables(topo: Topology) -> Tables:
+    """What EVPN puts in every VTEP, worked out from the topology alone: per (host, VNI), the FDB
+    (an all-zeros entry per other VTEP of the VNI from its type-3 route, each remote guest's MAC
+    behind its host from its type-2 route) and the neighbour entries (each remote guest's IP)."""
+    tables: Tables = {}
+    for host in topo.hosts:
+        for dev in host.devices:
+            fdb = {(ZERO, h.address) for h in topo.hosts if h is not host and any(d.vni == dev.vni for d in h.devices)}
+            remote = [g for g in topo.guests if g.vni == dev.vni and g.host != host.name]
+            fdb |= {(g.mac, topo.host(g.host).address) for g in remote}
+            tables[(host.name, dev.vni)] = (fdb, {(g.address, g.mac) for g in remote})
+    return tables
+
+
+def lab_tables(lab: KernelLab) -> Tables:
+    return {
+        (host, vni): (
+            {(e.mac, e.dst) for e in lab.fdb(host, vni) if e.dst is not None},
+            {(n.ip, n.mac) for n in lab.bridge_neighbours(host, vni)},
+        )
+        for host, vni in lab.vteps()
+    }
+
+
+async def converged(lab: KernelLab, want: Tables, timeout: float = 30.0) -> float:
+    """Seconds until every table is ``want`` (polled every 10 ms); fails with the difference."""
+    start = time.monotonic()
+    with trio.move_on_after(timeout):
+        while (got := lab_tables(lab)) != want:
+            await trio.sleep(0.01)
+        return time.monotonic() - start
+    assert got == want  # the difference, in pytest's words
+    raise AssertionError("unreachable")
+
+
+def two_vni_topology() -> Topology:
+    """Four hosts, VNI 10 on all, VNI 20 on two of them; guests on both VNIs."""
+    hosts = tuple(
+        Host(f"host{i}", f"198.51.100.{i}", (VxlanDevice(10),) + ((VxlanDevice(20),) if i <= 2 else ()))
+        for i in range(1, 5)
+    )
+    guests = (
+        GuestSpec("guest1", "host1", 10, "02:00:00:00:00:01", "203.0.113.1/24"),
+        GuestSpec("guest2", "host2", 10, "02:00:00:00:00:02", "203.0.113.2/24"),
+        GuestSpec("guest3", "host3", 10, "02:00:00:00:00:03", "203.0.113.3/24"),
+        GuestSpec("guest4", "host4", 10, "02:00:00:00:00:04", "203.0.113.4/24"),
+        GuestSpec("guest5", "host1", 20, "02:00:00:00:00:05", "192.0.2.5/24"),
+        GuestSpec("guest6", "host2", 20, "02:00:00:00:00:06", "192.0.2.6/24"),
+    )
+    return Topology(Underlay("198.51.100.0/24"), hosts, guests, FdbMode.EVPN)
+
+
+@pytest.mark.kernel
+def test_evpn_lab_pings_tables_and_a_move() -> None:
+    need_frr()
+    topo = two_vni_topology()
+
+    async def main() -> None:
+        async with open_lab(topo) as lab:
+            first = await converged(lab, implied_tables(topo))
+            for src, dst in (("guest1", "203.0.113.4"), ("guest3", "203.0.113.2"), ("guest6", "192.0.2.5")):
+                assert (await lab.guest(src).ping(dst, timeout=2.0)).received == 1, (src, dst)
+            # ARP was answered by the bridges (neigh_suppress) from zebra's entries: nothing new.
+            assert lab_tables(lab) == implied_tables(topo)
+            # A live migration: guest1 to host3, then guest5 (VNI 20) to host2.
+            start = time.monotonic()
+            await lab.move_guest("guest1", "host3")
+            moved = topo.with_guest_on("guest1", "host3")
+            after = await converged(lab, implied_tables(moved))
+            total = time.monotonic() - start
+            assert (await lab.guest("guest4").ping("203.0.113.1", timeout=2.0)).received == 1
+            assert (await lab.guest("guest1").ping("203.0.113.2", timeout=2.0)).received == 1
+            await lab.move_guest("guest5", "host2")
+            await converged(lab, implied_tables(moved.with_guest_on("guest5", "host2")))
+            assert (await lab.guest("guest6").ping("192.0.2.5", timeout=2.0)).received == 1
+            print(
+                f"\nevpn kernel lab: tables right {first:.3f} s after open; move: {total:.3f} s ({after:.3f} s after move_guest)"
+            )
+
+    trio.run(main)
+
+
+@pytest.mark.kernel
+def test_evpn_lab_stops_its_daemons_and_removes_their_files() -> None:
+    need_frr()
+    prefix = new_prefix()
+
+    async def main() -> list[frr.FrrDaemon]:
+        async with open_lab(classic_demo(2, FdbMode.EVPN), prefix=prefix) as lab:
+            assert [ns[len(prefix) + 1 :] for ns in frr.lab_pathspaces(prefix)] == ["host1", "host2", "underlay"]
+            daemons = frr.leftover_daemons(prefix)
+            assert sorted((d.ns[len(prefix) + 1 :], d.daemon) for d in daemons) == [
+                (ns, d) for ns in ("host1", "host2", "underlay") for d in ("bgpd", "zebra")
+            ]
+            assert all(Path(f"/proc/{d.pid}").exists() for d in daemons)
+            assert lab.prefix == prefix
+            return daemons
+
+    daemons = trio.run(main)
+    assert [d.pid for d in daemons if Path(f"/proc/{d.pid}").exists()] == []
+    assert frr.lab_pathspaces(prefix) == []
+
+
+@pytest.mark.kernel
+def test_cleanup_stops_the_daemons_a_crashed_lab_left() -> None:
+    need_frr()
+    prefix = new_prefix()
+    ns = f"{prefix}-underlay"
+    from pyvxlan.kernel import netlink as nl
+
+    nl.netns_create(ns)
+    try:
+        # What a lab killed mid-run leaves: a namespace, its FRR pathspace and daemons.
+        frr.write_config(ns, frr.reflector_config(classic_demo(2, FdbMode.EVPN)))
+        daemons = [frr.start_daemon(ns, d) for d in frr.DAEMONS]
+        report = cleanup(prefix)
+        assert report.removed == (
+            f"zebra pid {daemons[0].pid} in {ns}",
+            f"bgpd pid {daemons[1].pid} in {ns}",
+            f"namespace {ns}",
+        )
+        assert [d.pid for d in daemons if Path(f"/proc/{d.pid}").exists()] == []
+        assert frr.lab_pathspaces(prefix) == []
+    finally:
+        for d in frr.leftover_daemons(prefix):
+            frr.stop_daemon(d)
+        for path in frr.lab_pathspaces(prefix):
+            frr.remove_pathspace(path)
+        if nl.netns_exists(ns):
+            nl.netns_remove(ns)
