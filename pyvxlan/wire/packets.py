@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from pyvxlan.wire.frame import internet_checksum
+from pyvxlan.wire.frame import internet_checksum, pseudo_header
 
 __all__ = [
     "ALL_NODES",
@@ -169,7 +169,7 @@ def udp_frame(
     if len(src_ip) == 16:
         udp6 = _UDP.pack(src_port, dst_port, length, 0) + payload
         return _ipv6(src_mac, dst_mac, src_ip, dst_ip, proto=PROTO_UDP, payload=udp6, hops=64)
-    pseudo = src_ip + dst_ip + struct.pack("!HH", PROTO_UDP, length)
+    pseudo = pseudo_header(src_ip, dst_ip, length, PROTO_UDP)
     udp = _UDP.pack(src_port, dst_port, length, 0) + payload
     csum = internet_checksum(pseudo + udp) or 0xFFFF
     return _ipv4(
@@ -243,7 +243,7 @@ def _ipv6(
     if proto in (PROTO_ICMPV6, PROTO_UDP):
         # Both carry a checksum over the pseudo-header, at offset 2 (ICMPv6) or 6 (UDP).
         at = 2 if proto == PROTO_ICMPV6 else 6
-        pseudo = src_ip + dst_ip + struct.pack("!IxxxB", len(payload), proto)
+        pseudo = pseudo_header(src_ip, dst_ip, len(payload), proto)
         csum = internet_checksum(pseudo + payload) or (0xFFFF if proto == PROTO_UDP else 0)
         payload = payload[:at] + struct.pack("!H", csum) + payload[at + 2 :]
     header = _IPV6.pack(6 << 28 | traffic_class << 20, len(payload), proto, hops, src_ip, dst_ip)
