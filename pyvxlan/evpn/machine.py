@@ -27,7 +27,6 @@ zebra's MAC handling, see ``research/evpn-frr.md`` section 2):
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ from pyvxlan.evpn.codec import (
     RouteTarget,
     Update,
 )
-from pyvxlan.wire.addr import ZERO_MAC, normalize_ip, normalize_mac
+from pyvxlan.wire.addr import ZERO_MAC, ip_info, normalize_ip, normalize_mac
 from pyvxlan.wire.header import VNI_MAX, check_bool, check_int, describe
 
 __all__ = [
@@ -245,10 +244,11 @@ class _Path:
     sequence: int
     sticky: bool
 
-    def rank(self) -> tuple[bool, int, int, int]:
-        # bgp_path_info_cmp: sticky wins, then the higher sequence, then the lower next hop.
-        addr = ipaddress.ip_address(self.vtep)
-        return (not self.sticky, -self.sequence, addr.version, int(addr))
+    def rank(self) -> tuple[bool, int, int, bytes]:
+        # bgp_path_info_cmp: sticky wins, then the higher sequence, then the lower next hop (the
+        # packed bytes of one version order as the numbers do).
+        addr = ip_info(self.vtep)
+        return (not self.sticky, -self.sequence, addr.version, addr.packed)
 
 
 @dataclass(slots=True)
@@ -493,9 +493,9 @@ class EvpnMachine:
             return state.local_sticky
         if state.local_seq != best.sequence:
             return state.local_seq > best.sequence
-        local = ipaddress.ip_address(self.config.local)
-        remote = ipaddress.ip_address(best.vtep)
-        return (local.version, int(local)) < (remote.version, int(remote))
+        local = ip_info(self.config.local)
+        remote = ip_info(best.vtep)
+        return (local.version, local.packed) < (remote.version, remote.packed)
 
     def _dad(self, state: _Mac, mac: str, *, is_local: bool, now: float, actions: list[Action]) -> None:
         cfg = self.config

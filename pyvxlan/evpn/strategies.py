@@ -54,6 +54,7 @@ from pyvxlan.evpn.codec import (
     UnknownRoute,
     Update,
 )
+from pyvxlan.wire.header import VNI_MAX
 
 __all__ = [
     "bgp_messages",
@@ -73,7 +74,7 @@ __all__ = [
 
 def vnis() -> st.SearchStrategy[int]:
     """VNIs, 0 to 2^24 - 1."""
-    return st.integers(0, 0xFFFFFF)
+    return st.integers(0, VNI_MAX)
 
 
 def _v6(prefix: str, i: int) -> str:
