@@ -155,6 +155,9 @@ class VxlanDevice:
     ('vxlan10', 'br10', 'inherit')
     >>> VxlanDevice(VtepConfig(vni=20, learning=False)).config.learning
     False
+    >>> from dataclasses import replace
+    >>> replace(dev, learning=False, bridge="br-a").config.learning, replace(dev, learning=False).config.tos
+    (False, 'inherit')
     >>> VxlanDevice(10, local="198.51.100.1")
     Traceback (most recent call last):
     ...
@@ -194,12 +197,25 @@ class VxlanDevice:
             given = bool(options.get("mac"))
         elif not isinstance(config, VtepConfig):
             raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
-        elif vni is not None or options:
-            raise TypeError("VxlanDevice() takes a VtepConfig or a VNI with options, not both")
+        elif vni is not None:
+            raise TypeError("VxlanDevice() takes a VtepConfig or a VNI, not both")
         else:
+            if options:
+                # Options beside a config change it: dataclasses.replace(device, learning=False)
+                # calls VxlanDevice(config=..., learning=False), so a device is replaced like a value.
+                for name in options:
+                    if name not in _CONFIG_KEYS:
+                        raise TypeError(f"VxlanDevice() got an unexpected keyword argument {name!r}")
+                self._refuse_host_fields(options)
+                config = replace(config, **options)
             self._refuse_host_fields({k: getattr(config, k) for k in HOST_FIELDS if getattr(config, k) is not None})
-            # A VtepConfig made without a MAC holds the one derived from no address.
-            given = replace(config, mac="").mac != config.mac if mac_given is None else mac_given
+            if "mac" in options:
+                given = bool(options["mac"])
+            elif mac_given is None:
+                # A VtepConfig made without a MAC holds the one derived from no address.
+                given = replace(config, mac="").mac != config.mac
+            else:
+                given = mac_given
         object.__setattr__(self, "config", config)
         object.__setattr__(self, "mac_given", given)
         arguments = {name: getattr(config, name) for name in _CONFIG_KEYS}

@@ -306,3 +306,25 @@ def test_a_topology_file_sets_any_vtep_config_option(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("ttl = 9", 'dev = "eth1"'))
     with pytest.raises(TopologyFileError, match=r"hosts\[0\]\.devices\[0\]\.dev: unknown key \(expected one of "):
         load_topology(path)
+
+
+def test_a_device_is_replaced_like_a_value() -> None:
+    """dataclasses.replace with a config option changes the config and keeps the rest (the conform
+    engine's episodes turn learning off this way)."""
+    from dataclasses import replace
+
+    dev = VxlanDevice(10, group="239.1.1.1", ttl=5, bridge="br-x")
+    off = replace(dev, learning=False)
+    assert (off.config.learning, off.config.ttl, off.group, off.bridge, off.mac_given) == (
+        False,
+        5,
+        "239.1.1.1",
+        "br-x",
+        False,
+    )
+    assert replace(off, learning=True) == dev
+    assert replace(dev, mac="02:00:00:00:00:09").mac_given is True
+    with pytest.raises(TypeError, match="^VxlanDevice\\(\\) got an unexpected keyword argument 'colour'$"):
+        replace(dev, colour="red")
+    with pytest.raises(ConfigError, match="^local: is the host's address: give it as the host's address$"):
+        replace(dev, local="198.51.100.1")
