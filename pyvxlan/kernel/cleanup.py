@@ -174,9 +174,9 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
                     continue
             try:
                 # An evpn lab's FRR daemons first (by the pids in its pathspaces), then their files.
-                for daemon in frr.leftover_daemons(p):
-                    frr.stop_daemon(daemon)
-                    removed.append(f"{daemon.daemon} pid {daemon.pid} in {daemon.ns}")
+                daemons = frr.leftover_daemons(p)
+                frr.stop_daemons(daemons)
+                removed.extend(f"{d.daemon} pid {d.pid} in {d.ns}" for d in daemons)
                 for ns in frr.lab_pathspaces(p):
                     frr.remove_pathspace(ns)
                 for ns in namespaces:

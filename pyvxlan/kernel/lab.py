@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from pyvxlan.core.entries import FdbEntry, Neighbour
-from pyvxlan.errors import ConfigError
+from pyvxlan.errors import BackendError, ConfigError
 from pyvxlan.kernel import frr
 from pyvxlan.kernel import plan as lab_plan
 from pyvxlan.kernel.cleanup import (
@@ -54,7 +54,7 @@ from pyvxlan.lab import lab_key_error
 from pyvxlan.lab.controller import apply_op, attach_ops
 from pyvxlan.lab.iproute2 import UPLINK
 from pyvxlan.lab.topology import FdbMode, Topology
-from pyvxlan.wire.addr import format_mac, ip_text
+from pyvxlan.wire.addr import ZERO_MAC, format_mac, ip_text
 from pyvxlan.wire.pcap import PcapWriter
 
 if TYPE_CHECKING or HAVE_NETLINK:
@@ -71,6 +71,7 @@ __all__ = [
     "KernelGuest",
     "KernelLab",
     "LabLock",
+    "EVPN_TIMEOUT",
     "cleanup",
     "lab_commands",
     "lab_namespaces",
@@ -79,6 +80,12 @@ __all__ = [
     "open_lab",
     "require_kernel_extra",
 ]
+
+
+#: How long :meth:`KernelLab.evpn_settled` waits by default (FRR needs a second or two to start).
+EVPN_TIMEOUT: Final = 30.0
+#: How long a move in evpn mode waits for zebra to take the moved MAC as local (normally a few ms).
+_EVPN_SETTLE: Final = 2.0
 
 
 class KernelLab:
@@ -186,6 +193,43 @@ class KernelLab:
             for m in nlm.parse_neigh_messages(raw, index)
             if m.flags & nlm.NTF_EXT_LEARNED and m.dst is not None and m.lladdr is not None
         ]
+
+    def evpn_tables(self, host: str, vni: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]:
+        """What EVPN programmed on ``host``'s device for ``vni``, as read now: remote MACs
+        ``(mac, vtep)``, the bridge's neighbour entries ``(ip, mac)`` and the flood list (the
+        all-zeros entries' VTEPs)."""
+        entries = self.fdb(host, vni)
+        return (
+            {(e.mac, e.dst) for e in entries if e.mac != ZERO_MAC and e.dst is not None},
+            {(n.ip, n.mac) for n in self.bridge_neighbours(host, vni)},
+            {e.dst for e in entries if e.mac == ZERO_MAC and e.dst is not None},
+        )
+
+    def evpn_expected(self, host: str, vni: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]:
+        """:meth:`evpn_tables` once EVPN has converged with every guest where it is now."""
+        topo = self.topology
+        remote = [g for g in topo.guests if g.vni == vni and self._guest_host[g.name] != host]
+        return (
+            {(g.mac, topo.host(self._guest_host[g.name]).address) for g in remote},
+            {(g.address, g.mac) for g in remote},
+            set(topo.peers(host, vni)),
+        )
+
+    async def evpn_settled(self, timeout: float = EVPN_TIMEOUT) -> float:
+        """Wait until every device's :meth:`evpn_tables` are :meth:`evpn_expected` (polled every
+        10 ms) and return the seconds that took; :class:`~pyvxlan.errors.BackendError` naming the
+        first device still wrong after ``timeout`` seconds. :func:`open_lab` waits for this in
+        evpn mode, so a lab is ready when FRR has distributed every route."""
+        start = trio.current_time()
+        with trio.move_on_after(timeout):
+            while True:
+                wrong = [k for k in self._vteps if self.evpn_tables(*k) != self.evpn_expected(*k)]
+                if not wrong:
+                    return trio.current_time() - start
+                await trio.sleep(0.01)
+        host, vni = wrong[0]
+        got, want = self.evpn_tables(host, vni), self.evpn_expected(host, vni)
+        raise BackendError(0, "evpn", f"after {timeout:g} s FRR's tables on {host} VNI {vni} are {got}, not {want}")
 
     def guest_host(self, name: str) -> str:
         """The host a guest is attached to now."""
@@ -321,10 +365,6 @@ class KernelLab:
             await vtep.aclose()
 
 
-#: How long a move in evpn mode waits for zebra to take the moved MAC as local (normally a few ms).
-_EVPN_SETTLE: Final = 2.0
-
-
 class _Capture:
     _OUTGOING: Final = 4  # PACKET_OUTGOING: the copy leaving a port; the incoming one is kept
 
@@ -400,6 +440,7 @@ async def open_lab(topology: Topology, *, prefix: str | None = None) -> AsyncIte
                 await lab._attach()
                 if topology.mode is FdbMode.EVPN:
                     await lab._announce_guests()
+                    await lab.evpn_settled()
                 try:
                     yield lab
                 finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from pyvxlan.core.config import VtepConfig
@@ -283,11 +283,6 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
         up(hns, UPLINK)
         for dev in host.devices:
             cfg = device_config(topology, host.name, dev.vni)
-            if evpn:
-                # zebra installs the remote guests' neighbour entries on the bridge (the VNI's
-                # SVI), and the bridge answers ARP/ND from them (neigh_suppress); the vxlan
-                # device's own proxy would drop every request its own, empty, table cannot answer.
-                cfg = replace(cfg, proxy=False)
             add(link_add_command(cfg, netns=hns), _add_vxlan, hns, cfg)
             if any(g.vni == dev.vni and g.ip_version == 6 for g in topology.guests):
                 # IPv6 guests: proxy ND and IPv6 neighbour entries need IPv6 on the device, but
@@ -401,8 +396,7 @@ def teardown(ctx: BuildContext, prefix: str) -> None:
     try:
         try:
             # FRR's daemons first: they hold sockets in the namespaces and write to their pathspace.
-            for daemon in reversed(ctx.daemons):
-                frr.stop_daemon(daemon)
+            frr.stop_daemons(ctx.daemons)
             ctx.daemons.clear()
         finally:
             for ns in ctx.pathspaces:

@@ -21,7 +21,7 @@ import math
 from typing import Final
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
-from pyvxlan.lab.topology import Topology
+from pyvxlan.lab.topology import FdbMode, Topology
 
 __all__ = ["UPLINK", "device_config", "link_add_command", "vxlan_options"]
 
@@ -90,5 +90,12 @@ def link_add_command(cfg: VtepConfig, *, netns: str | None = None) -> str:
 
 def device_config(topology: Topology, host: str, vni: int) -> VtepConfig:
     """``host``'s device for ``vni`` as a kernel lab makes it: the mode's settings
-    (:meth:`~pyvxlan.lab.topology.Topology.vtep_config`) on the host's :data:`UPLINK`."""
-    return dataclasses.replace(topology.vtep_config(host, vni), dev=UPLINK)
+    (:meth:`~pyvxlan.lab.topology.Topology.vtep_config`) on the host's :data:`UPLINK`.
+
+    In ``EVPN`` mode without the device's proxy: FRR's zebra puts the neighbour entries on the
+    bridge, which answers ARP/ND from them (``neigh_suppress``), and the device's own proxy would
+    drop every request its empty table cannot answer."""
+    cfg = topology.vtep_config(host, vni)
+    if topology.mode is FdbMode.EVPN:
+        return dataclasses.replace(cfg, dev=UPLINK, proxy=False)
+    return dataclasses.replace(cfg, dev=UPLINK)

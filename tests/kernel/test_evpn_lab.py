@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import trio
 
-from pyvxlan import ConfigError
+from pyvxlan import ConfigError, sim
 from pyvxlan.kernel import frr, lab_commands, open_lab
 from pyvxlan.kernel.cleanup import cleanup, new_prefix
 from pyvxlan.kernel.lab import KernelLab
@@ -133,42 +132,45 @@ def test_other_modes_print_no_frr() -> None:
 # --- FRR running the lab -------------------------------------------------------------------------------
 
 
-Tables = dict[tuple[str, int], tuple[set[tuple[str, str]], set[tuple[str, str]]]]
+Table = tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]
+Tables = dict[tuple[str, int], Table]
 
 
 def implied_tables(topo: Topology) -> Tables:
-    """What EVPN puts in every VTEP, worked out from the topology alone: per (host, VNI), the FDB
-    (an all-zeros entry per other VTEP of the VNI from its type-3 route, each remote guest's MAC
-    behind its host from its type-2 route) and the neighbour entries (each remote guest's IP)."""
+    """What EVPN puts in every VTEP, worked out from the topology alone: per (host, VNI), each
+    remote guest's MAC behind its host and its IP resolving to its MAC (type-2 routes), and every
+    other VTEP of the VNI on the flood list (type-3 routes)."""
     tables: Tables = {}
     for host in topo.hosts:
         for dev in host.devices:
-            fdb = {(ZERO, h.address) for h in topo.hosts if h is not host and any(d.vni == dev.vni for d in h.devices)}
             remote = [g for g in topo.guests if g.vni == dev.vni and g.host != host.name]
-            fdb |= {(g.mac, topo.host(g.host).address) for g in remote}
-            tables[(host.name, dev.vni)] = (fdb, {(g.address, g.mac) for g in remote})
+            tables[(host.name, dev.vni)] = (
+                {(g.mac, topo.host(g.host).address) for g in remote},
+                {(g.address, g.mac) for g in remote},
+                {h.address for h in topo.hosts if h is not host and any(d.vni == dev.vni for d in h.devices)},
+            )
     return tables
 
 
-def lab_tables(lab: KernelLab) -> Tables:
-    return {
-        (host, vni): (
-            {(e.mac, e.dst) for e in lab.fdb(host, vni) if e.dst is not None},
-            {(n.ip, n.mac) for n in lab.bridge_neighbours(host, vni)},
-        )
-        for host, vni in lab.vteps()
-    }
+def sim_tables(topo: Topology, moves: list[tuple[str, str]]) -> Tables:
+    """The simulator's evpn mode on the same topology, settled after each move."""
+
+    async def main() -> Tables:
+        async with sim.open_lab(topo) as lab:
+            assert lab.evpn is not None
+            await lab.evpn.settled()
+            for guest, host in moves:
+                await lab.move_guest(guest, host)
+                await lab.evpn.settled()
+            keys = [(h.name, d.vni) for h in topo.hosts for d in h.devices]
+            tables = {key: lab.evpn.tables(*key) for key in keys}
+            return {key: (set(t.fdb), set(t.neighbours), set(t.flood)) for key, t in tables.items()}
+
+    return sim.run(main)
 
 
-async def converged(lab: KernelLab, want: Tables, timeout: float = 30.0) -> float:
-    """Seconds until every table is ``want`` (polled every 10 ms); fails with the difference."""
-    start = time.monotonic()
-    with trio.move_on_after(timeout):
-        while (got := lab_tables(lab)) != want:
-            await trio.sleep(0.01)
-        return time.monotonic() - start
-    assert got == want  # the difference, in pytest's words
-    raise AssertionError("unreachable")
+def kernel_tables(lab: KernelLab) -> Tables:
+    return {key: lab.evpn_tables(*key) for key in lab.vteps()}
 
 
 def two_vni_topology() -> Topology:
@@ -189,31 +191,36 @@ def two_vni_topology() -> Topology:
 
 
 @pytest.mark.kernel
-def test_evpn_lab_pings_tables_and_a_move() -> None:
+def test_evpn_lab_pings_tables_and_moves_as_the_simulator() -> None:
     need_frr()
     topo = two_vni_topology()
+    moves = [("guest1", "host3"), ("guest5", "host2")]
+    steps = [implied_tables(topo)]
+    for guest, host in moves:
+        steps.append(implied_tables(topo := topo.with_guest_on(guest, host)))
+    topo = two_vni_topology()
+    # The simulator's evpn mode agrees with the topology, before and after the moves.
+    assert sim_tables(topo, []) == steps[0]
+    assert sim_tables(topo, moves) == steps[-1]
 
     async def main() -> None:
-        async with open_lab(topo) as lab:
-            first = await converged(lab, implied_tables(topo))
+        async with open_lab(topo) as lab:  # open_lab waits until FRR has distributed every route
+            assert kernel_tables(lab) == steps[0]
             for src, dst in (("guest1", "203.0.113.4"), ("guest3", "203.0.113.2"), ("guest6", "192.0.2.5")):
                 assert (await lab.guest(src).ping(dst, timeout=2.0)).received == 1, (src, dst)
             # ARP was answered by the bridges (neigh_suppress) from zebra's entries: nothing new.
-            assert lab_tables(lab) == implied_tables(topo)
-            # A live migration: guest1 to host3, then guest5 (VNI 20) to host2.
-            start = time.monotonic()
-            await lab.move_guest("guest1", "host3")
-            moved = topo.with_guest_on("guest1", "host3")
-            after = await converged(lab, implied_tables(moved))
-            total = time.monotonic() - start
+            assert kernel_tables(lab) == steps[0]
+            times = []
+            for (guest, host), want in zip(moves, steps[1:], strict=True):
+                start = trio.current_time()
+                await lab.move_guest(guest, host)
+                await lab.evpn_settled()
+                times.append(trio.current_time() - start)
+                assert kernel_tables(lab) == want
             assert (await lab.guest("guest4").ping("203.0.113.1", timeout=2.0)).received == 1
             assert (await lab.guest("guest1").ping("203.0.113.2", timeout=2.0)).received == 1
-            await lab.move_guest("guest5", "host2")
-            await converged(lab, implied_tables(moved.with_guest_on("guest5", "host2")))
             assert (await lab.guest("guest6").ping("192.0.2.5", timeout=2.0)).received == 1
-            print(
-                f"\nevpn kernel lab: tables right {first:.3f} s after open; move: {total:.3f} s ({after:.3f} s after move_guest)"
-            )
+            print(f"\nevpn kernel lab, 4 hosts: moves converged in {', '.join(f'{t * 1000:.0f} ms' for t in times)}")
 
     trio.run(main)
 
@@ -260,8 +267,7 @@ def test_cleanup_stops_the_daemons_a_crashed_lab_left() -> None:
         assert [d.pid for d in daemons if Path(f"/proc/{d.pid}").exists()] == []
         assert frr.lab_pathspaces(prefix) == []
     finally:
-        for d in frr.leftover_daemons(prefix):
-            frr.stop_daemon(d)
+        frr.stop_daemons(frr.leftover_daemons(prefix))
         for path in frr.lab_pathspaces(prefix):
             frr.remove_pathspace(path)
         if nl.netns_exists(ns):
