@@ -6,15 +6,18 @@ device, or a simulated one); local MACs go into the machine and its routes onto 
 the session closes, everything it had programmed is withdrawn from the VTEP; when a session is
 (re)established, the machine's routes are sent again, followed by End-of-RIB.
 
-Local MACs are given by the caller (:meth:`EvpnAgent.attach` when a guest attaches, or from the
-bridge's own notifications): a vxlan device does not see the guests behind its bridge.
+Local MACs are given by the caller: :meth:`EvpnAgent.attach` when a guest attaches, or
+:meth:`EvpnAgent.follow` over a stream of :class:`LocalMacAdded` and :class:`LocalMacRemoved`
+events, such as a kernel bridge's FDB notifications (:func:`pyvxlan.kernel.bridge.watch_bridge`):
+a vxlan device does not see the guests behind its bridge.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import trio
@@ -34,9 +37,27 @@ from pyvxlan.evpn.session import (
 )
 from pyvxlan.wire.header import describe
 
-__all__ = ["EvpnAgent"]
+__all__ = ["EvpnAgent", "LocalMacAdded", "LocalMacEvent", "LocalMacRemoved"]
 
 _Step: TypeAlias = Callable[[float], list[Action]]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMacAdded:
+    """A MAC appeared behind the VTEP's bridge (a guest's frame taught it, or it was added)."""
+
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMacRemoved:
+    """A local MAC went (aged out, deleted, or its port left the bridge)."""
+
+    mac: str
+
+
+#: What :meth:`EvpnAgent.follow` reads.
+LocalMacEvent: TypeAlias = LocalMacAdded | LocalMacRemoved
 
 
 class EvpnAgent:
@@ -70,6 +91,17 @@ class EvpnAgent:
     async def detach(self, mac: str, *, ip: str | None = None) -> None:
         """A local guest left (or, with ``ip``, gave up that address): withdraw it."""
         await self._run(lambda now: self.machine.local_removed(mac, now, ip=ip))
+
+    async def follow(self, events: AsyncIterable[LocalMacEvent]) -> None:
+        """Advertise each :class:`LocalMacAdded` MAC and withdraw each :class:`LocalMacRemoved`
+        one, until ``events`` ends: the machine's ``local_learned`` and ``local_removed``."""
+        async for event in events:
+            if isinstance(event, LocalMacAdded):
+                await self.attach(event.mac)
+            elif isinstance(event, LocalMacRemoved):
+                await self.detach(event.mac)
+            else:
+                raise ConfigError("event", f"must be a LocalMacAdded or LocalMacRemoved, got {describe(event)}")
 
     async def serve(self, connection: BgpConnection) -> None:
         """Exchange routes over ``connection`` until it closes; then withdraw what it brought."""

@@ -49,6 +49,7 @@ from pyvxlan.evpn import (
     split_messages,
 )
 from pyvxlan.kernel import open_vtep
+from pyvxlan.kernel.bridge import watch_bridge
 from pyvxlan.kernel.netns import socket_in
 
 pytestmark = pytest.mark.kernel
@@ -614,5 +615,69 @@ def test_keepalives_hold_a_short_session_with_frr(lab: Lab) -> None:
             assert peer["bgpState"] == "Established"
             assert (peer["bgpTimerHoldTimeMsecs"], peer["bgpTimerKeepAliveIntervalMsecs"]) == (3000, 1000)
             assert peer["messageStats"]["keepalivesRecv"] >= 7
+
+    trio.run(main)
+
+
+def test_agent_follows_its_bridge_local_macs_reach_frr(lab: Lab) -> None:
+    """The agent's local MACs come from its bridge's FDB notifications (watch_bridge, follow):
+    a MAC the bridge held before the watch, one it learns later and one it forgets reach FRR's
+    host as remote MACs behind the agent, and leave it again; the vxlan port's entries and the
+    ports' own addresses are never advertised."""
+    early, late = "02:bb:00:00:00:31", "02:bb:00:00:00:32"
+
+    def host_macs() -> dict[str, Any]:
+        macs: dict[str, Any] = lab.vtysh(lab.host, "show evpn mac vni 100 json").get("macs", {})
+        return macs
+
+    def remote_at_agent(mac: str) -> bool:
+        return bool(host_macs().get(mac, {}).get("remoteVtep") == AGENT)
+
+    async def main() -> None:
+        config = VtepConfig(vni=VNI, local=AGENT, learning=False, name="vxlan100")
+        async with open_vtep(config, netns=lab.agent, up=True) as vtep:
+            for cmd in (
+                "link add br100 type bridge",
+                "link set vxlan100 master br100",
+                "link add aport type veth peer name aguest",
+                "link set aport master br100",
+                "link set aport up",
+                "link set br100 up",
+            ):
+                sh("ip", "-n", lab.agent, *cmd.split())
+            # The guest end sends nothing (no IPv6: no solicitations), so the bridge holds only
+            # the MACs this test adds.
+            sh("ip", "netns", "exec", lab.agent, "sysctl", "-qw", "net.ipv6.conf.aguest.disable_ipv6=1")
+            sh("ip", "-n", lab.agent, "link", "set", "aguest", "up")
+            sh("bridge", "-n", lab.agent, "fdb", "add", early, "dev", "aport", "master", "dynamic")
+            agent = EvpnAgent(EvpnMachine(EvpnConfig(vni=VNI, local=AGENT, asn=65000)), vtep)
+            stream = await connect(lab.agent, RR)
+            async with (
+                trio.open_nursery() as nursery,
+                open_bgp_session(asn=65000, router_id=AGENT, stream=stream) as conn,
+                watch_bridge("br100", netns=lab.agent, exclude=["vxlan100"]) as macs,
+            ):
+                assert macs.macs == {early: "aport"}  # the dump: the port's own address left out
+                nursery.start_soon(agent.serve, conn)
+                nursery.start_soon(agent.follow, macs)
+                await until("FRR's host to learn the MAC the bridge had", lambda: remote_at_agent(early))
+                # The agent's remote MAC from FRR's host lands on the vxlan port (extern_learn):
+                # not local, so never advertised back.
+                sh("bridge", "-n", lab.host, "fdb", "add", HOST_MAC, "dev", "hport", "master", "dynamic")
+                await until(
+                    "the host's MAC on the agent's device",
+                    lambda: any(r["mac"] == HOST_MAC for r in bridge_fdb(lab.agent, "vxlan100")),
+                )
+                sh("bridge", "-n", lab.agent, "fdb", "add", late, "dev", "aport", "master", "dynamic")
+                await until("FRR's host to learn the bridge's new MAC", lambda: remote_at_agent(late))
+                sh("bridge", "-n", lab.agent, "fdb", "del", early, "dev", "aport", "master")
+                await until("FRR's host to forget the deleted MAC", lambda: early not in host_macs())
+                assert remote_at_agent(late)
+                assert sorted(macs.macs) == [late]
+                # The port leaves the bridge: its MACs go with it.
+                sh("ip", "-n", lab.agent, "link", "del", "aport")
+                await until("FRR's host to forget the port's MAC", lambda: late not in host_macs())
+                assert macs.macs == {}
+                nursery.cancel_scope.cancel()
 
     trio.run(main)
