@@ -367,6 +367,9 @@ def lab_commands(topology: Topology, *, prefix: str | None = None) -> list[str]:
     prefix = check_prefix(prefix) if prefix is not None else "pvx0000"
     steps, names = plan(topology, prefix)
     lines = [s.command for s in steps]
+    if topology.mode is FdbMode.EVPN:
+        # open_lab waits for every table (KernelLab.evpn_settled); a script waits long enough.
+        lines.append("sleep 5  # FRR: the BGP sessions come up and every route is distributed")
     for guest in topology.guests:
         for other in topology.guests:
             if other.vni == guest.vni and other.name != guest.name:

@@ -121,6 +121,9 @@ def test_print_commands_carry_the_frr_configuration() -> None:
     )
     assert lines[stop + 1] == "rm -rf /etc/frr/pvx0001-underlay /var/run/frr/pvx0001-underlay"
     assert lines.index("ip netns del pvx0001-guest1") > stop
+    wait = lines.index("sleep 5  # FRR: the BGP sessions come up and every route is distributed")
+    assert lines[wait - 1] == "vtysh -N pvx0001-host2 -b"
+    assert lines[wait + 1] == "ip netns exec pvx0001-guest1 ping -c 1 -W 1 203.0.113.2"
 
 
 def test_other_modes_print_no_frr() -> None:
