@@ -28,6 +28,9 @@ counter``       field such as ``flood_datagrams``), ``equals``,   in range (simu
 event``         ``where`` (``host1/vxlan10``), ``detail`` (text   (filtered by place and text)
                 it contains), ``equals``, ``at_least``,           since the start (simulator only)
                 ``at_most`` (default: at least 1)
+``expect-       ``within`` (seconds, 10.0)                        the latest move converged within
+converged``                                                       that long (``mode = "evpn"``,
+                                                                  simulator only; waits for it)
 ==============  ===============================================  ===================================
 
 Steps are numbered from 1, in the report and in errors alike (``step 3.host``).
@@ -86,6 +89,7 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expect-fdb": (("host", "vni", "mac"), ("dst", "present")),
     "expect-counter": (("counter",), ("equals", "at_least", "at_most")),
     "expect-event": (("kind",), ("where", "detail", "equals", "at_least", "at_most")),
+    "expect-converged": ((), ("within",)),
 }
 # The lab totals ``expect-counter`` may name: LabStats' integer fields (its ``drops`` is a table).
 COUNTERS = (
@@ -107,7 +111,7 @@ EVENT_KINDS = ("learned", "migrated", "expired", "missed", "dropped", "joined", 
 #: The expectations that read the simulator's own totals and events: ``--backend both`` checks
 #: them on the simulator side only (the kernel side does nothing for them); ``--backend kernel``
 #: refuses them.
-SIM_ONLY = frozenset({"expect-counter", "expect-event"})
+SIM_ONLY = frozenset({"expect-counter", "expect-event", "expect-converged"})
 #: Every step only a simulated lab (:class:`~pyvxlan.lab.SimulatedLab`) can do: the expectations
 #: above and ``link``, which shapes a link (delay, loss, ...).
 SIMULATED_STEPS = SIM_ONLY | {"link"}
@@ -261,7 +265,7 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
                 _number(value, integer=True, low=1, high=10000)
             elif name == "timeout":
                 _number(value, above=True)  # a ping that may never wait for its reply waits for none
-            elif name in ("seconds", "latency", "jitter", "interval", "reorder_delay"):
+            elif name in ("seconds", "latency", "jitter", "interval", "reorder_delay", "within"):
                 _number(value)
             elif name in ("loss", "duplicate", "reorder"):
                 _number(value, high=1.0)
@@ -293,6 +297,8 @@ def _check_step(raw: Any, topology: Topology, key: str) -> Step:
         except ValueError as exc:
             raise ConfigError(where, str(exc)) from None
         args.append((name, value))
+    if action == "expect-converged" and topology.mode.value != "evpn":
+        raise ConfigError(f"{key}.action", f'expect-converged needs mode = "evpn", not {topology.mode.value!r}')
     if action == "expect-counter" and not any(k in raw for k in ("equals", "at_least", "at_most")):
         raise ConfigError(f"{key}.equals", "expect-counter needs equals, at_least or at_most")
     if action in ("vtep-down", "vtep-up", "expect-fdb"):
@@ -374,6 +380,8 @@ async def run_scenario(
                 detail = f"no entry to {dst}; there is: " + "; ".join(e.bridge_line(name) for e in for_mac)
             else:
                 detail = f"no entry for {mac}"
+        elif a == "expect-converged":
+            passed, detail = await _expect_converged(_simulated(lab, step), step, now, sleep)
         elif a in SIM_ONLY:
             passed, detail = _expect_count(_simulated(lab, step), step)
         else:
@@ -390,6 +398,27 @@ def _simulated(lab: Lab, step: Step) -> SimulatedLab:
     if not isinstance(lab, SimulatedLab):
         raise ConfigError("action", f"{step.action} is not supported by this backend")
     return lab
+
+
+async def _expect_converged(
+    sim: SimulatedLab, step: Step, now: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
+) -> tuple[bool, str]:
+    """An ``expect-converged`` step: wait until the latest move converged, or ``within`` seconds
+    after it, and say what it cost (``pyvxlan.sim.evpn.Convergence``)."""
+    within = float(step.get("within", 10.0))
+    moves = getattr(sim, "convergence", [])
+    if not moves:
+        return False, "no guest has moved"
+    last = moves[-1]
+    if last.time is None and now() < last.moved_at + within:
+        await sleep(last.moved_at + within - now())
+        last = getattr(sim, "convergence", moves)[-1]
+    if last.time is None:
+        return False, f"not converged after {within:g} s ({last.dropped} frames dropped)"
+    return last.time <= within, (
+        f"converged in {last.time:.3f} s (blackhole {last.blackhole:.3f} s, {last.dropped} frames dropped; "
+        f"expected within {within:g} s)"
+    )
 
 
 def _expect_count(sim: SimulatedLab, step: Step) -> tuple[bool, str]:

@@ -236,7 +236,9 @@ class SimLab:
         return [] if self._evpn is None else list(self._evpn.convergence)
 
     def _dropped(self) -> int:
-        return sum(v for k, v in self._ledger.ended.items() if k not in _NOT_DROPS)
+        # A guest's ARP/ND that proxy could not answer (a gratuitous ARP after a move) is not
+        # traffic lost to a blackhole.
+        return sum(v for k, v in self._ledger.ended.items() if k not in _NOT_DROPS and not k.startswith("proxy_"))
 
     @property
     def ledger(self) -> Ledger:
