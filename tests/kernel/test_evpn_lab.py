@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from pyvxlan import ConfigError, sim
+from pyvxlan.cli import main
 from pyvxlan.kernel import frr, lab_commands, open_lab
 from pyvxlan.kernel.cleanup import cleanup, new_prefix
 from pyvxlan.kernel.lab import KernelLab
@@ -275,3 +276,80 @@ def test_cleanup_stops_the_daemons_a_crashed_lab_left() -> None:
             frr.remove_pathspace(path)
         if nl.netns_exists(ns):
             nl.netns_remove(ns)
+
+
+SCENARIO = """
+mode = "evpn"
+
+[underlay]
+subnet = "198.51.100.0/24"
+
+[[hosts]]
+name = "host1"
+address = "198.51.100.1"
+devices = [{ vni = 10 }]
+
+[[hosts]]
+name = "host2"
+address = "198.51.100.2"
+devices = [{ vni = 10 }]
+
+[[hosts]]
+name = "host3"
+address = "198.51.100.3"
+devices = [{ vni = 10 }]
+
+[[guests]]
+name = "web"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:01"
+ip = "203.0.113.1/24"
+
+[[guests]]
+name = "db"
+host = "host2"
+vni = 10
+mac = "02:00:00:00:00:02"
+ip = "203.0.113.2/24"
+
+[[steps]]
+action = "ping"
+from = "web"
+to = "db"
+expect = "all"
+
+[[steps]]
+action = "move"
+guest = "db"
+to = "host3"
+
+[[steps]]
+action = "ping"
+from = "web"
+to = "db"
+expect = "all"
+
+[[steps]]
+action = "expect-fdb"
+host = "host1"
+vni = 10
+mac = "02:00:00:00:00:02"
+dst = "198.51.100.3"
+"""
+
+
+@pytest.mark.kernel
+def test_demo_and_run_in_evpn_mode_on_the_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need_frr()
+    assert main(["demo", "--backend", "kernel", "--mode", "evpn"]) == 0
+    out = capsys.readouterr().out
+    assert "3 packets transmitted, 3 received, 0% packet loss" in out
+    assert "  02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self extern_learn" in out
+    assert "  00:00:00:00:00:00 dev vxlan10 dst 198.51.100.1 self permanent" in out
+    path = tmp_path / "move.toml"
+    path.write_text(SCENARIO)
+    assert main(["run", str(path), "--backend", "kernel"]) == 0
+    out = capsys.readouterr().out
+    assert "4 steps, 3 expectations, 0 failed" in out
+    assert "found: 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self extern_learn" in out
