@@ -3,8 +3,9 @@
 Two hosts (or ``--hosts N``) on one underlay, ``vxlan10`` (VNI 10, group 239.1.1.1) in bridge
 ``br10`` on each, one guest each; guest1 pings every other guest three times. The demo prints the
 steps with the ``ip`` commands they stand for, the ping results and each VTEP's FDB in ``bridge fdb
-show`` form. ``--compare`` runs the same workload in the three FDB modes and prints what each costs
-on the underlay.
+show`` form. In ``--mode evpn`` the last guest then moves to host1 and the demo prints how long the
+VTEPs took to follow (:class:`pyvxlan.sim.evpn.Convergence`). ``--compare`` runs the same workload
+in every FDB mode and prints what each costs on the underlay, and what the move costs.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class DemoReport:
     fdb: dict[str, list[str]] = field(default_factory=dict)  # "host/device" -> bridge fdb lines
     fdb_objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ... as bridge -j fdb show
     stats: dict[str, Any] | None = None  # simulator only
+    convergence: dict[str, Any] | None = None  # the move's Convergence (simulator, evpn mode)
 
     @property
     def ok(self) -> bool:
@@ -72,12 +74,59 @@ async def run_demo(
         result = await lab.guest(first.name).ping(other.address, count=PINGS, timeout=1.0, interval=1.0)
         report.pings.append(PingLine(first.name, other.name, other.address, result))
         say("  " + _ping_summary(result))
+    await read_fdbs(lab, topology, report, now)
+
+
+async def read_fdbs(lab: Lab, topology: Topology, report: DemoReport, now: Callable[[], float] | None = None) -> None:
+    """Every VTEP's FDB into ``report`` (text lines and ``bridge -j`` objects)."""
     for host in topology.hosts:
         for dev in host.devices:
             entries = await lab.vtep(host.name, dev.vni).fdb()
             report.fdb[f"{host.name}/{dev.name}"] = [e.bridge_line(dev.name) for e in entries]
             at = None if now is None else now()
             report.fdb_objects[f"{host.name}/{dev.name}"] = [fdb_object(e, dev.name, at) for e in entries]
+
+
+def convergence_line(conv: Any) -> str:
+    """A :class:`~pyvxlan.sim.evpn.Convergence` as the demo prints it."""
+    if conv.time is None:
+        return f"  not converged ({conv.dropped} frames dropped)"
+    return (
+        f"  every VTEP's tables right again after {conv.time * 1000:.3f} ms (blackhole {conv.blackhole * 1000:.3f} ms, "
+        f"{conv.dropped} frames dropped)"
+    )
+
+
+def move_target(topology: Topology) -> tuple[str, str] | None:
+    """The move the demo makes after its pings: the last guest to host1 (``None``: one host)."""
+    last = topology.guests[-1]
+    first = topology.hosts[0].name
+    return None if last.host == first else (last.name, first)
+
+
+async def blackhole_window(lab: Lab, topology: Topology, guest: str, host: str, *, limit: float = 3.0) -> float | None:
+    """Virtual seconds from now (just after ``guest`` moved to ``host``) until no VTEP sends its
+    frames elsewhere: every other host's entry for its MAC points at ``host`` (``host``'s bridge
+    delivers it locally). The same test for every mode, read every millisecond (``None``: not
+    within ``limit``)."""
+    spec = topology.guest(guest)
+    address = topology.host(host).address
+    start = lab.now
+    step = 0.001
+    for i in range(round(limit / step) + 1):
+        if i:
+            await lab.sleep(step)
+        right = True
+        for h in topology.hosts:
+            if all(d.vni != spec.vni for d in h.devices):
+                continue
+            dsts = [e.dst for e in await lab.vtep(h.name, spec.vni).fdb() if e.mac == spec.mac]
+            if h.name != host and any(d != address for d in dsts):
+                right = False
+                break
+        if right:
+            return lab.now - start
+    return None
 
 
 def fdb_object(entry: FdbEntry, device: str, now: float | None = None) -> dict[str, Any]:
@@ -181,6 +230,17 @@ async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[
             progress.stop()
         stats = lab.stats()
         report.stats = asdict(stats)
+        move = move_target(topology)
+        if topology.mode is FdbMode.EVPN and move is not None:
+            guest, host = move
+            say(f"{guest} moves to {host} (its MAC's new route carries a higher mobility sequence)")
+            await lab.move_guest(guest, host)
+            if lab.evpn is not None:
+                await lab.evpn.settled()
+            conv = lab.convergence[-1]
+            report.convergence = asdict(conv)
+            say(convergence_line(conv))
+            await read_fdbs(lab, topology, report, lambda: lab.now)
     return report
 
 
@@ -227,6 +287,9 @@ class ModeFigures:
     first_reply: float | None  # virtual seconds from the first echo request to its reply
     received: int
     sent: int
+    # After the pings, the last guest moves to host1 (nothing of it is in the figures above):
+    blackhole: float | None = None  # virtual seconds until no VTEP sends its frames elsewhere
+    converged: float | None = None  # ... until every VTEP's tables are right (evpn: lab.convergence)
 
 
 async def compare(hosts: int = 2, seed: int = 0, ipv6: bool = False) -> list[ModeFigures]:
@@ -237,9 +300,18 @@ async def compare(hosts: int = 2, seed: int = 0, ipv6: bool = False) -> list[Mod
     for mode in FdbMode:
         topology = classic_demo(hosts, mode, ipv6)
         report = DemoReport(mode.value, hosts, seed, "sim")
+        blackhole = converged = None
         async with open_lab(topology, seed=seed) as lab:
             await run_demo(lab, topology, report, lambda _line: None)
             s = lab.stats()
+            move = move_target(topology)
+            if move is not None:
+                await lab.move_guest(*move)
+                blackhole = await blackhole_window(lab, topology, *move)
+                if lab.evpn is not None:
+                    await lab.evpn.settled()
+                    conv = lab.convergence[-1]
+                    blackhole, converged = conv.blackhole, conv.time
         first = report.pings[0].result
         rows.append(
             ModeFigures(
@@ -255,6 +327,8 @@ async def compare(hosts: int = 2, seed: int = 0, ipv6: bool = False) -> list[Mod
                 first_reply=first.rtts[0] if first.rtts else None,
                 received=sum(p.result.received for p in report.pings),
                 sent=sum(p.result.sent for p in report.pings),
+                blackhole=blackhole,
+                converged=converged,
             )
         )
     return rows
@@ -262,14 +336,18 @@ async def compare(hosts: int = 2, seed: int = 0, ipv6: bool = False) -> list[Mod
 
 def compare_table(rows: list[ModeFigures]) -> list[str]:
     """The ``--compare`` table as text lines."""
-    head = f"{'mode':<11} {'datagrams':>9} {'floods':>6} {'unicast':>7} {'deliveries':>10} {'bytes':>7} {'learned':>7} {'first reply':>11} {'replies':>7}"
+    head = f"{'mode':<11} {'datagrams':>9} {'floods':>6} {'unicast':>7} {'deliveries':>10} {'bytes':>7} {'learned':>7} {'first reply':>11} {'replies':>7} {'blackhole':>10} {'converged':>10}"
     lines = [head]
     for r in rows:
-        first = f"{r.first_reply * 1000:.3f} ms" if r.first_reply is not None else "none"
+        first = _ms(r.first_reply, "none")
         lines.append(
-            f"{r.mode:<11} {r.datagrams:>9} {r.floods:>6} {r.unicast:>7} {r.deliveries:>10} {r.bytes:>7} {r.learned:>7} {first:>11} {f'{r.received}/{r.sent}':>7}"
+            f"{r.mode:<11} {r.datagrams:>9} {r.floods:>6} {r.unicast:>7} {r.deliveries:>10} {r.bytes:>7} {r.learned:>7} {first:>11} {f'{r.received}/{r.sent}':>7} {_ms(r.blackhole, 'none'):>10} {_ms(r.converged, '-'):>10}"
         )
     return lines
+
+
+def _ms(seconds: float | None, missing: str) -> str:
+    return missing if seconds is None else f"{seconds * 1000:.3f} ms"
 
 
 def register(subparsers: Any) -> None:
@@ -285,7 +363,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pcap", metavar="FILE", help="write the underlay traffic to a pcap")
     p.add_argument("--seed", type=int, help="the simulator's seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--compare", action="store_true", help="run the workload in all three modes and compare")
+    p.add_argument("--compare", action="store_true", help="run the workload in every mode and compare")
     p.add_argument("--backend", choices=["sim", "kernel"], default="sim", help="simulated (default) or real namespaces")
     p.add_argument("--print-commands", action="store_true", help="print the ip/bridge commands that build the lab")
     p.add_argument("--ipv6", action="store_true", help="an IPv6 underlay (2001:db8::/64, group ff05::100)")

@@ -168,8 +168,8 @@ class Convergence:
     """What one move cost (virtual seconds from the move; ``None``: not (yet) reached).
 
     ``time``: until every VTEP's tables equal :func:`expected_tables` again. ``blackhole``: until
-    every VTEP sends the guest's frames to its new host (the other hosts' entries point there, its
-    new host has none). ``dropped``: frame copies dropped anywhere from the move until convergence
+    every other VTEP sends the guest's frames to its new host (the new host's bridge delivers them
+    locally). ``dropped``: frame copies dropped anywhere from the move until convergence
     (or until now), which includes frames sent to the guest's old place.
     """
 
@@ -409,9 +409,10 @@ class SimEvpn:
         if host in track.stale:
             guest = track.guest
             at = self._where(guest.name)
-            want = None if at == host else self.topology.host(at).address
+            want = self.topology.host(at).address
             have = [e.dst for e in self._device(host, vni).vtep.fdb_dump(now=self._sched.now) if e.mac == guest.mac]
-            if have == ([] if want is None else [want]):
+            # The new host's bridge delivers the guest's frames locally, whatever its VTEP holds.
+            if at == host or have == [want]:
                 track.stale.discard(host)
                 if not track.stale:
                     track.blackhole = self._sched.now - track.moved_at

@@ -110,7 +110,7 @@ _MUST_BE_DURATION = "must be a number 0..4294967295"
             'action = ["wait"]',
             "step 3.action: must be one of ping, wait, move, link-down, "
             "link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, "
-            "expect-counter, expect-event, got ['wait']",
+            "expect-counter, expect-event, expect-converged, got ['wait']",
         ),
         # not a finite number (was: accepted, then a hang, a late error or nothing)
         ("latency = 0.001", "latency = nan", f"step 4.latency: {_MUST_BE_DURATION}, got nan"),

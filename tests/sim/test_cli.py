@@ -38,10 +38,11 @@ underlay: 8 datagrams (floods: 1, to a multicast group: 1), 8 deliveries, 720 by
 
 COMPARE = """\
 pyvxlan demo --compare: 4 hosts, guest1 pings every other guest 3 times, seed 0
-mode        datagrams floods unicast deliveries   bytes learned first reply replies
-multicast          24      3      21         30    2160       6    4.000 ms     9/9
-unicast            30      9      21         30    2628       6    4.000 ms     9/9
-controller         18      0      18         18    1692       0    2.000 ms     9/9
+mode        datagrams floods unicast deliveries   bytes learned first reply replies  blackhole  converged
+multicast          24      3      21         30    2160       6    4.000 ms     9/9   0.000 ms          -
+unicast            30      9      21         30    2628       6    4.000 ms     9/9   0.000 ms          -
+controller         18      0      18         18    1692       0    2.000 ms     9/9   0.000 ms          -
+evpn               18      0      18         18    1692       0    2.000 ms     9/9  75.000 ms  75.000 ms
 """
 
 
@@ -249,7 +250,7 @@ def test_run_failed_expectation_exits_1(capsys: pytest.CaptureFixture[str], tmp_
         (
             'action = "link-down"',
             'action = "explode"',
-            "step 3.action: must be one of ping, wait, move, link-down, link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, expect-counter, expect-event, got 'explode'",
+            "step 3.action: must be one of ping, wait, move, link-down, link-up, link, partition, heal, vtep-down, vtep-up, expect-fdb, expect-counter, expect-event, expect-converged, got 'explode'",
         ),
         (
             'host = "host2"\n\n[[steps]]\naction = "ping"',
