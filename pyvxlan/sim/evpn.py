@@ -34,7 +34,7 @@ import trio
 
 from pyvxlan.core.entries import FdbEntry, Neighbour
 from pyvxlan.errors import ConfigError
-from pyvxlan.evpn.codec import RdType, RouteDistinguisher, Update
+from pyvxlan.evpn.codec import EvpnRoute, RdType, RouteDistinguisher, Update
 from pyvxlan.evpn.machine import (
     Action,
     Advertise,
@@ -254,6 +254,7 @@ class SimEvpn:
         self.duplicates: list[tuple[str, int, DuplicateMac]] = []
         self.convergence: list[Convergence] = []
         self._track: _Track | None = None
+        self._flood_entries: dict[str, FdbEntry] = {}
 
     # --- the lab's calls ------------------------------------------------------------------------
 
@@ -305,10 +306,25 @@ class SimEvpn:
             await self._work_ready.wait()
             self._work_ready = trio.Event()
             work, self._work = self._work, []
-            for host, vni, actions in work:
-                await apply_actions(actions, self._device(host, vni).control)
+            for host, vni, decided in work:
+                control = self._device(host, vni).control
+                actions = decided
+                if not any(isinstance(a, FloodClear) for a in actions):
+                    # The type-3 routes of a start, one batch per device with one entry value per
+                    # peer (what apply_actions would append one by one; no clear to order them by).
+                    floods = [self._flood_entry(a.dst) for a in actions if isinstance(a, FloodAdd)]
+                    if floods:
+                        await control.fdb_append_many(floods)
+                        actions = [a for a in actions if not isinstance(a, FloodAdd)]
+                await apply_actions(actions, control)
                 self._check(host, vni)
             self._done(len(work))
+
+    def _flood_entry(self, dst: str) -> FdbEntry:
+        entry = self._flood_entries.get(dst)
+        if entry is None:
+            entry = self._flood_entries[dst] = FdbEntry(ZERO_MAC, dst)
+        return entry
 
     # --- routes ---------------------------------------------------------------------------------
 
@@ -325,13 +341,27 @@ class SimEvpn:
             )
 
     def _updates(self, host: str, vni: int, actions: list[Action]) -> list[tuple[str, Update]]:
+        """The UPDATEs carrying a machine's routes: as bgpd packs them, routes with the same
+        attributes (a MAC's MAC-only and MAC/IP routes) share one, and withdrawals go together."""
         local = self.machines[(host, vni)].config.local
-        out: list[tuple[str, Update]] = []
+        groups: dict[tuple[object, ...], list[Advertise]] = {}
+        withdrawn: list[EvpnRoute] = []
         for action in actions:
             if isinstance(action, Advertise):
-                out.append((host, action.update(local)))
+                groups.setdefault((action.communities, action.pmsi), []).append(action)
             elif isinstance(action, Withdraw):
-                out.append((host, action.update()))
+                unreach = action.update().unreach
+                assert unreach is not None  # Withdraw.update is an MP_UNREACH_NLRI
+                withdrawn += unreach.routes
+        out: list[tuple[str, Update]] = []
+        if withdrawn:
+            out.append((host, Update.withdraw(withdrawn)))
+        for group in groups.values():
+            first = group[0]
+            update = Update.announce(
+                [a.route for a in group], next_hop=local, communities=first.communities, pmsi=first.pmsi
+            )
+            out.append((host, update))
         return out
 
     def _ready(self, box: _Outbox, updates: list[tuple[str, Update]], host: str | None) -> None:
