@@ -306,6 +306,19 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
                 # gratuitous ARPs only with arp_accept; zebra advertises those as MAC/IP routes.
                 path = f"net/ipv4/conf/{dev.bridge}/arp_accept"
                 add(f"ip netns exec {hns} sysctl -qw {path}=1", _sysctl, hns, path, "1")
+                if any(g.vni == dev.vni and g.ip_version == 6 for g in topology.guests):
+                    # The same for IPv6 guests' unsolicited neighbour advertisements, on a bridge
+                    # with IPv6 but no address of its own (nothing to announce over the overlay);
+                    # Linux takes untracked advertisements on a forwarding interface only (RFC 9131).
+                    v6 = (
+                        ("addr_gen_mode", "1"),
+                        ("disable_ipv6", "0"),
+                        ("forwarding", "1"),
+                        ("accept_untracked_na", "1"),
+                    )
+                    for key, value in v6:
+                        path = f"net/ipv6/conf/{dev.bridge}/{key}"
+                        add(f"ip netns exec {hns} sysctl -qw {path}={value}", _sysctl, hns, path, value)
             up(hns, cfg.name)
             up(hns, dev.bridge)
 
@@ -319,6 +332,12 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
         up(hns, gif)
         add(_ip(gns, f"link set {UPLINK} address {guest.mac}"), _set_mac, gns, UPLINK, guest.mac)
         v6 = guest.ip_version == 6
+        if v6 and evpn:
+            # The bridges forward IPv6 in evpn mode (to take advertisements): a router
+            # solicitation would teach them the guest's link-local address, which zebra would
+            # advertise and the simulated guest does not have. There is no router to solicit.
+            key = f"net/ipv6/conf/{UPLINK}/router_solicitations"
+            add(f"ip netns exec {gns} sysctl -qw {key}=0", _sysctl, gns, key, "0")
         if v6:
             enable_ipv6(gns)
         add(_ip(gns, f"addr add {guest.ip} dev {UPLINK}" + (" nodad" if v6 else "")),

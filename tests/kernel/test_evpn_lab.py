@@ -353,3 +353,27 @@ def test_demo_and_run_in_evpn_mode_on_the_kernel(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert "4 steps, 3 expectations, 0 failed" in out
     assert "found: 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.3 self extern_learn" in out
+
+
+@pytest.mark.kernel
+def test_evpn_lab_with_ipv6_guests() -> None:
+    """IPv6 guests: the bridges learn their addresses from unsolicited neighbour advertisements,
+    zebra advertises them, and ND is answered from the entries it installs elsewhere."""
+    need_frr()
+    hosts = tuple(Host(f"host{i}", f"198.51.100.{i}", (VxlanDevice(10),)) for i in (1, 2, 3))
+    guests = (
+        GuestSpec("guest1", "host1", 10, "02:00:00:00:00:01", "2001:db8:1::1/64"),
+        GuestSpec("guest2", "host2", 10, "02:00:00:00:00:02", "2001:db8:1::2/64"),
+    )
+    topo = Topology(Underlay("198.51.100.0/24"), hosts, guests, FdbMode.EVPN)
+
+    async def main() -> None:
+        async with open_lab(topo) as lab:
+            assert kernel_tables(lab) == implied_tables(topo)
+            assert (await lab.guest("guest1").ping("2001:db8:1::2", timeout=2.0)).received == 1
+            await lab.move_guest("guest2", "host3")
+            await lab.evpn_settled()
+            assert kernel_tables(lab) == implied_tables(topo.with_guest_on("guest2", "host3"))
+            assert (await lab.guest("guest1").ping("2001:db8:1::2", timeout=2.0)).received == 1
+
+    trio.run(main)
