@@ -310,13 +310,13 @@ def plan(topology: Topology, prefix: str) -> tuple[list[Step], LabNames]:
                     # The same for IPv6 guests' unsolicited neighbour advertisements, on a bridge
                     # with IPv6 but no address of its own (nothing to announce over the overlay);
                     # Linux takes untracked advertisements on a forwarding interface only (RFC 9131).
-                    v6 = (
+                    nd = (
                         ("addr_gen_mode", "1"),
                         ("disable_ipv6", "0"),
                         ("forwarding", "1"),
                         ("accept_untracked_na", "1"),
                     )
-                    for key, value in v6:
+                    for key, value in nd:
                         path = f"net/ipv6/conf/{dev.bridge}/{key}"
                         add(f"ip netns exec {hns} sysctl -qw {path}={value}", _sysctl, hns, path, value)
             up(hns, cfg.name)
