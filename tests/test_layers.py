@@ -15,8 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "pyvxlan"
 
 # Lower rank = nearer the wire. Folders of one rank are one layer and may use each other: the
-# userspace VTEP's guests and bridge are the simulator's.
-RANK = {"wire": 0, "core": 1, "lab": 2, "sim": 3, "kernel": 3, "udp": 3, "evpn": 4, "conform": 5, "cli": 5}
+# userspace VTEP's guests and bridge are the simulator's. EVPN is a control plane beside the lab's
+# controller policy (it needs only the codecs and the core), so the drivers run it: the simulator's
+# evpn mode, the kernel lab's bridge feeding the agent.
+RANK = {"wire": 0, "core": 1, "lab": 2, "evpn": 2, "sim": 3, "kernel": 3, "udp": 3, "conform": 5, "cli": 5}
 TOOLS = 5  # the command line and the oracle sit outermost: they may use the entry points too
 
 

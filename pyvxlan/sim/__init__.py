@@ -21,6 +21,7 @@ import trio.testing
 from pyvxlan.lab.topology import LinkProfile
 from pyvxlan.sim.bridge import Bridge, BridgeEntry
 from pyvxlan.sim.device import SimVtep
+from pyvxlan.sim.evpn import Convergence, RrTimings
 from pyvxlan.sim.guest import SimGuest, UdpSocket
 from pyvxlan.sim.lab import KEPT_EVENTS, SimLab, open_lab
 from pyvxlan.sim.ledger import Ledger
@@ -30,12 +31,14 @@ from pyvxlan.sim.one_vtep import open_vtep
 __all__ = [
     "Bridge",
     "BridgeEntry",
+    "Convergence",
     "KEPT_EVENTS",
     "EventKind",
     "LabEvent",
     "LabStats",
     "Ledger",
     "LinkProfile",
+    "RrTimings",
     "SimGuest",
     "SimLab",
     "SimVtep",
