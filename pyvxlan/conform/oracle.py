@@ -46,6 +46,7 @@ from pyvxlan.errors import (
     FdbEntryNotFound,
     FdbFull,
     FdbOperationNotSupported,
+    NeighbourError,
     PrivilegeError,
 )
 from pyvxlan.kernel.netns import socket_in
@@ -117,6 +118,8 @@ def outcome_of(exc: BaseException | None) -> str:
         (FdbEntryExists, "EEXIST"),
         (FdbFull, "ENOSPC"),
         (FdbEntryNotFound, "ENOENT"),
+        # The neighbour table's one refusal: deleting an entry it has not (Linux: ENOENT).
+        (NeighbourError, "ENOENT"),
         (FdbOperationNotSupported, "EOPNOTSUPP"),
         (ConfigError, "refused"),
     ):
