@@ -255,6 +255,16 @@ async def _kernel_demo(topology: Topology, args: argparse.Namespace, say: Callab
             lab.capture(args.pcap)
         # The kernel backend's updated/used are in trio's clock (pyvxlan.kernel.KernelVtep.fdb).
         await run_demo(lab, topology, report, say, trio.current_time)
+        move = move_target(topology)
+        if topology.mode is FdbMode.EVPN and move is not None:
+            # The same move as the simulated demo's, FRR following it in real time.
+            guest, host = move
+            say(f"{guest} moves to {host} (its MAC's new route carries a higher mobility sequence)")
+            start = trio.current_time()
+            await lab.move_guest(guest, host)
+            await lab.evpn_settled()
+            say(f"  every VTEP's tables right again after {(trio.current_time() - start) * 1000:.3f} ms (FRR)")
+            await read_fdbs(lab, topology, report, trio.current_time)
     return report
 
 

@@ -347,6 +347,10 @@ def test_demo_and_run_in_evpn_mode_on_the_kernel(tmp_path: Path, capsys: pytest.
     assert "3 packets transmitted, 3 received, 0% packet loss" in out
     assert "  02:00:00:00:00:01 dev vxlan10 dst 198.51.100.1 self extern_learn" in out
     assert "  00:00:00:00:00:00 dev vxlan10 dst 198.51.100.1 self permanent" in out
+    # The simulated demo's move: guest2 to host1, which host2's VTEP follows.
+    assert "guest2 moves to host1 (its MAC's new route carries a higher mobility sequence)\n" in out
+    assert "  every VTEP's tables right again after " in out
+    assert "  02:00:00:00:00:02 dev vxlan10 dst 198.51.100.1 self extern_learn" in out
     path = tmp_path / "move.toml"
     path.write_text(SCENARIO)
     assert main(["run", str(path), "--backend", "kernel"]) == 0
