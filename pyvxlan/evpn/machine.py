@@ -283,6 +283,9 @@ class EvpnMachine:
         # What the machine has told the VTEP and the peers, to emit differences only.
         self._fdb: dict[str, tuple[str, bool]] = {}
         self._neigh: dict[str, str] = {}
+        # The same by MAC, so that settling one MAC does not walk every neighbour entry (a VTEP
+        # of 1,000 peers would walk 1,000 per route).
+        self._neigh_ips: dict[str, set[str]] = {}
         self._flood: set[str] = set()
         self._advertised: dict[tuple[object, ...], Advertise] = {}
         self._started = False
@@ -547,17 +550,20 @@ class EvpnMachine:
                     self._fdb[mac] = want
             # Neighbour entries that point at this MAC.
             want_ips = set() if best is None else {ip for key, ip in state.ips.items() if state.paths.get(key) == best}
-            for ip, owner in sorted(self._neigh.items()):
-                if owner == mac and ip not in want_ips:
-                    actions.append(NeighbourClear(ip, mac))
-                    del self._neigh[ip]
+            mine = self._neigh_ips.setdefault(mac, set())
+            for ip in sorted(mine - want_ips):
+                actions.append(NeighbourClear(ip, mac))
+                del self._neigh[ip]
+                mine.discard(ip)
             for ip in sorted(want_ips):
                 holder = self._neigh.get(ip)
                 if holder != mac:
                     if holder is not None:
                         actions.append(NeighbourClear(ip, holder))
+                        self._neigh_ips[holder].discard(ip)
                     actions.append(NeighbourSet(ip, mac))
                     self._neigh[ip] = mac
+                    mine.add(ip)
             # Our own routes for this MAC.
             wanted: dict[tuple[object, ...], Advertise] = {}
             if local:

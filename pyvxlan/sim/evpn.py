@@ -196,7 +196,7 @@ class _Outbox:
 class _Track:
     """A move whose convergence is being measured."""
 
-    __slots__ = ("blackhole", "drops_at", "guest", "index", "moved_at", "stale", "wrong")
+    __slots__ = ("blackhole", "drops_at", "guest", "guests", "index", "moved_at", "peers", "stale", "wrong")
 
     def __init__(self, index: int, guest: GuestSpec, moved_at: float, drops_at: int) -> None:
         self.index = index
@@ -206,6 +206,18 @@ class _Track:
         self.wrong: set[str] = set()  # hosts whose tables differ from the expected ones
         self.stale: set[str] = set()  # hosts that send the guest's frames to the wrong place
         self.blackhole: float | None = None
+        # What the tables of the VNI converge to, worked out once per move (the guests stay put
+        # until the next move, which starts another track): (host, MAC, its address, IP) per
+        # guest of the VNI, and each host of the VNI's address.
+        self.guests: list[tuple[str, str, str, str]] = []
+        self.peers: dict[str, str] = {}
+
+    def expected(self, host: str) -> EvpnTables:
+        return EvpnTables(
+            frozenset((mac, address) for at, mac, address, _ip in self.guests if at != host),
+            frozenset((ip, mac) for at, mac, _address, ip in self.guests if at != host),
+            frozenset(address for name, address in self.peers.items() if name != host),
+        )
 
 
 class SimEvpn:
@@ -431,22 +443,29 @@ class SimEvpn:
             if any(dev.vni == guest.vni for dev in host.devices):
                 track.wrong.add(host.name)
                 track.stale.add(host.name)
+                track.peers[host.name] = host.address
+        for spec in self.topology.guests:
+            if spec.vni == guest.vni:
+                at = self._where(spec.name)
+                track.guests.append((at, spec.mac, track.peers[at], spec.address))
 
     def _check(self, host: str, vni: int) -> None:
         track = self._track
         if track is None or vni != track.guest.vni:
             return
+        vtep = self._device(host, vni).vtep
+        now = self._sched.now
+        dump = vtep.fdb_dump(now=now)
         if host in track.stale:
             guest = track.guest
             at = self._where(guest.name)
-            want = self.topology.host(at).address
-            have = [e.dst for e in self._device(host, vni).vtep.fdb_dump(now=self._sched.now) if e.mac == guest.mac]
+            have = [e.dst for e in dump if e.mac == guest.mac]
             # The new host's bridge delivers the guest's frames locally, whatever its VTEP holds.
-            if at == host or have == [want]:
+            if at == host or have == [track.peers[at]]:
                 track.stale.discard(host)
                 if not track.stale:
-                    track.blackhole = self._sched.now - track.moved_at
-        if host in track.wrong and self.tables(host, vni) == self.expected(host, vni):
+                    track.blackhole = now - track.moved_at
+        if host in track.wrong and tables_of(dump, vtep.neighbours(now=now)) == track.expected(host):
             track.wrong.discard(host)
         if not track.wrong and not track.stale:
             self._record(track, self._sched.now - track.moved_at)
