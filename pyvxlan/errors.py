@@ -20,6 +20,8 @@ __all__ = [
     "LabKeyError",
     "MissingIFlagError",
     "NeighbourError",
+    "NeighbourExists",
+    "NeighbourNotFound",
     "NotVxlanError",
     "PrivilegeError",
     "ReservedBitsError",
@@ -119,8 +121,16 @@ class PrivilegeError(VxlanError, PermissionError):
 class NeighbourError(VxlanError):
     """A neighbour-table (proxy ARP/ND) operation failed: not an FDB error, the two tables differ.
 
-    ``neighbour_delete`` of an address that has no entry raises it, as Linux answers ENOENT.
+    Its two kinds are :class:`NeighbourExists` and :class:`NeighbourNotFound`, Linux's EEXIST and ENOENT.
     """
+
+
+class NeighbourExists(NeighbourError):
+    """``neighbour_add`` of an address that has an entry (Linux: EEXIST, as ``ip neigh add`` says)."""
+
+
+class NeighbourNotFound(NeighbourError):
+    """``neighbour_delete`` of an address that has no entry (Linux: ENOENT)."""
 
 
 class ClockError(VxlanError, ValueError):

@@ -34,7 +34,8 @@ from pyvxlan.errors import (
     FdbEntryNotFound,
     FdbFull,
     FdbOperationNotSupported,
-    NeighbourError,
+    NeighbourExists,
+    NeighbourNotFound,
     VxlanError,
 )
 
@@ -286,13 +287,15 @@ async def _check_neighbours(open_vtep: OpenVtep) -> None:
         if got != want:
             raise _fail("neigh_add adds proxy neighbours", f"neighbours() is {got}, expected {want}")
         await _expect_error(
-            NeighbourError,
+            NeighbourExists,
             vtep.neigh_add("203.0.113.5", "02:00:00:00:00:07"),
-            "neigh_add of an existing address raises NeighbourError",
+            "neigh_add of an existing address raises NeighbourExists (Linux: EEXIST)",
         )
         await vtep.neigh_del("203.0.113.5")
         await _expect_error(
-            NeighbourError, vtep.neigh_del("203.0.113.5"), "neigh_del of a missing address raises NeighbourError"
+            NeighbourNotFound,
+            vtep.neigh_del("203.0.113.5"),
+            "neigh_del of a missing address raises NeighbourNotFound (Linux: ENOENT)",
         )
         got = await vtep.neighbours()
         if got != want[:1]:

@@ -46,7 +46,8 @@ from pyvxlan.errors import (
     FdbEntryNotFound,
     FdbFull,
     FdbOperationNotSupported,
-    NeighbourError,
+    NeighbourExists,
+    NeighbourNotFound,
     PrivilegeError,
 )
 from pyvxlan.kernel.netns import socket_in
@@ -118,8 +119,8 @@ def outcome_of(exc: BaseException | None) -> str:
         (FdbEntryExists, "EEXIST"),
         (FdbFull, "ENOSPC"),
         (FdbEntryNotFound, "ENOENT"),
-        # The neighbour table's one refusal: deleting an entry it has not (Linux: ENOENT).
-        (NeighbourError, "ENOENT"),
+        (NeighbourExists, "EEXIST"),
+        (NeighbourNotFound, "ENOENT"),
         (FdbOperationNotSupported, "EOPNOTSUPP"),
         (ConfigError, "refused"),
     ):

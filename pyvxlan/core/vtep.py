@@ -61,7 +61,7 @@ from pyvxlan.core.events import (
     VtepCounters,
 )
 from pyvxlan.core.fdb import ForwardingDatabase, LearnOutcome, Remote, RemotePool
-from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourError
+from pyvxlan.errors import ClockError, ConfigError, FdbBatchError, FdbError, NeighbourExists, NeighbourNotFound
 from pyvxlan.wire.addr import format_mac, ip_info, parse_mac
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS, ethertype_offset, flow_port
 from pyvxlan.wire.header import FLAG_G, FLAG_I, GBP_A, GBP_D, GBP_ID_MASK, RESERVED0, RESERVED0_GBP
@@ -824,7 +824,7 @@ class Vtep:
         info = ip_info(str(ip), "ip")
         text = format_mac(parse_mac(mac))
         if info.packed in self._neigh:
-            raise NeighbourError(f"neighbour {info.text} already exists")
+            raise NeighbourExists(f"neighbour {info.text} already exists")
         self._neigh[info.packed] = Neighbour(info.text, text)
 
     def neigh_del(self, ip: str, now: float | None = None) -> None:
@@ -832,7 +832,7 @@ class Vtep:
         self._clock(now)
         info = ip_info(str(ip), "ip")
         if self._neigh.pop(info.packed, None) is None:
-            raise NeighbourError(f"neighbour {info.text} does not exist")
+            raise NeighbourNotFound(f"neighbour {info.text} does not exist")
 
     def neighbours(self, now: float | None = None) -> list[Neighbour]:
         """The neighbour entries proxy ARP/ND answers from, in the order they were added."""

@@ -29,7 +29,8 @@ from pyvxlan.errors import (
     FdbEntryNotFound,
     FdbFull,
     FdbOperationNotSupported,
-    NeighbourError,
+    NeighbourExists,
+    NeighbourNotFound,
     PrivilegeError,
     VxlanError,
 )
@@ -564,7 +565,7 @@ class KernelVtep:
             self._sock.transact, [(nlm.RTM_NEWNEIGH, nlm.NLM_F_CREATE | nlm.NLM_F_EXCL, fields)]
         )
         if code == errno.EEXIST:
-            raise NeighbourError(f"neighbour {ip_text(fields['dst'])} already exists")
+            raise NeighbourExists(f"neighbour {ip_text(fields['dst'])} already exists")
         if code:
             raise self._refused(code, message, f"neigh add {ip_text(fields['dst'])}")
 
@@ -574,7 +575,7 @@ class KernelVtep:
         fields = self._neigh_fields(ip, None)
         ((code, message),) = await _run(self._sock.transact, [(nlm.RTM_DELNEIGH, 0, fields)])
         if code == errno.ENOENT:
-            raise NeighbourError(f"neighbour {ip_text(fields['dst'])} does not exist")
+            raise NeighbourNotFound(f"neighbour {ip_text(fields['dst'])} does not exist")
         if code:
             raise self._refused(code, message, f"neigh del {ip_text(fields['dst'])}")
 

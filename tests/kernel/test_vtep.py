@@ -26,6 +26,8 @@ from pyvxlan import (
     FdbState,
     L2Miss,
     NeighbourError,
+    NeighbourExists,
+    NeighbourNotFound,
     PrivilegeError,
     Vtep,
     VtepConfig,
@@ -291,7 +293,7 @@ def test_netlink_errnos_become_the_simulated_vteps_exceptions(netns: str) -> Non
                 FdbOperationNotSupported,
                 "cannot replace non-unicast fdb entry 00:00:00:00:00:00",
             ),
-            (vtep.neigh_del("203.0.113.9"), NeighbourError, "neighbour 203.0.113.9 does not exist"),
+            (vtep.neigh_del("203.0.113.9"), NeighbourNotFound, "neighbour 203.0.113.9 does not exist"),
         ]
         for action, kind, message in cases:
             with pytest.raises(kind) as exc:
@@ -301,7 +303,7 @@ def test_netlink_errnos_become_the_simulated_vteps_exceptions(netns: str) -> Non
         await vtep.neigh_add("203.0.113.9", "02:00:00:00:00:09")
         with pytest.raises(NeighbourError) as exc2:  # the neighbour table's error, not the FDB's
             await vtep.neigh_add("203.0.113.9", "02:00:00:00:00:08")
-        assert (type(exc2.value), str(exc2.value)) == (NeighbourError, "neighbour 203.0.113.9 already exists")
+        assert (type(exc2.value), str(exc2.value)) == (NeighbourExists, "neighbour 203.0.113.9 already exists")
 
     run(netns, body, VtepConfig(vni=7, local="198.51.100.1", remote="198.51.100.2"))
 
