@@ -13,7 +13,8 @@ installed (``extern_learn``, zebra's or the agent's own remote MACs) and the por
 from __future__ import annotations
 
 import errno
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import trio
@@ -30,30 +31,29 @@ __all__ = ["BridgeMacs", "watch_bridge"]
 class BridgeMacs:
     """An async iterator over one bridge's local MAC events (see :func:`watch_bridge`).
 
-    ``macs`` is every local MAC known now, with its port's name.
+    ``port_of(ifindex)`` names a watched port of the bridge (``None``: an interface that is not
+    one); it is asked once per interface. ``macs`` is every local MAC known now, with its port.
     """
 
-    def __init__(self, rtnl: nl.Rtnl, sock: nl.NeighSocket, bridge: str, exclude: Iterable[str]) -> None:
-        self._rtnl = rtnl
-        self._sock = sock
+    def __init__(self, bridge: str, port_of: Callable[[int], str | None], sock: nl.NeighSocket | None) -> None:
         self.bridge = bridge
-        self._bridge_index = rtnl.link(bridge).index
-        self._exclude = set(exclude)
+        self._port_of = port_of
+        self._sock = sock
         self._ports: dict[int, str | None] = {}  # ifindex -> port name, None: not one of ours
         self.macs: dict[str, str] = {}
-        self._ready: list[LocalMacEvent] = []
+        self._ready: deque[LocalMacEvent] = deque()
         self.overruns = 0  # times the kernel dropped notifications because we read too slowly
 
     def _port(self, index: int) -> str | None:
         if index not in self._ports:
-            try:
-                link = self._rtnl.link(index=index)
-            except BackendError:  # gone meanwhile: a port that left
-                self._ports[index] = None
-            else:
-                ours = link.master == self._bridge_index and link.name not in self._exclude
-                self._ports[index] = link.name if ours else None
+            self._ports[index] = self._port_of(index)
         return self._ports[index]
+
+    def pending(self) -> list[LocalMacEvent]:
+        """The events :meth:`feed` made that were not read yet, taken."""
+        events = list(self._ready)
+        self._ready.clear()
+        return events
 
     def feed(self, data: bytes | bytearray) -> None:
         """Take notifications (or a dump) from the kernel; what they change becomes events."""
@@ -82,10 +82,13 @@ class BridgeMacs:
         return self
 
     async def __anext__(self) -> LocalMacEvent:
+        sock = self._sock
         while not self._ready:
-            await trio.lowlevel.wait_readable(self._sock.sock)
+            if sock is None:  # fed by hand: ends with what it was given
+                raise StopAsyncIteration
+            await trio.lowlevel.wait_readable(sock.sock)
             try:
-                data = self._sock.recv_events()
+                data = sock.recv_events()
             except BlockingIOError:
                 continue
             except OSError as exc:
@@ -94,7 +97,7 @@ class BridgeMacs:
                     continue
                 raise BackendError(exc.errno or 0, f"read notifications of {self.bridge}", str(exc.strerror)) from None
             self.feed(data)
-        return self._ready.pop(0)
+        return self._ready.popleft()
 
 
 @asynccontextmanager
@@ -109,7 +112,17 @@ async def watch_bridge(
         sock = await trio.to_thread.run_sync(lambda: nl.NeighSocket(netns, groups=nlm.RTNLGRP_NEIGH_MASK))
         try:
             sock.sock.setblocking(False)
-            macs = BridgeMacs(rtnl, sock, bridge, exclude)
+            bridge_index = rtnl.link(bridge).index
+            skip = set(exclude)
+
+            def port_of(index: int) -> str | None:
+                try:
+                    link = rtnl.link(index=index)
+                except BackendError:  # gone meanwhile: a port that left
+                    return None
+                return link.name if link.master == bridge_index and link.name not in skip else None
+
+            macs = BridgeMacs(bridge, port_of, sock)
             # Subscribed before the dump: an entry learned between the two is reported (once).
             dumper = await trio.to_thread.run_sync(nl.NeighSocket, netns)
             try:
