@@ -249,11 +249,13 @@ def load_config(ns: str) -> None:
 
 
 def _alive(pid: int) -> bool:
+    # A daemon is the child of init (it forks away); where init does not reap at once (a
+    # container's), an exited daemon lingers as a zombie, which signal 0 still finds.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat[stat.rindex(")") + 2 :].split(" ", 1)[0] != "Z"
 
 
 def stop_daemons(daemons: Iterable[FrrDaemon]) -> None:
