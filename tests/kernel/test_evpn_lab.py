@@ -28,6 +28,15 @@ def need_frr() -> None:
         pytest.skip("FRR is not installed (python dev.py test installs Debian's frr)")
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie, not reaped yet by init, has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 # --- the configuration: a pure function of the topology ---------------------------------------------
 
 
@@ -241,12 +250,12 @@ def test_evpn_lab_stops_its_daemons_and_removes_their_files() -> None:
             assert sorted((d.ns[len(prefix) + 1 :], d.daemon) for d in daemons) == [
                 (ns, d) for ns in ("host1", "host2", "underlay") for d in ("bgpd", "zebra")
             ]
-            assert all(Path(f"/proc/{d.pid}").exists() for d in daemons)
+            assert all(running(d.pid) for d in daemons)
             assert lab.prefix == prefix
             return daemons
 
     daemons = trio.run(main)
-    assert [d.pid for d in daemons if Path(f"/proc/{d.pid}").exists()] == []
+    assert [d.pid for d in daemons if running(d.pid)] == []
     assert frr.lab_pathspaces(prefix) == []
 
 
@@ -268,7 +277,7 @@ def test_cleanup_stops_the_daemons_a_crashed_lab_left() -> None:
             f"bgpd pid {daemons[1].pid} in {ns}",
             f"namespace {ns}",
         )
-        assert [d.pid for d in daemons if Path(f"/proc/{d.pid}").exists()] == []
+        assert [d.pid for d in daemons if running(d.pid)] == []
         assert frr.lab_pathspaces(prefix) == []
     finally:
         frr.stop_daemons(frr.leftover_daemons(prefix))
