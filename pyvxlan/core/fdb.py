@@ -598,9 +598,28 @@ class ForwardingDatabase:
             raise ClockError(self._now, now)
         if len(mac) != 6 or mac[0] & 1 or mac == ZERO_MAC_BYTES:
             return LearnOutcome.INVALID, src
-        rec = self._records.get(mac)
+        records = self._records
+        rec = records.get(mac)
         if rec is None:
-            return self._learn_new(mac, src, now, interface)
+            # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop). This
+            # branch is written out, as is _create's: a flood makes every device of a large
+            # simulation take it.
+            remotes = self._learned.get(src) if interface is None else None
+            if remotes is None:
+                remotes = self._learned_remotes(src, interface)
+            limit = self._limit
+            if limit and len(records) >= limit:
+                return LearnOutcome.FULL, src  # Linux: ENOSPC; the frame is still delivered
+            rec = _Record(_LEARNED, remotes, now)
+            records[mac] = rec
+            tail = self._tail
+            rec.prev = tail
+            if tail is None:
+                self._head = mac
+            else:
+                records[tail].next = mac
+            self._tail = mac
+            return _OUT_LEARNED, remotes[0].dst
         rd = rec.remotes[0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the
         # datagram's; the interface is only ever set for an IPv6 link-local source.
@@ -619,32 +638,14 @@ class ForwardingDatabase:
             if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
                 self._touch(mac, rec)  # to the end of the ageing order: O(1)
 
-    def _learn_new(self, mac: bytes, src: str, now: float, interface: str | None) -> tuple[LearnOutcome, str]:
-        # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop).
-        via = _snoop_interface(src, interface) if interface is not None else None
-        remotes: tuple[Remote] | None = None if via is not None else self._learned.get(src)
-        if remotes is None:
-            self._check_family(src)
-            if via is not None:
-                # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
-                remotes = (self._pool.remote(ip_info(src, "src").text, None, None, via, self._config),)
-            else:
-                remotes = self._pool.learned(src, self._config, self._learned)
-        records = self._records
-        limit = self._limit
-        if limit and len(records) >= limit:
-            return LearnOutcome.FULL, src  # Linux: ENOSPC; the frame is still delivered
-        # _create and _link written out: a flood makes every device of a large simulation do this.
-        rec = _Record(_LEARNED, remotes, now)
-        records[mac] = rec
-        tail = self._tail
-        rec.prev = tail
-        if tail is None:
-            self._head = mac
-        else:
-            records[tail].next = mac
-        self._tail = mac
-        return _OUT_LEARNED, remotes[0].dst
+    def _learned_remotes(self, src: str, interface: str | None) -> tuple[Remote]:
+        """The remotes of an entry learned from ``src`` that came in on ``interface``."""
+        self._check_family(src)
+        via = _snoop_interface(src, interface)
+        if via is not None:
+            # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
+            return (self._pool.remote(ip_info(src, "src").text, None, None, via, self._config),)
+        return self._pool.learned(src, self._config, self._learned)
 
     def _snoop_moved(  # noqa: PLR0917 - learn's fields
         self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None, now: float
