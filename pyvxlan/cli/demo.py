@@ -199,6 +199,12 @@ def _describe(topology: Topology, say: Callable[[str], None]) -> None:
             for op in ops:
                 if op.host == host.name and op.vni == dev.vni:
                     say(f"  {op.command(dev.name)}")
+            if mode is FdbMode.EVPN:
+                from pyvxlan.sim.evpn import evpn_config
+
+                cfg = evpn_config(topology, host.name, dev.vni)
+                targets = " ".join(str(t).removeprefix("RT:") for t in cfg.export_targets or ())
+                say(f"  vni {dev.vni}: rd {cfg.route_distinguisher} route-target {targets} (FRR's auto derivation)")
 
 
 async def _sim_demo(topology: Topology, args: argparse.Namespace, say: Callable[[str], None], clock: Any) -> DemoReport:
