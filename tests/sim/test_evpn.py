@@ -291,3 +291,34 @@ def test_run_a_scenario_in_evpn_mode(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "converged in 0.075 s (blackhole 0.075 s, 0 frames dropped; expected within 0.1 s)" in out
+
+
+def test_demo_prints_the_move_and_its_convergence(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--mode", "evpn", "--hosts", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "  vni 10: rd 198.51.100.3:1 route-target 65000:10 (FRR's auto derivation)\n" in out
+    assert (
+        "guest3 moves to host1 (its MAC's new route carries a higher mobility sequence)\n"
+        "  every VTEP's tables right again after 75.000 ms (blackhole 75.000 ms, 0 frames dropped)\n"
+        "host1: bridge fdb show dev vxlan10\n"
+    ) in out
+    assert "  02:00:00:00:00:03 dev vxlan10 dst 198.51.100.1 self extern_learn\n" in out  # host2 follows
+
+
+def test_expect_converged_fails_when_too_slow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "slow.toml"
+    path.write_text(SCENARIO.replace("within = 0.1", "within = 0.05"))
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL   3. expect-converged within=0.05: not converged after 0.05 s (0 frames dropped)\n" in out
+    # The next ping's first request still goes to the guest's old host.
+    assert "FAIL   4. ping from=a to=b expect=all: 3 sent, 2 received" in out
+
+
+def test_expect_converged_needs_evpn_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "controller.toml"
+    path.write_text(SCENARIO.replace('mode = "evpn"', 'mode = "controller"'))
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"pyvxlan: error: {path}: step 3.action: expect-converged needs mode = \"evpn\", not 'controller'\n"
+    )
