@@ -71,6 +71,8 @@ class SimLab:
             raise ConfigError(
                 "keep_events", f"must be True (all), False (none) or a number of events >= 0, got {keep_events!r}"
             )
+        if rr is not None and topology.mode is not FdbMode.EVPN:
+            raise ConfigError("rr", f"route reflector delays are for mode evpn, not {topology.mode.value}")
         self.topology = topology
         self.controller = controller
         on_miss = topology.mode is FdbMode.CONTROLLER and controller == "on-miss"

@@ -322,3 +322,12 @@ def test_expect_converged_needs_evpn_mode(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().err == (
         f"pyvxlan: error: {path}: step 3.action: expect-converged needs mode = \"evpn\", not 'controller'\n"
     )
+
+
+def test_reflector_delays_need_evpn_mode() -> None:
+    async def main_() -> None:
+        async with open_lab(classic_demo(2, FdbMode.UNICAST), rr=RrTimings()):
+            pass
+
+    with pytest.raises(ConfigError, match=r"^rr: route reflector delays are for mode evpn, not unicast$"):
+        run(main_)
