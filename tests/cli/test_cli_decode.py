@@ -585,6 +585,7 @@ def test_malformed_lines_are_written_in_batches(as_json: bool) -> None:
     assert "".join(writes) == line * 10
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_on_a_file_of_malformed_records(tmp_path: Path) -> None:
     """Issue 10.7: decoding 150,000 zero-length records raises the process's peak memory by a
     batch or two, not by the 41 MB of lines the old code held (measured in a fresh interpreter)."""
