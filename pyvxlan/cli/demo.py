@@ -20,7 +20,7 @@ from typing import Any
 
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.lab import Lab, PingResult
-from pyvxlan.lab.controller import initial_ops
+from pyvxlan.lab.controller import FloodOp, initial_ops
 from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
 from pyvxlan.lab.topology import FdbMode, Topology, classic_demo
 
@@ -198,7 +198,8 @@ def _describe(topology: Topology, say: Callable[[str], None]) -> None:
                 say(f"  {guest.name}: {guest.mac} {guest.ip}, a veth port of {dev.bridge}")
             for op in ops:
                 if op.host == host.name and op.vni == dev.vni:
-                    say(f"  {op.command(dev.name)}")
+                    for line in op.commands(dev.name) if isinstance(op, FloodOp) else [op.command(dev.name)]:
+                        say(f"  {line}")
             if mode is FdbMode.EVPN:
                 from pyvxlan.sim.evpn import evpn_config
 

@@ -25,7 +25,7 @@ from pyvxlan.kernel import frr
 from pyvxlan.kernel.cleanup import check_prefix
 from pyvxlan.kernel.extra import HAVE_NETLINK
 from pyvxlan.kernel.messages import refusal
-from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, initial_ops
+from pyvxlan.lab.controller import FdbOp, FloodOp, NeighbourOp, OpKind, initial_ops
 from pyvxlan.lab.iproute2 import UPLINK, device_config, link_add_command
 from pyvxlan.lab.topology import FdbMode, Topology
 from pyvxlan.wire.addr import ip_info, parse_mac
@@ -369,6 +369,9 @@ def _fdb_steps(topology: Topology, n: LabNames) -> Iterator[Step]:
         name = topology.host(op.host).device(op.vni).name
         if isinstance(op, NeighbourOp):
             yield Step(op.command(name, netns=hns), _ip_neigh, hns, name, op.ip, op.mac)
+        elif isinstance(op, FloodOp):
+            for append in op.appends():
+                yield Step(append.command(name, netns=hns), _fdb, hns, name, append)
         else:
             yield Step(op.command(name, netns=hns), _fdb, hns, name, op)
 

@@ -2,20 +2,20 @@
 
 One policy for every lab: the simulator, the kernel lab and the commands ``pyvxlan demo`` prints
 all carry out the operations this module yields, so they program the same entries in the same
-order. Operations are values (:class:`FdbOp`, :class:`NeighbourOp`); a driver turns each into a
-``VtepControl`` call or a netlink request, and :meth:`FdbOp.command` into the ``bridge``/``ip``
-line a reader would type.
+order. Operations are values (:class:`FdbOp`, :class:`NeighbourOp`, :class:`FloodOp`); a driver
+turns each into a ``VtepControl`` call or a netlink request, and its ``command`` (``commands``)
+into the ``bridge``/``ip`` line(s) a reader would type.
 
 - ``MULTICAST`` (flood-and-learn): nothing; the group does the flooding and learning the rest.
 - ``UNICAST`` (head-end replication): on every device, one all-zeros entry per peer VTEP of its
-  VNI (``bridge fdb append 00:00:00:00:00:00 dst PEER``).
+  VNI (``bridge fdb append 00:00:00:00:00:00 dst PEER``), as one :class:`FloodOp` per device.
 - ``CONTROLLER`` (Docker's overlay driver, an EVPN control plane): when a guest attaches, every
   other VTEP of its VNI gets a static entry (the guest's MAC behind its host) and a neighbour entry
   (its IP to its MAC) for proxy ARP/ND; :func:`attach_ops` with ``old`` says what a move changes.
 
 >>> from pyvxlan.lab.topology import FdbMode, classic_demo
->>> [op.command("vxlan10") for op in initial_ops(classic_demo(3, FdbMode.UNICAST)) if op.host == "host1"]
-['bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 198.51.100.2', 'bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 198.51.100.3']
+>>> [op.commands("vxlan10") for op in initial_ops(classic_demo(3, FdbMode.UNICAST)) if op.host == "host1"]
+[['bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 198.51.100.2', 'bridge fdb append 00:00:00:00:00:00 dev vxlan10 dst 198.51.100.3']]
 >>> [op.command("vxlan10") for op in initial_ops(classic_demo(2, FdbMode.CONTROLLER)) if op.host == "host1"]
 ['bridge fdb add 02:00:00:00:00:02 dev vxlan10 dst 198.51.100.2', 'ip neigh add 203.0.113.2 lladdr 02:00:00:00:00:02 dev vxlan10 nud permanent']
 """
@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyvxlan.core.control import VtepControl
-from pyvxlan.lab.topology import FdbMode, GuestSpec, Topology
+from pyvxlan.core.entries import FdbEntry
+from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology
 from pyvxlan.wire.addr import ZERO_MAC
 
-__all__ = ["FdbOp", "NeighbourOp", "Op", "OpKind", "apply_op", "attach_ops", "initial_ops", "peer_ops"]
+__all__ = ["FdbOp", "FloodOp", "NeighbourOp", "Op", "OpKind", "apply_op", "attach_ops", "initial_ops", "peer_ops"]
 
 
 class OpKind(enum.Enum):
@@ -83,19 +84,47 @@ class NeighbourOp:
         return f"{tool} neigh {self.kind.value} {self.ip} lladdr {self.mac} dev {device} nud permanent"
 
 
-#: One operation of either kind.
-Op = FdbOp | NeighbourOp
+@dataclass(frozen=True, slots=True)
+class FloodOp:
+    """A head-end replication list: ``bridge fdb append 00:00:00:00:00:00 dev DEV dst DST`` on
+    ``host``'s device for ``vni``, once for each of ``dsts`` in order (:meth:`appends`).
+
+    One value per device rather than one :class:`FdbOp` per peer: a lab of N hosts lists N x (N - 1)
+    destinations, and a driver hands each list over in one call (``fdb_append_many``).
+    """
+
+    host: str
+    vni: int
+    dsts: tuple[str, ...]
+
+    def appends(self) -> list[FdbOp]:
+        """The same as one :attr:`OpKind.APPEND` :class:`FdbOp` per destination, in order."""
+        return [FdbOp(self.host, self.vni, ZERO_MAC, dst, OpKind.APPEND) for dst in self.dsts]
+
+    def commands(self, device: str, *, netns: str | None = None) -> list[str]:
+        """The ``bridge`` commands, one per destination, on ``device`` (in ``netns`` when given)."""
+        return [op.command(device, netns=netns) for op in self.appends()]
+
+
+#: One operation of any kind.
+Op = FdbOp | NeighbourOp | FloodOp
 
 
 def initial_ops(topology: Topology) -> Iterator[Op]:
     """What the topology's mode programs once every device is up, in order: head-end replication
-    lists host by host (each in :meth:`~pyvxlan.lab.topology.Topology.peers` order), or the
-    controller's entries guest by guest (as each attaches, :func:`attach_ops`)."""
+    lists host by host (each :meth:`~pyvxlan.lab.topology.Topology.peers`), or the controller's
+    entries guest by guest (as each attaches, :func:`attach_ops`)."""
     if topology.mode is FdbMode.UNICAST:
+        # Every VNI's hosts found once: Topology.peers per device would walk every host's devices
+        # for each of N devices (N x N ``any`` calls, most of a second at N = 1,000).
+        members: dict[int, list[Host]] = {}
+        for host in topology.hosts:
+            for vni in dict.fromkeys(dev.vni for dev in host.devices):
+                members.setdefault(vni, []).append(host)
         for host in topology.hosts:
             for dev in host.devices:
-                for peer in topology.peers(host.name, dev.vni):
-                    yield FdbOp(host.name, dev.vni, ZERO_MAC, peer, OpKind.APPEND)
+                dsts = tuple(h.address for h in members[dev.vni] if h.name != host.name)
+                yield FloodOp(host.name, dev.vni, dsts)
     elif topology.mode is FdbMode.CONTROLLER:
         for guest in topology.guests:
             yield from attach_ops(topology, guest, guest.host)
@@ -111,7 +140,9 @@ def peer_ops(topology: Topology, guest: GuestSpec, host: str, where: str) -> tup
     )
 
 
-def attach_ops(topology: Topology, guest: GuestSpec, host: str, old: str | None = None) -> Iterator[Op]:
+def attach_ops(
+    topology: Topology, guest: GuestSpec, host: str, old: str | None = None
+) -> Iterator[FdbOp | NeighbourOp]:
     """What a controller programs when ``guest`` attaches to ``host`` (Docker's peerAdd on every
     other VTEP of its VNI), host by host.
 
@@ -146,8 +177,10 @@ def attach_ops(topology: Topology, guest: GuestSpec, host: str, old: str | None 
 async def apply_op(vtep: VtepControl, op: Op) -> None:
     """Carry out ``op`` on ``vtep`` (the device of ``op.host`` and ``op.vni``) through the
     :class:`~pyvxlan.VtepControl` both labs implement. A :attr:`OpKind.DELETE` of an entry that
-    is not there does nothing."""
-    if isinstance(op, NeighbourOp):
+    is not there does nothing. A :class:`FloodOp` goes as one ``fdb_append_many`` call."""
+    if isinstance(op, FloodOp):
+        await vtep.fdb_append_many([FdbEntry(ZERO_MAC, dst) for dst in op.dsts])
+    elif isinstance(op, NeighbourOp):
         if op.kind is OpKind.DELETE:
             if any(n.ip == op.ip for n in await vtep.neighbours()):
                 await vtep.neigh_del(op.ip)

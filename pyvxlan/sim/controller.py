@@ -20,10 +20,11 @@ import trio
 
 from pyvxlan.core.entries import FdbEntry
 from pyvxlan.core.events import L2Miss, L3Miss
-from pyvxlan.lab.controller import FdbOp, NeighbourOp, Op, OpKind, apply_op, attach_ops, initial_ops, peer_ops
+from pyvxlan.lab.controller import FdbOp, FloodOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops, peer_ops
 from pyvxlan.lab.topology import GuestSpec, Topology
 from pyvxlan.sim.device import SimDevice
 from pyvxlan.sim.scheduler import Scheduler
+from pyvxlan.wire.addr import ZERO_MAC
 
 __all__ = ["SimController"]
 
@@ -57,31 +58,21 @@ class SimController:
         """What the mode programs once every device is up (nothing for the on-miss controller)."""
         if self.on_miss:
             return
-        # Head-end replication: a run of appends to one device goes as one batch, each peer's
-        # entry one checked value shared by every device (N x N appends in a lab of N hosts).
+        # Head-end replication: each peer's entry one checked value shared by every device (a lab
+        # of N hosts lists N x (N - 1) destinations), each device's list one batch.
         shared: dict[str, FdbEntry] = {}
-        batch: list[FdbEntry] = []
-        batch_dev: SimDevice | None = None
-        host, vni = "", -1
         for op in initial_ops(self.topology):
-            if type(op) is FdbOp and op.kind is OpKind.APPEND and op.dst is not None:
-                if op.host != host or op.vni != vni:
-                    if batch_dev is not None:
-                        await batch_dev.control.fdb_append_many(batch)
-                        batch = []
-                    host, vni = op.host, op.vni
-                    batch_dev = self._device(host, vni)
-                entry = shared.get(op.dst)
-                if entry is None:
-                    entry = shared[op.dst] = FdbEntry(op.mac, op.dst)
-                batch.append(entry)
-                continue
-            if batch_dev is not None:
-                await batch_dev.control.fdb_append_many(batch)
-                batch, batch_dev, host, vni = [], None, "", -1
-            await apply_op(self._device(op.host, op.vni).control, op)
-        if batch_dev is not None:
-            await batch_dev.control.fdb_append_many(batch)
+            control = self._device(op.host, op.vni).control
+            if type(op) is FloodOp:
+                batch: list[FdbEntry] = []
+                for dst in op.dsts:
+                    entry = shared.get(dst)
+                    if entry is None:
+                        entry = shared[dst] = FdbEntry(ZERO_MAC, dst)
+                    batch.append(entry)
+                await control.fdb_append_many(batch)
+            else:
+                await apply_op(control, op)
 
     async def attach(self, guest: GuestSpec, host: str, old: str | None) -> None:
         """Reprogram the VTEPs after ``guest`` moved from ``old`` to ``host``."""
@@ -119,7 +110,7 @@ class SimController:
                         await apply_op(dev.control, op)
 
     @staticmethod
-    async def _has(dev: SimDevice, op: Op) -> bool:
+    async def _has(dev: SimDevice, op: FdbOp | NeighbourOp) -> bool:
         if isinstance(op, NeighbourOp):
             return any(n.ip == op.ip for n in await dev.control.neighbours())
         return bool(dev.vtep.fdb.get(op.mac))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyvxlan.lab.controller import FdbOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops, peer_ops
+from pyvxlan.lab.controller import FdbOp, FloodOp, NeighbourOp, OpKind, apply_op, attach_ops, initial_ops, peer_ops
 from pyvxlan.lab.topology import FdbMode, GuestSpec, Host, Topology, Underlay, VxlanDevice, classic_demo
 
 Z = "00:00:00:00:00:00"
@@ -12,15 +12,30 @@ def test_multicast_programs_nothing() -> None:
     assert list(initial_ops(classic_demo(3))) == []
 
 
-def test_unicast_is_one_append_per_peer_host_by_host() -> None:
-    assert list(initial_ops(classic_demo(3, FdbMode.UNICAST))) == [
-        FdbOp("host1", 10, Z, "198.51.100.2", OpKind.APPEND),
-        FdbOp("host1", 10, Z, "198.51.100.3", OpKind.APPEND),
+def test_unicast_is_one_flood_list_per_device_host_by_host() -> None:
+    ops = list(initial_ops(classic_demo(3, FdbMode.UNICAST)))
+    assert ops == [
+        FloodOp("host1", 10, ("198.51.100.2", "198.51.100.3")),
+        FloodOp("host2", 10, ("198.51.100.1", "198.51.100.3")),
+        FloodOp("host3", 10, ("198.51.100.1", "198.51.100.2")),
+    ]
+    flood = [op for op in ops if isinstance(op, FloodOp)]
+    assert flood[1].appends() == [
         FdbOp("host2", 10, Z, "198.51.100.1", OpKind.APPEND),
         FdbOp("host2", 10, Z, "198.51.100.3", OpKind.APPEND),
-        FdbOp("host3", 10, Z, "198.51.100.1", OpKind.APPEND),
-        FdbOp("host3", 10, Z, "198.51.100.2", OpKind.APPEND),
     ]
+    assert flood[2].commands("vx", netns="ns3") == [
+        "bridge -n ns3 fdb append 00:00:00:00:00:00 dev vx dst 198.51.100.1",
+        "bridge -n ns3 fdb append 00:00:00:00:00:00 dev vx dst 198.51.100.2",
+    ]
+    assert FloodOp("host1", 10, ()).commands("vx") == []
+
+
+def test_a_flood_list_is_the_topologys_peers() -> None:
+    topo = _two_vnis().with_mode(FdbMode.UNICAST)
+    ops = [op for op in initial_ops(topo) if isinstance(op, FloodOp)]
+    assert [(op.host, op.vni) for op in ops] == [("a", 10), ("a", 20), ("b", 10), ("c", 20)]
+    assert [op.dsts for op in ops] == [tuple(topo.peers(op.host, op.vni)) for op in ops]
 
 
 def _two_vnis() -> Topology:
@@ -49,11 +64,11 @@ def test_controller_programs_only_other_vteps_of_the_guests_vni() -> None:
     ]
     # Unicast on the same devices: per-VNI peers only.
     unicast = list(initial_ops(_two_vnis().with_mode(FdbMode.UNICAST)))
-    assert [(op.host, op.vni, op.dst) for op in unicast if isinstance(op, FdbOp)] == [
-        ("a", 10, "198.51.100.2"),
-        ("a", 20, "198.51.100.3"),
-        ("b", 10, "198.51.100.1"),
-        ("c", 20, "198.51.100.1"),
+    assert unicast == [
+        FloodOp("a", 10, ("198.51.100.2",)),
+        FloodOp("a", 20, ("198.51.100.3",)),
+        FloodOp("b", 10, ("198.51.100.1",)),
+        FloodOp("c", 20, ("198.51.100.1",)),
     ]
 
 
@@ -107,5 +122,12 @@ def test_apply_op_carries_a_move_out_on_a_vtep_control() -> None:
                 assert (fdb, neigh) == (([], []) if name == new else ([(g1.mac, here)], [(g1.address, g1.mac)]))
         await apply_op(controls["host3"], FdbOp("host3", 10, Z, "198.51.100.1", OpKind.APPEND))
         assert [e.dst for e in await controls["host3"].fdb() if e.mac == Z] == ["198.51.100.1"]
+        # A flood list goes as one batch, appended in order after what is there.
+        await apply_op(controls["host3"], FloodOp("host3", 10, ("198.51.100.4", "198.51.100.2")))
+        assert [e.dst for e in await controls["host3"].fdb() if e.mac == Z] == [
+            "198.51.100.1",
+            "198.51.100.4",
+            "198.51.100.2",
+        ]
 
     trio.run(main)
