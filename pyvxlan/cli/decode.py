@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from pyvxlan.cli import UsageError
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
@@ -66,6 +66,10 @@ from pyvxlan.wire.header import (
 )
 from pyvxlan.wire.pcap import PcapStats, frame_of, raw_records
 
+if TYPE_CHECKING:  # pyvxlan.evpn is imported at run time only once BGP is seen (see below)
+    from pyvxlan.evpn.codec import Message
+    from pyvxlan.evpn.stream import Flow, Item
+
 __all__ = [
     "ChecksumStatus",
     "DecodeOptions",
@@ -73,6 +77,8 @@ __all__ = [
     "OuterDetails",
     "Selection",
     "TimeFormat",
+    "bgp_fields",
+    "bgp_text",
     "inner_summary",
     "live_records",
     "open_capture",
@@ -106,6 +112,8 @@ _IN4 = struct.Struct("!BxH2xHxB2x8s").unpack_from
 ARP: Final = 0x0806
 IPV4: Final = ETH_P_IPV4
 IPV6: Final = ETH_P_IPV6
+# The layers whose NotVxlanError means "IP, but not UDP": where TCP, and so BGP, can be.
+_IP_LAYERS: Final = frozenset(("ipv4", "ipv6"))
 
 
 def _tags_text(vlans: Collection[int]) -> str:
@@ -556,6 +564,200 @@ def _hms(sec: int) -> str:
     return f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}."
 
 
+# --- BGP in the underlay -------------------------------------------------------------------
+# TCP to or from port 179 is read only on the path of packets that are not VXLAN, so the VXLAN
+# fast path pays nothing for it; pyvxlan.evpn is imported the first time a non-UDP IP packet
+# shows up (a capture of VXLAN alone never loads it).
+
+_NOTIFICATION_CODES: Final = {
+    1: "message header error",
+    2: "OPEN error",
+    3: "UPDATE error",
+    4: "hold timer expired",
+    5: "FSM error",
+    6: "cease",
+    7: "ROUTE-REFRESH error",
+}
+
+
+def bgp_fields(message: Message) -> list[dict[str, Any]]:
+    """The fields ``pyvxlan decode`` shows of one BGP message (a :data:`pyvxlan.evpn.Message`):
+    one dict per EVPN route of an UPDATE, else one dict. Text lines and JSON lines show these."""
+    from pyvxlan.evpn import codec as c  # loaded only once BGP is seen
+
+    if isinstance(message, c.Open):
+        return [
+            {
+                "message": "OPEN",
+                "version": message.version,
+                "asn": message.asn,
+                "hold_time": message.hold_time,
+                "router_id": message.router_id,
+                "evpn": message.supports(c.AFI_L2VPN, c.SAFI_EVPN),
+            }
+        ]
+    if isinstance(message, c.Keepalive):
+        return [{"message": "KEEPALIVE"}]
+    if isinstance(message, c.Notification):
+        return [
+            {"message": "NOTIFICATION", "code": message.code, "subcode": message.subcode, "data": message.data.hex()}
+        ]
+    if isinstance(message, c.RouteRefresh):
+        return [{"message": "ROUTE-REFRESH", "afi": message.afi, "safi": message.safi, "subtype": message.subtype}]
+    assert isinstance(message, c.Update)
+    reach, unreach = message.reach, message.unreach
+    routes = [(r, False) for r in (reach.routes if reach else ())]
+    routes += [(r, True) for r in (unreach.routes if unreach else ())]
+    if not routes:
+        return [{"message": "UPDATE", "end_of_rib": message.is_end_of_rib}]
+    rts: list[str] = []
+    encap = mobility = router_mac = None
+    for com in message.communities:
+        if isinstance(com, c.RouteTarget):
+            rts.append(f"{com.administrator}:{com.assigned}")
+        elif isinstance(com, c.Encapsulation):
+            encap = com.tunnel_type
+        elif isinstance(com, c.MacMobility):
+            mobility = {"sequence": com.sequence, "sticky": com.sticky}
+        elif isinstance(com, c.RouterMac):
+            router_mac = com.mac
+    pmsi: dict[str, Any] | None = None
+    if message.pmsi is not None:
+        pmsi = {"tunnel_type": 6, "vni": message.pmsi.vni, "endpoint": message.pmsi.tunnel_id}
+    else:
+        for attr in message.attributes:
+            if isinstance(attr, c.RawAttribute) and attr.type_code == 22 and len(attr.data) >= 2:
+                pmsi = {"tunnel_type": attr.data[1], "vni": None, "endpoint": None}
+    path = {
+        "next_hop": reach.next_hop if reach else None,
+        "route_targets": rts,
+        "encapsulation": encap,
+    }
+    out: list[dict[str, Any]] = []
+    for route, withdrawn in routes:
+        common: dict[str, Any] = {"message": "UPDATE", "withdrawn": withdrawn, "route_type": int(route.route_type)}
+        if isinstance(route, c.MacIpRoute):
+            fields = {
+                "rd": str(route.rd),
+                "esi": route.esi.hex(),
+                "ethernet_tag": route.ethernet_tag,
+                "mac": route.mac,
+                "ip": route.ip,
+                "labels": list(route.labels),
+                "vni": route.vni,
+                **path,
+                "mac_mobility": mobility,
+                "router_mac": router_mac,
+            }
+        elif isinstance(route, c.InclusiveMulticastRoute):
+            fields = {
+                "rd": str(route.rd),
+                "ethernet_tag": route.ethernet_tag,
+                "originator": route.originator,
+                **path,
+                "pmsi": pmsi,
+            }
+        elif isinstance(route, c.IpPrefixRoute):
+            fields = {
+                "rd": str(route.rd),
+                "esi": route.esi.hex(),
+                "ethernet_tag": route.ethernet_tag,
+                "prefix": f"{route.prefix}/{route.prefix_len}",
+                "gateway": route.gateway,
+                "vni": route.label,
+                **path,
+                "router_mac": router_mac,
+            }
+        else:
+            fields = {"data": route.data.hex(), **path}
+        out.append(common | fields)
+    return out
+
+
+def bgp_text(fields: dict[str, Any]) -> str:
+    """The text after ``BGP`` of one line of :func:`bgp_fields`.
+
+    >>> bgp_text({"message": "NOTIFICATION", "code": 6, "subcode": 2, "data": ""})
+    'NOTIFICATION code 6 (cease) subcode 2'
+    """
+    kind = fields["message"]
+    if kind == "OPEN":
+        evpn = " l2vpn-evpn" if fields["evpn"] else ""
+        return f"OPEN version {fields['version']} as {fields['asn']} hold {fields['hold_time']} id {fields['router_id']}{evpn}"
+    if kind == "NOTIFICATION":
+        name = _NOTIFICATION_CODES.get(fields["code"])
+        text = f"NOTIFICATION code {fields['code']}{f' ({name})' if name else ''} subcode {fields['subcode']}"
+        return text + (f" data {fields['data']}" if fields["data"] else "")
+    if kind == "ROUTE-REFRESH":
+        return f"ROUTE-REFRESH afi {fields['afi']} safi {fields['safi']}"
+    if kind != "UPDATE" or "route_type" not in fields:
+        if kind == "UPDATE":
+            return "UPDATE End-of-RIB L2VPN EVPN" if fields["end_of_rib"] else "UPDATE without EVPN routes"
+        return str(kind)
+    withdrawn = fields["withdrawn"]
+    parts = ["UPDATE withdraw" if withdrawn else "UPDATE", f"type {fields['route_type']}"]
+    if "rd" in fields:
+        parts.append(f"rd {fields['rd']}")
+    if fields.get("esi", "0" * 20) != "0" * 20:
+        parts.append(f"esi {fields['esi']}")
+    if fields.get("ethernet_tag"):
+        parts.append(f"etag {fields['ethernet_tag']}")
+    for key, name in (("mac", "mac"), ("ip", "ip"), ("originator", "originator"), ("prefix", "prefix")):
+        if fields.get(key) is not None:
+            parts.append(f"{name} {fields[key]}")
+    if "gateway" in fields:
+        parts.append(f"gateway {fields['gateway']}")
+    if "data" in fields:
+        parts.append(f"({len(fields['data']) // 2} bytes)")
+    if not withdrawn:
+        if "labels" in fields:
+            parts.append(f"vni {fields['labels'][0]}")
+            if len(fields["labels"]) > 1:
+                parts.append(f"l3vni {fields['labels'][1]}")
+        elif "vni" in fields:
+            parts.append(f"vni {fields['vni']}")
+    if fields["next_hop"] is not None:
+        parts.append(f"next-hop {fields['next_hop']}")
+    if fields["route_targets"]:
+        parts.append("rt " + ",".join(fields["route_targets"]))
+    if fields["encapsulation"] is not None:
+        parts.append("encap vxlan" if fields["encapsulation"] == 8 else f"encap {fields['encapsulation']}")
+    mobility = fields.get("mac_mobility")
+    if mobility is not None:
+        parts.append(f"mobility seq {mobility['sequence']}{' sticky' if mobility['sticky'] else ''}")
+    if fields.get("router_mac") is not None:
+        parts.append(f"router-mac {fields['router_mac']}")
+    pmsi = fields.get("pmsi")
+    if pmsi is not None:
+        if pmsi["tunnel_type"] == 6:
+            parts.append(f"pmsi ingress-replication vni {pmsi['vni']} endpoint {pmsi['endpoint']}")
+        else:
+            parts.append(f"pmsi tunnel-type {pmsi['tunnel_type']}")
+    return " ".join(parts)
+
+
+def _bgp_selected(select: Selection, flow: Flow, fields: dict[str, Any]) -> bool:
+    """Whether a BGP line matches a selection: VNIs in the route, addresses of the TCP flow or in
+    the route (IP, next hop, originator, gateway, PMSI endpoint), MACs in the route."""
+    if select.vnis:
+        pmsi = fields.get("pmsi") or {}
+        if select.vnis.isdisjoint({*fields.get("labels", ()), fields.get("vni"), pmsi.get("vni")}):
+            return False
+    if select.hosts:
+        texts = {_ip(h) for h in select.hosts}
+        pmsi = fields.get("pmsi") or {}
+        prefix = fields.get("prefix")
+        seen = {_ip(flow.src), _ip(flow.dst), pmsi.get("endpoint"), prefix.split("/")[0] if prefix else None}
+        seen |= {fields.get(k) for k in ("ip", "next_hop", "originator", "gateway")}
+        if texts.isdisjoint(seen):
+            return False
+    if select.macs:
+        macs = {format_mac(m) for m in select.macs}
+        if macs.isdisjoint({fields.get("mac"), fields.get("router_mac")}):
+            return False
+    return True
+
+
 class DecodePrinter:
     """Turns records into lines; keeps the caches and the totals of one run.
 
@@ -574,7 +776,11 @@ class DecodePrinter:
         self.stats = PcapStats()
         self.shown = 0  # lines of packets written (VXLAN, dropped, malformed)
         self.pending: list[str] = []
+        self.bgp_messages = 0  # BGP messages decoded from TCP port 179
         self._out: Callable[[str], Any] | None = None
+        self._bgp: Any = None  # pyvxlan.evpn.stream.BgpStreams, from the first non-UDP IP packet on
+        self._bgp_seen = False  # a TCP segment to or from port 179 was read
+        self._bgp_ts = 0.0  # the time of the last one
         self._configure(options)
 
     def _configure(self, options: DecodeOptions) -> None:
@@ -687,6 +893,78 @@ class DecodePrinter:
         if self._as_json:
             return f'{{"time": {self.time_text(ts)}, {self.outer(d)}, "dropped": {json.dumps(str(exc))}}}\n'
         return f"{self.time_text(ts)} {self.outer(d)}: dropped: {exc}\n"
+
+    def bgp_lines(self, ts: float, buf: bytes, start: int, end: int, room: int | None = None) -> int:
+        """Read the Ethernet frame ``buf[start:end]`` as BGP if it is TCP to or from port 179: the
+        lines of the messages it completes go to :attr:`pending` (at most ``room`` of them).
+        Returns how many lines; 0 also when the frame is not BGP."""
+        if self._bgp is None:
+            from pyvxlan.evpn.stream import BgpStreams  # see the BGP section above
+
+            self._bgp = BgpStreams()
+        from pyvxlan.evpn.stream import tcp_segment  # loaded once, above
+
+        seg = tcp_segment(buf, start, end)
+        if seg is None:
+            return 0
+        self._bgp_seen = True
+        self._bgp_ts = ts
+        items = self._bgp.feed(seg.flow, seg.seq, seg.payload, syn=seg.syn, end=seg.end, length=seg.length)
+        return self._bgp_item_lines(ts, seg.flow, items, room)
+
+    def finish(self) -> None:
+        """The end of the input: what the BGP flows still hold (segments past a gap) is decoded,
+        and what stays incomplete is counted. The lines are written at once."""
+        if self._bgp is None:
+            return
+        room = None if self.options.count is None else self.options.count - self.shown
+        for flow, items in self._bgp.finish().items():
+            n = self._bgp_item_lines(self._bgp_ts, flow, items, room)
+            self.shown += n
+            if room is not None:
+                room -= n
+        self.drain()
+
+    def _bgp_item_lines(self, ts: float, flow: Flow, items: list[Item], room: int | None) -> int:
+        from pyvxlan.evpn.stream import Undecodable, UndecodableKind  # loaded already
+
+        select = None if self.options.selection.empty else self.options.selection
+        stats = self.stats
+        lines = self.pending
+        n = 0
+        for item in items:
+            if isinstance(item, Undecodable):
+                key = f"bgp: {item.kind.value}"
+                stats.reasons[key] = stats.reasons.get(key, 0) + 1
+                stats.examples.setdefault(key, item.reason)
+                if item.kind is not UndecodableKind.MALFORMED or select is not None:
+                    continue
+                if room is None or n < room:
+                    lines.append(self._bgp_line(ts, flow, None, item.reason))
+                    n += 1
+                continue
+            self.bgp_messages += 1
+            for fields in bgp_fields(item):
+                if select is not None and not _bgp_selected(select, flow, fields):
+                    continue
+                if room is None or n < room:
+                    lines.append(self._bgp_line(ts, flow, fields, None))
+                    n += 1
+        return n
+
+    def _bgp_line(self, ts: float, flow: Flow, fields: dict[str, Any] | None, malformed: str | None) -> str:
+        if self._as_json:
+            obj: dict[str, Any] = {
+                "type": "bgp",
+                "src": _ip(flow.src),
+                "dst": _ip(flow.dst),
+                "src_port": flow.sport,
+                "dst_port": flow.dport,
+            }
+            obj |= {"malformed": malformed} if fields is None else fields
+            return f'{{"time": {self.time_text(ts)}, {json.dumps(obj)[1:]}\n'
+        text = f"malformed: {malformed}" if fields is None else bgp_text(fields)
+        return f"{self.time_text(ts)} {_ip_port(flow.src, flow.sport)} > {_ip_port(flow.dst, flow.dport)} BGP {text}\n"
 
     def drain(self) -> None:
         """Write the pending lines now (the input would block: show what has arrived)."""
@@ -834,7 +1112,23 @@ class DecodePrinter:
                     d = decapsulate(frame, ports=ports, gpe_ports=gpe_ports, wire_length=wire)
                 except DecodeError as exc:
                     stats.count_error(exc)
-                    if isinstance(exc, NotVxlanError) or select is not None:
+                    if isinstance(exc, NotVxlanError):
+                        if exc.layer not in _IP_LAYERS:
+                            continue  # not IP, or UDP on another port: not BGP either
+                        # TCP (or another IP protocol): BGP when to or from port 179.
+                        n = self.bgp_lines(
+                            ts, fbuf, fstart, fstart + len(frame), None if count is None else count - shown
+                        )
+                        if not n:
+                            continue
+                        shown += n
+                        if len(lines) >= batch:
+                            out("".join(lines))
+                            lines.clear()
+                        if shown == count:
+                            break
+                        continue
+                    if select is not None:
                         continue  # a selection cannot match what did not decode
                     append(self.malformed_line(ts, exc))
                 else:
@@ -872,6 +1166,8 @@ class DecodePrinter:
         """The last line: how many packets were read, of which kinds (and shown, when selecting)."""
         s = self.stats
         text = f"{s.packets} packets: {s.vxlan} VXLAN, {s.not_vxlan} not VXLAN, {s.malformed} malformed"
+        if self._bgp_seen:
+            text += f", {self.bgp_messages} BGP messages"
         if not self.options.selection.empty or self.options.count is not None:
             text += f", {self.shown} shown"
         return text + "\n"
@@ -886,6 +1182,8 @@ class DecodePrinter:
             "malformed": s.malformed,
             "shown": self.shown,
         }
+        if self._bgp_seen:
+            totals["bgp"] = self.bgp_messages
         return json.dumps({"totals": totals, "reasons": dict(sorted(s.reasons.items()))}) + "\n"
 
 
@@ -1006,6 +1304,7 @@ def run(
         output_failed = False
         try:
             printer.record_lines(records, write)
+            printer.finish()
         except OutputError:
             output_failed = True
             raise
