@@ -43,7 +43,8 @@ def run(script: Path, args: list[str], tree: Path) -> str:
     done = subprocess.run(
         [sys.executable, str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=HERE
     )
-    if done.returncode:
+    # Status 1 with figures and no traceback is a benchmark saying a goal was missed: still figures.
+    if done.returncode and (done.returncode != 1 or "Traceback" in done.stderr or not done.stdout):
         raise SystemExit(f"{script.name} failed against {tree} (status {done.returncode}):\n{done.stderr[-2000:]}")
     return done.stdout
 
