@@ -1,9 +1,10 @@
 """``pyvxlan run FILE --backend both``: a scenario on the simulator and in the kernel lab in step.
 
 After every step the two labs are compared, normalised: each VTEP's FDB (MAC, dst, port, VNI,
-via, state, flags; no timers; ``via eth0``, the kernel lab's underlay, is no via), its neighbours and its counters, the step's ping result (sent and
-received, not round-trip times) and whether its expectation held. The first divergence is
-reported with the step and both sides.
+via, state, flags; no timers; ``via eth0``, the kernel lab's underlay, is no via), the neighbours
+its host answers ARP/ND from (``Lab.neighbours``: in evpn mode the kernel's are on the bridge) and
+its counters, the step's ping result (sent and received, not round-trip times) and whether its
+expectation held. The first divergence is reported with the step and both sides.
 
 The simulator is deterministic, so it runs first (in virtual time) and its state after each step
 is kept; the kernel lab then runs step by step (in real time) and is compared after each one, and
@@ -28,11 +29,11 @@ from typing import Any
 from pyvxlan.lab import Lab
 from pyvxlan.lab.iproute2 import UPLINK
 from pyvxlan.lab.scenario import SIM_ONLY, Scenario, StepResult, check_backend, needs_all_events, run_scenario
-from pyvxlan.lab.topology import Topology
+from pyvxlan.lab.topology import FdbMode, Topology
 
 __all__ = ["SIM_ONLY_DETAIL", "Divergence", "LabState", "lab_state", "run_both"]
 
-SETTLE = 0.05  # seconds on each side's clock after every step, before the comparison
+SETTLE = 0.05  # seconds on each side's clock after every step, before the comparison (evpn: longer)
 _PING = re.compile(r"^(\d+) sent, (\d+) received")
 #: The detail of a simulator-only expectation on the kernel side, where it does nothing.
 SIM_ONLY_DETAIL = "simulator only"
@@ -87,7 +88,8 @@ async def lab_state(lab: Lab, scenario: Scenario, result: StepResult) -> LabStat
                 key=lambda r: tuple("" if v is None else str(v) for v in r),
             )
             fdb.append((host.name, dev.vni, tuple(rows)))
-            neighbours.append((host.name, dev.vni, tuple(sorted((n.ip, n.mac) for n in await vtep.neighbours()))))
+            entries = await lab.neighbours(host.name, dev.vni)
+            neighbours.append((host.name, dev.vni, tuple(sorted((n.ip, n.mac) for n in entries))))
             c = await vtep.counters()
             counters.append((host.name, dev.vni, tuple((f.name, getattr(c, f.name)) for f in dataclasses.fields(c))))
     ping = None
@@ -121,10 +123,12 @@ async def _steps(
     sleep: Callable[[float], Awaitable[None]],
     after: Callable[[StepResult, LabState], bool],
     skip_sim_only: bool = False,
+    settle: float = SETTLE,
 ) -> list[StepResult]:
     """Run ``scenario`` on ``lab`` one step at a time, calling ``after`` with each result and the
-    state; stop when it returns False. With ``skip_sim_only`` a simulator-only expectation does
-    nothing: its result expects nothing (``passed`` is ``None``) and says so."""
+    state (``settle`` seconds after the step); stop when it returns False. With ``skip_sim_only``
+    a simulator-only expectation does nothing: its result expects nothing (``passed`` is ``None``)
+    and says so."""
     results: list[StepResult] = []
     for i, step in enumerate(scenario.steps):
         if skip_sim_only and step.action in SIM_ONLY:
@@ -134,7 +138,7 @@ async def _steps(
             r = dataclasses.replace(r, index=i)
         # Let what the step set in motion land (a moved guest's announcement crosses the
         # simulated underlay in virtual milliseconds, the kernel's in microseconds) before looking.
-        await sleep(SETTLE)
+        await sleep(settle)
         results.append(r)
         if not after(r, await lab_state(lab, scenario, r)):
             break
@@ -157,7 +161,7 @@ def run_both(
     import trio
     import trio.testing
 
-    from pyvxlan.sim import KEPT_EVENTS
+    from pyvxlan.sim import KEPT_EVENTS, RrTimings
     from pyvxlan.sim import open_lab as open_sim_lab
 
     # Every step against both backends before the first one runs (ConfigError naming the step);
@@ -169,6 +173,11 @@ def run_both(
         check_backend(scenario, "kernel", skip_sim_only=True)
         other = open_kernel_lab
 
+    # In evpn mode a move's new route crosses the route reflector before any other VTEP follows
+    # (the simulated one's delays end to end, FRR's in milliseconds): both sides wait for that too.
+    settle = SETTLE
+    if scenario.topology.mode is FdbMode.EVPN:
+        settle = max(SETTLE, 2 * RrTimings().end_to_end)
     sim_states: list[LabState] = []
 
     def keep(r: StepResult, state: LabState) -> bool:
@@ -180,7 +189,7 @@ def run_both(
         # Every event kept when a step filters them by place or text, as ``pyvxlan run`` does.
         kept: bool | int = True if needs_all_events(scenario) else KEPT_EVENTS
         async with open_sim_lab(scenario.topology, seed=seed, keep_events=kept) as lab:
-            return await _steps(lab, scenario, now=lambda: lab.now, sleep=lab.sleep, after=keep)
+            return await _steps(lab, scenario, now=lambda: lab.now, sleep=lab.sleep, after=keep, settle=settle)
 
     sim_results = trio.run(on_sim, clock=trio.testing.MockClock(autojump_threshold=0))
     found: list[Divergence] = []
@@ -207,6 +216,7 @@ def run_both(
                 sleep=trio.sleep,
                 after=check,
                 skip_sim_only=True,
+                settle=settle,
             )
 
     kernel_results = trio.run(on_kernel, clock=other_clock)

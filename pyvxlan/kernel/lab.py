@@ -194,6 +194,14 @@ class KernelLab:
             if m.flags & nlm.NTF_EXT_LEARNED and m.dst is not None and m.lladdr is not None
         ]
 
+    async def neighbours(self, host: str, vni: int) -> list[Neighbour]:
+        """The neighbour entries ``host`` answers ARP/ND from for ``vni``: the vxlan device's (its
+        proxy), or in evpn mode the bridge's (:meth:`bridge_neighbours`: zebra's, answered by the
+        bridge's ARP/ND suppression; the device has no proxy there)."""
+        if self.topology.mode is FdbMode.EVPN:
+            return self.bridge_neighbours(host, vni)
+        return await self.vtep(host, vni).neighbours()
+
     def evpn_tables(self, host: str, vni: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]:
         """What EVPN programmed on ``host``'s device for ``vni``, as read now: remote MACs
         ``(mac, vtep)``, the bridge's neighbour entries ``(ip, mac)`` and the flood list (the

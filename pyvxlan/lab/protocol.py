@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from pyvxlan.core.control import VtepControl
-from pyvxlan.core.entries import FdbEntry
+from pyvxlan.core.entries import FdbEntry, Neighbour
 from pyvxlan.errors import LabKeyError
 
 if TYPE_CHECKING:  # the topology's lookups use lab_key_error: no import cycle at run time
@@ -119,6 +119,12 @@ class Lab(Protocol):
 
     def fdb_lines(self, host: str, vni: int) -> list[str]:
         """The same in ``bridge fdb show`` form."""
+        ...
+
+    async def neighbours(self, host: str, vni: int) -> list[Neighbour]:
+        """The neighbour entries ``host`` answers ARP/ND from for ``vni`` (proxy ARP/ND, or the
+        bridge's ARP/ND suppression): the vxlan device's permanent entries, or in evpn mode the
+        ones FRR's zebra puts on the device's bridge (where the kernel lab's suppression is)."""
         ...
 
     def capture(self, path: str, *, guest: str | None = None) -> None:

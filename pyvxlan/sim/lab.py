@@ -26,7 +26,7 @@ from dataclasses import replace
 import trio
 import trio.testing
 
-from pyvxlan.core.entries import FdbEntry
+from pyvxlan.core.entries import FdbEntry, Neighbour
 from pyvxlan.core.fdb import RemotePool
 from pyvxlan.errors import ConfigError
 from pyvxlan.lab.protocol import lab_key_error
@@ -213,6 +213,11 @@ class SimLab:
         """The same in ``bridge fdb show`` form."""
         dev = self._device(host, vni)
         return [e.bridge_line(dev.port_name) for e in self.fdb(host, vni)]
+
+    async def neighbours(self, host: str, vni: int) -> list[Neighbour]:
+        """The neighbour entries proxy ARP/ND of ``host``'s device for ``vni`` answers from (in
+        every mode: the simulated device answers for evpn's too)."""
+        return await self.vtep(host, vni).neighbours()
 
     def bridge(self, host: str, vni: int) -> Bridge:
         """The bridge that ``host``'s device for ``vni`` is a port of."""

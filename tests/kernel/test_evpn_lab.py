@@ -390,3 +390,48 @@ def test_evpn_lab_with_ipv6_guests() -> None:
             assert (await lab.guest("guest1").ping("2001:db8:1::2", timeout=2.0)).received == 1
 
     trio.run(main)
+
+
+# --- both backends in step -----------------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_lab_neighbours_are_the_bridges_in_the_kernel_and_the_devices_in_the_simulator() -> None:
+    """``Lab.neighbours``: what each host answers ARP/ND from. FRR's zebra puts them on the bridge
+    (ARP/ND suppression there, no proxy on the vxlan device); the simulated device answers itself.
+    Both labs name the same entries: the other hosts' guests of the VNI."""
+    need_frr()
+    topo = two_vni_topology()
+    want = {key: table[1] for key, table in implied_tables(topo).items()}
+
+    async def on_sim() -> dict[tuple[str, int], set[tuple[str, str]]]:
+        async with sim.open_lab(topo) as lab:
+            return {key: {(n.ip, n.mac) for n in await lab.neighbours(*key)} for key in want}
+
+    async def on_kernel() -> tuple[dict[tuple[str, int], set[tuple[str, str]]], list[tuple[str, str]]]:
+        async with open_lab(topo) as lab:
+            found = {key: {(n.ip, n.mac) for n in await lab.neighbours(*key)} for key in want}
+            device = [(n.ip, n.mac) for n in await lab.vtep("host1", 10).neighbours()]
+            return found, device
+
+    assert sim.run(on_sim) == want
+    found, device = trio.run(on_kernel)
+    assert found == want
+    assert want[("host1", 10)] == {(f"203.0.113.{i}", f"02:00:00:00:00:0{i}") for i in (2, 3, 4)}
+    assert device == []  # why lab_state reads Lab.neighbours, not the device's
+
+
+@pytest.mark.kernel
+def test_run_backend_both_agrees_in_evpn_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``pyvxlan run FILE --backend both`` on an evpn lab: a ping, a move, a ping, an expect-fdb,
+    compared after each step (neighbours too) with no divergence: each side waits for the move's
+    route to cross its reflector before the comparison."""
+    need_frr()
+    path = tmp_path / "move.toml"
+    path.write_text(SCENARIO)
+    assert main(["run", str(path), "--backend", "both"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("3 hosts, 2 guests, mode evpn, 4 steps, backend both")
+    assert [line.split()[0] for line in out[1:9]] == ["sim"] * 4 + ["kernel"] * 4
+    assert sum("3 sent, 3 received" in line for line in out) == 4
+    assert out[-2:] == ["no divergence in 4 steps", "4 steps, 0 failed expectations, 0 divergence"]

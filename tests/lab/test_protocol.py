@@ -40,7 +40,7 @@ def test_every_lab_method_exists_on_both_labs() -> None:
     from pyvxlan.sim import SimLab
 
     members = [name for name in vars(Lab) if not name.startswith("_") and name != "topology"]
-    assert len(members) == 15
+    assert len(members) == 16
     for cls in (KernelLab, SimLab):
         assert [m for m in members if not callable(getattr(cls, m, None)) and not hasattr(cls, m)] == []
 
