@@ -1,33 +1,11 @@
 """The public import path of :mod:`pyvxlan.wire.pcap`, where the code lives.
 
-``from pyvxlan.pcap import ...`` is what the README and the docs show; the module sits with its
-layer (``pyvxlan/wire/``) so the tree shows the architecture.
+``from pyvxlan.pcap import ...`` is what the README and the guides show; the module sits with its
+layer (``pyvxlan/wire/``) so that the tree shows the architecture. Everything it
+exports is the layer module's own ``__all__``, so the two never differ.
 """
 
 from __future__ import annotations
 
-from pyvxlan.wire.pcap import (
-    ETHERNET,
-    LINUX_SLL,
-    LINUX_SLL2,
-    LinkType,
-    PcapStats,
-    PcapWriter,
-    frame_of,
-    raw_records,
-    read,
-    write,
-)
-
-__all__ = [
-    "ETHERNET",
-    "LINUX_SLL",
-    "LINUX_SLL2",
-    "LinkType",
-    "PcapStats",
-    "PcapWriter",
-    "frame_of",
-    "raw_records",
-    "read",
-    "write",
-]
+from pyvxlan.wire.pcap import *  # noqa: F403 - the layer module's public names, as they are
+from pyvxlan.wire.pcap import __all__  # noqa: F401 - the same public names

@@ -1,39 +1,11 @@
 """The public import path of :mod:`pyvxlan.lab.topology`, where the code lives.
 
-``from pyvxlan.topology import ...`` is what the README and the docs show; the module sits with its
-layer (``pyvxlan/lab/``) so the tree shows the architecture.
+``from pyvxlan.topology import ...`` is what the README and the guides show; the module sits with its
+layer (``pyvxlan/lab/``) so that the tree shows the architecture. Everything it
+exports is the layer module's own ``__all__``, so the two never differ.
 """
 
 from __future__ import annotations
 
-from pyvxlan.lab.topology import (
-    MAX_COUNT,
-    MAX_FILE_SIZE,
-    FdbMode,
-    GuestSpec,
-    Host,
-    Topology,
-    TopologyFileError,
-    Underlay,
-    VxlanDevice,
-    classic_demo,
-    load_topology,
-    parse_toml,
-    parse_topology,
-)
-
-__all__ = [
-    "MAX_COUNT",
-    "MAX_FILE_SIZE",
-    "FdbMode",
-    "GuestSpec",
-    "Host",
-    "Topology",
-    "TopologyFileError",
-    "Underlay",
-    "VxlanDevice",
-    "classic_demo",
-    "load_topology",
-    "parse_toml",
-    "parse_topology",
-]
+from pyvxlan.lab.topology import *  # noqa: F403 - the layer module's public names, as they are
+from pyvxlan.lab.topology import __all__  # noqa: F401 - the same public names

@@ -72,3 +72,61 @@ def test_the_check_sees_a_wrong_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from __future__ import annotations\n\ndef f() -> None:\n    from pyvxlan.sim.lab import SimLab\n")
     assert imports(bad) == [(4, "pyvxlan.sim.lab")]
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """What one module shares with another is public and named: no ``from pyvxlan.x import _y``,
+    no import of a private module, anywhere in the package."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        own = ".".join(("pyvxlan", *path.relative_to(ROOT).with_suffix("").parts)).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pyvxlan"):
+                continue
+            if node.module == own:
+                continue
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+            private = [n for n in [*parts, *names] if n.startswith("_") and not n.startswith("__")]
+            if private:
+                found.append(f"pyvxlan/{path.relative_to(ROOT)}:{node.lineno} from {node.module} import {private}")
+    assert found == []
+
+
+# The import paths the README and the guides use, each with a name it must offer.
+PUBLIC_PATHS = {
+    "pyvxlan": "Vtep",
+    "pyvxlan.pcap": "PcapWriter",
+    "pyvxlan.topology": "Topology",
+    "pyvxlan.scenario": "parse_scenario",
+    "pyvxlan.memory": "MemoryVtep",
+    "pyvxlan.dpkt_vxlan": "vxlan_of",
+    "pyvxlan.strategies": "vxlan_headers",
+    "pyvxlan.testing": "check_vtep_control",
+    "pyvxlan.sim": "open_lab",
+    "pyvxlan.kernel": "open_lab",
+    "pyvxlan.udp": "open_vtep",
+    "pyvxlan.evpn": "EvpnMachine",
+    "pyvxlan.replay": "replay",
+    "pyvxlan.conform": "conform",
+    "pyvxlan.lab": "Lab",
+}
+
+
+def test_the_documented_import_paths_still_work() -> None:
+    """Issue 11 moved modules into layer folders; every path the docs show still imports, and a short
+    path (``pyvxlan.pcap``) offers the very objects of the module it stands for."""
+    import importlib
+
+    for path, name in PUBLIC_PATHS.items():
+        assert hasattr(importlib.import_module(path), name), path
+    for short, home in {
+        "pcap": "wire.pcap",
+        "topology": "lab.topology",
+        "scenario": "lab.scenario",
+        "memory": "sim.memory",
+        "dpkt_vxlan": "wire.dpkt_vxlan",
+    }.items():
+        a, b = importlib.import_module(f"pyvxlan.{short}"), importlib.import_module(f"pyvxlan.{home}")
+        assert a.__all__ == b.__all__, short
+        assert all(getattr(a, n) is getattr(b, n) for n in a.__all__), short
