@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 
 import pytest
 import trio
@@ -22,7 +23,7 @@ import trio
 from pyvxlan import BackendError, ConfigError, LabKeyError, SendDatagram, Vtep, VtepConfig, VtepControl
 from pyvxlan.core.events import EntryExpired, EntryLearned, Notification
 from pyvxlan.testing import check_vtep_control
-from pyvxlan.udp import DriverError, GuestSpec, UdpVtep, open_vtep
+from pyvxlan.udp import DriverError, DriverStats, GuestSpec, UdpVtep, open_vtep
 from pyvxlan.wire.packets import icmp_echo_frame
 
 A, B = "127.0.9.1", "127.0.9.2"
@@ -457,8 +458,8 @@ def test_a_source_port_held_elsewhere_falls_back_to_the_device_port_and_old_flow
 
 def _echo(src_mac: str, dst_mac: str, n: int) -> bytes:
     return icmp_echo_frame(
-        bytes.fromhex(dst_mac.replace(":", "")),
         bytes.fromhex(src_mac.replace(":", "")),
+        bytes.fromhex(dst_mac.replace(":", "")),
         bytes([203, 0, 113, 1]),
         bytes([203, 0, 113, 2]),
         reply=False,
@@ -548,6 +549,90 @@ def test_the_answer_to_a_frame_written_to_the_tap_is_read_before_going_back_to_t
     delivered, sent = trio.run(main)
     assert delivered == request
     assert sent == bytes.fromhex("0800000000000a00") + answer
+
+
+def _data_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("pyvxlan-udp-")]
+
+
+def test_with_a_tap_the_data_path_runs_on_its_own_thread_and_closing_ends_it() -> None:
+    """With a TAP (and no guests) the frames cross on the driver's thread, not in trio: a
+    datagram reaches the TAP and the TAP's frame leaves as a datagram while the trio task only
+    waits on the peer's sockets; what the core learned reaches trio's subscribers and the FDB;
+    cancelling ends the thread before the sockets close."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    header = bytes.fromhex("0800000000000a00")
+    request, answer = _echo(MAC2, MAC1, 1), _echo(MAC1, MAC2, 2)
+    notes: list[Notification] = []
+
+    async def main() -> tuple[list[str], list[tuple[str, str]]]:
+        vtep, host = _fake_tap_vtep(config)
+        with _receiver(port) as peer, host:
+            host.setblocking(False)
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._start(nursery)
+                    await nursery.start(_collect, vtep, notes)
+                    await vtep.up()
+                    peer.sendto(header + request, (A, port))
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(host)
+                    assert host.recv(65535) == request
+                    host.send(answer)
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(peer)
+                    assert peer.recv(65535) == header + answer
+                    running = _data_threads()
+                    with trio.fail_after(5):
+                        while not notes:
+                            await trio.sleep(0.001)
+                    learned = [(e.mac, e.dst) for e in await vtep.fdb()]
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        assert _data_threads() == []
+        assert vtep.stats() == DriverStats(rx_datagrams=1, tx_datagrams=1, tap_rx=1, tap_tx=1)
+        return running, learned
+
+    running, learned = trio.run(main)
+    assert running == ["pyvxlan-udp-vxlan10"]
+    assert learned == [("00:00:00:00:00:00", B), (MAC2, B)]  # the remote's default entry, and the request's
+    assert notes == [EntryLearned(MAC2, B)]
+
+
+def test_on_the_data_thread_a_group_is_read_once_joined_and_left_on_down() -> None:
+    """A group joined after the thread started is watched by its epoll: a datagram sent to the
+    group reaches the TAP; down leaves the group and closes its socket."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, group="239.1.1.1", dev="lo", dst_port=port)
+    header = bytes.fromhex("0800000000000a00")
+    flood = _echo(MAC2, "ff:ff:ff:ff:ff:ff", 1)
+    before = _memberships()
+
+    async def main() -> bytes:
+        vtep, host = _fake_tap_vtep(config)
+        with _receiver(port) as peer, host:
+            peer.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(B))
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._start(nursery)
+                    await vtep.up()
+                    assert _memberships() == before + 1
+                    peer.sendto(header + flood, ("239.1.1.1", port))
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(host)
+                    got = host.recv(65535)
+                    await vtep.down()
+                    assert _memberships() == before
+                    assert _bindable("239.1.1.1", port)  # the group's socket is closed
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        return got
+
+    assert trio.run(main) == flood
+    assert _data_threads() == []
 
 
 def test_a_group_the_host_cannot_join_is_the_drivers_backend_error() -> None:

@@ -835,6 +835,8 @@ class UdpVtep(MemoryVtep):
         lock = self.core_lock
         readers = self._readers
         wake = self._wake
+        main, tap = self._main, self._tap
+        assert main is not None and tap is not None
         while True:
             events = poll()
             if self._stopping:
@@ -852,10 +854,22 @@ class UdpVtep(MemoryVtep):
                         continue  # a group left since the poll
                     sock = readers[fd]
                     if sock is None:
+                        sent = self._tx_n
                         if not self._tap_burst(fd):
                             self._unwatch(fd)  # the TAP device is gone: the sockets still count
-                    elif not self._rx_burst(sock):
-                        self._unwatch(fd)
+                        elif self._tx_n != sent:
+                            # A peer on this host may have answered inside sendto() already (a
+                            # kernel VTEP's guest does): read it now, not after one more wake-up.
+                            self._rx_burst(main)
+                    else:
+                        written = self._tap_tx
+                        if not self._rx_burst(sock):
+                            self._unwatch(fd)
+                        elif self._tap_tx != written and tap in readers:
+                            # A frame written to the TAP is often answered before write() returns
+                            # (the bridge, veth and the guest's stack run in that call): a ping's
+                            # round trip then costs one wake-up of this thread, not two.
+                            self._tap_burst(tap)
             finally:
                 lock.release()
 
