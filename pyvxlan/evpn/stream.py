@@ -212,6 +212,10 @@ class BgpStreams:
             del self._flows[flow]
         return items
 
+    def held(self) -> int:
+        """Bytes held across every flow: messages being assembled and segments that came early."""
+        return sum(len(s.buf) + s.early_bytes for s in self._flows.values())
+
     def finish(self) -> dict[Flow, list[Item]]:
         """The end of the capture: each flow's early segments decoded past their gaps, and what
         was left incomplete. Forgets every flow."""
