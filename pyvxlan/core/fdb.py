@@ -14,6 +14,9 @@ EEXIST -> :class:`~pyvxlan.FdbEntryExists`, ENOSPC -> :class:`~pyvxlan.FdbFull`,
 Ageing without scanning: every record that can age (state REACHABLE, not externally learned) is
 also a link of a doubly linked list kept in order of its ``updated`` time. The links are the MAC
 keys of the neighbouring records (two fields of the record, no node object of their own). A
+record is a tuple of atoms (ints, floats, str, bytes, None), which CPython's cyclic garbage
+collector stops tracking once it has seen it: with its default settings, the millions of records
+of a large simulation are not walked again by every collection. A change stores a new tuple. A
 refresh moves the record to the end (O(1)); expiry pops from the front until the first record
 that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is the front record's
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
@@ -25,7 +28,7 @@ the table's records are its own, changed only by its methods.
 
 A learned record costs about 120 bytes with its slot in the table when many devices learn the
 same MACs (a flood in a simulation): the record's six fields, and nothing else of its own. Learned
-records share their remotes tuple (one per address and device settings in a :class:`RemotePool`,
+records share their remotes key and tuple (one per address and device settings in a :class:`RemotePool`,
 which a simulator passes to all its devices), their MAC key (one parse of a flooded datagram,
 :func:`~pyvxlan.core.datagram.parse_datagram`, slices one bytes object for all the devices it
 reaches) and their time objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
@@ -135,9 +138,6 @@ class Remote:
         return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
 
 
-# A record's remotes: a tuple while it has one (learned records share theirs), a list once
-# ``append`` gives it more (head-end replication appends one peer at a time).
-Remotes: TypeAlias = "tuple[Remote, ...] | list[Remote]"
 RemoteKey: TypeAlias = "tuple[str, int | None, int | None, str | None]"
 _LearnedTable: TypeAlias = "dict[str | RemoteKey, tuple[Remote]]"
 
