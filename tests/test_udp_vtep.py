@@ -635,6 +635,43 @@ def test_on_the_data_thread_a_group_is_read_once_joined_and_left_on_down() -> No
     assert _data_threads() == []
 
 
+def test_a_burst_chasing_the_answer_keeps_the_cores_clock_forward() -> None:
+    """On the data thread, the first datagram's frame is written to the TAP and the answer read
+    at once, before the rest of the burst: the answer leaves first, every datagram of the burst
+    is delivered in order, and the core's clock never goes back (the datagrams after the answer
+    are handed over at a time no earlier than the answer's)."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    header = bytes.fromhex("0800000000000a00")
+    requests = [_echo(MAC2, MAC1, n) for n in range(3)]
+    answer = _echo(MAC1, MAC2, 9)
+
+    async def main() -> tuple[list[bytes], bytes]:
+        vtep, host = _fake_tap_vtep(config)
+        with _receiver(port) as peer, host:
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._nursery = nursery
+                    await vtep.up()
+                    host.send(answer)  # already waiting on the TAP when the requests are read
+                    for request in requests:
+                        peer.sendto(header + request, (A, port))
+                    await trio.sleep(0.05)  # all three queued on the socket
+                    assert vtep._main is not None and vtep._tap is not None
+                    with vtep.core_lock:
+                        assert vtep._rx_burst(vtep._main, vtep._tap)
+                    delivered = [host.recv(65535) for _ in requests]
+                    sent = peer.recv(65535)
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        return delivered, sent
+
+    delivered, sent = trio.run(main)
+    assert delivered == requests
+    assert sent == header + answer
+
+
 def test_a_group_the_host_cannot_join_is_the_drivers_backend_error() -> None:
     # The local address is not the host's (IP_FREEBIND binds it anyway): IP_ADD_MEMBERSHIP finds
     # no interface for the group and the kernel refuses with ENODEV. Not a ConfigError: the

@@ -684,9 +684,11 @@ class UdpVtep(MemoryVtep):
         except (trio.ClosedResourceError, OSError):
             return  # the socket was closed: a group left, or the VTEP closing
 
-    def _rx_burst(self, sock: socket.socket) -> bool:
+    def _rx_burst(self, sock: socket.socket, chase: int | None = None) -> bool:
         """Read ``sock`` until it would block (at most ``batch`` datagrams) into the core, and
-        carry out what it decided; False when the socket is closed."""
+        carry out what it decided; False when the socket is closed. With ``chase`` (the TAP), the
+        first datagram's frame is written at once and the TAP read right after it (the answer is
+        often there): a ping's answer leaves before the read that finds the socket empty."""
         receive = self.vtep.receive
         recvmsg = sock.recvmsg
         local = self._local
@@ -712,7 +714,13 @@ class UdpVtep(MemoryVtep):
                 src, _, interface = src.partition("%")
             self._rx += 1
             receive(data, src, addr[1], now, tos=tos, interface=interface)
-            if not n % CHUNK:
+            if n == 1 and chase is not None:
+                written = self._tap_tx
+                flush()
+                if self._tap_tx != written:
+                    self._tap_burst(chase)
+                    now = self._now()  # the core's clock moved on with the TAP's frames
+            elif not n % CHUNK:
                 flush()
         flush()
         return True
@@ -734,7 +742,9 @@ class UdpVtep(MemoryVtep):
 
     def _tap_burst(self, fd: int) -> bool:
         """Read the TAP device until it would block (at most ``batch`` frames) into the core, and
-        carry out what it decided; False when the device is gone."""
+        carry out what it decided; False when the device is gone. The first frame goes through
+        alone, then chunks of ``CHUNK``: a lone frame (a ping) leaves before the read that finds
+        the TAP empty, and a burst pays one more core call."""
         read = os.read
         bridge = self._bridge
         transmit_many = self.vtep.transmit_many
@@ -742,9 +752,10 @@ class UdpVtep(MemoryVtep):
         flush = self._data_flush
         now = self._now()
         left = self._batch
+        size = 1
         while left > 0:
             frames: list[bytes] = []
-            for _ in range(min(left, CHUNK)):
+            for _ in range(min(left, size)):
                 try:
                     frames.append(read(fd, 65536))
                 except BlockingIOError:
@@ -761,9 +772,10 @@ class UdpVtep(MemoryVtep):
                 for sends in transmit_many(frames, now):
                     send_batch(sends)
             flush()
-            if len(frames) < CHUNK:
+            if len(frames) < size:
                 break  # the TAP would block
-            left -= CHUNK
+            left -= size
+            size = CHUNK
         return True
 
     async def _timer_loop(self) -> None:
@@ -863,7 +875,7 @@ class UdpVtep(MemoryVtep):
                             self._rx_burst(main)
                     else:
                         written = self._tap_tx
-                        if not self._rx_burst(sock):
+                        if not self._rx_burst(sock, tap):
                             self._unwatch(fd)
                         elif self._tap_tx != written and tap in readers:
                             # A frame written to the TAP is often answered before write() returns
