@@ -198,11 +198,15 @@ class BgpStreams:
         self._flows[flow] = state  # most recently seen last
         wire_len = len(payload) if length is None else max(length, len(payload))
         if syn:
-            if state.buf:
-                items += self._drop(state, "the flow restarted inside a message")
-            state.next_seq = (seq + 1) % _SEQ
-            state.synced = True
             seq = (seq + 1) % _SEQ
+            # A SYN at or behind what is expected is the same connection's, shown again: no reset.
+            if state.next_seq is None or 0 < (seq - state.next_seq) % _SEQ < _SEQ // 2:
+                if state.buf:
+                    items += self._drop(state, "the flow restarted inside a message")
+                state.early.clear()
+                state.early_bytes = 0
+                state.next_seq = seq
+                state.synced = True
         if wire_len:
             if state.next_seq is None:
                 state.next_seq = seq  # the capture starts mid-flow: find a boundary first
@@ -241,19 +245,31 @@ class BgpStreams:
             payload, wire_len, seq = payload[behind:], wire_len - behind, state.next_seq
             ahead = 0
         if ahead:
-            if seq not in state.early:
+            held = state.early.get(seq)
+            if held is None or wire_len > held[1]:  # of two segments at one place, the longer
                 state.early[seq] = (payload, wire_len)
-                state.early_bytes += len(payload)
+                state.early_bytes += len(payload) - (len(held[0]) if held else 0)
             if len(state.early) > MAX_EARLY_SEGMENTS or state.early_bytes > MAX_EARLY_BYTES:
                 self._skip_gap(state, items)
             return
         self._append(state, payload, wire_len, items)
+        self._pull(state, items)
+
+    def _pull(self, state: _FlowState, items: list[Item]) -> None:
+        """Append the early segments that now start at or before the expected byte (overlaps trimmed)."""
         while state.early:
-            nxt = state.early.pop(state.next_seq, None)
-            if nxt is None:
-                break
-            state.early_bytes -= len(nxt[0])
-            self._append(state, nxt[0], nxt[1], items)
+            expected = state.next_seq
+            assert expected is not None
+            due = next(
+                (s for s in state.early if (s - expected) % _SEQ == 0 or (s - expected) % _SEQ >= _SEQ // 2), None
+            )
+            if due is None:
+                return
+            payload, wire_len = state.early.pop(due)
+            state.early_bytes -= len(payload)
+            behind = (expected - due) % _SEQ
+            if behind < wire_len:  # else every byte of it arrived already
+                self._append(state, payload[behind:], wire_len - behind, items)
 
     def _skip_gap(self, state: _FlowState, items: list[Item]) -> None:
         """Give up on the bytes missing before the earliest early segment and go on from it."""
@@ -269,12 +285,7 @@ class BgpStreams:
         payload, wire_len = state.early.pop(first)
         state.early_bytes -= len(payload)
         self._append(state, payload, wire_len, items)
-        while state.early:
-            nxt = state.early.pop(state.next_seq, None)
-            if nxt is None:
-                break
-            state.early_bytes -= len(nxt[0])
-            self._append(state, nxt[0], nxt[1], items)
+        self._pull(state, items)
 
     def _append(self, state: _FlowState, payload: bytes, wire_len: int, items: list[Item]) -> None:
         assert state.next_seq is not None
