@@ -9,7 +9,9 @@ buffers: the common frame is read by the codec's one fast path, :func:`~pyvxlan.
 (the one :func:`~pyvxlan.decapsulate` uses), and the text of what repeats from packet to packet
 (outer addresses and header, MAC pairs, the second of the timestamp) is formatted once and cached.
 Every other packet goes through :func:`~pyvxlan.decapsulate`; both print through the same
-functions, and the tests check that they agree.
+functions, and the tests check that they agree. Of the packets that are not VXLAN, TCP to or from
+port 179 is read as BGP (reassembled per flow by :class:`pyvxlan.evpn.stream.BgpStreams`): one
+line per EVPN route, one per other message.
 """
 
 from __future__ import annotations
