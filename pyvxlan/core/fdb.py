@@ -338,6 +338,7 @@ class ForwardingDatabase:
         "_pool",
         "_records",
         "_tail",
+        "_used",
     )
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0, pool: RemotePool | None = None) -> None:
@@ -352,6 +353,10 @@ class ForwardingDatabase:
         self._keys: dict[bytes, set[RemoteKey]] = {}
         # The remotes of each MAC with more than one (its record's remotes key is None).
         self._lists: dict[bytes, list[Remote]] = {}
+        # ``used`` of each record transmit has looked up since it was made (the record holds the
+        # time it was made): one dict store per transmit instead of a new record, and only the
+        # few records transmit looks up pay for it. Floats by bytes: a dict the collector ignores.
+        self._used: dict[bytes, float] = {}
         self._now = now
         self._pool = RemotePool() if pool is None else pool
         # The remotes of single-remote entries for this device's port, VNI and TTL, by source
@@ -409,16 +414,22 @@ class ForwardingDatabase:
         """The records of ``mac`` (one per remote), or ``[]``."""
         raw = parse_mac(mac)
         rec = self._records.get(raw)
-        return [] if rec is None else [self._entry(raw, rec, rd) for rd in self._remotes(raw, rec[_RKEY])]
+        if rec is None:
+            return []
+        used = self._used.get(raw, rec[3])
+        return [self._entry(raw, rec, rd, used) for rd in self._remotes(raw, rec[_RKEY])]
 
     def dump(self) -> list[FdbEntry]:
         """Every record, one per (MAC, remote), MACs in the order they were created."""
+        used = self._used
         return [
-            self._entry(mac, rec, rd) for mac, rec in self._records.items() for rd in self._remotes(mac, rec[_RKEY])
+            self._entry(mac, rec, rd, used.get(mac, rec[3]))
+            for mac, rec in self._records.items()
+            for rd in self._remotes(mac, rec[_RKEY])
         ]
 
     @staticmethod
-    def _entry(mac: bytes, rec: _Rec, rd: Remote) -> FdbEntry:
+    def _entry(mac: bytes, rec: _Rec, rd: Remote, used: float) -> FdbEntry:
         kind = _KIND_AT[rec[0]]
         e = object.__new__(FdbEntry)
         s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _ENTRY_SETTERS
@@ -432,7 +443,7 @@ class ForwardingDatabase:
         s_state(e, kind.state)
         s_ext(e, kind.extern_learn)
         s_upd(e, rec[2])
-        s_used(e, rec[3])
+        s_used(e, used)
         s_router(e, kind.router)
         return e
 
@@ -612,9 +623,8 @@ class ForwardingDatabase:
             rec = records.get(mac)
             if rec is None:
                 return None
-        kind, key, updated, used, prev, nxt = rec
-        if used != now:
-            records[mac] = (kind, key, updated, now, prev, nxt)
+        self._used[mac] = now
+        key = rec[_RKEY]
         if key is None:
             return self._lists[mac]
         remotes = self._learned.get(key)
@@ -687,11 +697,27 @@ class ForwardingDatabase:
         else:
             remotes = self._learned.get(key)
             refreshed = (self._restore(key) if remotes is None else remotes)[0].refreshed
-        if updated != now:  # the common case of _refresh_rx, written out: every datagram does this
-            if nxt is None:
+        if updated != now:  # the common case of _refresh_rx and _touch, written out: every datagram does this
+            if nxt is None:  # not in the ageing order, or the last
                 records[mac] = (kind, key, now, used, prev, None)
+                return refreshed
+            # To the end of the ageing order: the neighbours' links change, then the record's.
+            if prev is None:
+                self._head = nxt
             else:
-                self._touch(mac, kind, key, used, prev, nxt, now)
+                k, r, u, s, p, _ = records[prev]
+                records[prev] = (k, r, u, s, p, nxt)
+            tail = self._tail
+            assert tail is not None  # the record is in the order and is not the last
+            k, r, u, s, _, n = records[nxt]
+            if nxt == tail:
+                records[nxt] = (k, r, u, s, prev, mac)
+            else:
+                records[nxt] = (k, r, u, s, prev, n)
+                k, r, u, s, p, _ = records[tail]
+                records[tail] = (k, r, u, s, p, mac)
+            records[mac] = (kind, key, now, used, tail, None)
+            self._tail = mac
         return refreshed
 
     def _refresh_rx(self, mac: bytes, now: float) -> None:
@@ -1033,6 +1059,8 @@ class ForwardingDatabase:
             self._keys.pop(mac, None)
         if self._lists:
             self._lists.pop(mac, None)
+        if self._used:
+            self._used.pop(mac, None)
 
     def flush(self) -> int:
         """``ip link set down``: drop every entry but permanent and static ones; returns how many.
@@ -1051,6 +1079,7 @@ class ForwardingDatabase:
         self._records.clear()
         self._keys.clear()
         self._lists.clear()
+        self._used.clear()
         self._head = self._tail = None
 
     # --- data path and ageing ---------------------------------------------------------------------
@@ -1068,6 +1097,7 @@ class ForwardingDatabase:
         records = self._records
         keys = self._keys
         lists = self._lists
+        used = self._used
         ageing = self._ageing
         gone: list[FdbEntry] = []
         head = self._head
@@ -1075,7 +1105,8 @@ class ForwardingDatabase:
             rec = records[head]
             if rec[_UPDATED] + ageing > t:
                 break
-            gone.extend(self._entry(head, rec, rd) for rd in self._remotes(head, rec[_RKEY]))
+            last_used = used.pop(head, rec[3]) if used else rec[3]
+            gone.extend(self._entry(head, rec, rd, last_used) for rd in self._remotes(head, rec[_RKEY]))
             del records[head]
             if keys:
                 keys.pop(head, None)
