@@ -20,8 +20,10 @@ carries its actions out on the host's network stack and feeds it what arrives:
 With a TAP device (and no in-process guests) the data path runs on a thread of its own: a plain
 ``epoll`` loop over the TAP and the sockets, each read until it would block (up to ``batch`` at a
 time) into the core, under a lock that the trio side takes too (the control calls, the ageing
-timer, closing). A trio wake-up costs more than the whole relay of a frame (a trio relay alone adds
-160-190 µs to a ping round trip), so the frames never pass through trio. What the core says
+timer, closing). A trio wake-up costs more than the whole relay of a frame (trio's wake-up path
+alone adds tens of µs to a ping round trip), so the frames never pass through trio. A frame
+written to the TAP is often answered inside that write: the thread reads the TAP at once, so a
+round trip costs one wake-up. What the core says
 besides datagrams and frames (notifications, joins) is handed to trio with
 ``TrioToken.run_sync_soon``, in order. Closing or cancelling wakes the thread through an eventfd
 and joins it before any socket is closed.
