@@ -293,6 +293,18 @@ _PREV: Final = 4
 _NEXT: Final = 5
 
 
+class _Table(dict[bytes, _Rec]):
+    """A table's records: a ``dict`` that CPython's collector never stops tracking.
+
+    A full collection stops tracking an exact ``dict`` whose keys and values are all untracked (as
+    records become), and storing a new record tracks it again, as new: every young collection
+    would then walk the whole table of every device a flood refreshed. A subclass stays tracked,
+    in the oldest generation, and only full collections read it.
+    """
+
+    __slots__ = ()
+
+
 def _put(records: dict[bytes, _Rec], mac: bytes, field: int, value: object) -> None:
     """Store ``mac``'s record with ``field`` (an index of the record) set to ``value``."""
     rec: list[object] = list(records[mac])
@@ -345,7 +357,7 @@ class ForwardingDatabase:
         self._config = config
         self._ageing = config.ageing
         self._limit = config.max_entries  # fixed for the table's life (a settings change keeps it)
-        self._records: dict[bytes, _Rec] = {}
+        self._records: dict[bytes, _Rec] = _Table()
         # The ends of the ageing order (MAC keys), oldest first.
         self._head: bytes | None = None
         self._tail: bytes | None = None
