@@ -140,6 +140,7 @@ def test_shared_parse_gives_what_fresh_copies_give(
         assert a.next_timer() == b.next_timer()
 
 
+@pytest.mark.slow
 def test_learned_entries_take_under_150_bytes_each() -> None:
     """200 cores each learn 300 MACs from floods, as in a simulated flood-and-learn lab: the
     driver parses each flood once and gives all its cores one remote pool."""
@@ -166,6 +167,7 @@ def test_learned_entries_take_under_150_bytes_each() -> None:
     assert held / entries < 150, f"{held / entries:.0f} bytes an entry"
 
 
+@pytest.mark.slow
 def test_refreshing_a_known_mac_keeps_nothing_per_receiver() -> None:
     pool = RemotePool()
     cores = [group_core(i % 250 + 1, pool) for i in range(500)]

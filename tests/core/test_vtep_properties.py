@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,6 +158,7 @@ def test_random_traffic_between_cores(
         assert c.rx_errors == c.rx_frame_errors == 0
 
 
+@pytest.mark.slow
 def test_flood_of_a_million_source_macs_keeps_memory_flat() -> None:
     """1,000,000 frames from distinct source MACs into a table bounded by ``max_entries``.
 

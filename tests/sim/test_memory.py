@@ -7,6 +7,7 @@ import re
 import tracemalloc
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -167,6 +168,7 @@ def _documented(path: Path, pattern: str) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.slow
 def test_an_unbounded_core_grows_by_the_documented_bytes_per_learned_entry() -> None:
     """A lone core whose driver never calls handle_timer keeps every source MAC: about 200 bytes
     each (the record, its dict slot, its MAC key, its ``now`` float), as the docs say."""
@@ -179,6 +181,7 @@ def test_an_unbounded_core_grows_by_the_documented_bytes_per_learned_entry() -> 
         assert documented * 0.85 <= measured <= documented * 1.15, (path.name, documented, measured)
 
 
+@pytest.mark.slow
 def test_devices_learning_the_same_flood_share_all_but_the_record() -> None:
     measured = _bytes_per_entry(20, 5_000)
     for path, pattern in [
