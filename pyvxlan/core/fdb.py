@@ -14,9 +14,6 @@ EEXIST -> :class:`~pyvxlan.FdbEntryExists`, ENOSPC -> :class:`~pyvxlan.FdbFull`,
 Ageing without scanning: every record that can age (state REACHABLE, not externally learned) is
 also a link of a doubly linked list kept in order of its ``updated`` time. The links are the MAC
 keys of the neighbouring records (two fields of the record, no node object of their own). A
-record is a tuple of atoms (ints, floats, str, bytes, None), which CPython's cyclic garbage
-collector stops tracking once it has seen it: with its default settings, the millions of records
-of a large simulation are not walked again by every collection. A change stores a new tuple. A
 refresh moves the record to the end (O(1)); expiry pops from the front until the first record
 that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is the front record's
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
@@ -28,7 +25,7 @@ the table's records are its own, changed only by its methods.
 
 A learned record costs about 120 bytes with its slot in the table when many devices learn the
 same MACs (a flood in a simulation): the record's six fields, and nothing else of its own. Learned
-records share their remotes key and tuple (one per address and device settings in a :class:`RemotePool`,
+records share their remotes tuple (one per address and device settings in a :class:`RemotePool`,
 which a simulator passes to all its devices), their MAC key (one parse of a flooded datagram,
 :func:`~pyvxlan.core.datagram.parse_datagram`, slices one bytes object for all the devices it
 reaches) and their time objects; the MAC's text form is made only when printed. A device on its own pays for its MAC key
@@ -48,10 +45,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import itertools
 from collections.abc import Iterator, Sequence
 from types import MappingProxyType
-from typing import Final, TypeAlias, cast
+from typing import Final, TypeAlias
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState, check_interface
@@ -138,8 +134,11 @@ class Remote:
         return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
 
 
+# A record's remotes: a tuple while it has one (learned records share theirs), a list once
+# ``append`` gives it more (head-end replication appends one peer at a time).
+Remotes: TypeAlias = "tuple[Remote, ...] | list[Remote]"
 RemoteKey: TypeAlias = "tuple[str, int | None, int | None, str | None]"
-_LearnedTable: TypeAlias = "dict[str | RemoteKey, tuple[Remote]]"
+_LearnedTable: TypeAlias = "dict[str, tuple[Remote]]"
 
 _POOL_MAX: Final = 1 << 16
 
@@ -193,9 +192,9 @@ class RemotePool:
         return remote
 
     def learned_table(self, config: VtepConfig) -> _LearnedTable:
-        """The ``(remote,)`` tuples of single-remote entries for a device with ``config``'s port, VNI
-        and TTL: of learned ones by source address as the driver gives it (see :meth:`learned`), of
-        others by :attr:`Remote.key`. A table looks this up once."""
+        """The ``(remote,)`` tuples of learned entries for a device with ``config``'s port, VNI and
+        TTL, by source address as the driver gives it (see :meth:`learned`). A table looks this
+        up once."""
         key = (config.dst_port, config.vni, config.ttl)
         table = self._learned.get(key)
         if table is None:
@@ -228,14 +227,13 @@ class _Kind:
     The flags are ``extern_learn`` (NTF_EXT_LEARNED), ``router`` (NTF_ROUTER) and ``by_user``
     (Linux's internal NTF_VXLAN_ADDED_BY_USER: set by every ``bridge fdb`` request that changes
     the entry, absent on learned entries and on the default entry the device makes). There are 24
-    combinations, so a record holds the ``index`` of one of 24 objects (in ``_KIND_AT``) instead of
-    four fields, and "does it age?" is one attribute of a shared object.
+    combinations, so a record holds a reference to one of 24 objects instead of four fields, and
+    "does it age?" is one attribute of a shared object.
     """
 
-    __slots__ = ("ages", "by_user", "extern_learn", "index", "router", "state")
+    __slots__ = ("ages", "by_user", "extern_learn", "router", "state")
 
-    def __init__(self, index: int, state: FdbState, extern_learn: bool, router: bool, by_user: bool) -> None:
-        self.index = index
+    def __init__(self, state: FdbState, extern_learn: bool, router: bool, by_user: bool) -> None:
         self.state = state
         self.extern_learn = extern_learn
         self.router = router
@@ -244,11 +242,10 @@ class _Kind:
 
 
 _BOOLS: Final = (False, True)
-_KIND_AT: Final = tuple(
-    _Kind(i, *combination) for i, combination in enumerate(itertools.product(FdbState, _BOOLS, _BOOLS, _BOOLS))
+_KINDS: Final = MappingProxyType(
+    {(s, e, r, u): _Kind(s, e, r, u) for s in FdbState for e in _BOOLS for r in _BOOLS for u in _BOOLS}
 )
-_KINDS: Final = MappingProxyType({(k.state, k.extern_learn, k.router, k.by_user): k for k in _KIND_AT})
-_LEARNED: Final = _KINDS[_REACHABLE, False, False, False].index
+_LEARNED: Final = _KINDS[_REACHABLE, False, False, False]
 
 
 def _flag(value: object, field: str) -> bool:
@@ -275,41 +272,40 @@ def _check_port(port: object) -> int:
     return port
 
 
-# A record: all remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``), as a tuple
-# of six atoms: (kind index, remotes key, updated, used, prev, next). Ten million of them live in a
-# large simulation, and a tuple whose items are all ints, floats, str, bytes, None or such tuples is
-# one CPython's cyclic garbage collector stops tracking (at the first collection it survives):
-# a slotted object would be walked by every collection. So a record refers to nothing the
-# collector must follow: the MAC is the table's key, the kind an index into ``_KIND_AT``, the
-# remotes a key (see ``ForwardingDatabase._remotes``: the source address of a learned entry, the
-# ``Remote.key`` of another single remote, ``None`` for a MAC with a list of remotes), ``prev`` and
-# ``next`` the MAC keys of the neighbours in the ageing order (``None`` at the ends, and for
-# records that do not age). A change stores a new tuple.
-RemotesKey: TypeAlias = "str | RemoteKey | None"
-_Rec: TypeAlias = "tuple[int, RemotesKey, float, float, bytes | None, bytes | None]"
-_RKEY: Final = 1
-_UPDATED: Final = 2
-_PREV: Final = 4
-_NEXT: Final = 5
+class _Record:
+    """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``).
 
-
-class _Table(dict[bytes, _Rec]):
-    """A table's records: a ``dict`` that CPython's collector never stops tracking.
-
-    A full collection stops tracking an exact ``dict`` whose keys and values are all untracked (as
-    records become), and storing a new record tracks it again, as new: every young collection
-    would then walk the whole table of every device a flood refreshed. A subclass stays tracked,
-    in the oldest generation, and only full collections read it.
+    Deliberately small (six fields; ten million of them in a large simulation): the MAC is the
+    table's key and is not repeated here, state and ``extern_learn`` share one :class:`_Kind`, and
+    ``prev``/``next`` are the MAC keys of the neighbours in the ageing order (``None`` at the ends,
+    and for records that do not age).
     """
 
-    __slots__ = ()
+    __slots__ = ("kind", "next", "prev", "remotes", "updated", "used")
 
+    def __init__(self, kind: _Kind, remotes: Remotes, now: float) -> None:
+        self.kind = kind
+        self.remotes = remotes
+        self.updated = now
+        self.used = now
+        self.prev: bytes | None = None
+        self.next: bytes | None = None
 
-def _put(records: dict[bytes, _Rec], mac: bytes, field: int, value: object) -> None:
-    """Store ``mac``'s record with ``field`` (an index of the record) set to ``value``."""
-    rec: list[object] = list(records[mac])
-    rec[field] = value
-    records[mac] = cast("_Rec", tuple(rec))
+    @property
+    def state(self) -> FdbState:
+        return self.kind.state
+
+    @property
+    def extern_learn(self) -> bool:
+        return self.kind.extern_learn
+
+    @property
+    def router(self) -> bool:
+        return self.kind.router
+
+    @property
+    def ages(self) -> bool:
+        return self.kind.ages
 
 
 def _snoop_interface(src: str, interface: str | None) -> str | None:
@@ -338,41 +334,21 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = (
-        "_ageing",
-        "_config",
-        "_head",
-        "_keys",
-        "_learned",
-        "_limit",
-        "_lists",
-        "_now",
-        "_pool",
-        "_records",
-        "_tail",
-        "_used",
-    )
+    __slots__ = ("_ageing", "_config", "_head", "_keys", "_learned", "_limit", "_now", "_pool", "_records", "_tail")
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0, pool: RemotePool | None = None) -> None:
         self._config = config
         self._ageing = config.ageing
         self._limit = config.max_entries  # fixed for the table's life (a settings change keeps it)
-        self._records: dict[bytes, _Rec] = _Table()
+        self._records: dict[bytes, _Record] = {}
         # The ends of the ageing order (MAC keys), oldest first.
         self._head: bytes | None = None
         self._tail: bytes | None = None
         # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
         self._keys: dict[bytes, set[RemoteKey]] = {}
-        # The remotes of each MAC with more than one (its record's remotes key is None).
-        self._lists: dict[bytes, list[Remote]] = {}
-        # ``used`` of each record transmit has looked up since it was made (the record holds the
-        # time it was made): one dict store per transmit instead of a new record, and only the
-        # few records transmit looks up pay for it. Floats by bytes: a dict the collector ignores.
-        self._used: dict[bytes, float] = {}
         self._now = now
         self._pool = RemotePool() if pool is None else pool
-        # The remotes of single-remote entries for this device's port, VNI and TTL, by source
-        # address (learned ones) or remote key: the records' remotes keys lead here.
+        # The remotes of learned entries for this device's port, VNI and TTL, by source address.
         self._learned = self._pool.learned_table(config)
 
     # --- inspection -------------------------------------------------------------------------------
@@ -426,23 +402,15 @@ class ForwardingDatabase:
         """The records of ``mac`` (one per remote), or ``[]``."""
         raw = parse_mac(mac)
         rec = self._records.get(raw)
-        if rec is None:
-            return []
-        used = self._used.get(raw, rec[3])
-        return [self._entry(raw, rec, rd, used) for rd in self._remotes(raw, rec[_RKEY])]
+        return [] if rec is None else [self._entry(raw, rec, rd) for rd in rec.remotes]
 
     def dump(self) -> list[FdbEntry]:
         """Every record, one per (MAC, remote), MACs in the order they were created."""
-        used = self._used
-        return [
-            self._entry(mac, rec, rd, used.get(mac, rec[3]))
-            for mac, rec in self._records.items()
-            for rd in self._remotes(mac, rec[_RKEY])
-        ]
+        return [self._entry(mac, rec, rd) for mac, rec in self._records.items() for rd in rec.remotes]
 
     @staticmethod
-    def _entry(mac: bytes, rec: _Rec, rd: Remote, used: float) -> FdbEntry:
-        kind = _KIND_AT[rec[0]]
+    def _entry(mac: bytes, rec: _Record, rd: Remote) -> FdbEntry:
+        kind = rec.kind
         e = object.__new__(FdbEntry)
         s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _ENTRY_SETTERS
         # The MAC's text is made here, not stored: ten million entries would hold ten million
@@ -454,98 +422,58 @@ class ForwardingDatabase:
         s_if(e, rd.interface)
         s_state(e, kind.state)
         s_ext(e, kind.extern_learn)
-        s_upd(e, rec[2])
-        s_used(e, used)
+        s_upd(e, rec.updated)
+        s_used(e, rec.used)
         s_router(e, kind.router)
         return e
 
     # --- the ageing order -------------------------------------------------------------------------
 
-    def _remotes(self, mac: bytes, key: RemotesKey) -> Sequence[Remote]:
-        """The remotes of ``mac``'s record, whose remotes key is ``key``."""
-        if key is None:
-            return self._lists[mac]
-        remotes = self._learned.get(key)
-        return self._restore(key) if remotes is None else remotes
-
-    def _restore(self, key: str | RemoteKey) -> tuple[Remote]:
-        """The remotes of ``key`` after the pool's table was cleared (it is bounded): made again."""
-        if isinstance(key, str):
-            return self._pool.learned(key, self._config, self._learned)
-        dst, port, vni, interface = key
-        return self._learned.setdefault(key, (self._pool.remote(dst, port, vni, interface, self._config),))
-
-    def _single(self, remote: Remote) -> RemoteKey:
-        """The remotes key of a record whose one remote is ``remote``."""
-        key = remote.key
-        table = self._learned
-        if key not in table:
-            if len(table) >= _POOL_MAX:
-                table.clear()
-            table[key] = (remote,)
-        return key
-
-    def _set_remotes(self, mac: bytes, remotes: Sequence[Remote]) -> None:
-        """Give ``mac``'s record ``remotes``: one by its key, more as a list of the table's own."""
-        if len(remotes) == 1:
-            key: RemotesKey = self._single(remotes[0])
-            if self._lists:
-                self._lists.pop(mac, None)
-        else:
-            self._lists[mac] = remotes if isinstance(remotes, list) else list(remotes)
-            key = None
-        _put(self._records, mac, _RKEY, key)
-
-    # --- the ageing order -------------------------------------------------------------------------
-
-    def _link(self, mac: bytes) -> None:
-        """Put ``mac``'s record (not in the order) at the end: it is the most recently updated."""
-        records = self._records
+    def _link(self, mac: bytes, rec: _Record) -> None:
+        """Put ``rec`` (not in the order) at the end: it is the most recently updated."""
         tail = self._tail
-        kind, key, updated, used, _, _ = records[mac]
-        records[mac] = (kind, key, updated, used, tail, None)
+        rec.prev = tail
+        rec.next = None
         if tail is None:
             self._head = mac
         else:
-            _put(records, tail, _NEXT, mac)
+            self._records[tail].next = mac
         self._tail = mac
 
-    def _unlink(self, mac: bytes) -> None:
-        """Take ``mac``'s record (in the order) out of it."""
+    def _unlink(self, rec: _Record) -> None:
+        """Take ``rec`` (in the order) out of it."""
+        prev, nxt = rec.prev, rec.next
         records = self._records
-        kind, key, updated, used, prev, nxt = records[mac]
         if prev is None:
             self._head = nxt
         else:
-            _put(records, prev, _NEXT, nxt)
+            records[prev].next = nxt
         if nxt is None:
             self._tail = prev
         else:
-            _put(records, nxt, _PREV, prev)
-        records[mac] = (kind, key, updated, used, None, None)
+            records[nxt].prev = prev
+        rec.prev = rec.next = None
 
-    def _touch(  # noqa: PLR0917 - the record's fields, unpacked by the caller
-        self, mac: bytes, kind: int, key: RemotesKey, used: float, prev: bytes | None, nxt: bytes, now: float
-    ) -> None:
-        """An ageing record that is not the last was refreshed at ``now``: store it, at the end of
-        the order. O(1): ``_unlink`` then ``_link``, written out (the receive path calls this for
-        every refresh)."""
+    def _touch(self, mac: bytes, rec: _Record) -> None:
+        """An ageing record was refreshed: move it to the end of the order. O(1), allocates nothing.
+
+        ``_unlink`` then ``_link``, written out: the receive path calls this for every refresh.
+        """
+        nxt = rec.next
+        if nxt is None:  # already the last
+            return
         records = self._records
+        prev = rec.prev
         if prev is None:
             self._head = nxt
         else:
-            k, r, u, s, p, _ = records[prev]
-            records[prev] = (k, r, u, s, p, nxt)
+            records[prev].next = nxt
+        records[nxt].prev = prev
         tail = self._tail
-        assert tail is not None  # the record is in the order and is not the last
-        k, r, u, s, _, n = records[nxt]
-        if nxt == tail:
-            records[nxt] = (k, r, u, s, prev, mac)
-        else:
-            records[nxt] = (k, r, u, s, prev, n)
-            k, r, u, s, p, _ = records[tail]
-            records[tail] = (k, r, u, s, p, mac)
-        records[mac] = (kind, key, now, used, tail, None)
+        assert tail is not None  # rec is in the order and is not the last
+        records[tail].next = mac
+        rec.prev = tail
+        rec.next = None
         self._tail = mac
 
     # --- control (bridge fdb) ---------------------------------------------------------------------
@@ -608,16 +536,18 @@ class ForwardingDatabase:
             return mac
         return mac + src_vni.to_bytes(3, "big")
 
-    def _create(self, mac: bytes, kind: _Kind, remote: Remote, now: float) -> None:
+    def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
         limit = self._limit
         records = self._records
         if limit and len(records) >= limit:
             raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac[:6].hex(':')}")
         if mac in records:  # an orphan's key (see _create_key): rhashtable_lookup_insert_fast's EEXIST
             raise FdbEntryExists(f"{mac[:6].hex(':')} already has an entry")
-        records[mac] = (kind.index, self._single(remote), now, now, None, None)
+        rec = _Record(kind, remotes, now)
+        records[mac] = rec
         if kind.ages:
-            self._link(mac)
+            self._link(mac, rec)
+        return rec
 
     # --- data path: transmit lookups and learning --------------------------------------------------
 
@@ -631,27 +561,22 @@ class ForwardingDatabase:
         records = self._records
         rec = records.get(mac)
         if rec is None:
-            mac = ZERO_MAC_BYTES
-            rec = records.get(mac)
+            rec = records.get(ZERO_MAC_BYTES)
             if rec is None:
                 return None
-        self._used[mac] = now
-        key = rec[_RKEY]
-        if key is None:
-            return self._lists[mac]
-        remotes = self._learned.get(key)
-        return self._restore(key) if remotes is None else remotes
+        rec.used = now
+        return rec.remotes
 
     def is_router(self, mac: bytes) -> bool:
         """Whether ``mac`` (6 raw bytes) has an entry with the ``router`` flag (proxy ND's R flag)."""
         rec = self._records.get(mac)
-        return rec is not None and _KIND_AT[rec[0]].router
+        return rec is not None and rec.kind.router
 
     def is_bridge_local(self, mac: bytes) -> bool:
         """Whether ``mac`` (6 raw bytes) has an entry whose first remote is unspecified (``0.0.0.0``
         or ``::``): a MAC behind the local bridge, which proxy ARP/ND does not answer for."""
         rec = self._records.get(mac)
-        return rec is not None and self._remotes(mac, rec[_RKEY])[0].unspecified
+        return rec is not None and rec.remotes[0].unspecified
 
     def learn(self, mac: bytes, src: str, now: float, interface: str | None = None) -> tuple[LearnOutcome, str]:
         """``vxlan_snoop``: a datagram from underlay address ``src`` carried a frame from ``mac``.
@@ -681,80 +606,49 @@ class ForwardingDatabase:
             # simulation take it.
             remotes = self._learned.get(src) if interface is None else None
             if remotes is None:
-                key, remotes = self._learned_remotes(src, interface)
-            else:
-                # The remote's address, not ``src``: one str object for all the records of a flood.
-                key = remotes[0].dst
+                remotes = self._learned_remotes(src, interface)
             limit = self._limit
             if limit and len(records) >= limit:
                 return LearnOutcome.FULL, src  # Linux: ENOSPC; the frame is still delivered
+            rec = _Record(_LEARNED, remotes, now)
+            records[mac] = rec
             tail = self._tail
-            records[mac] = (_LEARNED, key, now, now, tail, None)
+            rec.prev = tail
             if tail is None:
                 self._head = mac
             else:
-                k, r, u, s, p, _ = records[tail]
-                records[tail] = (k, r, u, s, p, mac)
+                records[tail].next = mac
             self._tail = mac
             return _OUT_LEARNED, remotes[0].dst
-        kind, key, updated, used, prev, nxt = rec
+        rd = rec.remotes[0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the
-        # datagram's; the interface is only ever set for an IPv6 link-local source. A record
-        # learned from ``src`` has ``src`` for its key: its remote is that address, no interface.
-        if key != src or interface is not None:
-            rd = self._remotes(mac, key)[0]
-            if rd.dst != src or rd.interface is not None or interface is not None:
-                return self._snoop_moved(mac, kind, key, rd, src, interface, now)
-            refreshed = rd.refreshed
-        else:
-            remotes = self._learned.get(key)
-            refreshed = (self._restore(key) if remotes is None else remotes)[0].refreshed
-        if updated != now:  # the common case of _refresh_rx and _touch, written out: every datagram does this
-            if nxt is None:  # not in the ageing order, or the last
-                records[mac] = (kind, key, now, used, prev, None)
-                return refreshed
-            # To the end of the ageing order: the neighbours' links change, then the record's.
-            if prev is None:
-                self._head = nxt
-            else:
-                k, r, u, s, p, _ = records[prev]
-                records[prev] = (k, r, u, s, p, nxt)
-            tail = self._tail
-            assert tail is not None  # the record is in the order and is not the last
-            k, r, u, s, _, n = records[nxt]
-            if nxt == tail:
-                records[nxt] = (k, r, u, s, prev, mac)
-            else:
-                records[nxt] = (k, r, u, s, prev, n)
-                k, r, u, s, p, _ = records[tail]
-                records[tail] = (k, r, u, s, p, mac)
-            records[mac] = (kind, key, now, used, tail, None)
-            self._tail = mac
-        return refreshed
+        # datagram's; the interface is only ever set for an IPv6 link-local source.
+        if rd.dst != src or rd.interface is not None or interface is not None:
+            return self._snoop_moved(mac, rec, rd, src, interface, now)
+        if rec.updated != now:  # the common case of _refresh_rx, written out: every datagram does this
+            rec.updated = now
+            if rec.next is not None:
+                self._touch(mac, rec)
+        return rd.refreshed
 
-    def _refresh_rx(self, mac: bytes, now: float) -> None:
+    def _refresh_rx(self, mac: bytes, rec: _Record, now: float) -> None:
         """Received traffic refreshes every entry, static ones included (Linux 6.15 and later)."""
-        records = self._records
-        kind, key, updated, used, prev, nxt = records[mac]
-        if updated != now:
-            if nxt is None:  # not in the ageing order, or the last
-                records[mac] = (kind, key, now, used, prev, None)
-            else:
-                self._touch(mac, kind, key, used, prev, nxt, now)  # to the end of the ageing order: O(1)
+        if rec.updated != now:
+            rec.updated = now
+            if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
+                self._touch(mac, rec)  # to the end of the ageing order: O(1)
 
-    def _learned_remotes(self, src: str, interface: str | None) -> tuple[RemotesKey, tuple[Remote]]:
-        """The remotes key and remotes of an entry learned from ``src`` that came in on ``interface``."""
+    def _learned_remotes(self, src: str, interface: str | None) -> tuple[Remote]:
+        """The remotes of an entry learned from ``src`` that came in on ``interface``."""
         self._check_family(src)
         via = _snoop_interface(src, interface)
         if via is not None:
             # vxlan_snoop: a link-local source is only reachable through the interface it came in on.
-            remote = self._pool.remote(ip_info(src, "src").text, None, None, via, self._config)
-            return self._single(remote), (remote,)
-        remotes = self._pool.learned(src, self._config, self._learned)
-        return remotes[0].dst, remotes
+            return (self._pool.remote(ip_info(src, "src").text, None, None, via, self._config),)
+        return self._pool.learned(src, self._config, self._learned)
 
     def _snoop_moved(  # noqa: PLR0917 - learn's fields
-        self, mac: bytes, kind: int, key: RemotesKey, rd: Remote, src: str, interface: str | None, now: float
+        self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None, now: float
     ) -> tuple[LearnOutcome, str]:
         """The source MAC's entry may point elsewhere: migrate it, or report the conflict (static).
 
@@ -765,21 +659,16 @@ class ForwardingDatabase:
         """
         self._check_family(src)  # before anything changes
         src = ip_info(src, "src").text
-        self._refresh_rx(mac, now)
+        self._refresh_rx(mac, rec, now)
         if rd.dst == src and rd.interface == _snoop_interface(src, interface):
             return LearnOutcome.REFRESHED, rd.dst
-        if _KIND_AT[kind].state is not _REACHABLE:
+        if rec.kind.state is not _REACHABLE:
             return LearnOutcome.CONFLICT, rd.dst
         # "MAC migrated from A to B": only the address changes; port and VNI stay.
-        remotes = self._remotes(mac, key)
-        if rd.port is None and rd.vni is None and rd.interface is None and len(remotes) == 1:
-            learned = self._pool.learned(src, self._config, self._learned)  # shared, as learned ones
-            _put(self._records, mac, _RKEY, learned[0].dst)
-            if self._lists:
-                self._lists.pop(mac, None)
+        if rd.port is None and rd.vni is None and rd.interface is None and len(rec.remotes) == 1:
+            rec.remotes = self._pool.learned(src, self._config, self._learned)  # shared, as learned ones
         else:
-            remote = self._pool.remote(src, rd.port, rd.vni, rd.interface, self._config)
-            self._set_remotes(mac, (remote, *remotes[1:]))
+            rec.remotes = (self._pool.remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
         return LearnOutcome.MIGRATED, rd.dst
 
     def _check_family(self, src: str) -> None:
@@ -787,47 +676,45 @@ class ForwardingDatabase:
         if info.version != self.family:
             raise ConfigError("src", f"{src!r} is not an IPv{self.family} address, as the device is")
 
-    def _restate(self, mac: bytes, kind: _Kind) -> bool:
+    def _restate(self, mac: bytes, rec: _Record, kind: _Kind) -> bool:
         """vxlan_fdb_update_existing's first step: the request's state and flags replace the
         entry's, unless the request is ``extern_learn`` and the entry is the user's. ``updated``
         is left alone (the caller refreshes it when anything changed). True when changed."""
-        old = _KIND_AT[self._records[mac][0]]
+        old = rec.kind
         if old is kind or (kind.extern_learn and old.by_user):
             return False
         if old.ages:
-            self._unlink(mac)
-        _put(self._records, mac, 0, kind.index)
+            self._unlink(rec)
+        rec.kind = kind
         if kind.ages:
-            self._link_in_order(mac)
+            self._link_in_order(mac, rec)
         return True
 
-    def _link_in_order(self, mac: bytes) -> None:
-        """Put ``mac``'s record (not in the order) where its ``updated`` belongs: usually the end,
-        but a record whose state became dynamic without a refresh keeps its old time (and ages by it)."""
+    def _link_in_order(self, mac: bytes, rec: _Record) -> None:
+        """Put ``rec`` (not in the order) where its ``updated`` belongs: usually the end, but a
+        record whose state became dynamic without a refresh keeps its old time (and ages by it)."""
         records = self._records
-        updated = records[mac][_UPDATED]
         after = self._tail
-        while after is not None and records[after][_UPDATED] > updated:
-            after = records[after][_PREV]
+        while after is not None and records[after].updated > rec.updated:
+            after = records[after].prev
         if after == self._tail:
-            self._link(mac)
+            self._link(mac, rec)
             return
-        before = self._head if after is None else records[after][_NEXT]
+        before = self._head if after is None else records[after].next
         assert before is not None  # after is not the tail
-        kind, key, _, used, _, _ = records[mac]
-        records[mac] = (kind, key, updated, used, after, before)
-        _put(records, before, _PREV, mac)
+        rec.prev, rec.next = after, before
+        records[before].prev = mac
         if after is None:
             self._head = mac
         else:
-            _put(records, after, _NEXT, mac)
+            records[after].next = mac
 
-    def _refresh(self, mac: bytes, now: float) -> None:
+    def _refresh(self, mac: bytes, rec: _Record, now: float) -> None:
         """The entry changed (Linux notifies and sets ``updated``): it is now the newest."""
-        _put(self._records, mac, _UPDATED, now)
-        if _KIND_AT[self._records[mac][0]].ages:
-            self._unlink(mac)
-            self._link(mac)
+        rec.updated = now
+        if rec.kind.ages:
+            self._unlink(rec)
+            self._link(mac, rec)
 
     def add(
         self,
@@ -858,14 +745,14 @@ class ForwardingDatabase:
             _check_vni(src_vni, "src_vni")
         if raw in self._records:
             raise FdbEntryExists(f"{raw.hex(':')} already has an entry")
-        self._create(self._create_key(raw, src_vni), kind, remote, self._clock(now))
+        self._create(self._create_key(raw, src_vni), kind, (remote,), self._clock(now))
 
     def add_default(self, dst: str, *, interface: str | None = None, now: float | None = None) -> None:
         """The all-zeros entry that ``ip link add ... remote|group`` makes: permanent, and not
         the user's, so an ``extern_learn`` request may still change its state (Linux makes it
         with NTF_SELF only)."""
         remote = self._remote(dst, None, None, interface)
-        self._create(ZERO_MAC_BYTES, _kind(FdbState.PERMANENT, False, by_user=False), remote, self._clock(now))
+        self._create(ZERO_MAC_BYTES, _kind(FdbState.PERMANENT, False, by_user=False), (remote,), self._clock(now))
 
     def append(
         self,
@@ -910,25 +797,26 @@ class ForwardingDatabase:
         if src_vni is not None:
             _check_vni(src_vni, "src_vni")
         t = self._clock(now)
-        if raw not in self._records:
-            self._create(self._create_key(raw, src_vni), kind, remote, t)
+        rec = self._records.get(raw)
+        if rec is None:
+            self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        changed = self._restate(raw, kind)
-        if not _is_unicast(raw) and self._add_remote(raw, remote):
+        changed = self._restate(raw, rec, kind)
+        if not _is_unicast(raw) and self._add_remote(raw, rec, remote):
             changed = True
         if changed:
-            self._refresh(raw, t)
+            self._refresh(raw, rec, t)
 
-    def _add_remote(self, mac: bytes, remote: Remote) -> bool:
-        """Add ``remote`` to ``mac``'s record unless a remote with its key is there; True when added."""
+    def _add_remote(self, mac: bytes, rec: _Record, remote: Remote) -> bool:
+        """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
         key = remote.key
         keys = self._keys.get(mac)
-        remotes = self._remotes(mac, self._records[mac][_RKEY])
+        remotes = rec.remotes
         if keys is None:
             if any(rd.key == key for rd in remotes):  # one remote, or a few set by hand
                 return False
             self._keys[mac] = {rd.key for rd in remotes} | {key}
-            self._set_remotes(mac, [*remotes, remote])
+            rec.remotes = [*remotes, remote]
             return True
         if key in keys:
             return False
@@ -936,7 +824,7 @@ class ForwardingDatabase:
         if isinstance(remotes, list):
             remotes.append(remote)
         else:
-            self._set_remotes(mac, [*remotes, remote])
+            rec.remotes = [*remotes, remote]
         return True
 
     def replace(
@@ -971,19 +859,19 @@ class ForwardingDatabase:
         rec = self._records.get(raw)
         if not _is_unicast(raw):
             if rec is not None:
-                self._restate(raw, kind)  # no refresh: Linux returns before its notify
+                self._restate(raw, rec, kind)  # no refresh: Linux returns before its notify
             raise FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {raw.hex(':')}")
         if rec is None:
-            self._create(self._create_key(raw, src_vni), kind, remote, t)
+            self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        changed = self._restate(raw, kind)
-        remotes = self._remotes(raw, rec[_RKEY])
-        if remotes[0].key != remote.key:  # vxlan_fdb_replace: an equal remote is no change
+        changed = self._restate(raw, rec, kind)
+        first = rec.remotes[0]
+        if first.key != remote.key:  # vxlan_fdb_replace: an equal remote is no change
             self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
-            self._set_remotes(raw, (remote, *remotes[1:]))
+            rec.remotes = (remote, *rec.remotes[1:])
             changed = True
         if changed:
-            self._refresh(raw, t)
+            self._refresh(raw, rec, t)
 
     def delete(
         self,
@@ -1028,18 +916,17 @@ class ForwardingDatabase:
         if rec is None:
             raise FdbEntryNotFound(f"{raw.hex(':')} has no entry")
         if not whole:
-            remotes = self._remotes(raw, rec[_RKEY])
+            remotes = rec.remotes
             i = None if key is None else next((i for i, rd in enumerate(remotes) if rd.key == key), None)
             if i is None:
                 return
             if len(remotes) > 1:
-                left = [*remotes[:i], *remotes[i + 1 :]]
-                self._set_remotes(raw, left)
+                rec.remotes = [*remotes[:i], *remotes[i + 1 :]]
                 keys = self._keys.get(raw)
-                if keys is not None and not any(rd.key == key for rd in left):
+                if keys is not None and not any(rd.key == key for rd in rec.remotes):
                     keys.discard(key)
                 return
-        self._remove(raw)
+        self._remove(raw, rec)
 
     def change_default(
         self,
@@ -1063,16 +950,12 @@ class ForwardingDatabase:
         if old is not None and ZERO_MAC_BYTES in self._records:
             self.delete(ZERO_MAC_BYTES, old, interface=old_interface)
 
-    def _remove(self, mac: bytes) -> None:
-        if _KIND_AT[self._records[mac][0]].ages:
-            self._unlink(mac)
+    def _remove(self, mac: bytes, rec: _Record) -> None:
+        if rec.kind.ages:
+            self._unlink(rec)
         del self._records[mac]
         if self._keys:
             self._keys.pop(mac, None)
-        if self._lists:
-            self._lists.pop(mac, None)
-        if self._used:
-            self._used.pop(mac, None)
 
     def flush(self) -> int:
         """``ip link set down``: drop every entry but permanent and static ones; returns how many.
@@ -1080,18 +963,16 @@ class ForwardingDatabase:
         The all-zeros entry is kept whatever its state (Linux deletes it only with the device).
         """
         gone = [
-            mac for mac, rec in self._records.items() if not _KIND_AT[rec[0]].state.is_sticky and mac != ZERO_MAC_BYTES
+            (mac, rec) for mac, rec in self._records.items() if not rec.kind.state.is_sticky and mac != ZERO_MAC_BYTES
         ]
-        for mac in gone:
-            self._remove(mac)
+        for mac, rec in gone:
+            self._remove(mac, rec)
         return len(gone)
 
     def clear(self) -> None:
         """Remove everything, the all-zeros entry included."""
         self._records.clear()
         self._keys.clear()
-        self._lists.clear()
-        self._used.clear()
         self._head = self._tail = None
 
     # --- data path and ageing ---------------------------------------------------------------------
@@ -1101,33 +982,29 @@ class ForwardingDatabase:
         head = self._head
         if head is None:
             return None
-        return self._records[head][_UPDATED] + self._ageing
+        return self._records[head].updated + self._ageing
 
     def expire(self, now: float) -> list[FdbEntry]:
         """Remove the entries whose ``updated + ageing <= now``; returns them (one per remote)."""
         t = self._clock(now)
         records = self._records
         keys = self._keys
-        lists = self._lists
-        used = self._used
         ageing = self._ageing
         gone: list[FdbEntry] = []
         head = self._head
         while head is not None:
             rec = records[head]
-            if rec[_UPDATED] + ageing > t:
+            if rec.updated + ageing > t:
                 break
-            last_used = used.pop(head, rec[3]) if used else rec[3]
-            gone.extend(self._entry(head, rec, rd, last_used) for rd in self._remotes(head, rec[_RKEY]))
             del records[head]
             if keys:
                 keys.pop(head, None)
-            if lists:
-                lists.pop(head, None)
-            head = rec[_NEXT]
+            gone.extend(self._entry(head, rec, rd) for rd in rec.remotes)
+            head = rec.next
+            rec.prev = rec.next = None
         self._head = head
         if head is None:
             self._tail = None
         else:
-            _put(records, head, _PREV, None)
+            records[head].prev = None
         return gone
