@@ -50,19 +50,26 @@ def run(script: Path, args: list[str], tree: Path) -> str:
 
 
 def numbers(line: str) -> tuple[str, list[float]]:
-    """The line with each number replaced by ``#``, and the numbers."""
+    """The line with each number replaced by ``#`` and its spacing made single, and the numbers.
+
+    Numbers of another width pad a table's columns differently: the spacing is not part of a line's
+    identity.
+    """
     found = [float(m.group().replace(",", "")) for m in NUMBER.finditer(line)]
-    return NUMBER.sub("#", line), found
+    return " ".join(NUMBER.sub("#", line).split()), found
 
 
-def collect(outputs: list[str]) -> dict[tuple[int, str], list[list[float]]]:
-    """Per (position, template) line: one list of numbers per run."""
-    table: dict[tuple[int, str], list[list[float]]] = {}
+def collect(outputs: list[str]) -> dict[tuple[str, int], list[list[float]]]:
+    """Per (template, occurrence) line: one list of numbers per run. The occurrence tells apart lines
+    of one template (two "ratio" lines), whatever else a tree's output has in between."""
+    table: dict[tuple[str, int], list[list[float]]] = {}
     for out in outputs:
-        for i, line in enumerate(out.splitlines()):
+        seen: dict[str, int] = {}
+        for line in out.splitlines():
             template, found = numbers(line)
             if found:
-                table.setdefault((i, template), []).append(found)
+                seen[template] = seen.get(template, -1) + 1
+                table.setdefault((template, seen[template]), []).append(found)
     return table
 
 
@@ -86,7 +93,7 @@ def main() -> int:
     for key, runs in after.items():
         if key not in before or len({len(x) for x in runs + before[key]}) != 1:
             continue
-        template = key[1].strip()
+        template = key[0]
         cells = []
         for j in range(len(runs[0])):
             o = statistics.median(x[j] for x in before[key])
