@@ -78,8 +78,9 @@ def main() -> int:
     parser.add_argument("bench", help="a script in bench/, without .py (core, codec, replay, sim_scale, ...)")
     parser.add_argument("--rev", default="7cb75e0", help="the old commit (default: the tree before issue 11)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each tree, alternating (default 3)")
-    parser.add_argument("args", nargs="*", help="arguments for the benchmark, after --")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark, after --")
     args = parser.parse_args()
+    args.args = args.args[1:] if args.args[:1] == ["--"] else args.args
     script = HERE / "bench" / f"{args.bench}.py"
     old = worktree(args.rev, Path(tempfile.gettempdir()) / f"pyvxlan-bench-{args.rev}")
     outs: dict[str, list[str]] = {"old": [], "new": []}
