@@ -11,8 +11,9 @@ the ratio new / old.
 Whether a ratio above 1 is better or worse depends on the figure (frames per second, or seconds),
 so the table shows both values; the line's own words say which it is.
 
-Run: ``.venv/bin/python bench/compare.py --rev 7cb75e0 core`` (``core``, ``codec``, ``replay``,
-``sim_scale -- --sizes 1000,10000 --modes multicast``, ...). The scripts import pyvxlan through its
+Run: ``.venv/bin/python bench/compare.py [--rev 7cb75e0] [--rounds 3] NAME [-- ARGS]`` (``core``,
+``codec``, ``replay``, ``sim_scale -- --sizes 1000,10000 --modes multicast``, ...): this script's own
+options come before NAME, and everything after NAME goes to the benchmark. The scripts import pyvxlan through its
 public paths only, which both trees have.
 """
 
