@@ -81,7 +81,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each tree, alternating (default 3)")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark, after --")
     args = parser.parse_args()
-    args.args = args.args[1:] if args.args[:1] == ["--"] else args.args
+    if "--" in args.args:  # the separator, wherever argparse left it
+        args.args.remove("--")
     script = HERE / "bench" / f"{args.bench}.py"
     old = worktree(args.rev, Path(tempfile.gettempdir()) / f"pyvxlan-bench-{args.rev}")
     outs: dict[str, list[str]] = {"old": [], "new": []}
