@@ -24,6 +24,8 @@ __all__ = [
     "IPPROTO_UDP",
     "IPV6_EXTENSION_HEADERS",
     "IANA_SOURCE_PORTS",
+    "IPV4_FLOW_KEY_SIZE",
+    "IPV4_FLOW_MASKS",
     "LINUX_SOURCE_PORTS",
     "LINUX_VXLAN_PORT",
     "VXLAN_GPE_PORT",
@@ -216,6 +218,31 @@ def flow_port(inner: bytes | bytearray | memoryview, low: int, span: int) -> int
     # (it reads the top bits) hardly sees. A Fibonacci multiply carries every bit into the top
     # ones, at the cost of one multiplication on the transmit path.
     return lo + ((((zlib.crc32(key) * 0x9E3779B1) & 0xFFFFFFFF) * span) >> 32)
+
+
+IPV4_FLOW_KEY_SIZE: Final = 38
+"""An untagged Ethernet frame with a 20-byte IPv4 header holds every byte :func:`flow_port` reads
+in its first 38 (the MACs, the EtherType, the version and header length, the fragment field, the
+protocol, the addresses and the ports)."""
+
+
+def _flow_mask(ports: bool) -> int:
+    keep = bytearray(IPV4_FLOW_KEY_SIZE)
+    # The bytes flow_port reads (or decides by) in such a frame; TOS, length, ID, TTL and the
+    # header checksum change from packet to packet of one flow and are left out.
+    for start, end in ((0, 15), (20, 22), (23, 24), (26, 34), *(((34, 38),) if ports else ())):
+        keep[start:end] = b"\xff" * (end - start)
+    return int.from_bytes(keep, "big")
+
+
+IPV4_FLOW_MASKS: Final = tuple(_flow_mask(proto in _FLOW_PROTOS) for proto in range(256))
+"""By IPv4 protocol number: the mask that, applied to the first :data:`IPV4_FLOW_KEY_SIZE` bytes of
+an untagged frame of at least that size whose IPv4 header is 20 bytes long (read as one
+big-endian integer), keeps the
+bytes :func:`flow_port` reads and clears the rest (the ports too when the protocol has none). Two
+such frames with equal masked values get the same source port: a memo's key
+(``Vtep.transmit_many`` keeps one; tests/core/test_vtep_flow_memo.py holds it to this function).
+"""
 
 
 def _default_mac(info: IpInfo) -> bytes:
