@@ -415,23 +415,40 @@ class Vtep:
         counted = 0
         # The last destination MAC looked up and its remotes; the last DS field and its outer TOS.
         last_dmac = b""
+        last_key = -1  # and the last flow key and its source port
+        last_sport = 0
         last_remotes: Sequence[Remote] = ()
         last_ds = -1
         tos = 0
+        # The last remotes when they are one usable remote (the usual unicast entry): its header.
+        one: Remote | None = None
+        one_header = b""
         for item in frames:
             frame = item if type(item) is bytes else bytes(item)
             size = len(frame)
             if size >= _FLOW_KEY_SIZE and frame[12:15] == _IPV4_IHL5:
                 # Untagged IPv4 with a 20-byte header, the usual frame: never proxied (only ARP and
                 # NS are), its DS field and TTL at fixed places, its flow in its first 38 bytes.
-                dmac = frame[0:6]
-                if dmac != last_dmac:
-                    found = forward(dmac, now)
-                    if found is None:
-                        self.transmit(frame, now)  # no target: transmit reports the miss and the drop
-                        continue
-                    last_dmac, last_remotes = dmac, found
-                remotes = last_remotes
+                key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]]
+                if key != last_key:
+                    # Another flow than the frame before's (the key holds the destination MAC too).
+                    dmac = frame[0:6]
+                    if dmac != last_dmac:
+                        found = forward(dmac, now)
+                        if found is None:
+                            self.transmit(frame, now)  # no target: transmit reports the miss and the drop
+                            continue
+                        last_dmac, last_remotes = dmac, found
+                        one = found[0] if len(found) == 1 and not found[0].unspecified else None
+                        if one is not None:
+                            one_header = one.header
+                    found_port = memo.get(key)
+                    if found_port is None:
+                        found_port = flow_port(frame, low, span)
+                        if len(memo) >= FLOW_MEMO_SIZE:
+                            memo.clear()  # many flows: start again rather than keep track of age
+                        memo[key] = found_port
+                    last_key, last_sport = key, found_port
                 dsfield = frame[15]
                 if dsfield != last_ds:
                     # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
@@ -439,14 +456,20 @@ class Vtep:
                     ecn = dsfield & 3
                     tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
                 ttl = (frame[22] or 64) if ttl_inherit else 0
-                key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]]
-                sport = memo.get(key)
-                if sport is None:
-                    sport = flow_port(frame, low, span)
-                    if len(memo) >= FLOW_MEMO_SIZE:
-                        memo.clear()  # many flows: start again rather than keep track of age
-                    memo[key] = sport
+                if one is not None:
+                    # The loop below for one remote, written out: most bursts are this.
+                    rttl = ttl or one.ttl
+                    if one is not run_rd or rttl != run_ttl or tos != run_tos:
+                        if run_rd is not None:
+                            batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
+                        run_rd, run_ttl, run_tos, run = one, rttl, tos, []
+                    run.append((last_sport, one_header + frame))
+                    packets += 1
+                    counted += size
+                    continue
+                remotes = last_remotes
                 rtos = tos
+                sport = last_sport
             else:
                 if size < 14:
                     self.transmit(frame, now)  # dropped as malformed: transmit says so
