@@ -411,65 +411,67 @@ class Vtep:
         run_rd: Remote | None = None
         run_ttl = run_tos = 0
         run: list[tuple[int, bytes]] = []
-        packets = 0
         counted = 0
-        # The last destination MAC looked up and its remotes; the last DS field and its outer TOS.
+        # What the last frame of the usual kind (below) left: its destination MAC and remotes
+        # (``one`` when they are one usable remote, the usual unicast entry, with its header and
+        # TTL), its flow key and source port; and the last DS field seen with its outer TOS.
         last_dmac = b""
-        last_key = -1  # and the last flow key and its source port
-        last_sport = 0
         last_remotes: Sequence[Remote] = ()
-        last_ds = -1
-        tos = 0
-        # The last remotes when they are one usable remote (the usual unicast entry): its header.
         one: Remote | None = None
         one_header = b""
+        one_ttl = 0
+        last_key: int | None = None
+        last_sport = 0
+        last_ds = -1
+        tos = 0
         for item in frames:
             frame = item if type(item) is bytes else bytes(item)
             size = len(frame)
-            if size >= _FLOW_KEY_SIZE and frame[12:15] == _IPV4_IHL5:
-                # Untagged IPv4 with a 20-byte header, the usual frame: never proxied (only ARP and
-                # NS are), its DS field and TTL at fixed places, its flow in its first 38 bytes.
-                key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]]
-                if key != last_key:
-                    # Another flow than the frame before's (the key holds the destination MAC too).
-                    dmac = frame[0:6]
-                    if dmac != last_dmac:
-                        found = forward(dmac, now)
-                        if found is None:
-                            self.transmit(frame, now)  # no target: transmit reports the miss and the drop
-                            continue
-                        last_dmac, last_remotes = dmac, found
-                        one = found[0] if len(found) == 1 and not found[0].unspecified else None
-                        if one is not None:
-                            one_header = one.header
-                    found_port = memo.get(key)
-                    if found_port is None:
-                        found_port = flow_port(frame, low, span)
-                        if len(memo) >= FLOW_MEMO_SIZE:
-                            memo.clear()  # many flows: start again rather than keep track of age
-                        memo[key] = found_port
-                    last_key, last_sport = key, found_port
+            # The usual frame is untagged IPv4 with a 20-byte header: never proxied (only ARP and NS
+            # are), its DS field and TTL at fixed places, its flow in its first 38 bytes, whose
+            # masked value (the flow key) holds the destination MAC, the EtherType and the header
+            # length too. A frame with the key of the frame before is of its flow: same remotes,
+            # same source port. -1: too short to have one.
+            key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]] if size >= _FLOW_KEY_SIZE else -1
+            if key != last_key and key >= 0 and frame[12:15] == _IPV4_IHL5:
+                dmac = frame[0:6]
+                if dmac != last_dmac:
+                    found = forward(dmac, now)
+                    if found is None:
+                        self.transmit(frame, now)  # no target: transmit reports the miss and the drop
+                        continue
+                    last_dmac, last_remotes = dmac, found
+                    one = found[0] if len(found) == 1 and not found[0].unspecified else None
+                    if one is not None:
+                        one_header, one_ttl = one.header, one.ttl
+                found_port = memo.get(key)
+                if found_port is None:
+                    found_port = flow_port(frame, low, span)
+                    if len(memo) >= FLOW_MEMO_SIZE:
+                        memo.clear()  # many flows: start again rather than keep track of age
+                    memo[key] = found_port
+                last_key, last_sport = key, found_port
+            if key == last_key:
                 dsfield = frame[15]
                 if dsfield != last_ds:
                     # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
                     last_ds = dsfield
                     ecn = dsfield & 3
                     tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
-                ttl = (frame[22] or 64) if ttl_inherit else 0
                 if one is not None:
                     # The loop below for one remote, written out: most bursts are this.
-                    rttl = ttl or one.ttl
+                    rttl = (frame[22] or 64) if ttl_inherit else one_ttl
                     if one is not run_rd or rttl != run_ttl or tos != run_tos:
                         if run_rd is not None:
                             batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
                         run_rd, run_ttl, run_tos, run = one, rttl, tos, []
                     run.append((last_sport, one_header + frame))
-                    packets += 1
                     counted += size
                     continue
                 remotes = last_remotes
                 rtos = tos
                 sport = last_sport
+                ttl = (frame[22] or 64) if ttl_inherit else 0
             else:
                 if size < 14:
                     self.transmit(frame, now)  # dropped as malformed: transmit says so
@@ -508,10 +510,10 @@ class Vtep:
                     header = rd.header
                     payload = header + frame
                 run.append((sport, payload))
-                packets += 1
                 counted += size
         if run_rd is not None:
             batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
+        packets = sum([len(b.datagrams) for b in batches])  # every datagram is in one batch
         self._tx_packets += packets
         self._tx_bytes += counted - 14 * packets  # Linux counts from the inner network header
         return batches
