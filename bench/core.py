@@ -4,6 +4,9 @@
   ``dict`` lookup of the destination MAC plus ``encapsulate`` of the same frame.
 * receive with learning: datagrams from 100,000 source MACs (the first pass learns them, later
   passes refresh them); the floor is a plain ``dict`` lookup plus ``decapsulate`` of the same frame.
+  The same datagrams through ``receive_many`` in bursts of 32 (the UDP driver's chunk), against the
+  same floor (a tree without ``receive_many`` leaves the row out); ``transmit_many`` likewise in
+  bursts of 256.
 * a flood reaching 1,000 cores, as the simulator hands it: each datagram read once
   (``parse_datagram``) and given to every core, which share one ``RemotePool``; the floor is one
   ``decapsulate`` per datagram plus a plain ``dict`` store per core. (A tree without
@@ -130,6 +133,39 @@ def bench_receive() -> tuple[float, float]:
     return best(core), best(floor)
 
 
+def bench_receive_many() -> tuple[float, float] | None:
+    """The receive benchmark's datagrams through ``receive_many`` in bursts of 32 (the UDP
+    driver's chunk), against the same floor; None for a tree without it."""
+    if not hasattr(Vtep, "receive_many"):
+        return None
+    vtep = Vtep(VtepConfig(vni=10, local=LOCAL, remote=PEER))
+    vtep.up(0.0)
+    dst = b"\x02\xaa\x00\x00\x00\x01"
+    frames = [icmp_frame(dst, mac(i)) for i in range(N)]
+    items = [(b"\x08\x00\x00\x00\x00\x00\x0a\x00" + f, PEER, 50000, 0, None) for f in frames]
+    bursts = [items[i : i + 32] for i in range(0, N, 32)]
+    receive_many, take = vtep.receive_many, vtep.take_outputs
+    clock = [0.0]
+
+    def core() -> None:
+        clock[0] += 1.0
+        now = clock[0]
+        for burst in bursts:
+            receive_many(burst, now)
+            take()
+
+    table: dict[bytes, str] = {}
+    wire = [encapsulate(f, vni=10, src=PEER, dst=LOCAL) for f in frames]
+
+    def floor() -> None:
+        for w in wire:
+            d = decapsulate(w)
+            table.setdefault(bytes(d.inner[6:12]), d.outer_src)
+
+    core()  # the learning pass
+    return best(core), best(floor)
+
+
 def bench_flood() -> tuple[float, float]:
     try:
         from pyvxlan.core.datagram import parse_datagram  # absent before issue 11
@@ -177,14 +213,19 @@ def bench_flood() -> tuple[float, float]:
 
 def main() -> None:
     print(f"pyvxlan core benchmark: {N:,} frames a round, best of {ROUNDS} rounds")
-    for name, (core, floor), goal in (
+    rows: tuple[tuple[str, tuple[float, float] | None, str], ...] = (
         ("transmit to a known MAC (100,000 entries)", bench_transmit(), "goal: under 2"),
         ("transmit_many, bursts of 256 (100,000 entries)", bench_transmit_many(), "goal: under 2"),
         ("receive with learning (100,000 source MACs)", bench_receive(), "goal: under 2"),
+        ("receive_many, bursts of 32 (100,000 source MACs)", bench_receive_many(), "goal: under 2"),
         # The floor reads each datagram once too, so the ratio is a core's own work per receiver;
         # this figure is judged against the tree before a change (bench/compare.py), not a goal.
         (f"a flood reaching {CORES:,} cores, read once (core-receives)", bench_flood(), "no goal"),
-    ):
+    )
+    for name, figures, goal in rows:
+        if figures is None:
+            continue  # a tree without that path
+        core, floor = figures
         print(f"  {name}:")
         print(f"    core  {1 / core:12,.0f} frames/s  ({core * 1e6:.2f} us/frame)")
         print(f"    floor {1 / floor:12,.0f} frames/s  ({floor * 1e6:.2f} us/frame; dict lookup + codec)")
