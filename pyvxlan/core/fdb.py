@@ -11,9 +11,17 @@ The errors are the netlink errnos of ``vxlan_fdb_add``/``vxlan_fdb_delete`` as p
 EEXIST -> :class:`~pyvxlan.FdbEntryExists`, ENOSPC -> :class:`~pyvxlan.FdbFull`, ENOENT ->
 :class:`~pyvxlan.FdbEntryNotFound`, EOPNOTSUPP -> :class:`~pyvxlan.FdbOperationNotSupported`.
 
+Records as slots: a record is not an object of its own but a slot, one index into seven parallel
+lists (its MAC key, kind, remotes, ``updated``, ``used``, and its neighbours in the ageing order),
+found through a dict from MAC key to slot. Everything those lists and that dict hold is an atom
+(bytes, int, float) or an object shared by many records, so CPython's cyclic garbage collector
+sees a table as a few lists, not as one tracked object per record: at ten million records (a
+simulated lab of 10,000 VTEPs) a record object each made the collector's full passes a third of
+the run. A removed record's slot is reused by the next new one.
+
 Ageing without scanning: every record that can age (state REACHABLE, not externally learned) is
-also a link of a doubly linked list kept in order of its ``updated`` time. The links are the MAC
-keys of the neighbouring records (two fields of the record, no node object of their own). A
+also a link of a doubly linked list kept in order of its ``updated`` time. The links are the slots
+of the neighbouring records (two fields of the record, no node object of their own). A
 refresh moves the record to the end (O(1)); expiry pops from the front until the first record
 that is still fresh, so a timer costs O(expired + 1), and ``next_expiry()`` is the front record's
 ``updated + ageing``. This relies on time never going backwards, which is the contract of every
@@ -24,7 +32,8 @@ Learning (``vxlan_snoop``: refresh, migration, static conflict, new entry, full 
 the table's records are its own, changed only by its methods.
 
 A learned record costs about 120 bytes with its slot in the table when many devices learn the
-same MACs (a flood in a simulation): the record's six fields, and nothing else of its own. Learned
+same MACs (a flood in a simulation): the record's seven fields, its slot number and its place
+in the table, and nothing else of its own. Learned
 records share their remotes tuple (one per address and device settings in a :class:`RemotePool`,
 which a simulator passes to all its devices), their MAC key (one parse of a flooded datagram,
 :func:`~pyvxlan.core.datagram.parse_datagram`, slices one bytes object for all the devices it
@@ -272,42 +281,6 @@ def _check_port(port: object) -> int:
     return port
 
 
-class _Record:
-    """All remotes of one MAC, with its state and timers (Linux's ``vxlan_fdb``).
-
-    Deliberately small (six fields; ten million of them in a large simulation): the MAC is the
-    table's key and is not repeated here, state and ``extern_learn`` share one :class:`_Kind`, and
-    ``prev``/``next`` are the MAC keys of the neighbours in the ageing order (``None`` at the ends,
-    and for records that do not age).
-    """
-
-    __slots__ = ("kind", "next", "prev", "remotes", "updated", "used")
-
-    def __init__(self, kind: _Kind, remotes: Remotes, now: float) -> None:
-        self.kind = kind
-        self.remotes = remotes
-        self.updated = now
-        self.used = now
-        self.prev: bytes | None = None
-        self.next: bytes | None = None
-
-    @property
-    def state(self) -> FdbState:
-        return self.kind.state
-
-    @property
-    def extern_learn(self) -> bool:
-        return self.kind.extern_learn
-
-    @property
-    def router(self) -> bool:
-        return self.kind.router
-
-    @property
-    def ages(self) -> bool:
-        return self.kind.ages
-
-
 def _snoop_interface(src: str, interface: str | None) -> str | None:
     """The receive interface ``vxlan_snoop`` holds a remote to: the one the datagram came in on
     for an IPv6 link-local source (reachable only through it), none (ifindex 0) for any other."""
@@ -334,16 +307,47 @@ class ForwardingDatabase:
     The all-zeros default entry is the owner's to add (:class:`~pyvxlan.Vtep` does at creation).
     """
 
-    __slots__ = ("_ageing", "_config", "_head", "_keys", "_learned", "_limit", "_now", "_pool", "_records", "_tail")
+    # A record is a slot: one index into parallel lists (see "Records as slots" in the module's
+    # docstring), so that no record is an object the cyclic garbage collector tracks.
+    __slots__ = (
+        "_ageing",
+        "_config",
+        "_free",
+        "_head",
+        "_keys",
+        "_kinds",
+        "_learned",
+        "_limit",
+        "_macs",
+        "_next",
+        "_now",
+        "_pool",
+        "_prev",
+        "_remotes",
+        "_slots",
+        "_tail",
+        "_updated",
+        "_used",
+    )
 
     def __init__(self, config: VtepConfig, *, now: float = 0.0, pool: RemotePool | None = None) -> None:
         self._config = config
         self._ageing = config.ageing
         self._limit = config.max_entries  # fixed for the table's life (a settings change keeps it)
-        self._records: dict[bytes, _Record] = {}
-        # The ends of the ageing order (MAC keys), oldest first.
-        self._head: bytes | None = None
-        self._tail: bytes | None = None
+        self._slots: dict[bytes, int] = {}  # MAC key -> its record's slot
+        # The records' fields, by slot (a slot freed by a removal is reused by the next record):
+        self._macs: list[bytes] = []  # the MAC key (what expiry and dump report)
+        self._kinds: list[_Kind] = []  # state and flags
+        self._remotes: list[Remotes] = []
+        self._updated: list[float] = []
+        self._used: list[float] = []
+        # The neighbours' slots in the ageing order (-1: none; also for records that do not age).
+        self._prev: list[int] = []
+        self._next: list[int] = []
+        self._free: list[int] = []
+        # The ends of the ageing order (slots, -1: empty), oldest first.
+        self._head = -1
+        self._tail = -1
         # The remote keys of each MAC with more than one remote: append's duplicate check in O(1).
         self._keys: dict[bytes, set[RemoteKey]] = {}
         self._now = now
@@ -388,12 +392,12 @@ class ForwardingDatabase:
 
     def __len__(self) -> int:
         """The number of MACs (Linux's ``addrcnt``), which ``max_entries`` bounds."""
-        return len(self._records)
+        return len(self._slots)
 
     def __contains__(self, mac: object) -> bool:
         if not isinstance(mac, (str, bytes, bytearray)):
             return False
-        return parse_mac(bytes(mac) if isinstance(mac, bytearray) else mac) in self._records
+        return parse_mac(bytes(mac) if isinstance(mac, bytearray) else mac) in self._slots
 
     def __iter__(self) -> Iterator[FdbEntry]:
         return iter(self.dump())
@@ -401,16 +405,16 @@ class ForwardingDatabase:
     def get(self, mac: str | bytes) -> list[FdbEntry]:
         """The records of ``mac`` (one per remote), or ``[]``."""
         raw = parse_mac(mac)
-        rec = self._records.get(raw)
-        return [] if rec is None else [self._entry(raw, rec, rd) for rd in rec.remotes]
+        slot = self._slots.get(raw)
+        return [] if slot is None else [self._entry(raw, slot, rd) for rd in self._remotes[slot]]
 
     def dump(self) -> list[FdbEntry]:
         """Every record, one per (MAC, remote), MACs in the order they were created."""
-        return [self._entry(mac, rec, rd) for mac, rec in self._records.items() for rd in rec.remotes]
+        entry, remotes = self._entry, self._remotes
+        return [entry(mac, slot, rd) for mac, slot in self._slots.items() for rd in remotes[slot]]
 
-    @staticmethod
-    def _entry(mac: bytes, rec: _Record, rd: Remote) -> FdbEntry:
-        kind = rec.kind
+    def _entry(self, mac: bytes, slot: int, rd: Remote) -> FdbEntry:
+        kind = self._kinds[slot]
         e = object.__new__(FdbEntry)
         s_mac, s_dst, s_port, s_vni, s_if, s_state, s_ext, s_upd, s_used, s_router = _ENTRY_SETTERS
         # The MAC's text is made here, not stored: ten million entries would hold ten million
@@ -422,59 +426,59 @@ class ForwardingDatabase:
         s_if(e, rd.interface)
         s_state(e, kind.state)
         s_ext(e, kind.extern_learn)
-        s_upd(e, rec.updated)
-        s_used(e, rec.used)
+        s_upd(e, self._updated[slot])
+        s_used(e, self._used[slot])
         s_router(e, kind.router)
         return e
 
     # --- the ageing order -------------------------------------------------------------------------
 
-    def _link(self, mac: bytes, rec: _Record) -> None:
-        """Put ``rec`` (not in the order) at the end: it is the most recently updated."""
+    def _link(self, slot: int) -> None:
+        """Put ``slot`` (not in the order) at the end: it is the most recently updated."""
         tail = self._tail
-        rec.prev = tail
-        rec.next = None
-        if tail is None:
-            self._head = mac
+        self._prev[slot] = tail
+        self._next[slot] = -1
+        if tail < 0:
+            self._head = slot
         else:
-            self._records[tail].next = mac
-        self._tail = mac
+            self._next[tail] = slot
+        self._tail = slot
 
-    def _unlink(self, rec: _Record) -> None:
-        """Take ``rec`` (in the order) out of it."""
-        prev, nxt = rec.prev, rec.next
-        records = self._records
-        if prev is None:
-            self._head = nxt
+    def _unlink(self, slot: int) -> None:
+        """Take ``slot`` (in the order) out of it."""
+        prev, nxt = self._prev, self._next
+        p, n = prev[slot], nxt[slot]
+        if p < 0:
+            self._head = n
         else:
-            records[prev].next = nxt
-        if nxt is None:
-            self._tail = prev
+            nxt[p] = n
+        if n < 0:
+            self._tail = p
         else:
-            records[nxt].prev = prev
-        rec.prev = rec.next = None
+            prev[n] = p
+        prev[slot] = nxt[slot] = -1
 
-    def _touch(self, mac: bytes, rec: _Record) -> None:
+    def _touch(self, slot: int) -> None:
         """An ageing record was refreshed: move it to the end of the order. O(1), allocates nothing.
 
         ``_unlink`` then ``_link``, written out: the receive path calls this for every refresh.
         """
-        nxt = rec.next
-        if nxt is None:  # already the last
+        nxt = self._next
+        n = nxt[slot]
+        if n < 0:  # already the last
             return
-        records = self._records
-        prev = rec.prev
-        if prev is None:
-            self._head = nxt
+        prev = self._prev
+        p = prev[slot]
+        if p < 0:
+            self._head = n
         else:
-            records[prev].next = nxt
-        records[nxt].prev = prev
+            nxt[p] = n
+        prev[n] = p
         tail = self._tail
-        assert tail is not None  # rec is in the order and is not the last
-        records[tail].next = mac
-        rec.prev = tail
-        rec.next = None
-        self._tail = mac
+        nxt[tail] = slot
+        prev[slot] = tail
+        nxt[slot] = -1
+        self._tail = slot
 
     # --- control (bridge fdb) ---------------------------------------------------------------------
 
@@ -536,18 +540,35 @@ class ForwardingDatabase:
             return mac
         return mac + src_vni.to_bytes(3, "big")
 
-    def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> _Record:
+    def _create(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> None:
         limit = self._limit
-        records = self._records
-        if limit and len(records) >= limit:
+        slots = self._slots
+        if limit and len(slots) >= limit:
             raise FdbFull(f"the table holds max_entries={limit} entries; cannot add {mac[:6].hex(':')}")
-        if mac in records:  # an orphan's key (see _create_key): rhashtable_lookup_insert_fast's EEXIST
+        if mac in slots:  # an orphan's key (see _create_key): rhashtable_lookup_insert_fast's EEXIST
             raise FdbEntryExists(f"{mac[:6].hex(':')} already has an entry")
-        rec = _Record(kind, remotes, now)
-        records[mac] = rec
+        slot = slots[mac] = self._new_slot(mac, kind, remotes, now)
         if kind.ages:
-            self._link(mac, rec)
-        return rec
+            self._link(slot)
+
+    def _new_slot(self, mac: bytes, kind: _Kind, remotes: Remotes, now: float) -> int:
+        """A slot holding a new record, out of the ageing order: a freed one, else a new one at the end."""
+        if not self._free:
+            slot = len(self._macs)
+            self._macs.append(mac)
+            self._kinds.append(kind)
+            self._remotes.append(remotes)
+            self._updated.append(now)
+            self._used.append(now)
+            self._prev.append(-1)
+            self._next.append(-1)
+            return slot
+        slot = self._free.pop()
+        self._macs[slot] = mac
+        self._kinds[slot] = kind
+        self._remotes[slot] = remotes
+        self._updated[slot] = self._used[slot] = now
+        return slot
 
     # --- data path: transmit lookups and learning --------------------------------------------------
 
@@ -558,25 +579,25 @@ class ForwardingDatabase:
             self._now = now
         elif now < self._now:
             raise ClockError(self._now, now)
-        records = self._records
-        rec = records.get(mac)
-        if rec is None:
-            rec = records.get(ZERO_MAC_BYTES)
-            if rec is None:
+        slots = self._slots
+        slot = slots.get(mac)
+        if slot is None:
+            slot = slots.get(ZERO_MAC_BYTES)
+            if slot is None:
                 return None
-        rec.used = now
-        return rec.remotes
+        self._used[slot] = now
+        return self._remotes[slot]
 
     def is_router(self, mac: bytes) -> bool:
         """Whether ``mac`` (6 raw bytes) has an entry with the ``router`` flag (proxy ND's R flag)."""
-        rec = self._records.get(mac)
-        return rec is not None and rec.kind.router
+        slot = self._slots.get(mac)
+        return slot is not None and self._kinds[slot].router
 
     def is_bridge_local(self, mac: bytes) -> bool:
         """Whether ``mac`` (6 raw bytes) has an entry whose first remote is unspecified (``0.0.0.0``
         or ``::``): a MAC behind the local bridge, which proxy ARP/ND does not answer for."""
-        rec = self._records.get(mac)
-        return rec is not None and rec.remotes[0].unspecified
+        slot = self._slots.get(mac)
+        return slot is not None and self._remotes[slot][0].unspecified
 
     def learn(self, mac: bytes, src: str, now: float, interface: str | None = None) -> tuple[LearnOutcome, str]:
         """``vxlan_snoop``: a datagram from underlay address ``src`` carried a frame from ``mac``.
@@ -598,45 +619,56 @@ class ForwardingDatabase:
             raise ClockError(self._now, now)
         if len(mac) != 6 or mac[0] & 1 or mac == ZERO_MAC_BYTES:
             return LearnOutcome.INVALID, src
-        records = self._records
-        rec = records.get(mac)
-        if rec is None:
+        slots = self._slots
+        slot = slots.get(mac)
+        if slot is None:
             # Learned entries use the device's port and VNI, not the packet's (vxlan_snoop). This
-            # branch is written out, as is _create's: a flood makes every device of a large
+            # branch is _create and _link written out: a flood makes every device of a large
             # simulation take it.
             remotes = self._learned.get(src) if interface is None else None
             if remotes is None:
                 remotes = self._learned_remotes(src, interface)
             limit = self._limit
-            if limit and len(records) >= limit:
+            if limit and len(slots) >= limit:
                 return LearnOutcome.FULL, src  # Linux: ENOSPC; the frame is still delivered
-            rec = _Record(_LEARNED, remotes, now)
-            records[mac] = rec
             tail = self._tail
-            rec.prev = tail
-            if tail is None:
-                self._head = mac
+            if self._free:
+                slot = self._new_slot(mac, _LEARNED, remotes, now)
+                self._prev[slot] = tail
             else:
-                records[tail].next = mac
-            self._tail = mac
+                slot = len(self._macs)
+                self._macs.append(mac)
+                self._kinds.append(_LEARNED)
+                self._remotes.append(remotes)
+                self._updated.append(now)
+                self._used.append(now)
+                self._prev.append(tail)
+                self._next.append(-1)
+            slots[mac] = slot
+            if tail < 0:
+                self._head = slot
+            else:
+                self._next[tail] = slot
+            self._tail = slot
             return _OUT_LEARNED, remotes[0].dst
-        rd = rec.remotes[0]
+        rd = self._remotes[slot][0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the
         # datagram's; the interface is only ever set for an IPv6 link-local source.
         if rd.dst != src or rd.interface is not None or interface is not None:
-            return self._snoop_moved(mac, rec, rd, src, interface, now)
-        if rec.updated != now:  # the common case of _refresh_rx, written out: every datagram does this
-            rec.updated = now
-            if rec.next is not None:
-                self._touch(mac, rec)
+            return self._snoop_moved(slot, rd, src, interface, now)
+        updated = self._updated
+        if updated[slot] != now:  # the common case of _refresh_rx, written out: every datagram does this
+            updated[slot] = now
+            if self._next[slot] >= 0:
+                self._touch(slot)
         return rd.refreshed
 
-    def _refresh_rx(self, mac: bytes, rec: _Record, now: float) -> None:
+    def _refresh_rx(self, slot: int, now: float) -> None:
         """Received traffic refreshes every entry, static ones included (Linux 6.15 and later)."""
-        if rec.updated != now:
-            rec.updated = now
-            if rec.next is not None:  # in the ageing order (learned, or dynamic by hand) and not last
-                self._touch(mac, rec)  # to the end of the ageing order: O(1)
+        if self._updated[slot] != now:
+            self._updated[slot] = now
+            if self._next[slot] >= 0:  # in the ageing order (learned, or dynamic by hand) and not last
+                self._touch(slot)  # to the end of the ageing order: O(1)
 
     def _learned_remotes(self, src: str, interface: str | None) -> tuple[Remote]:
         """The remotes of an entry learned from ``src`` that came in on ``interface``."""
@@ -647,8 +679,8 @@ class ForwardingDatabase:
             return (self._pool.remote(ip_info(src, "src").text, None, None, via, self._config),)
         return self._pool.learned(src, self._config, self._learned)
 
-    def _snoop_moved(  # noqa: PLR0917 - learn's fields
-        self, mac: bytes, rec: _Record, rd: Remote, src: str, interface: str | None, now: float
+    def _snoop_moved(
+        self, slot: int, rd: Remote, src: str, interface: str | None, now: float
     ) -> tuple[LearnOutcome, str]:
         """The source MAC's entry may point elsewhere: migrate it, or report the conflict (static).
 
@@ -659,16 +691,17 @@ class ForwardingDatabase:
         """
         self._check_family(src)  # before anything changes
         src = ip_info(src, "src").text
-        self._refresh_rx(mac, rec, now)
+        self._refresh_rx(slot, now)
         if rd.dst == src and rd.interface == _snoop_interface(src, interface):
             return LearnOutcome.REFRESHED, rd.dst
-        if rec.kind.state is not _REACHABLE:
+        if self._kinds[slot].state is not _REACHABLE:
             return LearnOutcome.CONFLICT, rd.dst
         # "MAC migrated from A to B": only the address changes; port and VNI stay.
-        if rd.port is None and rd.vni is None and rd.interface is None and len(rec.remotes) == 1:
-            rec.remotes = self._pool.learned(src, self._config, self._learned)  # shared, as learned ones
+        remotes = self._remotes
+        if rd.port is None and rd.vni is None and rd.interface is None and len(remotes[slot]) == 1:
+            remotes[slot] = self._pool.learned(src, self._config, self._learned)  # shared, as learned ones
         else:
-            rec.remotes = (self._pool.remote(src, rd.port, rd.vni, rd.interface, self._config), *rec.remotes[1:])
+            remotes[slot] = (self._pool.remote(src, rd.port, rd.vni, rd.interface, self._config), *remotes[slot][1:])
         return LearnOutcome.MIGRATED, rd.dst
 
     def _check_family(self, src: str) -> None:
@@ -676,45 +709,46 @@ class ForwardingDatabase:
         if info.version != self.family:
             raise ConfigError("src", f"{src!r} is not an IPv{self.family} address, as the device is")
 
-    def _restate(self, mac: bytes, rec: _Record, kind: _Kind) -> bool:
+    def _restate(self, slot: int, kind: _Kind) -> bool:
         """vxlan_fdb_update_existing's first step: the request's state and flags replace the
         entry's, unless the request is ``extern_learn`` and the entry is the user's. ``updated``
         is left alone (the caller refreshes it when anything changed). True when changed."""
-        old = rec.kind
+        old = self._kinds[slot]
         if old is kind or (kind.extern_learn and old.by_user):
             return False
         if old.ages:
-            self._unlink(rec)
-        rec.kind = kind
+            self._unlink(slot)
+        self._kinds[slot] = kind
         if kind.ages:
-            self._link_in_order(mac, rec)
+            self._link_in_order(slot)
         return True
 
-    def _link_in_order(self, mac: bytes, rec: _Record) -> None:
-        """Put ``rec`` (not in the order) where its ``updated`` belongs: usually the end, but a
+    def _link_in_order(self, slot: int) -> None:
+        """Put ``slot`` (not in the order) where its ``updated`` belongs: usually the end, but a
         record whose state became dynamic without a refresh keeps its old time (and ages by it)."""
-        records = self._records
+        updated, prev, nxt = self._updated, self._prev, self._next
+        t = updated[slot]
         after = self._tail
-        while after is not None and records[after].updated > rec.updated:
-            after = records[after].prev
+        while after >= 0 and updated[after] > t:
+            after = prev[after]
         if after == self._tail:
-            self._link(mac, rec)
+            self._link(slot)
             return
-        before = self._head if after is None else records[after].next
-        assert before is not None  # after is not the tail
-        rec.prev, rec.next = after, before
-        records[before].prev = mac
-        if after is None:
-            self._head = mac
+        before = self._head if after < 0 else nxt[after]
+        assert before >= 0  # after is not the tail
+        prev[slot], nxt[slot] = after, before
+        prev[before] = slot
+        if after < 0:
+            self._head = slot
         else:
-            records[after].next = mac
+            nxt[after] = slot
 
-    def _refresh(self, mac: bytes, rec: _Record, now: float) -> None:
+    def _refresh(self, slot: int, now: float) -> None:
         """The entry changed (Linux notifies and sets ``updated``): it is now the newest."""
-        rec.updated = now
-        if rec.kind.ages:
-            self._unlink(rec)
-            self._link(mac, rec)
+        self._updated[slot] = now
+        if self._kinds[slot].ages:
+            self._unlink(slot)
+            self._link(slot)
 
     def add(
         self,
@@ -743,7 +777,7 @@ class ForwardingDatabase:
         kind = _kind(state, extern_learn, router)
         if src_vni is not None:
             _check_vni(src_vni, "src_vni")
-        if raw in self._records:
+        if raw in self._slots:
             raise FdbEntryExists(f"{raw.hex(':')} already has an entry")
         self._create(self._create_key(raw, src_vni), kind, (remote,), self._clock(now))
 
@@ -797,26 +831,26 @@ class ForwardingDatabase:
         if src_vni is not None:
             _check_vni(src_vni, "src_vni")
         t = self._clock(now)
-        rec = self._records.get(raw)
-        if rec is None:
+        slot = self._slots.get(raw)
+        if slot is None:
             self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        changed = self._restate(raw, rec, kind)
-        if not _is_unicast(raw) and self._add_remote(raw, rec, remote):
+        changed = self._restate(slot, kind)
+        if not _is_unicast(raw) and self._add_remote(raw, slot, remote):
             changed = True
         if changed:
-            self._refresh(raw, rec, t)
+            self._refresh(slot, t)
 
-    def _add_remote(self, mac: bytes, rec: _Record, remote: Remote) -> bool:
-        """Add ``remote`` to ``rec`` unless a remote with its key is there; True when added."""
+    def _add_remote(self, mac: bytes, slot: int, remote: Remote) -> bool:
+        """Add ``remote`` to the record in ``slot`` unless a remote with its key is there; True when added."""
         key = remote.key
         keys = self._keys.get(mac)
-        remotes = rec.remotes
+        remotes = self._remotes[slot]
         if keys is None:
             if any(rd.key == key for rd in remotes):  # one remote, or a few set by hand
                 return False
             self._keys[mac] = {rd.key for rd in remotes} | {key}
-            rec.remotes = [*remotes, remote]
+            self._remotes[slot] = [*remotes, remote]
             return True
         if key in keys:
             return False
@@ -824,7 +858,7 @@ class ForwardingDatabase:
         if isinstance(remotes, list):
             remotes.append(remote)
         else:
-            rec.remotes = [*remotes, remote]
+            self._remotes[slot] = [*remotes, remote]
         return True
 
     def replace(
@@ -856,22 +890,22 @@ class ForwardingDatabase:
         if src_vni is not None:
             _check_vni(src_vni, "src_vni")
         t = self._clock(now)
-        rec = self._records.get(raw)
+        slot = self._slots.get(raw)
         if not _is_unicast(raw):
-            if rec is not None:
-                self._restate(raw, rec, kind)  # no refresh: Linux returns before its notify
+            if slot is not None:
+                self._restate(slot, kind)  # no refresh: Linux returns before its notify
             raise FdbOperationNotSupported(f"cannot replace non-unicast fdb entry {raw.hex(':')}")
-        if rec is None:
+        if slot is None:
             self._create(self._create_key(raw, src_vni), kind, (remote,), t)
             return
-        changed = self._restate(raw, rec, kind)
-        first = rec.remotes[0]
-        if first.key != remote.key:  # vxlan_fdb_replace: an equal remote is no change
+        changed = self._restate(slot, kind)
+        remotes = self._remotes[slot]
+        if remotes[0].key != remote.key:  # vxlan_fdb_replace: an equal remote is no change
             self._keys.pop(raw, None)  # a unicast MAC has one remote (set by hand otherwise): rebuilt if needed
-            rec.remotes = (remote, *rec.remotes[1:])
+            self._remotes[slot] = (remote, *remotes[1:])
             changed = True
         if changed:
-            self._refresh(raw, rec, t)
+            self._refresh(slot, t)
 
     def delete(
         self,
@@ -912,21 +946,21 @@ class ForwardingDatabase:
                 key = self._remote(dst, port, vni, interface).key
         if src_vni is not None:
             _check_vni(src_vni, "src_vni")
-        rec = self._records.get(raw)
-        if rec is None:
+        slot = self._slots.get(raw)
+        if slot is None:
             raise FdbEntryNotFound(f"{raw.hex(':')} has no entry")
         if not whole:
-            remotes = rec.remotes
+            remotes = self._remotes[slot]
             i = None if key is None else next((i for i, rd in enumerate(remotes) if rd.key == key), None)
             if i is None:
                 return
             if len(remotes) > 1:
-                rec.remotes = [*remotes[:i], *remotes[i + 1 :]]
+                left = self._remotes[slot] = [*remotes[:i], *remotes[i + 1 :]]
                 keys = self._keys.get(raw)
-                if keys is not None and not any(rd.key == key for rd in rec.remotes):
+                if keys is not None and not any(rd.key == key for rd in left):
                     keys.discard(key)
                 return
-        self._remove(raw, rec)
+        self._remove(raw, slot)
 
     def change_default(
         self,
@@ -947,64 +981,76 @@ class ForwardingDatabase:
         if new is not None:
             own = _kind(FdbState.PERMANENT, False, by_user=False)
             self._append(ZERO_MAC_BYTES, new, port=None, vni=None, kind=own, interface=interface, src_vni=None, now=t)
-        if old is not None and ZERO_MAC_BYTES in self._records:
+        if old is not None and ZERO_MAC_BYTES in self._slots:
             self.delete(ZERO_MAC_BYTES, old, interface=old_interface)
 
-    def _remove(self, mac: bytes, rec: _Record) -> None:
-        if rec.kind.ages:
-            self._unlink(rec)
-        del self._records[mac]
+    def _remove(self, mac: bytes, slot: int) -> None:
+        if self._kinds[slot].ages:
+            self._unlink(slot)
+        del self._slots[mac]
+        self._free_slot(slot)
         if self._keys:
             self._keys.pop(mac, None)
+
+    def _free_slot(self, slot: int) -> None:
+        """``slot`` (out of the ageing order and of the table) holds no record any more."""
+        self._macs[slot] = ZERO_MAC_BYTES
+        self._remotes[slot] = ()  # the record's remotes go now, not when the slot is reused
+        self._free.append(slot)
 
     def flush(self) -> int:
         """``ip link set down``: drop every entry but permanent and static ones; returns how many.
 
         The all-zeros entry is kept whatever its state (Linux deletes it only with the device).
         """
+        kinds = self._kinds
         gone = [
-            (mac, rec) for mac, rec in self._records.items() if not rec.kind.state.is_sticky and mac != ZERO_MAC_BYTES
+            (mac, slot)
+            for mac, slot in self._slots.items()
+            if not kinds[slot].state.is_sticky and mac != ZERO_MAC_BYTES
         ]
-        for mac, rec in gone:
-            self._remove(mac, rec)
+        for mac, slot in gone:
+            self._remove(mac, slot)
         return len(gone)
 
     def clear(self) -> None:
         """Remove everything, the all-zeros entry included."""
-        self._records.clear()
-        self._keys.clear()
-        self._head = self._tail = None
+        for table in (self._slots, self._keys, self._macs, self._kinds, self._remotes, self._updated, self._used):
+            table.clear()
+        for links in (self._prev, self._next, self._free):
+            links.clear()
+        self._head = self._tail = -1
 
     # --- data path and ageing ---------------------------------------------------------------------
 
     def next_expiry(self) -> float | None:
         """When the oldest ageing entry expires, or ``None`` when none can age."""
         head = self._head
-        if head is None:
+        if head < 0:
             return None
-        return self._records[head].updated + self._ageing
+        return self._updated[head] + self._ageing
 
     def expire(self, now: float) -> list[FdbEntry]:
         """Remove the entries whose ``updated + ageing <= now``; returns them (one per remote)."""
         t = self._clock(now)
-        records = self._records
-        keys = self._keys
+        slots, keys, macs, updated, nxt = self._slots, self._keys, self._macs, self._updated, self._next
         ageing = self._ageing
         gone: list[FdbEntry] = []
         head = self._head
-        while head is not None:
-            rec = records[head]
-            if rec.updated + ageing > t:
+        while head >= 0:
+            if updated[head] + ageing > t:
                 break
-            del records[head]
+            mac = macs[head]
+            del slots[mac]
             if keys:
-                keys.pop(head, None)
-            gone.extend(self._entry(head, rec, rd) for rd in rec.remotes)
-            head = rec.next
-            rec.prev = rec.next = None
+                keys.pop(mac, None)
+            gone.extend(self._entry(mac, head, rd) for rd in self._remotes[head])
+            slot, head = head, nxt[head]
+            self._prev[slot] = nxt[slot] = -1
+            self._free_slot(slot)
         self._head = head
-        if head is None:
-            self._tail = None
+        if head < 0:
+            self._tail = -1
         else:
-            records[head].prev = None
+            self._prev[head] = -1
         return gone
