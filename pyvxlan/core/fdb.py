@@ -110,6 +110,7 @@ class Remote:
         "header",
         "interface",
         "key",
+        "learned",
         "out_port",
         "out_vni",
         "port",
@@ -135,9 +136,10 @@ class Remote:
         self.key: RemoteKey = (dst, port, vni, interface)
         self.unspecified = ip_info(dst).is_unspecified
         self.ttl = config.ttl_for(dst)
-        # learn()'s answer for a datagram from this remote, made once: a flood refreshes an entry
-        # in every device it reaches, and this saves each of them a tuple.
+        # learn()'s answers for a datagram from this remote, made once: a flood refreshes (or
+        # makes) an entry in every device it reaches, and this saves each of them a tuple.
         self.refreshed: tuple[LearnOutcome, str] = (_OUT_REFRESHED, dst)
+        self.learned: tuple[LearnOutcome, str] = (_OUT_LEARNED, dst)
 
     def __repr__(self) -> str:
         return f"<Remote {self.dst} port={self.out_port} vni={self.out_vni} via={self.interface}>"
@@ -650,7 +652,7 @@ class ForwardingDatabase:
             else:
                 self._next[tail] = slot
             self._tail = slot
-            return _OUT_LEARNED, remotes[0].dst
+            return remotes[0].learned
         rd = self._remotes[slot][0]
         # vxlan_snoop compares the remote's address and its interface (ifindex) with the
         # datagram's; the interface is only ever set for an IPv6 link-local source.

@@ -288,12 +288,13 @@ class DataPath:
             else:
                 receive(parsed, src, src_port, now, tos=outer[0], zero_checksum=outer[1])
             outs: list[Any] = take()
-            if len(outs) == 1:
+            count = len(outs)
+            if count == 1:
                 out = outs[0]
                 if type(out) is not DeliverFrame:
                     self._receive_rest(host, dev, outs, now, src=src, dst_port=dst_port)
                     continue
-            elif len(outs) == 2 and type(outs[0]) is EntryLearned and type(outs[1]) is DeliverFrame:
+            elif count == 2 and type(outs[0]) is EntryLearned and type(outs[1]) is DeliverFrame:
                 out = outs[1]
                 learned += 1
                 assert dev is not None
