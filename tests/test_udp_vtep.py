@@ -635,40 +635,50 @@ def test_on_the_data_thread_a_group_is_read_once_joined_and_left_on_down() -> No
     assert _data_threads() == []
 
 
-def test_a_burst_chasing_the_answer_keeps_the_cores_clock_forward() -> None:
-    """On the data thread, the first datagram's frame is written to the TAP and the answer read
-    at once, before the rest of the burst: the answer leaves first, every datagram of the burst
-    is delivered in order, and the core's clock never goes back (the datagrams after the answer
-    are handed over at a time no earlier than the answer's)."""
+@pytest.mark.parametrize("requests", [1, 3])
+def test_a_lone_datagrams_answer_is_chased_and_a_bursts_waits_for_the_next_wake_up(requests: int) -> None:
+    """On the data thread, a lone datagram's frame is written to the TAP and the TAP read right
+    after (the answer is often there already): it leaves in the same burst. A burst of datagrams
+    (bulk traffic) does not read the TAP after them: its answers, if any, wake the thread again.
+    Either way every datagram is delivered in order and the core's clock never goes back."""
     port = _port()
     config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
     header = bytes.fromhex("0800000000000a00")
-    requests = [_echo(MAC2, MAC1, n) for n in range(3)]
+    frames = [_echo(MAC2, MAC1, n) for n in range(requests)]
     answer = _echo(MAC1, MAC2, 9)
 
-    async def main() -> tuple[list[bytes], bytes]:
+    async def main() -> tuple[list[bytes], bytes | None, bytes]:
         vtep, host = _fake_tap_vtep(config)
         with _receiver(port) as peer, host:
+            peer.setblocking(False)
             try:
                 async with trio.open_nursery() as nursery:
                     vtep._nursery = nursery
                     await vtep.up()
                     host.send(answer)  # already waiting on the TAP when the requests are read
-                    for request in requests:
-                        peer.sendto(header + request, (A, port))
-                    await trio.sleep(0.05)  # all three queued on the socket
+                    for frame in frames:
+                        peer.sendto(header + frame, (A, port))
+                    await trio.sleep(0.05)  # all queued on the socket
                     assert vtep._main is not None and vtep._tap is not None
                     with vtep.core_lock:
                         assert vtep._rx_burst(vtep._main, vtep._tap)
-                    delivered = [host.recv(65535) for _ in requests]
-                    sent = peer.recv(65535)
+                    delivered = [host.recv(65535) for _ in frames]
+                    try:
+                        chased: bytes | None = peer.recv(65535)
+                    except BlockingIOError:
+                        chased = None
+                    with vtep.core_lock:
+                        assert vtep._tap_burst(vtep._tap)  # the next wake-up's, when not chased
+                    await trio.sleep(0.05)
+                    sent = chased if chased is not None else peer.recv(65535)
                     nursery.cancel_scope.cancel()
             finally:
                 vtep._close()
-        return delivered, sent
+        return delivered, chased, sent
 
-    delivered, sent = trio.run(main)
-    assert delivered == requests
+    delivered, chased, sent = trio.run(main)
+    assert delivered == frames
+    assert (chased is not None) is (requests == 1)
     assert sent == header + answer
 
 

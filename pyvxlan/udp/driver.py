@@ -721,9 +721,10 @@ class UdpVtep(MemoryVtep):
         carry out what it decided; False when the socket is closed. The first datagram goes
         through alone, then chunks of ``CHUNK``, each read first and then taken through the core
         in one ``Vtep.receive_many`` call (its code stays in the cache from one datagram to the
-        next, as it does not across a system call). With ``chase`` (the TAP), the first datagram's
-        frame is written at once and the TAP read right after it (the answer is often there): a
-        ping's answer leaves before the read that finds the socket empty."""
+        next, as it does not across a system call). With ``chase`` (the TAP), a lone datagram (the
+        socket empty after it) whose frame went to the TAP has the TAP read right after (the answer
+        is often there already, made inside ``write()``): a ping's round trip costs one wake-up. A
+        burst does not (the answers to bulk traffic, if any, wake the thread as they come)."""
         receive_many = self.vtep.receive_many
         deliver = self._deliver_frames
         recvmsg = sock.recvmsg
@@ -734,6 +735,7 @@ class UdpVtep(MemoryVtep):
         size = 1
         received = 0
         closed = False
+        chasing = False
         try:
             while left > 0:
                 items: list[tuple[bytes, str, int, int, str | None]] = []
@@ -759,6 +761,8 @@ class UdpVtep(MemoryVtep):
                         items.append((data, src, addr[1], tos, interface))
                     else:
                         items.append((data, src, addr[1], tos, None))
+                if read and size > 1:
+                    chasing = False  # more came: a burst, not a lone request
                 if items:
                     received += len(items)
                     written = self._tap_tx
@@ -767,7 +771,7 @@ class UdpVtep(MemoryVtep):
                         deliver(frames)
                     flush()
                     if chase is not None and size == 1 and self._tap_tx != written:
-                        self._tap_burst(chase)
+                        chasing = True
                 if closed:
                     return False
                 if read < size:
@@ -776,6 +780,9 @@ class UdpVtep(MemoryVtep):
                 size = CHUNK
         finally:
             self._rx += received
+        if chasing:
+            assert chase is not None
+            self._tap_burst(chase)
         return True
 
     async def _tap_loop(self, fd: int) -> None:
@@ -926,15 +933,11 @@ class UdpVtep(MemoryVtep):
                             # A peer on this host may have answered inside sendto() already (a
                             # kernel VTEP's guest does): read it now, not after one more wake-up.
                             self._rx_burst(main)
-                    else:
-                        written = self._tap_tx
-                        if not self._rx_burst(sock, tap):
-                            self._unwatch(fd)
-                        elif self._tap_tx != written and tap in readers:
-                            # A frame written to the TAP is often answered before write() returns
-                            # (the bridge, veth and the guest's stack run in that call): a ping's
-                            # round trip then costs one wake-up of this thread, not two.
-                            self._tap_burst(tap)
+                    elif not self._rx_burst(sock, tap if tap in readers else None):
+                        # A frame written to the TAP is often answered before write() returns
+                        # (the bridge, veth and the guest's stack run in that call): _rx_burst
+                        # reads it after a lone datagram, so a ping's round trip costs one wake-up.
+                        self._unwatch(fd)
             finally:
                 lock.release()
 
