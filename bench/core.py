@@ -226,10 +226,12 @@ def main() -> None:
         if figures is None:
             continue  # a tree without that path
         core, floor = figures
-        print(f"  {name}:")
-        print(f"    core  {1 / core:12,.0f} frames/s  ({core * 1e6:.2f} us/frame)")
-        print(f"    floor {1 / floor:12,.0f} frames/s  ({floor * 1e6:.2f} us/frame; dict lookup + codec)")
-        print(f"    ratio core/floor {core / floor:.2f} ({goal})")
+        # One line a row, named: bench/compare.py tells lines apart by their words, so a row that
+        # one tree lacks shifts nothing.
+        print(
+            f"  {name}: core {1 / core:,.0f} frames/s ({core * 1e6:.2f} us/frame), floor {1 / floor:,.0f} "
+            f"frames/s ({floor * 1e6:.2f} us/frame; dict lookup + codec), ratio core/floor {core / floor:.2f} ({goal})"
+        )
 
 
 if __name__ == "__main__":
