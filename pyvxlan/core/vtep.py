@@ -12,6 +12,9 @@ I/O: a driver feeds it four kinds of input and carries out what comes out.
   ``vxlan_rcv`` order: I flag, VNI, reserved bits, inner Ethernet header, then ``vxlan_set_mac``
   (own-MAC drop) and ``vxlan_snoop`` (invalid source drop, refresh, static conflict drop,
   migration, learning).
+* ``transmit_many(frames, now)`` and ``receive_many(datagrams, now)``: the same for a burst, for a
+  driver that reads in bursts (the datagrams come back as ``SendBatch`` values, the frames to
+  deliver as a list); each is held equal to its one-at-a-time method by property tests.
 * ``handle_timer(now)``: ages learned entries out; ``next_timer()`` says when to call it.
 * control calls (``fdb_add`` ... ``set_ageing``, ``up``, ``down``): ``bridge fdb``, ``ip neigh``
   and ``ip link set`` with their errors.

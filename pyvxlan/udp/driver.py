@@ -11,8 +11,8 @@ carries its actions out on the host's network stack and feeds it what arrives:
   flow label 0, as the vxlan device sends by default (``df unset``, ``flowlabel 0``).
 * ``JoinGroup``/``LeaveGroup`` join and leave on the device's ``dev`` (a socket bound to the group
   address and port, so that it sees that group's datagrams only).
-* Datagrams read on the port go to ``Vtep.receive`` with their source, source port and outer
-  TOS (``IP_RECVTOS``/``IPV6_RECVTCLASS``, for ECN); the core's ``DeliverFrame`` goes to the local
+* Datagrams read on the port go to ``Vtep.receive_many`` with their source, source port and outer
+  TOS (``IP_RECVTOS``/``IPV6_RECVTCLASS``, for ECN); the frames it delivers go to the local
   side: a TAP device, in-process guests (the simulator's guest stack on a learning bridge, in real
   time), or :meth:`UdpVtep.receive_frame`.
 * The core's timer (``next_timer``) is armed as a trio deadline; ageing runs ``handle_timer``.
@@ -22,15 +22,15 @@ With a TAP device (and no in-process guests) the data path runs on a thread of i
 time) into the core, under a lock that the trio side takes too (the control calls, the ageing
 timer, closing). A trio wake-up costs more than the whole relay of a frame (trio's wake-up path
 alone adds tens of µs to a ping round trip), so the frames never pass through trio. A frame
-written to the TAP is often answered inside that write: the thread reads the TAP at once, so a
-round trip costs one wake-up. What the core says
+written to the TAP is often answered inside that write: after a lone datagram the thread reads
+the TAP at once, so a round trip costs one wake-up. What the core says
 besides datagrams and frames (notifications, joins) is handed to trio with
 ``TrioToken.run_sync_soon``, in order. Closing or cancelling wakes the thread through an eventfd
 and joins it before any socket is closed.
 
 The in-process guests run on trio (the simulator's scheduler), and so does their data path: the
-sockets are read by trio tasks, in the same bursts. TAP frames go through ``Vtep.transmit_many`` in
-chunks of ``CHUNK``.
+sockets are read by trio tasks, in the same bursts. TAP frames go through ``Vtep.transmit_many``
+and datagrams through ``Vtep.receive_many``, in chunks of ``CHUNK``.
 """
 
 from __future__ import annotations
