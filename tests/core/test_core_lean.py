@@ -257,3 +257,55 @@ def test_a_state_that_is_not_an_fdb_state_changes_nothing() -> None:
             call("00:00:00:00:00:00", "198.51.100.3", state="static")  # type: ignore[arg-type]
         assert str(info.value) == "state: must be an FdbState, got 'static'"
     assert core.fdb_dump() == before
+
+
+# --- what the cyclic garbage collector sees (issue 11: a large simulation with CPython's defaults) ---
+
+
+def _tracked() -> int:
+    gc.collect()
+    return len(gc.get_objects())
+
+
+def test_learned_entries_are_no_objects_the_garbage_collector_tracks() -> None:
+    """Ten thousand learned entries add no object the cyclic collector walks: a record is a slot in
+    lists of atoms and shared objects (core/fdb.py), so a table of ten million costs a full
+    collection no more than an empty one. Expiring them all leaves the lists' slots to reuse."""
+    core = group_core(1)
+    core.receive(flood(bytes.fromhex("020000000000")), PEER, 50000, 0.5)
+    core.take_outputs()
+    before = _tracked()
+    for i in range(1, 10_001):
+        core.receive(flood(b"\x02\x01" + i.to_bytes(4, "big")), PEER, 50000, 1.0)
+        core.take_outputs()
+    assert len(core.fdb) == 10_002
+    assert _tracked() - before < 20
+    core.handle_timer(1000.0)
+    assert len(core.take_outputs()) == 10_001  # EntryExpired each
+    assert [e.mac for e in core.fdb_dump()] == ["00:00:00:00:00:00"]
+    for i in range(1, 10_001):
+        core.receive(flood(b"\x02\x01" + i.to_bytes(4, "big")), PEER, 50000, 1001.0)
+        core.take_outputs()
+    assert len(core.fdb) == 10_001
+    assert _tracked() - before < 20
+
+
+def test_taking_outputs_leaves_no_new_object_behind_per_core() -> None:
+    """After a flood reaches a thousand cores and the driver takes each one's outputs, no core holds
+    an object made since: a fresh empty queue per call would live until that core's next datagram,
+    and the collector would promote a thousand of them per flood into the generation it walks whole."""
+    pool = RemotePool()
+    cores = [group_core(i % 250 + 1, pool) for i in range(1000)]
+    gc.collect()
+    gc.disable()  # so that everything made below is still in the youngest generation at the end
+    try:
+        for t in range(2, 12):
+            parsed = parse_datagram(flood(b"\x02\x00\x00\x00\x00" + bytes([t])))
+            for core in cores:
+                core.receive_parsed(parsed, PEER, 50000, float(t))
+                assert [type(o) for o in core.take_outputs()] == [EntryLearned, DeliverFrame]
+        del parsed
+        young = gc.get_objects(generation=0)
+    finally:
+        gc.enable()
+    assert len(young) < 100, len(young)
