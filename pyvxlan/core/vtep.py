@@ -443,8 +443,12 @@ class Vtep:
             # are), its DS field and TTL at fixed places, its flow in its first 38 bytes, whose
             # masked value (the flow key) holds the destination MAC, the EtherType and the header
             # length too. A frame with the key of the frame before is of its flow: same remotes,
-            # same source port. -1: too short to have one.
-            key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]] if size >= _FLOW_KEY_SIZE else -1
+            # same source port. -1: none (too short, or not IPv4 with a 20-byte header by its
+            # byte 14: an IPv6 frame's is 0x6?, and so its burst costs no key).
+            if size >= _FLOW_KEY_SIZE and frame[14] == 0x45:
+                key = from_bytes(frame[:_FLOW_KEY_SIZE], "big") & masks[frame[23]]
+            else:
+                key = -1
             if key != last_key and key >= 0 and frame[12:15] == _IPV4_IHL5:
                 dmac = frame[0:6]
                 if dmac != last_dmac:
