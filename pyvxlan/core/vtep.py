@@ -423,7 +423,7 @@ class Vtep:
         run_rd: Remote | None = None
         run_ttl = run_tos = 0
         run: list[tuple[int, bytes]] = []
-        counted = 0
+        packets = counted = 0
         # What the last frame of the usual kind (below) left: its destination MAC and remotes
         # (``one`` when they are one usable remote, the usual unicast entry, with its header and
         # TTL), its flow key and source port; and the last DS field seen with its outer TOS.
@@ -479,6 +479,7 @@ class Vtep:
                     rttl = (frame[22] or 64) if ttl_inherit else one_ttl
                     if one is not run_rd or rttl != run_ttl or tos != run_tos:
                         if run_rd is not None:
+                            packets += len(run)
                             batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
                         run_rd, run_ttl, run_tos, run = one, rttl, tos, []
                     run.append((last_sport, one_header + frame))
@@ -520,6 +521,7 @@ class Vtep:
                 rttl = ttl or rd.ttl
                 if rd is not run_rd or rttl != run_ttl or rtos != run_tos:
                     if run_rd is not None:
+                        packets += len(run)
                         batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
                     run_rd, run_ttl, run_tos, run = rd, rttl, rtos, []
                 if rd.header is not header:
@@ -528,9 +530,9 @@ class Vtep:
                 run.append((sport, payload))
                 counted += size
         if run_rd is not None:
+            packets += len(run)
             batches.append(_send_batch(run_rd, run_ttl, run_tos, run, local=local, zero6=zero6))
-        packets = sum([len(b.datagrams) for b in batches])  # every datagram is in one batch
-        self._tx_packets += packets
+        self._tx_packets += packets  # every datagram is in one batch, counted as the batch closes
         self._tx_bytes += counted - 14 * packets  # Linux counts from the inner network header
         return batches
 
