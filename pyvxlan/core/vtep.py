@@ -741,8 +741,8 @@ class Vtep:
         queued, and counters and entries end up the same (tests/core/test_vtep_receive_many.py
         compares the two on adversarial bursts). What makes a burst cheaper: a datagram with the
         plain header of the device's VNI and an inner frame long enough to need no other check is
-        taken without a parse, and a datagram from the same source MAC and address as the one
-        before it (the same ``now``) does not learn again, which would change nothing. Anything
+        taken without a parse, and a datagram from the source (MAC, address, interface) that the
+        datagram before it refreshed does not learn again, which would change nothing. Anything
         else goes through ``receive`` itself.
         """
         if now > self._now:
@@ -768,11 +768,10 @@ class Vtep:
         last_interface: str | None = None
         packets = counted = 0
         for payload, src, src_port, tos, interface in datagrams:
-            size = len(payload)
             if (
+                type(payload) is not bytes
                 # An inner frame of 54 bytes or more has whole IPv4 and IPv6 headers: not truncated.
-                size < 62
-                or type(payload) is not bytes
+                or (size := len(payload)) < 62
                 or payload[:8] != plain
                 or type(src) is not str
                 or (":" in src) is not v6
