@@ -390,13 +390,14 @@ class Vtep:
         ``SendDatagram`` outputs ``transmit`` would have queued, and counters and entries end up
         the same (tests/core/test_vtep_transmit_many.py compares the two on adversarial bursts).
 
-        What makes a burst cheaper than its frames one by one: a run of frames to one destination
-        MAC looks it up once (the lookup only marks the entry used at ``now``, the same for the
-        whole run), the outer TOS is worked out again only when the inner DS field changes, and
-        the source port of an untagged IPv4 frame comes from a memo of the device's recent flows
-        (at most ``FLOW_MEMO_SIZE``, keyed by the bytes the flow hash reads:
-        :data:`~pyvxlan.wire.frame.IPV4_FLOW_MASKS`; tests/core/test_vtep_flow_memo.py holds it
-        to the hash).
+        What makes a burst cheaper than its frames one by one, for the usual frame (untagged
+        IPv4 with a 20-byte header): a frame of the flow before it (the same flow key) reuses its
+        remotes and source port; a run of frames to one destination MAC looks it up once (the
+        lookup only marks the entry used at ``now``, the same for the whole run); the outer TOS is
+        worked out again only when the inner DS field changes; and a source port comes from a memo
+        of the device's recent flows (at most ``FLOW_MEMO_SIZE``, keyed by the bytes the flow hash
+        reads: :data:`~pyvxlan.wire.frame.IPV4_FLOW_MASKS`; tests/core/test_vtep_flow_memo.py
+        holds it to the hash). Other frames take ``transmit``'s steps.
         """
         if now > self._now:
             self._now = now
