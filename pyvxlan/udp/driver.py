@@ -933,10 +933,10 @@ class UdpVtep(MemoryVtep):
                             # A peer on this host may have answered inside sendto() already (a
                             # kernel VTEP's guest does): read it now, not after one more wake-up.
                             self._rx_burst(main)
+                    # A frame written to the TAP is often answered before write() returns
+                    # (the bridge, veth and the guest's stack run in that call): _rx_burst
+                    # reads it after a lone datagram, so a ping's round trip costs one wake-up.
                     elif not self._rx_burst(sock, tap if tap in readers else None):
-                        # A frame written to the TAP is often answered before write() returns
-                        # (the bridge, veth and the guest's stack run in that call): _rx_burst
-                        # reads it after a lone datagram, so a ping's round trip costs one wake-up.
                         self._unwatch(fd)
             finally:
                 lock.release()
