@@ -10,15 +10,73 @@ the port it came from).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyvxlan.errors import ConfigError, LabKeyError
 from pyvxlan.sim.ledger import Ledger
 
-__all__ = ["Bridge", "BridgeEntry"]
+__all__ = ["Bridge", "BridgeEntry", "FloodLog"]
 
 _ZERO = bytes(6)
+
+#: The bitmaps a :class:`FloodLog` holds before it has every bridge catch up and starts afresh.
+FLOOD_LOG_BYTES = 64 << 20
+
+
+class FloodLog:
+    """Sources that many bridges learned from one flood, written once for all of them.
+
+    A multicast flood in a lab of 10,000 hosts reaches 10,000 bridges, and each learns the flood's
+    source on its vxlan port (Linux's ``br_fdb_update``). Written into every bridge's table, that is
+    one ``dict`` store per bridge per flood (a sixth of a large lab's run, and most of its bridges'
+    memory), for entries nobody may ever read. The lab writes the flood here once instead, with a
+    bitmap of the bridges it reached (:meth:`record`), and each bridge applies what it missed, in
+    order, before anything reads or changes its table (:meth:`Bridge.catch_up`): so a bridge's
+    entries, forwarding and counters are exactly those of the bridge that learned at once
+    (tests/sim/test_properties.py compares the two). The bitmaps are bounded: past
+    ``FLOOD_LOG_BYTES`` every bridge catches up and the log starts again.
+    """
+
+    __slots__ = ("_base", "_bridges", "_bytes", "_entries")
+
+    def __init__(self) -> None:
+        self._bridges: list[Bridge] = []
+        # (source MAC, (port, time), bitmap of bridge numbers), oldest first; _base is the number
+        # of the first one (entries are numbered from 0 over the log's life).
+        self._entries: list[tuple[bytes, tuple[str, float], bytearray]] = []
+        self._base = 0
+        self._bytes = 0
+
+    def register(self, bridge: Bridge) -> int:
+        """A number for ``bridge`` (its bit in a flood's bitmap)."""
+        self._bridges.append(bridge)
+        return len(self._bridges) - 1
+
+    @property
+    def end(self) -> int:
+        """The number the next flood will have."""
+        return self._base + len(self._entries)
+
+    def bitmap(self) -> bytearray:
+        """An empty bitmap with a bit for every registered bridge."""
+        return bytearray((len(self._bridges) + 7) >> 3)
+
+    def record(self, src: bytes, stamp: tuple[str, float], bits: bytearray) -> None:
+        """Every bridge whose bit is set in ``bits`` learned ``src`` at ``stamp`` (port, time) from
+        a flood that went no further than its vxlan port (see :meth:`Bridge.flood_refused`)."""
+        self._entries.append((src, stamp, bits))
+        self._bytes += len(bits)
+        if self._bytes > FLOOD_LOG_BYTES:
+            for bridge in self._bridges:
+                bridge.catch_up()
+            self._base = self.end
+            self._entries.clear()
+            self._bytes = 0
+
+    def since(self, start: int) -> list[tuple[bytes, tuple[str, float], bytearray]]:
+        """The floods numbered ``start`` and after (``start`` at least the oldest kept)."""
+        return self._entries[start - self._base :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +97,19 @@ class Bridge:
 
     # Slots: a 10,000-host lab has 10,000 bridges for its whole life, and a flood visits each.
     __slots__ = (
+        "_bit",
+        "_byte",
         "_drop",
         "_flood",
+        "_flooded",
+        "_floods",
         "_learned",
         "_ledger",
         "_macs",
         "_ports",
+        "_seen",
         "_single",
         "ageing",
-        "flooded",
         "forwarded",
         "name",
     )
@@ -60,6 +122,7 @@ class Bridge:
         drop: Callable[[str, bytes], None],
         ledger: Ledger | None = None,
         macs: dict[bytes, bytes] | None = None,
+        floods: FloodLog | None = None,
     ) -> None:
         self.name = name
         self.ageing = ageing
@@ -76,12 +139,45 @@ class Bridge:
         # 10,000 hosts every bridge learns the same few thousand MACs.
         self._macs = macs if macs is not None else {}
         self.forwarded = 0
-        self.flooded = 0
+        self._flooded = 0
+        # The lab's flood log (the floods this bridge learned from without a store of its own), the
+        # bridge's bit in its bitmaps, and the number of the first flood it has not applied yet.
+        self._floods = floods if floods is not None else FloodLog()
+        number = self._floods.register(self)
+        self._byte, self._bit = number >> 3, 1 << (number & 7)
+        self._seen = self._floods.end
+
+    @property
+    def number(self) -> int:
+        """The bridge's number in its :class:`FloodLog` (its bit in a flood's bitmap)."""
+        return self._byte << 3 | (self._bit.bit_length() - 1)
+
+    @property
+    def flooded(self) -> int:
+        """Frames flooded (broadcast, multicast, unknown unicast), the ones the lab's flood log
+        holds for this bridge included."""
+        self.catch_up()
+        return self._flooded
+
+    def catch_up(self) -> None:
+        """Apply the floods of the lab's :class:`FloodLog` that reached this bridge since it last
+        did, in order: every method that reads or changes the table calls this first."""
+        floods = self._floods
+        if self._seen == floods.end:
+            return
+        fdb = self._learned
+        byte, bit = self._byte, self._bit
+        for src, stamp, bits in floods.since(self._seen):
+            if byte < len(bits) and bits[byte] & bit:
+                fdb[src] = stamp
+                self._flooded += 1
+        self._seen = floods.end
 
     # --- ports ------------------------------------------------------------------------------------
 
     def attach(self, port: str, deliver: Callable[[bytes], None]) -> None:
         """Add a port (``ip link set PORT master BR``)."""
+        self.catch_up()
         if port in self._ports:
             raise ConfigError("port", f"bridge {self.name} already has a port {port!r}")
         self._ports[port] = deliver
@@ -89,6 +185,7 @@ class Bridge:
 
     def detach(self, port: str) -> None:
         """Remove a port; its learned entries go with it, as in Linux."""
+        self.catch_up()
         if port not in self._ports:
             raise LabKeyError(f"port of bridge {self.name}", port, list(self._ports))
         del self._ports[port]
@@ -113,6 +210,8 @@ class Bridge:
         ``stamp`` may carry ``(port, now)`` ready-made: a lab delivering one datagram to
         thousands of bridges shares one tuple among all their new entries.
         """
+        if self._seen != self._floods.end:
+            self.catch_up()
         fdb = self._learned
         src = frame[6:12]
         if not src[0] & 1 and src != _ZERO:  # Linux learns only valid unicast sources
@@ -136,7 +235,7 @@ class Bridge:
                     self.forwarded += 1
                     self._ports[out](frame)
                     return
-        self.flooded += 1
+        self._flooded += 1
         targets = self._flood.get(port)
         if not targets:
             self._drop("bridge_no_port", frame)
@@ -153,8 +252,10 @@ class Bridge:
         addresses once and hands every bridge the same ``src`` object and ``stamp`` tuple, so that
         the entries of 10,000 bridges share them.
         """
+        if self._seen != self._floods.end:
+            self.catch_up()
         self._learned[src] = stamp  # learned or refreshed, as Linux does on every frame
-        self.flooded += 1
+        self._flooded += 1
         one = self._single.get(port)
         if one is not None:  # the common bridge: the device and one guest
             one(frame)
@@ -168,17 +269,16 @@ class Bridge:
             deliver(frame)
 
     @staticmethod
-    def flood_refused(bridges: Iterable[Bridge], src: bytes, stamp: tuple[str, float]) -> None:
-        """:meth:`receive_flood` on each of ``bridges``, for a flood whose only other port is a
-        guest whose NIC refuses the frame (see :class:`~pyvxlan.sim.guest.NicIndex`): the source
-        is learned on ``stamp[0]`` and the flood counted; the copy ends at the NIC filter, which
-        accounts for it (:meth:`~pyvxlan.sim.guest.NicIndex.refused`).
+    def flood_refused(floods: FloodLog, bits: bytearray, src: bytes, stamp: tuple[str, float]) -> None:
+        """:meth:`receive_flood` on each bridge of ``floods`` whose bit is set in ``bits`` (see
+        :meth:`FloodLog.bitmap`), for a flood whose only other port is a guest whose NIC refuses
+        the frame (see :class:`~pyvxlan.sim.guest.NicIndex`): the source is learned on
+        ``stamp[0]`` and the flood counted; the copy ends at the NIC filter, which accounts for it
+        (:meth:`~pyvxlan.sim.guest.NicIndex.refused`).
 
-        One call for all the bridges a flood reaches whose guest it is not for: thousands of
-        them in a large lab, each one dict store."""
-        for bridge in bridges:
-            bridge._learned[src] = stamp
-            bridge.flooded += 1
+        One call for all the bridges a flood reaches whose guest it is not for, thousands of them
+        in a large lab: recorded once in the log, applied by each bridge when it is next used."""
+        floods.record(src, stamp, bits)
 
     def single(self, port: str) -> str | None:
         """The one other port of the bridge, when ``port`` has exactly one (else ``None``)."""
@@ -187,6 +287,7 @@ class Bridge:
 
     def entries(self, now: float) -> list[BridgeEntry]:
         """The learned entries that have not aged out, sorted by MAC."""
+        self.catch_up()
         return [
             BridgeEntry(mac.hex(":"), port, updated)
             for mac, (port, updated) in sorted(self._learned.items())
@@ -195,4 +296,5 @@ class Bridge:
 
     def flush(self) -> None:
         """Forget every learned entry."""
+        self.catch_up()
         self._learned.clear()

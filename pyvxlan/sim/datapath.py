@@ -12,8 +12,9 @@ datagrams between the pieces and accounts for every copy in the :class:`~pyvxlan
   for a flood) and from there to the guests (:meth:`~pyvxlan.sim.SimGuest.deliver`). A flood whose
   bridge has one guest, whose NIC refuses it (nearly every neighbour solicitation in a large lab),
   is not handed over: the guests' :class:`~pyvxlan.sim.guest.NicIndex` says so once per frame, and
-  :meth:`~pyvxlan.sim.Bridge.flood_refused` learns its source on all those bridges at once;
-  tests/sim/test_properties.py holds that shortcut to the bridge's and guest's own path;
+  :meth:`~pyvxlan.sim.Bridge.flood_refused` learns its source on all those bridges at once (one
+  entry of the lab's :class:`~pyvxlan.sim.bridge.FloodLog`, which each bridge applies when it is
+  next used); tests/sim/test_properties.py holds that shortcut to the bridge's and guest's own path;
 - notifications become events, counters and the subscribers' streams; joins and leaves go to the
   underlay; a learned entry arms the device's timer (:mod:`pyvxlan.sim.timers`).
 """
@@ -42,7 +43,7 @@ from pyvxlan.core.events import (
     Notification,
     SendDatagram,
 )
-from pyvxlan.sim.bridge import Bridge
+from pyvxlan.sim.bridge import Bridge, FloodLog
 from pyvxlan.sim.capture import Captures
 from pyvxlan.sim.device import SimDevice, SimHost
 from pyvxlan.sim.guest import NicIndex, SimGuest
@@ -58,10 +59,11 @@ __all__ = ["FANOUT_CACHE_MIN", "DataPath"]
 FANOUT_CACHE_MIN = 9
 
 # One receiver of a fan-out, looked up once per group membership: the host, its device for the
-# datagram's VNI (None: none), the core's bound receive_parsed and take_outputs, the device's bridge and
-# port name. A host without the device gets callables that give no output, so that the hot loop
-# sends it to the general path without a test of its own.
-_Row = tuple[SimHost, "SimDevice | None", Callable[..., None], Callable[[], list[Any]], "Bridge | None", str]
+# datagram's VNI (None: none), the core's bound receive_parsed and take_outputs, the device's bridge,
+# port name, and the bridge's byte and bit in a FloodLog bitmap. A host without the device gets
+# callables that give no output, so that the hot loop sends it to the general path without a test
+# of its own.
+_Row = tuple[SimHost, "SimDevice | None", Callable[..., None], Callable[[], list[Any]], "Bridge | None", str, int, int]
 # A cached fan-out: the member list it is for, its rows, and each host's position among them.
 _Cached = tuple[list[Endpoint], list[_Row], dict[SimHost, int]]
 
@@ -120,6 +122,8 @@ class DataPath:
         # One bytes object per MAC for all the bridges of a lab: in a flood-and-learn lab of
         # 10,000 hosts every bridge learns the same few thousand MACs (see Bridge's ``macs``).
         self.macs: dict[bytes, bytes] = {}
+        # The floods that bridges learned from without a store each (see Bridge.flood_refused).
+        self.floods = FloodLog()
         self.nics = NicIndex(ledger)  # the guests' NIC filters, looked up once per flooded frame
         self.listening = 0  # open subscribe() streams, over all devices
         self._fanout_cache: dict[Any, _Cached] = {}
@@ -280,9 +284,11 @@ class DataPath:
         seen: bytes | None = None  # the last flooded frame whose destination was looked up
         takers: AbstractSet[SimGuest] | None = None  # the guests whose NICs take it; None: all
         # Bridges whose one guest refuses the flood: the bridge learns the source and the copy
-        # ends at the NIC, done for all of them in one call (nothing reads those bridges before).
-        refused: list[Bridge] = []
-        for host, dev, receive, take, bridge, port in rows:
+        # ends at the NIC, done for all of them in one call (nothing reads those bridges before):
+        # their bits in a bitmap of the lab's bridges, and how many.
+        refused: bytearray | None = None
+        refusals = 0
+        for host, dev, receive, take, bridge, port, byte, bit in rows:
             if outer is None:
                 receive(parsed, src, src_port, now)
             else:
@@ -310,8 +316,9 @@ class DataPath:
             if port is not stamp_port:
                 # New bridge entries share one (port, time) tuple: in a flood to 10,000 hosts
                 # that is one object instead of 10,000.
-                if refused:
-                    self._refuse(refused, smac, stamp)
+                if refused is not None:
+                    self._refuse(refused, refusals, smac, stamp)
+                    refused, refusals = None, 0
                 stamp_port = port
                 stamp = (port, now)
             frame = out.frame
@@ -324,18 +331,20 @@ class DataPath:
                     seen = frame
                     takers = self.nics.takers(frame[0:6])
                 if takers is not None and lone not in takers:
-                    refused.append(bridge)
+                    if refused is None:
+                        refused = self.floods.bitmap()
+                    refused[byte] |= bit
+                    refusals += 1
                     continue
             bridge.receive_flood(port, frame, smac, stamp)
-        if refused:
-            self._refuse(refused, smac, stamp)
+        if refused is not None:
+            self._refuse(refused, refusals, smac, stamp)
         self.learned += learned
         return len(rows)
 
-    def _refuse(self, bridges: list[Bridge], smac: bytes, stamp: tuple[str, float]) -> None:
-        Bridge.flood_refused(bridges, smac, stamp)
-        self.nics.refused(len(bridges))
-        bridges.clear()
+    def _refuse(self, bridges: bytearray, count: int, smac: bytes, stamp: tuple[str, float]) -> None:
+        Bridge.flood_refused(self.floods, bridges, smac, stamp)
+        self.nics.refused(count)
 
     def _receive_rest(
         self, host: SimHost, dev: SimDevice | None, outs: list[Any], now: float, *, src: str, dst_port: int
@@ -378,10 +387,22 @@ class DataPath:
                 host = hosts[ep[1]]
                 dev = host.by_vni.get(key) if key is not None else None
                 if dev is None:
-                    rows.append((host, None, _ignore, _no_outputs, None, ""))
+                    rows.append((host, None, _ignore, _no_outputs, None, "", 0, 0))
                 else:
                     vtep = dev.vtep
-                    rows.append((host, dev, vtep.receive_parsed, vtep.take_outputs, dev.bridge, dev.port_name))
+                    bridge, number = dev.bridge, dev.bridge.number
+                    rows.append(
+                        (
+                            host,
+                            dev,
+                            vtep.receive_parsed,
+                            vtep.take_outputs,
+                            bridge,
+                            dev.port_name,
+                            number >> 3,
+                            1 << (number & 7),
+                        )
+                    )
             if len(rows) < FANOUT_CACHE_MIN:  # unicast, small groups: not worth a cache entry
                 return [row for row in rows if row[0] is not sender]
             where = {row[0]: i for i, row in enumerate(rows)}

@@ -133,6 +133,7 @@ class SimLab:
                     drop=self._path.bridge_drop(f"{host.name}/{dev.bridge}"),
                     ledger=self._ledger,
                     macs=self._path.macs,
+                    floods=self._path.floods,
                 )
                 d = SimDevice(h, config, bridge, sched, self._path, clock=clock, pool=pool)
                 h.add(d)
