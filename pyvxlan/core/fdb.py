@@ -661,8 +661,21 @@ class ForwardingDatabase:
         updated = self._updated
         if updated[slot] != now:  # the common case of _refresh_rx, written out: every datagram does this
             updated[slot] = now
-            if self._next[slot] >= 0:
-                self._touch(slot)
+            nxt = self._next
+            n = nxt[slot]
+            if n >= 0:  # in the ageing order and not its last: to the end (_touch, written out)
+                prev = self._prev
+                p = prev[slot]
+                if p < 0:
+                    self._head = n
+                else:
+                    nxt[p] = n
+                prev[n] = p
+                tail = self._tail
+                nxt[tail] = slot
+                prev[slot] = tail
+                nxt[slot] = -1
+                self._tail = slot
         return rd.refreshed
 
     def _refresh_rx(self, slot: int, now: float) -> None:
