@@ -409,10 +409,18 @@ def _signal_trial(
     path.write_text(_SIGNAL_SCENARIO)
     argv = ["demo", "--backend", "kernel"] if command == "demo" else ["run", str(path), "--backend", "kernel"]
     # The child's SIGINT disposition before pyvxlan loads: Python's default, or as the test asks
-    # (a test runner in the background of a shell without job control passes on SIG_IGN).
+    # (a test runner in the background of a shell without job control passes on SIG_IGN). SIGTERM
+    # and SIGHUP start at their defaults whatever the runner inherited: under nohup SIGHUP arrives
+    # ignored, and pyvxlan rightly leaves an ignored signal ignored.
     start = "signal.SIG_IGN" if sigint_ignored else "signal.default_int_handler"
+    defaults = "signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGHUP, signal.SIG_DFL); "
     child = subprocess.Popen(
-        [sys.executable, "-c", f"import signal; signal.signal(signal.SIGINT, {start}); " + _with_prefix(prefix), *argv],
+        [
+            sys.executable,
+            "-c",
+            f"import signal; {defaults}signal.signal(signal.SIGINT, {start}); " + _with_prefix(prefix),
+            *argv,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
