@@ -321,6 +321,38 @@ def test_an_interrupt_outside_main_is_one_line_not_a_traceback() -> None:
     assert (done.returncode, done.stderr) == (-2, "pyvxlan: interrupted\n")
 
 
+_SET_NAME_INTERRUPTED = """
+import argparse
+import sys
+import pyvxlan.cli as cli
+
+class Interrupting:
+    def __set_name__(self, owner, name):
+        raise KeyboardInterrupt  # a Ctrl-C while a class body is being made
+
+def command(args):
+    class Made:  # Python 3.11: RuntimeError("Error calling __set_name__ ...") from the KeyboardInterrupt
+        field = Interrupting()
+    return 0
+
+class Parser:  # the command line names the command above
+    def parse_args(self, argv):
+        return argparse.Namespace(func=command)
+
+cli.build_parser = lambda name: Parser()
+sys.exit(cli.main(["demo"]))
+"""
+
+
+def test_an_interrupt_that_python_wrapped_while_making_a_class_is_one_line() -> None:
+    """Was: a Ctrl-C 0.3 s into ``pyvxlan demo`` landed in ``import trio.testing`` (which imports
+    pytest, whose dataclasses run ``__set_name__``) and came out as a RuntimeError traceback."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SET_NAME_INTERRUPTED], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stderr) == (130, "pyvxlan: interrupted\n")
+
+
 _FORKED = """
 import os, signal, time
 from pyvxlan.cli import _Signals
