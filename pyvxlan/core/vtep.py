@@ -118,6 +118,14 @@ def _gbp_word(mark: int) -> bytes:
     return (FLAG_I | FLAG_G | (mark & (GBP_D | GBP_A | GBP_ID_MASK))).to_bytes(4, "big")
 
 
+def _outer_tos(tos: int, dsfield: int) -> int:
+    """The outer TOS (or traffic class) for an inner DS field ``dsfield``, given the device's ``tos``
+    setting as the core keeps it (-1 for ``inherit``, else its DSCP bits). INET_ECN_encapsulate: the
+    outer ECN is the inner's, except that CE goes out as ECT(0)."""
+    ecn = dsfield & 3
+    return (tos if tos >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
+
+
 def _send_batch(
     rd: Remote, ttl: int, tos: int, run: list[tuple[int, bytes]], *, local: str | None, zero6: bool
 ) -> SendBatch:
@@ -350,10 +358,7 @@ class Vtep:
             if fields is None:
                 return
             dsfield, inner_ttl = fields
-        # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
-        ecn = dsfield & 3
-        base = self._tos
-        tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
+        tos = _outer_tos(self._tos, dsfield)
         ttl = (inner_ttl or 64) if self._ttl_inherit else 0  # ip4_dst_hoplimit: 64, group or not
         sport = flow_port(frame, self._port_low, self._port_span)
         out = self._outputs
@@ -471,10 +476,8 @@ class Vtep:
             if key == last_key:
                 dsfield = frame[15]
                 if dsfield != last_ds:
-                    # INET_ECN_encapsulate: the outer ECN is the inner's, except that CE goes out as ECT(0).
                     last_ds = dsfield
-                    ecn = dsfield & 3
-                    tos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
+                    tos = _outer_tos(base, dsfield)
                 if one is not None:
                     # The loop below for one remote, written out: most bursts are this.
                     rttl = (frame[22] or 64) if ttl_inherit else one_ttl
@@ -509,8 +512,7 @@ class Vtep:
                     if fields is None:
                         continue
                     dsfield, inner_ttl = fields
-                ecn = dsfield & 3
-                rtos = (base if base >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
+                rtos = _outer_tos(base, dsfield)
                 ttl = (inner_ttl or 64) if ttl_inherit else 0
                 sport = flow_port(frame, low, span)
             header = payload = b""  # one payload for the remotes that share a header, as transmit
