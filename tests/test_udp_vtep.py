@@ -10,12 +10,14 @@ import errno
 import itertools
 import json
 import os
+import select
 import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import trio
@@ -469,10 +471,10 @@ def _echo(src_mac: str, dst_mac: str, n: int) -> bytes:
     )
 
 
-def _fake_tap_vtep(config: VtepConfig) -> tuple[UdpVtep, socket.socket]:
+def _fake_tap_vtep(config: VtepConfig, busy_poll: int = 0) -> tuple[UdpVtep, socket.socket]:
     """A UdpVtep whose TAP is one end of a packet socketpair (frames as a TAP passes them); the
     other end is returned, as the host's side of the TAP. Nothing is started."""
-    vtep = UdpVtep(config)
+    vtep = UdpVtep(config, busy_poll=busy_poll)
     vtep._open(None, [])
     host, tap = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     tap.setblocking(False)
@@ -714,3 +716,137 @@ def test_a_guest_that_is_not_there_is_a_lab_key_error_naming_those_that_are() ->
             )
 
     trio.run(main)
+
+
+@pytest.mark.parametrize(
+    ("busy_poll", "tap", "guests", "message"),
+    [
+        (-1, "pvh9b", (), "busy_poll: must be a number of microseconds (an int, 0 or more), got -1"),
+        (0.5, "pvh9b", (), "busy_poll: must be a number of microseconds (an int, 0 or more), got 0.5"),
+        (True, "pvh9b", (), "busy_poll: must be a number of microseconds (an int, 0 or more), got True"),
+        (100, None, (), "busy_poll: needs a TAP device and no in-process guests (their data path runs on trio)"),
+        (
+            100,
+            "pvh9b",
+            (f"{MAC1},203.0.113.1/24",),
+            "busy_poll: needs a TAP device and no in-process guests (their data path runs on trio)",
+        ),
+    ],
+)
+def test_busy_poll_is_checked_before_anything_is_opened(
+    busy_poll: object, tap: str | None, guests: tuple[str, ...], message: str
+) -> None:
+    port = _port()
+
+    async def main() -> None:
+        config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+        with pytest.raises(ConfigError) as info:
+            async with open_vtep(config, tap=tap, guests=guests, busy_poll=busy_poll):  # type: ignore[arg-type]
+                pass
+        assert str(info.value) == message
+
+    trio.run(main)
+    assert _bindable(A, port)
+
+
+def test_the_command_refuses_busy_poll_without_a_tap_in_one_line() -> None:
+    proc = _start_cli("--vni", "10", "--local", A, "--remote", B, "--port", str(_port()), "--busy-poll", "50")
+    out, err = proc.communicate(timeout=20)
+    assert (proc.returncode, out, err) == (
+        2,
+        "",
+        "pyvxlan: error: busy_poll: needs a TAP device and no in-process guests (their data path runs on trio)\n",
+    )
+
+
+class _SpyEpoll:
+    """The data thread's epoll, recording each poll's timeout, when it returned and what."""
+
+    def __init__(self, real: select.epoll) -> None:
+        self.real = real
+        self.calls: list[tuple[float, float, int]] = []  # (timeout, returned at, events)
+        self.waiting = 0.0  # the timeout of the poll entered last
+
+    def poll(self, timeout: float = -1.0) -> list[tuple[int, int]]:
+        self.waiting = timeout
+        events = self.real.poll(timeout)
+        self.calls.append((timeout, time.monotonic(), len(events)))
+        return events
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("busy_poll", [0, 60_000])
+def test_with_busy_poll_the_data_thread_polls_without_sleeping_for_that_long_after_traffic(busy_poll: int) -> None:
+    """Without busy polling the thread always waits in epoll. With it, after each datagram it
+    asks epoll without waiting (a timeout of 0) until busy_poll µs have passed with nothing to
+    read, then waits again; frames cross as they do without it, and closing ends the spinning
+    thread."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    header = bytes.fromhex("0800000000000a00")
+    request, answer = _echo(MAC2, MAC1, 1), _echo(MAC1, MAC2, 2)
+
+    async def main() -> tuple[_SpyEpoll, float]:
+        vtep, host = _fake_tap_vtep(config, busy_poll)
+        with _receiver(port) as peer, host:
+            host.setblocking(False)
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._start(nursery)
+                    assert vtep._epoll is not None
+                    spy = _SpyEpoll(vtep._epoll)
+                    vtep._epoll = spy  # type: ignore[assignment]  # before the thread's task runs
+                    await vtep.up()
+                    peer.sendto(header + request, (A, port))
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(host)
+                    sent_at = time.monotonic()
+                    assert host.recv(65535) == request
+                    host.send(answer)
+                    with trio.fail_after(5):
+                        await trio.lowlevel.wait_readable(peer)
+                    assert peer.recv(65535) == header + answer
+                    with trio.fail_after(5):  # the answer read, then quiet for busy_poll µs: it sleeps again
+                        while vtep.stats().tap_rx != 1 or spy.waiting != -1:
+                            await trio.sleep(0.01)
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        assert _data_threads() == []
+        return spy, sent_at
+
+    spy, sent_at = trio.run(main)
+    waits = [t for t, _at, _n in spy.calls]
+    if busy_poll == 0:
+        assert set(waits) == {-1.0}
+        return
+    assert set(waits) == {-1.0, 0.0}
+    assert waits[0] == -1.0  # asleep before any traffic
+    spins = [at for t, at, n in spy.calls if t == 0.0 and n == 0]
+    served = [at for t, at, n in spy.calls if n > 0 and at <= spins[-1]]
+    # The last empty poll without waiting came busy_poll µs after the last event it followed.
+    assert spins[-1] - served[-1] >= busy_poll / 1_000_000
+    assert spins[-1] > sent_at
+
+
+def test_closing_a_busy_polling_vtep_with_a_real_tap_leaves_nothing(tmp_path: object) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a TAP device needs CAP_NET_ADMIN (runs as root in CI)")
+    port = _port()
+    name = f"pvh9bp{os.getpid() % 10000}"
+
+    async def main() -> None:
+        config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+        async with open_vtep(config, tap=name, up=True, busy_poll=1_000_000) as vtep:
+            assert vtep.tap == name
+            with trio.fail_after(5):
+                while _data_threads() != ["pyvxlan-udp-vxlan10"]:  # its task starts at the first checkpoint
+                    await trio.sleep(0.001)
+            await trio.sleep(0.05)  # spinning: the window is a second
+
+    trio.run(main)
+    assert _data_threads() == []
+    assert _bindable(A, port)
+    assert not os.path.exists(f"/sys/class/net/{name}")

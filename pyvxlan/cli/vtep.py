@@ -47,6 +47,13 @@ def register(subparsers: Any) -> None:
         metavar="MAC,IP/PREFIX",
         help="an in-process guest that answers ARP/ND and ping (repeatable; no privilege needed)",
     )
+    p.add_argument(
+        "--busy-poll",
+        type=int,
+        default=0,
+        metavar="USEC",
+        help="with --tap: poll without sleeping for USEC microseconds after each frame (low latency, one busy core)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per event")
     p.set_defaults(func=_main)
 
@@ -124,7 +131,7 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("tap", "needs a device name")
 
     async def run() -> None:
-        async with open_vtep(config, tap=args.tap, guests=guests) as vtep:
+        async with open_vtep(config, tap=args.tap, guests=guests, busy_poll=args.busy_poll) as vtep:
             for extra in remotes[1:]:
                 await vtep.fdb_append("00:00:00:00:00:00", extra)
             async with vtep.subscribe() as stream:

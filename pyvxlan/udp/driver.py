@@ -23,7 +23,11 @@ time) into the core, under a lock that the trio side takes too (the control call
 timer, closing). A trio wake-up costs more than the whole relay of a frame (trio's wake-up path
 alone adds tens of µs to a ping round trip), so the frames never pass through trio. A frame
 written to the TAP is often answered inside that write: after a lone datagram the thread reads
-the TAP at once, so a round trip costs one wake-up. What the core says
+the TAP at once, so a round trip costs one wake-up. That wake-up is the price of sleeping: on a
+virtual machine whose idle CPU halts, it costs about 100 µs, most of a ping's round trip. With
+``busy_poll`` (µs, as Linux's ``SO_BUSY_POLL``) the thread polls without sleeping for that long
+after the last frame or datagram: while traffic keeps coming within it, nothing waits on a
+wake-up, at the price of one busy core. What the core says
 besides datagrams and frames (notifications, joins) is handed to trio with
 ``TrioToken.run_sync_soon``, in order. Closing or cancelling wakes the thread through an eventfd
 and joins it before any socket is closed.
@@ -44,6 +48,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -171,6 +176,7 @@ class UdpVtep(MemoryVtep):
         *,
         netns: str | None = None,
         batch: int = DEFAULT_BATCH,
+        busy_poll: int = 0,
     ) -> None:
         # trio's clock read directly: the data thread has no trio context, and both sides must
         # give the core the same time.
@@ -188,6 +194,7 @@ class UdpVtep(MemoryVtep):
         self._data_flush: Callable[[], None] = self._flush
         self._netns = netns
         self._batch = batch
+        self._busy_poll = busy_poll
         self._family = socket.AF_INET6 if config.local is not None and ":" in config.local else socket.AF_INET
         if config.local is None and any(a is not None and ":" in a for a in (config.group, config.remote)):
             self._family = socket.AF_INET6
@@ -901,45 +908,64 @@ class UdpVtep(MemoryVtep):
 
     def _data_loop(self) -> None:
         """Wait on epoll, then, under the core's lock, read each ready descriptor until it would
-        block; level-triggered, so what a burst's bound left behind is ready again at once."""
+        block; level-triggered, so what a burst's bound left behind is ready again at once. With
+        ``busy_poll``, epoll is asked without waiting until that long has passed since the last
+        event, and only then waited on."""
         assert self._epoll is not None
         poll = self._epoll.poll
+        spin = self._busy_poll / 1_000_000
+        clock = time.monotonic
+        timeout = -1.0  # wait
+        until = 0.0
+        while True:
+            events = poll(timeout)
+            if self._stopping:
+                return
+            if events:
+                if not self._serve(events):
+                    return
+                if spin:
+                    until = clock() + spin
+                    timeout = 0.0
+            elif clock() >= until:
+                timeout = -1.0  # quiet for busy_poll µs: sleep until the next event
+
+    def _serve(self, events: list[tuple[int, int]]) -> bool:
+        """Read each of the ready descriptors ``events`` until it would block, under the core's
+        lock; False when the thread is to stop."""
         lock = self.core_lock
         readers = self._readers
         wake = self._wake
         main, tap = self._main, self._tap
         assert main is not None and tap is not None
-        while True:
-            events = poll()
+        # With a timeout: a control call holds the lock across a trio checkpoint, and closing
+        # joins this thread from the trio thread; it must see _stopping rather than wait.
+        while not lock.acquire(timeout=0.05):
             if self._stopping:
-                return
-            # With a timeout: a control call holds the lock across a trio checkpoint, and closing
-            # joins this thread from the trio thread; it must see _stopping rather than wait.
-            while not lock.acquire(timeout=0.05):
-                if self._stopping:
-                    return
-            try:
-                for fd, _mask in events:
-                    if fd == wake:
-                        continue
-                    if fd not in readers:
-                        continue  # a group left since the poll
-                    sock = readers[fd]
-                    if sock is None:
-                        sent = self._tx_n
-                        if not self._tap_burst(fd):
-                            self._unwatch(fd)  # the TAP device is gone: the sockets still count
-                        elif self._tx_n != sent:
-                            # A peer on this host may have answered inside sendto() already (a
-                            # kernel VTEP's guest does): read it now, not after one more wake-up.
-                            self._rx_burst(main)
-                    # A frame written to the TAP is often answered before write() returns
-                    # (the bridge, veth and the guest's stack run in that call): _rx_burst
-                    # reads it after a lone datagram, so a ping's round trip costs one wake-up.
-                    elif not self._rx_burst(sock, tap if tap in readers else None):
-                        self._unwatch(fd)
-            finally:
-                lock.release()
+                return False
+        try:
+            for fd, _mask in events:
+                if fd == wake:
+                    continue
+                if fd not in readers:
+                    continue  # a group left since the poll
+                sock = readers[fd]
+                if sock is None:
+                    sent = self._tx_n
+                    if not self._tap_burst(fd):
+                        self._unwatch(fd)  # the TAP device is gone: the sockets still count
+                    elif self._tx_n != sent:
+                        # A peer on this host may have answered inside sendto() already (a
+                        # kernel VTEP's guest does): read it now, not after one more wake-up.
+                        self._rx_burst(main)
+                # A frame written to the TAP is often answered before write() returns
+                # (the bridge, veth and the guest's stack run in that call): _rx_burst
+                # reads it after a lone datagram, so a ping's round trip costs one wake-up.
+                elif not self._rx_burst(sock, tap if tap in readers else None):
+                    self._unwatch(fd)
+        finally:
+            lock.release()
+        return True
 
 
 @asynccontextmanager
@@ -951,6 +977,7 @@ async def open_vtep(
     netns: str | None = None,
     up: bool = False,
     batch: int = DEFAULT_BATCH,
+    busy_poll: int = 0,
 ) -> AsyncIterator[UdpVtep]:
     """A VTEP on the host's UDP sockets for the duration of the ``async with``; created down, as
     :func:`pyvxlan.kernel.open_vtep` creates its device (``up=True``, or ``await vtep.up()``,
@@ -962,6 +989,13 @@ async def open_vtep(
     device there. On exit, cancellation or error the device goes down (its groups left) and every
     socket and the TAP device are closed.
 
+    ``busy_poll`` (µs, with ``tap`` and no ``guests``): after each frame or datagram the data
+    thread keeps polling without sleeping for that long, so that traffic arriving within it is
+    served without a wake-up (about 100 µs on a virtual machine): a ping's round trip through
+    the VTEP then costs about what the kernel's does. It keeps one core busy while traffic flows
+    and for ``busy_poll`` µs after, and the trio side's work may wait up to the interpreter's
+    switch interval (5 ms) for the GIL meanwhile. 0, the default, sleeps at once.
+
     Errors: :class:`~pyvxlan.ConfigError` for settings (``dev``: no such interface; ``netns``: no
     such namespace), :class:`~pyvxlan.udp.DriverError` (a :class:`~pyvxlan.errors.BackendError`)
     for a port in use, a TAP device that cannot be made or a group that cannot be joined,
@@ -971,8 +1005,14 @@ async def open_vtep(
         raise ConfigError("config", f"must be a VtepConfig, got {type(config).__name__}")
     if type(batch) is not int or batch < 1:
         raise ConfigError("batch", f"must be a positive int, got {batch!r}")
+    if type(busy_poll) is not int or busy_poll < 0:
+        raise ConfigError("busy_poll", f"must be a number of microseconds (an int, 0 or more), got {busy_poll!r}")
     specs = [GuestSpec.parse(g) if isinstance(g, str) else g for g in guests]
-    vtep = UdpVtep(config, netns=netns, batch=batch)
+    if busy_poll and (tap is None or specs):
+        # Only the TAP's data thread can spin; guests and their data path run on trio, which must
+        # not.
+        raise ConfigError("busy_poll", "needs a TAP device and no in-process guests (their data path runs on trio)")
+    vtep = UdpVtep(config, netns=netns, batch=batch, busy_poll=busy_poll)
     try:
         vtep._open(tap, specs)  # outside the nursery: a port in use is raised as itself
         try:

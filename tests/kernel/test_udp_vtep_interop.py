@@ -141,12 +141,15 @@ class Case:
     family: int
     port: int
     side: str  # guest (in-process) or tap
+    busy_poll: int = 0  # µs the TAP's data thread polls without sleeping
 
     def __str__(self) -> str:
-        return f"{self.mode}-v{self.family}-{self.port}-{self.side}"
+        busy = f"-busy{self.busy_poll}" if self.busy_poll else ""
+        return f"{self.mode}-v{self.family}-{self.port}-{self.side}{busy}"
 
 
-# Each mode over both underlays, both ports on each, both local sides on each: six rigs, not 24.
+# Each mode over both underlays, both ports on each, both local sides on each: six rigs, not 24
+# (and one more with busy polling).
 CASES = [
     Case("flood", 4, 4789, "guest"),
     Case("flood", 6, 8472, "tap"),
@@ -154,6 +157,8 @@ CASES = [
     Case("unicast", 6, 4789, "guest"),
     Case("static", 4, 4789, "tap"),
     Case("static", 6, 8472, "guest"),
+    # Busy polling: the same on a group joined while the thread spins.
+    Case("flood", 4, 8472, "tap", busy_poll=50_000),
 ]
 
 
@@ -184,7 +189,7 @@ def test_kernel_and_userspace_vteps_ping_both_ways(rig_factory: list[Rig], case:
     async def main() -> None:
         guests = [f"{GUEST_MAC[1]},{GUEST_IP[1]}/24"] if case.side == "guest" else []
         tap = "tap0" if case.side == "tap" else None
-        async with open_vtep(config, netns=u, tap=tap, guests=guests) as vtep:
+        async with open_vtep(config, netns=u, tap=tap, guests=guests, busy_poll=case.busy_poll) as vtep:
             if tap_guest is not None:
                 sh("ip", "-n", u, "link", "set", "tap0", "master", "br0")
                 rig.plug(u, tap_guest, 1)
