@@ -850,3 +850,72 @@ def test_closing_a_busy_polling_vtep_with_a_real_tap_leaves_nothing(tmp_path: ob
     assert _data_threads() == []
     assert _bindable(A, port)
     assert not os.path.exists(f"/sys/class/net/{name}")
+
+
+class _Failures:
+    """Counts the reads that found nothing (BlockingIOError) through os.read and recvmsg."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reads = self.failed = 0
+        read, recvmsg = os.read, socket.socket.recvmsg
+
+        def counted_read(fd: int, n: int) -> bytes:
+            return self._count(read, fd, n)
+
+        def counted_recvmsg(sock: socket.socket, *args: int) -> object:
+            return self._count(recvmsg, sock, *args)
+
+        monkeypatch.setattr(os, "read", counted_read)
+        monkeypatch.setattr(socket.socket, "recvmsg", counted_recvmsg)
+
+    def _count(self, fn: object, *args: object) -> object:
+        self.reads += 1
+        try:
+            return fn(*args)  # type: ignore[operator]
+        except BlockingIOError:
+            self.failed += 1
+            raise
+
+
+def test_a_lone_datagram_and_the_answer_it_chases_cost_no_failed_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ping through the data path: the datagram is read, its frame written to the TAP, the
+    answer read from the TAP and sent, and nothing is read in vain on the way (FIONREAD says the
+    socket is empty, a poll that the TAP is): two reads, no BlockingIOError. A zero-length
+    datagram after it (FIONREAD says 0 for it too) is read by the next burst, not lost."""
+    port = _port()
+    config = VtepConfig(vni=10, local=A, remote=B, dst_port=port)
+    header = bytes.fromhex("0800000000000a00")
+    request, answer = _echo(MAC2, MAC1, 1), _echo(MAC1, MAC2, 2)
+
+    async def main() -> tuple[int, int, bytes, bytes, int]:
+        vtep, host = _fake_tap_vtep(config)
+        with _receiver(port) as peer, host:
+            try:
+                async with trio.open_nursery() as nursery:
+                    vtep._nursery = nursery
+                    await vtep.up()
+                    assert vtep._main is not None and vtep._tap is not None
+                    host.send(answer)  # made inside the write, as a guest's answer is
+                    peer.sendto(header + request, (A, port))
+                    await trio.sleep(0.05)
+                    failures = _Failures(monkeypatch)
+                    with vtep.core_lock:
+                        assert vtep._rx_burst(vtep._main, vtep._tap)
+                    reads, failed = failures.reads, failures.failed
+                    monkeypatch.undo()
+                    delivered, sent = host.recv(65535), peer.recv(65535)
+                    peer.sendto(b"", (A, port))  # FIONREAD: 0, as for none
+                    peer.sendto(header + request, (A, port))
+                    await trio.sleep(0.05)
+                    with vtep.core_lock:
+                        assert vtep._rx_burst(vtep._main, vtep._tap)  # the empty one, alone
+                        assert vtep._rx_burst(vtep._main, vtep._tap)  # then the other
+                    nursery.cancel_scope.cancel()
+            finally:
+                vtep._close()
+        return reads, failed, delivered, sent, vtep.stats().rx_datagrams
+
+    reads, failed, delivered, sent, received = trio.run(main)
+    assert (reads, failed) == (2, 0)
+    assert (delivered, sent) == (request, header + answer)
+    assert received == 3

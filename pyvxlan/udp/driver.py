@@ -39,7 +39,9 @@ and datagrams through ``Vtep.receive_many``, in chunks of ``CHUNK``.
 
 from __future__ import annotations
 
+import array
 import errno
+import fcntl
 import ipaddress
 import math
 import os
@@ -47,6 +49,7 @@ import secrets
 import select
 import socket
 import struct
+import termios
 import threading
 import time
 from collections import Counter, deque
@@ -90,6 +93,7 @@ CHUNK: Final = 32
 MAX_SOURCE_SOCKETS: Final = 1024
 FRAME_QUEUE: Final = 1024  # frames kept for receive_frame() when nothing else is on the local side
 _CMSG_SPACE: Final = socket.CMSG_SPACE(4)
+_FIONREAD: Final = termios.FIONREAD  # on a UDP socket: the next datagram's size, 0 when none
 _TAP_PORT: Final = "tap"
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -205,6 +209,8 @@ class UdpVtep(MemoryVtep):
         self._tx: dict[int, _TxSocket] = {}  # source port -> socket
         self._own_ports: set[int] = set()
         self._tap: int | None = None
+        self._tap_poll: tuple[int, select.poll] | None = None  # (the TAP, a poll object on it alone)
+        self._waiting = array.array("i", [0])  # FIONREAD's answer
         self._tap_name: str | None = None
         self._bridge: Bridge | None = None
         self._sched: Scheduler | None = None
@@ -731,13 +737,22 @@ class UdpVtep(MemoryVtep):
         next, as it does not across a system call). With ``chase`` (the TAP), a lone datagram (the
         socket empty after it) whose frame went to the TAP has the TAP read right after (the answer
         is often there already, made inside ``write()``): a ping's round trip costs one wake-up. A
-        burst does not (the answers to bulk traffic, if any, wake the thread as they come)."""
+        burst does not (the answers to bulk traffic, if any, wake the thread as they come).
+
+        Whether another datagram waits after the first is asked with ``FIONREAD`` (the next
+        datagram's size; 0 when none): for a lone datagram, the usual request, that is a cheap
+        system call in place of a failed ``recvmsg`` and its exception before the chase. A
+        zero-length datagram looks like none: it is read on the next wake-up, which level-triggered
+        polling brings at once."""
         receive_many = self.vtep.receive_many
         deliver = self._deliver_frames
         recvmsg = sock.recvmsg
         local = self._local
         own = self._own_ports
         flush = self._data_flush
+        ioctl = fcntl.ioctl
+        waiting = self._waiting
+        fileno = sock.fileno()
         left = self._batch
         size = 1
         received = 0
@@ -783,6 +798,13 @@ class UdpVtep(MemoryVtep):
                     return False
                 if read < size:
                     break  # the socket would block
+                if size == 1:
+                    try:
+                        ioctl(fileno, _FIONREAD, waiting, True)
+                    except OSError:
+                        break  # closed under us: the next read says so
+                    if not waiting[0]:
+                        break  # a lone datagram
                 left -= size
                 size = CHUNK
         finally:
@@ -810,8 +832,10 @@ class UdpVtep(MemoryVtep):
     def _tap_burst(self, fd: int) -> bool:
         """Read the TAP device until it would block (at most ``batch`` frames) into the core, and
         carry out what it decided; False when the device is gone. The first frame goes through
-        alone, then chunks of ``CHUNK``: a lone frame (a ping) leaves before the read that finds
-        the TAP empty, and a burst pays one more core call."""
+        alone, then chunks of ``CHUNK``: a lone frame (a ping) leaves before anything else is read,
+        and a burst pays one more core call. Whether another frame waits after the first is asked
+        of a ``poll`` object on the TAP alone (a TAP has no ``FIONREAD``): a cheap system call in
+        place of a failed ``read`` and its exception."""
         read = os.read
         bridge = self._bridge
         transmit_many = self.vtep.transmit_many
@@ -843,9 +867,20 @@ class UdpVtep(MemoryVtep):
             flush()
             if len(frames) < size:
                 break  # the TAP would block
+            if size == 1 and not self._tap_waiting(fd):
+                break  # a lone frame
             left -= size
             size = CHUNK
         return True
+
+    def _tap_waiting(self, fd: int) -> bool:
+        """Whether TAP ``fd`` has a frame to read, without reading it."""
+        poller = self._tap_poll
+        if poller is None or poller[0] != fd:
+            ready = select.poll()
+            ready.register(fd, select.POLLIN)
+            poller = self._tap_poll = (fd, ready)
+        return bool(poller[1].poll(0))
 
     async def _timer_loop(self) -> None:
         vtep = self.vtep
