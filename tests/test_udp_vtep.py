@@ -19,6 +19,9 @@ import sys
 import threading
 import time
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import pytest
 import trio
 
@@ -31,6 +34,7 @@ from pyvxlan.wire.packets import icmp_echo_frame
 A, B = "127.0.9.1", "127.0.9.2"
 MAC1, MAC2 = "02:00:00:00:09:01", "02:00:00:00:09:02"
 IP_RECVTTL = 12  # include/uapi/linux/in.h; Python's socket module does not name it
+_R = TypeVar("_R")
 _ports = itertools.count(47900 + (os.getpid() % 200) * 8)
 
 
@@ -862,16 +866,16 @@ class _Failures:
         def counted_read(fd: int, n: int) -> bytes:
             return self._count(read, fd, n)
 
-        def counted_recvmsg(sock: socket.socket, *args: int) -> object:
+        def counted_recvmsg(sock: socket.socket, *args: int) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
             return self._count(recvmsg, sock, *args)
 
         monkeypatch.setattr(os, "read", counted_read)
         monkeypatch.setattr(socket.socket, "recvmsg", counted_recvmsg)
 
-    def _count(self, fn: object, *args: object) -> object:
+    def _count(self, fn: Callable[..., _R], *args: object) -> _R:
         self.reads += 1
         try:
-            return fn(*args)  # type: ignore[operator]
+            return fn(*args)
         except BlockingIOError:
             self.failed += 1
             raise
