@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-
 from collections.abc import Callable
 from typing import Any, TypeVar
 
