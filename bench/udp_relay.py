@@ -17,11 +17,15 @@ process and is faster than the Python relays (its own rate is printed). The kern
 bounded by that source: read them as "at least".
 
 Then the ping round trip from a guest namespace behind a kernel VTEP to one behind R, with R's side
-a kernel vxlan device, the bare relay (epoll), the bare relay reading the TAP again right after
+a kernel vxlan device; the bare relay (epoll); the bare relay reading the TAP again right after
 writing to it and the socket right after sending (the answer is often there already: one wake-up
-a round trip, as the userspace VTEP's data thread does), the latter under trio instead of epoll,
-and ``pyvxlan vtep --tap`` (the median of 200 pings each). Each is measured ``--rounds`` times in
-turn and the added latency is the median of each round's difference from the kernel's.
+a round trip, as the userspace VTEP's data thread does); the latter under trio instead of epoll;
+``pyvxlan vtep --tap``; the bare relay reading the answer at once and never sleeping (polling
+epoll without a timeout: the floor for busy polling); and ``pyvxlan vtep --tap --busy-poll``.
+Every rig is built first and its relay paused (SIGSTOP); then in each of ``SLICES`` slices every
+side in turn, its relay alone running, gets ``SLICE_PINGS`` pings ``PING_INTERVAL`` apart, so the
+machine's load, which moves within seconds, weighs on each side alike. The latency a side adds
+is the median over the slices of its median minus the kernel's in the same slice.
 
 Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--rounds N] [--parts rates|rtt]``. The
 machine may be shared and its load moves within seconds: the bare relay and pyvxlan are measured
@@ -34,6 +38,7 @@ import json
 import os
 import secrets
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -41,13 +46,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 SECONDS = 1.5
 ROUNDS = 3
 # The busy-polling VTEP's window: longer than the 5 ms between two pings, so that it never sleeps
 # while they come.
 BUSY_POLL_US = 20_000
+PING_INTERVAL = 0.005  # s between pings: sparse traffic, each round trip on its own
+SLICES = 15  # interleaved slices of each side's pings per round
+SLICE_PINGS = 20
 SIZES = (64, 1400)
 S_ADDR, R_ADDR, SINK = "198.51.100.1", "198.51.100.2", "198.51.100.9"
 SINK_MAC = "02:00:00:00:0b:09"
@@ -320,17 +328,32 @@ def measure(rig: Rig, relay: str, direction: str, size: int) -> tuple[float, int
         return run("rt0")
 
 
-def rtt_rig_ping(side: str) -> list[float]:
-    """RTTs (ms) of 200 pings from G1 (behind a kernel VTEP on K) to G2 (behind H, where ``side``
-    is a kernel vxlan device, ``pyvxlan vtep --tap``, or the bare relay on a TAP)."""
-    p = "pvh9r" + secrets.token_hex(2)
-    k, h, g1, g2 = (f"{p}-{n}" for n in ("k", "h", "g1", "g2"))
-    made: list[str] = []
-    vtep: subprocess.Popen[str] | None = None
-    try:
+class PingRig:
+    """G1 (behind a kernel VTEP on K) and G2 (behind H, where ``side`` is a kernel vxlan device,
+    ``pyvxlan vtep --tap``, or a bare relay on a TAP), built once; :meth:`ping` gives round trips
+    G1 to G2. The relay process (any but the kernel's) can be paused (SIGSTOP) so that rigs wait
+    side by side without taking a CPU, and the sides be measured in interleaved slices."""
+
+    def __init__(self, side: str) -> None:
+        self.side = side
+        self.prefix = "pvh9r" + secrets.token_hex(2)
+        self.k, self.h, self.g1, self.g2 = (f"{self.prefix}-{n}" for n in ("k", "h", "g1", "g2"))
+        self.made: list[str] = []
+        self.relay: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> PingRig:
+        try:
+            self._build()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _build(self) -> None:
+        k, h, g1, g2, side = self.k, self.h, self.g1, self.g2, self.side
         for ns in (k, h, g1, g2):
             sh("ip", "netns", "add", ns)
-            made.append(ns)
+            self.made.append(ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", k, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", h)
         for ns, addr in ((k, S_ADDR), (h, R_ADDR)):
@@ -346,39 +369,48 @@ def rtt_rig_ping(side: str) -> list[float]:
         sh("ip", "-n", k, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", S_ADDR, "remote", R_ADDR,
            "dstport", str(PORT))  # fmt: skip
         sh("ip", "-n", k, "link", "set", "vx0", "master", "br0", "up")
-        if side in ("bare", "bare-chase", "bare-spin", "trio-chase"):
-            role = {
-                "bare": ["bare", "both"],
-                "bare-chase": ["bare", "both", "chase"],
-                "bare-spin": ["bare", "both", "spin"],
-                "trio-chase": ["trio-chase"],
-            }[side]
-            vtep = subprocess.Popen(["ip", "netns", "exec", h, PY, HERE, *role], stdout=subprocess.PIPE, text=True)
-            assert vtep.stdout is not None
-            vtep.stdout.readline()
-            sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
-        elif side in ("pyvxlan", "pyvxlan-busy"):
-            busy = ["--busy-poll", str(BUSY_POLL_US)] if side == "pyvxlan-busy" else []
-            vtep = subprocess.Popen(
-                ["ip", "netns", "exec", h, os.path.join(os.path.dirname(PY), "pyvxlan"), "vtep", "--vni", "10",
-                 "--local", R_ADDR, "--remote", S_ADDR, "--tap", "rt0", *busy],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            assert vtep.stdout is not None
-            vtep.stdout.readline()  # the start line: the TAP exists
-            sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
-        elif side == "kernel":
+        if side == "kernel":
             sh("ip", "-n", h, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
                "remote", S_ADDR, "dstport", str(PORT))  # fmt: skip
             sh("ip", "-n", h, "link", "set", "vx0", "master", "br0", "up")
-        sh("ip", "netns", "exec", g1, "ping", "-c", "3", "-i", "0.1", "203.0.113.2")  # ARP, learning
-        out = sh("ip", "netns", "exec", g1, "ping", "-n", "-c", "200", "-i", "0.005", "203.0.113.2")
-        return [float(x.split("time=")[1].split()[0]) for x in out.splitlines() if "time=" in x]
-    finally:
-        if vtep is not None:
-            vtep.terminate()
-            vtep.wait()
-        for ns in reversed(made):
+        else:
+            if side in ("pyvxlan", "pyvxlan-busy"):
+                busy = ["--busy-poll", str(BUSY_POLL_US)] if side == "pyvxlan-busy" else []
+                argv = [os.path.join(os.path.dirname(PY), "pyvxlan"), "vtep", "--vni", "10", "--local", R_ADDR,
+                        "--remote", S_ADDR, "--tap", "rt0", *busy]  # fmt: skip
+            else:
+                role = {
+                    "bare": ["bare", "both"],
+                    "bare-chase": ["bare", "both", "chase"],
+                    "bare-spin": ["bare", "both", "spin"],
+                    "trio-chase": ["trio-chase"],
+                }[side]
+                argv = [PY, HERE, *role]
+            self.relay = subprocess.Popen(["ip", "netns", "exec", h, *argv], stdout=subprocess.PIPE, text=True)
+            assert self.relay.stdout is not None
+            self.relay.stdout.readline()  # "ready", or pyvxlan's start line: the TAP exists
+            sh("ip", "-n", h, "link", "set", "rt0", "master", "br0")
+        self.ping(3, interval=0.1)  # ARP, learning
+
+    def ping(self, count: int, interval: float = PING_INTERVAL) -> list[float]:
+        """Round trips in µs of ``count`` pings G1 to G2, ``interval`` s apart."""
+        out = sh("ip", "netns", "exec", self.g1, "ping", "-n", "-c", str(count), "-i", str(interval), "203.0.113.2")
+        return [float(x.split("time=")[1].split()[0]) * 1000 for x in out.splitlines() if "time=" in x]
+
+    def pause(self) -> None:
+        if self.relay is not None:
+            self.relay.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.relay is not None:
+            self.relay.send_signal(signal.SIGCONT)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.relay is not None:
+            self.relay.send_signal(signal.SIGCONT)  # a stopped process ends only once continued
+            self.relay.terminate()
+            self.relay.wait()
+        for ns in reversed(self.made):
             subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
@@ -420,8 +452,11 @@ def rates_part(rounds: int) -> None:
 
 
 def rtt_part(rounds: int) -> None:
-    """The ping round trips: every side in turn, ``rounds`` times; the latency each adds is the
-    median over the rounds of its median minus the kernel's in the same round."""
+    """The ping round trips. Every side's rig is built first; then, ``SLICES`` times, each side in
+    turn (its relay alone running, the others paused) gets ``SLICE_PINGS`` pings, so that the
+    machine's load, which moves within seconds, weighs on every side alike. The latency a side
+    adds is the median over the slices of its median minus the kernel's in the same slice; the
+    whole is done ``rounds`` times."""
     sides = ("kernel", "bare", "bare-chase", "trio-chase", "pyvxlan", "bare-spin", "pyvxlan-busy")
     names = {
         "bare": "a bare relay",
@@ -431,27 +466,53 @@ def rtt_part(rounds: int) -> None:
         "bare-spin": "the bare relay reading the answer at once and never sleeping",
         "pyvxlan-busy": f"pyvxlan --busy-poll {BUSY_POLL_US}",
     }
-    added: dict[str, list[float]] = {side: [] for side in sides[1:]}
-    for n in range(rounds):
-        medians = {side: statistics.median(rtt_rig_ping(side)) * 1000 for side in sides}
-        print(
-            f"ping RTT median, round {n + 1}: " + ", ".join(f"{side} {medians[side]:.0f} us" for side in sides),
-            flush=True,
-        )
-        for side in sides[1:]:
-            added[side].append(medians[side] - medians["kernel"])
-    verdicts = "; ".join(
-        f"{names[side]} {'meets' if statistics.median(added[side]) < 100 else 'misses'} the 100 us goal"
-        for side in ("pyvxlan", "pyvxlan-busy")
-    )
     print(
-        f"added over the kernel VTEP (median of {rounds} rounds): "
-        + ", ".join(
-            f"{names[side]} {statistics.median(added[side]):.0f} us ({' '.join(f'{a:.0f}' for a in added[side])})"
-            for side in sides[1:]
-        )
-        + f"; {verdicts}"
+        f"ping round trips every {PING_INTERVAL * 1000:.0f} ms, {SLICES} slices of {SLICE_PINGS} pings a side, "
+        f"{rounds} rounds",
+        flush=True,
     )
+    with ExitStack() as stack:
+        rigs = {}
+        for side in sides:
+            rigs[side] = stack.enter_context(PingRig(side))
+            rigs[side].pause()
+        for n in range(rounds):
+            added: dict[str, list[float]] = {side: [] for side in sides[1:]}
+            medians: dict[str, list[float]] = {side: [] for side in sides}
+            for i in range(SLICES):
+                order = sides[i % len(sides) :] + sides[: i % len(sides)]  # each side first in turn
+                got = {}
+                for side in order:
+                    rig = rigs[side]
+                    rig.resume()
+                    try:
+                        got[side] = statistics.median(rig.ping(SLICE_PINGS))
+                    finally:
+                        rig.pause()
+                for side in sides:
+                    medians[side].append(got[side])
+                for side in sides[1:]:
+                    added[side].append(got[side] - got["kernel"])
+            print(
+                f"round {n + 1}, median RTT: "
+                + ", ".join(f"{side} {statistics.median(medians[side]):.0f} us" for side in sides),
+                flush=True,
+            )
+            verdicts = "; ".join(
+                f"{names[side]} {'meets' if statistics.median(added[side]) < 100 else 'misses'} the 100 us goal"
+                for side in ("pyvxlan", "pyvxlan-busy")
+            )
+            print(
+                f"round {n + 1}, added over the kernel VTEP (median of {SLICES} slices; quartiles): "
+                + ", ".join(f"{names[side]} {_quartiles(added[side])}" for side in sides[1:])
+                + f"; {verdicts}",
+                flush=True,
+            )
+
+
+def _quartiles(values: list[float]) -> str:
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return f"{statistics.median(values):.0f} us ({q1:.0f}-{q3:.0f})"
 
 
 if __name__ == "__main__":
