@@ -27,9 +27,10 @@ side in turn, its relay alone running, gets ``SLICE_PINGS`` pings ``PING_INTERVA
 machine's load, which moves within seconds, weighs on each side alike. The latency a side adds
 is the median over the slices of its median minus the kernel's in the same slice.
 
-Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--rounds N] [--parts rates|rtt]``. The
-machine may be shared and its load moves within seconds: the bare relay and pyvxlan are measured
-in alternating pairs (``--rounds``, 3) and the median of the pairs' ratios is the figure.
+Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--pairs N] [--rounds N] [--parts rates|rtt]``.
+The machine may be shared and its load moves within seconds: the bare relay and pyvxlan are
+measured in alternating pairs (``--pairs``, 5) and the median of the pairs' ratios is the figure;
+the round trips in ``--rounds`` (3) rounds of interleaved slices.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from contextlib import ExitStack, contextmanager
 
 SECONDS = 1.5
 ROUNDS = 3
+PAIRS = 5
 # The busy-polling VTEP's window: longer than the 5 ms between two pings, so that it never sleeps
 # while they come.
 BUSY_POLL_US = 20_000
@@ -414,25 +416,25 @@ class PingRig:
             subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
-def main(rounds: int = ROUNDS, parts: str = "all") -> None:
+def main(rounds: int = ROUNDS, parts: str = "all", pairs: int = PAIRS) -> None:
     if os.geteuid() != 0:
         sys.exit("bench/udp_relay.py needs root (namespaces, TAP and vxlan devices)")
     if parts in ("all", "rates"):
-        rates_part(rounds)
+        rates_part(pairs)
     if parts in ("all", "rtt"):
         rtt_part(rounds)
 
 
-def rates_part(rounds: int) -> None:
+def rates_part(count: int) -> None:
     """The relays' rates. A shared machine's load moves within seconds: the bare relay and
-    pyvxlan are measured in ``rounds`` alternating pairs, each pair's ratio taken, and the median
+    pyvxlan are measured in ``count`` alternating pairs, each pair's ratio taken, and the median
     ratio reported with every pair's."""
-    print(f"frames/s over {SECONDS - 0.5:.1f} s of overload each, {rounds} alternating bare/pyvxlan pairs")
+    print(f"frames/s over {SECONDS - 0.5:.1f} s of overload each, {count} alternating bare/pyvxlan pairs")
     with Rig() as rig:
         for direction, label in (("tx", "TAP to UDP"), ("rx", "UDP to TAP")):
             for size in SIZES:
                 pairs = []
-                for _ in range(rounds):
+                for _ in range(count):
                     bare = measure(rig, "bare", direction, size)[0]
                     ours = measure(rig, "pyvxlan", direction, size)[0]
                     pairs.append((bare, ours))
@@ -532,7 +534,8 @@ if __name__ == "__main__":
         import argparse
 
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-        parser.add_argument("--rounds", type=int, default=ROUNDS, help="bare/pyvxlan pairs per figure")
+        parser.add_argument("--pairs", type=int, default=PAIRS, help="alternating bare/pyvxlan pairs per rate")
+        parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of interleaved ping slices")
         parser.add_argument("--parts", choices=("all", "rates", "rtt"), default="all")
         args = parser.parse_args()
-        main(args.rounds, args.parts)
+        main(args.rounds, args.parts, args.pairs)
