@@ -1,6 +1,6 @@
 """Frames per second through the userspace VTEP, against a bare relay and the kernel, in one run.
 
-Two namespaces joined by a veth: S (198.51.100.1) and R (198.51.100.2). In R, one relay at a time:
+Two namespaces joined by a veth: S (198.51.100.1) and R (198.51.100.2 and .3). In R, the relays:
 
 * ``bare``: a Python loop doing only the system calls any Python VTEP must make (``read`` from a
   TAP device, ``sendto`` a UDP socket with an 8-byte header in front; ``recvmsg`` from the socket,
@@ -11,10 +11,14 @@ Two namespaces joined by a veth: S (198.51.100.1) and R (198.51.100.2). In R, on
 
 TAP to UDP: a source process writes one frame over and over into the TAP device (the vxlan
 device for the kernel) through a packet socket; the rate is what leaves R's veth. UDP to TAP: a
-source in S sends VXLAN datagrams to R:4789; the rate is what the TAP (the vxlan device) passes up.
-Each figure counts the device counters over ``SECONDS`` of overload; a source runs in its own
-process and is faster than the Python relays (its own rate is printed). The kernel's figures are
-bounded by that source: read them as "at least".
+source in S sends VXLAN datagrams to the relay's address, port 4789; the rate is what the TAP (the
+vxlan device) passes up. The bare relay and pyvxlan run side by side, each with its TAP, address
+and source, every process paused (SIGSTOP) but one relay and its source at a time: in each of
+``--pairs`` slices (12) each is counted for ``SLICE_SECONDS`` of overload, in alternating order,
+a fraction of a second apart, so that the machine's load, which moves within seconds, weighs on
+both alike; the figure is the median of the slices' ratios. A source runs in its own process and
+is faster than the Python relays. The kernel is measured alone after, over ``SECONDS``; its
+figures are bounded by the source: read them as "at least".
 
 Then the ping round trip from a guest namespace behind a kernel VTEP to one behind R, with R's side
 a kernel vxlan device; the bare relay (epoll); the bare relay reading the TAP again right after
@@ -27,15 +31,14 @@ side in turn, its relay alone running, gets ``SLICE_PINGS`` pings ``PING_INTERVA
 machine's load, which moves within seconds, weighs on each side alike. The latency a side adds
 is the median over the slices of its median minus the kernel's in the same slice.
 
-Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--pairs N] [--rounds N] [--parts rates|rtt]``.
-The machine may be shared and its load moves within seconds: the bare relay and pyvxlan are
-measured in alternating pairs (``--pairs``, 5) and the median of the pairs' ratios is the figure;
-the round trips in ``--rounds`` (3) rounds of interleaved slices.
+Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--pairs N] [--rounds N] [--parts rates|rtt]``
+(``--rounds``: rounds of ping slices, 3).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import select
@@ -51,7 +54,9 @@ from contextlib import ExitStack, contextmanager
 
 SECONDS = 1.5
 ROUNDS = 3
-PAIRS = 5
+PAIRS = 12  # interleaved slices of each relay per rate
+SLICE_WARM = 0.15  # s a resumed relay runs before it is counted
+SLICE_SECONDS = 0.4  # s it is counted
 # The busy-polling VTEP's window: longer than the 5 ms between two pings, so that it never sleeps
 # while they come.
 BUSY_POLL_US = 20_000
@@ -60,6 +65,7 @@ SLICES = 15  # interleaved slices of each side's pings per round
 SLICE_PINGS = 20
 SIZES = (64, 1400)
 S_ADDR, R_ADDR, SINK = "198.51.100.1", "198.51.100.2", "198.51.100.9"
+R2_ADDR = "198.51.100.3"  # R's second address: the two relays of the interleaved rates side by side
 SINK_MAC = "02:00:00:00:0b:09"
 GUEST_MAC, PEER_MAC = bytes.fromhex("0200000000a1"), bytes.fromhex("0200000000a2")
 PORT = 4789
@@ -92,16 +98,16 @@ def _open_tap(name: str) -> int:
     return fd
 
 
-def role_bare(direction: str, chase: bool | str = False) -> None:
+def role_bare(direction: str, chase: bool | str = False, tap_name: str = "rt0", addr: str = R_ADDR) -> None:
     """The floor: the same system calls as the driver, nothing else. With ``chase`` (the ping
     path), after writing to the TAP it reads the TAP again at once, and after sending it reads the
     socket, as the userspace VTEP does: the answer is often there already. With ``"spin"``, the
     same, polling epoll without ever sleeping (the floor for ``--busy-poll``)."""
-    tap = _open_tap("rt0")
+    tap = _open_tap(tap_name)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: DONT, as the driver
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
-    sock.bind((R_ADDR, PORT))
+    sock.bind((addr, PORT))
     sock.setblocking(False)
     print("ready", flush=True)
     poll = select.epoll()
@@ -200,15 +206,15 @@ def role_trio_relay(chase: bool = False) -> None:
     trio.run(main)
 
 
-def role_pyvxlan() -> None:
+def role_pyvxlan(tap_name: str = "rt0", addr: str = R_ADDR) -> None:
     import trio
 
     from pyvxlan import VtepConfig
     from pyvxlan.udp import open_vtep
 
     async def main() -> None:
-        config = VtepConfig(vni=10, local=R_ADDR, remote=SINK, dst_port=PORT)
-        async with open_vtep(config, tap="rt0", up=True):
+        config = VtepConfig(vni=10, local=addr, remote=SINK, dst_port=PORT)
+        async with open_vtep(config, tap=tap_name, up=True):
             print("ready", flush=True)
             await trio.sleep_forever()
 
@@ -220,6 +226,9 @@ def role_source_frames(dev: str, size: int, seconds: float) -> None:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     sock.bind((dev, 0))
     data = frame(size)
+    if not seconds:
+        print("ready", flush=True)  # then until ended, paused and resumed by the rig
+        seconds = math.inf
     send = sock.send
     n = 0
     end = time.perf_counter() + seconds
@@ -233,13 +242,16 @@ def role_source_frames(dev: str, size: int, seconds: float) -> None:
     print(int(n / seconds), flush=True)
 
 
-def role_source_datagrams(size: int, seconds: float) -> None:
+def role_source_datagrams(size: int, seconds: float, to: str = R_ADDR) -> None:
     """Send one VXLAN datagram (an inner frame of ``size`` bytes) to R, as fast as this process can."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((S_ADDR, 0))
     data = VXLAN_HEADER + frame(size, dst=GUEST_MAC, src=PEER_MAC)
+    if not seconds:
+        print("ready", flush=True)  # then until ended, paused and resumed by the rig
+        seconds = math.inf
     send = sock.sendto
-    dst = (R_ADDR, PORT)
+    dst = (to, PORT)
     n = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -270,6 +282,7 @@ class Rig:
         for ns, addr in ((self.s, S_ADDR), (self.r, R_ADDR)):
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.r, "addr", "add", f"{R2_ADDR}/24", "dev", "eth0")  # the second relay's
         # The sink: an address on S's segment that no one has; S drops what comes (not its MAC).
         sh("ip", "-n", self.r, "neigh", "add", SINK, "lladdr", SINK_MAC, "dev", "eth0")
         return self
@@ -295,39 +308,73 @@ def process(ns: str, *args: str) -> Iterator[subprocess.Popen[str]]:
             raise RuntimeError(f"{args[0]} did not start: {line!r}")
         yield proc
     finally:
+        proc.send_signal(signal.SIGCONT)  # a stopped process ends only once continued
         proc.terminate()
         proc.wait()
 
 
-def measure(rig: Rig, relay: str, direction: str, size: int) -> tuple[float, int]:
-    """(frames/s through the relay, the source's own rate)."""
-
-    def run(dev: str) -> tuple[float, int]:
+def measure_kernel(rig: Rig, direction: str, size: int) -> float:
+    """Frames/s through a vxlan device in R over ``SECONDS`` of overload (bounded by the source:
+    read it as "at least")."""
+    sh("ip", "-n", rig.r, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
+       "remote", SINK, "dstport", str(PORT))  # fmt: skip
+    sh("ip", "-n", rig.r, "link", "set", "vx0", "up")
+    try:
         if direction == "tx":
-            out_ns, out_dev, key = rig.r, "eth0", "tx"
-            source = ["ip", "netns", "exec", rig.r, PY, HERE, "source-frames", dev, str(size), str(SECONDS)]
+            out_dev, key = "eth0", "tx"
+            source = ["ip", "netns", "exec", rig.r, PY, HERE, "source-frames", "vx0", str(size), str(SECONDS)]
         else:
-            out_ns, out_dev, key = rig.r, dev, "rx"
+            out_dev, key = "vx0", "rx"
             source = ["ip", "netns", "exec", rig.s, PY, HERE, "source-datagrams", str(size), str(SECONDS)]
         proc = subprocess.Popen(source, stdout=subprocess.PIPE, text=True)
         time.sleep(0.25)  # the source's start-up (Python's import) is not counted
-        before, t0 = rig.counter(out_ns, out_dev, key), time.perf_counter()
+        before, t0 = rig.counter(rig.r, out_dev, key), time.perf_counter()
         time.sleep(SECONDS - 0.5)
-        after, t1 = rig.counter(out_ns, out_dev, key), time.perf_counter()
-        src_rate = int(proc.communicate()[0].strip() or 0)
-        return (after - before) / (t1 - t0), src_rate
+        after, t1 = rig.counter(rig.r, out_dev, key), time.perf_counter()
+        proc.communicate()
+        return (after - before) / (t1 - t0)
+    finally:
+        sh("ip", "-n", rig.r, "link", "del", "vx0")
 
-    if relay == "kernel":
-        sh("ip", "-n", rig.r, "link", "add", "vx0", "type", "vxlan", "id", "10", "local", R_ADDR,
-           "remote", SINK, "dstport", str(PORT))  # fmt: skip
-        sh("ip", "-n", rig.r, "link", "set", "vx0", "up")
-        try:
-            return run("vx0")
-        finally:
-            sh("ip", "-n", rig.r, "link", "del", "vx0")
-    args = ["bare", direction] if relay == "bare" else ["pyvxlan"]
-    with process(rig.r, *args):
-        return run("rt0")
+
+def interleaved(rig: Rig, direction: str, size: int, slices: int) -> list[tuple[float, float]]:
+    """(bare, pyvxlan) frames/s in each of ``slices`` slices. Both relays run side by side, each
+    with its own TAP, address and source, all paused (SIGSTOP) but the relay being measured and its
+    source: the two are measured a fraction of a second apart, in alternating order, so that the
+    machine's load, which moves within seconds, weighs on both alike."""
+    sides = (("bare", "rtb", R_ADDR), ("pyvxlan", "rtp", R2_ADDR))
+    with ExitStack() as stack:
+        running: dict[str, tuple[subprocess.Popen[str], subprocess.Popen[str], str, str]] = {}
+        for name, tap, addr in sides:
+            relay_args = ["bare-at", direction, tap, addr] if name == "bare" else ["pyvxlan", tap, addr]
+            relay = stack.enter_context(process(rig.r, *relay_args))
+            if direction == "tx":
+                source = stack.enter_context(process(rig.r, "source-frames", tap, str(size), "0"))
+                where = (rig.r, "eth0", "tx")
+            else:
+                source = stack.enter_context(process(rig.s, "source-datagrams", str(size), "0", addr))
+                where = (rig.r, tap, "rx")
+            relay.send_signal(signal.SIGSTOP)
+            source.send_signal(signal.SIGSTOP)
+            running[name] = (relay, source, *where[1:])
+        out = []
+        for i in range(slices):
+            rates = {}
+            for name, _tap, _addr in sides if i % 2 == 0 else sides[::-1]:
+                relay, source, dev, key = running[name]
+                relay.send_signal(signal.SIGCONT)
+                source.send_signal(signal.SIGCONT)
+                try:
+                    time.sleep(SLICE_WARM)  # the backlog of the last slice drained, the caches warm
+                    before, t0 = rig.counter(rig.r, dev, key), time.perf_counter()
+                    time.sleep(SLICE_SECONDS)
+                    after, t1 = rig.counter(rig.r, dev, key), time.perf_counter()
+                finally:
+                    source.send_signal(signal.SIGSTOP)
+                    relay.send_signal(signal.SIGSTOP)
+                rates[name] = (after - before) / (t1 - t0)
+            out.append((rates["bare"], rates["pyvxlan"]))
+        return out
 
 
 class PingRig:
@@ -426,29 +473,29 @@ def main(rounds: int = ROUNDS, parts: str = "all", pairs: int = PAIRS) -> None:
 
 
 def rates_part(count: int) -> None:
-    """The relays' rates. A shared machine's load moves within seconds: the bare relay and
-    pyvxlan are measured in ``count`` alternating pairs, each pair's ratio taken, and the median
-    ratio reported with every pair's."""
-    print(f"frames/s over {SECONDS - 0.5:.1f} s of overload each, {count} alternating bare/pyvxlan pairs")
+    """The relays' rates: bare and pyvxlan interleaved in ``count`` slices each (see
+    :func:`interleaved`), the median of the slices' ratios reported with their quartiles; the
+    kernel's alone, after."""
+    print(
+        f"frames/s, bare and pyvxlan interleaved in {count} slices of {SLICE_SECONDS:.1f} s of overload each",
+        flush=True,
+    )
     with Rig() as rig:
         for direction, label in (("tx", "TAP to UDP"), ("rx", "UDP to TAP")):
             for size in SIZES:
-                pairs = []
-                for _ in range(count):
-                    bare = measure(rig, "bare", direction, size)[0]
-                    ours = measure(rig, "pyvxlan", direction, size)[0]
-                    pairs.append((bare, ours))
-                kern = measure(rig, "kernel", direction, size)[0]
+                pairs = interleaved(rig, direction, size, count)
+                kern = measure_kernel(rig, direction, size)
                 ratios = [ours / bare for bare, ours in pairs]
                 ratio = statistics.median(ratios)
+                q1, _, q3 = statistics.quantiles(ratios, n=4)
                 bare = statistics.median(p[0] for p in pairs)
                 ours = statistics.median(p[1] for p in pairs)
                 goal = 0.75 if direction == "tx" else 0.6
                 verdict = "meets" if ratio >= goal else "misses"
                 print(
                     f"{label} {size:>5} B: bare {bare:>9,.0f}  pyvxlan {ours:>9,.0f}  kernel >= {kern:>9,.0f}  "
-                    f"pyvxlan/bare {ratio:.2f}x median of {' '.join(f'{r:.2f}' for r in ratios)} "
-                    f"({verdict} the {goal}x goal), kernel/pyvxlan {kern / ours:.1f}x",
+                    f"pyvxlan/bare {ratio:.2f}x (quartiles {q1:.2f}-{q3:.2f}; {verdict} the {goal}x goal), "
+                    f"kernel/pyvxlan {kern / ours:.1f}x",
                     flush=True,
                 )
 
@@ -522,19 +569,21 @@ if __name__ == "__main__":
         role, rest = sys.argv[1], sys.argv[2:]
         if role == "bare":
             role_bare(rest[0], chase="spin" if rest[1:] == ["spin"] else rest[1:] == ["chase"])
+        elif role == "bare-at":  # direction, TAP, address: a relay of the interleaved rates
+            role_bare(rest[0], tap_name=rest[1], addr=rest[2])
         elif role == "pyvxlan":
-            role_pyvxlan()
+            role_pyvxlan(*rest)
         elif role == "trio-chase":
             role_trio_relay(chase=True)
         elif role == "source-frames":
             role_source_frames(rest[0], int(rest[1]), float(rest[2]))
         elif role == "source-datagrams":
-            role_source_datagrams(int(rest[0]), float(rest[1]))
+            role_source_datagrams(int(rest[0]), float(rest[1]), *rest[2:])
     else:
         import argparse
 
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-        parser.add_argument("--pairs", type=int, default=PAIRS, help="alternating bare/pyvxlan pairs per rate")
+        parser.add_argument("--pairs", type=int, default=PAIRS, help="interleaved bare/pyvxlan slices per rate")
         parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of interleaved ping slices")
         parser.add_argument("--parts", choices=("all", "rates", "rtt"), default="all")
         args = parser.parse_args()
