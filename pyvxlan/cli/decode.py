@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from pyvxlan.cli import UsageError
+from pyvxlan.cli.argtypes import udp_port
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError, NotVxlanError
 from pyvxlan.wire.addr import TextCache, format_mac, ip_info, ip_text, parse_mac
@@ -1317,16 +1318,6 @@ def run(
     return printer.stats
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
-    if not 0 < value <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: must be in 1..65535")
-    return value
-
-
 def _vni(text: str) -> int:
     try:
         value = int(text, 10)
@@ -1374,14 +1365,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--port",
         action="append",
-        type=_port,
+        type=udp_port,
         metavar="N",
         help=f"a UDP destination port carrying VXLAN (repeatable; default {VXLAN_PORT} and {LINUX_VXLAN_PORT})",
     )
     p.add_argument(
         "--gpe-port",
         action="append",
-        type=_port,
+        type=udp_port,
         metavar="N",
         help=f"a UDP destination port carrying VXLAN-GPE (repeatable; default {VXLAN_GPE_PORT})",
     )

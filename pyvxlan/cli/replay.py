@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyvxlan.cli import UsageError
+from pyvxlan.cli.argtypes import udp_port
 from pyvxlan.cli.output import OutputError, checked_writer, flush_checked, output_failed
 from pyvxlan.errors import ConfigError, DecodeError
 from pyvxlan.replay import (
@@ -32,16 +33,6 @@ from pyvxlan.wire.frame import LINUX_VXLAN_PORT, VXLAN_PORT
 __all__ = ["register", "run"]
 
 _PROG = "pyvxlan replay"
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
-    if not 0 < value <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: must be in 1..65535")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -67,7 +58,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--port",
         action="append",
-        type=_port,
+        type=udp_port,
         metavar="N",
         help=f"a UDP destination port carrying VXLAN (repeatable; default {VXLAN_PORT} and {LINUX_VXLAN_PORT})",
     )
