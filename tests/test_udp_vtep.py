@@ -18,7 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -485,6 +486,27 @@ def _fake_tap_vtep(config: VtepConfig, busy_poll: int = 0) -> tuple[UdpVtep, soc
     return vtep, host
 
 
+@asynccontextmanager
+async def _fake_tap_running(
+    config: VtepConfig, *, start: bool = False, busy_poll: int = 0
+) -> AsyncIterator[tuple[UdpVtep, socket.socket, socket.socket, trio.Nursery]]:
+    """A :func:`_fake_tap_vtep` (down) in a nursery, with a peer bound to B on the config's port:
+    ``(vtep, host, peer, nursery)``. With ``start`` the driver's tasks (the data thread) are
+    started, else only given the nursery; the tasks are cancelled and the VTEP closed after."""
+    vtep, host = _fake_tap_vtep(config, busy_poll)
+    with _receiver(config.dst_port) as peer, host:
+        try:
+            async with trio.open_nursery() as nursery:
+                if start:
+                    vtep._start(nursery)
+                else:
+                    vtep._nursery = nursery
+                yield vtep, host, peer, nursery
+                nursery.cancel_scope.cancel()
+        finally:
+            vtep._close()
+
+
 def test_a_tap_burst_goes_through_transmit_many_and_out_as_the_cores_datagrams() -> None:
     """Frames read from the TAP in one burst leave as the datagrams transmit would have made, in
     order, each flow from its own source port."""
@@ -498,24 +520,17 @@ def test_a_tap_burst_goes_through_transmit_many_and_out_as_the_cores_datagrams()
     want = [(o.src_port, o.payload) for o in model.take_outputs() if isinstance(o, SendDatagram)]
 
     async def main() -> list[tuple[int, bytes]]:
-        vtep, host = _fake_tap_vtep(config)
-        with _receiver(port) as peer, host:
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._nursery = nursery
-                    await vtep.up()
-                    for frame in frames:
-                        host.send(frame)
-                    assert vtep._tap is not None
-                    assert vtep._tap_burst(vtep._tap)  # one burst, no trio in between
-                    assert vtep.stats().tap_rx == 6
-                    got = []
-                    for _ in frames:
-                        data, addr = peer.recvfrom(65535)
-                        got.append((addr[1], data))
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+        async with _fake_tap_running(config) as (vtep, host, peer, nursery):
+            await vtep.up()
+            for frame in frames:
+                host.send(frame)
+            assert vtep._tap is not None
+            assert vtep._tap_burst(vtep._tap)  # one burst, no trio in between
+            assert vtep.stats().tap_rx == 6
+            got = []
+            for _ in frames:
+                data, addr = peer.recvfrom(65535)
+                got.append((addr[1], data))
         return got
 
     assert trio.run(main) == want
@@ -531,24 +546,17 @@ def test_the_answer_to_a_frame_written_to_the_tap_is_read_before_going_back_to_t
     answer = _echo(MAC1, MAC2, 2)
 
     async def main() -> tuple[bytes, bytes]:
-        vtep, host = _fake_tap_vtep(config)
         header = bytes.fromhex("0800000000000a00")
-        with _receiver(port) as peer, host:
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._nursery = nursery
-                    await vtep.up()
-                    assert vtep._main is not None
-                    nursery.start_soon(vtep._rx_loop, vtep._main)  # the TAP's task is not started
-                    host.send(answer)  # already waiting on the TAP when the request arrives
-                    peer.sendto(header + request, (A, port))
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(peer)
-                    sent = peer.recv(65535)
-                    delivered = host.recv(65535)
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+        async with _fake_tap_running(config) as (vtep, host, peer, nursery):
+            await vtep.up()
+            assert vtep._main is not None
+            nursery.start_soon(vtep._rx_loop, vtep._main)  # the TAP's task is not started
+            host.send(answer)  # already waiting on the TAP when the request arrives
+            peer.sendto(header + request, (A, port))
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(peer)
+            sent = peer.recv(65535)
+            delivered = host.recv(65535)
         return delivered, sent
 
     delivered, sent = trio.run(main)
@@ -572,30 +580,23 @@ def test_with_a_tap_the_data_path_runs_on_its_own_thread_and_closing_ends_it() -
     notes: list[Notification] = []
 
     async def main() -> tuple[list[str], list[tuple[str, str]]]:
-        vtep, host = _fake_tap_vtep(config)
-        with _receiver(port) as peer, host:
+        async with _fake_tap_running(config, start=True) as (vtep, host, peer, nursery):
             host.setblocking(False)
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._start(nursery)
-                    await nursery.start(_collect, vtep, notes)
-                    await vtep.up()
-                    peer.sendto(header + request, (A, port))
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(host)
-                    assert host.recv(65535) == request
-                    host.send(answer)
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(peer)
-                    assert peer.recv(65535) == header + answer
-                    running = _data_threads()
-                    with trio.fail_after(5):
-                        while not notes:
-                            await trio.sleep(0.001)
-                    learned = [(e.mac, e.dst) for e in await vtep.fdb()]
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+            await nursery.start(_collect, vtep, notes)
+            await vtep.up()
+            peer.sendto(header + request, (A, port))
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(host)
+            assert host.recv(65535) == request
+            host.send(answer)
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(peer)
+            assert peer.recv(65535) == header + answer
+            running = _data_threads()
+            with trio.fail_after(5):
+                while not notes:
+                    await trio.sleep(0.001)
+            learned = [(e.mac, e.dst) for e in await vtep.fdb()]
         assert _data_threads() == []
         assert vtep.stats() == DriverStats(rx_datagrams=1, tx_datagrams=1, tap_rx=1, tap_tx=1)
         return running, learned
@@ -616,24 +617,17 @@ def test_on_the_data_thread_a_group_is_read_once_joined_and_left_on_down() -> No
     before = _memberships()
 
     async def main() -> bytes:
-        vtep, host = _fake_tap_vtep(config)
-        with _receiver(port) as peer, host:
+        async with _fake_tap_running(config, start=True) as (vtep, host, peer, nursery):
             peer.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(B))
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._start(nursery)
-                    await vtep.up()
-                    assert _memberships() == before + 1
-                    peer.sendto(header + flood, ("239.1.1.1", port))
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(host)
-                    got = host.recv(65535)
-                    await vtep.down()
-                    assert _memberships() == before
-                    assert _bindable("239.1.1.1", port)  # the group's socket is closed
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+            await vtep.up()
+            assert _memberships() == before + 1
+            peer.sendto(header + flood, ("239.1.1.1", port))
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(host)
+            got = host.recv(65535)
+            await vtep.down()
+            assert _memberships() == before
+            assert _bindable("239.1.1.1", port)  # the group's socket is closed
         return got
 
     assert trio.run(main) == flood
@@ -653,32 +647,25 @@ def test_a_lone_datagrams_answer_is_chased_and_a_bursts_waits_for_the_next_wake_
     answer = _echo(MAC1, MAC2, 9)
 
     async def main() -> tuple[list[bytes], bytes | None, bytes]:
-        vtep, host = _fake_tap_vtep(config)
-        with _receiver(port) as peer, host:
+        async with _fake_tap_running(config) as (vtep, host, peer, nursery):
             peer.setblocking(False)
+            await vtep.up()
+            host.send(answer)  # already waiting on the TAP when the requests are read
+            for frame in frames:
+                peer.sendto(header + frame, (A, port))
+            await trio.sleep(0.05)  # all queued on the socket
+            assert vtep._main is not None and vtep._tap is not None
+            with vtep.core_lock:
+                assert vtep._rx_burst(vtep._main, vtep._tap)
+            delivered = [host.recv(65535) for _ in frames]
             try:
-                async with trio.open_nursery() as nursery:
-                    vtep._nursery = nursery
-                    await vtep.up()
-                    host.send(answer)  # already waiting on the TAP when the requests are read
-                    for frame in frames:
-                        peer.sendto(header + frame, (A, port))
-                    await trio.sleep(0.05)  # all queued on the socket
-                    assert vtep._main is not None and vtep._tap is not None
-                    with vtep.core_lock:
-                        assert vtep._rx_burst(vtep._main, vtep._tap)
-                    delivered = [host.recv(65535) for _ in frames]
-                    try:
-                        chased: bytes | None = peer.recv(65535)
-                    except BlockingIOError:
-                        chased = None
-                    with vtep.core_lock:
-                        assert vtep._tap_burst(vtep._tap)  # the next wake-up's, when not chased
-                    await trio.sleep(0.05)
-                    sent = chased if chased is not None else peer.recv(65535)
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+                chased: bytes | None = peer.recv(65535)
+            except BlockingIOError:
+                chased = None
+            with vtep.core_lock:
+                assert vtep._tap_burst(vtep._tap)  # the next wake-up's, when not chased
+            await trio.sleep(0.05)
+            sent = chased if chased is not None else peer.recv(65535)
         return delivered, chased, sent
 
     delivered, chased, sent = trio.run(main)
@@ -792,31 +779,24 @@ def test_with_busy_poll_the_data_thread_polls_without_sleeping_for_that_long_aft
     request, answer = _echo(MAC2, MAC1, 1), _echo(MAC1, MAC2, 2)
 
     async def main() -> tuple[_SpyEpoll, float]:
-        vtep, host = _fake_tap_vtep(config, busy_poll)
-        with _receiver(port) as peer, host:
+        async with _fake_tap_running(config, start=True, busy_poll=busy_poll) as (vtep, host, peer, nursery):
             host.setblocking(False)
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._start(nursery)
-                    assert vtep._epoll is not None
-                    spy = _SpyEpoll(vtep._epoll)
-                    vtep._epoll = spy  # type: ignore[assignment]  # before the thread's task runs
-                    await vtep.up()
-                    peer.sendto(header + request, (A, port))
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(host)
-                    sent_at = time.monotonic()
-                    assert host.recv(65535) == request
-                    host.send(answer)
-                    with trio.fail_after(5):
-                        await trio.lowlevel.wait_readable(peer)
-                    assert peer.recv(65535) == header + answer
-                    with trio.fail_after(5):  # the answer read, then quiet for busy_poll µs: it sleeps again
-                        while vtep.stats().tap_rx != 1 or spy.waiting != -1:
-                            await trio.sleep(0.01)
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+            assert vtep._epoll is not None
+            spy = _SpyEpoll(vtep._epoll)
+            vtep._epoll = spy  # type: ignore[assignment]  # before the thread's task runs
+            await vtep.up()
+            peer.sendto(header + request, (A, port))
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(host)
+            sent_at = time.monotonic()
+            assert host.recv(65535) == request
+            host.send(answer)
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(peer)
+            assert peer.recv(65535) == header + answer
+            with trio.fail_after(5):  # the answer read, then quiet for busy_poll µs: it sleeps again
+                while vtep.stats().tap_rx != 1 or spy.waiting != -1:
+                    await trio.sleep(0.01)
         assert _data_threads() == []
         return spy, sent_at
 
@@ -891,31 +871,24 @@ def test_a_lone_datagram_and_the_answer_it_chases_cost_no_failed_read(monkeypatc
     request, answer = _echo(MAC2, MAC1, 1), _echo(MAC1, MAC2, 2)
 
     async def main() -> tuple[int, int, bytes, bytes, int]:
-        vtep, host = _fake_tap_vtep(config)
-        with _receiver(port) as peer, host:
-            try:
-                async with trio.open_nursery() as nursery:
-                    vtep._nursery = nursery
-                    await vtep.up()
-                    assert vtep._main is not None and vtep._tap is not None
-                    host.send(answer)  # made inside the write, as a guest's answer is
-                    peer.sendto(header + request, (A, port))
-                    await trio.sleep(0.05)
-                    failures = _Failures(monkeypatch)
-                    with vtep.core_lock:
-                        assert vtep._rx_burst(vtep._main, vtep._tap)
-                    reads, failed = failures.reads, failures.failed
-                    monkeypatch.undo()
-                    delivered, sent = host.recv(65535), peer.recv(65535)
-                    peer.sendto(b"", (A, port))  # FIONREAD: 0, as for none
-                    peer.sendto(header + request, (A, port))
-                    await trio.sleep(0.05)
-                    with vtep.core_lock:
-                        assert vtep._rx_burst(vtep._main, vtep._tap)  # the empty one, alone
-                        assert vtep._rx_burst(vtep._main, vtep._tap)  # then the other
-                    nursery.cancel_scope.cancel()
-            finally:
-                vtep._close()
+        async with _fake_tap_running(config) as (vtep, host, peer, nursery):
+            await vtep.up()
+            assert vtep._main is not None and vtep._tap is not None
+            host.send(answer)  # made inside the write, as a guest's answer is
+            peer.sendto(header + request, (A, port))
+            await trio.sleep(0.05)
+            failures = _Failures(monkeypatch)
+            with vtep.core_lock:
+                assert vtep._rx_burst(vtep._main, vtep._tap)
+            reads, failed = failures.reads, failures.failed
+            monkeypatch.undo()
+            delivered, sent = host.recv(65535), peer.recv(65535)
+            peer.sendto(b"", (A, port))  # FIONREAD: 0, as for none
+            peer.sendto(header + request, (A, port))
+            await trio.sleep(0.05)
+            with vtep.core_lock:
+                assert vtep._rx_burst(vtep._main, vtep._tap)  # the empty one, alone
+                assert vtep._rx_burst(vtep._main, vtep._tap)  # then the other
         return reads, failed, delivered, sent, vtep.stats().rx_datagrams
 
     reads, failed, delivered, sent, received = trio.run(main)
