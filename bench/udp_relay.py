@@ -27,12 +27,14 @@ a round trip, as the userspace VTEP's data thread does); the latter under trio i
 ``pyvxlan vtep --tap``; the bare relay reading the answer at once and never sleeping (polling
 epoll without a timeout: the floor for busy polling); and ``pyvxlan vtep --tap --busy-poll``.
 Every rig is built first and its relay paused (SIGSTOP); then in each of ``SLICES`` slices every
-side in turn, its relay alone running, gets ``SLICE_PINGS`` pings ``PING_INTERVAL`` apart, so the
-machine's load, which moves within seconds, weighs on each side alike. The latency a side adds
-is the median over the slices of its median minus the kernel's in the same slice.
+side in turn, its relay alone running, gets ``SLICE_PINGS`` pings ``PING_INTERVAL`` apart (or each
+``--interval`` in turn), so the machine's load, which moves within seconds, weighs on each side
+alike. The latency a side adds is the median over the slices of its median minus the kernel's in
+the same slice: for each round, and for the run (every slice of its rounds).
 
-Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--pairs N] [--rounds N] [--parts rates|rtt]``
-(``--rounds``: rounds of ping slices, 3).
+Needs root. Run: ``.venv/bin/python bench/udp_relay.py [--pairs N] [--rounds N] [--parts rates|rtt]
+[--interval MS ...]`` (``--rounds``: rounds of ping slices, 3; ``--interval``: ms between pings,
+5, repeatable).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ ROUNDS = 3
 PAIRS = 12  # interleaved slices of each relay per rate
 SLICE_WARM = 0.15  # s a resumed relay runs before it is counted
 SLICE_SECONDS = 0.4  # s it is counted
-# The busy-polling VTEP's window: longer than the 5 ms between two pings, so that it never sleeps
-# while they come.
+# The busy-polling VTEP's window: longer than the time between two pings (5 ms unless --interval says
+# otherwise), so that it never sleeps while they come; at longer intervals it sleeps between them.
 BUSY_POLL_US = 20_000
 PING_INTERVAL = 0.005  # s between pings: sparse traffic, each round trip on its own
 SLICES = 15  # interleaved slices of each side's pings per round
@@ -463,13 +465,13 @@ class PingRig:
             subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
-def main(rounds: int = ROUNDS, parts: str = "all", pairs: int = PAIRS) -> None:
+def main(rounds: int = ROUNDS, parts: str = "all", pairs: int = PAIRS, intervals: list[float] | None = None) -> None:
     if os.geteuid() != 0:
         sys.exit("bench/udp_relay.py needs root (namespaces, TAP and vxlan devices)")
     if parts in ("all", "rates"):
         rates_part(pairs)
     if parts in ("all", "rtt"):
-        rtt_part(rounds)
+        rtt_part(rounds, intervals or [PING_INTERVAL])
 
 
 def rates_part(count: int) -> None:
@@ -500,12 +502,13 @@ def rates_part(count: int) -> None:
                 )
 
 
-def rtt_part(rounds: int) -> None:
+def rtt_part(rounds: int, intervals: list[float]) -> None:
     """The ping round trips. Every side's rig is built first; then, ``SLICES`` times, each side in
     turn (its relay alone running, the others paused) gets ``SLICE_PINGS`` pings, so that the
     machine's load, which moves within seconds, weighs on every side alike. The latency a side
     adds is the median over the slices of its median minus the kernel's in the same slice; the
-    whole is done ``rounds`` times."""
+    whole is done ``rounds`` times for each of ``intervals`` (s between two pings), and the run's
+    figure is the median over the slices of all its rounds."""
     sides = ("kernel", "bare", "bare-chase", "trio-chase", "pyvxlan", "bare-spin", "pyvxlan-busy")
     names = {
         "bare": "a bare relay",
@@ -515,48 +518,50 @@ def rtt_part(rounds: int) -> None:
         "bare-spin": "the bare relay reading the answer at once and never sleeping",
         "pyvxlan-busy": f"pyvxlan --busy-poll {BUSY_POLL_US}",
     }
-    print(
-        f"ping round trips every {PING_INTERVAL * 1000:.0f} ms, {SLICES} slices of {SLICE_PINGS} pings a side, "
-        f"{rounds} rounds",
-        flush=True,
-    )
     with ExitStack() as stack:
         rigs = {}
         for side in sides:
             rigs[side] = stack.enter_context(PingRig(side))
             rigs[side].pause()
-        for n in range(rounds):
-            added: dict[str, list[float]] = {side: [] for side in sides[1:]}
-            medians: dict[str, list[float]] = {side: [] for side in sides}
-            for i in range(SLICES):
-                order = sides[i % len(sides) :] + sides[: i % len(sides)]  # each side first in turn
-                got = {}
-                for side in order:
-                    rig = rigs[side]
-                    rig.resume()
-                    try:
-                        got[side] = statistics.median(rig.ping(SLICE_PINGS))
-                    finally:
-                        rig.pause()
-                for side in sides:
-                    medians[side].append(got[side])
-                for side in sides[1:]:
-                    added[side].append(got[side] - got["kernel"])
-            print(
-                f"round {n + 1}, median RTT: "
-                + ", ".join(f"{side} {statistics.median(medians[side]):.0f} us" for side in sides),
-                flush=True,
-            )
+        for interval in intervals:
+            every = f"{interval * 1000:g} ms"
+            print(f"ping round trips every {every}, {SLICES} slices of {SLICE_PINGS} pings a side, {rounds} rounds",
+                  flush=True)  # fmt: skip
+            run: dict[str, list[float]] = {side: [] for side in sides[1:]}
+            for n in range(rounds):
+                added: dict[str, list[float]] = {side: [] for side in sides[1:]}
+                medians: dict[str, list[float]] = {side: [] for side in sides}
+                for i in range(SLICES):
+                    order = sides[i % len(sides) :] + sides[: i % len(sides)]  # each side first in turn
+                    got = {}
+                    for side in order:
+                        rig = rigs[side]
+                        rig.resume()
+                        try:
+                            got[side] = statistics.median(rig.ping(SLICE_PINGS, interval))
+                        finally:
+                            rig.pause()
+                    for side in sides:
+                        medians[side].append(got[side])
+                    for side in sides[1:]:
+                        added[side].append(got[side] - got["kernel"])
+                        run[side].append(got[side] - got["kernel"])
+                print(
+                    f"{every} round {n + 1}, median RTT: "
+                    + ", ".join(f"{side} {statistics.median(medians[side]):.0f} us" for side in sides),
+                    flush=True,
+                )
+                print(
+                    f"{every} round {n + 1}, added over the kernel VTEP (median of {SLICES} slices; quartiles): "
+                    + ", ".join(f"{names[side]} {_quartiles(added[side])}" for side in sides[1:]),
+                    flush=True,
+                )
             verdicts = "; ".join(
-                f"{names[side]} {'meets' if statistics.median(added[side]) < 100 else 'misses'} the 100 us goal"
+                f"{names[side]} {_quartiles(run[side])}, "
+                f"{'meets' if statistics.median(run[side]) < 100 else 'misses'} the 100 us goal"
                 for side in ("pyvxlan", "pyvxlan-busy")
             )
-            print(
-                f"round {n + 1}, added over the kernel VTEP (median of {SLICES} slices; quartiles): "
-                + ", ".join(f"{names[side]} {_quartiles(added[side])}" for side in sides[1:])
-                + f"; {verdicts}",
-                flush=True,
-            )
+            print(f"{every}, the run (median of {len(run['pyvxlan'])} slices; quartiles): {verdicts}", flush=True)
 
 
 def _quartiles(values: list[float]) -> str:
@@ -586,5 +591,12 @@ if __name__ == "__main__":
         parser.add_argument("--pairs", type=int, default=PAIRS, help="interleaved bare/pyvxlan slices per rate")
         parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of interleaved ping slices")
         parser.add_argument("--parts", choices=("all", "rates", "rtt"), default="all")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            action="append",
+            metavar="MS",
+            help=f"ms between two pings (again for more: each gets its rounds); {PING_INTERVAL * 1000:g}",
+        )
         args = parser.parse_args()
-        main(args.rounds, args.parts, args.pairs)
+        main(args.rounds, args.parts, args.pairs, [ms / 1000 for ms in args.interval or []])
