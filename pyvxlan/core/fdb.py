@@ -61,6 +61,7 @@ from typing import Final, TypeAlias
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState, check_interface
 from pyvxlan.core.events import EntryLearned
+from pyvxlan.core.slot_setters import slot_setters
 from pyvxlan.errors import (
     ClockError,
     ConfigError,
@@ -297,8 +298,9 @@ def _is_unicast(mac: bytes) -> bool:
 
 # FdbEntry's fields, set through their slot descriptors: the table's own records are valid by
 # construction, and dump() of ten million of them should not validate each again.
-_ENTRY_FIELDS: Final = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
-_ENTRY_SETTERS: Final = tuple(getattr(FdbEntry, name).__set__ for name in _ENTRY_FIELDS)
+_ENTRY_SETTERS: Final = slot_setters(
+    FdbEntry, ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
+)
 
 
 class ForwardingDatabase:

@@ -18,7 +18,6 @@ What the kernel backend sends and reads, as pure functions testable without root
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import socket
@@ -29,6 +28,7 @@ from typing import Any, Final
 
 from pyvxlan.core.config import DEFAULT_AGEING, VtepConfig
 from pyvxlan.core.entries import FdbEntry, FdbState
+from pyvxlan.core.slot_setters import slot_setters
 from pyvxlan.errors import BackendError, ConfigError
 from pyvxlan.wire.addr import ip_info
 from pyvxlan.wire.frame import LINUX_SOURCE_PORTS
@@ -482,12 +482,10 @@ def ip_text(raw: bytes) -> str:
 
 # Reading 10,000 entries is a measured hot path (bench/kernel_fdb.py): FdbEntry is built through
 # its slot descriptors, which costs a quarter of its frozen __init__ (0.6 against 2.6 microseconds
-# an entry). Frozen dataclasses allow this: the descriptors are what object.__setattr__ in
-# __init__ calls, and the kernel's records are valid by construction.
-_FDB_FIELDS = ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
-if tuple(f.name for f in dataclasses.fields(FdbEntry)) != _FDB_FIELDS:  # pragma: no cover
-    raise ImportError("pyvxlan.core.entries.FdbEntry changed: update pyvxlan.kernel.messages.fdb_entries")
-_SLOT_SETTERS = tuple(getattr(FdbEntry, name).__set__ for name in _FDB_FIELDS)
+# an entry); the kernel's records are valid by construction.
+_SLOT_SETTERS = slot_setters(
+    FdbEntry, ("mac", "dst", "port", "vni", "interface", "state", "extern_learn", "updated", "used", "router")
+)
 
 
 def unnamed_interfaces(records: Sequence[FdbRecord], names: Mapping[int, str]) -> bool:

@@ -9,8 +9,10 @@ table with its ``used`` times.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -163,6 +165,13 @@ def test_a_burst_to_one_remote_is_one_batch_and_memoryviews_are_frames() -> None
     ]
     assert vtep.take_outputs() == []
     assert vtep.counters().tx_packets == 3
+    # Built through its slot descriptors, the batch is the value its constructor makes: the same
+    # hash and repr, frozen.
+    (got,) = batches
+    made = SendBatch(*(getattr(got, f) for f in got.__slots__))
+    assert (hash(got), repr(got)) == (hash(made), repr(made))
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'ttl'"):
+        got.ttl = 1  # type: ignore[misc]
 
 
 def test_a_new_tos_or_remote_opens_a_new_batch() -> None:
