@@ -127,19 +127,42 @@ def _outer_tos(tos: int, dsfield: int) -> int:
     return (tos if tos >= 0 else dsfield & 0xFC) | (ecn if ecn != 3 else 2)
 
 
-# A ping's answer makes one batch: built through the slot descriptors, it costs a third less
-# than SendBatch's frozen __init__ warm and half as much with cold caches (bench/cold_path.py).
+# The datagrams and batches transmit makes are built through their slot descriptors: every frame
+# sent makes one, and that costs a third of their frozen __init__ (bench/core.py) and half as much
+# with cold caches (bench/cold_path.py). The core's values are valid by construction.
+_DATAGRAM_SETTERS: Final = slot_setters(
+    SendDatagram, ("dst", "dst_port", "src_port", "ttl", "payload", "vni", "src", "tos", "zero_checksum")
+)
 _BATCH_SETTERS: Final = slot_setters(
     SendBatch, ("dst", "dst_port", "ttl", "vni", "src", "tos", "zero_checksum", "datagrams")
 )
-_new_batch = object.__new__
+_new = object.__new__
+
+
+def _send_datagram(
+    rd: Remote, sport: int, ttl: int, payload: bytes, *, local: str | None, tos: int, zero6: bool
+) -> SendDatagram:
+    """transmit's datagram ``payload`` to remote ``rd`` from source port ``sport``."""
+    d = _new(SendDatagram)
+    s_dst, s_port, s_sport, s_ttl, s_payload, s_vni, s_src, s_tos, s_zero = _DATAGRAM_SETTERS
+    dst = rd.dst
+    s_dst(d, dst)
+    s_port(d, rd.out_port)
+    s_sport(d, sport)
+    s_ttl(d, ttl)
+    s_payload(d, payload)
+    s_vni(d, rd.out_vni)
+    s_src(d, local)
+    s_tos(d, tos)
+    s_zero(d, zero6 and ":" in dst)
+    return d
 
 
 def _send_batch(
     rd: Remote, ttl: int, tos: int, run: list[tuple[int, bytes]], *, local: str | None, zero6: bool
 ) -> SendBatch:
     """transmit_many's batch of datagrams ``run`` to remote ``rd``."""
-    batch = _new_batch(SendBatch)
+    batch = _new(SendBatch)
     s_dst, s_port, s_ttl, s_vni, s_src, s_tos, s_zero, s_datagrams = _BATCH_SETTERS
     s_dst(batch, rd.dst)
     s_port(batch, rd.out_port)
@@ -398,11 +421,7 @@ class Vtep:
             if rd.header is not header:
                 header = rd.header
                 payload = (gbp + header[4:] if gbp else header) + frame
-            out.append(
-                SendDatagram(
-                    rd.dst, rd.out_port, sport, ttl or rd.ttl, payload, rd.out_vni, local, tos, zero6 and ":" in rd.dst
-                )
-            )
+            out.append(_send_datagram(rd, sport, ttl or rd.ttl, payload, local=local, tos=tos, zero6=zero6))
             self._tx_packets += 1
             self._tx_bytes += counted
 

@@ -165,13 +165,26 @@ def test_a_burst_to_one_remote_is_one_batch_and_memoryviews_are_frames() -> None
     ]
     assert vtep.take_outputs() == []
     assert vtep.counters().tx_packets == 3
-    # Built through its slot descriptors, the batch is the value its constructor makes: the same
-    # hash and repr, frozen.
-    (got,) = batches
-    made = SendBatch(*(getattr(got, f) for f in got.__slots__))
-    assert (hash(got), repr(got)) == (hash(made), repr(made))
-    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'ttl'"):
-        got.ttl = 1  # type: ignore[misc]
+
+
+def test_the_datagrams_and_batches_built_through_slots_are_the_constructors_values() -> None:
+    # transmit and transmit_many build them through their slot descriptors (for speed): each must
+    # be the value its constructor makes, with the same equality, hash and repr, and frozen.
+    vtep = Vtep(VtepConfig(vni=10, local=LOCAL, remote=PEER), now=0.0)
+    vtep.up(0.0)
+    vtep.take_outputs()
+    frame = _ipv4(MACS[1], MACS[0], proto=17, tail=struct.pack("!HH", 40000, 9))
+    vtep.transmit(frame, 1.0)
+    (datagram,) = vtep.take_outputs()
+    assert isinstance(datagram, SendDatagram)
+    (batch,) = vtep.transmit_many([frame], 1.0)
+    got: SendDatagram | SendBatch
+    for got in (datagram, batch):
+        made = type(got)(*(getattr(got, f.name) for f in dataclasses.fields(got)))
+        assert (got, hash(got), repr(got)) == (made, hash(made), repr(made))
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'ttl'"):
+            got.ttl = 1  # type: ignore[misc]
+    assert batch.sends() == [datagram]
 
 
 def test_a_new_tos_or_remote_opens_a_new_batch() -> None:
