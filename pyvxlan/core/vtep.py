@@ -128,8 +128,8 @@ def _outer_tos(tos: int, dsfield: int) -> int:
 
 
 # The datagrams and batches transmit makes are built through their slot descriptors: every frame
-# sent makes one, and that costs a third of their frozen __init__ (bench/core.py) and half as much
-# with cold caches (bench/cold_path.py). The core's values are valid by construction.
+# sent makes one, and that costs about half their frozen __init__, warm or with cold caches
+# (bench/core.py, bench/cold_path.py). The core's values are valid by construction.
 _DATAGRAM_SETTERS: Final = slot_setters(
     SendDatagram, ("dst", "dst_port", "src_port", "ttl", "payload", "vni", "src", "tos", "zero_checksum")
 )
