@@ -2,7 +2,8 @@
 
 The machine is shared and noisy, so a figure from another day says little; a refactor is judged by
 running the same benchmark script against the old code and the new, alternating, in the same run.
-This script does that: it checks the old commit out into a temporary git worktree, runs
+This script does that: it checks the old commit out into a temporary git worktree (named by the
+commit's hash, so that ``--rev HEAD`` is the HEAD of now, not of the first run), runs
 ``bench/NAME.py`` (this tree's script, so both trees are measured by the same code) once with the
 old tree first on ``PYTHONPATH`` and once with this one, ``--rounds`` times in alternation, and
 prints, for every output line that carries numbers, the median of each number in both trees and
@@ -32,10 +33,30 @@ HERE = Path(__file__).resolve().parent.parent
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
-def worktree(rev: str, where: Path) -> Path:
-    """A checkout of ``rev`` at ``where`` (made once; reused when it is already there)."""
+def resolve(rev: str) -> str:
+    """The commit ``rev`` names now (``HEAD`` and branch names move): its full hash."""
+    done = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"--rev {rev}: not a commit of this repository")
+    return done.stdout.strip()
+
+
+def worktree(commit: str) -> Path:
+    """A checkout of ``commit`` (a full hash) in the temporary folder, named by the commit: made once,
+    reused when it is there, checked out again when something else is (a folder named by a rev
+    like ``HEAD``, as an older version of this script made them, would hold whatever that rev
+    named then)."""
+    where = Path(tempfile.gettempdir()) / f"pyvxlan-bench-{commit[:12]}"
     if not (where / "pyvxlan" / "__init__.py").exists():
-        subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(where), rev], check=True)
+        subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(where), commit], check=True)
+    head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    if head.stdout.strip() != commit:
+        subprocess.run(["git", "-C", str(where), "checkout", "--quiet", "--detach", commit], check=True)
     return where
 
 
@@ -84,14 +105,16 @@ def main() -> int:
     if "--" in args.args:  # the separator, wherever argparse left it
         args.args.remove("--")
     script = HERE / "bench" / f"{args.bench}.py"
-    old = worktree(args.rev, Path(tempfile.gettempdir()) / f"pyvxlan-bench-{args.rev}")
+    commit = resolve(args.rev)
+    old = worktree(commit)
     outs: dict[str, list[str]] = {"old": [], "new": []}
     for r in range(args.rounds):
         for name, tree in (("old", old), ("new", HERE)) if r % 2 == 0 else (("new", HERE), ("old", old)):
             outs[name].append(run(script, args.args, tree))
             print(f"round {r + 1}: {name} done", file=sys.stderr, flush=True)
     before, after = collect(outs["old"]), collect(outs["new"])
-    print(f"bench/{args.bench}.py {' '.join(args.args)}: {args.rev} (old) against this tree (new), ", end="")
+    named = args.rev if commit.startswith(args.rev) else f"{args.rev} ({commit[:7]})"
+    print(f"bench/{args.bench}.py {' '.join(args.args)}: {named} (old) against this tree (new), ", end="")
     print(f"median of {args.rounds} alternating runs each")
     for key, runs in after.items():
         if key not in before or len({len(x) for x in runs + before[key]}) != 1:
