@@ -18,8 +18,13 @@ the ratios are within this run. Run: ``.venv/bin/python bench/cold_path.py [--ev
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from core import icmp_frame  # the ping frame bench/core.py sends
 
 from pyvxlan import Vtep, VtepConfig
 
@@ -27,12 +32,6 @@ SAMPLES = 300
 EVICT_MB = 16
 LOCAL, PEER = "198.51.100.2", "198.51.100.1"
 GUEST, FAR = bytes.fromhex("0200000000a2"), bytes.fromhex("0200000000a1")
-
-
-def icmp_frame(dst: bytes, src: bytes) -> bytes:
-    # Ethernet + IPv4 + ICMP echo with 56 bytes of data: what `ping` sends (98 bytes).
-    ip = bytes.fromhex("45000054abcd40004001") + bytes(2) + bytes([203, 0, 113, 1, 203, 0, 113, 2])
-    return dst + src + b"\x08\x00" + ip + bytes.fromhex("0800f7ff00010001") + bytes(56)
 
 
 def calls() -> dict[str, Callable[[float], None]]:
